@@ -1,0 +1,2 @@
+//! Criterion benches of the storage engine.
+fn main() {}

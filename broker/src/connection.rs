@@ -1,0 +1,1 @@
+//! TODO(protocol helper): length-prefixed frames.

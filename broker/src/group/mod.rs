@@ -1,0 +1,1 @@
+//! TODO(groups): the consumer-group coordinator.

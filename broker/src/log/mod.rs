@@ -1,0 +1,54 @@
+//! The storage engine: Kafka's on-disk log format, one partition at a time.
+//!
+//! Reading order: [`record_batch`] (the v2 batch, the unit of everything) →
+//! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) →
+//! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
+//! (what happens on open after a crash) → [`durability`] (when bytes reach the disk).
+//!
+//! Invariant kept by this whole module: offsets are dense and increasing, and a
+//! `.log` file only ever holds whole, CRC-valid v2 batches after recovery.
+
+pub mod durability;
+pub mod index;
+pub mod partition_log;
+pub mod record_batch;
+pub mod recovery;
+pub mod segment;
+
+pub use durability::FsyncPolicy;
+pub use partition_log::{AppendInfo, LogConfig, PartitionLog};
+pub use record_batch::BatchError;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the storage engine. Each variant carries
+/// enough context (file, offset, position) to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl LogError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

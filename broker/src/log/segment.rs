@@ -1,0 +1,1 @@
+//! TODO(log helper): segment.

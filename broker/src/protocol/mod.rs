@@ -1,0 +1,1 @@
+//! TODO(protocol helper): decode, dispatch, encode.
