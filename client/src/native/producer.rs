@@ -1,0 +1,317 @@
+//! The native producer: `send` partitions a record and puts it in the accumulator; one
+//! background sender task per producer turns ready batches into ProduceRequests, handles the
+//! answers, retries what is retriable and reports each record's offset.
+//!
+//! Where it sits: application → **producer** → partitioner → accumulator → connection → broker.
+//!
+//! Invariants:
+//! - Order within a partition is kept: one batch per partition in flight, retries go first.
+//! - Every record's delivery future resolves exactly once: with its `(topic, partition,
+//!   offset)`, or with the error that stopped it after `retries` attempts.
+//! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
+//! - `close()` sends everything still queued, then stops the sender task; `send` after that
+//!   fails with [`Error::ProducerClosed`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::ProduceRequest;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{Acks, ProducerConfig};
+use crate::error::{Error, Result};
+use crate::native::accumulator::{Accumulator, PendingRecord, ProducerBatch};
+use crate::native::batch::{self, OutRecord};
+use crate::native::metadata::{topic_name, Cluster};
+use crate::partitioner::{partition_for_key, KeylessPartitioner};
+use crate::record::{ProducerRecord, RecordMetadata};
+
+/// The pure-Rust producer behind [`crate::Producer`].
+#[derive(Debug)]
+pub(crate) struct NativeProducer {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: ProducerConfig,
+    cluster: Arc<Cluster>,
+    /// std Mutex: only pushed to and drained from, never held across `.await`.
+    acc: Mutex<Accumulator>,
+    keyless: Mutex<KeylessPartitioner>,
+    /// Wakes the sender task: a record was appended, a batch finished, flush or close.
+    wake: Notify,
+    /// Wakes `flush()` waiters when a batch finishes.
+    progress: Notify,
+    /// Number of `flush()` calls waiting; while > 0, batches go out without lingering.
+    flushing: Mutex<usize>,
+    closed: AtomicBool,
+}
+
+impl NativeProducer {
+    /// Connect to a bootstrap server and start the sender task.
+    pub(crate) async fn new(config: ProducerConfig) -> Result<NativeProducer> {
+        let cluster = Cluster::new(config.client.clone())?;
+        cluster.bootstrap().await?;
+        let shared = Arc::new(Shared {
+            acc: Mutex::new(Accumulator::new(config.batch_size, config.linger)),
+            keyless: Mutex::new(KeylessPartitioner::new(config.keyless)),
+            config,
+            cluster,
+            wake: Notify::new(),
+            progress: Notify::new(),
+            flushing: Mutex::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let sender = tokio::spawn(sender_loop(shared.clone()));
+        Ok(NativeProducer {
+            shared,
+            sender: Mutex::new(Some(sender)),
+        })
+    }
+
+    /// Partition the record and queue it; the receiver gets its delivery report.
+    pub(crate) async fn enqueue(
+        &self,
+        record: ProducerRecord,
+    ) -> Result<oneshot::Receiver<Result<RecordMetadata>>> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::SeqCst) {
+            return Err(Error::ProducerClosed);
+        }
+        check_headers(&record)?;
+        let topic = s
+            .cluster
+            .topic(&record.topic, s.config.allow_auto_create_topics)
+            .await?;
+        let count = topic.partitions.len() as i32;
+        let size = record.estimated_size();
+        let partition = match (record.partition, &record.key) {
+            (Some(p), _) if (0..count).contains(&p) => p,
+            (Some(p), _) => {
+                return Err(Error::InvalidPartition {
+                    topic: record.topic,
+                    partition: p,
+                    count,
+                })
+            }
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => lock(&s.keyless).next(&record.topic, count, size, s.config.batch_size),
+        };
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let (tx, rx) = oneshot::channel();
+        let pending = PendingRecord {
+            record: OutRecord {
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                timestamp,
+            },
+            size,
+            reply: tx,
+        };
+        lock(&s.acc).append((record.topic, partition), pending, Instant::now());
+        s.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Send everything queued now and wait until it is delivered or failed.
+    pub(crate) async fn flush(&self) {
+        let s = &self.shared;
+        *lock(&s.flushing) += 1;
+        s.wake.notify_one();
+        loop {
+            let progressed = s.progress.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if lock(&s.acc).is_empty() {
+                break;
+            }
+            progressed.await;
+        }
+        *lock(&s.flushing) -= 1;
+    }
+
+    /// Flush, then stop the sender task. Idempotent.
+    pub(crate) async fn close(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+        let handle = lock(&self.sender).take();
+        if let Some(h) = handle {
+            if let Err(e) = h.await {
+                tracing::error!(error = %e, "producer sender task failed");
+            }
+        }
+    }
+}
+
+impl Drop for NativeProducer {
+    fn drop(&mut self) {
+        // The sender task sends what is queued, then exits on its own.
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}
+
+fn check_headers(record: &ProducerRecord) -> Result<()> {
+    for (i, h) in record.headers.iter().enumerate() {
+        if record.headers[..i].iter().any(|o| o.key == h.key) {
+            return Err(Error::InvalidRecord {
+                topic: record.topic.clone(),
+                message: format!(
+                    "header `{}` appears twice; this client sends each header key once",
+                    h.key
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sender task: drain ready batches, send them, sleep until the next linger deadline or
+/// until woken. Exits after `close` once nothing is queued or in flight.
+async fn sender_loop(s: Arc<Shared>) {
+    loop {
+        let closed = s.closed.load(Ordering::SeqCst);
+        let force = closed || *lock(&s.flushing) > 0;
+        let (ready, deadline, empty) = {
+            let mut acc = lock(&s.acc);
+            let (ready, deadline) = acc.drain_ready(Instant::now(), force);
+            (ready, deadline, acc.is_empty())
+        };
+        if closed && empty {
+            s.progress.notify_waiters();
+            return;
+        }
+        for batch in ready {
+            tokio::spawn(send_batch(s.clone(), batch));
+        }
+        let wake = s.wake.notified();
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep_until(d) => {}
+                }
+            }
+            None => wake.await,
+        }
+    }
+}
+
+/// Send one batch to its partition's leader and settle it: deliver, retry, or fail.
+async fn send_batch(s: Arc<Shared>, batch: ProducerBatch) {
+    let (topic, partition) = batch.tp.clone();
+    let result = produce(&s, &batch).await;
+    match result {
+        Ok(base_offset) => {
+            for (i, r) in batch.records.into_iter().enumerate() {
+                let offset = if base_offset < 0 {
+                    -1
+                } else {
+                    base_offset + i as i64
+                };
+                let _ = r.reply.send(Ok(RecordMetadata {
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                    timestamp: r.record.timestamp,
+                }));
+            }
+            lock(&s.acc).complete(&batch.tp);
+        }
+        Err(e) if e.is_retriable() && batch.attempts < s.config.client.retries => {
+            tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
+            if e.needs_metadata_refresh() {
+                s.cluster.invalidate(&topic);
+            }
+            // The partition stays in flight during the backoff, so nothing overtakes this batch.
+            tokio::time::sleep(s.config.client.retry_backoff).await;
+            lock(&s.acc).requeue(batch);
+        }
+        Err(e) => {
+            tracing::warn!(%topic, partition, error = %e, "produce failed");
+            let tp = batch.tp.clone();
+            for r in batch.records {
+                let _ = r.reply.send(Err(e.clone()));
+            }
+            lock(&s.acc).complete(&tp);
+        }
+    }
+    s.progress.notify_waiters();
+    s.wake.notify_one();
+}
+
+/// One ProduceRequest for one batch; the base offset, or -1 with acks=0.
+async fn produce(s: &Shared, batch: &ProducerBatch) -> Result<i64> {
+    let (topic, partition) = &batch.tp;
+    let context = format!("produce to {topic}[{partition}]");
+    let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
+    let bytes = batch::encode(&records).map_err(|message| Error::InvalidRecord {
+        topic: topic.clone(),
+        message,
+    })?;
+    let conn = s
+        .cluster
+        .leader_connection(topic, *partition, s.config.allow_auto_create_topics)
+        .await?;
+    let mut req = ProduceRequest::default();
+    req.acks = s.config.acks.as_i16();
+    req.timeout_ms = i32::try_from(s.config.client.request_timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut tpd = TopicProduceData::default();
+    tpd.name = topic_name(topic);
+    tpd.partition_data = vec![PartitionProduceData::default()
+        .with_index(*partition)
+        .with_records(Some(bytes))];
+    req.topic_data = vec![tpd];
+
+    if s.config.acks == Acks::None {
+        return conn.send_no_response(&req).map(|_| -1).inspect_err(|_| {
+            s.cluster.forget_connection(conn.addr());
+        });
+    }
+    let resp = match conn.request(&req).await {
+        Ok(r) => r,
+        Err(e) => {
+            s.cluster.forget_connection(conn.addr());
+            return Err(e);
+        }
+    };
+    let answer = resp
+        .responses
+        .iter()
+        .filter(|t| t.name.as_str() == topic.as_str())
+        .flat_map(|t| t.partition_responses.iter())
+        .find(|p| p.index == *partition);
+    let Some(p) = answer else {
+        return Err(Error::Protocol {
+            addr: conn.addr().to_string(),
+            api: "Produce",
+            message: format!("the response has no answer for {topic}[{partition}]"),
+        });
+    };
+    if p.error_code != 0 {
+        let detail = p
+            .error_message
+            .as_ref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        return Err(Error::kafka(p.error_code, format!("{context}{detail}")));
+    }
+    Ok(p.base_offset)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each critical section is a single push/drain; a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
