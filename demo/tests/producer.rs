@@ -25,11 +25,13 @@ async fn run_producer(args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_one_delivery_line_per_message_on_the_key_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = minikafka_broker::Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.path().to_path_buf();
-    config.num_partitions = 3;
-    config.log_requests = false;
+    let config = minikafka_broker::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        num_partitions: 3,
+        log_requests: false,
+        ..Default::default()
+    };
     let broker = minikafka_broker::Broker::start(config)
         .await
         .expect("broker");

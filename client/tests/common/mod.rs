@@ -25,12 +25,14 @@ impl TestBroker {
     /// Start a broker on 127.0.0.1:0 with `num_partitions` for auto-created topics.
     pub async fn start(num_partitions: i32) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = minikafka_broker::Config::default();
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.data_dir = dir.path().to_path_buf();
-        config.num_partitions = num_partitions;
-        config.auto_create_topics = true;
-        config.log_requests = false;
+        let config = minikafka_broker::Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: dir.path().to_path_buf(),
+            num_partitions,
+            auto_create_topics: true,
+            log_requests: false,
+            ..Default::default()
+        };
         let handle = minikafka_broker::Broker::start(config)
             .await
             .expect("broker starts");
