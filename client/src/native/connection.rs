@@ -73,13 +73,13 @@ pub(crate) struct Connection {
     /// The broker's ranges per api key, filled once after ApiVersions.
     versions: OnceLock<HashMap<i16, (i16, i16)>>,
     reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        // Only the reader is stopped. The writer ends by itself once `outgoing` is dropped,
+        // after writing what is queued: an acks=0 Produce reported as sent must reach the wire.
         self.reader.abort();
-        self.writer.abort();
     }
 }
 
@@ -112,7 +112,7 @@ impl Connection {
         let waiters: Arc<Mutex<HashMap<i32, (&'static str, Waiter)>>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
 
-        let writer = {
+        {
             let closed = closed.clone();
             let addr = addr.to_string();
             tokio::spawn(async move {
@@ -123,8 +123,8 @@ impl Connection {
                         break;
                     }
                 }
-            })
-        };
+            });
+        }
         let reader = {
             let closed = closed.clone();
             let waiters = waiters.clone();
@@ -158,7 +158,6 @@ impl Connection {
             closed,
             versions: OnceLock::new(),
             reader,
-            writer,
         };
         conn.negotiate().await?;
         Ok(conn)
