@@ -1,3 +1,3 @@
 //! minikafka-client: one Producer / Consumer / admin API, two backends.
-//!
-//! TODO(client helper): reading order.
+
+pub mod assignor;
