@@ -25,6 +25,7 @@
 //! a build without it returns [`Error::BackendUnavailable`] saying how to rebuild.
 
 pub mod admin;
+pub mod assignor;
 pub mod config;
 pub mod error;
 mod native;
