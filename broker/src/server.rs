@@ -117,9 +117,7 @@ impl Broker {
             node,
             shutdown_rx.clone(),
         ));
-        let server = tokio::spawn(
-            run(listener, ctx, shutdown_rx).instrument(tracing::info_span!("broker", %addr)),
-        );
+        let server = tokio::spawn(run(listener, ctx, shutdown_rx));
         Ok(BrokerHandle {
             addr,
             shutdown: shutdown_tx,
@@ -165,7 +163,7 @@ fn advertised_host(config: &Config, addr: SocketAddr) -> String {
 async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let mut connections = JoinSet::new();
-    let maintenance = tokio::spawn(maintenance(ctx.clone(), shutdown.clone()).in_current_span());
+    let maintenance = tokio::spawn(maintenance(ctx.clone(), shutdown.clone()));
 
     loop {
         // Reap finished connections so the set does not grow forever.
