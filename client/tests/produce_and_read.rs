@@ -27,6 +27,9 @@ backend_tests!(
     unreachable_bootstrap_gives_a_clear_error,
     reading_past_the_end_is_offset_out_of_range,
     send_after_close_fails,
+    producer_reconnects_after_a_broker_restart,
+    retries_run_out_with_the_network_error,
+    reader_works_as_a_stream,
 );
 
 /// Read exactly `n` records from `topic[partition]`, starting at `start`.
@@ -463,5 +466,95 @@ async fn send_after_close_fails(backend: Backend) {
         "{err}"
     );
     producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn producer_reconnects_after_a_broker_restart(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let addr = broker.bootstrap();
+    let mut config = broker.producer_config(backend);
+    config.client.retry_backoff = Duration::from_millis(50);
+    config.client.retries = 100;
+    let producer = Producer::new(config).await.expect("producer");
+    let first = producer
+        .send(ProducerRecord::new("bounce").partition(0).value("before"))
+        .await
+        .unwrap();
+    assert_eq!(first.offset, 0);
+
+    // Same address, same data: the open connection is dead, the producer must reconnect.
+    let dir = broker.shutdown().await;
+    let broker = TestBroker::start_at(&addr, dir, 1).await;
+    let second = within(
+        "send after restart",
+        producer.send(ProducerRecord::new("bounce").partition(0).value("after")),
+    )
+    .await
+    .expect("delivered after reconnecting");
+    assert_eq!(second.offset, 1);
+    producer.close().await;
+    let read = read_n(&broker, backend, "bounce", 0, Offset::Earliest, 2).await;
+    assert_eq!(read[0].value, Some(Bytes::from("before")));
+    assert_eq!(read[1].value, Some(Bytes::from("after")));
+    broker.shutdown().await;
+}
+
+async fn retries_run_out_with_the_network_error(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let mut config = broker.producer_config(backend);
+    config.client.retries = 2;
+    config.client.retry_backoff = Duration::from_millis(10);
+    let producer = Producer::new(config).await.expect("producer");
+    producer
+        .send(ProducerRecord::new("gone").partition(0).value("a"))
+        .await
+        .unwrap();
+    let addr = broker.bootstrap();
+    broker.shutdown().await;
+    let err = within(
+        "send to a stopped broker",
+        producer.send(ProducerRecord::new("gone").partition(0).value("b")),
+    )
+    .await
+    .expect_err("no broker to deliver to");
+    assert!(err.is_retriable(), "a network error: {err:?}");
+    assert!(err.to_string().contains(&addr), "names the broker: {err}");
+    producer.close().await;
+}
+
+async fn reader_works_as_a_stream(backend: Backend) {
+    use futures::StreamExt;
+    let broker = TestBroker::start(1).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        producer
+            .send(
+                ProducerRecord::new("streamed")
+                    .partition(0)
+                    .key(format!("k{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    producer.close().await;
+    let reader = PartitionReader::assign(
+        broker.reader_config(backend),
+        "streamed",
+        0,
+        Offset::Earliest,
+    )
+    .await
+    .unwrap();
+    let records: Vec<_> = within("stream", reader.into_stream().take(3).collect::<Vec<_>>()).await;
+    let keys: Vec<_> = records
+        .into_iter()
+        .map(|r| r.unwrap().key.unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![Bytes::from("k0"), Bytes::from("k1"), Bytes::from("k2")]
+    );
     broker.shutdown().await;
 }

@@ -446,3 +446,45 @@ pub(crate) fn api_name(key: i16) -> &'static str {
         _ => "request",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+
+    fn answer(version: i16, error_code: i16) -> Bytes {
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(error_code)
+            .with_api_keys(vec![ApiVersion::default()
+                .with_api_key(ApiKey::ApiVersions as i16)
+                .with_min_version(0)
+                .with_max_version(2)]);
+        let mut buf = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(7)
+            .encode(&mut buf, 0)
+            .unwrap();
+        resp.encode(&mut buf, version).unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn v3_answer_decodes_at_v3() {
+        let r = decode_api_versions(answer(3, 0), 3).unwrap();
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.api_keys.len(), 1);
+    }
+
+    #[test]
+    fn unsupported_version_answer_in_v0_format_is_understood() {
+        // What Kafka sends when it does not speak the ApiVersions version we asked for.
+        let r = decode_api_versions(answer(0, 35), 3).unwrap();
+        assert_eq!(r.error_code, 35);
+        assert_eq!(r.api_keys[0].max_version, 2, "the ranges to retry with");
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(decode_api_versions(Bytes::from_static(&[0, 0]), 3).is_err());
+    }
+}

@@ -114,7 +114,16 @@ impl NativeProducer {
             size,
             reply: tx,
         };
-        lock(&s.acc).append((record.topic, partition), pending, Instant::now());
+        {
+            // `closed` is checked again under the accumulator lock, which `close()` also
+            // takes to set it: a record is either appended before the sender task sees
+            // "closed and empty", or refused; it is never left behind after the task exits.
+            let mut acc = lock(&s.acc);
+            if s.closed.load(Ordering::SeqCst) {
+                return Err(Error::ProducerClosed);
+            }
+            acc.append((record.topic, partition), pending, Instant::now());
+        }
         s.wake.notify_one();
         Ok(rx)
     }
@@ -138,7 +147,10 @@ impl NativeProducer {
 
     /// Flush, then stop the sender task. Idempotent.
     pub(crate) async fn close(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
+        {
+            let _acc = lock(&self.shared.acc);
+            self.shared.closed.store(true, Ordering::SeqCst);
+        }
         self.shared.wake.notify_one();
         let handle = lock(&self.sender).take();
         if let Some(h) = handle {
@@ -176,12 +188,12 @@ fn check_headers(record: &ProducerRecord) -> Result<()> {
 /// until woken. Exits after `close` once nothing is queued or in flight.
 async fn sender_loop(s: Arc<Shared>) {
     loop {
-        let closed = s.closed.load(Ordering::SeqCst);
-        let force = closed || *lock(&s.flushing) > 0;
-        let (ready, deadline, empty) = {
+        let flushing = *lock(&s.flushing) > 0;
+        let (ready, deadline, empty, closed) = {
             let mut acc = lock(&s.acc);
-            let (ready, deadline) = acc.drain_ready(Instant::now(), force);
-            (ready, deadline, acc.is_empty())
+            let closed = s.closed.load(Ordering::SeqCst);
+            let (ready, deadline) = acc.drain_ready(Instant::now(), closed || flushing);
+            (ready, deadline, acc.is_empty(), closed)
         };
         if closed && empty {
             s.progress.notify_waiters();

@@ -25,8 +25,13 @@ impl TestBroker {
     /// Start a broker on 127.0.0.1:0 with `num_partitions` for auto-created topics.
     pub async fn start(num_partitions: i32) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_at("127.0.0.1:0", dir, num_partitions).await
+    }
+
+    /// Start a broker on `listen` over an existing data directory (for restarts).
+    pub async fn start_at(listen: &str, dir: tempfile::TempDir, num_partitions: i32) -> TestBroker {
         let config = minikafka_broker::Config {
-            listen: "127.0.0.1:0".parse().expect("address"),
+            listen: listen.parse().expect("address"),
             data_dir: dir.path().to_path_buf(),
             num_partitions,
             auto_create_topics: true,
