@@ -265,7 +265,9 @@ mod tests {
             .insert("a".into(), member("a", &["range", "roundrobin"]));
         g.members.insert("b".into(), member("b", &["roundrobin"]));
         g.leader = Some("a".into());
+        g.protocol_type = Some("consumer".into());
         assert_eq!(g.select_protocol().as_deref(), Some("roundrobin"));
+        assert!(!g.supports("connect", &[("roundrobin".into(), Bytes::new())]));
         assert!(g.supports("consumer", &[("roundrobin".into(), Bytes::new())]));
         assert!(!g.supports("consumer", &[("range".into(), Bytes::new())]));
     }
