@@ -355,6 +355,28 @@ impl GroupCoordinator {
         });
     }
 
+    /// Forgets a MEMBER_ID_REQUIRED id that was not used by `expires`, so a client that
+    /// never came back does not hold up the rebalance.
+    pub(super) fn spawn_pending_timer(&self, group_id: &str, expires: Instant) {
+        let weak = self.inner.me.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let group_id = group_id.to_string();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(expires) => {}
+                _ = stop.changed() => return,
+            }
+            let Some(coordinator) = weak.upgrade() else {
+                return;
+            };
+            let mut groups = coordinator.groups();
+            if let Some(group) = groups.get_mut(&group_id) {
+                group.prune_pending(Instant::now());
+                coordinator.try_complete_join(group, false);
+            }
+        });
+    }
+
     /// Watches one member's session: removes it when it has not been seen for its session
     /// timeout (unless it is waiting on a JoinGroup or SyncGroup response).
     pub(super) fn spawn_session_timer(&self, group_id: &str, member_id: &str) {

@@ -106,8 +106,14 @@ fn register(
     };
 
     let mut groups = c.groups();
-    if !member_id.is_empty() && !groups.contains_key(&args.group_id) {
-        return fail(ResponseError::UnknownMemberId);
+    if !groups.contains_key(&args.group_id) {
+        if !member_id.is_empty() {
+            return fail(ResponseError::UnknownMemberId);
+        }
+        // Checked before the group exists, so a refused join leaves no empty group behind.
+        if args.protocol_type.is_empty() || args.protocols.is_empty() {
+            return fail(ResponseError::InconsistentGroupProtocol);
+        }
     }
     let group = groups
         .entry(args.group_id.clone())
@@ -128,9 +134,9 @@ fn register(
     if member_id.is_empty() {
         let new_id = c.new_member_id(&client.client_id);
         if version >= 4 {
-            group
-                .pending_members
-                .insert(new_id.clone(), now + args.session_timeout);
+            let expires = now + args.session_timeout;
+            group.pending_members.insert(new_id.clone(), expires);
+            c.spawn_pending_timer(&group.id, expires);
             tracing::debug!(
                 "group {}: gave member id {new_id} (MEMBER_ID_REQUIRED)",
                 group.id

@@ -54,6 +54,7 @@ pub(super) fn handle(
             c.remove_member(group, &member_id, "it sent LeaveGroup");
             0
         } else if group.pending_members.remove(&member_id).is_some() {
+            c.try_complete_join(group, false);
             0
         } else {
             ResponseError::UnknownMemberId.code()

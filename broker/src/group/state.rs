@@ -215,9 +215,11 @@ impl Group {
         best.map(|(name, _)| name.to_string())
     }
 
-    /// True once every known member has a JoinGroup waiting.
+    /// True once every known member has a JoinGroup waiting and no member id handed out
+    /// with MEMBER_ID_REQUIRED is still unused (Kafka's `hasAllMembersJoined`): members
+    /// starting together land in one generation instead of one rebalance each.
     pub fn all_members_joined(&self) -> bool {
-        self.members.values().all(|m| m.awaiting_join.is_some())
+        self.pending_members.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
     }
 
     /// The longest rebalance timeout of the members: how long a rebalance may wait.
