@@ -1,0 +1,478 @@
+//! The committed-offsets store: the `__consumer_offsets` topic plus its in-memory view.
+//!
+//! Where it sits: consumer → OffsetCommit → [`super::offsets`] → here → partition log →
+//! segment. At start-up the log is replayed into memory, so OffsetFetch answers from memory
+//! and a broker restart loses nothing that was acknowledged.
+//!
+//! Invariants:
+//! - The in-memory map is exactly "the last record per key" of the log: a commit is appended
+//!   to the log and applied to the map while one mutex is held, so the order in memory is the
+//!   order on disk, and a replay rebuilds the same map.
+//! - A record with a null value (a tombstone) deletes the key.
+//! - All methods here do blocking disk I/O: call them from `spawn_blocking` (or from `open`).
+//!
+//! # Record format (Kafka's own, so `inspect dump __consumer_offsets-0` reads like Kafka's)
+//!
+//! Key, `OffsetCommitKey` version 1 (all integers big-endian, strings are i16 length + UTF-8):
+//!
+//! | bytes        | field                       |
+//! |--------------|-----------------------------|
+//! | 0–1          | key version i16 = 1         |
+//! | 2–3          | group length G i16          |
+//! | 4 .. 4+G     | group id                    |
+//! | next 2       | topic length T i16          |
+//! | next T       | topic name                  |
+//! | next 4       | partition i32               |
+//!
+//! Value, `OffsetCommitValue` version 3 (null value = tombstone, the offset is deleted):
+//!
+//! | bytes        | field                                   |
+//! |--------------|-----------------------------------------|
+//! | 0–1          | value version i16 = 3                   |
+//! | 2–9          | committed offset i64                    |
+//! | 10–13        | leader epoch i32 (-1 = unknown)         |
+//! | 14–15        | metadata length M i16                   |
+//! | 16 .. 16+M   | metadata string (UTF-8)                 |
+//! | next 8       | commit timestamp i64 (ms since epoch)   |
+//!
+//! One OffsetCommit request becomes one v2 record batch with one record per partition.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
+};
+
+use crate::log::LogError;
+use crate::topics::{Partition, TopicError, Topics};
+
+/// The internal topic that holds every committed offset.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+const KEY_VERSION: i16 = 1;
+const VALUE_VERSION: i16 = 3;
+/// How many bytes of the log a replay reads at a time.
+const REPLAY_CHUNK: usize = 1024 * 1024;
+
+/// Errors of the offsets store, naming the group and the log position concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetStoreError {
+    #[error("{OFFSETS_TOPIC}: {0}")]
+    Topic(#[from] TopicError),
+    #[error("{OFFSETS_TOPIC}-0 at offset {offset}: {source}")]
+    Log {
+        offset: i64,
+        #[source]
+        source: LogError,
+    },
+    #[error("{OFFSETS_TOPIC}-0: cannot encode the commit of group {group:?}: {reason}")]
+    Encode { group: String, reason: String },
+    #[error("{OFFSETS_TOPIC}-0: the topic exists but has no partition 0")]
+    NoPartition,
+}
+
+/// Identifies one committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OffsetKey {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// What was committed for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+}
+
+/// `__consumer_offsets` partition 0 and the map replayed from it.
+#[derive(Debug)]
+pub struct OffsetStore {
+    partition: Arc<Partition>,
+    /// std Mutex: held only for short, bounded work (one append of a small batch and the
+    /// map update), always inside `spawn_blocking` or `open`, never across `.await`.
+    offsets: Mutex<BTreeMap<OffsetKey, CommittedOffset>>,
+}
+
+impl OffsetStore {
+    /// Opens `__consumer_offsets` (creating it with one partition if missing) and replays it.
+    /// Blocking: call from `open` or `spawn_blocking`.
+    pub fn open(topics: &Topics) -> Result<OffsetStore, OffsetStoreError> {
+        let topic = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => topic,
+            None => {
+                tracing::info!("creating internal topic {OFFSETS_TOPIC} with 1 partition");
+                topics.create(OFFSETS_TOPIC, 1, BTreeMap::new())?
+            }
+        };
+        let partition = topic
+            .partitions
+            .first()
+            .cloned()
+            .ok_or(OffsetStoreError::NoPartition)?;
+        let offsets = replay(&partition)?;
+        let groups: std::collections::BTreeSet<&str> =
+            offsets.keys().map(|k| k.group.as_str()).collect();
+        tracing::info!(
+            "{OFFSETS_TOPIC}: replayed {} committed offsets of {} groups (log end offset {})",
+            offsets.len(),
+            groups.len(),
+            partition.log.log_end_offset()
+        );
+        Ok(OffsetStore {
+            partition,
+            offsets: Mutex::new(offsets),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<OffsetKey, CommittedOffset>> {
+        // A poisoned lock only means another thread panicked mid-update; the map is still
+        // a valid map (each update is a single insert), so keep serving.
+        self.offsets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends one batch with every commit, then applies them to memory. Blocking.
+    pub fn commit(
+        &self,
+        group: &str,
+        commits: &[(String, i32, CommittedOffset)],
+    ) -> Result<(), OffsetStoreError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let now = commits[0].2.commit_timestamp;
+        let records: Vec<Record> = commits
+            .iter()
+            .map(|(topic, partition, value)| {
+                let key = OffsetKey {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                record(encode_key(&key), Some(encode_value(value)), now)
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|e| OffsetStoreError::Encode {
+            group: group.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut map = self.lock();
+        let log_end = self.partition.log.log_end_offset();
+        let info = self
+            .partition
+            .log
+            .append(&mut buf)
+            .map_err(|source| OffsetStoreError::Log {
+                offset: log_end,
+                source,
+            })?;
+        self.partition.appended.send_replace(info.last_offset + 1);
+        for (topic, partition, value) in commits {
+            let key = OffsetKey {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            map.insert(key, value.clone());
+        }
+        Ok(())
+    }
+
+    /// The committed offset of one partition, if any.
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        let key = OffsetKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        };
+        self.lock().get(&key).cloned()
+    }
+
+    /// Every committed offset of a group, sorted by topic then partition.
+    pub fn group_offsets(&self, group: &str) -> Vec<(OffsetKey, CommittedOffset)> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| k.group == group)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The ids of every group that has at least one committed offset.
+    pub fn groups(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().keys().map(|k| k.group.clone()).collect();
+        ids.dedup();
+        ids
+    }
+}
+
+fn record(key: Bytes, value: Option<Bytes>, timestamp: i64) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: NO_SEQUENCE,
+        timestamp,
+        key: Some(key),
+        value,
+        headers: Default::default(),
+    }
+}
+
+/// Reads the whole log and keeps the last value per key.
+fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+    let log = &partition.log;
+    let mut map = BTreeMap::new();
+    let mut next = log.log_start_offset();
+    let end = log.log_end_offset();
+    while next < end {
+        let chunk = log
+            .read(next, REPLAY_CHUNK)
+            .map_err(|source| OffsetStoreError::Log {
+                offset: next,
+                source,
+            })?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut rest = &chunk[..];
+        let before = next;
+        while rest.len() >= 61 {
+            let base = i64::from_be_bytes(rest[0..8].try_into().unwrap_or_default());
+            let len = i32::from_be_bytes(rest[8..12].try_into().unwrap_or_default());
+            let total = 12 + usize::try_from(len).unwrap_or(0);
+            if len <= 0 || total > rest.len() {
+                break;
+            }
+            let last_delta = i32::from_be_bytes(rest[23..27].try_into().unwrap_or_default());
+            let mut batch = Bytes::copy_from_slice(&rest[..total]);
+            match RecordBatchDecoder::decode(&mut batch) {
+                Ok(set) => {
+                    for rec in set.records {
+                        apply_record(&mut map, rec.offset, rec.key, rec.value);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {base}: {e}"
+                ),
+            }
+            next = next.max(base + i64::from(last_delta) + 1);
+            rest = &rest[total..];
+        }
+        if next == before {
+            // The log handed back bytes we could not walk; stop rather than loop forever.
+            tracing::warn!("{OFFSETS_TOPIC}-0: replay stopped at offset {next} (unreadable batch)");
+            break;
+        }
+    }
+    Ok(map)
+}
+
+fn apply_record(
+    map: &mut BTreeMap<OffsetKey, CommittedOffset>,
+    offset: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) {
+    let Some(key) = key.and_then(|k| decode_key(k).ok()) else {
+        tracing::debug!("{OFFSETS_TOPIC}-0: offset {offset}: not an offset-commit key, skipped");
+        return;
+    };
+    match value {
+        None => {
+            map.remove(&key);
+        }
+        Some(v) => match decode_value(v) {
+            Ok(value) => {
+                map.insert(key, value);
+            }
+            Err(reason) => tracing::warn!(
+                "{OFFSETS_TOPIC}-0: offset {offset}: bad value for {key:?}: {reason}; skipped"
+            ),
+        },
+    }
+}
+
+fn put_str(buf: &mut BytesMut, s: &str) {
+    // Callers bound the lengths (group ids, topic names, metadata <= 4096 bytes).
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    buf.put_i16(len);
+    buf.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+fn get_str(buf: &mut Bytes) -> Result<String, String> {
+    if buf.remaining() < 2 {
+        return Err("truncated string length".into());
+    }
+    let len = buf.get_i16();
+    let len = usize::try_from(len).map_err(|_| format!("negative string length {len}"))?;
+    if buf.remaining() < len {
+        return Err(format!(
+            "string of {len} bytes but only {} left",
+            buf.remaining()
+        ));
+    }
+    let bytes = buf.split_to(len);
+    String::from_utf8(bytes.to_vec()).map_err(|e| format!("string is not UTF-8: {e}"))
+}
+
+/// Encodes a key as in the byte table of the module docs.
+pub fn encode_key(key: &OffsetKey) -> Bytes {
+    let mut buf = BytesMut::with_capacity(10 + key.group.len() + key.topic.len());
+    buf.put_i16(KEY_VERSION);
+    put_str(&mut buf, &key.group);
+    put_str(&mut buf, &key.topic);
+    buf.put_i32(key.partition);
+    buf.freeze()
+}
+
+/// Decodes a key; any key version other than 0 or 1 (e.g. Kafka's group-metadata key,
+/// version 2) is an error the replay skips.
+pub fn decode_key(mut buf: Bytes) -> Result<OffsetKey, String> {
+    if buf.remaining() < 2 {
+        return Err("key shorter than its version".into());
+    }
+    let version = buf.get_i16();
+    if !(0..=1).contains(&version) {
+        return Err(format!("key version {version} is not an offset-commit key"));
+    }
+    let group = get_str(&mut buf)?;
+    let topic = get_str(&mut buf)?;
+    if buf.remaining() != 4 {
+        return Err(format!(
+            "{} bytes where the partition i32 should be",
+            buf.remaining()
+        ));
+    }
+    Ok(OffsetKey {
+        group,
+        topic,
+        partition: buf.get_i32(),
+    })
+}
+
+/// Encodes a value as in the byte table of the module docs.
+pub fn encode_value(value: &CommittedOffset) -> Bytes {
+    let mut buf = BytesMut::with_capacity(24 + value.metadata.len());
+    buf.put_i16(VALUE_VERSION);
+    buf.put_i64(value.offset);
+    buf.put_i32(value.leader_epoch);
+    put_str(&mut buf, &value.metadata);
+    buf.put_i64(value.commit_timestamp);
+    buf.freeze()
+}
+
+/// Decodes a value of version 3 (the one written here).
+pub fn decode_value(mut buf: Bytes) -> Result<CommittedOffset, String> {
+    if buf.remaining() < 14 {
+        return Err(format!("value of {} bytes is too short", buf.remaining()));
+    }
+    let version = buf.get_i16();
+    if version != VALUE_VERSION {
+        return Err(format!("unsupported value version {version}"));
+    }
+    let offset = buf.get_i64();
+    let leader_epoch = buf.get_i32();
+    let metadata = get_str(&mut buf)?;
+    if buf.remaining() != 8 {
+        return Err(format!(
+            "{} bytes where the timestamp i64 should be",
+            buf.remaining()
+        ));
+    }
+    Ok(CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp: buf.get_i64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_bytes_follow_the_table() {
+        let key = OffsetKey {
+            group: "g".into(),
+            topic: "t1".into(),
+            partition: 7,
+        };
+        let bytes = encode_key(&key);
+        assert_eq!(
+            &bytes[..],
+            &[0, 1, 0, 1, b'g', 0, 2, b't', b'1', 0, 0, 0, 7]
+        );
+        assert_eq!(decode_key(bytes).unwrap(), key);
+    }
+
+    #[test]
+    fn value_round_trips_and_keeps_metadata() {
+        let value = CommittedOffset {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: "hello".into(),
+            commit_timestamp: 1_700_000_000_000,
+        };
+        let bytes = encode_value(&value);
+        assert_eq!(&bytes[..2], &[0, 3]);
+        assert_eq!(&bytes[2..10], &42i64.to_be_bytes());
+        assert_eq!(bytes.len(), 2 + 8 + 4 + 2 + 5 + 8);
+        assert_eq!(decode_value(bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn truncated_and_foreign_records_are_errors_not_panics() {
+        assert!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])).is_err());
+        assert!(decode_key(Bytes::from_static(&[0, 1, 0, 9, b'g'])).is_err());
+        assert!(decode_value(Bytes::from_static(&[0, 3, 0])).is_err());
+        let mut map = BTreeMap::new();
+        apply_record(&mut map, 0, Some(Bytes::from_static(&[0xff])), None);
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn tombstone_removes_the_offset() {
+        let key = OffsetKey {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        };
+        let value = CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        };
+        let mut map = BTreeMap::new();
+        apply_record(
+            &mut map,
+            0,
+            Some(encode_key(&key)),
+            Some(encode_value(&value)),
+        );
+        assert_eq!(map.get(&key), Some(&value));
+        apply_record(&mut map, 1, Some(encode_key(&key)), None);
+        assert!(map.is_empty());
+    }
+}
