@@ -195,14 +195,17 @@ impl GroupCoordinator {
             return;
         }
         let delayed = group.join_not_before.is_some_and(|t| Instant::now() < t);
-        if force || (group.all_members_joined() && !delayed) {
-            self.complete_join(group);
+        if force {
+            self.complete_join(group, "the rebalance timeout passed");
+        } else if group.all_members_joined() && !delayed {
+            let why = format!("all {} members joined", group.members.len());
+            self.complete_join(group, &why);
         }
     }
 
     /// Kafka's `onCompleteJoin`: drop members that did not rejoin, start the next
     /// generation, choose the protocol, and answer every waiting JoinGroup.
-    fn complete_join(&self, group: &mut Group) {
+    fn complete_join(&self, group: &mut Group, why: &str) {
         let gone: Vec<String> = group
             .members
             .values()
@@ -252,10 +255,7 @@ impl GroupCoordinator {
             return;
         };
         group.protocol = Some(protocol.clone());
-        group.transition(
-            GroupState::CompletingRebalance,
-            "every member has rejoined or the rebalance timeout passed",
-        );
+        group.transition(GroupState::CompletingRebalance, why);
         let leader = group.leader.clone().unwrap_or_default();
         let ids: Vec<&str> = group.members.keys().map(String::as_str).collect();
         tracing::info!(
