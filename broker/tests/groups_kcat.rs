@@ -36,8 +36,9 @@ async fn consume(addr: std::net::SocketAddr, group: &str) -> Vec<String> {
             "partition.assignment.strategy=roundrobin",
             "-X",
             "session.timeout.ms=6000",
-            "-o",
-            "beginning",
+            // Not `-o beginning`: in -G mode kcat would apply it over the committed offsets.
+            "-X",
+            "auto.offset.reset=earliest",
             "-e",
             "-q",
             "-f",
