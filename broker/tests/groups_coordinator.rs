@@ -507,3 +507,37 @@ async fn find_list_and_describe() {
     req.key = sb("g");
     assert_eq!(c.find_coordinator(req, 1, &node).await.error_code, 15);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_member_waiting_on_join_outlives_its_session_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_topics, c) = open(dir.path(), &config(dir.path()));
+    let (a, b, generation) = two_member_group(&c, "g").await;
+    c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
+    // B rejoins with a 60 s rebalance timeout and waits; A takes 25 s (more than B's 10 s
+    // session) to rejoin, heartbeating meanwhile.
+    let mut slow = join_req("g", &b, &["roundrobin", "range"], SESSION);
+    slow.rebalance_timeout_ms = 60_000;
+    let c2 = c.clone();
+    let waiting = tokio::spawn(async move { c2.join_group(slow, 5).await });
+    while state_of(&c, "g").await.0 != "PreparingRebalance" {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let hb = c.heartbeat(heartbeat_req("g", &a, generation), 4).await;
+        assert_eq!(hb.error_code, 27);
+    }
+    let a_join = c
+        .join_group(join_req("g", &a, &["roundrobin"], SESSION), 5)
+        .await;
+    let b_join = waiting.await.unwrap();
+    assert_eq!((a_join.error_code, b_join.error_code), (0, 0));
+    assert_eq!(a_join.generation_id, generation + 1);
+    assert_eq!(
+        a_join.members.len(),
+        2,
+        "B was kept: it was waiting on JoinGroup"
+    );
+    c.shutdown().await;
+}
