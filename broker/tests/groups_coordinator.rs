@@ -267,14 +267,32 @@ async fn initial_rebalance_delay_gathers_members_into_one_generation() {
             .await
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let second = c
+    let c2 = c.clone();
+    let second = tokio::spawn(async move {
+        c2.join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
+            .await
+    });
+    // 3.5 s: past the first window (0–3 s) but inside the one the second join opened (1–4 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let third = c
         .join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
         .await;
     let first = first.await.unwrap();
-    assert_eq!((first.error_code, second.error_code), (0, 0));
-    assert_eq!((first.generation_id, second.generation_id), (1, 1));
+    let second = second.await.unwrap();
+    assert_eq!(
+        (first.error_code, second.error_code, third.error_code),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        (
+            first.generation_id,
+            second.generation_id,
+            third.generation_id
+        ),
+        (1, 1, 1)
+    );
     assert_ne!(first.member_id, second.member_id);
-    assert_eq!(first.members.len(), 2, "the leader sees both");
+    assert_eq!(first.members.len(), 3, "the leader sees all three");
     c.shutdown().await;
 }
 

@@ -188,6 +188,13 @@ impl GroupCoordinator {
         self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, timeout.max(delay), true);
     }
 
+    /// Pushes the end of the initial rebalance delay to `now + delay`.
+    pub(super) fn extend_initial_delay(&self, group: &mut Group) {
+        let delay = self.inner.settings.initial_rebalance_delay;
+        group.join_not_before = Some(Instant::now() + delay);
+        self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, delay, false);
+    }
+
     /// Completes the join phase if it may: every member rejoined and any initial delay is
     /// over, or `force` (the rebalance timeout fired).
     pub(super) fn try_complete_join(&self, group: &mut Group, force: bool) {
@@ -348,6 +355,11 @@ impl GroupCoordinator {
                     "group {group_id}: rebalance timeout ({} ms) reached",
                     after.as_millis()
                 );
+            } else if group
+                .join_not_before
+                .is_some_and(|t| tokio::time::Instant::now() < t)
+            {
+                return; // the delay was extended; a later timer takes over
             } else {
                 group.join_not_before = None;
             }

@@ -216,7 +216,9 @@ impl OffsetStore {
 /// Reads the whole `__consumer_offsets` log and keeps the last value per key (tombstones
 /// delete). Blocking. Public for `inspect`, which shows committed offsets without opening a
 /// coordinator (and so without creating the topic).
-pub fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+pub fn replay(
+    partition: &Partition,
+) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
     let log = &partition.log;
     let mut map = BTreeMap::new();
     let mut next = log.log_start_offset();
