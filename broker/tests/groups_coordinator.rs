@@ -267,14 +267,32 @@ async fn initial_rebalance_delay_gathers_members_into_one_generation() {
             .await
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let second = c
+    let c2 = c.clone();
+    let second = tokio::spawn(async move {
+        c2.join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
+            .await
+    });
+    // 3.5 s: past the first window (0–3 s) but inside the one the second join opened (1–4 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let third = c
         .join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
         .await;
     let first = first.await.unwrap();
-    assert_eq!((first.error_code, second.error_code), (0, 0));
-    assert_eq!((first.generation_id, second.generation_id), (1, 1));
+    let second = second.await.unwrap();
+    assert_eq!(
+        (first.error_code, second.error_code, third.error_code),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        (
+            first.generation_id,
+            second.generation_id,
+            third.generation_id
+        ),
+        (1, 1, 1)
+    );
     assert_ne!(first.member_id, second.member_id);
-    assert_eq!(first.members.len(), 2, "the leader sees both");
+    assert_eq!(first.members.len(), 3, "the leader sees all three");
     c.shutdown().await;
 }
 
@@ -506,4 +524,38 @@ async fn find_list_and_describe() {
     let mut req = FindCoordinatorRequest::default();
     req.key = sb("g");
     assert_eq!(c.find_coordinator(req, 1, &node).await.error_code, 15);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_waiting_on_join_outlives_its_session_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_topics, c) = open(dir.path(), &config(dir.path()));
+    let (a, b, generation) = two_member_group(&c, "g").await;
+    c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
+    // B rejoins with a 60 s rebalance timeout and waits; A takes 25 s (more than B's 10 s
+    // session) to rejoin, heartbeating meanwhile.
+    let mut slow = join_req("g", &b, &["roundrobin", "range"], SESSION);
+    slow.rebalance_timeout_ms = 60_000;
+    let c2 = c.clone();
+    let waiting = tokio::spawn(async move { c2.join_group(slow, 5).await });
+    while state_of(&c, "g").await.0 != "PreparingRebalance" {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let hb = c.heartbeat(heartbeat_req("g", &a, generation), 4).await;
+        assert_eq!(hb.error_code, 27);
+    }
+    let a_join = c
+        .join_group(join_req("g", &a, &["roundrobin"], SESSION), 5)
+        .await;
+    let b_join = waiting.await.unwrap();
+    assert_eq!((a_join.error_code, b_join.error_code), (0, 0));
+    assert_eq!(a_join.generation_id, generation + 1);
+    assert_eq!(
+        a_join.members.len(),
+        2,
+        "B was kept: it was waiting on JoinGroup"
+    );
+    c.shutdown().await;
 }

@@ -188,6 +188,13 @@ impl GroupCoordinator {
         self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, timeout.max(delay), true);
     }
 
+    /// Pushes the end of the initial rebalance delay to `now + delay`.
+    pub(super) fn extend_initial_delay(&self, group: &mut Group) {
+        let delay = self.inner.settings.initial_rebalance_delay;
+        group.join_not_before = Some(Instant::now() + delay);
+        self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, delay, false);
+    }
+
     /// Completes the join phase if it may: every member rejoined and any initial delay is
     /// over, or `force` (the rebalance timeout fired).
     pub(super) fn try_complete_join(&self, group: &mut Group, force: bool) {
@@ -195,14 +202,17 @@ impl GroupCoordinator {
             return;
         }
         let delayed = group.join_not_before.is_some_and(|t| Instant::now() < t);
-        if force || (group.all_members_joined() && !delayed) {
-            self.complete_join(group);
+        if force {
+            self.complete_join(group, "the rebalance timeout passed");
+        } else if group.all_members_joined() && !delayed {
+            let why = format!("all {} members joined", group.members.len());
+            self.complete_join(group, &why);
         }
     }
 
     /// Kafka's `onCompleteJoin`: drop members that did not rejoin, start the next
     /// generation, choose the protocol, and answer every waiting JoinGroup.
-    fn complete_join(&self, group: &mut Group) {
+    fn complete_join(&self, group: &mut Group, why: &str) {
         let gone: Vec<String> = group
             .members
             .values()
@@ -252,10 +262,7 @@ impl GroupCoordinator {
             return;
         };
         group.protocol = Some(protocol.clone());
-        group.transition(
-            GroupState::CompletingRebalance,
-            "every member has rejoined or the rebalance timeout passed",
-        );
+        group.transition(GroupState::CompletingRebalance, why);
         let leader = group.leader.clone().unwrap_or_default();
         let ids: Vec<&str> = group.members.keys().map(String::as_str).collect();
         tracing::info!(
@@ -348,6 +355,11 @@ impl GroupCoordinator {
                     "group {group_id}: rebalance timeout ({} ms) reached",
                     after.as_millis()
                 );
+            } else if group
+                .join_not_before
+                .is_some_and(|t| tokio::time::Instant::now() < t)
+            {
+                return; // the delay was extended; a later timer takes over
             } else {
                 group.join_not_before = None;
             }

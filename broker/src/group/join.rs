@@ -225,6 +225,10 @@ fn add_member(
     c.spawn_session_timer(&group.id, &args.member_id);
     if group.state != GroupState::PreparingRebalance {
         c.prepare_rebalance(group, &format!("member {} joined", args.member_id));
+    } else if group.join_not_before.is_some_and(|t| Instant::now() < t) {
+        // Kafka's InitialDelayedJoin: each newcomer during the initial delay extends it
+        // (the rebalance timeout still bounds the whole wait).
+        c.extend_initial_delay(group);
     }
     c.try_complete_join(group, false);
     Outcome::Wait(rx)

@@ -35,17 +35,19 @@
 //! | 16 .. 16+M   | metadata string (UTF-8)                 |
 //! | next 8       | commit timestamp i64 (ms since epoch)   |
 //!
-//! One OffsetCommit request becomes one v2 record batch with one record per partition.
+//! One OffsetCommit request becomes one v2 record batch (built with
+//! [`record_batch::build`]) with one record per partition, appended with
+//! [`Partition::append`]. The topic is created with `retention.ms=-1`: Kafka compacts it,
+//! minikafka keeps it whole, so replay reads every commit ever made (fine at classroom scale).
+//! The replay walks the batches with [`record_batch::split_batches`] and
+//! [`record_batch::records`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-};
 
+use crate::log::record_batch::{self, BatchHeader, Compression, NewRecord};
 use crate::log::LogError;
 use crate::topics::{Partition, TopicError, Topics};
 
@@ -68,8 +70,6 @@ pub enum OffsetStoreError {
         #[source]
         source: LogError,
     },
-    #[error("{OFFSETS_TOPIC}-0: cannot encode the commit of group {group:?}: {reason}")]
-    Encode { group: String, reason: String },
     #[error("{OFFSETS_TOPIC}-0: the topic exists but has no partition 0")]
     NoPartition,
 }
@@ -108,7 +108,10 @@ impl OffsetStore {
             Some(topic) => topic,
             None => {
                 tracing::info!("creating internal topic {OFFSETS_TOPIC} with 1 partition");
-                topics.create(OFFSETS_TOPIC, 1, BTreeMap::new())?
+                // Kafka compacts this topic; minikafka has no compaction, so it keeps every
+                // segment instead of letting time-based retention drop live commits.
+                let config = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+                topics.create(OFFSETS_TOPIC, 1, config)?
             }
         };
         let partition = topic
@@ -147,7 +150,7 @@ impl OffsetStore {
             return Ok(());
         }
         let now = commits[0].2.commit_timestamp;
-        let records: Vec<Record> = commits
+        let records: Vec<NewRecord> = commits
             .iter()
             .map(|(topic, partition, value)| {
                 let key = OffsetKey {
@@ -155,33 +158,23 @@ impl OffsetStore {
                     topic: topic.clone(),
                     partition: *partition,
                 };
-                record(encode_key(&key), Some(encode_value(value)), now)
+                NewRecord {
+                    key: Some(encode_key(&key)),
+                    value: Some(encode_value(value)),
+                    headers: Vec::new(),
+                    timestamp: now,
+                }
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| OffsetStoreError::Encode {
-            group: group.to_string(),
-            reason: e.to_string(),
-        })?;
+        let mut batch = record_batch::build(&records, now, Compression::None);
         let mut map = self.lock();
         let log_end = self.partition.log.log_end_offset();
-        let info = self
-            .partition
-            .log
-            .append(&mut buf)
+        self.partition
+            .append(&mut batch)
             .map_err(|source| OffsetStoreError::Log {
                 offset: log_end,
                 source,
             })?;
-        self.partition.appended.send_replace(info.last_offset + 1);
         for (topic, partition, value) in commits {
             let key = OffsetKey {
                 group: group.to_string(),
@@ -220,26 +213,12 @@ impl OffsetStore {
     }
 }
 
-fn record(key: Bytes, value: Option<Bytes>, timestamp: i64) -> Record {
-    Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-        producer_id: NO_PRODUCER_ID,
-        producer_epoch: NO_PRODUCER_EPOCH,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: NO_SEQUENCE,
-        timestamp,
-        key: Some(key),
-        value,
-        headers: Default::default(),
-    }
-}
-
-/// Reads the whole log and keeps the last value per key.
-fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+/// Reads the whole `__consumer_offsets` log and keeps the last value per key (tombstones
+/// delete). Blocking. Public for `inspect`, which shows committed offsets without opening a
+/// coordinator (and so without creating the topic).
+pub fn replay(
+    partition: &Partition,
+) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
     let log = &partition.log;
     let mut map = BTreeMap::new();
     let mut next = log.log_start_offset();
@@ -254,29 +233,23 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         if chunk.is_empty() {
             break;
         }
-        let mut rest = &chunk[..];
         let before = next;
-        while rest.len() >= 61 {
-            let base = i64::from_be_bytes(rest[0..8].try_into().unwrap_or_default());
-            let len = i32::from_be_bytes(rest[8..12].try_into().unwrap_or_default());
-            let total = 12 + usize::try_from(len).unwrap_or(0);
-            if len <= 0 || total > rest.len() {
+        for batch in record_batch::split_batches(&chunk) {
+            let Ok(header) = BatchHeader::parse(batch) else {
                 break;
-            }
-            let last_delta = i32::from_be_bytes(rest[23..27].try_into().unwrap_or_default());
-            let mut batch = Bytes::copy_from_slice(&rest[..total]);
-            match RecordBatchDecoder::decode(&mut batch) {
-                Ok(set) => {
-                    for rec in set.records {
+            };
+            match record_batch::records(batch) {
+                Ok(records) => {
+                    for rec in records {
                         apply_record(&mut map, rec.offset, rec.key, rec.value);
                     }
                 }
                 Err(e) => tracing::warn!(
-                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {base}: {e}"
+                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
+                    header.base_offset
                 ),
             }
-            next = next.max(base + i64::from(last_delta) + 1);
-            rest = &rest[total..];
+            next = next.max(header.last_offset() + 1);
         }
         if next == before {
             // The log handed back bytes we could not walk; stop rather than loop forever.
