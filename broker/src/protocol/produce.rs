@@ -9,7 +9,8 @@
 //! | field                | meaning                                               |
 //! |----------------------|-------------------------------------------------------|
 //! | transactional_id     | null unless transactional (not supported: ignored)    |
-//! | acks i16             | 0 = no response at all, 1 = after the leader wrote it, |
+//! | acks i16             | 0 = no response at all (a failure closes the          |
+//! |                      | connection instead), 1 = after the leader wrote it,    |
 //! |                      | -1 = after all in-sync replicas did (here: same as 1) |
 //! | timeout_ms i32       | replication wait; one node has nothing to wait for    |
 //! | topic_data[]         | name, then partition_data[]: index i32, records bytes |
