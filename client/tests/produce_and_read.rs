@@ -30,6 +30,7 @@ backend_tests!(
     producer_reconnects_after_a_broker_restart,
     retries_run_out_with_the_network_error,
     reader_works_as_a_stream,
+    thousands_of_records_round_trip_through_small_fetches,
 );
 
 /// Read exactly `n` records from `topic[partition]`, starting at `start`.
@@ -556,5 +557,53 @@ async fn reader_works_as_a_stream(backend: Backend) {
         keys,
         vec![Bytes::from("k0"), Bytes::from("k1"), Bytes::from("k2")]
     );
+    broker.shutdown().await;
+}
+
+async fn thousands_of_records_round_trip_through_small_fetches(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .unwrap();
+    let mut futures = Vec::new();
+    for i in 0..5000u32 {
+        // Values of varying length, some empty and some null, so batches differ in size.
+        let value = match i % 50 {
+            0 => None,
+            1 => Some(Bytes::new()),
+            n => Some(Bytes::from(vec![(i % 251) as u8; (n as usize) * 7])),
+        };
+        let mut record = ProducerRecord::new("volume").key(format!("key-{}", i % 97));
+        record.value = value.clone();
+        futures.push((
+            record.key.clone().unwrap(),
+            value,
+            producer.enqueue(record).await.unwrap(),
+        ));
+    }
+    let mut expected: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
+    for (key, value, f) in futures {
+        let m = within("delivery", f).await.expect("delivered");
+        assert_eq!(m.partition, partition_for_key(&key, 3));
+        let list = expected.entry(m.partition).or_default();
+        assert_eq!(m.offset, list.len() as i64, "offsets dense per partition");
+        list.push((key, value));
+    }
+    producer.close().await;
+
+    for (partition, records) in &expected {
+        // A small per-partition limit makes responses end in partial batches.
+        let mut config = broker.reader_config(backend);
+        config.max_partition_fetch_bytes = 3000;
+        let mut reader = PartitionReader::assign(config, "volume", *partition, Offset::Earliest)
+            .await
+            .unwrap();
+        for (offset, (key, value)) in records.iter().enumerate() {
+            let r = within("next", reader.next()).await.expect("record");
+            assert_eq!(r.offset, offset as i64);
+            assert_eq!(r.key.as_ref(), Some(key));
+            assert_eq!(&r.value, value, "{partition}@{offset}");
+        }
+    }
     broker.shutdown().await;
 }
