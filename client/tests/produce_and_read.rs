@@ -31,6 +31,9 @@ backend_tests!(
     retries_run_out_with_the_network_error,
     reader_works_as_a_stream,
     thousands_of_records_round_trip_through_small_fetches,
+    unknown_topic_without_auto_create_is_a_clear_error,
+    a_batch_over_the_broker_limit_fails_without_retrying,
+    explicit_partition_outside_the_topic_is_refused,
 );
 
 /// Read exactly `n` records from `topic[partition]`, starting at `start`.
@@ -605,5 +608,101 @@ async fn thousands_of_records_round_trip_through_small_fetches(backend: Backend)
             assert_eq!(&r.value, value, "{partition}@{offset}");
         }
     }
+    broker.shutdown().await;
+}
+
+async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend) {
+    let broker = TestBroker::start_without_auto_create().await;
+    let mut config = broker.producer_config(backend);
+    config.client.retries = 2;
+    config.client.retry_backoff = Duration::from_millis(10);
+    let producer = Producer::new(config).await.unwrap();
+    let err = within(
+        "send",
+        producer.send(ProducerRecord::new("missing").value("x")),
+    )
+    .await
+    .expect_err("topic does not exist");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::UnknownTopicOrPartition,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("missing"), "{err}");
+    let err = within(
+        "assign",
+        PartitionReader::assign(
+            broker.reader_config(backend),
+            "missing",
+            0,
+            Offset::Earliest,
+        ),
+    )
+    .await
+    .expect_err("topic does not exist");
+    assert!(matches!(err, Error::UnknownTopic { .. }), "{err:?}");
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn a_batch_over_the_broker_limit_fails_without_retrying(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let mut config = broker.producer_config(backend);
+    config.batch_size = 4 * 1024 * 1024;
+    let producer = Producer::new(config).await.unwrap();
+    let big = vec![7u8; 2 * 1024 * 1024]; // the broker's max.message.bytes is 1 MiB
+    let err = within(
+        "send",
+        producer.send(ProducerRecord::new("big").partition(0).value(big)),
+    )
+    .await
+    .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::MessageTooLarge,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("big[0]"), "{err}");
+    // The partition is usable afterwards, and nothing of the rejected batch was stored.
+    let ok = producer
+        .send(ProducerRecord::new("big").partition(0).value("small"))
+        .await
+        .unwrap();
+    assert_eq!(ok.offset, 0);
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn explicit_partition_outside_the_topic_is_refused(backend: Backend) {
+    let broker = TestBroker::start(2).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .unwrap();
+    let err = producer
+        .send(ProducerRecord::new("two").partition(2).value("x"))
+        .await
+        .expect_err("partition 2 of 2");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidPartition {
+                partition: 2,
+                count: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    producer.close().await;
     broker.shutdown().await;
 }

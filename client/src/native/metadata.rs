@@ -201,6 +201,16 @@ impl Cluster {
             };
             attempt += 1;
             if attempt > self.config.retries {
+                // Still unknown after waiting: the broker did not auto-create it.
+                if let Error::Kafka {
+                    code: KafkaCode::UnknownTopicOrPartition,
+                    ..
+                } = last_error
+                {
+                    return Err(Error::UnknownTopic {
+                        topic: topic.to_string(),
+                    });
+                }
                 return Err(last_error);
             }
             tracing::debug!(topic, attempt, error = %last_error, "metadata not ready, retrying");

@@ -28,13 +28,28 @@ impl TestBroker {
         Self::start_at("127.0.0.1:0", dir, num_partitions).await
     }
 
+    /// Start a broker that refuses to auto-create topics.
+    pub async fn start_without_auto_create() -> TestBroker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_with("127.0.0.1:0", dir, 1, false).await
+    }
+
     /// Start a broker on `listen` over an existing data directory (for restarts).
     pub async fn start_at(listen: &str, dir: tempfile::TempDir, num_partitions: i32) -> TestBroker {
+        Self::start_with(listen, dir, num_partitions, true).await
+    }
+
+    async fn start_with(
+        listen: &str,
+        dir: tempfile::TempDir,
+        num_partitions: i32,
+        auto_create_topics: bool,
+    ) -> TestBroker {
         let config = minikafka_broker::Config {
             listen: listen.parse().expect("address"),
             data_dir: dir.path().to_path_buf(),
             num_partitions,
-            auto_create_topics: true,
+            auto_create_topics,
             log_requests: false,
             ..Default::default()
         };
