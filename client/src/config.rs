@@ -89,6 +89,41 @@ impl FromStr for Acks {
     }
 }
 
+/// Codec for the records of a batch (Kafka's `compression.type`). The batch header stays
+/// uncompressed; the broker stores and serves the batch as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy (xerial framing, as Kafka writes it).
+    Snappy,
+    /// LZ4 frame format.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(Error::Config {
+                key: "compression.type".into(),
+                message: format!("`{other}` is not valid; use none, gzip, snappy, lz4 or zstd"),
+            }),
+        }
+    }
+}
+
 /// How a record without a key picks its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeylessPartitioning {
@@ -200,6 +235,8 @@ pub struct ProducerConfig {
     pub allow_auto_create_topics: bool,
     /// How keyless records are spread.
     pub keyless: KeylessPartitioning,
+    /// `compression.type`: codec for each batch's records.
+    pub compression: Compression,
 }
 
 impl ProducerConfig {
@@ -212,6 +249,7 @@ impl ProducerConfig {
             batch_size: 16 * 1024,
             allow_auto_create_topics: true,
             keyless: KeylessPartitioning::Sticky,
+            compression: Compression::None,
         }
     }
 
@@ -225,6 +263,7 @@ impl ProducerConfig {
             "linger.ms" => self.linger = parse_ms(key, value)?,
             "batch.size" => self.batch_size = parse_num(key, value)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
+            "compression.type" => self.compression = value.parse()?,
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -232,6 +271,7 @@ impl ProducerConfig {
                     "linger.ms",
                     "batch.size",
                     "allow.auto.create.topics",
+                    "compression.type",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }
@@ -340,6 +380,9 @@ mod tests {
         p.set("linger.ms", "20").unwrap();
         p.set("batch.size", "100").unwrap();
         p.set("retries", "3").unwrap();
+        p.set("compression.type", "zstd").unwrap();
+        assert_eq!(p.compression, Compression::Zstd);
+        assert!(p.set("compression.type", "brotli").is_err());
         assert_eq!(p.acks, Acks::Leader);
         assert_eq!(p.linger, Duration::from_millis(20));
         assert_eq!(p.batch_size, 100);

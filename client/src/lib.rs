@@ -34,7 +34,9 @@ pub mod reader;
 pub mod record;
 
 pub use admin::{Admin, ClusterMetadata, NewTopic, TopicMetadata};
-pub use config::{Acks, Backend, ClientConfig, KeylessPartitioning, ProducerConfig, ReaderConfig};
+pub use config::{
+    Acks, Backend, ClientConfig, Compression, KeylessPartitioning, ProducerConfig, ReaderConfig,
+};
 pub use error::{Error, KafkaCode, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use reader::PartitionReader;

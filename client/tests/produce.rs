@@ -25,6 +25,7 @@ backend_tests!(
     send_after_close_fails,
     a_batch_over_the_broker_limit_fails_with_message_too_large,
     explicit_partition_outside_the_topic_is_refused,
+    compressed_batches_round_trip_through_the_broker,
 );
 
 async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
@@ -395,4 +396,50 @@ async fn explicit_partition_outside_the_topic_is_refused(backend: Backend) {
     );
     producer.close().await;
     broker.shutdown().await;
+}
+
+async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let mut config = broker.producer_config(backend);
+        config.set("compression.type", codec).unwrap();
+        config.linger = Duration::from_secs(3600); // one batch, sent by flush
+        let producer = Producer::new(config).await.unwrap();
+        let mut futures = Vec::new();
+        for i in 0..20 {
+            let r = ProducerRecord::new(codec)
+                .partition(0)
+                .key(format!("k{i}"))
+                .value(format!("{codec} value {i} ").repeat(10))
+                .header("i", i.to_string());
+            futures.push(producer.enqueue(r).await.unwrap());
+        }
+        producer.flush().await;
+        for (i, f) in futures.into_iter().enumerate() {
+            assert_eq!(
+                within("delivery", f).await.expect("delivered").offset,
+                i as i64
+            );
+        }
+        producer.close().await;
+        let read = read_n(&broker, backend, codec, 0, Offset::At(3), 17).await;
+        for (n, r) in read.iter().enumerate() {
+            let i = n + 3;
+            assert_eq!(r.offset, i as i64, "{codec}");
+            assert_eq!(r.key, Some(Bytes::from(format!("k{i}"))), "{codec}");
+            assert_eq!(
+                r.value,
+                Some(Bytes::from(format!("{codec} value {i} ").repeat(10)))
+            );
+            assert_eq!(r.headers, vec![Header::new("i", i.to_string())], "{codec}");
+        }
+    }
+    let dir = broker.shutdown().await;
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        assert_eq!(
+            stored_batches(dir.path(), codec, 0),
+            vec![(0, 20)],
+            "{codec}"
+        );
+    }
 }

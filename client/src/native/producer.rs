@@ -11,6 +11,8 @@
 //! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
 //! - `close()` sends everything still queued, then stops the sender task; `send` after that
 //!   fails with [`Error::ProducerClosed`].
+//! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
+//!   after the broker had in fact stored the batch, the retry stores it a second time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -263,10 +265,11 @@ async fn produce(s: &Shared, batch: &ProducerBatch) -> Result<i64> {
     let (topic, partition) = &batch.tp;
     let context = format!("produce to {topic}[{partition}]");
     let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
-    let bytes = batch::encode(&records).map_err(|message| Error::InvalidRecord {
-        topic: topic.clone(),
-        message,
-    })?;
+    let bytes =
+        batch::encode(&records, s.config.compression).map_err(|message| Error::InvalidRecord {
+            topic: topic.clone(),
+            message,
+        })?;
     let conn = s
         .cluster
         .leader_connection(topic, *partition, s.config.allow_auto_create_topics)
