@@ -62,6 +62,30 @@ fn require_backend(backend: Backend) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    /// Compile-time check: the public types can be shared across tasks, and their futures
+    /// can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    async fn public_types_and_futures_are_thread_safe(
+        p: &Producer,
+        r: &mut PartitionReader,
+        a: &Admin,
+    ) {
+        send_sync::<Producer>();
+        send_sync::<PartitionReader>();
+        send_sync::<Admin>();
+        send_sync::<DeliveryFuture>();
+        send(&p.send(ProducerRecord::new("t")));
+        send(&p.enqueue(ProducerRecord::new("t")));
+        send(&p.flush());
+        send(&p.close());
+        send(&r.next());
+        send(&a.list_topics());
+        send(&a.create_topic("t", 1));
+    }
+
     #[test]
     fn rdkafka_without_the_feature_says_how_to_rebuild() {
         let err = require_backend(Backend::Rdkafka).unwrap_err().to_string();
