@@ -26,6 +26,7 @@ backend_tests!(
     a_batch_over_the_broker_limit_fails_with_message_too_large,
     explicit_partition_outside_the_topic_is_refused,
     compressed_batches_round_trip_through_the_broker,
+    concurrent_senders_keep_per_key_order,
 );
 
 async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
@@ -442,4 +443,71 @@ async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
             "{codec}"
         );
     }
+}
+
+async fn concurrent_senders_keep_per_key_order(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let mut config = broker.producer_config(backend);
+    config.batch_size = 300; // many small batches, so ordering across batches matters
+    let producer = std::sync::Arc::new(Producer::new(config).await.unwrap());
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let producer = producer.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("task-{task}");
+            let mut futures = Vec::new();
+            for seq in 0..100 {
+                let r = ProducerRecord::new("ordered")
+                    .key(key.clone())
+                    .value(format!("{seq}"));
+                futures.push(producer.enqueue(r).await.expect("enqueue"));
+            }
+            let mut offsets = Vec::new();
+            for f in futures {
+                offsets.push(f.await.expect("delivered").offset);
+            }
+            (key, offsets)
+        }));
+    }
+    let mut per_partition: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut keys = Vec::new();
+    for t in tasks {
+        let (key, offsets) = within("task", t).await.expect("task");
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "{key}: offsets grow with send order"
+        );
+        *per_partition
+            .entry(partition_for_key(key.as_bytes(), 3))
+            .or_default() += offsets.len();
+        keys.push(key);
+    }
+    producer.close().await;
+    for (partition, count) in per_partition {
+        let read = read_n(
+            &broker,
+            backend,
+            "ordered",
+            partition,
+            Offset::Earliest,
+            count,
+        )
+        .await;
+        for key in &keys {
+            let values: Vec<u32> = read
+                .iter()
+                .filter(|r| r.key.as_deref() == Some(key.as_bytes()))
+                .map(|r| {
+                    std::str::from_utf8(r.value.as_ref().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            if !values.is_empty() {
+                assert_eq!(values, (0..100).collect::<Vec<u32>>(), "{key} in order");
+            }
+        }
+    }
+    broker.shutdown().await;
 }

@@ -77,6 +77,8 @@ async fn reader_from_latest_sees_only_new_records(backend: Backend) {
         .unwrap();
     let r = within("next", reader.next()).await.expect("record");
     assert_eq!((r.offset, r.value), (3, Some(Bytes::from("new"))));
+    assert_eq!(reader.high_watermark(), Some(4));
+    assert_eq!(reader.position(), 4);
     producer.close().await;
     broker.shutdown().await;
 }
