@@ -16,7 +16,9 @@
 //! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
 //!    (`native/reader.rs`).
 //! 7. [`admin`]: create/delete topics, metadata.
-//! 8. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
+//! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
+//!    the group leader on the client side.
+//! 9. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
 //!
 //! # Backends
 //!
@@ -25,6 +27,7 @@
 //! a build without it returns [`Error::BackendUnavailable`] saying how to rebuild.
 
 pub mod admin;
+pub mod assignor;
 pub mod config;
 pub mod error;
 mod native;

@@ -1,0 +1,62 @@
+"""A kafka-python group member for the classroom experiments.
+
+Usage: kafka_python_member.py BOOTSTRAP GROUP TOPIC
+Joins GROUP with the round-robin assignor and prints one JSON line per event:
+  {"assigned": [partitions]}        after each rebalance
+  {"partition": p, "offset": o, "key": k, "value": v}   per record
+  {"closed": true}                  after a clean stop
+It stops cleanly (commit, leave the group) when its standard input is closed or
+receives a line "stop".
+"""
+import json
+import sys
+import threading
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+bootstrap, group, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+stop = threading.Event()
+
+
+def watch_stdin():
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            break
+    stop.set()
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+class Listener(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked):
+        emit({"revoked": sorted(tp.partition for tp in revoked)})
+
+    def on_partitions_assigned(self, assigned):
+        emit({"assigned": sorted(tp.partition for tp in assigned)})
+
+
+consumer = KafkaConsumer(
+    bootstrap_servers=bootstrap,
+    group_id=group,
+    client_id=f"py-{group}",
+    auto_offset_reset="earliest",
+    enable_auto_commit=True,
+    auto_commit_interval_ms=500,
+    session_timeout_ms=6000,
+    heartbeat_interval_ms=500,
+    partition_assignment_strategy=[RoundRobinPartitionAssignor],
+)
+consumer.subscribe([topic], listener=Listener())
+threading.Thread(target=watch_stdin, daemon=True).start()
+while not stop.is_set():
+    for tp, records in consumer.poll(timeout_ms=100).items():
+        for r in records:
+            emit({"partition": r.partition, "offset": r.offset,
+                  "key": r.key.decode() if r.key is not None else None,
+                  "value": r.value.decode(errors="replace")})
+consumer.commit()
+consumer.close()
+emit({"closed": True})
