@@ -31,8 +31,10 @@ pub const LATEST: i64 = -1;
 pub async fn handle(
     ctx: &BrokerContext,
     req: ListOffsetsRequest,
-    _version: i16,
+    version: i16,
 ) -> (ListOffsetsResponse, String) {
+    // leader_epoch exists from v4 on; the codec refuses a non-default value before.
+    let leader_epoch = if version >= 4 { LEADER_EPOCH } else { -1 };
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut lines = Vec::new();
     for topic in req.topics {
@@ -41,7 +43,7 @@ pub async fn handle(
         for p in topic.partitions {
             let resp = ListOffsetsPartitionResponse::default()
                 .with_partition_index(p.partition_index)
-                .with_leader_epoch(LEADER_EPOCH);
+                .with_leader_epoch(leader_epoch);
             let what = match p.timestamp {
                 EARLIEST => "earliest".to_string(),
                 LATEST => "latest".to_string(),

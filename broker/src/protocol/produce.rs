@@ -21,9 +21,9 @@
 //!
 //! What must stay true:
 //! - Every partition gets its own result. A bad batch gets CORRUPT_MESSAGE (framing,
-//!   magic, CRC-32C), INVALID_RECORD (inconsistent records) or MESSAGE_TOO_LARGE, and
-//!   **nothing** of that partition's records is stored: all batches are checked before
-//!   the first one is appended.
+//!   magic, CRC-32C), INVALID_RECORD (inconsistent records) or MESSAGE_TOO_LARGE
+//!   (`BatchError::kafka_error_code`), and **nothing** of that partition's records is
+//!   stored: all batches are checked before the first one is appended.
 //! - The batches are stored byte for byte as sent, except the base offset (bytes
 //!   0–7), which the log assigns. The CRC does not cover it, so it stays valid.
 //! - The response carries the base offset of the first batch and the log start offset.
@@ -38,17 +38,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::BrokerContext;
+use crate::log::record_batch::{self, BatchError, HEADER_LEN, LOG_OVERHEAD};
 use crate::log::{AppendInfo, LogError};
-
-/// Bytes of a v2 batch header: base offset (8) + length (4) + the 49 bytes from the
-/// partition leader epoch to the record count.
-const BATCH_HEADER_LEN: usize = 61;
-/// Bytes before the part `batchLength` counts: base offset + length.
-const LENGTH_PREFIX_LEN: usize = 12;
-/// Where the magic byte and the CRC sit, and where the CRC-covered part starts.
-const MAGIC_AT: usize = 16;
-const CRC_AT: usize = 17;
-const CRC_FROM: usize = 21;
 
 /// One partition's outcome: where its records landed, or a Kafka error.
 type PartitionOutcome = Result<Vec<AppendInfo>, (i16, String)>;
@@ -101,34 +92,35 @@ async fn produce_partition(
         ));
     };
     let records = records.unwrap_or_default();
-    let batches = split_batches(&records).map_err(|reason| {
-        (
-            ResponseError::CorruptMessage.code(),
-            format!("corrupt records for {topic}[{index}]: {reason}"),
-        )
-    })?;
-    if batches.is_empty() {
-        return Err((
-            ResponseError::InvalidRecord.code(),
-            format!("no record batch for {topic}[{index}]"),
-        ));
-    }
-    // `append` rewrites the base offset in place, so each batch is copied out of the
-    // shared request buffer once.
     let appended = tokio::task::spawn_blocking(move || {
+        let batches = split_batches(&records)?;
+        if batches.is_empty() {
+            return Err(BatchError::InvalidRecords("no record batch in the request".into()).into());
+        }
+        // `append` validates each batch it gets. With several batches, check them all
+        // first, so that a bad second batch does not leave the first one stored.
+        if batches.len() > 1 {
+            let max = partition.log.config().max_message_bytes as usize;
+            for range in &batches {
+                record_batch::validate(&records[range.clone()], max)?;
+            }
+        }
+        // `append` writes the base offset in place, so each batch is copied out of
+        // the shared request buffer once.
         let mut infos = Vec::with_capacity(batches.len());
         for range in batches {
             let mut batch = records[range].to_vec();
-            let info = partition.log.append(&mut batch)?;
-            partition.appended.send_replace(info.last_offset + 1);
-            infos.push(info);
+            infos.push(partition.append(&mut batch)?);
         }
         Ok::<_, LogError>(infos)
     })
     .await;
     match appended {
         Ok(Ok(infos)) => Ok(infos),
-        Ok(Err(LogError::InvalidBatch(e))) => Err((e.kafka_error_code(), e.to_string())),
+        Ok(Err(LogError::InvalidBatch(e))) => Err((
+            e.kafka_error_code(),
+            format!("batch for {topic}[{index}] rejected: {e}"),
+        )),
         Ok(Err(e)) => {
             tracing::warn!("append to {topic}[{index}] failed: {e}");
             Err((ResponseError::KafkaStorageError.code(), e.to_string()))
@@ -140,49 +132,31 @@ async fn produce_partition(
     }
 }
 
-/// Splits `records` into whole v2 batches, checking framing, magic and CRC-32C of
-/// every one before anything is stored. Deeper checks (record count, sizes against
-/// `max.message.bytes`) are the log's, in `Partition::append`.
-pub fn split_batches(records: &[u8]) -> Result<Vec<Range<usize>>, String> {
+/// Splits `records` into the byte ranges of its batches using each batch's
+/// `batchLength` (bytes 8–11). Only the framing is checked here; magic, CRC-32C,
+/// records and size are `record_batch::validate`'s job.
+pub fn split_batches(records: &[u8]) -> Result<Vec<Range<usize>>, BatchError> {
     let mut batches = Vec::new();
     let mut at = 0;
     while at < records.len() {
         let rest = &records[at..];
-        if rest.len() < BATCH_HEADER_LEN {
-            return Err(format!(
-                "{} bytes at position {at} are too few for a batch header ({BATCH_HEADER_LEN})",
+        if rest.len() < HEADER_LEN {
+            return Err(BatchError::BadLength(format!(
+                "{} bytes at position {at} are too few for a batch header ({HEADER_LEN})",
                 rest.len()
-            ));
+            )));
         }
         let length = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
         let total = usize::try_from(length)
             .ok()
-            .map(|l| l + LENGTH_PREFIX_LEN)
-            .filter(|&t| t >= BATCH_HEADER_LEN && t <= rest.len())
+            .map(|l| l + LOG_OVERHEAD)
+            .filter(|&t| t >= HEADER_LEN && t <= rest.len())
             .ok_or_else(|| {
-                format!(
-                    "batch at position {at} declares length {length}, but {} bytes follow",
-                    rest.len() - LENGTH_PREFIX_LEN
-                )
+                BatchError::BadLength(format!(
+                    "batch at position {at} declares batchLength {length}, but {} bytes follow",
+                    rest.len() - LOG_OVERHEAD
+                ))
             })?;
-        let magic = rest[MAGIC_AT] as i8;
-        if magic != 2 {
-            return Err(format!(
-                "batch at position {at} has magic {magic}; only v2 record batches are supported"
-            ));
-        }
-        let stored = u32::from_be_bytes([
-            rest[CRC_AT],
-            rest[CRC_AT + 1],
-            rest[CRC_AT + 2],
-            rest[CRC_AT + 3],
-        ]);
-        let computed = crc32c::crc32c(&rest[CRC_FROM..total]);
-        if stored != computed {
-            return Err(format!(
-                "batch at position {at}: CRC-32C mismatch (stored {stored:#010x}, computed {computed:#010x})"
-            ));
-        }
         batches.push(at..at + total);
         at += total;
     }

@@ -35,6 +35,17 @@ pub struct TestBroker {
     pub dir: TempDir,
 }
 
+/// Sends the broker's log lines to the test output (shown for failing tests).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// The config every test starts from: port 0, a fresh data dir, quiet logs.
 pub fn test_config(dir: &TempDir) -> Config {
     Config {
@@ -52,6 +63,7 @@ impl TestBroker {
 
     /// Starts a broker after `tweak` has adjusted the test config.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
+        init_logging();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(&dir);
         tweak(&mut config);
@@ -291,7 +303,10 @@ pub fn batch(records: &[(Option<&str>, &str)], base_ts: i64) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // The crate's encoder keeps records in one batch only while
+            // `offset - sequence` stays the same; this also gives baseSequence -1,
+            // what a non-idempotent producer sends.
+            sequence: i as i32 - 1,
             timestamp: base_ts + i as i64,
             key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
             value: Some(Bytes::copy_from_slice(value.as_bytes())),
