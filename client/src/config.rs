@@ -148,6 +148,9 @@ pub struct ClientConfig {
     pub retries: u32,
     /// `retry.backoff.ms`: pause before each retry, so a recovering broker is not hammered.
     pub retry_backoff: Duration,
+    /// `metadata.max.age.ms`: cached topic metadata is asked for again after this long, so
+    /// added partitions are picked up even when no request fails.
+    pub metadata_max_age: Duration,
     /// Which implementation runs behind the public types.
     pub backend: Backend,
     /// Properties only the rdkafka backend understands, passed to librdkafka unchanged.
@@ -163,6 +166,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(30),
             retries: 10,
             retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_secs(300),
             backend: Backend::Native,
             extra: Vec::new(),
         }
@@ -188,6 +192,7 @@ impl ClientConfig {
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retries" => self.retries = parse_num(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -212,12 +217,13 @@ impl ClientConfig {
     }
 }
 
-const COMMON_KEYS: [&str; 5] = [
+const COMMON_KEYS: [&str; 6] = [
     "bootstrap.servers",
     "client.id",
     "request.timeout.ms",
     "retries",
     "retry.backoff.ms",
+    "metadata.max.age.ms",
 ];
 
 /// Producer settings.

@@ -27,6 +27,7 @@ backend_tests!(
     explicit_partition_outside_the_topic_is_refused,
     compressed_batches_round_trip_through_the_broker,
     concurrent_senders_keep_per_key_order,
+    expired_metadata_is_fetched_again_between_sends,
 );
 
 async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
@@ -509,5 +510,23 @@ async fn concurrent_senders_keep_per_key_order(backend: Backend) {
             }
         }
     }
+    broker.shutdown().await;
+}
+
+async fn expired_metadata_is_fetched_again_between_sends(backend: Backend) {
+    let broker = TestBroker::start(2).await;
+    let mut config = broker.producer_config(backend);
+    config.set("metadata.max.age.ms", "0").unwrap(); // every send asks for metadata again
+    let producer = Producer::new(config).await.unwrap();
+    for i in 0..3 {
+        let m = within(
+            "send",
+            producer.send(ProducerRecord::new("aging").key("k").value("v")),
+        )
+        .await
+        .expect("delivered");
+        assert_eq!((m.partition, m.offset), (partition_for_key(b"k", 2), i));
+    }
+    producer.close().await;
     broker.shutdown().await;
 }

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
@@ -36,7 +37,8 @@ struct State {
     /// node id → `host:port`
     brokers: HashMap<i32, String>,
     controller: Option<i32>,
-    topics: HashMap<String, TopicMetadata>,
+    /// topic → its metadata and when it was fetched (entries expire after `metadata.max.age.ms`).
+    topics: HashMap<String, (TopicMetadata, Instant)>,
     /// `host:port` → open connection
     connections: HashMap<String, Arc<Connection>>,
 }
@@ -148,7 +150,9 @@ impl Cluster {
                     .iter()
                     .all(|p| p.error.is_none() && p.leader >= 0)
             {
-                state.topics.insert(t.name.clone(), t.clone());
+                state
+                    .topics
+                    .insert(t.name.clone(), (t.clone(), Instant::now()));
             } else {
                 state.topics.remove(&t.name);
             }
@@ -159,15 +163,15 @@ impl Cluster {
     /// The topic's metadata, from the cache or the broker. With `auto_create`, a topic the
     /// broker is still creating is asked for again (with backoff) until it has leaders.
     pub(crate) async fn topic(&self, topic: &str, auto_create: bool) -> Result<TopicMetadata> {
-        if let Some(t) = self.lock().topics.get(topic) {
-            return Ok(t.clone());
+        if let Some(t) = self.cached(topic) {
+            return Ok(t);
         }
         let mut attempt = 0;
         loop {
             let last_error = match self.fetch(Some(&[topic.to_string()]), auto_create).await {
                 Ok(meta) => {
-                    if let Some(t) = self.lock().topics.get(topic) {
-                        return Ok(t.clone());
+                    if let Some(t) = self.cached(topic) {
+                        return Ok(t);
                     }
                     let t = meta.topics.into_iter().find(|t| t.name == topic);
                     match t.and_then(|t| {
@@ -247,6 +251,14 @@ impl Cluster {
             ));
         };
         self.connection_to(&addr).await
+    }
+
+    /// The cached metadata of `topic`, unless it is older than `metadata.max.age.ms` (so new
+    /// partitions are noticed even when nothing fails).
+    fn cached(&self, topic: &str) -> Option<TopicMetadata> {
+        let state = self.lock();
+        let (t, fetched) = state.topics.get(topic)?;
+        (fetched.elapsed() < self.config.metadata_max_age).then(|| t.clone())
     }
 
     /// Forget what we know about `topic`, so the next lookup asks the broker.
