@@ -145,11 +145,7 @@ impl Cluster {
         state.brokers = meta.brokers.iter().map(|b| (b.id, b.addr())).collect();
         state.controller = meta.controller;
         for t in &meta.topics {
-            if t.error.is_none()
-                && t.partitions
-                    .iter()
-                    .all(|p| p.error.is_none() && p.leader >= 0)
-            {
+            if is_usable(t) {
                 state
                     .topics
                     .insert(t.name.clone(), (t.clone(), Instant::now()));
@@ -170,10 +166,10 @@ impl Cluster {
         loop {
             let last_error = match self.fetch(Some(&[topic.to_string()]), auto_create).await {
                 Ok(meta) => {
-                    if let Some(t) = self.cached(topic) {
-                        return Ok(t);
-                    }
                     let t = meta.topics.into_iter().find(|t| t.name == topic);
+                    if let Some(t) = t.as_ref().filter(|t| is_usable(t)) {
+                        return Ok(t.clone());
+                    }
                     match t.and_then(|t| {
                         t.error
                             .or_else(|| t.partitions.iter().find_map(|p| p.error))
@@ -278,6 +274,15 @@ impl Cluster {
         // Every update is a single map operation, so a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A topic with no error, at least one partition, and a leader for every partition.
+fn is_usable(t: &TopicMetadata) -> bool {
+    t.error.is_none()
+        && !t.partitions.is_empty()
+        && t.partitions
+            .iter()
+            .all(|p| p.error.is_none() && p.leader >= 0)
 }
 
 pub(crate) fn topic_name(name: &str) -> TopicName {
