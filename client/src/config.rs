@@ -89,6 +89,41 @@ impl FromStr for Acks {
     }
 }
 
+/// Codec for the records of a batch (Kafka's `compression.type`). The batch header stays
+/// uncompressed; the broker stores and serves the batch as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy (xerial framing, as Kafka writes it).
+    Snappy,
+    /// LZ4 frame format.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(Error::Config {
+                key: "compression.type".into(),
+                message: format!("`{other}` is not valid; use none, gzip, snappy, lz4 or zstd"),
+            }),
+        }
+    }
+}
+
 /// How a record without a key picks its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeylessPartitioning {
@@ -113,6 +148,9 @@ pub struct ClientConfig {
     pub retries: u32,
     /// `retry.backoff.ms`: pause before each retry, so a recovering broker is not hammered.
     pub retry_backoff: Duration,
+    /// `metadata.max.age.ms`: cached topic metadata is asked for again after this long, so
+    /// added partitions are picked up even when no request fails.
+    pub metadata_max_age: Duration,
     /// Which implementation runs behind the public types.
     pub backend: Backend,
     /// Properties only the rdkafka backend understands, passed to librdkafka unchanged.
@@ -128,6 +166,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(30),
             retries: 10,
             retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_secs(300),
             backend: Backend::Native,
             extra: Vec::new(),
         }
@@ -153,6 +192,7 @@ impl ClientConfig {
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retries" => self.retries = parse_num(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -177,12 +217,13 @@ impl ClientConfig {
     }
 }
 
-const COMMON_KEYS: [&str; 5] = [
+const COMMON_KEYS: [&str; 6] = [
     "bootstrap.servers",
     "client.id",
     "request.timeout.ms",
     "retries",
     "retry.backoff.ms",
+    "metadata.max.age.ms",
 ];
 
 /// Producer settings.
@@ -200,6 +241,8 @@ pub struct ProducerConfig {
     pub allow_auto_create_topics: bool,
     /// How keyless records are spread.
     pub keyless: KeylessPartitioning,
+    /// `compression.type`: codec for each batch's records.
+    pub compression: Compression,
 }
 
 impl ProducerConfig {
@@ -212,6 +255,7 @@ impl ProducerConfig {
             batch_size: 16 * 1024,
             allow_auto_create_topics: true,
             keyless: KeylessPartitioning::Sticky,
+            compression: Compression::None,
         }
     }
 
@@ -225,6 +269,7 @@ impl ProducerConfig {
             "linger.ms" => self.linger = parse_ms(key, value)?,
             "batch.size" => self.batch_size = parse_num(key, value)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
+            "compression.type" => self.compression = value.parse()?,
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -232,6 +277,7 @@ impl ProducerConfig {
                     "linger.ms",
                     "batch.size",
                     "allow.auto.create.topics",
+                    "compression.type",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }
@@ -340,6 +386,9 @@ mod tests {
         p.set("linger.ms", "20").unwrap();
         p.set("batch.size", "100").unwrap();
         p.set("retries", "3").unwrap();
+        p.set("compression.type", "zstd").unwrap();
+        assert_eq!(p.compression, Compression::Zstd);
+        assert!(p.set("compression.type", "brotli").is_err());
         assert_eq!(p.acks, Acks::Leader);
         assert_eq!(p.linger, Duration::from_millis(20));
         assert_eq!(p.batch_size, 100);

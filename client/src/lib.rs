@@ -16,7 +16,9 @@
 //! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
 //!    (`native/reader.rs`).
 //! 7. [`admin`]: create/delete topics, metadata.
-//! 8. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
+//! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
+//!    the group leader on the client side.
+//! 9. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
 //!
 //! # Backends
 //!
@@ -35,7 +37,9 @@ pub mod reader;
 pub mod record;
 
 pub use admin::{Admin, ClusterMetadata, NewTopic, TopicMetadata};
-pub use config::{Acks, Backend, ClientConfig, KeylessPartitioning, ProducerConfig, ReaderConfig};
+pub use config::{
+    Acks, Backend, ClientConfig, Compression, KeylessPartitioning, ProducerConfig, ReaderConfig,
+};
 pub use error::{Error, KafkaCode, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use reader::PartitionReader;
@@ -60,6 +64,30 @@ fn require_backend(backend: Backend) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    /// Compile-time check: the public types can be shared across tasks, and their futures
+    /// can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    async fn public_types_and_futures_are_thread_safe(
+        p: &Producer,
+        r: &mut PartitionReader,
+        a: &Admin,
+    ) {
+        send_sync::<Producer>();
+        send_sync::<PartitionReader>();
+        send_sync::<Admin>();
+        send_sync::<DeliveryFuture>();
+        send(&p.send(ProducerRecord::new("t")));
+        send(&p.enqueue(ProducerRecord::new("t")));
+        send(&p.flush());
+        send(&p.close());
+        send(&r.next());
+        send(&a.list_topics());
+        send(&a.create_topic("t", 1));
+    }
 
     #[test]
     fn rdkafka_without_the_feature_says_how_to_rebuild() {

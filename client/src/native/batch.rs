@@ -13,7 +13,7 @@
 //! | 12–15 | partitionLeaderEpoch i32 (-1) |
 //! | 16 | magic i8 = 2 |
 //! | 17–20 | crc u32, CRC-32C over bytes 21..end |
-//! | 21–22 | attributes i16 (compression 0, CreateTime) |
+//! | 21–22 | attributes i16 (bits 0–2 compression, CreateTime) |
 //! | 23–26 | lastOffsetDelta i32 |
 //! | 27–34 | baseTimestamp i64 |
 //! | 35–42 | maxTimestamp i64 |
@@ -34,9 +34,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression as Codec, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    TimestampType,
 };
 
+use crate::config::Compression;
 use crate::record::Header;
 
 /// Size of the batch header before the records.
@@ -53,8 +55,8 @@ pub(crate) struct OutRecord {
     pub(crate) timestamp: i64,
 }
 
-/// Encode `records` as one v2 batch (uncompressed, not idempotent).
-pub(crate) fn encode(records: &[OutRecord]) -> Result<Bytes, String> {
+/// Encode `records` as one v2 batch (not idempotent), its records compressed with `compression`.
+pub(crate) fn encode(records: &[OutRecord], compression: Compression) -> Result<Bytes, String> {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -87,7 +89,13 @@ pub(crate) fn encode(records: &[OutRecord]) -> Result<Bytes, String> {
     let mut buf = BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
-        compression: Compression::None,
+        compression: match compression {
+            Compression::None => Codec::None,
+            Compression::Gzip => Codec::Gzip,
+            Compression::Snappy => Codec::Snappy,
+            Compression::Lz4 => Codec::Lz4,
+            Compression::Zstd => Codec::Zstd,
+        },
     };
     RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| format!("{e:#}"))?;
     Ok(buf.freeze())
@@ -189,7 +197,7 @@ mod tests {
     #[test]
     fn one_batch_with_kafka_header_fields_and_valid_crc32c() {
         let records: Vec<OutRecord> = (0..3).map(rec).collect();
-        let b = encode(&records).unwrap();
+        let b = encode(&records, Compression::None).unwrap();
         assert_eq!((&b[0..8]).get_i64(), 0, "base offset");
         assert_eq!(
             (&b[8..12]).get_i32() as usize,
@@ -222,7 +230,7 @@ mod tests {
     #[test]
     fn round_trip_keeps_everything() {
         let records: Vec<OutRecord> = (0..5).map(rec).collect();
-        let mut b = BytesMut::from(&encode(&records).unwrap()[..]);
+        let mut b = BytesMut::from(&encode(&records, Compression::None).unwrap()[..]);
         b[0..8].copy_from_slice(&100i64.to_be_bytes()); // what the broker does
         let d = decode(b.freeze()).unwrap();
         assert!(!d.partial_tail);
@@ -239,9 +247,32 @@ mod tests {
     }
 
     #[test]
+    fn every_codec_round_trips_and_sets_the_attribute_bits() {
+        let records: Vec<OutRecord> = (0..20).map(rec).collect();
+        for (codec, bits) in [
+            (Compression::Gzip, 1),
+            (Compression::Snappy, 2),
+            (Compression::Lz4, 3),
+            (Compression::Zstd, 4),
+        ] {
+            let b = encode(&records, codec).unwrap();
+            assert_eq!((&b[21..23]).get_i16() & 0x7, bits, "{codec:?}");
+            assert_eq!(
+                (&b[17..21]).get_u32(),
+                crc32c::crc32c(&b[21..]),
+                "{codec:?}"
+            );
+            let d = decode(b).unwrap();
+            assert_eq!(d.records.len(), 20, "{codec:?}");
+            assert_eq!(d.records[7].value, records[7].value, "{codec:?}");
+            assert_eq!(d.records[7].headers, records[7].headers, "{codec:?}");
+        }
+    }
+
+    #[test]
     fn partial_trailing_batch_is_dropped() {
-        let first = encode(&[rec(0)]).unwrap();
-        let second = encode(&[rec(1), rec(2)]).unwrap();
+        let first = encode(&[rec(0)], Compression::None).unwrap();
+        let second = encode(&[rec(1), rec(2)], Compression::None).unwrap();
         let mut second = BytesMut::from(&second[..]);
         second[0..8].copy_from_slice(&1i64.to_be_bytes());
         let mut all = BytesMut::from(&first[..]);
@@ -258,12 +289,12 @@ mod tests {
 
     #[test]
     fn corrupt_batch_is_an_error_not_a_panic() {
-        let mut b = BytesMut::from(&encode(&[rec(0)]).unwrap()[..]);
+        let mut b = BytesMut::from(&encode(&[rec(0)], Compression::None).unwrap()[..]);
         let last = b.len() - 1;
         b[last] ^= 0xff;
         let err = decode(b.freeze()).unwrap_err();
         assert!(err.contains("offset 0"), "{err}");
-        let mut short = BytesMut::from(&encode(&[rec(0)]).unwrap()[..]);
+        let mut short = BytesMut::from(&encode(&[rec(0)], Compression::None).unwrap()[..]);
         short[8..12].copy_from_slice(&3i32.to_be_bytes());
         assert!(decode(short.freeze()).is_err());
     }

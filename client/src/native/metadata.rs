@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
@@ -36,7 +37,8 @@ struct State {
     /// node id → `host:port`
     brokers: HashMap<i32, String>,
     controller: Option<i32>,
-    topics: HashMap<String, TopicMetadata>,
+    /// topic → its metadata and when it was fetched (entries expire after `metadata.max.age.ms`).
+    topics: HashMap<String, (TopicMetadata, Instant)>,
     /// `host:port` → open connection
     connections: HashMap<String, Arc<Connection>>,
 }
@@ -143,12 +145,10 @@ impl Cluster {
         state.brokers = meta.brokers.iter().map(|b| (b.id, b.addr())).collect();
         state.controller = meta.controller;
         for t in &meta.topics {
-            if t.error.is_none()
-                && t.partitions
-                    .iter()
-                    .all(|p| p.error.is_none() && p.leader >= 0)
-            {
-                state.topics.insert(t.name.clone(), t.clone());
+            if is_usable(t) {
+                state
+                    .topics
+                    .insert(t.name.clone(), (t.clone(), Instant::now()));
             } else {
                 state.topics.remove(&t.name);
             }
@@ -159,17 +159,17 @@ impl Cluster {
     /// The topic's metadata, from the cache or the broker. With `auto_create`, a topic the
     /// broker is still creating is asked for again (with backoff) until it has leaders.
     pub(crate) async fn topic(&self, topic: &str, auto_create: bool) -> Result<TopicMetadata> {
-        if let Some(t) = self.lock().topics.get(topic) {
-            return Ok(t.clone());
+        if let Some(t) = self.cached(topic) {
+            return Ok(t);
         }
         let mut attempt = 0;
         loop {
             let last_error = match self.fetch(Some(&[topic.to_string()]), auto_create).await {
                 Ok(meta) => {
-                    if let Some(t) = self.lock().topics.get(topic) {
+                    let t = meta.topics.into_iter().find(|t| t.name == topic);
+                    if let Some(t) = t.as_ref().filter(|t| is_usable(t)) {
                         return Ok(t.clone());
                     }
-                    let t = meta.topics.into_iter().find(|t| t.name == topic);
                     match t.and_then(|t| {
                         t.error
                             .or_else(|| t.partitions.iter().find_map(|p| p.error))
@@ -201,6 +201,16 @@ impl Cluster {
             };
             attempt += 1;
             if attempt > self.config.retries {
+                // Still unknown after waiting: the broker did not auto-create it.
+                if let Error::Kafka {
+                    code: KafkaCode::UnknownTopicOrPartition,
+                    ..
+                } = last_error
+                {
+                    return Err(Error::UnknownTopic {
+                        topic: topic.to_string(),
+                    });
+                }
                 return Err(last_error);
             }
             tracing::debug!(topic, attempt, error = %last_error, "metadata not ready, retrying");
@@ -239,6 +249,14 @@ impl Cluster {
         self.connection_to(&addr).await
     }
 
+    /// The cached metadata of `topic`, unless it is older than `metadata.max.age.ms` (so new
+    /// partitions are noticed even when nothing fails).
+    fn cached(&self, topic: &str) -> Option<TopicMetadata> {
+        let state = self.lock();
+        let (t, fetched) = state.topics.get(topic)?;
+        (fetched.elapsed() < self.config.metadata_max_age).then(|| t.clone())
+    }
+
     /// Forget what we know about `topic`, so the next lookup asks the broker.
     pub(crate) fn invalidate(&self, topic: &str) {
         self.lock().topics.remove(topic);
@@ -256,6 +274,15 @@ impl Cluster {
         // Every update is a single map operation, so a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A topic with no error, at least one partition, and a leader for every partition.
+fn is_usable(t: &TopicMetadata) -> bool {
+    t.error.is_none()
+        && !t.partitions.is_empty()
+        && t.partitions
+            .iter()
+            .all(|p| p.error.is_none() && p.leader >= 0)
 }
 
 pub(crate) fn topic_name(name: &str) -> TopicName {

@@ -1,6 +1,7 @@
 //! The native producer: `send` partitions a record and puts it in the accumulator; one
-//! background sender task per producer turns ready batches into ProduceRequests, handles the
-//! answers, retries what is retriable and reports each record's offset.
+//! background sender task per producer turns ready batches into ProduceRequests (one per
+//! leader per round), handles the answers, retries what is retriable and reports each
+//! record's offset.
 //!
 //! Where it sits: application → **producer** → partitioner → accumulator → connection → broker.
 //!
@@ -11,10 +12,14 @@
 //! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
 //! - `close()` sends everything still queued, then stops the sender task; `send` after that
 //!   fails with [`Error::ProducerClosed`].
+//! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
+//!   after the broker had in fact stored the batch, the retry stores it a second time.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::future::join_all;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
 use tokio::sync::{oneshot, Notify};
@@ -25,6 +30,7 @@ use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::native::accumulator::{Accumulator, PendingRecord, ProducerBatch};
 use crate::native::batch::{self, OutRecord};
+use crate::native::connection::Connection;
 use crate::native::metadata::{topic_name, Cluster};
 use crate::partitioner::{partition_for_key, KeylessPartitioner};
 use crate::record::{ProducerRecord, RecordMetadata};
@@ -199,8 +205,8 @@ async fn sender_loop(s: Arc<Shared>) {
             s.progress.notify_waiters();
             return;
         }
-        for batch in ready {
-            tokio::spawn(send_batch(s.clone(), batch));
+        if !ready.is_empty() {
+            tokio::spawn(send_round(s.clone(), ready));
         }
         let wake = s.wake.notified();
         match deadline {
@@ -215,10 +221,49 @@ async fn sender_loop(s: Arc<Shared>) {
     }
 }
 
-/// Send one batch to its partition's leader and settle it: deliver, retry, or fail.
-async fn send_batch(s: Arc<Shared>, batch: ProducerBatch) {
+/// Send one round of ready batches: one ProduceRequest per leader, holding every batch
+/// that leader owns (as Kafka's sender does), then settle each batch on its own.
+async fn send_round(s: Arc<Shared>, batches: Vec<ProducerBatch>) {
+    let mut by_leader: HashMap<String, (Arc<Connection>, Vec<ProducerBatch>)> = HashMap::new();
+    let mut settled = Vec::new();
+    for batch in batches {
+        let (topic, partition) = &batch.tp;
+        match s
+            .cluster
+            .leader_connection(topic, *partition, s.config.allow_auto_create_topics)
+            .await
+        {
+            Ok(conn) => {
+                by_leader
+                    .entry(conn.addr().to_string())
+                    .or_insert_with(|| (conn, Vec::new()))
+                    .1
+                    .push(batch);
+            }
+            Err(e) => settled.push((batch, Err(e))),
+        }
+    }
+    let answers = join_all(
+        by_leader
+            .into_values()
+            .map(|(conn, batches)| produce(&s, conn, batches)),
+    )
+    .await;
+    settled.extend(answers.into_iter().flatten());
+    join_all(
+        settled
+            .into_iter()
+            .map(|(batch, result)| settle(&s, batch, result)),
+    )
+    .await;
+    s.progress.notify_waiters();
+    s.wake.notify_one();
+}
+
+/// Settle one batch with its answer: deliver its records, put it back for a retry (after the
+/// backoff, keeping its partition in flight), or fail its records.
+async fn settle(s: &Shared, batch: ProducerBatch, result: Result<i64>) {
     let (topic, partition) = batch.tp.clone();
-    let result = produce(&s, &batch).await;
     match result {
         Ok(base_offset) => {
             for (i, r) in batch.records.into_iter().enumerate() {
@@ -254,67 +299,104 @@ async fn send_batch(s: Arc<Shared>, batch: ProducerBatch) {
             lock(&s.acc).complete(&tp);
         }
     }
-    s.progress.notify_waiters();
-    s.wake.notify_one();
 }
 
-/// One ProduceRequest for one batch; the base offset, or -1 with acks=0.
-async fn produce(s: &Shared, batch: &ProducerBatch) -> Result<i64> {
-    let (topic, partition) = &batch.tp;
-    let context = format!("produce to {topic}[{partition}]");
-    let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
-    let bytes = batch::encode(&records).map_err(|message| Error::InvalidRecord {
-        topic: topic.clone(),
-        message,
-    })?;
-    let conn = s
-        .cluster
-        .leader_connection(topic, *partition, s.config.allow_auto_create_topics)
-        .await?;
+/// One ProduceRequest to one leader for `batches`; each batch's base offset (-1 with acks=0)
+/// or error.
+async fn produce(
+    s: &Shared,
+    conn: Arc<Connection>,
+    batches: Vec<ProducerBatch>,
+) -> Vec<(ProducerBatch, Result<i64>)> {
+    let mut out = Vec::with_capacity(batches.len());
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut sent = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let (topic, partition) = &batch.tp;
+        let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
+        let bytes = match batch::encode(&records, s.config.compression) {
+            Ok(b) => b,
+            Err(message) => {
+                let e = Error::InvalidRecord {
+                    topic: topic.clone(),
+                    message,
+                };
+                out.push((batch, Err(e)));
+                continue;
+            }
+        };
+        let data = PartitionProduceData::default()
+            .with_index(*partition)
+            .with_records(Some(bytes));
+        match topics
+            .iter_mut()
+            .find(|t| t.name.as_str() == topic.as_str())
+        {
+            Some(t) => t.partition_data.push(data),
+            None => {
+                let mut t = TopicProduceData::default();
+                t.name = topic_name(topic);
+                t.partition_data = vec![data];
+                topics.push(t);
+            }
+        }
+        sent.push(batch);
+    }
+    if sent.is_empty() {
+        return out;
+    }
     let mut req = ProduceRequest::default();
     req.acks = s.config.acks.as_i16();
     req.timeout_ms = i32::try_from(s.config.client.request_timeout.as_millis()).unwrap_or(i32::MAX);
-    let mut tpd = TopicProduceData::default();
-    tpd.name = topic_name(topic);
-    tpd.partition_data = vec![PartitionProduceData::default()
-        .with_index(*partition)
-        .with_records(Some(bytes))];
-    req.topic_data = vec![tpd];
+    req.topic_data = topics;
 
     if s.config.acks == Acks::None {
-        return conn.send_no_response(&req).map(|_| -1).inspect_err(|_| {
+        // No response comes; the batches are done once queued for the socket.
+        let result = conn.send_no_response(&req).map(|_| -1);
+        if result.is_err() {
             s.cluster.forget_connection(conn.addr());
-        });
+        }
+        out.extend(sent.into_iter().map(|b| (b, result.clone())));
+        return out;
     }
     let resp = match conn.request(&req).await {
         Ok(r) => r,
         Err(e) => {
             s.cluster.forget_connection(conn.addr());
-            return Err(e);
+            out.extend(sent.into_iter().map(|b| (b, Err(e.clone()))));
+            return out;
         }
     };
-    let answer = resp
-        .responses
-        .iter()
-        .filter(|t| t.name.as_str() == topic.as_str())
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == *partition);
-    let Some(p) = answer else {
-        return Err(Error::Protocol {
-            addr: conn.addr().to_string(),
-            api: "Produce",
-            message: format!("the response has no answer for {topic}[{partition}]"),
-        });
-    };
-    if p.error_code != 0 {
-        let detail = p
-            .error_message
-            .as_ref()
-            .map(|m| format!(" ({m})"))
-            .unwrap_or_default();
-        return Err(Error::kafka(p.error_code, format!("{context}{detail}")));
+    for batch in sent {
+        let (topic, partition) = &batch.tp;
+        let answer = resp
+            .responses
+            .iter()
+            .filter(|t| t.name.as_str() == topic.as_str())
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == *partition);
+        let result = match answer {
+            None => Err(Error::Protocol {
+                addr: conn.addr().to_string(),
+                api: "Produce",
+                message: format!("the response has no answer for {topic}[{partition}]"),
+            }),
+            Some(p) if p.error_code != 0 => {
+                let detail = p
+                    .error_message
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                Err(Error::kafka(
+                    p.error_code,
+                    format!("produce to {topic}[{partition}]{detail}"),
+                ))
+            }
+            Some(p) => Ok(p.base_offset),
+        };
+        out.push((batch, result));
     }
-    Ok(p.base_offset)
+    out
 }
 
 fn now_ms() -> i64 {

@@ -10,7 +10,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use minikafka_client::{Backend, ClientConfig, ProducerConfig, ReaderConfig};
+use minikafka_client::{
+    Backend, ClientConfig, ConsumerRecord, Offset, PartitionReader, ProducerConfig, ReaderConfig,
+};
 
 /// Generous bound for one step of a test, so a bug fails the test instead of hanging CI.
 pub const STEP: Duration = Duration::from_secs(30);
@@ -28,13 +30,28 @@ impl TestBroker {
         Self::start_at("127.0.0.1:0", dir, num_partitions).await
     }
 
+    /// Start a broker that refuses to auto-create topics.
+    pub async fn start_without_auto_create() -> TestBroker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_with("127.0.0.1:0", dir, 1, false).await
+    }
+
     /// Start a broker on `listen` over an existing data directory (for restarts).
     pub async fn start_at(listen: &str, dir: tempfile::TempDir, num_partitions: i32) -> TestBroker {
+        Self::start_with(listen, dir, num_partitions, true).await
+    }
+
+    async fn start_with(
+        listen: &str,
+        dir: tempfile::TempDir,
+        num_partitions: i32,
+        auto_create_topics: bool,
+    ) -> TestBroker {
         let config = minikafka_broker::Config {
             listen: listen.parse().expect("address"),
             data_dir: dir.path().to_path_buf(),
             num_partitions,
-            auto_create_topics: true,
+            auto_create_topics,
             log_requests: false,
             ..Default::default()
         };
@@ -85,6 +102,28 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
         Ok(v) => v,
         Err(_) => panic!("{what} did not finish within {STEP:?}"),
     }
+}
+
+/// Read exactly `n` records from `topic[partition]`, starting at `start`.
+pub async fn read_n(
+    broker: &TestBroker,
+    backend: Backend,
+    topic: &str,
+    partition: i32,
+    start: Offset,
+    n: usize,
+) -> Vec<ConsumerRecord> {
+    let mut reader = within(
+        "assign",
+        PartitionReader::assign(broker.reader_config(backend), topic, partition, start),
+    )
+    .await
+    .expect("assign");
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        out.push(within("next record", reader.next()).await.expect("record"));
+    }
+    out
 }
 
 /// The record batches stored on disk for `topic[partition]` (after shutdown), as

@@ -1,5 +1,5 @@
-//! Black-box tests of the producer, the partition reader and the admin client against a real
-//! broker on 127.0.0.1:0. Each scenario is written once as `async fn(Backend)`.
+//! Black-box tests of the producer against a real broker on 127.0.0.1:0: partitioning,
+//! acks, batching, retries and errors. Each scenario is written once as `async fn(Backend)`.
 
 mod common;
 
@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{stored_batches, within, TestBroker};
+use common::{read_n, stored_batches, within, TestBroker};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
-    Acks, Admin, Backend, ConsumerRecord, Error, Header, KafkaCode, Offset, PartitionReader,
-    Producer, ProducerRecord,
+    Acks, Admin, Backend, Error, Header, KafkaCode, Offset, Producer, ProducerRecord,
 };
 
 backend_tests!(
@@ -19,40 +18,17 @@ backend_tests!(
     every_acks_level_delivers,
     linger_batches_records_and_flush_sends_them,
     small_batch_size_sends_one_batch_per_record,
-    reader_starts_at_the_requested_offset_inside_a_batch,
-    reader_from_latest_sees_only_new_records,
     auto_created_topic_gets_the_broker_default_partitions,
     keyless_records_are_spread_and_all_delivered,
-    admin_creates_lists_and_deletes_topics,
-    unreachable_bootstrap_gives_a_clear_error,
-    reading_past_the_end_is_offset_out_of_range,
-    send_after_close_fails,
     producer_reconnects_after_a_broker_restart,
     retries_run_out_with_the_network_error,
-    reader_works_as_a_stream,
+    send_after_close_fails,
+    a_batch_over_the_broker_limit_fails_with_message_too_large,
+    explicit_partition_outside_the_topic_is_refused,
+    compressed_batches_round_trip_through_the_broker,
+    concurrent_senders_keep_per_key_order,
+    expired_metadata_is_fetched_again_between_sends,
 );
-
-/// Read exactly `n` records from `topic[partition]`, starting at `start`.
-async fn read_n(
-    broker: &TestBroker,
-    backend: Backend,
-    topic: &str,
-    partition: i32,
-    start: Offset,
-    n: usize,
-) -> Vec<ConsumerRecord> {
-    let mut reader = within(
-        "assign",
-        PartitionReader::assign(broker.reader_config(backend), topic, partition, start),
-    )
-    .await
-    .expect("assign");
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        out.push(within("next record", reader.next()).await.expect("record"));
-    }
-    out
-}
 
 async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
     let broker = TestBroker::start(1).await;
@@ -215,67 +191,6 @@ async fn small_batch_size_sends_one_batch_per_record(backend: Backend) {
     );
 }
 
-async fn reader_starts_at_the_requested_offset_inside_a_batch(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
-    config.linger = Duration::from_secs(3600);
-    let producer = Producer::new(config).await.expect("producer");
-    let mut futures = Vec::new();
-    for i in 0..10 {
-        futures.push(
-            producer
-                .enqueue(
-                    ProducerRecord::new("mid")
-                        .partition(0)
-                        .value(format!("v{i}")),
-                )
-                .await
-                .unwrap(),
-        );
-    }
-    producer.flush().await;
-    for f in futures {
-        within("delivery", f).await.expect("delivered");
-    }
-    // The broker returns the whole batch (offsets 0..9); the reader must skip 0..4.
-    let read = read_n(&broker, backend, "mid", 0, Offset::At(5), 5).await;
-    let offsets: Vec<i64> = read.iter().map(|r| r.offset).collect();
-    assert_eq!(offsets, vec![5, 6, 7, 8, 9]);
-    assert_eq!(read[0].value, Some(Bytes::from("v5")));
-    producer.close().await;
-    broker.shutdown().await;
-}
-
-async fn reader_from_latest_sees_only_new_records(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
-        .await
-        .expect("producer");
-    for i in 0..3 {
-        producer
-            .send(
-                ProducerRecord::new("latest")
-                    .partition(0)
-                    .value(format!("old-{i}")),
-            )
-            .await
-            .unwrap();
-    }
-    let mut reader =
-        PartitionReader::assign(broker.reader_config(backend), "latest", 0, Offset::Latest)
-            .await
-            .expect("assign");
-    assert_eq!(reader.position(), 3);
-    producer
-        .send(ProducerRecord::new("latest").partition(0).value("new"))
-        .await
-        .unwrap();
-    let r = within("next", reader.next()).await.expect("record");
-    assert_eq!((r.offset, r.value), (3, Some(Bytes::from("new"))));
-    producer.close().await;
-    broker.shutdown().await;
-}
-
 async fn auto_created_topic_gets_the_broker_default_partitions(backend: Backend) {
     let broker = TestBroker::start(4).await;
     let producer = Producer::new(broker.producer_config(backend))
@@ -339,136 +254,6 @@ async fn keyless_records_are_spread_and_all_delivered(backend: Backend) {
     broker.shutdown().await;
 }
 
-async fn admin_creates_lists_and_deletes_topics(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let admin = Admin::new(broker.client_config(backend))
-        .await
-        .expect("admin");
-    admin.create_topic("made", 5).await.expect("create");
-    let err = admin
-        .create_topic("made", 5)
-        .await
-        .expect_err("second create fails");
-    assert!(
-        matches!(
-            err,
-            Error::Kafka {
-                code: KafkaCode::TopicAlreadyExists,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let all = admin.list_topics().await.expect("list");
-    let made = all
-        .topics
-        .iter()
-        .find(|t| t.name == "made")
-        .expect("listed");
-    assert_eq!(made.partitions.len(), 5);
-    assert!(made.partitions.iter().all(|p| p.leader == 0));
-    assert_eq!(all.brokers.len(), 1);
-    assert_eq!(all.brokers[0].addr(), broker.bootstrap());
-    admin.delete_topics(&["made"]).await.expect("delete");
-    let all = admin.list_topics().await.expect("list");
-    assert!(all.topics.iter().all(|t| t.name != "made"));
-    broker.shutdown().await;
-}
-
-async fn unreachable_bootstrap_gives_a_clear_error(backend: Backend) {
-    // A port that was just free: nothing listens there.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    drop(listener);
-    let mut pc = minikafka_client::ProducerConfig::new(&addr);
-    pc.client.backend = backend;
-    let err = within("producer", Producer::new(pc))
-        .await
-        .expect_err("no broker");
-    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .starts_with(&format!("cannot connect to {addr}: is the broker running?")),
-        "{err}"
-    );
-    let mut rc = minikafka_client::ReaderConfig::new(&addr);
-    rc.client.backend = backend;
-    let err = within(
-        "reader",
-        PartitionReader::assign(rc, "t", 0, Offset::Earliest),
-    )
-    .await
-    .expect_err("no broker");
-    assert!(err.to_string().contains("is the broker running?"), "{err}");
-}
-
-async fn reading_past_the_end_is_offset_out_of_range(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
-        .await
-        .unwrap();
-    producer
-        .send(ProducerRecord::new("short").partition(0).value("only"))
-        .await
-        .unwrap();
-    let mut reader =
-        PartitionReader::assign(broker.reader_config(backend), "short", 0, Offset::At(1000))
-            .await
-            .expect("assign");
-    let err = within("next", reader.next())
-        .await
-        .expect_err("out of range");
-    assert!(
-        matches!(
-            err,
-            Error::OffsetOutOfRange {
-                offset: 1000,
-                partition: 0,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    producer.close().await;
-    broker.shutdown().await;
-}
-
-async fn send_after_close_fails(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
-        .await
-        .unwrap();
-    producer
-        .send(ProducerRecord::new("closing").value("a"))
-        .await
-        .unwrap();
-    producer.close().await;
-    let err = producer
-        .send(ProducerRecord::new("closing").value("b"))
-        .await
-        .expect_err("closed");
-    assert!(matches!(err, Error::ProducerClosed), "{err}");
-    // Duplicate header keys are refused rather than silently collapsed.
-    let producer = Producer::new(broker.producer_config(backend))
-        .await
-        .unwrap();
-    let err = producer
-        .send(
-            ProducerRecord::new("closing")
-                .value("c")
-                .header("h", "1")
-                .header("h", "2"),
-        )
-        .await
-        .expect_err("duplicate header");
-    assert!(
-        err.to_string().contains("header `h` appears twice"),
-        "{err}"
-    );
-    producer.close().await;
-    broker.shutdown().await;
-}
-
 async fn producer_reconnects_after_a_broker_restart(backend: Backend) {
     let broker = TestBroker::start(1).await;
     let addr = broker.bootstrap();
@@ -522,39 +307,226 @@ async fn retries_run_out_with_the_network_error(backend: Backend) {
     producer.close().await;
 }
 
-async fn reader_works_as_a_stream(backend: Backend) {
-    use futures::StreamExt;
+async fn send_after_close_fails(backend: Backend) {
     let broker = TestBroker::start(1).await;
     let producer = Producer::new(broker.producer_config(backend))
         .await
         .unwrap();
-    for i in 0..3 {
-        producer
-            .send(
-                ProducerRecord::new("streamed")
-                    .partition(0)
-                    .key(format!("k{i}")),
-            )
-            .await
-            .unwrap();
-    }
+    producer
+        .send(ProducerRecord::new("closing").value("a"))
+        .await
+        .unwrap();
     producer.close().await;
-    let reader = PartitionReader::assign(
-        broker.reader_config(backend),
-        "streamed",
-        0,
-        Offset::Earliest,
+    let err = producer
+        .send(ProducerRecord::new("closing").value("b"))
+        .await
+        .expect_err("closed");
+    assert!(matches!(err, Error::ProducerClosed), "{err}");
+    // Duplicate header keys are refused rather than silently collapsed.
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .unwrap();
+    let err = producer
+        .send(
+            ProducerRecord::new("closing")
+                .value("c")
+                .header("h", "1")
+                .header("h", "2"),
+        )
+        .await
+        .expect_err("duplicate header");
+    assert!(
+        err.to_string().contains("header `h` appears twice"),
+        "{err}"
+    );
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn a_batch_over_the_broker_limit_fails_with_message_too_large(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let mut config = broker.producer_config(backend);
+    config.batch_size = 4 * 1024 * 1024;
+    let producer = Producer::new(config).await.unwrap();
+    let big = vec![7u8; 2 * 1024 * 1024]; // the broker's max.message.bytes is 1 MiB
+    let err = within(
+        "send",
+        producer.send(ProducerRecord::new("big").partition(0).value(big)),
     )
     .await
-    .unwrap();
-    let records: Vec<_> = within("stream", reader.into_stream().take(3).collect::<Vec<_>>()).await;
-    let keys: Vec<_> = records
-        .into_iter()
-        .map(|r| r.unwrap().key.unwrap())
-        .collect();
-    assert_eq!(
-        keys,
-        vec![Bytes::from("k0"), Bytes::from("k1"), Bytes::from("k2")]
+    .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::MessageTooLarge,
+                ..
+            }
+        ),
+        "{err:?}"
     );
+    assert!(err.to_string().contains("big[0]"), "{err}");
+    // The partition is usable afterwards, and nothing of the rejected batch was stored.
+    let ok = producer
+        .send(ProducerRecord::new("big").partition(0).value("small"))
+        .await
+        .unwrap();
+    assert_eq!(ok.offset, 0);
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn explicit_partition_outside_the_topic_is_refused(backend: Backend) {
+    let broker = TestBroker::start(2).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .unwrap();
+    let err = producer
+        .send(ProducerRecord::new("two").partition(2).value("x"))
+        .await
+        .expect_err("partition 2 of 2");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidPartition {
+                partition: 2,
+                count: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let mut config = broker.producer_config(backend);
+        config.set("compression.type", codec).unwrap();
+        config.linger = Duration::from_secs(3600); // one batch, sent by flush
+        let producer = Producer::new(config).await.unwrap();
+        let mut futures = Vec::new();
+        for i in 0..20 {
+            let r = ProducerRecord::new(codec)
+                .partition(0)
+                .key(format!("k{i}"))
+                .value(format!("{codec} value {i} ").repeat(10))
+                .header("i", i.to_string());
+            futures.push(producer.enqueue(r).await.unwrap());
+        }
+        producer.flush().await;
+        for (i, f) in futures.into_iter().enumerate() {
+            assert_eq!(
+                within("delivery", f).await.expect("delivered").offset,
+                i as i64
+            );
+        }
+        producer.close().await;
+        let read = read_n(&broker, backend, codec, 0, Offset::At(3), 17).await;
+        for (n, r) in read.iter().enumerate() {
+            let i = n + 3;
+            assert_eq!(r.offset, i as i64, "{codec}");
+            assert_eq!(r.key, Some(Bytes::from(format!("k{i}"))), "{codec}");
+            assert_eq!(
+                r.value,
+                Some(Bytes::from(format!("{codec} value {i} ").repeat(10)))
+            );
+            assert_eq!(r.headers, vec![Header::new("i", i.to_string())], "{codec}");
+        }
+    }
+    let dir = broker.shutdown().await;
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        assert_eq!(
+            stored_batches(dir.path(), codec, 0),
+            vec![(0, 20)],
+            "{codec}"
+        );
+    }
+}
+
+async fn concurrent_senders_keep_per_key_order(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let mut config = broker.producer_config(backend);
+    config.batch_size = 300; // many small batches, so ordering across batches matters
+    let producer = std::sync::Arc::new(Producer::new(config).await.unwrap());
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let producer = producer.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("task-{task}");
+            let mut futures = Vec::new();
+            for seq in 0..100 {
+                let r = ProducerRecord::new("ordered")
+                    .key(key.clone())
+                    .value(format!("{seq}"));
+                futures.push(producer.enqueue(r).await.expect("enqueue"));
+            }
+            let mut offsets = Vec::new();
+            for f in futures {
+                offsets.push(f.await.expect("delivered").offset);
+            }
+            (key, offsets)
+        }));
+    }
+    let mut per_partition: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut keys = Vec::new();
+    for t in tasks {
+        let (key, offsets) = within("task", t).await.expect("task");
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "{key}: offsets grow with send order"
+        );
+        *per_partition
+            .entry(partition_for_key(key.as_bytes(), 3))
+            .or_default() += offsets.len();
+        keys.push(key);
+    }
+    producer.close().await;
+    for (partition, count) in per_partition {
+        let read = read_n(
+            &broker,
+            backend,
+            "ordered",
+            partition,
+            Offset::Earliest,
+            count,
+        )
+        .await;
+        for key in &keys {
+            let values: Vec<u32> = read
+                .iter()
+                .filter(|r| r.key.as_deref() == Some(key.as_bytes()))
+                .map(|r| {
+                    std::str::from_utf8(r.value.as_ref().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            if !values.is_empty() {
+                assert_eq!(values, (0..100).collect::<Vec<u32>>(), "{key} in order");
+            }
+        }
+    }
+    broker.shutdown().await;
+}
+
+async fn expired_metadata_is_fetched_again_between_sends(backend: Backend) {
+    let broker = TestBroker::start(2).await;
+    let mut config = broker.producer_config(backend);
+    config.set("metadata.max.age.ms", "0").unwrap(); // every send asks for metadata again
+    let producer = Producer::new(config).await.unwrap();
+    for i in 0..3 {
+        let m = within(
+            "send",
+            producer.send(ProducerRecord::new("aging").key("k").value("v")),
+        )
+        .await
+        .expect("delivered");
+        assert_eq!((m.partition, m.offset), (partition_for_key(b"k", 2), i));
+    }
+    producer.close().await;
     broker.shutdown().await;
 }
