@@ -51,11 +51,19 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     let mut pending = Vec::with_capacity(count);
     for i in 0..count {
         let key = format!("key-{}", i % 97).into_bytes();
-        let value: Vec<u8> = format!("value {i} ").bytes().chain((0..(i % 50) as u8).map(|b| b ^ 0xA5)).collect();
+        let value: Vec<u8> = format!("value {i} ")
+            .bytes()
+            .chain((0..(i % 50) as u8).map(|b| b ^ 0xA5))
+            .collect();
         let headers = vec![("n".to_owned(), i.to_string().into_bytes())];
-        let record = FutureRecord::to(topic).key(&key).payload(&value).headers(
-            OwnedHeaders::new().insert(Header { key: "n", value: Some(&headers[0].1) }),
-        );
+        let record =
+            FutureRecord::to(topic)
+                .key(&key)
+                .payload(&value)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "n",
+                    value: Some(&headers[0].1),
+                }));
         let delivery = producer.send_result(record).expect("queue has room");
         pending.push((delivery, (key, value, headers)));
     }
@@ -77,13 +85,16 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     let consumer = reader(&bootstrap);
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let mut got: BTreeMap<(i32, i64), Stored> = BTreeMap::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while got.len() < count && std::time::Instant::now() < deadline {
-        let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         let msg = msg.expect("fetch without error");
         let headers = msg
             .headers()
@@ -98,7 +109,11 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
             msg.payload().unwrap_or_default().to_vec(),
             headers,
         );
-        assert!(got.insert((msg.partition(), msg.offset()), stored).is_none(), "duplicate");
+        assert!(
+            got.insert((msg.partition(), msg.offset()), stored)
+                .is_none(),
+            "duplicate"
+        );
     }
     assert_eq!(got.len(), count, "read back fewer messages than were sent");
     assert!(got == sent, "messages read back differ from those sent");
