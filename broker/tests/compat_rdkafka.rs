@@ -68,7 +68,10 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
         pending.push((delivery, (key, value, headers)));
     }
     for (delivery, stored) in pending {
-        let (partition, offset) = delivery
+        // rdkafka 0.39 reports a `Delivery { partition, offset, timestamp }`.
+        let rdkafka::producer::future_producer::Delivery {
+            partition, offset, ..
+        } = delivery
             .await
             .expect("delivery future")
             .unwrap_or_else(|(e, _)| panic!("delivery failed: {e}"));
