@@ -51,6 +51,9 @@ use crate::native::consumer::offsets::{self, Committer};
 use crate::native::consumer::{Command, Control, FetchedBatch, Shared};
 use crate::native::metadata::Cluster;
 
+/// `tokio::time::interval` needs a period above zero.
+const MIN_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// How a generation ended, for this member.
 #[derive(Debug)]
 enum End {
@@ -265,10 +268,10 @@ impl Driver {
             return End::Rejoin;
         };
         let (mut beats, mut beat_end) = self.heartbeats(coordinator, generation);
-        let mut auto_commit = tokio::time::interval(self.config.auto_commit_interval);
+        let mut auto_commit = tokio::time::interval(self.config.auto_commit_interval.max(MIN_TICK));
         auto_commit.set_missed_tick_behavior(MissedTickBehavior::Delay);
         auto_commit.tick().await;
-        let mut metadata = tokio::time::interval(self.config.metadata_max_age);
+        let mut metadata = tokio::time::interval(self.config.client.metadata_max_age.max(MIN_TICK));
         metadata.set_missed_tick_behavior(MissedTickBehavior::Delay);
         metadata.tick().await;
 
@@ -400,18 +403,22 @@ impl Driver {
         if changed.is_empty() {
             return Ok(());
         }
-        let Some(coordinator) = &self.coordinator else {
-            return Err(Error::Kafka {
-                code: KafkaCode::CoordinatorNotAvailable,
-                context: format!("commit of group `{}`", self.config.group_id),
-            });
+        // A coordinator connection that failed since the last heartbeat is replaced first.
+        let usable = self.coordinator.clone().filter(|c| !c.conn.is_closed());
+        let coordinator = match usable {
+            Some(c) => c,
+            None => {
+                let found = Coordinator::find(&self.cluster, &self.config).await?;
+                self.coordinator = Some(found.clone());
+                found
+            }
         };
         let who = Committer {
             group: self.config.group_id.clone(),
             member_id: generation.member_id.clone(),
             generation: generation.id,
         };
-        offsets::commit(coordinator, &who, &changed).await?;
+        offsets::commit(&coordinator, &who, &changed).await?;
         self.last_committed.extend(changed);
         Ok(())
     }
