@@ -142,22 +142,33 @@ async fn prints_each_message_pretty_and_stops_at_max_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_commits_leaves_and_prints_the_summary() {
+    ctrl_c_scenario(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_commits_even_without_auto_commit() {
+    ctrl_c_scenario(&["--config", "enable.auto.commit=false"]).await;
+}
+
+async fn ctrl_c_scenario(extra: &[&str]) {
     let (broker, _dir) = start_broker().await;
     let addr = broker.addr().to_string();
     let first = produce(&addr, "signals", &json_values(0, 5)).await;
 
-    let mut child = consumer(&[
+    let mut args = vec![
         "--bootstrap-server",
         &addr,
         "--topic",
         "signals",
         "--group",
         "sig-group",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn consumer");
+    ];
+    args.extend_from_slice(extra);
+    let mut child = consumer(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn consumer");
     let pid = child.id().expect("pid");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut stdout = String::new();
@@ -202,7 +213,7 @@ async fn ctrl_c_commits_leaves_and_prints_the_summary() {
     // The offsets were committed: the same group now gets exactly the new messages (and
     // at once, since the first member left instead of timing out).
     let second = produce(&addr, "signals", &json_values(5, 4)).await;
-    let out = run_to_end(&[
+    let mut args = vec![
         "--bootstrap-server",
         &addr,
         "--topic",
@@ -211,8 +222,9 @@ async fn ctrl_c_commits_leaves_and_prints_the_summary() {
         "sig-group",
         "--max-messages",
         "4",
-    ])
-    .await;
+    ];
+    args.extend_from_slice(extra);
+    let out = run_to_end(&args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let mut got = headers(&stdout, "signals");

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -42,6 +43,9 @@ struct Args {
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
 }
+
+/// How long Ctrl+C waits for the final commit.
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -113,12 +117,22 @@ async fn run() -> Result<()> {
     };
 
     eprintln!("{stopped_by}: committing and leaving the group");
+    // Commit explicitly, so Ctrl+C commits even with --config enable.auto.commit=false;
+    // bounded, since a commit waits while the group is rebalancing.
+    let committed = match tokio::time::timeout(COMMIT_WAIT, consumer.commit()).await {
+        Ok(result) => result.context("the final commit failed"),
+        Err(_) => Err(anyhow::anyhow!(
+            "the final commit did not finish within {COMMIT_WAIT:?}"
+        )),
+    };
     let closed = consumer.close().await;
     println!("summary: {total} messages");
     for (tp, n) in &per_partition {
         println!("  {} [{}]: {n}", tp.topic, tp.partition);
     }
-    closed.context("the final commit failed; the next member may see some messages again")
+    committed
+        .and(closed.map_err(anyhow::Error::from))
+        .context("the next member of the group may see some of these messages again")
 }
 
 fn print_record(record: &ConsumerRecord) {

@@ -33,7 +33,6 @@
 //!   application's commands, so `close()` always returns promptly.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -43,12 +42,13 @@ use tokio::time::MissedTickBehavior;
 use crate::config::ConsumerConfig;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, KafkaCode, Result};
+use crate::native::consumer::commands::{Command, Commands};
 use crate::native::consumer::coordinator::{coordinator_moved, Coordinator};
 use crate::native::consumer::fetcher::Fetcher;
 use crate::native::consumer::heartbeat::{self, Outcome};
 use crate::native::consumer::membership::{self, Generation};
 use crate::native::consumer::offsets::{self, Committer};
-use crate::native::consumer::{Command, Control, FetchedBatch, Shared};
+use crate::native::consumer::{Control, FetchedBatch, Shared};
 use crate::native::metadata::Cluster;
 
 /// `tokio::time::interval` needs a period above zero.
@@ -63,53 +63,6 @@ enum End {
     Lost { forget_member_id: bool },
     /// The application closed the consumer (or dropped it).
     Close,
-}
-
-/// The application's requests, collected while the member is busy.
-struct Commands {
-    rx: mpsc::UnboundedReceiver<Command>,
-    topics: Vec<String>,
-    /// The subscription changed since the last join.
-    resubscribed: bool,
-    /// `commit()` calls waiting for the member to own partitions.
-    pending: Vec<oneshot::Sender<Result<()>>>,
-    /// `Some` once close was asked for; the inner `None` when the consumer was dropped.
-    close: Option<Option<oneshot::Sender<Result<()>>>>,
-}
-
-impl Commands {
-    /// Note one command (or the consumer being dropped, `None`).
-    fn absorb(&mut self, command: Option<Command>) {
-        match command {
-            Some(Command::Subscribe(topics)) => {
-                if topics != self.topics {
-                    self.topics = topics;
-                    self.resubscribed = true;
-                }
-            }
-            Some(Command::Commit(reply)) => self.pending.push(reply),
-            Some(Command::Close(reply)) => self.close = Some(Some(reply)),
-            None => {
-                if self.close.is_none() {
-                    self.close = Some(None);
-                }
-            }
-        }
-    }
-
-    /// Run `fut` while taking commands; `None` when close was asked for first.
-    async fn interruptible<T>(&mut self, fut: impl Future<Output = T>) -> Option<T> {
-        tokio::pin!(fut);
-        loop {
-            if self.close.is_some() {
-                return None;
-            }
-            tokio::select! {
-                out = &mut fut => return Some(out),
-                command = self.rx.recv() => self.absorb(command),
-            }
-        }
-    }
 }
 
 /// The member task's state.
@@ -142,13 +95,7 @@ impl Driver {
             shared,
             control,
             records,
-            cmds: Commands {
-                rx: commands,
-                topics: Vec::new(),
-                resubscribed: false,
-                pending: Vec::new(),
-                close: None,
-            },
+            cmds: Commands::new(commands),
             member_id: String::new(),
             coordinator: None,
             last_committed: BTreeMap::new(),
@@ -206,11 +153,11 @@ impl Driver {
             };
             let started = self
                 .cmds
-                .interruptible(starting_positions(
+                .interruptible(offsets::starting_positions(
                     &self.config,
                     &self.cluster,
                     &coordinator,
-                    &generation,
+                    &generation.assignment,
                 ))
                 .await;
             let (positions, committed) = match started {
@@ -463,43 +410,6 @@ impl Driver {
             let _ = reply.send(result.clone());
         }
     }
-}
-
-/// Committed offsets for our new partitions, and `auto.offset.reset` for the others.
-/// Returns (start positions, what is committed).
-async fn starting_positions(
-    config: &ConsumerConfig,
-    cluster: &Cluster,
-    coordinator: &Coordinator,
-    generation: &Generation,
-) -> Result<(BTreeMap<TopicPartition, i64>, BTreeMap<TopicPartition, i64>)> {
-    let client = &config.client;
-    let group = &config.group_id;
-    let assigned = &generation.assignment;
-    let committed = offsets::with_retries(client, "OffsetFetch", || {
-        offsets::fetch_committed(coordinator, group, assigned)
-    })
-    .await?;
-    let missing: Vec<TopicPartition> = assigned
-        .iter()
-        .filter(|tp| !committed.contains_key(*tp))
-        .cloned()
-        .collect();
-    let mut positions = committed.clone();
-    if !missing.is_empty() {
-        let policy = config.auto_offset_reset;
-        let reset = offsets::with_retries(client, "ListOffsets", || {
-            offsets::reset_positions(cluster, policy, &missing)
-        })
-        .await?;
-        positions.extend(reset);
-    }
-    let starts: Vec<String> = positions
-        .iter()
-        .map(|(tp, o)| format!("{tp}@{o}"))
-        .collect();
-    tracing::debug!(%group, "starting at {}", starts.join(", "));
-    Ok((positions, committed))
 }
 
 /// Whether a commit error means our generation is over.
