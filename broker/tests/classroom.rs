@@ -10,7 +10,10 @@
 //! 3. Persistence: a member that stops and comes back in the same group reads exactly the
 //!    records produced meanwhile, also across a broker restart.
 //!
-//! Plus mixed groups: our member with a librdkafka one, and with a kafka-python one.
+//! Plus a member that crashes (no commit, no LeaveGroup: our consumer on a runtime that is
+//! shut down, kafka-python killed; librdkafka cannot be crashed in-process) and whose
+//! partitions move once its session times out, and mixed groups: our member with a
+//! librdkafka one, and with a kafka-python one.
 //!
 //! Test data is produced with the native producer. Every wait is bounded; nothing is
 //! asserted about how long anything took.
@@ -303,6 +306,70 @@ async fn persistence(client: Client) {
         "exactly the new records after a broker restart"
     );
     handle.shutdown().await;
+}
+
+/// A member crashes: its partitions move to the survivor once its 6 s session times out,
+/// and every record is still read (at least once: what the crashed member read after its
+/// last auto-commit is read again, as Kafka promises).
+async fn crash(client: Client) {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "cr-topic").await;
+    let t = target(&bootstrap, "cr-group", "cr-topic");
+    let Some(mut a) = Member::start(client, &t, "survivor").await else {
+        return;
+    };
+    let Some(mut b) = Member::start(client, &t, "crasher").await else {
+        return;
+    };
+    wait_until(
+        &mut [&mut a, &mut b],
+        "the partitions shared out",
+        LIMIT,
+        shared_out,
+    )
+    .await;
+    let first = produce(&bootstrap, "cr-topic", 0, 30).await;
+    wait_until(&mut [&mut a, &mut b], "30 records read", LIMIT, |ms| {
+        received(ms) >= 30
+    })
+    .await;
+    let b = b.crash();
+    wait_until(&mut [&mut a], "the survivor owns everything", LIMIT, |ms| {
+        ms[0].owned == BTreeSet::from([0, 1, 2])
+    })
+    .await;
+    let second = produce(&bootstrap, "cr-topic", 30, 30).await;
+    wait_until(
+        &mut [&mut a],
+        "the survivor read the new records",
+        LIMIT,
+        |ms| second.keys().all(|at| ms[0].records.contains_key(at)),
+    )
+    .await;
+    let a = a.stop().await;
+    let mut all = first;
+    all.extend(second);
+    let mut read = b.records.clone();
+    read.extend(a.records.clone());
+    assert_eq!(read, all, "every record read at least once");
+    for at in a.records.keys().filter(|at| b.records.contains_key(*at)) {
+        assert!(
+            !b.owned.is_empty() && b.owned.contains(&at.0),
+            "{at:?} read twice but it was never the crashed member's"
+        );
+    }
+    broker.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_native() {
+    crash(Client::Native).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_kafka_python() {
+    crash(Client::KafkaPython).await;
 }
 
 /// A group whose members run on different clients shares the partitions correctly.

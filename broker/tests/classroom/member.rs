@@ -46,11 +46,22 @@ pub struct Target {
 /// Stops a member cleanly (commit, leave the group); the handle ends once it has left.
 pub type Stopper = Box<dyn FnOnce() -> JoinHandle<()> + Send>;
 
+/// Ends a member abruptly, as a crash would: no commit, no LeaveGroup.
+pub type Crasher = Box<dyn FnOnce() + Send>;
+
+/// How a started member is stopped, cleanly or not.
+pub struct Controls {
+    pub stopper: Stopper,
+    /// `None` for a client that cannot be crashed from a test (librdkafka in-process).
+    pub crasher: Option<Crasher>,
+}
+
 /// A running member: its events, and a way to stop it cleanly.
 pub struct Member {
     pub name: String,
     events: mpsc::UnboundedReceiver<Event>,
     stopper: Option<Stopper>,
+    crasher: Option<Crasher>,
     /// The partitions owned after the latest rebalance (empty while revoked).
     pub owned: BTreeSet<i32>,
     /// Every record received, by (partition, offset).
@@ -62,7 +73,7 @@ impl Member {
     /// installed here (the test is then skipped, with a message).
     pub async fn start(client: Client, target: &Target, name: &str) -> Option<Member> {
         let (tx, events) = mpsc::unbounded_channel();
-        let stopper = match client {
+        let controls = match client {
             Client::Native => super::native::start(target, name, tx).await,
             #[cfg(feature = "rdkafka")]
             Client::Rdkafka => super::rdkafka::start(target, name, tx),
@@ -71,7 +82,8 @@ impl Member {
         Some(Member {
             name: name.to_string(),
             events,
-            stopper: Some(stopper),
+            stopper: Some(controls.stopper),
+            crasher: controls.crasher,
             owned: BTreeSet::new(),
             records: BTreeMap::new(),
         })
@@ -97,6 +109,16 @@ impl Member {
                 }
             }
         }
+    }
+
+    /// Ends the member abruptly (no commit, no LeaveGroup): the coordinator only notices
+    /// when its session times out. Panics for a client that cannot crash.
+    pub fn crash(mut self) -> Member {
+        self.drain();
+        let crasher = self.crasher.take().expect("this client cannot be crashed");
+        crasher();
+        self.stopper = None;
+        self
     }
 
     /// Stops the member cleanly and waits until it has left the group.

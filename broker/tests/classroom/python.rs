@@ -4,13 +4,19 @@
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::member::{Event, Stopper, Target};
+use std::sync::{Arc, Mutex};
+
+use super::member::{Controls, Event, Target};
 
 /// `None` (after saying why) when no Python with kafka-python is installed.
-pub fn start(target: &Target, name: &str, events: mpsc::UnboundedSender<Event>) -> Option<Stopper> {
+pub fn start(
+    target: &Target,
+    name: &str,
+    events: mpsc::UnboundedSender<Event>,
+) -> Option<Controls> {
     let python = crate::support::python()?;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -59,13 +65,25 @@ pub fn start(target: &Target, name: &str, events: mpsc::UnboundedSender<Event>) 
             let _ = events.send(event);
         }
     });
-    Some(Box::new(move || {
-        tokio::spawn(async move {
-            let _ = stdin.write_all(b"stop\n").await;
-            drop(stdin);
-            let status = child.wait().await.expect("wait for kafka-python member");
-            assert!(status.success(), "kafka-python member exited with {status}");
-            reader.await.expect("member output reader");
-        })
-    }))
+    let child = Arc::new(Mutex::new(Some(child)));
+    let for_crash = child.clone();
+    let take = |c: &Mutex<Option<Child>>| c.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Some(Controls {
+        stopper: Box::new(move || {
+            tokio::spawn(async move {
+                let _ = stdin.write_all(b"stop\n").await;
+                drop(stdin);
+                let mut child = take(&child).expect("the member is running");
+                let status = child.wait().await.expect("wait for kafka-python member");
+                assert!(status.success(), "kafka-python member exited with {status}");
+                reader.await.expect("member output reader");
+            })
+        }),
+        // SIGKILL: no commit, no LeaveGroup.
+        crasher: Some(Box::new(move || {
+            if let Some(mut child) = take(&for_crash) {
+                let _ = child.start_kill();
+            }
+        })),
+    })
 }

@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientConfig, ClientContext, Message};
 use tokio::sync::mpsc;
 
-use super::member::{Event, Stopper, Target};
+use super::member::{Controls, Event, Target};
 
 struct Events(mpsc::UnboundedSender<Event>);
 
@@ -29,7 +29,7 @@ impl ConsumerContext for Events {
     }
 }
 
-pub fn start(target: &Target, name: &str, events: mpsc::UnboundedSender<Event>) -> Stopper {
+pub fn start(target: &Target, name: &str, events: mpsc::UnboundedSender<Event>) -> Controls {
     let consumer: BaseConsumer<Events> = ClientConfig::new()
         .set("bootstrap.servers", &target.bootstrap)
         .set("group.id", &target.group)
@@ -62,8 +62,12 @@ pub fn start(target: &Target, name: &str, events: mpsc::UnboundedSender<Event>) 
         // Drop closes: the final revoke commits the stored offsets, then LeaveGroup.
         drop(consumer);
     });
-    Box::new(move || {
-        stop.store(true, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || thread.join().expect("rdkafka member thread"))
-    })
+    Controls {
+        stopper: Box::new(move || {
+            stop.store(true, Ordering::SeqCst);
+            tokio::task::spawn_blocking(move || thread.join().expect("rdkafka member thread"))
+        }),
+        // librdkafka always closes (commit, LeaveGroup) when dropped.
+        crasher: None,
+    }
 }
