@@ -490,3 +490,9 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+/// `PartitionLog` is shared as `Arc<PartitionLog>` across threads: keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
+};
