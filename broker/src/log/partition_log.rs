@@ -1,13 +1,36 @@
 //! The log of one partition: an ordered set of segments plus the active one.
 //!
+//! Flow: producer → wire → server → topics (`Partition::append`) → **partition log**
+//! (validate, assign offsets, roll, write, fsync policy) → segment → … → fetch
+//! (`read`) → consumer.
+//!
 //! CONTRACT (other modules code against these signatures; keep them):
 //! `PartitionLog` is `Send + Sync` and internally synchronised, so it is shared as
 //! `Arc<PartitionLog>` and called from `spawn_blocking`.
+//!
+//! What must stay true:
+//! - Offsets are dense and increasing: each batch's base offset is the log end offset
+//!   when it is appended, and every segment starts where the one before ends.
+//! - Only the last segment (the active one) is written; older ones are immutable,
+//!   synced and have trimmed indexes.
+//! - `log_start_offset` never goes back; retention never deletes the active segment.
+//!
+//! Locking: one `std::sync::Mutex` guards the segments. It is held only for bounded
+//! file work (one write, one read of at most `max_bytes`), never across an `.await`
+//! and never during an `fsync` on the append path (group commit syncs outside it).
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::durability::GroupCommit;
+use super::record_batch::{self, set_base_offset, BatchHeader};
+use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
+use super::segment::Segment;
 use super::{FsyncPolicy, LogError};
+
+#[cfg(test)]
+mod tests;
 
 /// Per-partition log settings, with Kafka's topic-config names.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,62 +81,418 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
 }
 
+/// A summary of one segment, for `inspect`, metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub size: u64,
+    pub index_entries: usize,
+}
+
 /// The partition log. See the module docs.
 pub struct PartitionLog {
-    _private: (),
+    dir: PathBuf,
+    config: LogConfig,
+    inner: Mutex<Inner>,
+    /// Group commit for `FsyncPolicy::Always`.
+    commit: GroupCommit,
+}
+
+struct Inner {
+    /// Oldest first; never empty; the last one is active.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    /// Bytes appended since open: the group-commit sequence.
+    written: u64,
+    /// `close` wrote the marker; the next append removes it again.
+    closed: bool,
+}
+
+impl Inner {
+    fn active(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+    /// Index of the segment whose base is the greatest ≤ `offset`.
+    fn segment_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
 }
 
 impl std::fmt::Debug for PartitionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartitionLog").finish_non_exhaustive()
+        f.debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
-#[allow(clippy::todo, unused_variables)]
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn ms_to_time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
 impl PartitionLog {
     /// Opens (or creates) the partition directory, running recovery if the
     /// clean-shutdown marker is missing.
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
-        todo!()
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let mut segments =
+            recovery::load(dir, config.index_interval_bytes, config.max_index_bytes)?;
+        // segment.ms counts from the first batch's timestamp, as Kafka does.
+        if let Some(last) = segments.last_mut() {
+            if let Ok(Some(h)) = last.header_at(0) {
+                if h.max_timestamp >= 0 {
+                    last.created = ms_to_time(h.max_timestamp);
+                }
+            } else {
+                last.created = SystemTime::now();
+            }
+        }
+        let log_start_offset = segments.first().map_or(0, Segment::base_offset);
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            inner: Mutex::new(Inner {
+                segments,
+                log_start_offset,
+                written: 0,
+                closed: false,
+            }),
+            commit: GroupCommit::default(),
+        })
     }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied state worse than
+        // a crash, which recovery handles; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
     /// Validates a whole v2 batch (`batch` is exactly one batch, bytes 0..12+batchLength),
     /// writes the next offset as its base offset in place, appends it, and follows the
     /// fsync policy before returning.
     pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo, LogError> {
-        todo!()
+        let mut h = record_batch::validate(batch, self.config.max_message_bytes as usize)?;
+        let (info, seq) = {
+            let mut inner = self.lock();
+            if inner.closed {
+                self.reopen_after_close(&mut inner)?;
+            }
+            self.maybe_roll(&mut inner, &h, batch.len())?;
+            let base = inner.log_end_offset();
+            set_base_offset(batch, base);
+            h.base_offset = base;
+            let active = inner.active_mut();
+            let position = active.append(batch, &h)?;
+            let segment_base = active.base_offset();
+            inner.written += batch.len() as u64;
+            let info = AppendInfo {
+                base_offset: base,
+                last_offset: h.last_offset(),
+                record_count: h.record_count,
+                segment_base,
+                position,
+                log_start_offset: inner.log_start_offset,
+            };
+            (info, inner.written)
+        };
+        if self.config.fsync == FsyncPolicy::Always {
+            self.commit.wait_synced(seq, || {
+                let (file, covered, path) = {
+                    let inner = self.lock();
+                    let a = inner.active();
+                    (a.file().clone(), inner.written, a.path().to_path_buf())
+                };
+                file.sync_data().map_err(|e| LogError::io(path, e))?;
+                Ok(covered)
+            })?;
+        }
+        Ok(info)
     }
+
+    fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        match std::fs::remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LogError::io(marker, e)),
+        }
+        recovery::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        inner
+            .active_mut()
+            .index
+            .resize(self.config.max_index_bytes)?;
+        inner.closed = false;
+        Ok(())
+    }
+
+    /// Rolls to a new active segment when this batch would overflow `segment.bytes`,
+    /// the index is full, the segment is older than `segment.ms`, or offsets/positions
+    /// would not fit the index's u32 fields. The old segment is trimmed and synced,
+    /// and the recovery point moves to the new segment.
+    fn maybe_roll(&self, inner: &mut Inner, h: &BatchHeader, len: usize) -> Result<(), LogError> {
+        let next = inner.log_end_offset();
+        let active = inner.active();
+        if active.size() == 0 {
+            return Ok(());
+        }
+        let mut as_stored = *h;
+        as_stored.base_offset = next;
+        let too_old = self.config.segment_ms.is_some_and(|ms| {
+            SystemTime::now()
+                .duration_since(active.created)
+                .is_ok_and(|age| age >= ms)
+        });
+        let roll = active.size() + len as u64 > self.config.segment_bytes
+            || active.index().is_full()
+            || too_old
+            || active.cannot_hold(&as_stored, len);
+        if !roll {
+            return Ok(());
+        }
+        let old = inner.active_mut();
+        old.index.trim()?;
+        old.sync()?;
+        let seg = Segment::open(
+            &self.dir,
+            next,
+            self.config.index_interval_bytes,
+            Some(self.config.max_index_bytes),
+        )?;
+        tracing::debug!("{}: rolled to segment {next}", self.dir.display());
+        inner.segments.push(seg);
+        recovery::write_recovery_point(&self.dir, next)?;
+        self.commit.mark_synced(inner.written);
+        Ok(())
+    }
+
     /// Whole batches starting with the one that holds `offset`, up to `max_bytes`
     /// (but always at least one whole batch when `offset < log_end_offset`).
     /// `offset == log_end_offset` gives an empty vector; outside
     /// `[log_start_offset, log_end_offset]` gives `LogError::OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        todo!()
+        let inner = self.lock();
+        let (log_start, log_end) = (inner.log_start_offset, inner.log_end_offset());
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        for seg in &inner.segments[inner.segment_for(offset)..] {
+            if let Some((pos, _)) = seg.find(offset)? {
+                return seg.read_batches(pos, max_bytes);
+            }
+        }
+        Ok(Vec::new())
     }
+
     pub fn log_start_offset(&self) -> i64 {
-        todo!()
+        self.lock().log_start_offset
     }
+
     pub fn log_end_offset(&self) -> i64 {
-        todo!()
+        self.lock().log_end_offset()
     }
+
+    /// One summary per segment, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.lock()
+            .segments
+            .iter()
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset(),
+                next_offset: s.next_offset(),
+                size: s.size(),
+                index_entries: s.index().len(),
+            })
+            .collect()
+    }
+
+    /// Total bytes of all segments.
+    pub fn size(&self) -> u64 {
+        self.lock().segments.iter().map(Segment::size).sum()
+    }
+
     /// ListOffsets by timestamp: the first offset whose record timestamp is >= `ts`,
     /// with that timestamp; `None` when no record is that new.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
-        todo!()
+        let mut inner = self.lock();
+        for seg in inner.segments.iter_mut() {
+            if seg.max_timestamp()? < ts {
+                continue;
+            }
+            let mut found = None;
+            seg.for_each_header(|pos, h| {
+                if h.max_timestamp >= ts {
+                    found = Some((pos, h.total_len()));
+                    return false;
+                }
+                true
+            })?;
+            let Some((pos, len)) = found else { continue };
+            let bytes = seg.read(pos, len)?;
+            let hit = record_batch::records(&bytes)?
+                .into_iter()
+                .find(|r| r.timestamp >= ts);
+            if let Some(r) = hit {
+                return Ok(Some((r.offset, r.timestamp)));
+            }
+        }
+        Ok(None)
     }
-    /// Drops every record at `offset` and after.
+
+    /// Drops every record at `offset` and after. A batch is the unit of storage, so the
+    /// whole batch holding `offset` goes: the log end offset becomes that batch's base
+    /// offset. `offset >= log_end_offset` does nothing; below `log_start_offset` is an
+    /// `OffsetOutOfRange` error.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        todo!()
+        let mut inner = self.lock();
+        let (log_start, log_end) = (inner.log_start_offset, inner.log_end_offset());
+        if offset >= log_end {
+            return Ok(());
+        }
+        if offset < log_start {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        let keep = inner.segment_for(offset);
+        while inner.segments.len() > keep + 1 {
+            if let Some(seg) = inner.segments.pop() {
+                seg.delete()?;
+            }
+        }
+        let seg = inner.active_mut();
+        if let Some((pos, h)) = seg.find(offset)? {
+            seg.truncate(pos, h.base_offset)?;
+        }
+        seg.index.resize(self.config.max_index_bytes)?;
+        seg.sync()?;
+        let base = seg.base_offset();
+        recovery::write_recovery_point(&self.dir, base)?;
+        tracing::info!(
+            "{}: truncated to offset {} (asked for {offset})",
+            self.dir.display(),
+            inner.log_end_offset()
+        );
+        Ok(())
     }
+
     /// Applies `retention.bytes` / `retention.ms`; returns how many segments were deleted.
+    /// Deletes whole segments from the oldest, never the active one; `retention.ms`
+    /// compares against a segment's largest record timestamp (its file time when it has
+    /// none), and `retention.bytes` deletes while the rest would still be at least that big.
     pub fn apply_retention(&self) -> Result<usize, LogError> {
-        todo!()
+        let mut inner = self.lock();
+        let now = now_ms();
+        let mut deleted = 0;
+        while inner.segments.len() > 1 {
+            let total: u64 = inner.segments.iter().map(Segment::size).sum();
+            let oldest = &mut inner.segments[0];
+            let by_bytes = self
+                .config
+                .retention_bytes
+                .is_some_and(|limit| total - oldest.size() >= limit);
+            let by_time = match self.config.retention_ms {
+                Some(ms) => {
+                    let mut newest = oldest.max_timestamp()?;
+                    if newest < 0 {
+                        newest = std::fs::metadata(oldest.path())
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .map_or(now, |d| d.as_millis() as i64);
+                    }
+                    now.saturating_sub(newest) > ms.as_millis() as i64
+                }
+                None => false,
+            };
+            if !(by_bytes || by_time) {
+                break;
+            }
+            let seg = inner.segments.remove(0);
+            tracing::info!(
+                "retention: deleting {} (offsets {}..{}, {} bytes, by {})",
+                seg.path().display(),
+                seg.base_offset(),
+                seg.next_offset(),
+                seg.size(),
+                if by_bytes {
+                    "retention.bytes"
+                } else {
+                    "retention.ms"
+                }
+            );
+            seg.delete()?;
+            deleted += 1;
+            let first = inner.segments[0].base_offset();
+            inner.log_start_offset = inner.log_start_offset.max(first);
+        }
+        Ok(deleted)
     }
-    /// `sync_data` on the active segment and its index.
+
+    /// `sync_data` on the active segment and its index. The `.log` sync runs outside
+    /// the partition lock, so appends continue meanwhile.
     pub fn sync(&self) -> Result<(), LogError> {
-        todo!()
+        let (file, path, covered) = {
+            let inner = self.lock();
+            let a = inner.active();
+            a.index().flush()?;
+            (a.file().clone(), a.path().to_path_buf(), inner.written)
+        };
+        file.sync_data().map_err(|e| LogError::io(path, e))?;
+        self.commit.mark_synced(covered);
+        Ok(())
     }
+
     /// Syncs, trims the index, and writes the clean-shutdown marker.
     pub fn close(&self) -> Result<(), LogError> {
-        todo!()
+        let mut inner = self.lock();
+        if inner.closed {
+            return Ok(());
+        }
+        let active = inner.active_mut();
+        active.index.trim()?;
+        active.sync()?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| LogError::io(&marker, e))?;
+        recovery::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+        self.commit.mark_synced(inner.written);
+        inner.closed = true;
+        Ok(())
     }
 }
+
+/// `PartitionLog` is shared as `Arc<PartitionLog>` across threads: keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
+};
