@@ -308,3 +308,18 @@ pub fn error_name(code: i16) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::error_name;
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(1), "OFFSET_OUT_OF_RANGE");
+        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_name(35), "UNSUPPORTED_VERSION");
+        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_name(30000), "error 30000");
+    }
+}
