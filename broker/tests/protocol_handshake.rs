@@ -11,7 +11,7 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ResponseHeader,
+    MetadataRequest, MetadataResponse, ResponseHeader, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -339,5 +339,36 @@ async fn init_producer_id_hands_out_fresh_ids() {
     assert_eq!((second.error_code, second.producer_epoch), (0, 0));
     assert!(first.producer_id.0 >= 0);
     assert_ne!(first.producer_id, second.producer_id);
+
+    // v3+: a producer that names its id and epoch gets the next epoch of that id.
+    let bumped: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id(first.producer_id)
+                .with_producer_epoch(0),
+        )
+        .await;
+    assert_eq!(
+        (bumped.error_code, bumped.producer_id, bumped.producer_epoch),
+        (0, first.producer_id, 1)
+    );
+
+    // No transactions: a transactional id is refused with a clear, fatal error.
+    let transactional: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(
+        transactional.error_code, 53,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+    );
     broker.stop().await;
 }
