@@ -22,6 +22,13 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `connections.max.idle.ms`: close a connection that sends nothing for this long
+    /// (also ends a client that stops in the middle of a frame). Default 10 minutes.
+    pub connections_max_idle: Duration,
+    /// `advertised.listeners` (host part): the host name Metadata and FindCoordinator
+    /// hand to clients. `None` = the listener's real IP (127.0.0.1 when it listens on
+    /// an unspecified address such as 0.0.0.0).
+    pub advertised_host: Option<String>,
     /// Default log settings for every partition (segment size, retention, fsync, ...).
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
@@ -46,6 +53,8 @@ impl Default for Config {
             auto_create_topics: true,
             max_request_bytes: 100 * 1024 * 1024,
             max_connections: 1024,
+            connections_max_idle: Duration::from_secs(600),
+            advertised_host: None,
             log: LogConfig::default(),
             retention_check_interval: Duration::from_secs(300),
             group_min_session_timeout: Duration::from_millis(6000),

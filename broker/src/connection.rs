@@ -1,1 +1,229 @@
-//! TODO(protocol helper): length-prefixed frames.
+//! One client connection: length-prefixed frames in, responses out, in request order.
+//!
+//! Flow: producer → partitioner → wire → server → **connection** → protocol →
+//! partition log → segment → fetch → consumer.
+//!
+//! # Frame layout (both directions)
+//!
+//! | bytes   | field                                                     |
+//! |---------|-----------------------------------------------------------|
+//! | 0–3     | size i32, big-endian: the number of bytes that follow     |
+//! | 4…      | request: header (api_key i16, api_version i16,            |
+//! |         | correlation_id i32, client_id, [tagged fields]) then body |
+//! |         | response: header (correlation_id i32, [tagged fields])    |
+//! |         | then body                                                 |
+//!
+//! What must stay true:
+//! - The size is checked against `max_request_bytes` (Kafka's
+//!   `socket.request.max.bytes`) *before* any buffer for it is allocated, so a
+//!   client announcing 2 GiB costs us nothing.
+//! - Requests are handled one at a time, in the order they arrive, so responses
+//!   leave in request order even when the client pipelines (this is what Kafka does:
+//!   it mutes a connection while one of its requests is being processed).
+//! - Garbage, a truncated or oversized frame, an unknown API key or an unsupported
+//!   version ends *this* connection with one log line; no other client notices.
+//! - On shutdown, the request being handled and any complete requests already
+//!   received are answered, then the connection closes.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::protocol::{self, BrokerContext};
+
+/// Why a connection was closed by the broker rather than by the client.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame size {size} is negative")]
+    NegativeSize { size: i32 },
+    #[error(
+        "frame size {size} is larger than the maximum request size {max} \
+         (socket.request.max.bytes)"
+    )]
+    TooLarge { size: usize, max: usize },
+    #[error("client closed the connection in the middle of a frame ({have} of {want} bytes)")]
+    Truncated { have: usize, want: usize },
+    #[error("no complete request for {idle_secs} s (connections.max.idle.ms)")]
+    Idle { idle_secs: u64 },
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads whole frames from the socket, enforcing the maximum size.
+struct FrameReader {
+    socket: OwnedReadHalf,
+    buffer: BytesMut,
+    max: usize,
+}
+
+impl FrameReader {
+    /// A complete frame already in the buffer, without touching the socket.
+    /// `Ok(None)` means more bytes are needed.
+    fn buffered_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if self.buffer.len() < 4 {
+            return Ok(None);
+        }
+        let size = i32::from_be_bytes([
+            self.buffer[0],
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+        ]);
+        let size = usize::try_from(size).map_err(|_| FrameError::NegativeSize { size })?;
+        if size > self.max {
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max,
+            });
+        }
+        if self.buffer.len() < 4 + size {
+            // Checked above, so this reservation is bounded by `max`.
+            self.buffer.reserve(4 + size - self.buffer.len());
+            return Ok(None);
+        }
+        self.buffer.advance(4);
+        Ok(Some(self.buffer.split_to(size).freeze()))
+    }
+
+    /// The next frame; `Ok(None)` when the client closed cleanly between frames.
+    /// Cancel-safe: bytes already read stay in the buffer.
+    async fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if let Some(frame) = self.buffered_frame()? {
+                return Ok(Some(frame));
+            }
+            if self.socket.read_buf(&mut self.buffer).await? == 0 {
+                if self.buffer.is_empty() {
+                    return Ok(None);
+                }
+                let want = if self.buffer.len() >= 4 {
+                    4 + i32::from_be_bytes([
+                        self.buffer[0],
+                        self.buffer[1],
+                        self.buffer[2],
+                        self.buffer[3],
+                    ]) as usize
+                } else {
+                    4
+                };
+                return Err(FrameError::Truncated {
+                    have: self.buffer.len(),
+                    want,
+                });
+            }
+        }
+    }
+}
+
+/// Serves one connection until the client leaves, a frame is bad, or shutdown.
+pub async fn serve(
+    stream: TcpStream,
+    ctx: Arc<BrokerContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Responses are small and frequent; do not let Nagle hold them back.
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = FrameReader {
+        socket: read_half,
+        buffer: BytesMut::with_capacity(8 * 1024),
+        max: ctx.config.max_request_bytes,
+    };
+    let mut writer = BufWriter::new(write_half);
+    let idle = ctx.config.connections_max_idle;
+
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, reader.next_frame()) => match next {
+                Ok(next) => next,
+                Err(_) => Err(FrameError::Idle { idle_secs: idle.as_secs() }),
+            },
+            _ = crate::server::stopping(&mut shutdown) => {
+                // Answer what was already received completely, then close.
+                drain_buffered(&mut reader, &mut writer, &ctx).await;
+                break;
+            }
+        };
+        let frame = match next {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                debug!("client closed the connection");
+                break;
+            }
+            Err(FrameError::Io(e)) => {
+                debug!("connection lost: {e}");
+                break;
+            }
+            Err(e) => {
+                warn!("closing connection: {e}");
+                break;
+            }
+        };
+        if !answer(frame, &mut writer, &ctx).await {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Handles every complete frame still in the buffer (used on shutdown).
+async fn drain_buffered(
+    reader: &mut FrameReader,
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    ctx: &BrokerContext,
+) {
+    loop {
+        match reader.buffered_frame() {
+            Ok(Some(frame)) => {
+                if !answer(frame, writer, ctx).await {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                warn!("closing connection: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Handles one request and writes its response (if it has one). Returns `false`
+/// when the connection must close.
+async fn answer(
+    frame: Bytes,
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    ctx: &BrokerContext,
+) -> bool {
+    let response = match protocol::handle_request(ctx, frame).await {
+        Ok(Some(response)) => response,
+        Ok(None) => return true, // Produce with acks=0: no response at all
+        Err(e) => {
+            warn!("closing connection: {e}");
+            return false;
+        }
+    };
+    let Ok(size) = i32::try_from(response.len()) else {
+        warn!(
+            "closing connection: response of {} bytes does not fit a frame",
+            response.len()
+        );
+        return false;
+    };
+    let written = async {
+        writer.write_all(&size.to_be_bytes()).await?;
+        writer.write_all(&response).await?;
+        writer.flush().await
+    }
+    .await;
+    if let Err(e) = written {
+        debug!("cannot write response, closing: {e}");
+        return false;
+    }
+    true
+}

@@ -1,9 +1,34 @@
-//! The accept loop, the connection limit and graceful shutdown.
+//! The accept loop, the connection limit, the background maintenance and graceful
+//! shutdown: where a message first meets the broker.
 //!
-//! TODO(protocol helper).
+//! Flow: producer → partitioner → wire → **server** → connection → protocol →
+//! partition log → segment → fetch → consumer.
+//!
+//! What must stay true:
+//! - At most `config.max_connections` connections are open. A permit of the
+//!   semaphore is taken *before* `accept`, so over the limit new clients wait in the
+//!   kernel's backlog instead of being accepted and dropped.
+//! - Shutdown happens in this order: stop accepting; stop the group coordinator
+//!   (parked JoinGroup/SyncGroup requests are answered at once); let every connection
+//!   finish the requests it has already received (a long-polling Fetch answers at
+//!   once with what it has); then `Topics::close`, which syncs every log and writes
+//!   the clean-shutdown markers. Nothing is cancelled halfway.
+//! - Retention (`log.retention.check.interval.ms`) and, with `--fsync <ms>`, the
+//!   periodic sync run on the blocking pool, never on the async workers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn, Instrument};
+
+use crate::group::{self, GroupCoordinator, NodeInfo};
+use crate::log::FsyncPolicy;
+use crate::protocol::BrokerContext;
+use crate::topics::Topics;
 use crate::Config;
 
 /// Why the broker could not start.
@@ -17,37 +42,235 @@ pub enum StartError {
     },
     #[error("cannot open data directory: {0}")]
     Data(#[from] crate::topics::TopicError),
+    /// The blocking task that opens the data directory did not finish (the runtime
+    /// is shutting down).
+    #[error("opening the data directory was cancelled: {0}")]
+    Cancelled(#[source] tokio::task::JoinError),
 }
 
-/// The broker as a library.
+/// The broker as a library: [`Broker::start`] is the whole API.
 #[derive(Debug)]
 pub struct Broker {
     _private: (),
 }
 
 /// A running broker: its address, and a way to stop it.
+///
+/// Dropping the handle without calling [`BrokerHandle::shutdown`] starts the same
+/// graceful shutdown in the background, but nobody waits for it: if the runtime ends
+/// first, the clean-shutdown markers may be missing and the next start runs recovery,
+/// exactly as after a crash. Call `shutdown().await`.
 #[derive(Debug)]
 pub struct BrokerHandle {
-    _private: (),
+    addr: SocketAddr,
+    /// `true` is sent once, by `shutdown`; every task holds a receiver.
+    shutdown: watch::Sender<bool>,
+    /// The accept loop; it returns once everything is drained and closed.
+    server: JoinHandle<()>,
 }
 
-#[allow(clippy::todo, unused_variables)]
 impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
-        todo!()
+        let data_dir = config.data_dir.clone();
+        let log_defaults = config.log.clone();
+        let topics = tokio::task::spawn_blocking(move || Topics::open(&data_dir, log_defaults))
+            .await
+            .map_err(StartError::Cancelled)??;
+        let topics = Arc::new(topics);
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        // The coordinator is only opened once it advertises APIs: until the group
+        // helper's work is merged its body is a placeholder that must not run.
+        let groups = if group::SUPPORTED_APIS.is_empty() {
+            None
+        } else {
+            let topics = topics.clone();
+            let config = config.clone();
+            Some(
+                tokio::task::spawn_blocking(move || GroupCoordinator::open(topics, &config))
+                    .await
+                    .map_err(StartError::Cancelled)??,
+            )
+        };
+
+        let node = NodeInfo {
+            node_id: 0,
+            host: advertised_host(&config, addr),
+            port: i32::from(addr.port()),
+        };
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(BrokerContext::new(
+            topics,
+            groups,
+            config,
+            node,
+            shutdown_rx.clone(),
+        ));
+        let server = tokio::spawn(run(listener, ctx, shutdown_rx));
+        Ok(BrokerHandle {
+            addr,
+            shutdown: shutdown_tx,
+            server,
+        })
     }
 }
 
-#[allow(clippy::todo)]
 impl BrokerHandle {
     /// The address the broker really listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
-        todo!()
+        self.addr
     }
+
     /// Stops accepting, finishes requests in flight, syncs the logs and writes the
     /// clean-shutdown markers.
     pub async fn shutdown(self) {
-        todo!()
+        self.shutdown.send_replace(true);
+        if let Err(e) = self.server.await {
+            warn!("the broker task ended abnormally: {e}");
+        }
+    }
+}
+
+/// Resolves once shutdown has been signalled (at once if it already has been), or
+/// once the [`BrokerHandle`] has been dropped.
+pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// The host clients are told to connect to (Metadata, FindCoordinator).
+fn advertised_host(config: &Config, addr: SocketAddr) -> String {
+    if let Some(host) = &config.advertised_host {
+        return host.clone();
+    }
+    match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST).to_string(),
+        ip => ip.to_string(),
+    }
+}
+
+/// The accept loop. Returns after a complete, graceful shutdown.
+async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+    let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    let maintenance = tokio::spawn(maintenance(ctx.clone(), shutdown.clone()));
+
+    loop {
+        // Reap finished connections so the set does not grow forever.
+        while let Some(done) = connections.try_join_next() {
+            report_connection_end(done);
+        }
+        // The permit comes first: over the limit we stop calling accept().
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed; be defensive
+            },
+            _ = crate::server::stopping(&mut shutdown) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Usually EMFILE or a connection reset before accept; back off briefly.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = crate::server::stopping(&mut shutdown) => break,
+        };
+        debug!(%peer, "accepted connection");
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(
+            async move {
+                crate::connection::serve(stream, ctx, shutdown).await;
+                drop(permit);
+            }
+            .instrument(tracing::info_span!("conn", %peer)),
+        );
+    }
+
+    // 1. Stop accepting.
+    drop(listener);
+    // 2. Stop the group coordinator first: a JoinGroup or SyncGroup parked until a
+    //    rebalance completes is answered now (COORDINATOR_NOT_AVAILABLE, the client
+    //    retries elsewhere or later) instead of holding the drain for minutes.
+    if let Some(groups) = &ctx.groups {
+        groups.shutdown().await;
+    }
+    // 3. Finish the requests in flight (each connection sees the shutdown signal).
+    info!(
+        "shutting down: waiting for {} connection(s) to finish",
+        connections.len()
+    );
+    while let Some(done) = connections.join_next().await {
+        report_connection_end(done);
+    }
+    if let Err(e) = maintenance.await {
+        warn!("the maintenance task ended abnormally: {e}");
+    }
+    // 4. Sync the logs and write the clean-shutdown markers.
+    let topics = ctx.topics.clone();
+    match tokio::task::spawn_blocking(move || topics.close()).await {
+        Ok(Ok(())) => info!("shutdown complete: logs synced, clean-shutdown markers written"),
+        Ok(Err(e)) => warn!("closing the logs failed: {e}"),
+        Err(e) => warn!("closing the logs did not finish: {e}"),
+    }
+}
+
+fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        warn!("a connection task ended abnormally: {e}");
+    }
+}
+
+/// Retention every `retention_check_interval`; with `--fsync <ms>`, `sync_all` every
+/// `<ms>`. Both run on the blocking pool. Ends when shutdown is signalled.
+async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+    let mut retention = tokio::time::interval(ctx.config.retention_check_interval);
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    retention.tick().await; // the first tick is immediate; retention can wait a period
+    let sync_every = match ctx.config.log.fsync {
+        FsyncPolicy::Interval(every) => Some(every),
+        FsyncPolicy::Never | FsyncPolicy::Always => None,
+    };
+    // With no periodic sync the interval still exists but its ticks are ignored.
+    let mut sync = tokio::time::interval(sync_every.unwrap_or(Duration::from_secs(3600)));
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sync.tick().await;
+
+    loop {
+        tokio::select! {
+            _ = retention.tick() => {
+                let topics = ctx.topics.clone();
+                match tokio::task::spawn_blocking(move || topics.apply_retention()).await {
+                    Ok(Ok(())) => debug!("retention check done"),
+                    Ok(Err(e)) => warn!("retention failed: {e}"),
+                    Err(e) => warn!("retention task failed: {e}"),
+                }
+            }
+            _ = sync.tick(), if sync_every.is_some() => {
+                let topics = ctx.topics.clone();
+                match tokio::task::spawn_blocking(move || topics.sync_all()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("periodic fsync failed: {e}"),
+                    Err(e) => warn!("periodic fsync task failed: {e}"),
+                }
+            }
+            _ = crate::server::stopping(&mut shutdown) => return,
+        }
     }
 }

@@ -1,0 +1,135 @@
+//! ApiVersions (key 18): the first request of every client, which tells it which
+//! APIs and versions this broker speaks.
+//!
+//! Flow: a client connects (wire) → **ApiVersions** → it picks, per API, the highest
+//! version both sides support → every later request uses those versions.
+//!
+//! # Response, v0–v2 (non-flexible) and v3 (flexible)
+//!
+//! | field            | v0–v2                     | v3                                   |
+//! |------------------|---------------------------|--------------------------------------|
+//! | header           | correlation_id i32        | correlation_id i32 (still header v0!) |
+//! | error_code       | i16                       | i16                                  |
+//! | api_keys         | i32 count, then entries   | uvarint count+1, then entries        |
+//! | entry            | key i16, min i16, max i16 | key, min, max, tagged fields (0x00)  |
+//! | throttle_time_ms | i32 (v1+)                 | i32                                  |
+//! | tagged fields    | —                         | uvarint count (0: no features)       |
+//!
+//! What must stay true:
+//! - The advertised list is exactly what `protocol::handle_request` dispatches:
+//!   [`OWN_APIS`] plus [`crate::group::SUPPORTED_APIS`].
+//! - An ApiVersions version we do not support is answered in the **v0 format** with
+//!   UNSUPPORTED_VERSION (35) and the full list, so clients such as kafka-python can
+//!   retry at a version we know.
+//! - The response header is always v0 (no tagged fields), even for v3: clients parse
+//!   it before they know our versions. A v1 header here is what makes librdkafka 2.0.2
+//!   fail with "read buffer underflow".
+
+use std::ops::RangeInclusive;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::ResponseError;
+
+use crate::group;
+
+/// The ApiVersions versions this broker answers.
+pub const OWN_VERSIONS: RangeInclusive<i16> = 0..=3;
+
+/// The APIs implemented in this module's siblings, as `(api_key, min, max)`.
+///
+/// Ranges are where what librdkafka 2.0–2.16, kafka-python 3 and the Java client send
+/// meets what the `kafka-protocol` crate encodes, and stop before versions that need
+/// features this broker lacks (topic ids: Fetch v13+, Produce v13, Metadata v13;
+/// ListOffsets v7 asks for the max-timestamp offset).
+pub const OWN_APIS: &[(i16, i16, i16)] = &[
+    (ApiKey::Produce as i16, 3, 9),
+    (ApiKey::Fetch as i16, 4, 12),
+    (ApiKey::ListOffsets as i16, 1, 6),
+    (ApiKey::Metadata as i16, 1, 12),
+    (ApiKey::ApiVersions as i16, 0, 3),
+    (ApiKey::CreateTopics as i16, 2, 7),
+    (ApiKey::DeleteTopics as i16, 1, 6),
+    (ApiKey::InitProducerId as i16, 0, 4),
+];
+
+/// Every supported API, ours and the group coordinator's, sorted by key.
+pub fn supported() -> Vec<(i16, i16, i16)> {
+    let mut all: Vec<(i16, i16, i16)> = OWN_APIS
+        .iter()
+        .chain(group::SUPPORTED_APIS.iter())
+        .copied()
+        .collect();
+    all.sort_unstable();
+    all.dedup_by_key(|(key, _, _)| *key);
+    all
+}
+
+/// The supported `(min, max)` versions of one API key, if it is supported at all.
+pub fn supported_range(api_key: i16) -> Option<(i16, i16)> {
+    OWN_APIS
+        .iter()
+        .chain(group::SUPPORTED_APIS.iter())
+        .find(|(key, _, _)| *key == api_key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    supported()
+        .into_iter()
+        .map(|(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect()
+}
+
+/// ApiVersions v0–v3.
+pub fn handle(req: ApiVersionsRequest, version: i16) -> (ApiVersionsResponse, String) {
+    let resp = ApiVersionsResponse::default()
+        .with_error_code(0)
+        .with_api_keys(api_keys())
+        .with_throttle_time_ms(0);
+    let client = if version >= 3 {
+        format!(
+            " from {} {}",
+            req.client_software_name.as_str(),
+            req.client_software_version.as_str()
+        )
+    } else {
+        String::new()
+    };
+    let line = format!(
+        "api_versions v{version}{client} -> {} APIs advertised",
+        resp.api_keys.len()
+    );
+    (resp, line)
+}
+
+/// The whole response (header + body) to an ApiVersions request of a version we do
+/// not support: v0 format, UNSUPPORTED_VERSION and our ranges, as Kafka answers.
+/// Written by hand, field by field, because this is the one answer whose layout
+/// must not depend on the version the client asked for:
+///
+/// | bytes | field                                         |
+/// |-------|-----------------------------------------------|
+/// | 0–3   | correlation_id i32 (header v0)                |
+/// | 4–5   | error_code i16 = 35 UNSUPPORTED_VERSION       |
+/// | 6–9   | api_keys count i32                            |
+/// | 10…   | per API: key i16, min_version i16, max_version i16 |
+pub fn unsupported_version_response(correlation_id: i32) -> Bytes {
+    let keys = supported();
+    let mut buf = BytesMut::with_capacity(10 + 6 * keys.len());
+    buf.put_i32(correlation_id);
+    buf.put_i16(ResponseError::UnsupportedVersion.code());
+    buf.put_i32(keys.len() as i32);
+    for (key, min, max) in keys {
+        buf.put_i16(key);
+        buf.put_i16(min);
+        buf.put_i16(max);
+    }
+    buf.freeze()
+}

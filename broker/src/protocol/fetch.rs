@@ -1,0 +1,343 @@
+//! Fetch (key 1): stored batches out, long-polling until there is enough to send.
+//!
+//! Flow: producer → … → partition log → segment → **fetch** → consumer.
+//!
+//! # How one Fetch is answered
+//!
+//! 1. Look up every requested partition and subscribe to its `appended` channel
+//!    *before* reading, so an append that lands after the read still wakes us.
+//! 2. Read each partition (on the blocking pool) from its fetch offset, within the
+//!    per-partition maximum and what is left of the response's `max_bytes`.
+//! 3. If at least `min_bytes` were read, or a partition has an error, answer now.
+//!    Otherwise sleep until an append to one of the partitions, `max_wait_ms`, or
+//!    broker shutdown, whichever comes first, and go back to 1. No polling.
+//!
+//! What must stay true:
+//! - Batches go out exactly as stored, whole, never re-encoded. Clients skip the
+//!   records before their offset inside the first batch.
+//! - The first batch of the first partition with data is sent even if it is larger
+//!   than the limits (Kafka's KIP-74), so a consumer can always make progress; after
+//!   that, batches that do not fit are left for the next fetch.
+//! - `records` is never null: an empty byte string when there is nothing.
+//! - An offset outside `[log_start, log_end]` gets OFFSET_OUT_OF_RANGE; `log_end`
+//!   itself is valid and simply waits for the next append.
+//! - high watermark = last stable offset = log end offset (one replica, no
+//!   transactions), read *after* the data so it never lags the records returned.
+//! - Fetch sessions (v7+): none are created (session id 0 in every answer), which
+//!   tells clients to keep sending full fetch requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::ResponseError;
+use tokio::time::Instant;
+
+use super::BrokerContext;
+use crate::log::LogError;
+use crate::topics::Partition;
+
+/// One requested partition, as the request names it.
+#[derive(Debug, Clone)]
+struct Wanted {
+    topic: TopicName,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+}
+
+/// What was read for one partition.
+#[derive(Debug, Clone)]
+struct Read {
+    error: i16,
+    records: Bytes,
+    high_watermark: i64,
+    log_start: i64,
+}
+
+impl Read {
+    fn error(error: i16, high_watermark: i64, log_start: i64) -> Read {
+        Read {
+            error,
+            records: Bytes::new(),
+            high_watermark,
+            log_start,
+        }
+    }
+}
+
+/// Fetch v4–v12.
+pub async fn handle(
+    ctx: &BrokerContext,
+    req: FetchRequest,
+    version: i16,
+) -> (FetchResponse, String) {
+    if req.session_id != 0 {
+        // We never hand out a session id, so a client cannot hold one.
+        let line = format!(
+            "fetch in session {} -> FETCH_SESSION_ID_NOT_FOUND",
+            req.session_id
+        );
+        return (
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
+            line,
+        );
+    }
+    let wanted: Vec<Wanted> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| Wanted {
+                topic: t.topic.clone(),
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+            })
+        })
+        .collect();
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let started = Instant::now();
+    let deadline = started + max_wait;
+    let mut shutdown = ctx.shutdown.clone();
+
+    let reads = loop {
+        let partitions: Vec<Option<Arc<Partition>>> = wanted
+            .iter()
+            .map(|w| ctx.topics.partition(w.topic.0.as_str(), w.partition))
+            .collect();
+        // Subscribe first: anything appended from now on marks these as changed.
+        let mut watchers: Vec<_> = partitions
+            .iter()
+            .flatten()
+            .map(|p| p.appended.subscribe())
+            .collect();
+        let reads = read_all(&wanted, partitions, max_bytes).await;
+        let total: usize = reads.iter().map(|r| r.records.len()).sum();
+        let any_error = reads.iter().any(|r| r.error != 0);
+        if total >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
+            break reads;
+        }
+        let appended = async {
+            if watchers.is_empty() {
+                std::future::pending::<()>().await;
+            } else {
+                let changes = watchers.iter_mut().map(|w| Box::pin(w.changed()));
+                // Err means the partition was deleted: also a reason to look again.
+                let _ = futures::future::select_all(changes).await;
+            }
+        };
+        tokio::select! {
+            _ = appended => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = crate::server::stopping(&mut shutdown) => {}
+        }
+    };
+
+    let line = describe(&req, &wanted, &reads, started.elapsed());
+    (build_response(&req, version, reads), line)
+}
+
+/// Reads every wanted partition on the blocking pool, within the byte budgets.
+async fn read_all(
+    wanted: &[Wanted],
+    partitions: Vec<Option<Arc<Partition>>>,
+    max_bytes: usize,
+) -> Vec<Read> {
+    let jobs: Vec<(Option<Arc<Partition>>, i64, usize)> = wanted
+        .iter()
+        .zip(partitions)
+        .map(|(w, p)| (p, w.offset, w.max_bytes))
+        .collect();
+    let count = jobs.len();
+    match tokio::task::spawn_blocking(move || read_blocking(jobs, max_bytes)).await {
+        Ok(reads) => reads,
+        Err(e) => {
+            tracing::warn!("fetch read did not finish: {e}");
+            vec![Read::error(ResponseError::UnknownServerError.code(), -1, -1); count]
+        }
+    }
+}
+
+fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usize) -> Vec<Read> {
+    let mut remaining = max_bytes;
+    let mut have_data = false;
+    let mut reads = Vec::with_capacity(jobs.len());
+    for (partition, offset, partition_max) in jobs {
+        let Some(partition) = partition else {
+            reads.push(Read::error(
+                ResponseError::UnknownTopicOrPartition.code(),
+                -1,
+                -1,
+            ));
+            continue;
+        };
+        let log = &partition.log;
+        let limit = partition_max.min(remaining);
+        let read = if have_data && limit == 0 {
+            Ok(Bytes::new())
+        } else {
+            log.read(offset, limit).map(|data| {
+                let data = Bytes::from(data);
+                // Only the very first batch of the response may exceed the limits.
+                if have_data && data.len() > limit {
+                    data.slice(0..whole_batches_within(&data, limit))
+                } else {
+                    data
+                }
+            })
+        };
+        let log_start = log.log_start_offset();
+        let high_watermark = log.log_end_offset();
+        reads.push(match read {
+            Ok(records) => {
+                have_data |= !records.is_empty();
+                remaining = remaining.saturating_sub(records.len());
+                Read {
+                    error: 0,
+                    records,
+                    high_watermark,
+                    log_start,
+                }
+            }
+            Err(LogError::OffsetOutOfRange { .. }) => Read::error(
+                ResponseError::OffsetOutOfRange.code(),
+                high_watermark,
+                log_start,
+            ),
+            Err(e) => {
+                tracing::warn!(
+                    "fetch {}[{}] at offset {offset} failed: {e}",
+                    partition.topic,
+                    partition.index
+                );
+                Read::error(
+                    ResponseError::KafkaStorageError.code(),
+                    high_watermark,
+                    log_start,
+                )
+            }
+        });
+    }
+    reads
+}
+
+/// The length of the longest prefix of `data` made of whole batches and at most
+/// `limit` bytes. A batch's size is 12 + its batchLength (bytes 8–11).
+fn whole_batches_within(data: &[u8], limit: usize) -> usize {
+    let mut end = 0;
+    while data.len() >= end + 12 {
+        let length =
+            i32::from_be_bytes([data[end + 8], data[end + 9], data[end + 10], data[end + 11]]);
+        let Ok(length) = usize::try_from(length) else {
+            break;
+        };
+        let next = end + 12 + length;
+        if next > limit || next > data.len() {
+            break;
+        }
+        end = next;
+    }
+    end
+}
+
+fn build_response(req: &FetchRequest, _version: i16, reads: Vec<Read>) -> FetchResponse {
+    let mut reads = reads.into_iter();
+    let responses = req
+        .topics
+        .iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let read = reads.next().unwrap_or_else(|| {
+                        Read::error(ResponseError::UnknownServerError.code(), -1, -1)
+                    });
+                    PartitionData::default()
+                        .with_partition_index(p.partition)
+                        .with_error_code(read.error)
+                        .with_high_watermark(read.high_watermark)
+                        .with_last_stable_offset(read.high_watermark)
+                        .with_log_start_offset(read.log_start)
+                        .with_aborted_transactions(Some(Vec::new()))
+                        .with_records(Some(read.records))
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(responses)
+}
+
+/// `fetch demo-topic[1]@12 -> 4096 bytes (hwm 15) after 3 ms`.
+fn describe(req: &FetchRequest, wanted: &[Wanted], reads: &[Read], waited: Duration) -> String {
+    let parts: Vec<String> = wanted
+        .iter()
+        .zip(reads)
+        .map(|(w, r)| {
+            let topic = w.topic.0.as_str();
+            if r.error == 0 {
+                format!(
+                    "{topic}[{}]@{} -> {} bytes (hwm {})",
+                    w.partition,
+                    w.offset,
+                    r.records.len(),
+                    r.high_watermark
+                )
+            } else {
+                format!(
+                    "{topic}[{}]@{} -> {}",
+                    w.partition,
+                    w.offset,
+                    super::error_name(r.error)
+                )
+            }
+        })
+        .collect();
+    format!(
+        "fetch (max_wait {} ms, min_bytes {}) {} after {} ms",
+        req.max_wait_ms,
+        req.min_bytes,
+        if parts.is_empty() {
+            "no partitions".to_string()
+        } else {
+            parts.join("; ")
+        },
+        waited.as_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_batches_within;
+
+    /// A fake batch of `total` bytes: only bytes 8–11 (batchLength) matter here.
+    fn fake_batch(total: usize) -> Vec<u8> {
+        let mut b = vec![0u8; total];
+        b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn cuts_at_the_last_whole_batch_that_fits() {
+        let mut data = fake_batch(100);
+        data.extend(fake_batch(70));
+        data.extend(fake_batch(80));
+        assert_eq!(whole_batches_within(&data, 99), 0);
+        assert_eq!(whole_batches_within(&data, 100), 100);
+        assert_eq!(whole_batches_within(&data, 169), 100);
+        assert_eq!(whole_batches_within(&data, 170), 170);
+        assert_eq!(whole_batches_within(&data, 10_000), 250);
+        // A partial batch at the end never counts.
+        assert_eq!(whole_batches_within(&data[..200], 10_000), 170);
+    }
+}

@@ -1,0 +1,108 @@
+//! ListOffsets (key 2): where a consumer should start reading.
+//!
+//! Flow: consumer with no committed offset → **ListOffsets** (earliest or latest, as
+//! its `auto.offset.reset` says) → fetch from that offset.
+//!
+//! | timestamp asked | answer                                                      |
+//! |-----------------|-------------------------------------------------------------|
+//! | -2 (EARLIEST)   | the log start offset                                        |
+//! | -1 (LATEST)     | the log end offset, the offset the next record will get     |
+//! | t >= 0          | the first offset whose timestamp is >= t, with its timestamp; |
+//! |                 | offset -1 and timestamp -1 when no record is that new       |
+//!
+//! What must stay true: one result per requested partition; an unknown partition gets
+//! UNKNOWN_TOPIC_OR_PARTITION; the timestamp lookup reads the time index on the
+//! blocking pool.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use super::metadata::LEADER_EPOCH;
+use super::BrokerContext;
+
+/// ListOffsets' special timestamps.
+pub const EARLIEST: i64 = -2;
+pub const LATEST: i64 = -1;
+
+/// ListOffsets v1–v6.
+pub async fn handle(
+    ctx: &BrokerContext,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> (ListOffsetsResponse, String) {
+    // leader_epoch exists from v4 on; the codec refuses a non-default value before.
+    let leader_epoch = if version >= 4 { LEADER_EPOCH } else { -1 };
+    let mut topics = Vec::with_capacity(req.topics.len());
+    let mut lines = Vec::new();
+    for topic in req.topics {
+        let name = topic.name.0.as_str().to_string();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in topic.partitions {
+            let resp = ListOffsetsPartitionResponse::default()
+                .with_partition_index(p.partition_index)
+                .with_leader_epoch(leader_epoch);
+            let what = match p.timestamp {
+                EARLIEST => "earliest".to_string(),
+                LATEST => "latest".to_string(),
+                ts => format!("timestamp {ts}"),
+            };
+            let (resp, outcome) = match lookup(ctx, &name, p.partition_index, p.timestamp).await {
+                Ok((offset, timestamp)) => (
+                    resp.with_offset(offset).with_timestamp(timestamp),
+                    offset.to_string(),
+                ),
+                Err(code) => (
+                    resp.with_error_code(code)
+                        .with_offset(-1)
+                        .with_timestamp(-1)
+                        .with_leader_epoch(-1),
+                    super::error_name(code),
+                ),
+            };
+            lines.push(format!("{name}[{}] {what} -> {outcome}", p.partition_index));
+            partitions.push(resp);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions),
+        );
+    }
+    let line = format!("list_offsets {}", lines.join("; "));
+    (ListOffsetsResponse::default().with_topics(topics), line)
+}
+
+/// `(offset, timestamp)` for one partition, or a Kafka error code.
+async fn lookup(
+    ctx: &BrokerContext,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+) -> Result<(i64, i64), i16> {
+    let partition = ctx
+        .topics
+        .partition(topic, index)
+        .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+    match timestamp {
+        EARLIEST => Ok((partition.log.log_start_offset(), -1)),
+        LATEST => Ok((partition.log.log_end_offset(), -1)),
+        ts if ts >= 0 => {
+            let found =
+                tokio::task::spawn_blocking(move || partition.log.offset_for_timestamp(ts)).await;
+            match found {
+                Ok(Ok(Some((offset, timestamp)))) => Ok((offset, timestamp)),
+                Ok(Ok(None)) => Ok((-1, -1)),
+                Ok(Err(e)) => {
+                    tracing::warn!("offset lookup in {topic}[{index}] failed: {e}");
+                    Err(ResponseError::KafkaStorageError.code())
+                }
+                Err(_) => Err(ResponseError::UnknownServerError.code()),
+            }
+        }
+        // -3 (max timestamp) needs v7+, which is not advertised; other negatives are invalid.
+        _ => Err(ResponseError::InvalidRequest.code()),
+    }
+}

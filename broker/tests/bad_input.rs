@@ -1,0 +1,169 @@
+//! Bad input: every kind of broken client gets Kafka's error answer or a clean
+//! close, and every other client, already connected or new, is still served.
+
+mod common;
+
+use common::{Client, TestBroker};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
+
+/// An ApiVersions round trip: proof that a client is served.
+async fn still_served(client: &mut Client) {
+    let resp: ApiVersionsResponse = client
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(resp.error_code, 0);
+}
+
+/// A request header (v1) for `api_key`/`version` with a null client id.
+fn header(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&api_key.to_be_bytes());
+    h.extend_from_slice(&version.to_be_bytes());
+    h.extend_from_slice(&correlation_id.to_be_bytes());
+    h.extend_from_slice(&(-1i16).to_be_bytes());
+    h
+}
+
+/// Sends `bytes` from a fresh client, expects the broker to close that connection,
+/// and checks that a client connected before and one connected after still work.
+async fn rejected(broker: &TestBroker, what: &str, bytes: &[u8], close_write: bool) {
+    let mut bystander = broker.client().await;
+    still_served(&mut bystander).await;
+
+    let mut bad = broker.client().await;
+    bad.send_raw(bytes).await;
+    if close_write {
+        use tokio::io::AsyncWriteExt;
+        bad.stream.shutdown().await.expect("half-close");
+    }
+    assert!(bad.is_closed_by_broker().await, "{what}: connection closed");
+
+    still_served(&mut bystander).await;
+    let mut newcomer = broker.client().await;
+    still_served(&mut newcomer).await;
+}
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+#[tokio::test]
+async fn garbage_is_closed_cleanly() {
+    let broker = TestBroker::start().await;
+    // An HTTP request: its first four bytes read as a size of about 1.2 GB.
+    rejected(&broker, "http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
+    // A plausible size followed by noise: API key 0xffff is unknown.
+    rejected(&broker, "noise", &framed(&[0xff; 32]), false).await;
+    // A frame too short to hold a request header.
+    rejected(&broker, "tiny", &framed(&[0, 18, 0]), false).await;
+    // A negative size.
+    rejected(&broker, "negative", &(-5i32).to_be_bytes(), false).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn truncated_frame_is_closed_cleanly() {
+    let broker = TestBroker::start().await;
+    // Announces 100 bytes, sends 20, then the client stops writing.
+    let mut bytes = 100i32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&header(18, 0, 1));
+    bytes.extend_from_slice(&[0; 10]);
+    rejected(&broker, "truncated", &bytes, true).await;
+    // Fewer than the four size bytes.
+    rejected(&broker, "half a size", &[0, 0], true).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_stalled_mid_frame_is_closed_when_idle() {
+    let broker =
+        TestBroker::start_with(|c| c.connections_max_idle = std::time::Duration::from_millis(300))
+            .await;
+    let mut bytes = 100i32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&header(18, 0, 1));
+    // The client keeps its side open: only the idle limit can end this. (Every
+    // connection idles out this fast here, so only a newcomer checks service.)
+    let mut stalled = broker.client().await;
+    stalled.send_raw(&bytes).await;
+    assert!(stalled.is_closed_by_broker().await, "stalled client closed");
+    let mut newcomer = broker.client().await;
+    still_served(&mut newcomer).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_frame_is_closed_before_reading_it() {
+    let broker = TestBroker::start_with(|c| c.max_request_bytes = 1024).await;
+    // Only the size is sent: the broker must not wait for 2 GB that never come.
+    rejected(&broker, "2 GB", &(i32::MAX).to_be_bytes(), false).await;
+    // Just over the configured limit, body included.
+    let mut body = header(18, 0, 1);
+    body.resize(1025, 0);
+    rejected(&broker, "1025 bytes", &framed(&body), false).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_api_key_is_closed() {
+    let broker = TestBroker::start().await;
+    rejected(&broker, "key 1000", &framed(&header(1000, 0, 1)), false).await;
+    // A real Kafka API this broker does not implement (DescribeConfigs, key 32).
+    rejected(
+        &broker,
+        "DescribeConfigs",
+        &framed(&header(32, 0, 1)),
+        false,
+    )
+    .await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn unsupported_version_is_closed() {
+    let broker = TestBroker::start().await;
+    // Produce v2 (below our minimum), Fetch v99, Metadata v0.
+    for (what, key, version) in [
+        ("produce v2", 0, 2),
+        ("fetch v99", 1, 99),
+        ("metadata v0", 3, 0),
+    ] {
+        let mut body = header(key, version, 1);
+        body.extend_from_slice(&[0; 16]);
+        rejected(&broker, what, &framed(&body), false).await;
+    }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn undecodable_body_is_closed() {
+    let broker = TestBroker::start().await;
+    // Metadata v1 whose topic array claims a million entries but has none.
+    let mut body = header(3, 1, 1);
+    body.extend_from_slice(&1_000_000i32.to_be_bytes());
+    rejected(&broker, "short body", &framed(&body), false).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_for_a_free_slot() {
+    let broker = TestBroker::start_with(|c| c.max_connections = 1).await;
+    let mut first = broker.client().await;
+    still_served(&mut first).await;
+
+    // The second connection sits in the backlog: its request is not read yet.
+    let mut second = broker.client().await;
+    let sent = second
+        .send(ApiKey::Metadata, 12, &MetadataRequest::default())
+        .await;
+    let early =
+        tokio::time::timeout(std::time::Duration::from_millis(300), second.recv_frame()).await;
+    assert!(early.is_err(), "no answer while the only slot is taken");
+
+    drop(first);
+    let (got, _): (i32, kafka_protocol::messages::MetadataResponse) =
+        second.recv(ApiKey::Metadata, 12).await;
+    assert_eq!(got, sent);
+    broker.stop().await;
+}
