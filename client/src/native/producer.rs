@@ -12,6 +12,8 @@
 //! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
 //! - `close()` sends everything still queued, then stops the sender task; `send` after that
 //!   fails with [`Error::ProducerClosed`].
+//! - At most `buffer.memory` bytes of records wait or fly at once; `send` waits for room (up to
+//!   `max.block.ms`), and while it waits batches go out without lingering, so it cannot stall.
 //! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
 //!   after the broker had in fact stored the batch, the retry stores it a second time.
 
