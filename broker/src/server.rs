@@ -8,10 +8,11 @@
 //! - At most `config.max_connections` connections are open. A permit of the
 //!   semaphore is taken *before* `accept`, so over the limit new clients wait in the
 //!   kernel's backlog instead of being accepted and dropped.
-//! - Shutdown happens in this order: stop accepting; let every connection finish
-//!   the requests it has already received (a long-polling Fetch answers at once with
-//!   what it has); stop the group coordinator; then `Topics::close`, which syncs
-//!   every log and writes the clean-shutdown markers. Nothing is cancelled halfway.
+//! - Shutdown happens in this order: stop accepting; stop the group coordinator
+//!   (parked JoinGroup/SyncGroup requests are answered at once); let every connection
+//!   finish the requests it has already received (a long-polling Fetch answers at
+//!   once with what it has); then `Topics::close`, which syncs every log and writes
+//!   the clean-shutdown markers. Nothing is cancelled halfway.
 //! - Retention (`log.retention.check.interval.ms`) and, with `--fsync <ms>`, the
 //!   periodic sync run on the blocking pool, never on the async workers.
 
@@ -204,21 +205,24 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch
 
     // 1. Stop accepting.
     drop(listener);
+    // 2. Stop the group coordinator first: a JoinGroup or SyncGroup parked until a
+    //    rebalance completes is answered now (COORDINATOR_NOT_AVAILABLE, the client
+    //    retries elsewhere or later) instead of holding the drain for minutes.
+    if let Some(groups) = &ctx.groups {
+        groups.shutdown().await;
+    }
+    // 3. Finish the requests in flight (each connection sees the shutdown signal).
     info!(
         "shutting down: waiting for {} connection(s) to finish",
         connections.len()
     );
-    // 2. Finish the requests in flight (each connection sees the shutdown signal).
     while let Some(done) = connections.join_next().await {
         report_connection_end(done);
     }
     if let Err(e) = maintenance.await {
         warn!("the maintenance task ended abnormally: {e}");
     }
-    // 3. Stop the group timers, then sync the logs and write the clean-shutdown markers.
-    if let Some(groups) = &ctx.groups {
-        groups.shutdown().await;
-    }
+    // 4. Sync the logs and write the clean-shutdown markers.
     let topics = ctx.topics.clone();
     match tokio::task::spawn_blocking(move || topics.close()).await {
         Ok(Ok(())) => info!("shutdown complete: logs synced, clean-shutdown markers written"),

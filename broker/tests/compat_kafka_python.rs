@@ -11,9 +11,14 @@ use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_python_round_trip() {
-    let Some(python) = support::python() else { return };
+    let Some(python) = support::python() else {
+        return;
+    };
     let broker = TestBroker::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/kafka_python_roundtrip.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/kafka_python_roundtrip.py"
+    );
     let count = 50;
     let out = run(
         Command::new(python).args([script, &broker.bootstrap(), "py-topic", &count.to_string()]),
@@ -33,7 +38,10 @@ async fn kafka_python_round_trip() {
                 partition,
                 minikafka_client::partitioner::partition_for_key(key.as_bytes(), 3)
             );
-            sent.insert(i.as_u64().expect("id"), (partition, v["offset"].as_i64().expect("offset")));
+            sent.insert(
+                i.as_u64().expect("id"),
+                (partition, v["offset"].as_i64().expect("offset")),
+            );
         } else if let Some(i) = v.get("got") {
             assert_eq!(v["value"]["id"], *i);
             assert_eq!(v["value"]["user"], v["key"]);

@@ -45,7 +45,16 @@ async fn kcat_lists_produces_and_consumes() {
     // -C -e reads everything back: key, value, partition, offset.
     let out = run(
         Command::new(&kcat)
-            .args(["-b", &bootstrap, "-t", "kcat-topic", "-C", "-e", "-o", "beginning"])
+            .args([
+                "-b",
+                &bootstrap,
+                "-t",
+                "kcat-topic",
+                "-C",
+                "-e",
+                "-o",
+                "beginning",
+            ])
             .args(["-f", "%k\t%s\t%p\t%o\n"]),
         LIMIT,
     )

@@ -51,16 +51,26 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     let mut pending = Vec::with_capacity(count);
     for i in 0..count {
         let key = format!("key-{}", i % 97).into_bytes();
-        let value: Vec<u8> = format!("value {i} ").bytes().chain((0..(i % 50) as u8).map(|b| b ^ 0xA5)).collect();
+        let value: Vec<u8> = format!("value {i} ")
+            .bytes()
+            .chain((0..(i % 50) as u8).map(|b| b ^ 0xA5))
+            .collect();
         let headers = vec![("n".to_owned(), i.to_string().into_bytes())];
-        let record = FutureRecord::to(topic).key(&key).payload(&value).headers(
-            OwnedHeaders::new().insert(Header { key: "n", value: Some(&headers[0].1) }),
-        );
+        let record =
+            FutureRecord::to(topic)
+                .key(&key)
+                .payload(&value)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "n",
+                    value: Some(&headers[0].1),
+                }));
         let delivery = producer.send_result(record).expect("queue has room");
         pending.push((delivery, (key, value, headers)));
     }
     for (delivery, stored) in pending {
-        let (partition, offset) = delivery
+        let rdkafka::producer::future_producer::Delivery {
+            partition, offset, ..
+        } = delivery
             .await
             .expect("delivery future")
             .unwrap_or_else(|(e, _)| panic!("delivery failed: {e}"));
@@ -77,13 +87,16 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     let consumer = reader(&bootstrap);
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let mut got: BTreeMap<(i32, i64), Stored> = BTreeMap::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while got.len() < count && std::time::Instant::now() < deadline {
-        let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         let msg = msg.expect("fetch without error");
         let headers = msg
             .headers()
@@ -98,9 +111,51 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
             msg.payload().unwrap_or_default().to_vec(),
             headers,
         );
-        assert!(got.insert((msg.partition(), msg.offset()), stored).is_none(), "duplicate");
+        assert!(
+            got.insert((msg.partition(), msg.offset()), stored)
+                .is_none(),
+            "duplicate"
+        );
     }
     assert_eq!(got.len(), count, "read back fewer messages than were sent");
     assert!(got == sent, "messages read back differ from those sent");
+    broker.handle.shutdown().await;
+}
+
+/// The same key lands on the same partition whether our native producer or librdkafka
+/// (with `partitioner=murmur2_random`) sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lands_on_the_same_partition_with_native_and_rdkafka() {
+    let broker = TestBroker::start_with(|c| c.num_partitions = 7).await;
+    let bootstrap = broker.bootstrap();
+    let native = minikafka_client::Producer::new(minikafka_client::ProducerConfig::new(&bootstrap))
+        .await
+        .expect("native producer");
+    let rdk = producer(&bootstrap);
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("customer-{i}"))
+        .chain(["".to_owned(), "é".to_owned()])
+        .collect();
+    for key in &keys {
+        let ours = native
+            .send(
+                minikafka_client::ProducerRecord::new("placement")
+                    .key(key.clone().into_bytes())
+                    .value(&b"native"[..]),
+            )
+            .await
+            .expect("native send");
+        let theirs = rdk
+            .send(
+                FutureRecord::to("placement")
+                    .key(key.as_bytes())
+                    .payload("rdkafka"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("rdkafka send: {e}"));
+        assert_eq!(ours.partition, theirs.partition, "key {key:?}");
+    }
+    native.close().await;
     broker.handle.shutdown().await;
 }

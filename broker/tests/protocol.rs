@@ -800,3 +800,104 @@ async fn shutdown_answers_a_parked_fetch() {
     );
     stopping.await.expect("shutdown task");
 }
+
+/// With acks=0 there is no response to carry an error, so Kafka closes the
+/// connection; the producer then refreshes its metadata.
+#[tokio::test]
+async fn a_failed_acks_zero_produce_closes_the_connection() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    client.create_topic("zero", 1).await;
+    let mut corrupt = batch(&[(None, "x")], 1000).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    client
+        .send(
+            ApiKey::Produce,
+            9,
+            &common::produce_request("zero", 0, Bytes::from(corrupt), 0),
+        )
+        .await;
+    assert!(client.is_closed_by_broker().await);
+    let mut other = broker.client().await;
+    let fetched = other.fetch("zero", 0, 0, 0, 1).await;
+    assert_eq!(fetched.high_watermark, 0, "nothing stored");
+    broker.stop().await;
+}
+
+/// The response-wide max_bytes: the first partition with data gets its first batch
+/// even when it alone is over the limit; the next partitions wait for the next fetch.
+#[tokio::test]
+async fn fetch_max_bytes_spans_partitions() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    client.create_topic("wide", 2).await;
+    let big = batch(&[(None, &"y".repeat(500))], 1000);
+    client.produce("wide", 0, big.clone()).await;
+    client.produce("wide", 1, big.clone()).await;
+    let mut req = common::fetch_request("wide", 0, 0, 0, 1);
+    let mut second = req.topics[0].partitions[0].clone();
+    second.partition = 1;
+    req.topics[0].partitions.push(second);
+    req.max_bytes = 100;
+    let resp: FetchResponse = client.call(ApiKey::Fetch, 12, &req).await;
+    let parts = &resp.responses[0].partitions;
+    assert_eq!(
+        parts[0].records.as_deref(),
+        Some(&with_base_offset(&big, 0)[..])
+    );
+    assert_eq!(
+        parts[1].records,
+        Some(Bytes::new()),
+        "over the budget: next time"
+    );
+    assert_eq!(
+        parts[1].high_watermark, 1,
+        "but its high watermark is reported"
+    );
+    broker.stop().await;
+}
+
+/// The server runs retention every `retention_check_interval`: old segments go,
+/// the log start moves up, and fetching below it is OFFSET_OUT_OF_RANGE.
+#[tokio::test]
+async fn retention_runs_periodically() {
+    let broker = TestBroker::start_with(|c| {
+        c.retention_check_interval = std::time::Duration::from_millis(20);
+        c.log.segment_bytes = 300;
+        c.log.retention_bytes = Some(300);
+    })
+    .await;
+    let mut client = broker.client().await;
+    client.create_topic("short", 1).await;
+    for i in 0..20 {
+        let p = client
+            .produce(
+                "short",
+                0,
+                batch(&[(None, &format!("record {i:>40}"))], 1000),
+            )
+            .await;
+        assert_eq!(p.error_code, 0);
+    }
+    // Wait (bounded) for a retention pass to have deleted something.
+    let mut earliest = 0;
+    for _ in 0..500 {
+        let resp: ListOffsetsResponse = client
+            .call(ApiKey::ListOffsets, 6, &list_offsets("short", &[-2]))
+            .await;
+        earliest = resp.topics[0].partitions[0].offset;
+        if earliest > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(earliest > 0, "retention never ran");
+    let fetched = client.fetch("short", 0, 0, 0, 1).await;
+    assert_eq!(
+        fetched.error_code, 1,
+        "below the log start: OFFSET_OUT_OF_RANGE"
+    );
+    assert!(fetched.log_start_offset >= earliest);
+    broker.stop().await;
+}

@@ -106,6 +106,11 @@ pub enum ProtocolError {
         min: i16,
         max: i16,
     },
+    #[error(
+        "an acks=0 produce failed for {failed} partition(s); closing the connection \
+         so the producer notices (as Kafka does)"
+    )]
+    UnacknowledgedProduceFailed { failed: usize },
     #[error("cannot decode {api:?} v{version} request: {reason}")]
     Decode {
         api: ApiKey,
@@ -199,6 +204,17 @@ pub async fn handle_request(ctx: &BrokerContext, mut frame: Bytes) -> Answer {
             let (resp, line) = produce::handle(ctx, req, version).await;
             log_request(ctx, line);
             if acks == 0 {
+                // No response to carry an error: Kafka closes the connection instead,
+                // which makes the producer refresh its metadata and notice.
+                let failed = resp
+                    .responses
+                    .iter()
+                    .flat_map(|t| &t.partition_responses)
+                    .filter(|p| p.error_code != 0)
+                    .count();
+                if failed > 0 {
+                    return Err(ProtocolError::UnacknowledgedProduceFailed { failed });
+                }
                 Ok(None)
             } else {
                 reply.encode(&resp).map(Some)
@@ -290,5 +306,20 @@ pub fn error_name(code: i16) -> String {
             }
             name
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_name;
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(1), "OFFSET_OUT_OF_RANGE");
+        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_name(35), "UNSUPPORTED_VERSION");
+        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_name(30000), "error 30000");
     }
 }

@@ -28,7 +28,10 @@ impl TestBroker {
     }
 
     /// Starts a broker on an existing data dir (to test restarts).
-    pub async fn start_in(dir: &tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> BrokerHandle {
+    pub async fn start_in(
+        dir: &tempfile::TempDir,
+        tweak: impl FnOnce(&mut Config),
+    ) -> BrokerHandle {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("loopback"),
             data_dir: dir.path().to_path_buf(),
@@ -71,9 +74,7 @@ pub fn kcat() -> Option<PathBuf> {
 pub fn python() -> Option<PathBuf> {
     let found = std::env::var_os("MINIKAFKA_PYTHON")
         .map(PathBuf::from)
-        .or_else(|| {
-            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"))
-        })
+        .or_else(|| Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")))
         .filter(|p| p.is_file());
     require("a Python venv with kafka-python (MINIKAFKA_PYTHON)", found)
 }
