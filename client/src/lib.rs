@@ -1,3 +1,101 @@
-//! minikafka-client: one Producer / Consumer / admin API, two backends.
+//! minikafka-client: one producer, partition-reader and admin API for minikafka and Kafka,
+//! with a pure-Rust backend (`native`) and, later, a librdkafka backend (`rdkafka` feature).
+//!
+//! # Reading order
+//!
+//! Follow one record from the application to the broker and back:
+//!
+//! 1. [`config`]: every knob, with Kafka's property name, and the [`Backend`] switch.
+//! 2. [`record`]: what goes in ([`ProducerRecord`]) and what comes out ([`RecordMetadata`],
+//!    [`ConsumerRecord`]).
+//! 3. [`producer`]: the public [`Producer`]; it forwards to the chosen backend.
+//! 4. [`partitioner`]: murmur2, bit for bit Java's, and sticky/round-robin for keyless records.
+//! 5. `native/`: the pure-Rust backend. `accumulator` (batches per partition) → `batch`
+//!    (v2 record batch encode/decode) → `producer` (sender task, acks, retries) →
+//!    `metadata` (leaders, connection pool) → `connection` (frames, ApiVersions).
+//! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
+//!    (`native/reader.rs`).
+//! 7. [`admin`]: create/delete topics, metadata.
+//! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
+//!    the group leader on the client side.
+//! 9. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
+//!
+//! # Backends
+//!
+//! Each public type holds an inner enum with one variant per backend. The rdkafka backend
+//! (issue 5) adds a variant behind the `rdkafka` feature; asking for [`Backend::Rdkafka`] in
+//! a build without it returns [`Error::BackendUnavailable`] saying how to rebuild.
 
+pub mod admin;
 pub mod assignor;
+pub mod config;
+pub mod error;
+mod native;
+pub mod partitioner;
+pub mod producer;
+pub mod reader;
+pub mod record;
+
+pub use admin::{Admin, ClusterMetadata, NewTopic, TopicMetadata};
+pub use config::{
+    Acks, Backend, ClientConfig, Compression, KeylessPartitioning, ProducerConfig, ReaderConfig,
+};
+pub use error::{Error, KafkaCode, Result};
+pub use producer::{DeliveryFuture, Producer};
+pub use reader::PartitionReader;
+pub use record::{ConsumerRecord, Header, Offset, ProducerRecord, RecordMetadata};
+
+/// Check that `backend` can run in this build.
+fn require_backend(backend: Backend) -> Result<()> {
+    match backend {
+        Backend::Native => Ok(()),
+        Backend::Rdkafka if cfg!(feature = "rdkafka") => Err(Error::BackendUnavailable {
+            backend: "rdkafka",
+            hint: "this version of minikafka-client does not include the rdkafka backend yet; use --backend native",
+        }),
+        Backend::Rdkafka => Err(Error::BackendUnavailable {
+            backend: "rdkafka",
+            hint: "this build was made without it; rebuild with `--features rdkafka` \
+                   (e.g. cargo run -p minikafka-demo --features rdkafka ...)",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    /// Compile-time check: the public types can be shared across tasks, and their futures
+    /// can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    async fn public_types_and_futures_are_thread_safe(
+        p: &Producer,
+        r: &mut PartitionReader,
+        a: &Admin,
+    ) {
+        send_sync::<Producer>();
+        send_sync::<PartitionReader>();
+        send_sync::<Admin>();
+        send_sync::<DeliveryFuture>();
+        send(&p.send(ProducerRecord::new("t")));
+        send(&p.enqueue(ProducerRecord::new("t")));
+        send(&p.flush());
+        send(&p.close());
+        send(&r.next());
+        send(&a.list_topics());
+        send(&a.create_topic("t", 1));
+    }
+
+    #[test]
+    fn rdkafka_without_the_feature_says_how_to_rebuild() {
+        let err = require_backend(Backend::Rdkafka).unwrap_err().to_string();
+        assert!(err.contains("rdkafka"), "{err}");
+        if !cfg!(feature = "rdkafka") {
+            assert!(err.contains("--features rdkafka"), "{err}");
+        }
+        assert!(require_backend(Backend::Native).is_ok());
+    }
+}

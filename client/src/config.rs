@@ -1,0 +1,437 @@
+//! Client configuration: every knob of the producer and the partition reader, with Kafka's
+//! property name for it, plus the choice of backend.
+//!
+//! Where it sits: the application builds a [`ProducerConfig`] or [`ReaderConfig`] and hands it
+//! to [`crate::Producer`] / [`crate::PartitionReader`]; the chosen [`Backend`] decides which
+//! implementation runs behind those public types.
+//!
+//! Invariants:
+//! - `bootstrap_servers` is never empty once parsed (an empty list is a config error).
+//! - `set(key, value)` accepts Kafka property names. The native backend rejects keys it does not
+//!   understand, with an error that says so; the rdkafka backend keeps them in `extra` and hands
+//!   them to librdkafka unchanged.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Which implementation runs behind the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The pure-Rust client in `src/native/`, speaking the Kafka protocol over tokio.
+    #[default]
+    Native,
+    /// librdkafka through the `rdkafka` crate; needs the crate's `rdkafka` feature.
+    Rdkafka,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(Backend::Native),
+            "rdkafka" => Ok(Backend::Rdkafka),
+            other => Err(Error::Config {
+                key: "backend".into(),
+                message: format!("unknown backend `{other}`; use `native` or `rdkafka`"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Native => "native",
+            Backend::Rdkafka => "rdkafka",
+        })
+    }
+}
+
+/// How many acknowledgements the producer waits for (Kafka's `acks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// `acks=0`: fire and forget. The broker sends no response, so offsets are reported as -1.
+    None,
+    /// `acks=1`: the leader has appended the batch.
+    Leader,
+    /// `acks=all` (-1): every in-sync replica has it. On a one-node broker this equals `Leader`.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The value of the `acks` field in a ProduceRequest.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+impl FromStr for Acks {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "0" => Ok(Acks::None),
+            "1" => Ok(Acks::Leader),
+            "all" | "-1" => Ok(Acks::All),
+            other => Err(Error::Config {
+                key: "acks".into(),
+                message: format!("`{other}` is not valid; use 0, 1 or all"),
+            }),
+        }
+    }
+}
+
+/// Codec for the records of a batch (Kafka's `compression.type`). The batch header stays
+/// uncompressed; the broker stores and serves the batch as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy (xerial framing, as Kafka writes it).
+    Snappy,
+    /// LZ4 frame format.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl FromStr for Compression {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "snappy" => Ok(Compression::Snappy),
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(Error::Config {
+                key: "compression.type".into(),
+                message: format!("`{other}` is not valid; use none, gzip, snappy, lz4 or zstd"),
+            }),
+        }
+    }
+}
+
+/// How a record without a key picks its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeylessPartitioning {
+    /// Java's sticky partitioner: fill about one batch (`batch_size` bytes) on one partition,
+    /// then move to another, so keyless records still form big batches.
+    #[default]
+    Sticky,
+    /// One partition after the other.
+    RoundRobin,
+}
+
+/// Settings every client shares.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `bootstrap.servers`: where to ask for metadata first, as `host:port`.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`: shows up in the broker's request log.
+    pub client_id: String,
+    /// `request.timeout.ms`: how long to wait for one response (also bounds connecting).
+    pub request_timeout: Duration,
+    /// `retries`: how many times a retriable failure is retried before it is reported.
+    pub retries: u32,
+    /// `retry.backoff.ms`: pause before each retry, so a recovering broker is not hammered.
+    pub retry_backoff: Duration,
+    /// `metadata.max.age.ms`: cached topic metadata is asked for again after this long, so
+    /// added partitions are picked up even when no request fails.
+    pub metadata_max_age: Duration,
+    /// Which implementation runs behind the public types.
+    pub backend: Backend,
+    /// Properties only the rdkafka backend understands, passed to librdkafka unchanged.
+    pub extra: Vec<(String, String)>,
+}
+
+impl ClientConfig {
+    /// A config for `bootstrap` (a comma-separated `host:port` list) with Kafka's defaults.
+    pub fn new(bootstrap: &str) -> Self {
+        ClientConfig {
+            bootstrap_servers: split_servers(bootstrap),
+            client_id: "minikafka-client".into(),
+            request_timeout: Duration::from_secs(30),
+            retries: 10,
+            retry_backoff: Duration::from_millis(100),
+            metadata_max_age: Duration::from_secs(300),
+            backend: Backend::Native,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Check what every backend needs.
+    pub fn validate(&self) -> Result<()> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(Error::Config {
+                key: "bootstrap.servers".into(),
+                message: "no bootstrap server given; pass host:port, e.g. localhost:9092".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Set one shared property by its Kafka name. Returns `Ok(false)` if the key is not a
+    /// shared one, so the caller can try its own keys.
+    fn set_common(&mut self, key: &str, value: &str) -> Result<bool> {
+        match key {
+            "bootstrap.servers" => self.bootstrap_servers = split_servers(value),
+            "client.id" => self.client_id = value.to_string(),
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "retries" => self.retries = parse_num(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// A key this backend does not know: kept for librdkafka, or an error for native.
+    fn unknown_key(&mut self, key: &str, value: &str, known: &[&str]) -> Result<()> {
+        match self.backend {
+            Backend::Rdkafka => {
+                self.extra.push((key.to_string(), value.to_string()));
+                Ok(())
+            }
+            Backend::Native => Err(Error::Config {
+                key: key.to_string(),
+                message: format!(
+                    "the native backend does not support `{key}`; it knows {}. \
+                     librdkafka properties need --backend rdkafka",
+                    known.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+const COMMON_KEYS: [&str; 6] = [
+    "bootstrap.servers",
+    "client.id",
+    "request.timeout.ms",
+    "retries",
+    "retry.backoff.ms",
+    "metadata.max.age.ms",
+];
+
+/// Producer settings.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Connection, retry and backend settings.
+    pub client: ClientConfig,
+    /// `acks`: see [`Acks`].
+    pub acks: Acks,
+    /// `linger.ms`: how long a batch may wait for more records before it is sent.
+    pub linger: Duration,
+    /// `batch.size`: a batch is sent as soon as it holds this many bytes of records.
+    pub batch_size: usize,
+    /// `allow.auto.create.topics`: ask the broker to create an unknown topic on first use.
+    pub allow_auto_create_topics: bool,
+    /// How keyless records are spread.
+    pub keyless: KeylessPartitioning,
+    /// `compression.type`: codec for each batch's records.
+    pub compression: Compression,
+    /// `buffer.memory`: bytes of records waiting to be sent; `send` waits while it is full.
+    pub buffer_memory: usize,
+    /// `max.block.ms`: how long `send` waits for buffer space before it fails.
+    pub max_block: Duration,
+}
+
+impl ProducerConfig {
+    /// Kafka's producer defaults (acks=all, linger 5 ms, batch.size 16 KiB).
+    pub fn new(bootstrap: &str) -> Self {
+        ProducerConfig {
+            client: ClientConfig::new(bootstrap),
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            allow_auto_create_topics: true,
+            keyless: KeylessPartitioning::Sticky,
+            compression: Compression::None,
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+        }
+    }
+
+    /// Set a property by its Kafka name, e.g. `set("linger.ms", "20")`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self> {
+        if self.client.set_common(key, value)? {
+            return Ok(self);
+        }
+        match key {
+            "acks" => self.acks = value.parse()?,
+            "linger.ms" => self.linger = parse_ms(key, value)?,
+            "batch.size" => self.batch_size = parse_num(key, value)?,
+            "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
+            "compression.type" => self.compression = value.parse()?,
+            "buffer.memory" => self.buffer_memory = parse_num(key, value)?,
+            "max.block.ms" => self.max_block = parse_ms(key, value)?,
+            _ => {
+                let mut known = COMMON_KEYS.to_vec();
+                known.extend([
+                    "acks",
+                    "linger.ms",
+                    "batch.size",
+                    "allow.auto.create.topics",
+                    "compression.type",
+                    "buffer.memory",
+                    "max.block.ms",
+                ]);
+                self.client.unknown_key(key, value, &known)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Partition-reader settings (Kafka's consumer fetch properties).
+#[derive(Debug, Clone)]
+pub struct ReaderConfig {
+    /// Connection, retry and backend settings.
+    pub client: ClientConfig,
+    /// `fetch.max.wait.ms`: how long the broker may hold a Fetch open waiting for data.
+    pub fetch_max_wait: Duration,
+    /// `fetch.min.bytes`: the broker answers as soon as it has this much.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`: upper bound for one Fetch response.
+    pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`: upper bound per partition in one Fetch response.
+    pub max_partition_fetch_bytes: i32,
+}
+
+impl ReaderConfig {
+    /// Kafka's consumer defaults (500 ms wait, 1 byte, 50 MiB, 1 MiB per partition).
+    pub fn new(bootstrap: &str) -> Self {
+        ReaderConfig {
+            client: ClientConfig::new(bootstrap),
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 50 * 1024 * 1024,
+            max_partition_fetch_bytes: 1024 * 1024,
+        }
+    }
+
+    /// Set a property by its Kafka name, e.g. `set("fetch.max.wait.ms", "100")`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self> {
+        if self.client.set_common(key, value)? {
+            return Ok(self);
+        }
+        match key {
+            "fetch.max.wait.ms" => self.fetch_max_wait = parse_ms(key, value)?,
+            "fetch.min.bytes" => self.fetch_min_bytes = parse_num(key, value)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = parse_num(key, value)?,
+            "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = parse_num(key, value)?,
+            _ => {
+                let mut known = COMMON_KEYS.to_vec();
+                known.extend([
+                    "fetch.max.wait.ms",
+                    "fetch.min.bytes",
+                    "fetch.max.bytes",
+                    "max.partition.fetch.bytes",
+                ]);
+                self.client.unknown_key(key, value, &known)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+fn split_servers(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_num<T: FromStr>(key: &str, value: &str) -> Result<T> {
+    value.trim().parse().map_err(|_| Error::Config {
+        key: key.to_string(),
+        message: format!("`{value}` is not a valid non-negative number"),
+    })
+}
+
+fn parse_ms(key: &str, value: &str) -> Result<Duration> {
+    parse_num::<u64>(key, value).map(Duration::from_millis)
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(Error::Config {
+            key: key.to_string(),
+            message: format!("`{value}` is not valid; use true or false"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_list_is_split_and_trimmed() {
+        let c = ClientConfig::new(" a:1, b:2 ,,");
+        assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
+        assert!(ClientConfig::new("").validate().is_err());
+    }
+
+    #[test]
+    fn kafka_property_names_set_fields() {
+        let mut p = ProducerConfig::new("localhost:9092");
+        p.set("acks", "1").unwrap();
+        p.set("linger.ms", "20").unwrap();
+        p.set("batch.size", "100").unwrap();
+        p.set("retries", "3").unwrap();
+        p.set("compression.type", "zstd").unwrap();
+        assert_eq!(p.compression, Compression::Zstd);
+        assert!(p.set("compression.type", "brotli").is_err());
+        assert_eq!(p.acks, Acks::Leader);
+        assert_eq!(p.linger, Duration::from_millis(20));
+        assert_eq!(p.batch_size, 100);
+        assert_eq!(p.client.retries, 3);
+        assert_eq!("all".parse::<Acks>().unwrap(), Acks::All);
+        assert!("2".parse::<Acks>().is_err());
+    }
+
+    #[test]
+    fn native_rejects_unknown_keys_and_rdkafka_keeps_them() {
+        let mut p = ProducerConfig::new("localhost:9092");
+        let err = p
+            .set("security.protocol", "SASL_SSL")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("security.protocol"), "{err}");
+        assert!(err.contains("--backend rdkafka"), "{err}");
+        p.client.backend = Backend::Rdkafka;
+        p.set("security.protocol", "SASL_SSL").unwrap();
+        assert_eq!(
+            p.client.extra,
+            vec![("security.protocol".to_string(), "SASL_SSL".to_string())]
+        );
+    }
+
+    #[test]
+    fn bad_numbers_name_the_key() {
+        let mut r = ReaderConfig::new("localhost:9092");
+        let err = r.set("fetch.max.wait.ms", "soon").unwrap_err().to_string();
+        assert!(
+            err.contains("fetch.max.wait.ms") && err.contains("soon"),
+            "{err}"
+        );
+        assert!("kafka".parse::<Backend>().is_err());
+    }
+}

@@ -1,0 +1,337 @@
+//! The client's error type: every failure a caller can see, with a message that says what
+//! went wrong, where (address, topic, partition, offset) and what to do about it.
+//!
+//! Where it sits: returned by every public call, whatever the backend. Kafka error codes from
+//! broker responses become [`KafkaCode`] values with Kafka's names, so logs and messages read
+//! like Kafka's own documentation.
+//!
+//! Invariants: `Error` is `Clone`, because one failed batch fails every record in it and each
+//! record's delivery future gets its own copy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Result with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// TCP connect failed (refused, unreachable, DNS).
+    #[error("cannot connect to {addr}: is the broker running? ({cause})")]
+    Connect {
+        /// `host:port` we tried.
+        addr: String,
+        /// The OS error (in the message, not repeated as a source).
+        cause: Arc<std::io::Error>,
+    },
+    /// Reading or writing an open connection failed.
+    #[error("connection to {addr} failed: {cause}; the client reconnects on the next request")]
+    Io {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The OS error (in the message, not repeated as a source).
+        cause: Arc<std::io::Error>,
+    },
+    /// The broker closed the connection while a request was waiting for its answer.
+    #[error(
+        "connection to {addr} closed while waiting for a {api} response; check the broker's log"
+    )]
+    ConnectionClosed {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The API whose answer was lost.
+        api: &'static str,
+    },
+    /// No answer within the configured time.
+    #[error("{what} timed out after {after:?}; raise request.timeout.ms or check the broker")]
+    Timeout {
+        /// What we were waiting for.
+        what: String,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// Bytes from the broker that do not decode, or a request we could not encode.
+    #[error("protocol error talking to {addr} ({api}): {message}")]
+    Protocol {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The API being encoded or decoded.
+        api: &'static str,
+        /// What did not fit.
+        message: String,
+    },
+    /// The broker does not support any version of an API that this client speaks.
+    #[error("{addr} supports {api} versions {broker}, this client needs {ours}; upgrade the broker or the client")]
+    UnsupportedVersion {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The API.
+        api: &'static str,
+        /// What we can speak, as `min..max`.
+        ours: String,
+        /// What the broker advertised, as `min..max` or `none`.
+        broker: String,
+    },
+    /// The broker answered with a Kafka error code.
+    #[error("broker answered {code} for {context}: {}", code.hint())]
+    Kafka {
+        /// The error code, by Kafka's name.
+        code: KafkaCode,
+        /// What the request was about, e.g. `produce to demo-topic[1]`.
+        context: String,
+    },
+    /// The topic does not exist and was not created.
+    #[error(
+        "topic `{topic}` does not exist; create it first or enable auto-creation on the broker"
+    )]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// A partition number outside the topic.
+    #[error("topic `{topic}` has {count} partitions, so partition {partition} does not exist")]
+    InvalidPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// How many the topic has.
+        count: i32,
+    },
+    /// The requested offset is outside the partition's log.
+    #[error("offset {offset} is out of range for {topic}[{partition}]; start from Offset::Earliest or Offset::Latest")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset asked for.
+        offset: i64,
+    },
+    /// A record this client cannot encode as asked.
+    #[error("cannot send record to `{topic}`: {message}")]
+    InvalidRecord {
+        /// The topic.
+        topic: String,
+        /// Why.
+        message: String,
+    },
+    /// A configuration value is wrong.
+    #[error("config `{key}`: {message}")]
+    Config {
+        /// The Kafka property name.
+        key: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// The chosen backend is not available in this build.
+    #[error("the {backend} backend is not available: {hint}")]
+    BackendUnavailable {
+        /// The backend asked for.
+        backend: &'static str,
+        /// How to get it.
+        hint: &'static str,
+    },
+    /// `send` after `close`.
+    #[error("the producer is closed; create a new one to send more")]
+    ProducerClosed,
+}
+
+impl Error {
+    /// Whether trying again (after refreshing metadata and a backoff) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Connect { .. }
+            | Error::Io { .. }
+            | Error::ConnectionClosed { .. }
+            | Error::Timeout { .. } => true,
+            Error::Kafka { code, .. } => code.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the client's view of the cluster (leaders, partitions) may be stale.
+    pub fn needs_metadata_refresh(&self) -> bool {
+        match self {
+            Error::Kafka { code, .. } => matches!(
+                code,
+                KafkaCode::NotLeaderOrFollower
+                    | KafkaCode::LeaderNotAvailable
+                    | KafkaCode::UnknownTopicOrPartition
+                    | KafkaCode::FencedLeaderEpoch
+                    | KafkaCode::UnknownLeaderEpoch
+            ),
+            _ => self.is_retriable(),
+        }
+    }
+
+    pub(crate) fn kafka(code: i16, context: impl Into<String>) -> Error {
+        Error::Kafka {
+            code: KafkaCode::from_code(code),
+            context: context.into(),
+        }
+    }
+}
+
+macro_rules! kafka_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $retriable:literal, $hint:literal; )*) => {
+        /// A Kafka error code from a broker response, named as Kafka names it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum KafkaCode {
+            $( $(#[$doc])* $variant, )*
+            /// A code this client has no name for.
+            Other(i16),
+        }
+
+        impl KafkaCode {
+            /// The code for a wire value.
+            pub fn from_code(code: i16) -> KafkaCode {
+                match code {
+                    $( $code => KafkaCode::$variant, )*
+                    other => KafkaCode::Other(other),
+                }
+            }
+
+            /// The wire value.
+            pub fn code(self) -> i16 {
+                match self {
+                    $( KafkaCode::$variant => $code, )*
+                    KafkaCode::Other(c) => c,
+                }
+            }
+
+            /// Kafka's name, e.g. `NOT_LEADER_OR_FOLLOWER`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( KafkaCode::$variant => $name, )*
+                    KafkaCode::Other(_) => "UNKNOWN_CODE",
+                }
+            }
+
+            /// Whether Kafka classes this error as retriable.
+            pub fn is_retriable(self) -> bool {
+                match self {
+                    $( KafkaCode::$variant => $retriable, )*
+                    KafkaCode::Other(c) => kafka_protocol::ResponseError::try_from_code(c)
+                        .is_some_and(|e| e.is_retriable()),
+                }
+            }
+
+            /// What to do about it, in one sentence.
+            pub fn hint(self) -> &'static str {
+                match self {
+                    $( KafkaCode::$variant => $hint, )*
+                    KafkaCode::Other(_) => "see Kafka's protocol error table for this code",
+                }
+            }
+        }
+    };
+}
+
+kafka_codes! {
+    /// -1: the broker hit an unexpected error.
+    UnknownServerError = -1, "UNKNOWN_SERVER_ERROR", false, "check the broker's log";
+    /// 1
+    OffsetOutOfRange = 1, "OFFSET_OUT_OF_RANGE", false, "the offset is outside the log; start from earliest or latest";
+    /// 2
+    CorruptMessage = 2, "CORRUPT_MESSAGE", false, "the batch failed its CRC-32C or size check";
+    /// 3
+    UnknownTopicOrPartition = 3, "UNKNOWN_TOPIC_OR_PARTITION", true, "the topic or partition does not exist (yet); create it or enable auto-creation";
+    /// 5
+    LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true, "the partition has no leader yet; retrying";
+    /// 6
+    NotLeaderOrFollower = 6, "NOT_LEADER_OR_FOLLOWER", true, "leadership moved; the client refreshes metadata and retries";
+    /// 7
+    RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "the broker timed out; retrying";
+    /// 10
+    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "the batch is larger than the broker accepts; lower batch.size or send smaller records";
+    /// 13
+    NetworkException = 13, "NETWORK_EXCEPTION", true, "the connection failed; retrying";
+    /// 17
+    InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false, "topic names use letters, digits, '.', '_' and '-', at most 249 characters";
+    /// 18
+    RecordListTooLarge = 18, "RECORD_LIST_TOO_LARGE", false, "the request is too large; lower batch.size";
+    /// 19
+    NotEnoughReplicas = 19, "NOT_ENOUGH_REPLICAS", true, "too few in-sync replicas; retrying";
+    /// 20
+    NotEnoughReplicasAfterAppend = 20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", true, "too few in-sync replicas; retrying";
+    /// 21
+    InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false, "acks must be 0, 1 or all";
+    /// 35
+    UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false, "the broker does not speak this request version";
+    /// 36
+    TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false, "the topic exists already";
+    /// 37
+    InvalidPartitions = 37, "INVALID_PARTITIONS", false, "the partition count must be at least 1";
+    /// 38
+    InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false, "use a replication factor the cluster can hold (1 on minikafka)";
+    /// 41
+    NotController = 41, "NOT_CONTROLLER", true, "the controller moved; retrying";
+    /// 42
+    InvalidRequest = 42, "INVALID_REQUEST", false, "the broker rejected the request as malformed; check the broker's log";
+    /// 56
+    KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true, "the broker had a disk error; check its log";
+    /// 74
+    FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH", true, "stale leader epoch; refreshing metadata";
+    /// 75
+    UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true, "the leader epoch is newer than the broker's; retrying";
+    /// 87
+    InvalidRecord = 87, "INVALID_RECORD", false, "the broker rejected a record in the batch";
+}
+
+impl std::fmt::Display for KafkaCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KafkaCode::Other(c) => match kafka_protocol::ResponseError::try_from_code(*c) {
+                Some(e) => write!(f, "{e:?} ({c})"),
+                None => write!(f, "error code {c}"),
+            },
+            known => write!(f, "{} ({})", known.name(), known.code()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_error_says_what_to_do() {
+        let e = Error::Connect {
+            addr: "localhost:9092".into(),
+            cause: Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("cannot connect to localhost:9092: is the broker running?"),
+            "{msg}"
+        );
+        assert!(e.is_retriable());
+    }
+
+    #[test]
+    fn codes_round_trip_with_kafka_names() {
+        for code in [-1i16, 1, 2, 3, 5, 6, 7, 10, 35, 36, 87] {
+            assert_eq!(KafkaCode::from_code(code).code(), code);
+        }
+        assert_eq!(KafkaCode::from_code(6), KafkaCode::NotLeaderOrFollower);
+        assert_eq!(KafkaCode::from_code(6).name(), "NOT_LEADER_OR_FOLLOWER");
+        assert!(KafkaCode::from_code(6).is_retriable());
+        assert!(!KafkaCode::from_code(10).is_retriable());
+        // Unnamed codes still get Kafka's name from kafka-protocol's table.
+        assert_eq!(KafkaCode::from_code(25), KafkaCode::Other(25));
+        assert!(KafkaCode::Other(25).to_string().contains("25"));
+    }
+
+    #[test]
+    fn kafka_error_message_has_context_and_hint() {
+        let e = Error::kafka(3, "produce to demo-topic[7]");
+        let msg = e.to_string();
+        assert!(msg.contains("UNKNOWN_TOPIC_OR_PARTITION (3)"), "{msg}");
+        assert!(msg.contains("demo-topic[7]"), "{msg}");
+        assert!(e.needs_metadata_refresh());
+    }
+}

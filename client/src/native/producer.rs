@@ -1,0 +1,457 @@
+//! The native producer: `send` partitions a record and puts it in the accumulator; one
+//! background sender task per producer turns ready batches into ProduceRequests (one per
+//! leader per round), handles the answers, retries what is retriable and reports each
+//! record's offset.
+//!
+//! Where it sits: application → **producer** → partitioner → accumulator → connection → broker.
+//!
+//! Invariants:
+//! - Order within a partition is kept: one batch per partition in flight, retries go first.
+//! - Every record's delivery future resolves exactly once: with its `(topic, partition,
+//!   offset)`, or with the error that stopped it after `retries` attempts.
+//! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
+//! - `close()` sends everything still queued, then stops the sender task; `send` after that
+//!   fails with [`Error::ProducerClosed`].
+//! - At most `buffer.memory` bytes of records wait or fly at once; `send` waits for room (up to
+//!   `max.block.ms`), and while it waits batches go out without lingering, so it cannot stall.
+//! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
+//!   after the broker had in fact stored the batch, the retry stores it a second time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::join_all;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::ProduceRequest;
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{Acks, ProducerConfig};
+use crate::error::{Error, Result};
+use crate::native::accumulator::{Accumulator, PendingRecord, ProducerBatch};
+use crate::native::batch::{self, OutRecord};
+use crate::native::connection::Connection;
+use crate::native::metadata::{topic_name, Cluster};
+use crate::partitioner::{partition_for_key, KeylessPartitioner};
+use crate::record::{ProducerRecord, RecordMetadata};
+
+/// The pure-Rust producer behind [`crate::Producer`].
+#[derive(Debug)]
+pub(crate) struct NativeProducer {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: ProducerConfig,
+    cluster: Arc<Cluster>,
+    /// std Mutex: only pushed to and drained from, never held across `.await`.
+    acc: Mutex<Accumulator>,
+    keyless: Mutex<KeylessPartitioner>,
+    /// Wakes the sender task: a record was appended, a batch finished, flush or close.
+    wake: Notify,
+    /// Wakes `flush()` waiters when a batch finishes.
+    progress: Notify,
+    /// Number of `flush()` calls waiting; while > 0, batches go out without lingering.
+    flushing: Mutex<usize>,
+    /// `buffer.memory` as permits of one byte each.
+    memory: Arc<Semaphore>,
+    /// Senders waiting for memory; while > 0, batches go out without lingering.
+    waiting_for_memory: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl NativeProducer {
+    /// Connect to a bootstrap server and start the sender task.
+    pub(crate) async fn new(config: ProducerConfig) -> Result<NativeProducer> {
+        let cluster = Cluster::new(config.client.clone())?;
+        cluster.bootstrap().await?;
+        let memory = config.buffer_memory.min(Semaphore::MAX_PERMITS);
+        let shared = Arc::new(Shared {
+            acc: Mutex::new(Accumulator::new(config.batch_size, config.linger)),
+            keyless: Mutex::new(KeylessPartitioner::new(config.keyless)),
+            config,
+            cluster,
+            wake: Notify::new(),
+            progress: Notify::new(),
+            flushing: Mutex::new(0),
+            memory: Arc::new(Semaphore::new(memory)),
+            waiting_for_memory: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let sender = tokio::spawn(sender_loop(shared.clone()));
+        Ok(NativeProducer {
+            shared,
+            sender: Mutex::new(Some(sender)),
+        })
+    }
+
+    /// Partition the record and queue it; the receiver gets its delivery report.
+    pub(crate) async fn enqueue(
+        &self,
+        record: ProducerRecord,
+    ) -> Result<oneshot::Receiver<Result<RecordMetadata>>> {
+        let s = &self.shared;
+        if s.closed.load(Ordering::SeqCst) {
+            return Err(Error::ProducerClosed);
+        }
+        check_headers(&record)?;
+        let topic = s
+            .cluster
+            .topic(&record.topic, s.config.allow_auto_create_topics)
+            .await?;
+        let count = topic.partitions.len() as i32;
+        let size = record.estimated_size();
+        let partition = match (record.partition, &record.key) {
+            (Some(p), _) if (0..count).contains(&p) => p,
+            (Some(p), _) => {
+                return Err(Error::InvalidPartition {
+                    topic: record.topic,
+                    partition: p,
+                    count,
+                })
+            }
+            (None, Some(key)) => partition_for_key(key, count),
+            (None, None) => lock(&s.keyless).next(&record.topic, count, size, s.config.batch_size),
+        };
+        let memory = self.reserve_memory(&record.topic, size).await?;
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let (tx, rx) = oneshot::channel();
+        let pending = PendingRecord {
+            record: OutRecord {
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
+                timestamp,
+            },
+            size,
+            reply: tx,
+            _memory: Some(memory),
+        };
+        {
+            // `closed` is checked again under the accumulator lock, which `close()` also
+            // takes to set it: a record is either appended before the sender task sees
+            // "closed and empty", or refused; it is never left behind after the task exits.
+            let mut acc = lock(&s.acc);
+            if s.closed.load(Ordering::SeqCst) {
+                return Err(Error::ProducerClosed);
+            }
+            acc.append((record.topic, partition), pending, Instant::now());
+        }
+        s.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Take `size` bytes of `buffer.memory`, waiting (up to `max.block.ms`) while the buffer
+    /// is full. While anyone waits, the sender sends without lingering, as Kafka's does.
+    async fn reserve_memory(&self, topic: &str, size: usize) -> Result<OwnedSemaphorePermit> {
+        let s = &self.shared;
+        let too_large = || Error::InvalidRecord {
+            topic: topic.to_string(),
+            message: format!(
+                "the record needs {size} bytes but buffer.memory is {} bytes",
+                s.config.buffer_memory
+            ),
+        };
+        let n = u32::try_from(size).map_err(|_| too_large())?;
+        if size > s.config.buffer_memory {
+            return Err(too_large());
+        }
+        if let Ok(p) = s.memory.clone().try_acquire_many_owned(n) {
+            return Ok(p);
+        }
+        s.waiting_for_memory.fetch_add(1, Ordering::SeqCst);
+        s.wake.notify_one();
+        let acquired =
+            tokio::time::timeout(s.config.max_block, s.memory.clone().acquire_many_owned(n)).await;
+        s.waiting_for_memory.fetch_sub(1, Ordering::SeqCst);
+        match acquired {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(Error::ProducerClosed),
+            Err(_) => Err(Error::Timeout {
+                what: format!("waiting for buffer.memory to send to `{topic}`"),
+                after: s.config.max_block,
+            }),
+        }
+    }
+
+    /// Send everything queued now and wait until it is delivered or failed.
+    pub(crate) async fn flush(&self) {
+        let s = &self.shared;
+        *lock(&s.flushing) += 1;
+        s.wake.notify_one();
+        loop {
+            let progressed = s.progress.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if lock(&s.acc).is_empty() {
+                break;
+            }
+            progressed.await;
+        }
+        *lock(&s.flushing) -= 1;
+    }
+
+    /// Flush, then stop the sender task. Idempotent.
+    pub(crate) async fn close(&self) {
+        {
+            let _acc = lock(&self.shared.acc);
+            self.shared.closed.store(true, Ordering::SeqCst);
+        }
+        // Senders still waiting for buffer space fail with ProducerClosed.
+        self.shared.memory.close();
+        self.shared.wake.notify_one();
+        let handle = lock(&self.sender).take();
+        if let Some(h) = handle {
+            if let Err(e) = h.await {
+                tracing::error!(error = %e, "producer sender task failed");
+            }
+        }
+    }
+}
+
+impl Drop for NativeProducer {
+    fn drop(&mut self) {
+        // The sender task sends what is queued, then exits on its own.
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+}
+
+fn check_headers(record: &ProducerRecord) -> Result<()> {
+    for (i, h) in record.headers.iter().enumerate() {
+        if record.headers[..i].iter().any(|o| o.key == h.key) {
+            return Err(Error::InvalidRecord {
+                topic: record.topic.clone(),
+                message: format!(
+                    "header `{}` appears twice; this client sends each header key once",
+                    h.key
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sender task: drain ready batches, send them, sleep until the next linger deadline or
+/// until woken. Exits after `close` once nothing is queued or in flight.
+async fn sender_loop(s: Arc<Shared>) {
+    loop {
+        let flushing = *lock(&s.flushing) > 0 || s.waiting_for_memory.load(Ordering::SeqCst) > 0;
+        let (ready, deadline, empty, closed) = {
+            let mut acc = lock(&s.acc);
+            let closed = s.closed.load(Ordering::SeqCst);
+            let (ready, deadline) = acc.drain_ready(Instant::now(), closed || flushing);
+            (ready, deadline, acc.is_empty(), closed)
+        };
+        if closed && empty {
+            s.progress.notify_waiters();
+            return;
+        }
+        if !ready.is_empty() {
+            tokio::spawn(send_round(s.clone(), ready));
+        }
+        let wake = s.wake.notified();
+        match deadline {
+            Some(d) => {
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep_until(d) => {}
+                }
+            }
+            None => wake.await,
+        }
+    }
+}
+
+/// Send one round of ready batches: one ProduceRequest per leader, holding every batch
+/// that leader owns (as Kafka's sender does), then settle each batch on its own.
+async fn send_round(s: Arc<Shared>, batches: Vec<ProducerBatch>) {
+    let mut by_leader: HashMap<String, (Arc<Connection>, Vec<ProducerBatch>)> = HashMap::new();
+    let mut settled = Vec::new();
+    for batch in batches {
+        let (topic, partition) = &batch.tp;
+        match s
+            .cluster
+            .leader_connection(topic, *partition, s.config.allow_auto_create_topics)
+            .await
+        {
+            Ok(conn) => {
+                by_leader
+                    .entry(conn.addr().to_string())
+                    .or_insert_with(|| (conn, Vec::new()))
+                    .1
+                    .push(batch);
+            }
+            Err(e) => settled.push((batch, Err(e))),
+        }
+    }
+    let answers = join_all(
+        by_leader
+            .into_values()
+            .map(|(conn, batches)| produce(&s, conn, batches)),
+    )
+    .await;
+    settled.extend(answers.into_iter().flatten());
+    join_all(
+        settled
+            .into_iter()
+            .map(|(batch, result)| settle(&s, batch, result)),
+    )
+    .await;
+    s.progress.notify_waiters();
+    s.wake.notify_one();
+}
+
+/// Settle one batch with its answer: deliver its records, put it back for a retry (after the
+/// backoff, keeping its partition in flight), or fail its records.
+async fn settle(s: &Shared, batch: ProducerBatch, result: Result<i64>) {
+    let (topic, partition) = batch.tp.clone();
+    match result {
+        Ok(base_offset) => {
+            for (i, r) in batch.records.into_iter().enumerate() {
+                let offset = if base_offset < 0 {
+                    -1
+                } else {
+                    base_offset + i as i64
+                };
+                let _ = r.reply.send(Ok(RecordMetadata {
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                    timestamp: r.record.timestamp,
+                }));
+            }
+            lock(&s.acc).complete(&batch.tp);
+        }
+        Err(e) if e.is_retriable() && batch.attempts < s.config.client.retries => {
+            tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
+            if e.needs_metadata_refresh() {
+                s.cluster.invalidate(&topic);
+            }
+            // The partition stays in flight during the backoff, so nothing overtakes this batch.
+            tokio::time::sleep(s.config.client.retry_backoff).await;
+            lock(&s.acc).requeue(batch);
+        }
+        Err(e) => {
+            tracing::warn!(%topic, partition, error = %e, "produce failed");
+            let tp = batch.tp.clone();
+            for r in batch.records {
+                let _ = r.reply.send(Err(e.clone()));
+            }
+            lock(&s.acc).complete(&tp);
+        }
+    }
+}
+
+/// One ProduceRequest to one leader for `batches`; each batch's base offset (-1 with acks=0)
+/// or error.
+async fn produce(
+    s: &Shared,
+    conn: Arc<Connection>,
+    batches: Vec<ProducerBatch>,
+) -> Vec<(ProducerBatch, Result<i64>)> {
+    let mut out = Vec::with_capacity(batches.len());
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut sent = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let (topic, partition) = &batch.tp;
+        let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
+        let bytes = match batch::encode(&records, s.config.compression) {
+            Ok(b) => b,
+            Err(message) => {
+                let e = Error::InvalidRecord {
+                    topic: topic.clone(),
+                    message,
+                };
+                out.push((batch, Err(e)));
+                continue;
+            }
+        };
+        let data = PartitionProduceData::default()
+            .with_index(*partition)
+            .with_records(Some(bytes));
+        match topics
+            .iter_mut()
+            .find(|t| t.name.as_str() == topic.as_str())
+        {
+            Some(t) => t.partition_data.push(data),
+            None => {
+                let mut t = TopicProduceData::default();
+                t.name = topic_name(topic);
+                t.partition_data = vec![data];
+                topics.push(t);
+            }
+        }
+        sent.push(batch);
+    }
+    if sent.is_empty() {
+        return out;
+    }
+    let mut req = ProduceRequest::default();
+    req.acks = s.config.acks.as_i16();
+    req.timeout_ms = i32::try_from(s.config.client.request_timeout.as_millis()).unwrap_or(i32::MAX);
+    req.topic_data = topics;
+
+    if s.config.acks == Acks::None {
+        // No response comes; the batches are done once queued for the socket.
+        let result = conn.send_no_response(&req).map(|_| -1);
+        if result.is_err() {
+            s.cluster.forget_connection(conn.addr());
+        }
+        out.extend(sent.into_iter().map(|b| (b, result.clone())));
+        return out;
+    }
+    let resp = match conn.request(&req).await {
+        Ok(r) => r,
+        Err(e) => {
+            s.cluster.forget_connection(conn.addr());
+            out.extend(sent.into_iter().map(|b| (b, Err(e.clone()))));
+            return out;
+        }
+    };
+    for batch in sent {
+        let (topic, partition) = &batch.tp;
+        let answer = resp
+            .responses
+            .iter()
+            .filter(|t| t.name.as_str() == topic.as_str())
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == *partition);
+        let result = match answer {
+            None => Err(Error::Protocol {
+                addr: conn.addr().to_string(),
+                api: "Produce",
+                message: format!("the response has no answer for {topic}[{partition}]"),
+            }),
+            Some(p) if p.error_code != 0 => {
+                let detail = p
+                    .error_message
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                Err(Error::kafka(
+                    p.error_code,
+                    format!("produce to {topic}[{partition}]{detail}"),
+                ))
+            }
+            Some(p) => Ok(p.base_offset),
+        };
+        out.push((batch, result));
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each critical section is a single push/drain; a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

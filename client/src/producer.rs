@@ -1,0 +1,106 @@
+//! The public producer: one type whatever the backend. It forwards to the backend chosen in
+//! [`crate::ProducerConfig`]; today that is the native one, and the rdkafka one (issue 5)
+//! slots in as another variant of `Inner`.
+//!
+//! Where it sits: application → **Producer** → partitioner → accumulator → wire.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+use crate::native::producer::NativeProducer;
+use crate::record::{ProducerRecord, RecordMetadata};
+
+/// Sends records to Kafka (or minikafka), batching them per partition.
+///
+/// ```no_run
+/// # async fn demo() -> minikafka_client::Result<()> {
+/// use minikafka_client::{Producer, ProducerConfig, ProducerRecord};
+/// let producer = Producer::new(ProducerConfig::new("localhost:9092")).await?;
+/// let meta = producer
+///     .send(ProducerRecord::new("demo-topic").key("user_1").value("hello").header("source", "doc"))
+///     .await?;
+/// println!("{} [{}] @ {}", meta.topic, meta.partition, meta.offset);
+/// producer.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Producer {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Native(NativeProducer),
+}
+
+impl Producer {
+    /// Connect to a bootstrap server and start the background sender.
+    ///
+    /// Fails at once with [`Error::Connect`] when no bootstrap server answers.
+    pub async fn new(config: ProducerConfig) -> Result<Producer> {
+        crate::require_backend(config.client.backend)?;
+        Ok(Producer {
+            inner: Inner::Native(NativeProducer::new(config).await?),
+        })
+    }
+
+    /// Send `(topic, key, value, headers)` and wait until the broker stored it.
+    ///
+    /// Awaiting each `send` in turn sends one record per request; to let `linger`/`batch_size`
+    /// batch records, use [`Producer::enqueue`] for many records and await the futures after.
+    pub async fn send(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.enqueue(record).await?.await
+    }
+
+    /// Partition and queue a record; the returned future resolves to its delivery report.
+    pub async fn enqueue(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        match &self.inner {
+            Inner::Native(p) => Ok(DeliveryFuture {
+                inner: DeliveryInner::Native(p.enqueue(record).await?),
+            }),
+        }
+    }
+
+    /// Send everything queued now and wait until each record is delivered or failed.
+    pub async fn flush(&self) {
+        match &self.inner {
+            Inner::Native(p) => p.flush().await,
+        }
+    }
+
+    /// Flush and stop. Later sends fail with [`Error::ProducerClosed`].
+    pub async fn close(&self) {
+        match &self.inner {
+            Inner::Native(p) => p.close().await,
+        }
+    }
+}
+
+/// The delivery report of one record: `(topic, partition, offset)` or why it failed.
+#[derive(Debug)]
+#[must_use = "the record's delivery is only known by awaiting this"]
+pub struct DeliveryFuture {
+    inner: DeliveryInner,
+}
+
+#[derive(Debug)]
+enum DeliveryInner {
+    Native(oneshot::Receiver<Result<RecordMetadata>>),
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            DeliveryInner::Native(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(Error::ProducerClosed))),
+        }
+    }
+}

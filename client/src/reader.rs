@@ -1,0 +1,80 @@
+//! The public partition reader: read one partition from a given offset, whatever the backend.
+//!
+//! Where it sits: broker → fetch → **PartitionReader** → application. Consumer groups (issue 4)
+//! build on the same fetch path; this type is for reading a partition you pick yourself.
+
+use futures::Stream;
+
+use crate::config::ReaderConfig;
+use crate::error::Result;
+use crate::native::reader::NativeReader;
+use crate::record::{ConsumerRecord, Offset};
+
+/// Reads the records of one partition, in offset order, from a start offset.
+///
+/// ```no_run
+/// # async fn demo() -> minikafka_client::Result<()> {
+/// use minikafka_client::{Offset, PartitionReader, ReaderConfig};
+/// let mut reader =
+///     PartitionReader::assign(ReaderConfig::new("localhost:9092"), "demo-topic", 0, Offset::Earliest).await?;
+/// let record = reader.next().await?;
+/// println!("{} @ {}", record.partition, record.offset);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PartitionReader {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Native(NativeReader),
+}
+
+impl PartitionReader {
+    /// Read `topic[partition]` starting at `start`; earliest and latest are resolved now.
+    pub async fn assign(
+        config: ReaderConfig,
+        topic: &str,
+        partition: i32,
+        start: Offset,
+    ) -> Result<PartitionReader> {
+        crate::require_backend(config.client.backend)?;
+        Ok(PartitionReader {
+            inner: Inner::Native(NativeReader::assign(config, topic, partition, start).await?),
+        })
+    }
+
+    /// The next record; long-polls until there is one. Cancel-safe: dropping the future loses
+    /// no record.
+    pub async fn next(&mut self) -> Result<ConsumerRecord> {
+        match &mut self.inner {
+            Inner::Native(r) => r.next().await,
+        }
+    }
+
+    /// The offset of the record `next()` returns next.
+    pub fn position(&self) -> i64 {
+        match &self.inner {
+            Inner::Native(r) => r.position(),
+        }
+    }
+
+    /// The partition's high watermark (offset after the last record) as of the last fetch.
+    pub fn high_watermark(&self) -> Option<i64> {
+        match &self.inner {
+            Inner::Native(r) => r.high_watermark(),
+        }
+    }
+
+    /// The records as a stream; it ends only on error (after yielding it).
+    pub fn into_stream(self) -> impl Stream<Item = Result<ConsumerRecord>> {
+        futures::stream::unfold(Some(self), |state| async move {
+            let mut reader = state?;
+            match reader.next().await {
+                Ok(r) => Some((Ok(r), Some(reader))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+}

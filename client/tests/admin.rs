@@ -1,0 +1,113 @@
+//! Black-box tests of the admin client and of connection errors against a real broker on
+//! 127.0.0.1:0. Each scenario is written once as `async fn(Backend)`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{within, TestBroker};
+use minikafka_client::{
+    Admin, Backend, Error, KafkaCode, Offset, PartitionReader, Producer, ProducerRecord,
+};
+
+backend_tests!(
+    admin_creates_lists_and_deletes_topics,
+    unknown_topic_without_auto_create_is_a_clear_error,
+    unreachable_bootstrap_gives_a_clear_error,
+);
+
+async fn admin_creates_lists_and_deletes_topics(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let admin = Admin::new(broker.client_config(backend))
+        .await
+        .expect("admin");
+    admin.create_topic("made", 5).await.expect("create");
+    let err = admin
+        .create_topic("made", 5)
+        .await
+        .expect_err("second create fails");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::TopicAlreadyExists,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let all = admin.list_topics().await.expect("list");
+    let made = all
+        .topics
+        .iter()
+        .find(|t| t.name == "made")
+        .expect("listed");
+    assert_eq!(made.partitions.len(), 5);
+    assert!(made.partitions.iter().all(|p| p.leader == 0));
+    assert_eq!(all.brokers.len(), 1);
+    assert_eq!(all.brokers[0].addr(), broker.bootstrap());
+    admin.delete_topics(&["made"]).await.expect("delete");
+    let all = admin.list_topics().await.expect("list");
+    assert!(all.topics.iter().all(|t| t.name != "made"));
+    broker.shutdown().await;
+}
+
+async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend) {
+    let broker = TestBroker::start_without_auto_create().await;
+    let mut config = broker.producer_config(backend);
+    config.client.retries = 2;
+    config.client.retry_backoff = Duration::from_millis(10);
+    let producer = Producer::new(config).await.unwrap();
+    let err = within(
+        "send",
+        producer.send(ProducerRecord::new("missing").value("x")),
+    )
+    .await
+    .expect_err("topic does not exist");
+    assert!(matches!(err, Error::UnknownTopic { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "topic `missing` does not exist; create it first or enable auto-creation on the broker"
+    );
+    let err = within(
+        "assign",
+        PartitionReader::assign(
+            broker.reader_config(backend),
+            "missing",
+            0,
+            Offset::Earliest,
+        ),
+    )
+    .await
+    .expect_err("topic does not exist");
+    assert!(matches!(err, Error::UnknownTopic { .. }), "{err:?}");
+    producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn unreachable_bootstrap_gives_a_clear_error(backend: Backend) {
+    // A port that was just free: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let mut pc = minikafka_client::ProducerConfig::new(&addr);
+    pc.client.backend = backend;
+    let err = within("producer", Producer::new(pc))
+        .await
+        .expect_err("no broker");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot connect to {addr}: is the broker running?")),
+        "{err}"
+    );
+    let mut rc = minikafka_client::ReaderConfig::new(&addr);
+    rc.client.backend = backend;
+    let err = within(
+        "reader",
+        PartitionReader::assign(rc, "t", 0, Offset::Earliest),
+    )
+    .await
+    .expect_err("no broker");
+    assert!(err.to_string().contains("is the broker running?"), "{err}");
+}

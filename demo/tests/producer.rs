@@ -1,0 +1,117 @@
+//! Runs the classroom producer binary against a broker started in this process, and checks
+//! what it prints: one `topic [partition] @ offset  key=…  value=…` line per message, with
+//! the partition murmur2 gives the key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use minikafka_client::partitioner::partition_for_key;
+use tokio::process::Command;
+
+const STEP: Duration = Duration::from_secs(60);
+
+async fn run_producer(args: &[&str]) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_producer"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(STEP, child)
+        .await
+        .expect("producer finishes in time")
+        .expect("producer runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prints_one_delivery_line_per_message_on_the_key_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = minikafka_broker::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        num_partitions: 3,
+        log_requests: false,
+        ..Default::default()
+    };
+    let broker = minikafka_broker::Broker::start(config)
+        .await
+        .expect("broker");
+    let addr = broker.addr().to_string();
+
+    let out = run_producer(&[
+        "--bootstrap-server",
+        &addr,
+        "--topic",
+        "classroom",
+        "--count",
+        "7",
+        "--interval-ms",
+        "0",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 7, "{stdout}");
+    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    for (id, line) in lines.iter().enumerate() {
+        // classroom [0] @ 3  key=user_1  value={...}
+        let (head, value) = line.split_once("  value=").expect("value part");
+        let (placement, key) = head.split_once("  key=").expect("key part");
+        let rest = placement.strip_prefix("classroom [").expect("topic first");
+        let (partition, offset) = rest.split_once("] @ ").expect("partition and offset");
+        let partition: i32 = partition.parse().unwrap();
+        let offset: i64 = offset.parse().unwrap();
+
+        assert_eq!(key, format!("user_{}", id % 3 + 1), "keys repeat: {line}");
+        assert_eq!(partition, partition_for_key(key.as_bytes(), 3), "{line}");
+        let expected = next_offset.entry(partition).or_insert(0);
+        assert_eq!(
+            offset, *expected,
+            "offsets grow by one per partition: {line}"
+        );
+        *expected += 1;
+
+        let json: serde_json::Value = serde_json::from_str(value).expect("value is JSON");
+        assert_eq!(json["id"], id as u64);
+        assert_eq!(json["user"], key);
+        assert!(json["action"].is_string(), "{line}");
+        assert!(json["timestamp"].as_i64().is_some_and(|t| t > 0), "{line}");
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn exits_non_zero_with_a_clear_message_without_a_broker() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let out = run_producer(&[
+        "--bootstrap-server",
+        &addr,
+        "--count",
+        "1",
+        "--interval-ms",
+        "0",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot connect to {addr}: is the broker running?")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn rejects_config_keys_the_native_backend_does_not_know() {
+    let out = run_producer(&["--config", "sasl.mechanism=PLAIN", "--count", "0"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sasl.mechanism") && stderr.contains("--backend rdkafka"),
+        "{stderr}"
+    );
+}
