@@ -195,6 +195,9 @@ impl BatchHeader {
     pub fn compression(&self) -> Result<Compression, BatchError> {
         Compression::from_attributes(self.attributes)
     }
+    fn compression_name(&self) -> &'static str {
+        self.compression().map_or("unknown", Compression::name)
+    }
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & 0x08 != 0
     }
@@ -416,14 +419,6 @@ pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchErro
     out.map_err(|e| bad(format!("cannot decompress {}: {e:#}", h.compression_name())))
 }
 
-impl BatchHeader {
-    fn compression_name(&self) -> &'static str {
-        self.compression()
-            .map(Compression::name)
-            .unwrap_or("unknown")
-    }
-}
-
 /// Every record of one batch, decompressing if needed. `batch` is one whole batch.
 pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
     let h = BatchHeader::parse(batch)?;
@@ -491,7 +486,8 @@ pub fn split_batches(mut buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// Builds a v2 batch (baseOffset 0, no producer id) holding `records`, with timestamp
-/// deltas taken from `base_timestamp`. If the codec fails (it should not), the batch
+/// deltas taken from `base_timestamp`. `records` must not be empty (the log rejects a
+/// batch without records). If the codec fails (it should not), the batch
 /// is built uncompressed instead, so a valid batch always comes back.
 pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compression) -> Vec<u8> {
     let mut body = Vec::with_capacity(records.len() * 32);
