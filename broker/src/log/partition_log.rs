@@ -322,6 +322,15 @@ impl PartitionLog {
         let old = inner.active_mut();
         old.index.trim()?;
         old.sync()?;
+        // A file left under the new name (say, by a failed delete) holds nothing valid.
+        for ext in ["log", "index"] {
+            let stale = self.dir.join(super::segment::file_name(next, ext));
+            match std::fs::remove_file(&stale) {
+                Ok(()) => tracing::warn!("removed stale {} before rolling", stale.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(stale, e)),
+            }
+        }
         let seg = Segment::open(
             &self.dir,
             next,

@@ -435,3 +435,27 @@ fn stale_index_entry_is_rebuilt_on_a_clean_open() {
         assert_eq!(log.read(off, 1).unwrap(), stored[off as usize / 3]);
     }
 }
+
+#[test]
+fn crash_right_after_a_roll_leaves_every_older_index_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small(2_000)).unwrap();
+    fill(&log, 40);
+    let segs = log.segments();
+    drop(log);
+    // As if the crash came before the old index was trimmed, with no recovery point.
+    let ix = dir.path().join(file_name(segs[0].base_offset, "index"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ix)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    std::fs::remove_file(dir.path().join(recovery::RECOVERY_POINT_FILE)).unwrap();
+    let log = PartitionLog::open(dir.path(), small(2_000)).unwrap();
+    assert_eq!(log.segments(), segs);
+    assert_eq!(
+        std::fs::metadata(&ix).unwrap().len() as usize,
+        segs[0].index_entries * 8
+    );
+}
