@@ -159,7 +159,7 @@ pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
             h.base_timestamp.wrapping_add(ts_delta)
         };
         out.push(Record {
-            offset: h.base_offset + i64::from(off_delta),
+            offset: h.base_offset.wrapping_add(i64::from(off_delta)),
             timestamp,
             key,
             value,
