@@ -134,9 +134,19 @@ proptest! {
             .filter(|(seg, pos, b)| *seg != active || pos + b.len() as u64 <= valid_end)
             .flat_map(|(_, _, b)| b.clone())
             .collect();
+        let log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+        prop_assert_eq!(read_all(&log), expected.clone());
+        let kept = log.segments().last().copied().unwrap();
+        prop_assert_eq!(kept.base_offset, active);
+        // The file itself is cut at the last valid byte, not just hidden.
+        prop_assert_eq!(std::fs::metadata(&path).unwrap().len(), kept.size);
+        // Appends continue right after the prefix and survive a crash and a reopen.
+        let mut more = make(2, 10, 7);
+        let info = log.append(&mut more).unwrap();
+        prop_assert_eq!(info.base_offset, kept.next_offset);
+        drop(log);
         let log = PartitionLog::open(dir.path(), cfg).unwrap();
-        prop_assert_eq!(read_all(&log), expected);
-        prop_assert_eq!(log.segments().last().unwrap().base_offset, active);
+        prop_assert_eq!(read_all(&log), [expected, more].concat());
     }
 
     #[test]
