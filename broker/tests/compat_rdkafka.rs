@@ -68,7 +68,6 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
         pending.push((delivery, (key, value, headers)));
     }
     for (delivery, stored) in pending {
-        // rdkafka 0.39 reports a `Delivery { partition, offset, timestamp }`.
         let rdkafka::producer::future_producer::Delivery {
             partition, offset, ..
         } = delivery
@@ -120,5 +119,43 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     }
     assert_eq!(got.len(), count, "read back fewer messages than were sent");
     assert!(got == sent, "messages read back differ from those sent");
+    broker.handle.shutdown().await;
+}
+
+/// The same key lands on the same partition whether our native producer or librdkafka
+/// (with `partitioner=murmur2_random`) sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lands_on_the_same_partition_with_native_and_rdkafka() {
+    let broker = TestBroker::start_with(|c| c.num_partitions = 7).await;
+    let bootstrap = broker.bootstrap();
+    let native = minikafka_client::Producer::new(minikafka_client::ProducerConfig::new(&bootstrap))
+        .await
+        .expect("native producer");
+    let rdk = producer(&bootstrap);
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("customer-{i}"))
+        .chain(["".to_owned(), "é".to_owned()])
+        .collect();
+    for key in &keys {
+        let ours = native
+            .send(
+                minikafka_client::ProducerRecord::new("placement")
+                    .key(key.clone().into_bytes())
+                    .value(&b"native"[..]),
+            )
+            .await
+            .expect("native send");
+        let theirs = rdk
+            .send(
+                FutureRecord::to("placement")
+                    .key(key.as_bytes())
+                    .payload("rdkafka"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("rdkafka send: {e}"));
+        assert_eq!(ours.partition, theirs.partition, "key {key:?}");
+    }
+    native.close().await;
     broker.handle.shutdown().await;
 }

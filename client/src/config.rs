@@ -244,6 +244,10 @@ pub struct ProducerConfig {
     pub keyless: KeylessPartitioning,
     /// `compression.type`: codec for each batch's records.
     pub compression: Compression,
+    /// `buffer.memory`: bytes of records waiting to be sent; `send` waits while it is full.
+    pub buffer_memory: usize,
+    /// `max.block.ms`: how long `send` waits for buffer space before it fails.
+    pub max_block: Duration,
 }
 
 impl ProducerConfig {
@@ -257,6 +261,8 @@ impl ProducerConfig {
             allow_auto_create_topics: true,
             keyless: KeylessPartitioning::Sticky,
             compression: Compression::None,
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
         }
     }
 
@@ -271,6 +277,8 @@ impl ProducerConfig {
             "batch.size" => self.batch_size = parse_num(key, value)?,
             "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
             "compression.type" => self.compression = value.parse()?,
+            "buffer.memory" => self.buffer_memory = parse_num(key, value)?,
+            "max.block.ms" => self.max_block = parse_ms(key, value)?,
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -279,6 +287,8 @@ impl ProducerConfig {
                     "batch.size",
                     "allow.auto.create.topics",
                     "compression.type",
+                    "buffer.memory",
+                    "max.block.ms",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }

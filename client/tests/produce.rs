@@ -28,6 +28,7 @@ backend_tests!(
     compressed_batches_round_trip_through_the_broker,
     concurrent_senders_keep_per_key_order,
     expired_metadata_is_fetched_again_between_sends,
+    a_full_buffer_makes_send_wait_and_sends_without_lingering,
 );
 
 async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
@@ -528,5 +529,50 @@ async fn expired_metadata_is_fetched_again_between_sends(backend: Backend) {
         assert_eq!((m.partition, m.offset), (partition_for_key(b"k", 2), i));
     }
     producer.close().await;
+    broker.shutdown().await;
+}
+
+async fn a_full_buffer_makes_send_wait_and_sends_without_lingering(backend: Backend) {
+    let broker = TestBroker::start(1).await;
+    let mut config = broker.producer_config(backend);
+    config.set("buffer.memory", "1000").unwrap();
+    // Only a full buffer can make these go out before close: linger never expires.
+    config.linger = Duration::from_secs(3600);
+    let producer = Producer::new(config).await.unwrap();
+    let mut futures = Vec::new();
+    for i in 0..40 {
+        let r = ProducerRecord::new("tight")
+            .partition(0)
+            .value(vec![b'x'; 100 + i]);
+        futures.push(
+            within("enqueue into a full buffer", producer.enqueue(r))
+                .await
+                .expect("room"),
+        );
+    }
+    // 40 records of ~120 bytes went through a 1000-byte buffer, so earlier batches were sent
+    // without waiting for linger; the last batch still lingers until flush.
+    within("flush", producer.flush()).await;
+    for (i, f) in futures.into_iter().enumerate() {
+        assert_eq!(
+            within("delivery", f).await.expect("delivered").offset,
+            i as i64
+        );
+    }
+    let err = producer
+        .send(
+            ProducerRecord::new("tight")
+                .partition(0)
+                .value(vec![0u8; 2000]),
+        )
+        .await
+        .expect_err("larger than the whole buffer");
+    assert!(err.to_string().contains("buffer.memory"), "{err}");
+    producer.close().await;
+    let read = read_n(&broker, backend, "tight", 0, Offset::Earliest, 40).await;
+    assert!(read
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.value.as_ref().unwrap().len() == 100 + i));
     broker.shutdown().await;
 }

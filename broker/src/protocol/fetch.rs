@@ -315,3 +315,29 @@ fn describe(req: &FetchRequest, wanted: &[Wanted], reads: &[Read], waited: Durat
         waited.as_millis()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::whole_batches_within;
+
+    /// A fake batch of `total` bytes: only bytes 8–11 (batchLength) matter here.
+    fn fake_batch(total: usize) -> Vec<u8> {
+        let mut b = vec![0u8; total];
+        b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn cuts_at_the_last_whole_batch_that_fits() {
+        let mut data = fake_batch(100);
+        data.extend(fake_batch(70));
+        data.extend(fake_batch(80));
+        assert_eq!(whole_batches_within(&data, 99), 0);
+        assert_eq!(whole_batches_within(&data, 100), 100);
+        assert_eq!(whole_batches_within(&data, 169), 100);
+        assert_eq!(whole_batches_within(&data, 170), 170);
+        assert_eq!(whole_batches_within(&data, 10_000), 250);
+        // A partial batch at the end never counts.
+        assert_eq!(whole_batches_within(&data[..200], 10_000), 170);
+    }
+}

@@ -217,3 +217,40 @@ fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split_batches;
+    use crate::log::record_batch::{build, Compression, NewRecord};
+
+    fn one_batch(value: &str) -> Vec<u8> {
+        let record = NewRecord {
+            key: None,
+            value: Some(value.as_bytes().to_vec().into()),
+            headers: Vec::new(),
+            timestamp: 1000,
+        };
+        build(&[record], 1000, Compression::None)
+    }
+
+    #[test]
+    fn splits_back_to_back_batches() {
+        let a = one_batch("a");
+        let b = one_batch("bb");
+        let mut both = a.clone();
+        both.extend_from_slice(&b);
+        let ranges = split_batches(&both).expect("valid framing");
+        assert_eq!(ranges, [0..a.len(), a.len()..a.len() + b.len()]);
+        assert_eq!(split_batches(&[]).expect("empty is fine"), []);
+    }
+
+    #[test]
+    fn rejects_bad_framing() {
+        let a = one_batch("a");
+        assert!(split_batches(&a[..a.len() - 1]).is_err(), "cut short");
+        assert!(split_batches(&a[..20]).is_err(), "shorter than a header");
+        let mut lying = a.clone();
+        lying[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(split_batches(&lying).is_err(), "negative length");
+    }
+}

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use crate::error::Result;
@@ -29,6 +29,8 @@ pub(crate) struct PendingRecord {
     pub(crate) record: OutRecord,
     pub(crate) size: usize,
     pub(crate) reply: oneshot::Sender<Result<RecordMetadata>>,
+    /// The record's share of `buffer.memory`, given back when the record is settled.
+    pub(crate) _memory: Option<OwnedSemaphorePermit>,
 }
 
 /// Records for one partition that go out in one ProduceRequest.
@@ -159,6 +161,7 @@ mod tests {
             },
             size,
             reply: tx,
+            _memory: None,
         }
     }
 

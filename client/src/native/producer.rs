@@ -12,17 +12,19 @@
 //! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
 //! - `close()` sends everything still queued, then stops the sender task; `send` after that
 //!   fails with [`Error::ProducerClosed`].
+//! - At most `buffer.memory` bytes of records wait or fly at once; `send` waits for room (up to
+//!   `max.block.ms`), and while it waits batches go out without lingering, so it cannot stall.
 //! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
 //!   after the broker had in fact stored the batch, the retry stores it a second time.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -55,6 +57,10 @@ struct Shared {
     progress: Notify,
     /// Number of `flush()` calls waiting; while > 0, batches go out without lingering.
     flushing: Mutex<usize>,
+    /// `buffer.memory` as permits of one byte each.
+    memory: Arc<Semaphore>,
+    /// Senders waiting for memory; while > 0, batches go out without lingering.
+    waiting_for_memory: AtomicUsize,
     closed: AtomicBool,
 }
 
@@ -63,6 +69,7 @@ impl NativeProducer {
     pub(crate) async fn new(config: ProducerConfig) -> Result<NativeProducer> {
         let cluster = Cluster::new(config.client.clone())?;
         cluster.bootstrap().await?;
+        let memory = config.buffer_memory.min(Semaphore::MAX_PERMITS);
         let shared = Arc::new(Shared {
             acc: Mutex::new(Accumulator::new(config.batch_size, config.linger)),
             keyless: Mutex::new(KeylessPartitioner::new(config.keyless)),
@@ -71,6 +78,8 @@ impl NativeProducer {
             wake: Notify::new(),
             progress: Notify::new(),
             flushing: Mutex::new(0),
+            memory: Arc::new(Semaphore::new(memory)),
+            waiting_for_memory: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
         let sender = tokio::spawn(sender_loop(shared.clone()));
@@ -108,6 +117,7 @@ impl NativeProducer {
             (None, Some(key)) => partition_for_key(key, count),
             (None, None) => lock(&s.keyless).next(&record.topic, count, size, s.config.batch_size),
         };
+        let memory = self.reserve_memory(&record.topic, size).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let (tx, rx) = oneshot::channel();
         let pending = PendingRecord {
@@ -119,6 +129,7 @@ impl NativeProducer {
             },
             size,
             reply: tx,
+            _memory: Some(memory),
         };
         {
             // `closed` is checked again under the accumulator lock, which `close()` also
@@ -132,6 +143,39 @@ impl NativeProducer {
         }
         s.wake.notify_one();
         Ok(rx)
+    }
+
+    /// Take `size` bytes of `buffer.memory`, waiting (up to `max.block.ms`) while the buffer
+    /// is full. While anyone waits, the sender sends without lingering, as Kafka's does.
+    async fn reserve_memory(&self, topic: &str, size: usize) -> Result<OwnedSemaphorePermit> {
+        let s = &self.shared;
+        let too_large = || Error::InvalidRecord {
+            topic: topic.to_string(),
+            message: format!(
+                "the record needs {size} bytes but buffer.memory is {} bytes",
+                s.config.buffer_memory
+            ),
+        };
+        let n = u32::try_from(size).map_err(|_| too_large())?;
+        if size > s.config.buffer_memory {
+            return Err(too_large());
+        }
+        if let Ok(p) = s.memory.clone().try_acquire_many_owned(n) {
+            return Ok(p);
+        }
+        s.waiting_for_memory.fetch_add(1, Ordering::SeqCst);
+        s.wake.notify_one();
+        let acquired =
+            tokio::time::timeout(s.config.max_block, s.memory.clone().acquire_many_owned(n)).await;
+        s.waiting_for_memory.fetch_sub(1, Ordering::SeqCst);
+        match acquired {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(Error::ProducerClosed),
+            Err(_) => Err(Error::Timeout {
+                what: format!("waiting for buffer.memory to send to `{topic}`"),
+                after: s.config.max_block,
+            }),
+        }
     }
 
     /// Send everything queued now and wait until it is delivered or failed.
@@ -157,6 +201,8 @@ impl NativeProducer {
             let _acc = lock(&self.shared.acc);
             self.shared.closed.store(true, Ordering::SeqCst);
         }
+        // Senders still waiting for buffer space fail with ProducerClosed.
+        self.shared.memory.close();
         self.shared.wake.notify_one();
         let handle = lock(&self.sender).take();
         if let Some(h) = handle {
@@ -194,7 +240,7 @@ fn check_headers(record: &ProducerRecord) -> Result<()> {
 /// until woken. Exits after `close` once nothing is queued or in flight.
 async fn sender_loop(s: Arc<Shared>) {
     loop {
-        let flushing = *lock(&s.flushing) > 0;
+        let flushing = *lock(&s.flushing) > 0 || s.waiting_for_memory.load(Ordering::SeqCst) > 0;
         let (ready, deadline, empty, closed) = {
             let mut acc = lock(&s.acc);
             let closed = s.closed.load(Ordering::SeqCst);
