@@ -25,6 +25,8 @@ backend_tests!(
     subscribing_creates_a_missing_topic,
     a_topic_created_later_is_picked_up,
     the_member_rejoins_after_a_broker_restart,
+    a_new_subscription_rebalances,
+    a_dropped_consumer_still_commits_and_leaves,
 );
 
 fn consumer_config(broker: &TestBroker, backend: Backend, group: &str) -> ConsumerConfig {
@@ -436,5 +438,68 @@ async fn the_member_rejoins_after_a_broker_restart(backend: Backend) {
         got, second,
         "exactly the records produced after the restart"
     );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_new_subscription_rebalances(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "first-topic", 1).await;
+    create_topic(&broker, backend, "second-topic", 2).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g12"))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(&["first-topic"])
+        .await
+        .expect("subscribe");
+    assert_eq!(
+        next_assignment(&mut consumer).await,
+        vec![TopicPartition::new("first-topic", 0)]
+    );
+    consumer
+        .subscribe(&["second-topic"])
+        .await
+        .expect("subscribe again");
+    let revoked = within("the old partitions revoked", async {
+        loop {
+            if let ConsumerEvent::Revoked(tps) = consumer.recv().await.expect("recv") {
+                return tps;
+            }
+        }
+    })
+    .await;
+    assert_eq!(revoked, vec![TopicPartition::new("first-topic", 0)]);
+    assert_eq!(
+        next_assignment(&mut consumer).await,
+        vec![
+            TopicPartition::new("second-topic", 0),
+            TopicPartition::new("second-topic", 1)
+        ]
+    );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t13", 3).await;
+    let first = produce(&broker, backend, "t13", values("first", 9)).await;
+    // No periodic commit within the test: only the commit the drop makes can count.
+    let mut config = consumer_config(&broker, backend, "g13");
+    config.auto_commit_interval = Duration::from_secs(600);
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t13"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, first.len()).await;
+    assert_eq!(got, first);
+    drop(consumer);
+
+    // The next member's join completes only once the dropped one has committed and left
+    // (or rejoined), so it starts exactly after what was handed out.
+    let second = produce(&broker, backend, "t13", values("second", 6)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g13"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t13"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, second.len()).await;
+    assert_eq!(got, second);
     within("close", consumer.close()).await.expect("close");
 }
