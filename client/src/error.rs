@@ -137,6 +137,13 @@ pub enum Error {
     /// `send` after `close`.
     #[error("the producer is closed; create a new one to send more")]
     ProducerClosed,
+    /// A group consumer call after `close`, or after its group membership ended with an error
+    /// that was already reported.
+    #[error("the consumer of group `{group}` is closed; create a new one to consume more")]
+    ConsumerClosed {
+        /// The consumer's group id.
+        group: String,
+    },
 }
 
 impl Error {
@@ -248,8 +255,16 @@ kafka_codes! {
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true, "the broker timed out; retrying";
     /// 10
     MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false, "the batch is larger than the broker accepts; lower batch.size or send smaller records";
+    /// 12
+    OffsetMetadataTooLarge = 12, "OFFSET_METADATA_TOO_LARGE", false, "the commit's metadata string is longer than the broker allows";
     /// 13
     NetworkException = 13, "NETWORK_EXCEPTION", true, "the connection failed; retrying";
+    /// 14
+    CoordinatorLoadInProgress = 14, "COORDINATOR_LOAD_IN_PROGRESS", true, "the group coordinator is still loading offsets; retrying";
+    /// 15
+    CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true, "the group coordinator is not available; finding it again";
+    /// 16
+    NotCoordinator = 16, "NOT_COORDINATOR", true, "the group moved to another coordinator; finding it again";
     /// 17
     InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false, "topic names use letters, digits, '.', '_' and '-', at most 249 characters";
     /// 18
@@ -260,6 +275,20 @@ kafka_codes! {
     NotEnoughReplicasAfterAppend = 20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", true, "too few in-sync replicas; retrying";
     /// 21
     InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false, "acks must be 0, 1 or all";
+    /// 22
+    IllegalGeneration = 22, "ILLEGAL_GENERATION", false, "the group rebalanced; the member rejoins and its commit is dropped";
+    /// 23
+    InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false, "the members share no assignor; set partition.assignment.strategy alike (e.g. roundrobin)";
+    /// 24
+    InvalidGroupId = 24, "INVALID_GROUP_ID", false, "set a non-empty group.id";
+    /// 25
+    UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false, "the coordinator forgot this member (session timeout?); it rejoins as new";
+    /// 26
+    InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false, "session.timeout.ms is outside the broker's group.min/max.session.timeout.ms";
+    /// 27
+    RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false, "the group is rebalancing; the member rejoins";
+    /// 30
+    GroupAuthorizationFailed = 30, "GROUP_AUTHORIZATION_FAILED", false, "this client may not use the group; check the ACLs";
     /// 35
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false, "the broker does not speak this request version";
     /// 36
@@ -278,6 +307,8 @@ kafka_codes! {
     FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH", true, "stale leader epoch; refreshing metadata";
     /// 75
     UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true, "the leader epoch is newer than the broker's; retrying";
+    /// 79
+    MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false, "the coordinator assigned a member id; the member joins again with it";
     /// 87
     InvalidRecord = 87, "INVALID_RECORD", false, "the broker rejected a record in the batch";
 }
@@ -322,8 +353,8 @@ mod tests {
         assert!(KafkaCode::from_code(6).is_retriable());
         assert!(!KafkaCode::from_code(10).is_retriable());
         // Unnamed codes still get Kafka's name from kafka-protocol's table.
-        assert_eq!(KafkaCode::from_code(25), KafkaCode::Other(25));
-        assert!(KafkaCode::Other(25).to_string().contains("25"));
+        assert_eq!(KafkaCode::from_code(58), KafkaCode::Other(58));
+        assert!(KafkaCode::Other(58).to_string().contains("58"));
     }
 
     #[test]

@@ -15,10 +15,12 @@
 //!    `metadata` (leaders, connection pool) → `connection` (frames, ApiVersions).
 //! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
 //!    (`native/reader.rs`).
-//! 7. [`admin`]: create/delete topics, metadata.
+//! 7. [`consumer`]: the public group [`Consumer`]: subscribe, rebalance events, commits
+//!    (`native/consumer/`).
 //! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
 //!    the group leader on the client side.
-//! 9. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
+//! 9. [`admin`]: create/delete topics, metadata.
+//! 10. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
 //!
 //! # Backends
 //!
@@ -29,6 +31,7 @@
 pub mod admin;
 pub mod assignor;
 pub mod config;
+pub mod consumer;
 pub mod error;
 mod native;
 pub mod partitioner;
@@ -38,8 +41,10 @@ pub mod record;
 
 pub use admin::{Admin, ClusterMetadata, NewTopic, TopicMetadata};
 pub use config::{
-    Acks, Backend, ClientConfig, Compression, KeylessPartitioning, ProducerConfig, ReaderConfig,
+    Acks, Backend, ClientConfig, Compression, ConsumerConfig, KeylessPartitioning, OffsetReset,
+    ProducerConfig, ReaderConfig,
 };
+pub use consumer::{Consumer, ConsumerEvent, TopicPartition};
 pub use error::{Error, KafkaCode, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use reader::PartitionReader;

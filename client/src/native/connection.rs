@@ -443,6 +443,13 @@ pub(crate) fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::ApiVersions) => "ApiVersions",
         Ok(ApiKey::CreateTopics) => "CreateTopics",
         Ok(ApiKey::DeleteTopics) => "DeleteTopics",
+        Ok(ApiKey::FindCoordinator) => "FindCoordinator",
+        Ok(ApiKey::JoinGroup) => "JoinGroup",
+        Ok(ApiKey::SyncGroup) => "SyncGroup",
+        Ok(ApiKey::Heartbeat) => "Heartbeat",
+        Ok(ApiKey::LeaveGroup) => "LeaveGroup",
+        Ok(ApiKey::OffsetCommit) => "OffsetCommit",
+        Ok(ApiKey::OffsetFetch) => "OffsetFetch",
         _ => "request",
     }
 }

@@ -8,12 +8,14 @@
 //! 4. [`batch`]: v2 record batches, encoded for Produce and decoded from Fetch.
 //! 5. [`producer`]: `send`, the sender task, acks and retries.
 //! 6. [`reader`]: Fetch long-polling for one partition.
-//! 7. [`admin`]: CreateTopics, DeleteTopics, Metadata.
+//! 7. [`consumer`]: the group consumer: membership, heartbeats, offsets, pipelined fetch.
+//! 8. [`admin`]: CreateTopics, DeleteTopics, Metadata.
 
 pub(crate) mod accumulator;
 pub(crate) mod admin;
 pub(crate) mod batch;
 pub(crate) mod connection;
+pub(crate) mod consumer;
 pub(crate) mod metadata;
 pub(crate) mod producer;
 pub(crate) mod reader;

@@ -1,0 +1,483 @@
+//! The machinery every group step shares: opening, the group table, rebalances and timers.
+//!
+//! Where it sits: consumer → wire → protocol layer → [`GroupCoordinator`] method (one file
+//! per step: join, sync, heartbeat, leave, offsets, ...) → the helpers here → [`Group`].
+//!
+//! Invariants:
+//! - The group table is behind a std `Mutex`: every step is short, bounded, in-memory work,
+//!   and the lock is never held across `.await`. A step that must wait (JoinGroup until the
+//!   rebalance completes, SyncGroup until the leader syncs) leaves a oneshot sender in the
+//!   member and awaits the receiver after releasing the lock.
+//! - Timers are tokio tasks holding only a `Weak` to the coordinator; each re-checks the
+//!   group under the lock when it fires, so a stale timer does nothing. They stop on
+//!   `shutdown` (or when the coordinator is dropped). Tests drive them with
+//!   `tokio::time::pause`.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{ConsumerProtocolAssignment, JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::offset_store::OffsetStore;
+use super::state::{Group, GroupState};
+use super::GroupCoordinator;
+use crate::topics::{TopicError, Topics};
+use crate::Config;
+
+/// The group settings taken from [`Config`].
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub min_session_timeout: Duration,
+    pub max_session_timeout: Duration,
+    pub initial_rebalance_delay: Duration,
+}
+
+/// The fields of [`GroupCoordinator`], kept here with the code that uses them.
+#[derive(Debug)]
+pub(super) struct Inner {
+    pub topics: Arc<Topics>,
+    pub store: Arc<OffsetStore>,
+    /// std Mutex, never held across `.await` (see the module docs).
+    pub groups: Mutex<HashMap<String, Group>>,
+    pub settings: Settings,
+    /// Lets timers reach the coordinator without keeping it alive.
+    pub me: std::sync::Weak<GroupCoordinator>,
+    /// `true` once shutdown began; every timer task watches it.
+    pub stop: watch::Sender<bool>,
+    /// False after shutdown: requests get COORDINATOR_NOT_AVAILABLE.
+    pub active: AtomicBool,
+    /// Makes member ids unique even when two are minted in the same instant.
+    pub id_counter: AtomicU64,
+    pub id_hasher: RandomState,
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub(super) fn join_error(code: ResponseError, member_id: &str) -> JoinGroupResponse {
+    {
+        let mut v = JoinGroupResponse::default();
+        v.error_code = code.code();
+        v.generation_id = -1;
+        v.member_id = StrBytes::from_string(member_id.to_string());
+        v
+    }
+}
+
+pub(super) fn sync_error(code: ResponseError) -> SyncGroupResponse {
+    {
+        let mut v = SyncGroupResponse::default();
+        v.error_code = code.code();
+        v
+    }
+}
+
+impl GroupCoordinator {
+    /// Builds the coordinator: opens and replays `__consumer_offsets`, and lists every group
+    /// that has committed offsets as an Empty group (as Kafka loads them).
+    pub(super) fn open_inner(
+        topics: Arc<Topics>,
+        config: &Config,
+    ) -> Result<Arc<GroupCoordinator>, TopicError> {
+        let store = OffsetStore::open(&topics).map_err(|e| match e {
+            super::offset_store::OffsetStoreError::Topic(t) => t,
+            other => TopicError::Corrupt {
+                path: topics
+                    .data_dir()
+                    .join(format!("{}-0", super::OFFSETS_TOPIC)),
+                reason: other.to_string(),
+            },
+        })?;
+        let groups = store
+            .groups()
+            .into_iter()
+            .map(|id| {
+                let group = Group::new(&id);
+                (id, group)
+            })
+            .collect();
+        let (stop, _) = watch::channel(false);
+        let settings = Settings {
+            min_session_timeout: config.group_min_session_timeout,
+            max_session_timeout: config.group_max_session_timeout,
+            initial_rebalance_delay: config.group_initial_rebalance_delay,
+        };
+        Ok(Arc::new_cyclic(|me| GroupCoordinator {
+            inner: Inner {
+                topics,
+                store: Arc::new(store),
+                groups: Mutex::new(groups),
+                settings,
+                me: me.clone(),
+                stop,
+                active: AtomicBool::new(true),
+                id_counter: AtomicU64::new(0),
+                id_hasher: RandomState::new(),
+            },
+        }))
+    }
+
+    pub(super) fn groups(&self) -> MutexGuard<'_, HashMap<String, Group>> {
+        // Poisoning means a panic mid-step; the table itself is still usable.
+        self.inner.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn is_active(&self) -> bool {
+        self.inner.active.load(Ordering::Acquire)
+    }
+
+    /// A new member id, `<client_id>-<32 hex digits>`, as Kafka makes them.
+    pub(super) fn new_member_id(&self, client_id: &str) -> String {
+        let n = self.inner.id_counter.fetch_add(1, Ordering::Relaxed);
+        let mut a = self.inner.id_hasher.build_hasher();
+        a.write_u64(n);
+        let hi = a.finish();
+        a.write_u64(hi);
+        let lo = a.finish();
+        let prefix = if client_id.is_empty() {
+            "member"
+        } else {
+            client_id
+        };
+        format!(
+            "{prefix}-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0xffff,
+            lo >> 48,
+            lo & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Starts a rebalance (Kafka's `prepareRebalance`): members must rejoin.
+    pub(super) fn prepare_rebalance(&self, group: &mut Group, why: &str) {
+        if group.state == GroupState::CompletingRebalance {
+            // The leader's assignment for this generation will never come: tell the members
+            // waiting on SyncGroup to rejoin.
+            for member in group.members.values_mut() {
+                member.assignment = Bytes::new();
+                if let Some(tx) = member.awaiting_sync.take() {
+                    let _ = tx.send(sync_error(ResponseError::RebalanceInProgress));
+                }
+            }
+        }
+        let was_empty = group.state == GroupState::Empty;
+        group.transition(GroupState::PreparingRebalance, why);
+        group.rebalance_epoch += 1;
+        group.rebalance_reason = why.to_string();
+        let delay = self.inner.settings.initial_rebalance_delay;
+        let timeout = group.rebalance_timeout();
+        if was_empty && !delay.is_zero() {
+            group.join_not_before = Some(Instant::now() + delay);
+            self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, delay, false);
+        }
+        self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, timeout.max(delay), true);
+    }
+
+    /// Pushes the end of the initial rebalance delay to `now + delay`.
+    pub(super) fn extend_initial_delay(&self, group: &mut Group) {
+        let delay = self.inner.settings.initial_rebalance_delay;
+        group.join_not_before = Some(Instant::now() + delay);
+        self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, delay, false);
+    }
+
+    /// Completes the join phase if it may: every member rejoined and any initial delay is
+    /// over, or `force` (the rebalance timeout fired).
+    pub(super) fn try_complete_join(&self, group: &mut Group, force: bool) {
+        if group.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let delayed = group.join_not_before.is_some_and(|t| Instant::now() < t);
+        if force {
+            self.complete_join(group, "the rebalance timeout passed");
+        } else if group.all_members_joined() && !delayed {
+            let why = format!("all {} members joined", group.members.len());
+            self.complete_join(group, &why);
+        }
+    }
+
+    /// Kafka's `onCompleteJoin`: drop members that did not rejoin, start the next
+    /// generation, choose the protocol, and answer every waiting JoinGroup.
+    fn complete_join(&self, group: &mut Group, why: &str) {
+        let gone: Vec<String> = group
+            .members
+            .values()
+            .filter(|m| m.awaiting_join.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            group.members.shift_remove(&id);
+            tracing::info!(
+                "group {}: member {id} did not rejoin within the rebalance timeout; removed",
+                group.id
+            );
+        }
+        group.join_not_before = None;
+        if !group
+            .leader
+            .as_ref()
+            .is_some_and(|l| group.members.contains_key(l))
+        {
+            group.leader = group.members.keys().next().cloned();
+        }
+        group.generation += 1;
+        if group.members.is_empty() {
+            group.protocol = None;
+            group.leader = None;
+            group.transition(GroupState::Empty, "no members left");
+            tracing::info!(
+                "group {}: generation {} has no members",
+                group.id,
+                group.generation
+            );
+            return;
+        }
+        let Some(protocol) = group.select_protocol() else {
+            // Cannot happen while joins are checked with `supports`; answer instead of panicking.
+            for member in group.members.values_mut() {
+                if let Some(tx) = member.awaiting_join.take() {
+                    let _ = tx.send(join_error(
+                        ResponseError::InconsistentGroupProtocol,
+                        &member.id,
+                    ));
+                }
+            }
+            group.members.clear();
+            group.leader = None;
+            group.transition(GroupState::Empty, "members share no protocol");
+            return;
+        };
+        group.protocol = Some(protocol.clone());
+        group.transition(GroupState::CompletingRebalance, why);
+        let leader = group.leader.clone().unwrap_or_default();
+        let ids: Vec<&str> = group.members.keys().map(String::as_str).collect();
+        tracing::info!(
+            "group {}: generation {} with members [{}], protocol {protocol}, leader {leader}; waiting for the leader's assignment",
+            group.id,
+            group.generation,
+            ids.join(", ")
+        );
+        let all: Vec<JoinGroupResponseMember> = group
+            .members
+            .values()
+            .map(|m| {
+                let mut v = JoinGroupResponseMember::default();
+                v.member_id = StrBytes::from_string(m.id.clone());
+                v.group_instance_id = m.group_instance_id.clone().map(StrBytes::from_string);
+                v.metadata = m.metadata_for(&protocol).cloned().unwrap_or_default();
+                v
+            })
+            .collect();
+        let now = Instant::now();
+        let (generation, protocol_type) = (group.generation, group.protocol_type.clone());
+        for member in group.members.values_mut() {
+            member.last_seen = now;
+            if let Some(tx) = member.awaiting_join.take() {
+                let response = {
+                    let mut v = JoinGroupResponse::default();
+                    v.generation_id = generation;
+                    v.protocol_type = protocol_type.clone().map(StrBytes::from_string);
+                    v.protocol_name = Some(StrBytes::from_string(protocol.clone()));
+                    v.leader = StrBytes::from_string(leader.clone());
+                    v.member_id = StrBytes::from_string(member.id.clone());
+                    v.members = if member.id == leader {
+                        all.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    v
+                };
+                let _ = tx.send(response);
+            }
+        }
+    }
+
+    /// Removes a member (LeaveGroup or session timeout) and moves the group on.
+    pub(super) fn remove_member(&self, group: &mut Group, member_id: &str, why: &str) {
+        let Some(member) = group.members.shift_remove(member_id) else {
+            return;
+        };
+        tracing::info!("group {}: member {member_id} removed ({why})", group.id);
+        if let Some(tx) = member.awaiting_join {
+            let _ = tx.send(join_error(ResponseError::UnknownMemberId, member_id));
+        }
+        if let Some(tx) = member.awaiting_sync {
+            let _ = tx.send(sync_error(ResponseError::UnknownMemberId));
+        }
+        if group.leader.as_deref() == Some(member_id) {
+            group.leader = group.members.keys().next().cloned();
+        }
+        match group.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(group, &format!("member {member_id} left: {why}"));
+                self.try_complete_join(group, false);
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(group, false),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    fn spawn_rebalance_timer(&self, group_id: &str, epoch: u64, after: Duration, force: bool) {
+        let weak = self.inner.me.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let group_id = group_id.to_string();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(after) => {}
+                _ = stop.changed() => return,
+            }
+            let Some(coordinator) = weak.upgrade() else {
+                return;
+            };
+            let mut groups = coordinator.groups();
+            let Some(group) = groups.get_mut(&group_id) else {
+                return;
+            };
+            if group.rebalance_epoch != epoch || group.state != GroupState::PreparingRebalance {
+                return;
+            }
+            if force {
+                tracing::info!(
+                    "group {group_id}: rebalance timeout ({} ms) reached",
+                    after.as_millis()
+                );
+            } else if group
+                .join_not_before
+                .is_some_and(|t| tokio::time::Instant::now() < t)
+            {
+                return; // the delay was extended; a later timer takes over
+            } else {
+                group.join_not_before = None;
+            }
+            coordinator.try_complete_join(group, force);
+        });
+    }
+
+    /// Forgets a MEMBER_ID_REQUIRED id that was not used by `expires`, so a client that
+    /// never came back does not hold up the rebalance.
+    pub(super) fn spawn_pending_timer(&self, group_id: &str, expires: Instant) {
+        let weak = self.inner.me.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let group_id = group_id.to_string();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(expires) => {}
+                _ = stop.changed() => return,
+            }
+            let Some(coordinator) = weak.upgrade() else {
+                return;
+            };
+            let mut groups = coordinator.groups();
+            if let Some(group) = groups.get_mut(&group_id) {
+                group.prune_pending(Instant::now());
+                coordinator.try_complete_join(group, false);
+            }
+        });
+    }
+
+    /// Watches one member's session: removes it when it has not been seen for its session
+    /// timeout (unless it is waiting on a JoinGroup or SyncGroup response).
+    pub(super) fn spawn_session_timer(&self, group_id: &str, member_id: &str) {
+        let weak = self.inner.me.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let (group_id, member_id) = (group_id.to_string(), member_id.to_string());
+        tokio::spawn(async move {
+            loop {
+                let deadline = {
+                    let Some(coordinator) = weak.upgrade() else {
+                        return;
+                    };
+                    match coordinator.check_session(&group_id, &member_id) {
+                        Some(deadline) => deadline,
+                        None => return,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// `Some(next deadline)` while the member lives; removes it and gives `None` once expired.
+    fn check_session(&self, group_id: &str, member_id: &str) -> Option<Instant> {
+        let mut groups = self.groups();
+        let group = groups.get_mut(group_id)?;
+        let member = group.members.get(member_id)?;
+        let now = Instant::now();
+        let deadline = member.session_deadline(now);
+        if deadline > now {
+            return Some(deadline);
+        }
+        let why = format!(
+            "session timeout: no heartbeat for {} ms",
+            member.session_timeout.as_millis()
+        );
+        self.remove_member(group, member_id, &why);
+        None
+    }
+
+    /// Stops every timer, marks every group Dead and answers waiting members.
+    pub(super) fn shutdown_inner(&self) {
+        self.inner.active.store(false, Ordering::Release);
+        self.inner.stop.send_replace(true);
+        let mut groups = self.groups();
+        for group in groups.values_mut() {
+            for member in group.members.values_mut() {
+                if let Some(tx) = member.awaiting_join.take() {
+                    let _ = tx.send(join_error(
+                        ResponseError::CoordinatorNotAvailable,
+                        &member.id,
+                    ));
+                }
+                if let Some(tx) = member.awaiting_sync.take() {
+                    let _ = tx.send(sync_error(ResponseError::CoordinatorNotAvailable));
+                }
+            }
+            group.transition(GroupState::Dead, "the broker is shutting down");
+        }
+    }
+}
+
+/// The assignment of one member in words: `[demo-topic-0, demo-topic-2]` for the consumer
+/// protocol (decoding ConsumerProtocolAssignment), or a byte count for any other protocol.
+pub(super) fn describe_assignment(protocol_type: Option<&str>, assignment: &Bytes) -> String {
+    if protocol_type == Some("consumer") && assignment.len() >= 2 {
+        let mut buf = assignment.clone();
+        let version = i16::from_be_bytes([buf[0], buf[1]]);
+        let _ = bytes::Buf::get_i16(&mut buf);
+        // Newer versions only add fields at the end: read them as the newest we know.
+        if let Ok(decoded) = ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3)) {
+            let parts: Vec<String> = decoded
+                .assigned_partitions
+                .iter()
+                .flat_map(|tp| {
+                    tp.partitions
+                        .iter()
+                        .map(move |p| format!("{}-{p}", tp.topic.0.as_str()))
+                })
+                .collect();
+            return format!("[{}]", parts.join(", "));
+        }
+    }
+    if assignment.is_empty() {
+        "[]".to_string()
+    } else {
+        format!("<{} bytes>", assignment.len())
+    }
+}

@@ -1,0 +1,70 @@
+//! FindCoordinator: "which broker coordinates my group?". Here: always this broker.
+//!
+//! Where it sits: consumer start → **FindCoordinator** → JoinGroup (sent to the answer).
+//!
+//! Versions: v0–v3 ask for one `key` and answer in the top-level fields; v4 asks for a batch
+//! of `coordinator_keys` and answers one `Coordinator` entry per key. `key_type` 0 is a
+//! group; 1 (a transactional id) gets COORDINATOR_NOT_AVAILABLE, since this broker has no
+//! transaction coordinator. After shutdown every key gets COORDINATOR_NOT_AVAILABLE, which
+//! makes clients retry elsewhere or later, as with Kafka.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{GroupCoordinator, NodeInfo};
+
+pub(super) fn handle(
+    c: &GroupCoordinator,
+    req: FindCoordinatorRequest,
+    version: i16,
+    node: &NodeInfo,
+) -> FindCoordinatorResponse {
+    let error = if !c.is_active() || req.key_type != 0 {
+        Some(ResponseError::CoordinatorNotAvailable)
+    } else {
+        None
+    };
+    let entry = |key: StrBytes| {
+        let mut coordinator = {
+            let mut v = Coordinator::default();
+            v.key = key;
+            v
+        };
+        match error {
+            Some(e) => {
+                coordinator.error_code = e.code();
+                coordinator.error_message = Some(StrBytes::from_static_str(
+                    "no coordinator for this key on this broker",
+                ));
+                coordinator.node_id = BrokerId(-1);
+                coordinator.port = -1;
+            }
+            None => {
+                coordinator.node_id = BrokerId(node.node_id);
+                coordinator.host = StrBytes::from_string(node.host.clone());
+                coordinator.port = node.port;
+            }
+        }
+        coordinator
+    };
+    if version >= 4 {
+        {
+            let mut v = FindCoordinatorResponse::default();
+            v.coordinators = req.coordinator_keys.into_iter().map(entry).collect();
+            v
+        }
+    } else {
+        let one = entry(req.key);
+        {
+            let mut v = FindCoordinatorResponse::default();
+            v.error_code = one.error_code;
+            v.error_message = one.error_message;
+            v.node_id = one.node_id;
+            v.host = one.host;
+            v.port = one.port;
+            v
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Heartbeat: a member says "still here", and learns whether it must rejoin.
+//!
+//! Where it sits: consumer (background thread/task) → **Heartbeat** every
+//! `heartbeat.interval.ms`, between JoinGroup/SyncGroup and LeaveGroup.
+//!
+//! Each accepted heartbeat moves the member's session deadline (see
+//! [`super::state::Member::session_deadline`]). Answers, as Kafka's `handleHeartbeat`:
+//!
+//! | group state          | answer (member known, right generation)             |
+//! |----------------------|-----------------------------------------------------|
+//! | Stable               | NONE                                                |
+//! | CompletingRebalance  | NONE (members heartbeat while the leader assigns)   |
+//! | PreparingRebalance   | REBALANCE_IN_PROGRESS: rejoin now                   |
+//! | Empty                | UNKNOWN_MEMBER_ID                                   |
+//! | Dead                 | COORDINATOR_NOT_AVAILABLE                           |
+//!
+//! An unknown group or member gets UNKNOWN_MEMBER_ID; another generation gets
+//! ILLEGAL_GENERATION.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+use tokio::time::Instant;
+
+use super::state::GroupState;
+use super::GroupCoordinator;
+
+pub(super) fn handle(
+    c: &GroupCoordinator,
+    req: HeartbeatRequest,
+    _version: i16,
+) -> HeartbeatResponse {
+    let error = check(c, &req).map_or_else(|e| e.code(), |()| 0);
+    {
+        let mut v = HeartbeatResponse::default();
+        v.error_code = error;
+        v
+    }
+}
+
+fn check(c: &GroupCoordinator, req: &HeartbeatRequest) -> Result<(), ResponseError> {
+    if !c.is_active() {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    let mut groups = c.groups();
+    let group = groups
+        .get_mut(req.group_id.0.as_str())
+        .ok_or(ResponseError::UnknownMemberId)?;
+    match group.state {
+        GroupState::Dead => return Err(ResponseError::CoordinatorNotAvailable),
+        GroupState::Empty => return Err(ResponseError::UnknownMemberId),
+        _ => {}
+    }
+    let member = group
+        .members
+        .get_mut(req.member_id.as_str())
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if req.generation_id != group.generation {
+        return Err(ResponseError::IllegalGeneration);
+    }
+    member.last_seen = Instant::now();
+    if group.state == GroupState::PreparingRebalance {
+        return Err(ResponseError::RebalanceInProgress);
+    }
+    Ok(())
+}

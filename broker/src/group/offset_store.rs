@@ -1,0 +1,451 @@
+//! The committed-offsets store: the `__consumer_offsets` topic plus its in-memory view.
+//!
+//! Where it sits: consumer → OffsetCommit → [`super::offsets`] → here → partition log →
+//! segment. At start-up the log is replayed into memory, so OffsetFetch answers from memory
+//! and a broker restart loses nothing that was acknowledged.
+//!
+//! Invariants:
+//! - The in-memory map is exactly "the last record per key" of the log: a commit is appended
+//!   to the log and applied to the map while one mutex is held, so the order in memory is the
+//!   order on disk, and a replay rebuilds the same map.
+//! - A record with a null value (a tombstone) deletes the key.
+//! - All methods here do blocking disk I/O: call them from `spawn_blocking` (or from `open`).
+//!
+//! # Record format (Kafka's own, so `inspect dump __consumer_offsets-0` reads like Kafka's)
+//!
+//! Key, `OffsetCommitKey` version 1 (all integers big-endian, strings are i16 length + UTF-8):
+//!
+//! | bytes        | field                       |
+//! |--------------|-----------------------------|
+//! | 0–1          | key version i16 = 1         |
+//! | 2–3          | group length G i16          |
+//! | 4 .. 4+G     | group id                    |
+//! | next 2       | topic length T i16          |
+//! | next T       | topic name                  |
+//! | next 4       | partition i32               |
+//!
+//! Value, `OffsetCommitValue` version 3 (null value = tombstone, the offset is deleted):
+//!
+//! | bytes        | field                                   |
+//! |--------------|-----------------------------------------|
+//! | 0–1          | value version i16 = 3                   |
+//! | 2–9          | committed offset i64                    |
+//! | 10–13        | leader epoch i32 (-1 = unknown)         |
+//! | 14–15        | metadata length M i16                   |
+//! | 16 .. 16+M   | metadata string (UTF-8)                 |
+//! | next 8       | commit timestamp i64 (ms since epoch)   |
+//!
+//! One OffsetCommit request becomes one v2 record batch (built with
+//! [`record_batch::build`]) with one record per partition, appended with
+//! [`Partition::append`]. The topic is created with `retention.ms=-1`: Kafka compacts it,
+//! minikafka keeps it whole, so replay reads every commit ever made (fine at classroom scale).
+//! The replay walks the batches with [`record_batch::split_batches`] and
+//! [`record_batch::records`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::log::record_batch::{self, BatchHeader, Compression, NewRecord};
+use crate::log::LogError;
+use crate::topics::{Partition, TopicError, Topics};
+
+/// The internal topic that holds every committed offset.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+const KEY_VERSION: i16 = 1;
+const VALUE_VERSION: i16 = 3;
+/// How many bytes of the log a replay reads at a time.
+const REPLAY_CHUNK: usize = 1024 * 1024;
+
+/// Errors of the offsets store, naming the group and the log position concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetStoreError {
+    #[error("{OFFSETS_TOPIC}: {0}")]
+    Topic(#[from] TopicError),
+    #[error("{OFFSETS_TOPIC}-0 at offset {offset}: {source}")]
+    Log {
+        offset: i64,
+        #[source]
+        source: LogError,
+    },
+    #[error("{OFFSETS_TOPIC}-0: the topic exists but has no partition 0")]
+    NoPartition,
+}
+
+/// Identifies one committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OffsetKey {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// What was committed for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+}
+
+/// `__consumer_offsets` partition 0 and the map replayed from it.
+#[derive(Debug)]
+pub struct OffsetStore {
+    partition: Arc<Partition>,
+    /// std Mutex: held only for short, bounded work (one append of a small batch and the
+    /// map update), always inside `spawn_blocking` or `open`, never across `.await`.
+    offsets: Mutex<BTreeMap<OffsetKey, CommittedOffset>>,
+}
+
+impl OffsetStore {
+    /// Opens `__consumer_offsets` (creating it with one partition if missing) and replays it.
+    /// Blocking: call from `open` or `spawn_blocking`.
+    pub fn open(topics: &Topics) -> Result<OffsetStore, OffsetStoreError> {
+        let topic = match topics.get(OFFSETS_TOPIC) {
+            Some(topic) => topic,
+            None => {
+                tracing::info!("creating internal topic {OFFSETS_TOPIC} with 1 partition");
+                // Kafka compacts this topic; minikafka has no compaction, so it keeps every
+                // segment instead of letting time-based retention drop live commits.
+                let config = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+                topics.create(OFFSETS_TOPIC, 1, config)?
+            }
+        };
+        let partition = topic
+            .partitions
+            .first()
+            .cloned()
+            .ok_or(OffsetStoreError::NoPartition)?;
+        let offsets = replay(&partition)?;
+        let groups: std::collections::BTreeSet<&str> =
+            offsets.keys().map(|k| k.group.as_str()).collect();
+        tracing::info!(
+            "{OFFSETS_TOPIC}: replayed {} committed offsets of {} groups (log end offset {})",
+            offsets.len(),
+            groups.len(),
+            partition.log.log_end_offset()
+        );
+        Ok(OffsetStore {
+            partition,
+            offsets: Mutex::new(offsets),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<OffsetKey, CommittedOffset>> {
+        // A poisoned lock only means another thread panicked mid-update; the map is still
+        // a valid map (each update is a single insert), so keep serving.
+        self.offsets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends one batch with every commit, then applies them to memory. Blocking.
+    pub fn commit(
+        &self,
+        group: &str,
+        commits: &[(String, i32, CommittedOffset)],
+    ) -> Result<(), OffsetStoreError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let now = commits[0].2.commit_timestamp;
+        let records: Vec<NewRecord> = commits
+            .iter()
+            .map(|(topic, partition, value)| {
+                let key = OffsetKey {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                NewRecord {
+                    key: Some(encode_key(&key)),
+                    value: Some(encode_value(value)),
+                    headers: Vec::new(),
+                    timestamp: now,
+                }
+            })
+            .collect();
+        let mut batch = record_batch::build(&records, now, Compression::None);
+        let mut map = self.lock();
+        let log_end = self.partition.log.log_end_offset();
+        self.partition
+            .append(&mut batch)
+            .map_err(|source| OffsetStoreError::Log {
+                offset: log_end,
+                source,
+            })?;
+        for (topic, partition, value) in commits {
+            let key = OffsetKey {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            map.insert(key, value.clone());
+        }
+        Ok(())
+    }
+
+    /// The committed offset of one partition, if any.
+    pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        let key = OffsetKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        };
+        self.lock().get(&key).cloned()
+    }
+
+    /// Every committed offset of a group, sorted by topic then partition.
+    pub fn group_offsets(&self, group: &str) -> Vec<(OffsetKey, CommittedOffset)> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| k.group == group)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The ids of every group that has at least one committed offset.
+    pub fn groups(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().keys().map(|k| k.group.clone()).collect();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Reads the whole `__consumer_offsets` log and keeps the last value per key (tombstones
+/// delete). Blocking. Public for `inspect`, which shows committed offsets without opening a
+/// coordinator (and so without creating the topic).
+pub fn replay(
+    partition: &Partition,
+) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+    let log = &partition.log;
+    let mut map = BTreeMap::new();
+    let mut next = log.log_start_offset();
+    let end = log.log_end_offset();
+    while next < end {
+        let chunk = log
+            .read(next, REPLAY_CHUNK)
+            .map_err(|source| OffsetStoreError::Log {
+                offset: next,
+                source,
+            })?;
+        if chunk.is_empty() {
+            break;
+        }
+        let before = next;
+        for batch in record_batch::split_batches(&chunk) {
+            let Ok(header) = BatchHeader::parse(batch) else {
+                break;
+            };
+            match record_batch::records(batch) {
+                Ok(records) => {
+                    for rec in records {
+                        apply_record(&mut map, rec.offset, rec.key, rec.value);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
+                    header.base_offset
+                ),
+            }
+            next = next.max(header.last_offset() + 1);
+        }
+        if next == before {
+            // The log handed back bytes we could not walk; stop rather than loop forever.
+            tracing::warn!("{OFFSETS_TOPIC}-0: replay stopped at offset {next} (unreadable batch)");
+            break;
+        }
+    }
+    Ok(map)
+}
+
+fn apply_record(
+    map: &mut BTreeMap<OffsetKey, CommittedOffset>,
+    offset: i64,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+) {
+    let Some(key) = key.and_then(|k| decode_key(k).ok()) else {
+        tracing::debug!("{OFFSETS_TOPIC}-0: offset {offset}: not an offset-commit key, skipped");
+        return;
+    };
+    match value {
+        None => {
+            map.remove(&key);
+        }
+        Some(v) => match decode_value(v) {
+            Ok(value) => {
+                map.insert(key, value);
+            }
+            Err(reason) => tracing::warn!(
+                "{OFFSETS_TOPIC}-0: offset {offset}: bad value for {key:?}: {reason}; skipped"
+            ),
+        },
+    }
+}
+
+fn put_str(buf: &mut BytesMut, s: &str) {
+    // Callers bound the lengths (group ids, topic names, metadata <= 4096 bytes).
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    buf.put_i16(len);
+    buf.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+fn get_str(buf: &mut Bytes) -> Result<String, String> {
+    if buf.remaining() < 2 {
+        return Err("truncated string length".into());
+    }
+    let len = buf.get_i16();
+    let len = usize::try_from(len).map_err(|_| format!("negative string length {len}"))?;
+    if buf.remaining() < len {
+        return Err(format!(
+            "string of {len} bytes but only {} left",
+            buf.remaining()
+        ));
+    }
+    let bytes = buf.split_to(len);
+    String::from_utf8(bytes.to_vec()).map_err(|e| format!("string is not UTF-8: {e}"))
+}
+
+/// Encodes a key as in the byte table of the module docs.
+pub fn encode_key(key: &OffsetKey) -> Bytes {
+    let mut buf = BytesMut::with_capacity(10 + key.group.len() + key.topic.len());
+    buf.put_i16(KEY_VERSION);
+    put_str(&mut buf, &key.group);
+    put_str(&mut buf, &key.topic);
+    buf.put_i32(key.partition);
+    buf.freeze()
+}
+
+/// Decodes a key; any key version other than 0 or 1 (e.g. Kafka's group-metadata key,
+/// version 2) is an error the replay skips.
+pub fn decode_key(mut buf: Bytes) -> Result<OffsetKey, String> {
+    if buf.remaining() < 2 {
+        return Err("key shorter than its version".into());
+    }
+    let version = buf.get_i16();
+    if !(0..=1).contains(&version) {
+        return Err(format!("key version {version} is not an offset-commit key"));
+    }
+    let group = get_str(&mut buf)?;
+    let topic = get_str(&mut buf)?;
+    if buf.remaining() != 4 {
+        return Err(format!(
+            "{} bytes where the partition i32 should be",
+            buf.remaining()
+        ));
+    }
+    Ok(OffsetKey {
+        group,
+        topic,
+        partition: buf.get_i32(),
+    })
+}
+
+/// Encodes a value as in the byte table of the module docs.
+pub fn encode_value(value: &CommittedOffset) -> Bytes {
+    let mut buf = BytesMut::with_capacity(24 + value.metadata.len());
+    buf.put_i16(VALUE_VERSION);
+    buf.put_i64(value.offset);
+    buf.put_i32(value.leader_epoch);
+    put_str(&mut buf, &value.metadata);
+    buf.put_i64(value.commit_timestamp);
+    buf.freeze()
+}
+
+/// Decodes a value of version 3 (the one written here).
+pub fn decode_value(mut buf: Bytes) -> Result<CommittedOffset, String> {
+    if buf.remaining() < 14 {
+        return Err(format!("value of {} bytes is too short", buf.remaining()));
+    }
+    let version = buf.get_i16();
+    if version != VALUE_VERSION {
+        return Err(format!("unsupported value version {version}"));
+    }
+    let offset = buf.get_i64();
+    let leader_epoch = buf.get_i32();
+    let metadata = get_str(&mut buf)?;
+    if buf.remaining() != 8 {
+        return Err(format!(
+            "{} bytes where the timestamp i64 should be",
+            buf.remaining()
+        ));
+    }
+    Ok(CommittedOffset {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp: buf.get_i64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_bytes_follow_the_table() {
+        let key = OffsetKey {
+            group: "g".into(),
+            topic: "t1".into(),
+            partition: 7,
+        };
+        let bytes = encode_key(&key);
+        assert_eq!(
+            &bytes[..],
+            &[0, 1, 0, 1, b'g', 0, 2, b't', b'1', 0, 0, 0, 7]
+        );
+        assert_eq!(decode_key(bytes).unwrap(), key);
+    }
+
+    #[test]
+    fn value_round_trips_and_keeps_metadata() {
+        let value = CommittedOffset {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: "hello".into(),
+            commit_timestamp: 1_700_000_000_000,
+        };
+        let bytes = encode_value(&value);
+        assert_eq!(&bytes[..2], &[0, 3]);
+        assert_eq!(&bytes[2..10], &42i64.to_be_bytes());
+        assert_eq!(bytes.len(), 2 + 8 + 4 + 2 + 5 + 8);
+        assert_eq!(decode_value(bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn truncated_and_foreign_records_are_errors_not_panics() {
+        assert!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])).is_err());
+        assert!(decode_key(Bytes::from_static(&[0, 1, 0, 9, b'g'])).is_err());
+        assert!(decode_value(Bytes::from_static(&[0, 3, 0])).is_err());
+        let mut map = BTreeMap::new();
+        apply_record(&mut map, 0, Some(Bytes::from_static(&[0xff])), None);
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn tombstone_removes_the_offset() {
+        let key = OffsetKey {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        };
+        let value = CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        };
+        let mut map = BTreeMap::new();
+        apply_record(
+            &mut map,
+            0,
+            Some(encode_key(&key)),
+            Some(encode_value(&value)),
+        );
+        assert_eq!(map.get(&key), Some(&value));
+        apply_record(&mut map, 1, Some(encode_key(&key)), None);
+        assert!(map.is_empty());
+    }
+}

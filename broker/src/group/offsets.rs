@@ -1,0 +1,323 @@
+//! OffsetCommit and OffsetFetch: where a group is in each partition.
+//!
+//! Where it sits: consumer → Fetch → process → **OffsetCommit** → `__consumer_offsets`
+//! (see [`super::offset_store`]); and on (re)start consumer → **OffsetFetch** → resume.
+//!
+//! OffsetCommit (v2–v8), checked as Kafka's `handleCommitOffsets`:
+//!
+//! | case                                                  | answer                   |
+//! |-------------------------------------------------------|--------------------------|
+//! | generation -1, group unknown or Empty (simple commit) | stored                   |
+//! | generation ≥ 0, group unknown                         | ILLEGAL_GENERATION       |
+//! | group CompletingRebalance                             | REBALANCE_IN_PROGRESS    |
+//! | member not in the group                               | UNKNOWN_MEMBER_ID        |
+//! | generation not the group's                            | ILLEGAL_GENERATION       |
+//! | partition unknown to the broker                       | UNKNOWN_TOPIC_OR_PARTITION |
+//! | metadata longer than 4096 bytes                       | OFFSET_METADATA_TOO_LARGE |
+//!
+//! A rejected commit changes nothing. An accepted one is one record per partition, appended
+//! to `__consumer_offsets` in one batch (off the async workers), then visible to OffsetFetch.
+//!
+//! OffsetFetch (v1–v8) answers offset, leader epoch and metadata per partition, -1 with empty
+//! metadata when nothing was committed; `topics = null` (v2+) means every committed
+//! partition of the group. v8 carries several groups per request.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+
+use super::coordinator::now_ms;
+use super::offset_store::CommittedOffset;
+use super::state::{Group, GroupState};
+use super::GroupCoordinator;
+
+/// Kafka's `offset.metadata.max.bytes`.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
+pub(super) async fn commit(
+    c: &GroupCoordinator,
+    req: OffsetCommitRequest,
+    _version: i16,
+) -> OffsetCommitResponse {
+    let group_id = req.group_id.0.to_string();
+    let verdict = check_commit(
+        c,
+        &group_id,
+        req.generation_id_or_member_epoch,
+        &req.member_id,
+    );
+    let now = now_ms();
+    let mut answers: Vec<(String, Vec<(i32, i16)>)> = Vec::new();
+    let mut writes: Vec<(String, i32, CommittedOffset)> = Vec::new();
+    for topic in &req.topics {
+        let name = topic.name.0.to_string();
+        let mut parts = Vec::new();
+        for p in &topic.partitions {
+            let metadata = p.committed_metadata.as_deref().unwrap_or("").to_string();
+            let code = if let Err(e) = verdict {
+                e.code()
+            } else if c.inner.topics.partition(&name, p.partition_index).is_none() {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else if metadata.len() > MAX_METADATA_BYTES {
+                ResponseError::OffsetMetadataTooLarge.code()
+            } else {
+                writes.push((
+                    name.clone(),
+                    p.partition_index,
+                    CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata,
+                        commit_timestamp: now,
+                    },
+                ));
+                0
+            };
+            parts.push((p.partition_index, code));
+        }
+        answers.push((name, parts));
+    }
+    if !writes.is_empty() {
+        let store = c.inner.store.clone();
+        let group = group_id.clone();
+        let written = writes.clone();
+        let result = tokio::task::spawn_blocking(move || store.commit(&group, &written)).await;
+        let failed = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the writing task failed: {e}")),
+        };
+        if let Some(reason) = failed {
+            tracing::warn!("group {group_id}: offset commit not stored: {reason}");
+            // Nothing was applied: tell the client to retry, as Kafka does on a storage error.
+            for (topic, parts) in &mut answers {
+                for (partition, code) in parts.iter_mut() {
+                    if writes.iter().any(|(t, p, _)| t == topic && p == partition) {
+                        *code = ResponseError::CoordinatorNotAvailable.code();
+                    }
+                }
+            }
+        } else {
+            let list: Vec<String> = writes
+                .iter()
+                .map(|(t, p, v)| format!("{t}-{p}={}", v.offset))
+                .collect();
+            tracing::debug!("group {group_id}: committed {}", list.join(", "));
+        }
+    }
+    {
+        let mut v = OffsetCommitResponse::default();
+        v.topics = answers
+            .into_iter()
+            .map(|(name, parts)| {
+                let mut v = OffsetCommitResponseTopic::default();
+                v.name = TopicName(StrBytes::from_string(name));
+                v.partitions = parts
+                    .into_iter()
+                    .map(|(partition_index, error_code)| {
+                        let mut v = OffsetCommitResponsePartition::default();
+                        v.partition_index = partition_index;
+                        v.error_code = error_code;
+                        v
+                    })
+                    .collect();
+                v
+            })
+            .collect();
+        v
+    }
+}
+
+/// May this member of this generation commit now? (The table in the module docs.)
+fn check_commit(
+    c: &GroupCoordinator,
+    group_id: &str,
+    generation: i32,
+    member_id: &str,
+) -> Result<(), ResponseError> {
+    if !c.is_active() {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    if group_id.is_empty() {
+        return Err(ResponseError::InvalidGroupId);
+    }
+    let mut groups = c.groups();
+    let Some(group) = groups.get_mut(group_id) else {
+        if generation < 0 {
+            // A group that only stores offsets (no membership): list it as Empty, as Kafka.
+            groups.insert(group_id.to_string(), Group::new(group_id));
+            return Ok(());
+        }
+        return Err(ResponseError::IllegalGeneration);
+    };
+    if group.state == GroupState::Dead {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    if generation < 0 && group.state == GroupState::Empty {
+        return Ok(());
+    }
+    if group.state == GroupState::CompletingRebalance {
+        return Err(ResponseError::RebalanceInProgress);
+    }
+    let Some(member) = group.members.get_mut(member_id) else {
+        return Err(ResponseError::UnknownMemberId);
+    };
+    if generation != group.generation {
+        return Err(ResponseError::IllegalGeneration);
+    }
+    // A commit is a sign of life too (Kafka completes the heartbeat on commit).
+    member.last_seen = Instant::now();
+    Ok(())
+}
+
+/// One partition's answer: `None` offset when nothing was committed.
+type Answer = (i32, Option<CommittedOffset>);
+
+/// The committed offsets asked for; `topics = None` means all of the group's.
+fn lookup(
+    c: &GroupCoordinator,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Vec<(String, Vec<Answer>)> {
+    let store = &c.inner.store;
+    match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let answers = partitions
+                    .into_iter()
+                    .map(|p| (p, store.get(group_id, &topic, p)))
+                    .collect();
+                (topic, answers)
+            })
+            .collect(),
+        None => {
+            let mut out: Vec<(String, Vec<Answer>)> = Vec::new();
+            for (key, value) in store.group_offsets(group_id) {
+                match out.last_mut() {
+                    Some((topic, answers)) if *topic == key.topic => {
+                        answers.push((key.partition, Some(value)));
+                    }
+                    _ => out.push((key.topic, vec![(key.partition, Some(value))])),
+                }
+            }
+            out
+        }
+    }
+}
+
+fn parts(answers: Vec<Answer>, error: i16) -> impl Iterator<Item = (i32, i64, i32, String, i16)> {
+    answers.into_iter().map(move |(p, v)| match v {
+        Some(v) => (p, v.offset, v.leader_epoch, v.metadata, error),
+        None => (p, -1, -1, String::new(), error),
+    })
+}
+
+pub(super) fn fetch(
+    c: &GroupCoordinator,
+    req: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let error = if c.is_active() {
+        0
+    } else {
+        ResponseError::CoordinatorNotAvailable.code()
+    };
+    if version >= 8 {
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let found = if error == 0 {
+                    lookup(c, g.group_id.0.as_str(), topics)
+                } else {
+                    Vec::new()
+                };
+                {
+                    let mut v = OffsetFetchResponseGroup::default();
+                    v.group_id = g.group_id;
+                    v.error_code = error;
+                    v.topics = found
+                        .into_iter()
+                        .map(|(name, answers)| {
+                            let mut v = OffsetFetchResponseTopics::default();
+                            v.name = TopicName(StrBytes::from_string(name));
+                            v.partitions = parts(answers, 0)
+                                .map(|(p, offset, epoch, metadata, code)| {
+                                    let mut v = OffsetFetchResponsePartitions::default();
+                                    v.partition_index = p;
+                                    v.committed_offset = offset;
+                                    v.committed_leader_epoch = epoch;
+                                    v.metadata = Some(StrBytes::from_string(metadata));
+                                    v.error_code = code;
+                                    v
+                                })
+                                .collect();
+                            v
+                        })
+                        .collect();
+                    v
+                }
+            })
+            .collect();
+        return {
+            let mut v = OffsetFetchResponse::default();
+            v.groups = groups;
+            v
+        };
+    }
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect::<Vec<_>>()
+    });
+    let found = if error == 0 {
+        lookup(c, req.group_id.0.as_str(), topics)
+    } else {
+        // v1 has no top-level error: put it on every partition asked for.
+        topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+            .collect()
+    };
+    {
+        let mut v = OffsetFetchResponse::default();
+        v.error_code = error;
+        v.topics = found
+            .into_iter()
+            .map(|(name, answers)| {
+                let mut v = OffsetFetchResponseTopic::default();
+                v.name = TopicName(StrBytes::from_string(name));
+                v.partitions = parts(answers, error)
+                    .map(|(p, offset, epoch, metadata, code)| {
+                        let mut v = OffsetFetchResponsePartition::default();
+                        v.partition_index = p;
+                        v.committed_offset = offset;
+                        v.committed_leader_epoch = epoch;
+                        v.metadata = Some(StrBytes::from_string(metadata));
+                        v.error_code = code;
+                        v
+                    })
+                    .collect();
+                v
+            })
+            .collect();
+        v
+    }
+}

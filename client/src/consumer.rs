@@ -1,0 +1,146 @@
+//! The public group consumer: subscribe to topics, share their partitions with the other
+//! members of a consumer group, and receive records plus the rebalance events that move
+//! partitions between members. One type whatever the backend, like [`crate::Producer`].
+//!
+//! Where it sits: the last stop of a message, broker → fetch → **Consumer** → application.
+//! The native backend lives in `native/consumer/` (membership, heartbeats, offsets, the
+//! pipelined fetcher); the rdkafka backend (issue 5) becomes another variant of `Inner`.
+//!
+//! Invariants (every backend):
+//! - [`Consumer::recv`] hands out records only from partitions the member owns at that
+//!   moment, in offset order per partition, and each record once per assignment.
+//! - [`ConsumerEvent::Revoked`] comes before the [`ConsumerEvent::Assigned`] of the next
+//!   generation; records of a revoked partition are never handed out after its `Revoked`.
+//! - With `enable.auto.commit` (the default), the positions handed out are committed every
+//!   `auto.commit.interval.ms`, when partitions are revoked, and on [`Consumer::close`], so
+//!   a clean rebalance or restart neither loses nor repeats a record.
+
+use std::fmt;
+
+use crate::config::ConsumerConfig;
+use crate::error::Result;
+use crate::native::consumer::NativeConsumer;
+use crate::record::ConsumerRecord;
+
+/// One partition of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`'s partition `partition`.
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    /// Kafka's spelling: `demo-topic-0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// What [`Consumer::recv`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// A record from an owned partition.
+    Record(ConsumerRecord),
+    /// A rebalance finished and these partitions are now this member's (maybe none).
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are no longer this member's (a rebalance began, or close).
+    /// With auto-commit, their positions were committed first.
+    Revoked(Vec<TopicPartition>),
+}
+
+/// A member of a consumer group.
+///
+/// ```no_run
+/// # async fn demo() -> minikafka_client::Result<()> {
+/// use minikafka_client::{Consumer, ConsumerConfig, ConsumerEvent};
+/// let mut consumer = Consumer::new(ConsumerConfig::new("localhost:9092", "demo-group")).await?;
+/// consumer.subscribe(&["demo-topic"]).await?;
+/// loop {
+///     match consumer.recv().await? {
+///         ConsumerEvent::Record(r) => println!("{}[{}] @ {}", r.topic, r.partition, r.offset),
+///         ConsumerEvent::Assigned(tps) => println!("now reading {tps:?}"),
+///         ConsumerEvent::Revoked(tps) => println!("gave up {tps:?}"),
+///     }
+/// #   break;
+/// }
+/// consumer.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Consumer {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Native(NativeConsumer),
+}
+
+impl Consumer {
+    /// Check the config and connect to a bootstrap server. The group is joined on
+    /// [`Consumer::subscribe`].
+    pub async fn new(config: ConsumerConfig) -> Result<Consumer> {
+        crate::require_backend(config.client.backend)?;
+        config.validate()?;
+        Ok(Consumer {
+            inner: Inner::Native(NativeConsumer::new(config).await?),
+        })
+    }
+
+    /// Subscribe to `topics` (replacing any earlier subscription) and join the group in the
+    /// background; partitions arrive as a [`ConsumerEvent::Assigned`].
+    pub async fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        match &mut self.inner {
+            Inner::Native(c) => c.subscribe(topics),
+        }
+    }
+
+    /// The next record or rebalance event; waits until there is one.
+    ///
+    /// Cancel-safe: dropping the future (e.g. in `tokio::select!`) loses nothing.
+    /// Errors the consumer cannot recover from are returned once; after that, and after
+    /// [`Consumer::close`], it returns [`crate::Error::ConsumerClosed`].
+    pub async fn recv(&mut self) -> Result<ConsumerEvent> {
+        match &mut self.inner {
+            Inner::Native(c) => c.recv().await,
+        }
+    }
+
+    /// Commit the positions of every record [`Consumer::recv`] has handed out so far, and
+    /// wait for the coordinator to confirm. During a rebalance it waits until the member
+    /// owns partitions again.
+    pub async fn commit(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Native(c) => c.commit().await,
+        }
+    }
+
+    /// The partitions this member owns now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        match &self.inner {
+            Inner::Native(c) => c.assignment(),
+        }
+    }
+
+    /// Leave the group cleanly: stop fetching, commit (with auto-commit on), send
+    /// LeaveGroup so the others rebalance at once, and return. An error reports a failed
+    /// final commit; the member has left either way.
+    pub async fn close(&mut self) -> Result<()> {
+        match &mut self.inner {
+            Inner::Native(c) => c.close().await,
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The group consumer against a real broker on 127.0.0.1:0: assignment, every record once,
+//! commits that survive a restart, rebalances without repeats, offset reset, fetch
+//! fairness and the range assignor. Each scenario is written once as `async fn(Backend)`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{within, TestBroker};
+use minikafka_client::{
+    Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, NewTopic, OffsetReset,
+    Producer, ProducerRecord, TopicPartition,
+};
+
+backend_tests!(
+    one_member_gets_every_partition_and_every_record_once,
+    close_commits_so_a_restart_gets_only_new_records,
+    manual_commit_without_auto_commit,
+    a_second_member_takes_over_partitions_without_repeats,
+    latest_reset_skips_what_was_there,
+    a_busy_partition_does_not_starve_a_quiet_one,
+    range_assignor_by_config,
+    misuse_gives_clear_errors,
+);
+
+fn consumer_config(broker: &TestBroker, backend: Backend, group: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(&broker.bootstrap(), group);
+    c.client.backend = backend;
+    c.session_timeout = Duration::from_secs(6);
+    c.heartbeat_interval = Duration::from_millis(300);
+    c.rebalance_timeout = Duration::from_secs(10);
+    c.auto_commit_interval = Duration::from_millis(200);
+    c.fetch_max_wait = Duration::from_millis(100);
+    c
+}
+
+async fn create_topic(broker: &TestBroker, backend: Backend, topic: &str, partitions: i32) {
+    let admin = Admin::new(broker.client_config(backend))
+        .await
+        .expect("admin");
+    admin
+        .create_topics(&[NewTopic::new(topic, partitions)])
+        .await
+        .expect("create topic");
+}
+
+/// Send `values` with keys `k<i>` spread over the partitions; returns (partition, offset) per value.
+async fn produce(
+    broker: &TestBroker,
+    backend: Backend,
+    topic: &str,
+    values: impl IntoIterator<Item = String>,
+) -> BTreeMap<(i32, i64), String> {
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .expect("producer");
+    let mut futures = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        let record = ProducerRecord::new(topic)
+            .partition(i as i32 % 3)
+            .value(v.clone());
+        futures.push((producer.enqueue(record).await.expect("enqueue"), v));
+    }
+    let mut out = BTreeMap::new();
+    for (f, v) in futures {
+        let meta = within("delivery", f).await.expect("delivered");
+        out.insert((meta.partition, meta.offset), v);
+    }
+    producer.close().await;
+    out
+}
+
+/// Receive until `want` records arrived, returning them by (partition, offset) and
+/// checking each arrives once; events are collected too.
+async fn receive(
+    consumer: &mut Consumer,
+    want: usize,
+) -> (BTreeMap<(i32, i64), String>, Vec<ConsumerEvent>) {
+    let mut got = BTreeMap::new();
+    let mut events = Vec::new();
+    within("receiving records", async {
+        while got.len() < want {
+            match consumer.recv().await.expect("recv") {
+                ConsumerEvent::Record(r) => {
+                    let value = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default())
+                        .into_owned();
+                    let previous = got.insert((r.partition, r.offset), value);
+                    assert!(previous.is_none(), "{}@{} twice", r.partition, r.offset);
+                }
+                other => events.push(other),
+            }
+        }
+    })
+    .await;
+    (got, events)
+}
+
+/// Wait for the next Assigned event, skipping records and revocations.
+async fn next_assignment(consumer: &mut Consumer) -> Vec<TopicPartition> {
+    within("an assignment", async {
+        loop {
+            if let ConsumerEvent::Assigned(tps) = consumer.recv().await.expect("recv") {
+                return tps;
+            }
+        }
+    })
+    .await
+}
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+async fn one_member_gets_every_partition_and_every_record_once(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t1", 3).await;
+    let sent = produce(&broker, backend, "t1", values("a", 30)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g1"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t1"]).await.expect("subscribe");
+    let assigned = next_assignment(&mut consumer).await;
+    assert_eq!(
+        assigned,
+        (0..3)
+            .map(|p| TopicPartition::new("t1", p))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(consumer.assignment(), assigned);
+    let (got, _) = receive(&mut consumer, sent.len()).await;
+    assert_eq!(got, sent);
+    within("close", consumer.close()).await.expect("close");
+    assert!(matches!(
+        consumer.recv().await,
+        Err(Error::ConsumerClosed { .. })
+    ));
+}
+
+async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t2", 3).await;
+    let first = produce(&broker, backend, "t2", values("first", 12)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g2"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t2"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, first.len()).await;
+    assert_eq!(got, first);
+    within("close", consumer.close()).await.expect("close");
+
+    let second = produce(&broker, backend, "t2", values("second", 9)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g2"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t2"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, second.len()).await;
+    assert_eq!(got, second, "exactly the records produced after the close");
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn manual_commit_without_auto_commit(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t3", 1).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .expect("producer");
+    for v in values("m", 10) {
+        producer
+            .send(ProducerRecord::new("t3").value(v))
+            .await
+            .expect("send");
+    }
+    let mut config = consumer_config(&broker, backend, "g3");
+    config.enable_auto_commit = false;
+    let mut consumer = Consumer::new(config.clone()).await.expect("consumer");
+    consumer.subscribe(&["t3"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, 4).await;
+    assert_eq!(
+        got.keys().map(|k| k.1).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+    within("commit", consumer.commit()).await.expect("commit");
+    // Two more records are handed out but not committed; close does not commit them.
+    receive(&mut consumer, 2).await;
+    within("close", consumer.close()).await.expect("close");
+
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t3"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, 6).await;
+    assert_eq!(
+        got.keys().map(|k| k.1).collect::<Vec<_>>(),
+        (4..10).collect::<Vec<_>>(),
+        "resumes after the last manual commit"
+    );
+    within("close", consumer.close()).await.expect("close");
+    producer.close().await;
+}
+
+async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t4", 3).await;
+    let before = produce(&broker, backend, "t4", values("before", 30)).await;
+    let mut a = Consumer::new(consumer_config(&broker, backend, "g4"))
+        .await
+        .expect("consumer a");
+    a.subscribe(&["t4"]).await.expect("subscribe");
+    let (got_a, _) = receive(&mut a, before.len()).await;
+    assert_eq!(got_a, before);
+
+    // B joins: A must give up partitions (Revoked, then a smaller Assigned).
+    let mut b = Consumer::new(consumer_config(&broker, backend, "g4"))
+        .await
+        .expect("consumer b");
+    b.subscribe(&["t4"]).await.expect("subscribe");
+    let a_task = tokio::spawn(async move {
+        let mut revoked = false;
+        loop {
+            match a.recv().await.expect("recv a") {
+                ConsumerEvent::Revoked(_) => revoked = true,
+                ConsumerEvent::Assigned(tps) if revoked => return (a, tps),
+                ConsumerEvent::Record(r) => panic!("a got {}@{} again", r.partition, r.offset),
+                ConsumerEvent::Assigned(_) => {}
+            }
+        }
+    });
+    let b_owned = next_assignment(&mut b).await;
+    let (mut a, a_owned) = within("a rebalances", a_task).await.expect("a task");
+    let all: BTreeSet<TopicPartition> = a_owned.iter().chain(&b_owned).cloned().collect();
+    assert_eq!(all.len(), 3, "a={a_owned:?} b={b_owned:?}");
+    assert_eq!(
+        a_owned.len() + b_owned.len(),
+        3,
+        "a={a_owned:?} b={b_owned:?}"
+    );
+
+    // New records go to whoever owns the partition, once, and nothing old comes back.
+    let after = produce(&broker, backend, "t4", values("after", 30)).await;
+    let want_a = after
+        .keys()
+        .filter(|(p, _)| a_owned.iter().any(|tp| tp.partition == *p))
+        .count();
+    let (got_a, _) = receive(&mut a, want_a).await;
+    let (got_b, _) = receive(&mut b, after.len() - want_a).await;
+    let mut union = got_a.clone();
+    union.extend(got_b.clone());
+    assert_eq!(union, after);
+    within("close a", a.close()).await.expect("close a");
+    within("close b", b.close()).await.expect("close b");
+}
+
+async fn latest_reset_skips_what_was_there(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t5", 3).await;
+    produce(&broker, backend, "t5", values("old", 6)).await;
+    let mut config = consumer_config(&broker, backend, "g5");
+    config.auto_offset_reset = OffsetReset::Latest;
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t5"]).await.expect("subscribe");
+    next_assignment(&mut consumer).await;
+    let new = produce(&broker, backend, "t5", values("new", 6)).await;
+    let (got, _) = receive(&mut consumer, new.len()).await;
+    assert_eq!(got, new);
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t6", 2).await;
+    let producer = Producer::new(broker.producer_config(backend))
+        .await
+        .expect("producer");
+    // A backlog of 1,000 x 1 KiB on partition 0, then one record on partition 1.
+    let big = "x".repeat(1024);
+    let mut pending = Vec::new();
+    for _ in 0..1000 {
+        let record = ProducerRecord::new("t6").partition(0).value(big.clone());
+        pending.push(producer.enqueue(record).await.expect("enqueue"));
+    }
+    for f in pending {
+        within("delivery", f).await.expect("delivered");
+    }
+    producer
+        .send(ProducerRecord::new("t6").partition(1).value("quiet"))
+        .await
+        .expect("send");
+    producer.close().await;
+
+    let mut config = consumer_config(&broker, backend, "g6");
+    config.max_partition_fetch_bytes = 16 * 1024;
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t6"]).await.expect("subscribe");
+    let mut seen_from_0 = 0;
+    within("the quiet partition's record", async {
+        loop {
+            if let ConsumerEvent::Record(r) = consumer.recv().await.expect("recv") {
+                if r.partition == 1 {
+                    break;
+                }
+                seen_from_0 += 1;
+            }
+        }
+    })
+    .await;
+    assert!(
+        seen_from_0 < 500,
+        "partition 1 waited behind {seen_from_0} records of partition 0"
+    );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn range_assignor_by_config(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t7", 4).await;
+    let mut config = consumer_config(&broker, backend, "g7");
+    config
+        .set("partition.assignment.strategy", "range")
+        .expect("range");
+    let mut a = Consumer::new(config.clone()).await.expect("a");
+    a.subscribe(&["t7"]).await.expect("subscribe");
+    next_assignment(&mut a).await;
+    let mut b = Consumer::new(config).await.expect("b");
+    b.subscribe(&["t7"]).await.expect("subscribe");
+    let a_task = tokio::spawn(async move {
+        let mut revoked = false;
+        loop {
+            match a.recv().await.expect("recv a") {
+                ConsumerEvent::Revoked(_) => revoked = true,
+                ConsumerEvent::Assigned(tps) if revoked => return (a, tps),
+                _ => {}
+            }
+        }
+    });
+    let b_owned = next_assignment(&mut b).await;
+    let (mut a, a_owned) = within("a rebalances", a_task).await.expect("a task");
+    // Range gives each member a contiguous block of two.
+    let parts = |tps: &[TopicPartition]| tps.iter().map(|tp| tp.partition).collect::<Vec<_>>();
+    let mut blocks = [parts(&a_owned), parts(&b_owned)];
+    blocks.sort();
+    assert_eq!(blocks, [vec![0, 1], vec![2, 3]]);
+    within("close a", a.close()).await.expect("close a");
+    within("close b", b.close()).await.expect("close b");
+}
+
+async fn misuse_gives_clear_errors(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g8"))
+        .await
+        .expect("consumer");
+    let err = consumer.recv().await.unwrap_err().to_string();
+    assert!(err.contains("subscribe"), "{err}");
+    let err = consumer.subscribe(&[]).await.unwrap_err().to_string();
+    assert!(err.contains("at least one topic"), "{err}");
+    consumer.close().await.expect("close");
+
+    let mut config = consumer_config(&broker, backend, "g8");
+    config.session_timeout = Duration::from_secs(1); // below the broker's 6 s minimum
+    config.heartbeat_interval = Duration::from_millis(100);
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t8"]).await.expect("subscribe");
+    let err = within("the join error", consumer.recv())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("INVALID_SESSION_TIMEOUT"), "{err}");
+
+    let unreachable = ConsumerConfig::new("127.0.0.1:1", "g8");
+    let err = Consumer::new(unreachable).await.unwrap_err().to_string();
+    assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
+}
