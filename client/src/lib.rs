@@ -36,6 +36,8 @@ pub mod error;
 mod native;
 pub mod partitioner;
 pub mod producer;
+#[cfg(feature = "rdkafka")]
+mod rdkafka;
 pub mod reader;
 pub mod record;
 
@@ -54,10 +56,7 @@ pub use record::{ConsumerRecord, Header, Offset, ProducerRecord, RecordMetadata}
 fn require_backend(backend: Backend) -> Result<()> {
     match backend {
         Backend::Native => Ok(()),
-        Backend::Rdkafka if cfg!(feature = "rdkafka") => Err(Error::BackendUnavailable {
-            backend: "rdkafka",
-            hint: "this version of minikafka-client does not include the rdkafka backend yet; use --backend native",
-        }),
+        Backend::Rdkafka if cfg!(feature = "rdkafka") => Ok(()),
         Backend::Rdkafka => Err(Error::BackendUnavailable {
             backend: "rdkafka",
             hint: "this build was made without it; rebuild with `--features rdkafka` \
