@@ -128,6 +128,7 @@ pub async fn serve(
 ) {
     // Responses are small and frequent; do not let Nagle hold them back.
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let (read_half, write_half) = stream.into_split();
     let mut reader = FrameReader {
         socket: read_half,
@@ -145,7 +146,7 @@ pub async fn serve(
             },
             _ = crate::server::stopping(&mut shutdown) => {
                 // Answer what was already received completely, then close.
-                drain_buffered(&mut reader, &mut writer, &ctx).await;
+                drain_buffered(&mut reader, peer, &mut writer, &ctx).await;
                 break;
             }
         };
@@ -164,7 +165,7 @@ pub async fn serve(
                 break;
             }
         };
-        if !answer(frame, &mut writer, &ctx).await {
+        if !answer(frame, peer, &mut writer, &ctx).await {
             break;
         }
     }
@@ -174,13 +175,14 @@ pub async fn serve(
 /// Handles every complete frame still in the buffer (used on shutdown).
 async fn drain_buffered(
     reader: &mut FrameReader,
+    peer: Option<std::net::SocketAddr>,
     writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
     ctx: &BrokerContext,
 ) {
     loop {
         match reader.buffered_frame() {
             Ok(Some(frame)) => {
-                if !answer(frame, writer, ctx).await {
+                if !answer(frame, peer, writer, ctx).await {
                     return;
                 }
             }
@@ -197,10 +199,11 @@ async fn drain_buffered(
 /// when the connection must close.
 async fn answer(
     frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
     writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
     ctx: &BrokerContext,
 ) -> bool {
-    let response = match protocol::handle_request(ctx, frame).await {
+    let response = match protocol::handle_request(ctx, frame, peer).await {
         Ok(Some(response)) => response,
         Ok(None) => return true, // Produce with acks=0: no response at all
         Err(e) => {

@@ -68,7 +68,13 @@ impl Partition {
     /// Producers (and the group coordinator) call this, not `log.append`, so
     /// long-polling fetches see the new data. Blocking: call from `spawn_blocking`.
     pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo, LogError> {
-        let info = self.log.append(batch)?;
+        self.append_batches(batch)
+    }
+
+    /// Appends every whole batch in `records` (a Produce request's records field may
+    /// hold several; see `PartitionLog::append_batches`) and wakes waiting fetches.
+    pub fn append_batches(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
+        let info = self.log.append_batches(records)?;
         let end = info.last_offset + 1;
         self.appended.send_if_modified(|v| {
             let newer = end > *v;

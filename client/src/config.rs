@@ -404,8 +404,6 @@ pub struct ConsumerConfig {
     pub assignment_strategies: Vec<AssignmentStrategy>,
     /// `allow.auto.create.topics`: ask the broker to create subscribed topics that do not exist.
     pub allow_auto_create_topics: bool,
-    /// `metadata.max.age.ms`: how often the leader checks whether partitions were added.
-    pub metadata_max_age: Duration,
     /// `fetch.max.wait.ms`: how long the broker may hold a Fetch open waiting for data.
     pub fetch_max_wait: Duration,
     /// `fetch.min.bytes`: the broker answers as soon as it has this much.
@@ -432,7 +430,6 @@ impl ConsumerConfig {
             rebalance_timeout: Duration::from_secs(300),
             assignment_strategies: vec![AssignmentStrategy::RoundRobin],
             allow_auto_create_topics: true,
-            metadata_max_age: Duration::from_secs(300),
             fetch_max_wait: Duration::from_millis(500),
             fetch_min_bytes: 1,
             fetch_max_bytes: 50 * 1024 * 1024,
@@ -457,7 +454,6 @@ impl ConsumerConfig {
                 self.assignment_strategies = parse_strategies(key, value)?
             }
             "allow.auto.create.topics" => self.allow_auto_create_topics = parse_bool(key, value)?,
-            "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
             "fetch.max.wait.ms" => self.fetch_max_wait = parse_ms(key, value)?,
             "fetch.min.bytes" => self.fetch_min_bytes = parse_num(key, value)?,
             "fetch.max.bytes" => self.fetch_max_bytes = parse_num(key, value)?,
@@ -502,7 +498,7 @@ impl ConsumerConfig {
     }
 }
 
-const CONSUMER_KEYS: [&str; 14] = [
+const CONSUMER_KEYS: [&str; 13] = [
     "group.id",
     "auto.offset.reset",
     "enable.auto.commit",
@@ -512,7 +508,6 @@ const CONSUMER_KEYS: [&str; 14] = [
     "max.poll.interval.ms",
     "partition.assignment.strategy",
     "allow.auto.create.topics",
-    "metadata.max.age.ms",
     "fetch.max.wait.ms",
     "fetch.min.bytes",
     "fetch.max.bytes",

@@ -62,6 +62,10 @@ pub enum ConsumerEvent {
 
 /// A member of a consumer group.
 ///
+/// Call [`Consumer::close`] when done. A consumer dropped without it still commits (with
+/// auto-commit on) and leaves the group from its background task, as long as the tokio
+/// runtime keeps running.
+///
 /// ```no_run
 /// # async fn demo() -> minikafka_client::Result<()> {
 /// use minikafka_client::{Consumer, ConsumerConfig, ConsumerEvent};

@@ -20,7 +20,12 @@ backend_tests!(
     a_second_member_takes_over_partitions_without_repeats,
     latest_reset_skips_what_was_there,
     a_busy_partition_does_not_starve_a_quiet_one,
-    range_assignor_by_config;
+    range_assignor_by_config,
+    subscribing_creates_a_missing_topic,
+    a_topic_created_later_is_picked_up,
+    the_member_rejoins_after_a_broker_restart,
+    a_new_subscription_rebalances,
+    a_dropped_consumer_still_commits_and_leaves;
     // librdkafka retries a refused JoinGroup (INVALID_SESSION_TIMEOUT) without surfacing it;
     // the other misuse checks run per backend in cluster_scenarios.rs.
     native_only: misuse_gives_clear_errors,
@@ -369,4 +374,134 @@ async fn misuse_gives_clear_errors(backend: Backend) {
     let unreachable = ConsumerConfig::new("127.0.0.1:1", "g8");
     let err = Consumer::new(unreachable).await.unwrap_err().to_string();
     assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
+}
+
+async fn subscribing_creates_a_missing_topic(backend: Backend) {
+    // The classroom starts the consumer before the producer: the topic appears on subscribe.
+    let broker = TestBroker::start(3).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g9"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["fresh"]).await.expect("subscribe");
+    let assigned = next_assignment(&mut consumer).await;
+    assert_eq!(assigned.len(), 3, "{assigned:?}");
+    let sent = produce(&broker, backend, "fresh", values("f", 6)).await;
+    let (got, _) = receive(&mut consumer, sent.len()).await;
+    assert_eq!(got, sent);
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_topic_created_later_is_picked_up(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let mut config = consumer_config(&broker, backend, "g10");
+    config
+        .set("allow.auto.create.topics", "false")
+        .expect("set");
+    config.set("metadata.max.age.ms", "200").expect("set");
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["later"]).await.expect("subscribe");
+    assert!(next_assignment(&mut consumer).await.is_empty());
+    create_topic(&broker, backend, "later", 2).await;
+    // The leader notices the new topic and rebalances.
+    let assigned = next_assignment(&mut consumer).await;
+    assert_eq!(
+        assigned,
+        vec![
+            TopicPartition::new("later", 0),
+            TopicPartition::new("later", 1)
+        ]
+    );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn the_member_rejoins_after_a_broker_restart(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    let addr = broker.bootstrap();
+    create_topic(&broker, backend, "t11", 3).await;
+    let first = produce(&broker, backend, "t11", values("before", 9)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g11"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t11"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, first.len()).await;
+    assert_eq!(got, first);
+    within("commit", consumer.commit()).await.expect("commit");
+
+    // Same address, same data: the coordinator forgot the group's members but not its
+    // offsets. The member finds it again, learns its generation is gone, rejoins and
+    // resumes after its commit.
+    let dir = broker.shutdown().await;
+    let broker = TestBroker::start_at(&addr, dir, 3).await;
+    let rejoined = next_assignment(&mut consumer).await;
+    assert_eq!(rejoined.len(), 3, "{rejoined:?}");
+    let second = produce(&broker, backend, "t11", values("after", 9)).await;
+    let (got, _) = receive(&mut consumer, second.len()).await;
+    assert_eq!(
+        got, second,
+        "exactly the records produced after the restart"
+    );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_new_subscription_rebalances(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "first-topic", 1).await;
+    create_topic(&broker, backend, "second-topic", 2).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g12"))
+        .await
+        .expect("consumer");
+    consumer
+        .subscribe(&["first-topic"])
+        .await
+        .expect("subscribe");
+    assert_eq!(
+        next_assignment(&mut consumer).await,
+        vec![TopicPartition::new("first-topic", 0)]
+    );
+    consumer
+        .subscribe(&["second-topic"])
+        .await
+        .expect("subscribe again");
+    let revoked = within("the old partitions revoked", async {
+        loop {
+            if let ConsumerEvent::Revoked(tps) = consumer.recv().await.expect("recv") {
+                return tps;
+            }
+        }
+    })
+    .await;
+    assert_eq!(revoked, vec![TopicPartition::new("first-topic", 0)]);
+    assert_eq!(
+        next_assignment(&mut consumer).await,
+        vec![
+            TopicPartition::new("second-topic", 0),
+            TopicPartition::new("second-topic", 1)
+        ]
+    );
+    within("close", consumer.close()).await.expect("close");
+}
+
+async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t13", 3).await;
+    let first = produce(&broker, backend, "t13", values("first", 9)).await;
+    // No periodic commit within the test: only the commit the drop makes can count.
+    let mut config = consumer_config(&broker, backend, "g13");
+    config.auto_commit_interval = Duration::from_secs(600);
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t13"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, first.len()).await;
+    assert_eq!(got, first);
+    drop(consumer);
+
+    // The next member's join completes only once the dropped one has committed and left
+    // (or rejoined), so it starts exactly after what was handed out.
+    let second = produce(&broker, backend, "t13", values("second", 6)).await;
+    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g13"))
+        .await
+        .expect("consumer");
+    consumer.subscribe(&["t13"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, second.len()).await;
+    assert_eq!(got, second);
+    within("close", consumer.close()).await.expect("close");
 }

@@ -8,10 +8,9 @@
 //!   and the lock is never held across `.await`. A step that must wait (JoinGroup until the
 //!   rebalance completes, SyncGroup until the leader syncs) leaves a oneshot sender in the
 //!   member and awaits the receiver after releasing the lock.
-//! - Timers are tokio tasks holding only a `Weak` to the coordinator; each re-checks the
-//!   group under the lock when it fires, so a stale timer does nothing. They stop on
-//!   `shutdown` (or when the coordinator is dropped). Tests drive them with
-//!   `tokio::time::pause`.
+//! - Timers (in [`super::timers`]) are tokio tasks holding only a `Weak` to the
+//!   coordinator; each re-checks the group under the lock when it fires, so a stale timer
+//!   does nothing. They stop on `shutdown` (or when the coordinator is dropped).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -329,107 +328,6 @@ impl GroupCoordinator {
             GroupState::PreparingRebalance => self.try_complete_join(group, false),
             GroupState::Empty | GroupState::Dead => {}
         }
-    }
-
-    fn spawn_rebalance_timer(&self, group_id: &str, epoch: u64, after: Duration, force: bool) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
-        let group_id = group_id.to_string();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(after) => {}
-                _ = stop.changed() => return,
-            }
-            let Some(coordinator) = weak.upgrade() else {
-                return;
-            };
-            let mut groups = coordinator.groups();
-            let Some(group) = groups.get_mut(&group_id) else {
-                return;
-            };
-            if group.rebalance_epoch != epoch || group.state != GroupState::PreparingRebalance {
-                return;
-            }
-            if force {
-                tracing::info!(
-                    "group {group_id}: rebalance timeout ({} ms) reached",
-                    after.as_millis()
-                );
-            } else if group
-                .join_not_before
-                .is_some_and(|t| tokio::time::Instant::now() < t)
-            {
-                return; // the delay was extended; a later timer takes over
-            } else {
-                group.join_not_before = None;
-            }
-            coordinator.try_complete_join(group, force);
-        });
-    }
-
-    /// Forgets a MEMBER_ID_REQUIRED id that was not used by `expires`, so a client that
-    /// never came back does not hold up the rebalance.
-    pub(super) fn spawn_pending_timer(&self, group_id: &str, expires: Instant) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
-        let group_id = group_id.to_string();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep_until(expires) => {}
-                _ = stop.changed() => return,
-            }
-            let Some(coordinator) = weak.upgrade() else {
-                return;
-            };
-            let mut groups = coordinator.groups();
-            if let Some(group) = groups.get_mut(&group_id) {
-                group.prune_pending(Instant::now());
-                coordinator.try_complete_join(group, false);
-            }
-        });
-    }
-
-    /// Watches one member's session: removes it when it has not been seen for its session
-    /// timeout (unless it is waiting on a JoinGroup or SyncGroup response).
-    pub(super) fn spawn_session_timer(&self, group_id: &str, member_id: &str) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
-        let (group_id, member_id) = (group_id.to_string(), member_id.to_string());
-        tokio::spawn(async move {
-            loop {
-                let deadline = {
-                    let Some(coordinator) = weak.upgrade() else {
-                        return;
-                    };
-                    match coordinator.check_session(&group_id, &member_id) {
-                        Some(deadline) => deadline,
-                        None => return,
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        });
-    }
-
-    /// `Some(next deadline)` while the member lives; removes it and gives `None` once expired.
-    fn check_session(&self, group_id: &str, member_id: &str) -> Option<Instant> {
-        let mut groups = self.groups();
-        let group = groups.get_mut(group_id)?;
-        let member = group.members.get(member_id)?;
-        let now = Instant::now();
-        let deadline = member.session_deadline(now);
-        if deadline > now {
-            return Some(deadline);
-        }
-        let why = format!(
-            "session timeout: no heartbeat for {} ms",
-            member.session_timeout.as_millis()
-        );
-        self.remove_member(group, member_id, &why);
-        None
     }
 
     /// Stops every timer, marks every group Dead and answers waiting members.

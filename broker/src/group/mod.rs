@@ -17,7 +17,8 @@
 //! 7. [`offsets`] — OffsetCommit and OffsetFetch, on top of [`offset_store`]
 //!    (`__consumer_offsets` and its replay at start-up).
 //! 8. [`describe`] — ListGroups and DescribeGroups.
-//! 9. [`coordinator`] — what every step shares: the group table, rebalances, timers.
+//! 9. [`coordinator`] — what every step shares: the group table and rebalances.
+//! 10. [`timers`] — rebalance timeouts, the initial delay, member sessions.
 
 // kafka-protocol marks its message structs non_exhaustive: they are built as
 // `let mut v = T::default(); v.field = ...;`, which this lint would reject.
@@ -33,6 +34,7 @@ pub mod offset_store;
 pub mod offsets;
 pub mod state;
 pub mod sync;
+pub mod timers;
 
 use std::sync::Arc;
 

@@ -1,9 +1,22 @@
 //! What `minikafka-broker inspect` prints: the learner's window onto the data dir.
 //!
-//! TODO(log helper).
+//! Flow: this sits beside the message path, reading what the partition log left on
+//! disk (topics.json → `<topic>-<partition>/` → segments → batches → records), without
+//! changing a byte: it never opens a `PartitionLog` (which would recover, consume the
+//! clean-shutdown marker or preallocate indexes). Damage is reported, not repaired.
+//!
+//! - [`topics`] (`inspect topics <data-dir>`): topics, partitions, offsets, segments.
+//! - [`dump`] (`inspect dump <file.log|file.index>`): every batch and record of a
+//!   `.log`, or every entry of an `.index`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod dump;
+mod format;
+mod topics;
+
+pub use dump::dump;
+pub use topics::topics;
+
+use std::path::PathBuf;
 
 /// Why an inspection failed, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -12,14 +25,11 @@ pub enum InspectError {
     Unreadable { path: PathBuf, reason: String },
 }
 
-/// `inspect topics <data-dir>`.
-#[allow(clippy::todo, unused_variables)]
-pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
-    todo!()
-}
-
-/// `inspect dump <file.log|file.index>`.
-#[allow(clippy::todo, unused_variables)]
-pub fn dump(path: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
-    todo!()
+impl InspectError {
+    fn new(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
+        InspectError::Unreadable {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The storage engine: Kafka's on-disk log format, one partition at a time.
 //!
 //! Reading order: [`record_batch`] (the v2 batch, the unit of everything) →
+//! [`record`] (the key/value records inside it) →
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
 //! (what happens on open after a crash) → [`durability`] (when bytes reach the disk).
@@ -11,6 +12,7 @@
 pub mod durability;
 pub mod index;
 pub mod partition_log;
+pub mod record;
 pub mod record_batch;
 pub mod recovery;
 pub mod segment;

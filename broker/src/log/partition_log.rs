@@ -24,7 +24,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
-use super::record_batch::{self, set_base_offset, BatchHeader};
+use super::record_batch::{
+    self, set_base_offset, BatchError, BatchHeader, LOG_OVERHEAD, MIN_BATCH_LENGTH,
+};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::Segment;
 use super::{FsyncPolicy, LogError};
@@ -192,30 +194,75 @@ impl PartitionLog {
 
     /// Validates a whole v2 batch (`batch` is exactly one batch, bytes 0..12+batchLength),
     /// writes the next offset as its base offset in place, appends it, and follows the
-    /// fsync policy before returning.
+    /// fsync policy before returning. (Several whole batches back to back are accepted
+    /// too, as in [`append_batches`](Self::append_batches).)
     pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo, LogError> {
-        let mut h = record_batch::validate(batch, self.config.max_message_bytes as usize)?;
+        self.append_batches(batch)
+    }
+
+    /// Like [`append`](Self::append), but `records` may hold several whole batches back
+    /// to back (the `records` field of a Produce request). Every batch is validated
+    /// before any is written, so a bad batch rejects the whole set and writes nothing.
+    /// The returned info spans all of them: the first base offset, the last offset, the
+    /// total record count, and the position of the first batch.
+    pub fn append_batches(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
+        let max = self.config.max_message_bytes as usize;
+        let mut headers = Vec::new();
+        let mut at = 0;
+        while at < records.len() {
+            let len = match records.get(at + 8..at + 12) {
+                Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                None => -1,
+            };
+            let end = usize::try_from(len)
+                .ok()
+                .map(|l| at + LOG_OVERHEAD + l)
+                .filter(|&end| end <= records.len() && len as usize >= MIN_BATCH_LENGTH)
+                .ok_or_else(|| {
+                    BatchError::BadLength(format!(
+                        "the batch at byte {at} of {} claims batchLength {len}",
+                        records.len()
+                    ))
+                })?;
+            headers.push((at, end, record_batch::validate(&records[at..end], max)?));
+            at = end;
+        }
+        if headers.is_empty() {
+            return Err(BatchError::BadLength("no record batch given".into()).into());
+        }
         let (info, seq) = {
             let mut inner = self.lock();
             if inner.closed {
                 self.reopen_after_close(&mut inner)?;
             }
-            self.maybe_roll(&mut inner, &h, batch.len())?;
-            let base = inner.log_end_offset();
-            set_base_offset(batch, base);
-            h.base_offset = base;
-            let active = inner.active_mut();
-            let position = active.append(batch, &h)?;
-            let segment_base = active.base_offset();
-            inner.written += batch.len() as u64;
-            let info = AppendInfo {
-                base_offset: base,
-                last_offset: h.last_offset(),
-                record_count: h.record_count,
-                segment_base,
-                position,
-                log_start_offset: inner.log_start_offset,
-            };
+            let mut info: Option<AppendInfo> = None;
+            for (start, end, mut h) in headers {
+                let batch = &mut records[start..end];
+                self.maybe_roll(&mut inner, &h, batch.len())?;
+                let base = inner.log_end_offset();
+                set_base_offset(batch, base);
+                h.base_offset = base;
+                let active = inner.active_mut();
+                let position = active.append(batch, &h)?;
+                let segment_base = active.base_offset();
+                inner.written += batch.len() as u64;
+                let log_start_offset = inner.log_start_offset;
+                info = Some(match info {
+                    None => AppendInfo {
+                        base_offset: base,
+                        last_offset: h.last_offset(),
+                        record_count: h.record_count,
+                        segment_base,
+                        position,
+                        log_start_offset,
+                    },
+                    Some(first) => AppendInfo {
+                        last_offset: h.last_offset(),
+                        record_count: first.record_count + h.record_count,
+                        ..first
+                    },
+                });
+            }
             (info, inner.written)
         };
         if self.config.fsync == FsyncPolicy::Always {
@@ -229,7 +276,7 @@ impl PartitionLog {
                 Ok(covered)
             })?;
         }
-        Ok(info)
+        info.ok_or_else(|| BatchError::BadLength("no record batch given".into()).into())
     }
 
     fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {
@@ -275,6 +322,15 @@ impl PartitionLog {
         let old = inner.active_mut();
         old.index.trim()?;
         old.sync()?;
+        // A file left under the new name (say, by a failed delete) holds nothing valid.
+        for ext in ["log", "index"] {
+            let stale = self.dir.join(super::segment::file_name(next, ext));
+            match std::fs::remove_file(&stale) {
+                Ok(()) => tracing::warn!("removed stale {} before rolling", stale.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(stale, e)),
+            }
+        }
         let seg = Segment::open(
             &self.dir,
             next,
@@ -490,3 +546,9 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+/// `PartitionLog` is shared as `Arc<PartitionLog>` across threads: keep it Send + Sync.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
+};

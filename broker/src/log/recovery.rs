@@ -286,9 +286,15 @@ pub fn load(
     if segments.is_empty() {
         segments.push(Segment::open(dir, 0, index_interval, None)?);
     }
-    if let Some(active) = segments.last_mut() {
-        active.index.resize(max_index_bytes)?;
+    // Older segments keep exactly their entries (a crash can leave one preallocated);
+    // the active one is preallocated again.
+    let last = segments.len() - 1;
+    for seg in &mut segments[..last] {
+        if seg.index.capacity() != seg.index.len() {
+            seg.index.trim()?;
+        }
     }
+    segments[last].index.resize(max_index_bytes)?;
     if clean {
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
         sync_dir(dir).map_err(|e| LogError::io(dir, e))?;

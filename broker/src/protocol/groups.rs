@@ -16,6 +16,8 @@ use kafka_protocol::messages::{
     SyncGroupRequest,
 };
 
+use crate::group::ClientInfo;
+
 use super::{decode, error_name, log_request, Answer, BrokerContext, ProtocolError, Reply};
 
 /// Decodes a group request, lets the coordinator answer it and encodes the answer.
@@ -24,6 +26,7 @@ pub(crate) async fn handle(
     api: ApiKey,
     frame: &mut Bytes,
     reply: Reply,
+    client: &ClientInfo,
 ) -> Answer {
     let version = reply.version;
     let Some(groups) = ctx.groups.as_deref() else {
@@ -57,7 +60,7 @@ pub(crate) async fn handle(
                 req.group_id.0.as_str(),
                 req.member_id.as_str()
             );
-            let resp = groups.join_group(req, version).await;
+            let resp = groups.join_group_from(req, version, client).await;
             let line = format!(
                 "{head} -> generation {}, member {:?}, leader {:?}{}",
                 resp.generation_id,

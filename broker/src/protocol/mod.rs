@@ -48,7 +48,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::group::{GroupCoordinator, NodeInfo};
+use crate::group::{ClientInfo, GroupCoordinator, NodeInfo};
 use crate::topics::Topics;
 use crate::Config;
 
@@ -129,8 +129,12 @@ pub enum ProtocolError {
 /// size), or `None` when the request gets no response (Produce with acks=0).
 pub type Answer = Result<Option<Bytes>, ProtocolError>;
 
-/// Decodes the request in `frame`, runs it and encodes the response.
-pub async fn handle_request(ctx: &BrokerContext, mut frame: Bytes) -> Answer {
+/// Decodes the request in `frame` (sent by `peer`), runs it and encodes the response.
+pub async fn handle_request(
+    ctx: &BrokerContext,
+    mut frame: Bytes,
+    peer: Option<std::net::SocketAddr>,
+) -> Answer {
     if frame.len() < 8 {
         return Err(ProtocolError::TooShort { len: frame.len() });
     }
@@ -223,7 +227,18 @@ pub async fn handle_request(ctx: &BrokerContext, mut frame: Bytes) -> Answer {
         ApiKey::Fetch => {
             let req: FetchRequest = decode(&mut frame, api, version)?;
             let (resp, line) = fetch::handle(ctx, req, version).await;
-            log_request(ctx, line);
+            // An idle consumer long-polls all day: only fetches that return data or
+            // an error are worth an info line; empty ones go to debug.
+            let idle = resp
+                .responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .all(|p| p.error_code == 0 && p.records.as_ref().is_none_or(|r| r.is_empty()));
+            if idle {
+                tracing::debug!("{line}");
+            } else {
+                log_request(ctx, line);
+            }
             reply.encode(&resp).map(Some)
         }
         ApiKey::ListOffsets => {
@@ -238,7 +253,18 @@ pub async fn handle_request(ctx: &BrokerContext, mut frame: Bytes) -> Answer {
             log_request(ctx, line);
             reply.encode(&resp).map(Some)
         }
-        _ => groups::handle(ctx, api, &mut frame, reply).await,
+        _ => {
+            // Group members are named after their client, as Kafka does.
+            let client = ClientInfo {
+                client_id: header
+                    .client_id
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned())
+                    .unwrap_or_default(),
+                client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
+            };
+            groups::handle(ctx, api, &mut frame, reply, &client).await
+        }
     }
 }
 

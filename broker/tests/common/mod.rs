@@ -12,10 +12,12 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, CreateTopicsRequest, FetchRequest, FetchResponse, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -347,4 +349,34 @@ pub fn with_base_offset(bytes: &Bytes, base_offset: i64) -> Vec<u8> {
     let mut v = bytes.to_vec();
     v[0..8].copy_from_slice(&base_offset.to_be_bytes());
     v
+}
+
+/// Metadata for `names`; `allow_create` is the v4+ auto-creation flag.
+pub fn metadata_for(names: &[&str], allow_create: bool) -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(Some(
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(allow_create)
+}
+
+/// ListOffsets of partition 0 of `topic`, one entry per timestamp asked.
+pub fn list_offsets(topic: &str, timestamps: &[i64]) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                timestamps
+                    .iter()
+                    .map(|&ts| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(ts)
+                    })
+                    .collect(),
+            )])
 }

@@ -1,6 +1,6 @@
 """A kafka-python group member for the classroom experiments.
 
-Usage: kafka_python_member.py BOOTSTRAP GROUP TOPIC
+Usage: kafka_python_member.py BOOTSTRAP GROUP TOPIC [CLIENT_ID]
 Joins GROUP with the round-robin assignor and prints one JSON line per event:
   {"assigned": [partitions]}        after each rebalance
   {"partition": p, "offset": o, "key": k, "value": v}   per record
@@ -16,6 +16,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 bootstrap, group, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+client_id = sys.argv[4] if len(sys.argv) > 4 else f"py-{group}"
 stop = threading.Event()
 
 
@@ -41,12 +42,13 @@ class Listener(ConsumerRebalanceListener):
 consumer = KafkaConsumer(
     bootstrap_servers=bootstrap,
     group_id=group,
-    client_id=f"py-{group}",
+    client_id=client_id,
     auto_offset_reset="earliest",
     enable_auto_commit=True,
     auto_commit_interval_ms=500,
     session_timeout_ms=6000,
     heartbeat_interval_ms=500,
+    fetch_max_wait_ms=100,
     partition_assignment_strategy=[RoundRobinPartitionAssignor],
 )
 consumer.subscribe([topic], listener=Listener())

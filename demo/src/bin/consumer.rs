@@ -1,1 +1,167 @@
-fn main() {}
+//! The classroom consumer: joins a consumer group, prints every message it receives
+//! (topic, partition, offset, key, and the value as pretty-printed JSON), and on Ctrl+C
+//! commits, leaves the group and prints how many messages came from each partition.
+//!
+//! Where it sits: the very end of the flow, broker → fetch → consumer → **your screen**.
+//! Start two or three of these with the same `--group` to watch the partitions being
+//! shared out; start one with another `--group` to see every message a second time.
+//!
+//! `cargo run -p minikafka-demo --bin consumer -- --topic demo-topic --group demo-group`
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use minikafka_client::{
+    Backend, Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, OffsetReset, TopicPartition,
+};
+
+#[derive(Debug, Parser)]
+#[command(about = "Join a consumer group and print every message it receives")]
+struct Args {
+    /// Broker to bootstrap from, host:port (comma-separated for several).
+    #[arg(long, default_value = "localhost:9092")]
+    bootstrap_server: String,
+    /// Topic to subscribe to.
+    #[arg(long, default_value = "demo-topic")]
+    topic: String,
+    /// Consumer group: members of one group share the partitions.
+    #[arg(long, default_value = "demo-group")]
+    group: String,
+    /// Where to start when the group has no committed offset: earliest or latest.
+    #[arg(long, default_value = "earliest")]
+    offset_reset: OffsetReset,
+    /// Exit (after committing and leaving the group) once this many messages arrived.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Client implementation: native (pure Rust) or rdkafka (needs --features rdkafka).
+    #[arg(long, default_value = "native")]
+    backend: Backend,
+    /// Extra consumer property, key=value (repeatable), e.g. --config session.timeout.ms=10000.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+}
+
+/// How long Ctrl+C waits for the final commit.
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+
+    let mut config = ConsumerConfig::new(&args.bootstrap_server, &args.group);
+    config.client.backend = args.backend;
+    config.client.client_id = "minikafka-demo-consumer".into();
+    config.auto_offset_reset = args.offset_reset;
+    for kv in &args.config {
+        let (key, value) = kv
+            .split_once('=')
+            .with_context(|| format!("--config `{kv}` must look like key=value"))?;
+        config.set(key.trim(), value.trim())?;
+    }
+
+    let mut consumer = Consumer::new(config)
+        .await
+        .with_context(|| format!("cannot start the consumer for {}", args.bootstrap_server))?;
+    consumer.subscribe(&[&args.topic]).await?;
+    eprintln!(
+        "consumer in group `{}` subscribed to `{}`; waiting for partitions (Ctrl+C to stop)",
+        args.group, args.topic
+    );
+
+    let mut per_partition: BTreeMap<TopicPartition, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let stopped_by = loop {
+        if args.max_messages.is_some_and(|max| total >= max) {
+            break "--max-messages reached";
+        }
+        let event = tokio::select! {
+            signal = &mut ctrl_c => {
+                signal.context("cannot listen for Ctrl+C")?;
+                break "Ctrl+C";
+            }
+            event = consumer.recv() => event?,
+        };
+        match event {
+            ConsumerEvent::Record(record) => {
+                print_record(&record);
+                total += 1;
+                *per_partition
+                    .entry(TopicPartition::new(record.topic, record.partition))
+                    .or_default() += 1;
+            }
+            ConsumerEvent::Assigned(tps) => eprintln!("assigned: {}", list(&tps)),
+            ConsumerEvent::Revoked(tps) => eprintln!("revoked: {}", list(&tps)),
+        }
+    };
+
+    eprintln!("{stopped_by}: committing and leaving the group");
+    // Commit explicitly, so Ctrl+C commits even with --config enable.auto.commit=false;
+    // bounded, since a commit waits while the group is rebalancing.
+    let committed = match tokio::time::timeout(COMMIT_WAIT, consumer.commit()).await {
+        Ok(result) => result.context("the final commit failed"),
+        Err(_) => Err(anyhow::anyhow!(
+            "the final commit did not finish within {COMMIT_WAIT:?}"
+        )),
+    };
+    let closed = consumer.close().await;
+    println!("summary: {total} messages");
+    for (tp, n) in &per_partition {
+        println!("  {} [{}]: {n}", tp.topic, tp.partition);
+    }
+    committed
+        .and(closed.map_err(anyhow::Error::from))
+        .context("the next member of the group may see some of these messages again")
+}
+
+fn print_record(record: &ConsumerRecord) {
+    let key = match &record.key {
+        Some(k) => String::from_utf8_lossy(k).into_owned(),
+        None => "(none)".into(),
+    };
+    println!(
+        "{} [{}] @ {}  key={key}",
+        record.topic, record.partition, record.offset
+    );
+    match &record.value {
+        None => println!("(no value)"),
+        Some(v) => match serde_json::from_slice::<serde_json::Value>(v) {
+            Ok(json) => match serde_json::to_string_pretty(&json) {
+                Ok(pretty) => println!("{pretty}"),
+                Err(_) => println!("{json}"),
+            },
+            Err(_) => println!("{}  (not JSON, shown as text)", String::from_utf8_lossy(v)),
+        },
+    }
+}
+
+fn list(tps: &[TopicPartition]) -> String {
+    if tps.is_empty() {
+        return "(none)".into();
+    }
+    tps.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

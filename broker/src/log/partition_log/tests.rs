@@ -390,3 +390,72 @@ fn append_after_close_reopens() {
     let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
     assert_eq!(log.log_end_offset(), 9);
 }
+
+#[test]
+fn append_batches_takes_several_batches_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    let (a, b) = (batch(2, 5, 1), batch(3, 5, 2));
+    let mut both = [a.clone(), b.clone()].concat();
+    let info = log.append_batches(&mut both).unwrap();
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (0, 4, 5)
+    );
+    assert_eq!(log.read(2, 1).unwrap(), &both[a.len()..]);
+    // A bad second batch rejects the set: nothing is written.
+    let mut bad = [a.clone(), b.clone()].concat();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(log.append_batches(&mut bad).is_err());
+    let mut partial = [a.clone(), b[..20].to_vec()].concat();
+    assert!(log.append_batches(&mut partial).is_err());
+    assert!(log.append_batches(&mut []).is_err());
+    assert_eq!(log.log_end_offset(), 5);
+}
+
+#[test]
+fn stale_index_entry_is_rebuilt_on_a_clean_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    let stored = fill(&log, 30);
+    let entries = log.segments()[0].index_entries;
+    log.close().unwrap();
+    drop(log);
+    // Point the last entry one byte off: the index disagrees with the log.
+    let ix = dir.path().join(file_name(0, "index"));
+    let mut bytes = std::fs::read(&ix).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] = bytes[n - 1].wrapping_add(1);
+    std::fs::write(&ix, bytes).unwrap();
+    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    assert_eq!(log.segments()[0].index_entries, entries);
+    assert_eq!(log.log_end_offset(), 90);
+    for off in 0..90 {
+        assert_eq!(log.read(off, 1).unwrap(), stored[off as usize / 3]);
+    }
+}
+
+#[test]
+fn crash_right_after_a_roll_leaves_every_older_index_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small(2_000)).unwrap();
+    fill(&log, 40);
+    let segs = log.segments();
+    drop(log);
+    // As if the crash came before the old index was trimmed, with no recovery point.
+    let ix = dir.path().join(file_name(segs[0].base_offset, "index"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ix)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    std::fs::remove_file(dir.path().join(recovery::RECOVERY_POINT_FILE)).unwrap();
+    let log = PartitionLog::open(dir.path(), small(2_000)).unwrap();
+    assert_eq!(log.segments(), segs);
+    assert_eq!(
+        std::fs::metadata(&ix).unwrap().len() as usize,
+        segs[0].index_entries * 8
+    );
+}

@@ -33,7 +33,6 @@
 //!   application's commands, so `close()` always returns promptly.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -43,13 +42,17 @@ use tokio::time::MissedTickBehavior;
 use crate::config::ConsumerConfig;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, KafkaCode, Result};
+use crate::native::consumer::commands::{Command, Commands};
 use crate::native::consumer::coordinator::{coordinator_moved, Coordinator};
 use crate::native::consumer::fetcher::Fetcher;
 use crate::native::consumer::heartbeat::{self, Outcome};
 use crate::native::consumer::membership::{self, Generation};
 use crate::native::consumer::offsets::{self, Committer};
-use crate::native::consumer::{Command, Control, FetchedBatch, Shared};
+use crate::native::consumer::{Control, FetchedBatch, Shared};
 use crate::native::metadata::Cluster;
+
+/// `tokio::time::interval` needs a period above zero.
+const MIN_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How a generation ended, for this member.
 #[derive(Debug)]
@@ -60,53 +63,6 @@ enum End {
     Lost { forget_member_id: bool },
     /// The application closed the consumer (or dropped it).
     Close,
-}
-
-/// The application's requests, collected while the member is busy.
-struct Commands {
-    rx: mpsc::UnboundedReceiver<Command>,
-    topics: Vec<String>,
-    /// The subscription changed since the last join.
-    resubscribed: bool,
-    /// `commit()` calls waiting for the member to own partitions.
-    pending: Vec<oneshot::Sender<Result<()>>>,
-    /// `Some` once close was asked for; the inner `None` when the consumer was dropped.
-    close: Option<Option<oneshot::Sender<Result<()>>>>,
-}
-
-impl Commands {
-    /// Note one command (or the consumer being dropped, `None`).
-    fn absorb(&mut self, command: Option<Command>) {
-        match command {
-            Some(Command::Subscribe(topics)) => {
-                if topics != self.topics {
-                    self.topics = topics;
-                    self.resubscribed = true;
-                }
-            }
-            Some(Command::Commit(reply)) => self.pending.push(reply),
-            Some(Command::Close(reply)) => self.close = Some(Some(reply)),
-            None => {
-                if self.close.is_none() {
-                    self.close = Some(None);
-                }
-            }
-        }
-    }
-
-    /// Run `fut` while taking commands; `None` when close was asked for first.
-    async fn interruptible<T>(&mut self, fut: impl Future<Output = T>) -> Option<T> {
-        tokio::pin!(fut);
-        loop {
-            if self.close.is_some() {
-                return None;
-            }
-            tokio::select! {
-                out = &mut fut => return Some(out),
-                command = self.rx.recv() => self.absorb(command),
-            }
-        }
-    }
 }
 
 /// The member task's state.
@@ -139,13 +95,7 @@ impl Driver {
             shared,
             control,
             records,
-            cmds: Commands {
-                rx: commands,
-                topics: Vec::new(),
-                resubscribed: false,
-                pending: Vec::new(),
-                close: None,
-            },
+            cmds: Commands::new(commands),
             member_id: String::new(),
             coordinator: None,
             last_committed: BTreeMap::new(),
@@ -203,11 +153,11 @@ impl Driver {
             };
             let started = self
                 .cmds
-                .interruptible(starting_positions(
+                .interruptible(offsets::starting_positions(
                     &self.config,
                     &self.cluster,
                     &coordinator,
-                    &generation,
+                    &generation.assignment,
                 ))
                 .await;
             let (positions, committed) = match started {
@@ -265,10 +215,10 @@ impl Driver {
             return End::Rejoin;
         };
         let (mut beats, mut beat_end) = self.heartbeats(coordinator, generation);
-        let mut auto_commit = tokio::time::interval(self.config.auto_commit_interval);
+        let mut auto_commit = tokio::time::interval(self.config.auto_commit_interval.max(MIN_TICK));
         auto_commit.set_missed_tick_behavior(MissedTickBehavior::Delay);
         auto_commit.tick().await;
-        let mut metadata = tokio::time::interval(self.config.metadata_max_age);
+        let mut metadata = tokio::time::interval(self.config.client.metadata_max_age.max(MIN_TICK));
         metadata.set_missed_tick_behavior(MissedTickBehavior::Delay);
         metadata.tick().await;
 
@@ -400,18 +350,22 @@ impl Driver {
         if changed.is_empty() {
             return Ok(());
         }
-        let Some(coordinator) = &self.coordinator else {
-            return Err(Error::Kafka {
-                code: KafkaCode::CoordinatorNotAvailable,
-                context: format!("commit of group `{}`", self.config.group_id),
-            });
+        // A coordinator connection that failed since the last heartbeat is replaced first.
+        let usable = self.coordinator.clone().filter(|c| !c.conn.is_closed());
+        let coordinator = match usable {
+            Some(c) => c,
+            None => {
+                let found = Coordinator::find(&self.cluster, &self.config).await?;
+                self.coordinator = Some(found.clone());
+                found
+            }
         };
         let who = Committer {
             group: self.config.group_id.clone(),
             member_id: generation.member_id.clone(),
             generation: generation.id,
         };
-        offsets::commit(coordinator, &who, &changed).await?;
+        offsets::commit(&coordinator, &who, &changed).await?;
         self.last_committed.extend(changed);
         Ok(())
     }
@@ -456,43 +410,6 @@ impl Driver {
             let _ = reply.send(result.clone());
         }
     }
-}
-
-/// Committed offsets for our new partitions, and `auto.offset.reset` for the others.
-/// Returns (start positions, what is committed).
-async fn starting_positions(
-    config: &ConsumerConfig,
-    cluster: &Cluster,
-    coordinator: &Coordinator,
-    generation: &Generation,
-) -> Result<(BTreeMap<TopicPartition, i64>, BTreeMap<TopicPartition, i64>)> {
-    let client = &config.client;
-    let group = &config.group_id;
-    let assigned = &generation.assignment;
-    let committed = offsets::with_retries(client, "OffsetFetch", || {
-        offsets::fetch_committed(coordinator, group, assigned)
-    })
-    .await?;
-    let missing: Vec<TopicPartition> = assigned
-        .iter()
-        .filter(|tp| !committed.contains_key(*tp))
-        .cloned()
-        .collect();
-    let mut positions = committed.clone();
-    if !missing.is_empty() {
-        let policy = config.auto_offset_reset;
-        let reset = offsets::with_retries(client, "ListOffsets", || {
-            offsets::reset_positions(cluster, policy, &missing)
-        })
-        .await?;
-        positions.extend(reset);
-    }
-    let starts: Vec<String> = positions
-        .iter()
-        .map(|(tp, o)| format!("{tp}@{o}"))
-        .collect();
-    tracing::debug!(%group, "starting at {}", starts.join(", "));
-    Ok((positions, committed))
 }
 
 /// Whether a commit error means our generation is over.

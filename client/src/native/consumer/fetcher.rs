@@ -106,11 +106,18 @@ impl Fetcher {
             let Some((parts, result)) = in_flight.next().await else {
                 return; // nothing owned: nothing to do until the next assignment
             };
+            let mut answered = BTreeSet::new();
             match result {
                 Ok(answer) => {
                     for (tp, data) in answer.partitions {
-                        if !self.handle(&tp, data, &answer.addr, &mut state).await {
-                            return; // the consumer is gone
+                        match self.handle(&tp, data, &answer.addr, &mut state).await {
+                            Next::Fetch => {}
+                            Next::Wait => {
+                                answered.insert(tp.clone());
+                                in_flight.push(self.pause(tp));
+                            }
+                            Next::Stopped => {}
+                            Next::ConsumerGone => return,
                         }
                     }
                 }
@@ -123,9 +130,27 @@ impl Fetcher {
                     }
                 }
             }
-            // A partition whose fetching stopped for good is no longer in `state`.
-            idle.extend(parts.into_iter().filter(|tp| state.contains_key(tp)));
+            // Fetch again at once, except partitions that wait out a backoff or stopped for
+            // good (those are no longer in `state`).
+            idle.extend(
+                parts
+                    .into_iter()
+                    .filter(|tp| state.contains_key(tp) && !answered.contains(tp)),
+            );
         }
+    }
+
+    /// A partition waits `retry.backoff.ms` before it is fetched again; the others go on.
+    fn pause(&self, tp: TopicPartition) -> InFlight {
+        let backoff = self.config.client.retry_backoff;
+        Box::pin(async move {
+            tokio::time::sleep(backoff).await;
+            let nothing = Answer {
+                addr: String::new(),
+                partitions: Vec::new(),
+            };
+            (vec![tp], Ok(nothing))
+        })
     }
 
     /// Group `ready` by leader and build one request future per leader. A partition whose
@@ -232,17 +257,16 @@ impl Fetcher {
             .with_topics(topics)
     }
 
-    /// Queue one partition's records and move its position. `false` when the consumer is
-    /// gone and fetching should stop.
+    /// Queue one partition's records and move its position.
     async fn handle(
         &self,
         tp: &TopicPartition,
         data: PartitionData,
         addr: &str,
         state: &mut BTreeMap<TopicPartition, PartitionState>,
-    ) -> bool {
+    ) -> Next {
         let Some(s) = state.get_mut(tp) else {
-            return true; // not ours (a broker answering more than asked)
+            return Next::Fetch; // not ours (a broker answering more than asked)
         };
         match KafkaCode::from_code(data.error_code) {
             _ if data.error_code == 0 => {}
@@ -255,18 +279,18 @@ impl Fetcher {
                         let to = reset.get(tp).copied().unwrap_or(s.position);
                         tracing::warn!(group = %self.config.group_id, "{tp}: offset {} is out of range, auto.offset.reset={policy:?} moves it to {to}", s.position);
                         s.position = to;
+                        return Next::Fetch;
                     }
                     Err(e) => {
                         tracing::debug!(%tp, error = %e, "offset reset failed, retrying");
-                        tokio::time::sleep(self.config.client.retry_backoff).await;
+                        return Next::Wait;
                     }
                 }
-                return true;
             }
             code if code.is_retriable() => {
                 tracing::debug!(%tp, %code, "fetch answered a retriable error");
                 self.cluster.invalidate(&tp.topic);
-                return true;
+                return Next::Wait;
             }
             _ => {
                 let e = Error::kafka(
@@ -277,7 +301,7 @@ impl Fetcher {
                     ),
                 );
                 state.remove(tp);
-                return self.control.send(Control::Error(e)).is_ok();
+                return self.report(e);
             }
         }
         let bytes = data.records.unwrap_or_default();
@@ -294,7 +318,7 @@ impl Fetcher {
                     ),
                 };
                 state.remove(tp);
-                return self.control.send(Control::Error(e)).is_ok();
+                return self.report(e);
             }
         };
         let mut records = Vec::with_capacity(decoded.records.len());
@@ -323,12 +347,34 @@ impl Fetcher {
             None => {}
         }
         if records.is_empty() {
-            return true;
+            return Next::Fetch;
         }
         let batch = FetchedBatch {
             epoch: self.epoch,
             records,
         };
-        self.records.send(batch).await.is_ok()
+        match self.records.send(batch).await {
+            Ok(()) => Next::Fetch,
+            Err(_) => Next::ConsumerGone,
+        }
     }
+
+    fn report(&self, e: Error) -> Next {
+        match self.control.send(Control::Error(e)) {
+            Ok(()) => Next::Stopped,
+            Err(_) => Next::ConsumerGone,
+        }
+    }
+}
+
+/// What to do with a partition after its part of a response.
+enum Next {
+    /// Fetch it again at once.
+    Fetch,
+    /// Fetch it again after `retry.backoff.ms`.
+    Wait,
+    /// Its fetching stopped for good (the error went to the application).
+    Stopped,
+    /// The consumer is gone: stop everything.
+    ConsumerGone,
 }

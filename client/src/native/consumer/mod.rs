@@ -11,7 +11,8 @@
 //! 4. [`offsets`]: OffsetFetch and `auto.offset.reset` when partitions arrive, OffsetCommit.
 //! 5. [`fetcher`]: the pipelined fetch of the owned partitions.
 //! 6. [`heartbeat`]: staying in the generation; learning that a rebalance began.
-//! 7. [`driver`]: the member's life, tying the above together.
+//! 7. [`commands`]: what the application asks of the member task (`commit`, `close`, …).
+//! 8. [`driver`]: the member's life, tying the above together.
 //!
 //! Invariants:
 //! - What the application has been handed is the truth for commits: `recv` moves a
@@ -24,6 +25,7 @@
 //!   any record of its epoch (the fetcher starts only after `Assigned` is sent).
 //! - The std `Mutex` is held for map updates only, never across `.await`.
 
+pub(crate) mod commands;
 pub(crate) mod coordinator;
 pub(crate) mod driver;
 pub(crate) mod fetcher;
@@ -36,6 +38,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
+
+use commands::Command;
 
 use crate::config::ConsumerConfig;
 use crate::consumer::{ConsumerEvent, TopicPartition};
@@ -59,14 +63,6 @@ pub(crate) enum Control {
     Assigned(Vec<TopicPartition>),
     Revoked(Vec<TopicPartition>),
     Error(Error),
-}
-
-/// What the application asks of the member task.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Subscribe(Vec<String>),
-    Commit(oneshot::Sender<Result<()>>),
-    Close(oneshot::Sender<Result<()>>),
 }
 
 /// Ownership and consumed positions, shared by `recv` and the member task.

@@ -25,7 +25,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::config::{ClientConfig, OffsetReset};
+use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
 use crate::consumer::TopicPartition;
 use crate::error::{Error, Result};
 use crate::native::connection::Connection;
@@ -213,6 +213,42 @@ pub(crate) async fn reset_positions(
         }
     }
     Ok(out)
+}
+
+/// Committed offsets for our new partitions, and `auto.offset.reset` for the others.
+/// Returns (start positions, what is committed).
+pub(crate) async fn starting_positions(
+    config: &ConsumerConfig,
+    cluster: &Cluster,
+    coordinator: &Coordinator,
+    assigned: &[TopicPartition],
+) -> Result<(BTreeMap<TopicPartition, i64>, BTreeMap<TopicPartition, i64>)> {
+    let client = &config.client;
+    let group = &config.group_id;
+    let committed = with_retries(client, "OffsetFetch", || {
+        fetch_committed(coordinator, group, assigned)
+    })
+    .await?;
+    let missing: Vec<TopicPartition> = assigned
+        .iter()
+        .filter(|tp| !committed.contains_key(*tp))
+        .cloned()
+        .collect();
+    let mut positions = committed.clone();
+    if !missing.is_empty() {
+        let policy = config.auto_offset_reset;
+        let reset = with_retries(client, "ListOffsets", || {
+            reset_positions(cluster, policy, &missing)
+        })
+        .await?;
+        positions.extend(reset);
+    }
+    let starts: Vec<String> = positions
+        .iter()
+        .map(|(tp, o)| format!("{tp}@{o}"))
+        .collect();
+    tracing::debug!(%group, "starting at {}", starts.join(", "));
+    Ok((positions, committed))
 }
 
 /// Run `f` until it succeeds or fails for good: retriable errors are retried `retries`

@@ -1,0 +1,260 @@
+//! A record: one key/value message inside a v2 batch, and how to decode and build them.
+//!
+//! Flow: producer builds records into a batch → … → the batch is stored as it came
+//! (see `record_batch`) → consumers, `inspect` and the group coordinator decode the
+//! records with [`records`]; the group coordinator writes `__consumer_offsets` entries
+//! with [`build`].
+//!
+//! What must stay true: [`build`] produces a batch that `record_batch::validate`
+//! accepts, and [`records`] reads back exactly what was built (offsets made absolute
+//! from baseOffset + offsetDelta, timestamps from baseTimestamp + timestampDelta).
+//!
+//! # Record (varints are zig-zag, as in protobuf)
+//!
+//! | field            | type                                     |
+//! |------------------|------------------------------------------|
+//! | length           | varint: bytes after this field           |
+//! | attributes       | i8 (unused, 0)                           |
+//! | timestampDelta   | varlong, from baseTimestamp              |
+//! | offsetDelta      | varint, from baseOffset                  |
+//! | key              | varint length (−1 = null), then bytes    |
+//! | value            | varint length (−1 = null), then bytes    |
+//! | headers count    | varint                                   |
+//! | each header      | key: varint length + UTF-8; value: varint length (−1 = null) + bytes |
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::record_batch::{
+    compute_crc, BatchError, BatchHeader, Compression, HEADER_LEN, LOG_OVERHEAD,
+};
+
+fn bad(msg: impl Into<String>) -> BatchError {
+    BatchError::InvalidRecords(msg.into())
+}
+
+/// One record as read back from a batch, with absolute offset and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// A record to put into a new batch (see [`build`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Absolute timestamp in milliseconds.
+    pub timestamp: i64,
+}
+
+/// Reads a zig-zag varint (at most 5 bytes).
+pub fn read_varint(buf: &mut &[u8]) -> Result<i32, BatchError> {
+    let v = read_unsigned(buf, 5)?;
+    let v = u32::try_from(v).map_err(|_| bad("varint overflows 32 bits"))?;
+    Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+}
+
+/// Reads a zig-zag varlong (at most 10 bytes).
+pub fn read_varlong(buf: &mut &[u8]) -> Result<i64, BatchError> {
+    let v = read_unsigned(buf, 10)?;
+    Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+}
+
+fn read_unsigned(buf: &mut &[u8], max_bytes: usize) -> Result<u64, BatchError> {
+    let mut value = 0u64;
+    for i in 0..max_bytes {
+        let Some((&b, rest)) = buf.split_first() else {
+            return Err(bad("truncated varint"));
+        };
+        *buf = rest;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(bad("varint is too long"))
+}
+
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn read_bytes(buf: &mut &[u8], what: &str) -> Result<Option<Bytes>, BatchError> {
+    let len = read_varint(buf)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let len = len as usize;
+    if len > buf.len() {
+        return Err(bad(format!("{what} of {len} bytes overruns the record")));
+    }
+    let (b, rest) = buf.split_at(len);
+    *buf = rest;
+    Ok(Some(Bytes::copy_from_slice(b)))
+}
+
+/// The records section, decompressed when the batch is compressed.
+pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
+    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+    let raw = batch
+        .get(HEADER_LEN..h.total_len().min(batch.len()))
+        .ok_or_else(|| BatchError::BadLength("batch is shorter than its header".into()))?;
+    let mut src = Bytes::copy_from_slice(raw);
+    let take = |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()));
+    let out = match h.compression()? {
+        Compression::None => return Ok(src),
+        Compression::Gzip => Gzip::decompress(&mut src, take),
+        Compression::Snappy => Snappy::decompress(&mut src, take),
+        Compression::Lz4 => Lz4::decompress(&mut src, take),
+        Compression::Zstd => Zstd::decompress(&mut src, take),
+    };
+    out.map_err(|e| bad(format!("cannot decompress {}: {e:#}", h.compression_name())))
+}
+
+/// Every record of one batch, decompressing if needed. `batch` is one whole batch.
+pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
+    let h = BatchHeader::parse(batch)?;
+    let body = records_section(batch, &h)?;
+    let mut buf: &[u8] = &body;
+    let mut out = Vec::with_capacity(h.record_count.clamp(0, 4096) as usize);
+    for i in 0..h.record_count {
+        let len = read_varint(&mut buf)?;
+        if len < 0 || len as usize > buf.len() {
+            return Err(bad(format!(
+                "record {i} has length {len}, overrunning the batch"
+            )));
+        }
+        let (mut r, rest) = buf.split_at(len as usize);
+        buf = rest;
+        if r.is_empty() {
+            return Err(bad(format!("record {i} is empty")));
+        }
+        r.advance(1);
+        let ts_delta = read_varlong(&mut r)?;
+        let off_delta = read_varint(&mut r)?;
+        let key = read_bytes(&mut r, "key")?;
+        let value = read_bytes(&mut r, "value")?;
+        let n_headers = read_varint(&mut r)?;
+        let mut headers = Vec::new();
+        for _ in 0..n_headers.max(0) {
+            let k = read_bytes(&mut r, "header key")?
+                .ok_or_else(|| bad(format!("record {i} has a null header key")))?;
+            let k = String::from_utf8(k.to_vec())
+                .map_err(|_| bad(format!("record {i} has a header key that is not UTF-8")))?;
+            headers.push((k, read_bytes(&mut r, "header value")?));
+        }
+        let timestamp = if h.is_log_append_time() {
+            h.max_timestamp
+        } else {
+            h.base_timestamp.wrapping_add(ts_delta)
+        };
+        out.push(Record {
+            offset: h.base_offset.wrapping_add(i64::from(off_delta)),
+            timestamp,
+            key,
+            value,
+            headers,
+        });
+    }
+    Ok(out)
+}
+
+/// Builds a v2 batch (baseOffset 0, no producer id) holding `records`, with timestamp
+/// deltas taken from `base_timestamp`. `records` must not be empty (the log rejects a
+/// batch without records). If the codec fails (it should not), the batch
+/// is built uncompressed instead, so a valid batch always comes back.
+pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compression) -> Vec<u8> {
+    let mut body = Vec::with_capacity(records.len() * 32);
+    let mut rec = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        rec.clear();
+        rec.push(0);
+        put_varint(&mut rec, r.timestamp.wrapping_sub(base_timestamp));
+        put_varint(&mut rec, i as i64);
+        for field in [&r.key, &r.value] {
+            match field {
+                Some(b) => {
+                    put_varint(&mut rec, b.len() as i64);
+                    rec.extend_from_slice(b);
+                }
+                None => put_varint(&mut rec, -1),
+            }
+        }
+        put_varint(&mut rec, r.headers.len() as i64);
+        for (k, v) in &r.headers {
+            put_varint(&mut rec, k.len() as i64);
+            rec.extend_from_slice(k.as_bytes());
+            match v {
+                Some(b) => {
+                    put_varint(&mut rec, b.len() as i64);
+                    rec.extend_from_slice(b);
+                }
+                None => put_varint(&mut rec, -1),
+            }
+        }
+        put_varint(&mut body, rec.len() as i64);
+        body.extend_from_slice(&rec);
+    }
+    let (body, compression) = match compress(&body, compression) {
+        Ok(c) => (c, compression),
+        Err(e) => {
+            tracing::warn!(
+                "building a batch: {} failed ({e}); storing it uncompressed",
+                compression.name()
+            );
+            (body, Compression::None)
+        }
+    };
+    let max_ts = records
+        .iter()
+        .map(|r| r.timestamp)
+        .max()
+        .unwrap_or(base_timestamp);
+    let count = records.len() as i32;
+    let mut b = Vec::with_capacity(HEADER_LEN + body.len());
+    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&compression.attribute_bits().to_be_bytes());
+    b.extend_from_slice(&(count - 1).max(0).to_be_bytes());
+    b.extend_from_slice(&base_timestamp.to_be_bytes());
+    b.extend_from_slice(&max_ts.to_be_bytes());
+    b.extend_from_slice(&(-1i64).to_be_bytes());
+    b.extend_from_slice(&(-1i16).to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.extend_from_slice(&count.to_be_bytes());
+    b.extend_from_slice(&body);
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn compress(body: &[u8], compression: Compression) -> Result<Vec<u8>, String> {
+    use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
+    let mut out: Vec<u8> = Vec::new();
+    let fill = |tmp: &mut BytesMut| {
+        tmp.extend_from_slice(body);
+        Ok(())
+    };
+    let r = match compression {
+        Compression::None => return Ok(body.to_vec()),
+        Compression::Gzip => Gzip::compress(&mut out, fill),
+        Compression::Snappy => Snappy::compress(&mut out, fill),
+        Compression::Lz4 => Lz4::compress(&mut out, fill),
+        Compression::Zstd => Zstd::compress(&mut out, fill),
+    };
+    r.map_err(|e| format!("{e:#}"))?;
+    Ok(out)
+}

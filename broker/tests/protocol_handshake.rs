@@ -1,0 +1,374 @@
+//! Black-box protocol tests, the handshake and admin side: ApiVersions, Metadata,
+//! CreateTopics, DeleteTopics, InitProducerId. A real broker on 127.0.0.1:0, driven
+//! with raw frames encoded by the `kafka-protocol` crate.
+
+mod common;
+
+use bytes::Buf;
+use common::{topic_name, TestBroker};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    MetadataRequest, MetadataResponse, ResponseHeader, TransactionalId,
+};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+fn versions(resp: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
+    resp.api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect()
+}
+
+#[tokio::test]
+async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    for version in 0..=3 {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("test"))
+            .with_client_software_version(StrBytes::from_static_str("1.0"));
+        let resp: ApiVersionsResponse = client.call(ApiKey::ApiVersions, version, &req).await;
+        assert_eq!(resp.error_code, 0, "v{version}");
+        let advertised = versions(&resp);
+        for expected in [
+            (0, 3, 9),  // Produce
+            (1, 4, 12), // Fetch
+            (2, 1, 6),  // ListOffsets
+            (3, 1, 12), // Metadata
+            (18, 0, 3), // ApiVersions
+            (19, 2, 7), // CreateTopics
+            (20, 1, 6), // DeleteTopics
+            (22, 0, 4), // InitProducerId
+        ] {
+            assert!(
+                advertised.contains(&expected),
+                "v{version} lacks {expected:?}: {advertised:?}"
+            );
+        }
+        // Exactly ours plus the group coordinator's: nothing unimplemented.
+        let mut expected = minikafka_broker::protocol::api_versions::OWN_APIS.to_vec();
+        expected.extend_from_slice(minikafka_broker::group::SUPPORTED_APIS);
+        expected.sort_unstable();
+        assert_eq!(advertised, expected, "v{version}");
+    }
+    broker.stop().await;
+}
+
+/// The v3 response is flexible but its header is v0: librdkafka 2.0.2 reads it
+/// byte by byte, so check the exact layout by hand.
+#[tokio::test]
+async fn api_versions_v3_bytes_are_exact() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("librdkafka"))
+        .with_client_software_version(StrBytes::from_static_str("2.0.2"));
+    let sent = client.send(ApiKey::ApiVersions, 3, &req).await;
+    let mut frame = client.recv_frame().await.expect("a response");
+    let n = minikafka_broker::protocol::api_versions::supported().len();
+    assert!(n < 127, "one-byte varint below");
+    // correlation id, error, compact array length, n * (key, min, max, no tags),
+    // throttle time, no tagged fields.
+    assert_eq!(frame.len(), 4 + 2 + 1 + n * 7 + 4 + 1);
+    assert_eq!(
+        frame.get_i32(),
+        sent,
+        "header v0: the correlation id comes first"
+    );
+    assert_eq!(
+        frame.get_i16(),
+        0,
+        "error code directly after (no header tags)"
+    );
+    assert_eq!(
+        frame.get_u8() as usize,
+        n + 1,
+        "compact array length is n + 1"
+    );
+    let mut previous = -1;
+    for _ in 0..n {
+        let key = frame.get_i16();
+        let min = frame.get_i16();
+        let max = frame.get_i16();
+        assert!(key > previous && min <= max, "key {key} {min}..{max}");
+        previous = key;
+        assert_eq!(frame.get_u8(), 0, "no tagged fields in an entry");
+    }
+    assert_eq!(frame.get_i32(), 0, "throttle time");
+    assert_eq!(frame.get_u8(), 0, "no tagged fields at the end");
+    broker.stop().await;
+}
+
+/// kafka-python asks for a version we lack first and needs Kafka's answer: v0
+/// format, UNSUPPORTED_VERSION (35), and the ranges, on a connection that stays open.
+#[tokio::test]
+async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    for version in [4i16, 99] {
+        // Header v2 like a flexible request would have; the broker must not need it.
+        let mut body = Vec::new();
+        body.extend_from_slice(&18i16.to_be_bytes());
+        body.extend_from_slice(&version.to_be_bytes());
+        body.extend_from_slice(&4242i32.to_be_bytes());
+        body.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+        body.push(0); // empty header tagged fields
+        body.extend_from_slice(&[5, b'x', b'y', b'z', b'w', 2, b'1', 0]); // a v3-like body
+        client.send_frame(&body).await;
+        let mut frame = client.recv_frame().await.expect("an answer, not a close");
+        let header = ResponseHeader::decode(&mut frame, 0).expect("v0 header");
+        assert_eq!(header.correlation_id, 4242);
+        let resp = ApiVersionsResponse::decode(&mut frame, 0).expect("v0 body");
+        assert_eq!(frame.remaining(), 0);
+        assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
+        assert!(versions(&resp).contains(&(18, 0, 3)), "{resp:?}");
+        assert!(versions(&resp).contains(&(0, 3, 9)), "{resp:?}");
+    }
+    // The client retries lower, on the same connection.
+    let resp: ApiVersionsResponse = client
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(resp.error_code, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn metadata_names_this_broker_and_auto_creates_topics() {
+    let broker = TestBroker::start_with(|c| c.num_partitions = 4).await;
+    let mut client = broker.client().await;
+    for version in [1i16, 4, 9, 12] {
+        let topic = format!("auto-{version}");
+        let resp: MetadataResponse = client
+            .call(
+                ApiKey::Metadata,
+                version,
+                &common::metadata_for(&[&topic], true),
+            )
+            .await;
+        assert_eq!(resp.brokers.len(), 1);
+        assert_eq!(resp.brokers[0].node_id.0, 0);
+        assert_eq!(resp.brokers[0].host.as_str(), "127.0.0.1");
+        assert_eq!(resp.brokers[0].port, i32::from(broker.addr().port()));
+        assert_eq!(resp.controller_id.0, 0);
+        let t = &resp.topics[0];
+        assert_eq!(t.error_code, 0, "v{version}: {t:?}");
+        assert_eq!(t.name.as_ref().map(|n| n.0.as_str()), Some(topic.as_str()));
+        assert_eq!(t.partitions.len(), 4);
+        for (i, p) in t.partitions.iter().enumerate() {
+            assert_eq!(p.partition_index, i as i32);
+            assert_eq!(p.leader_id.0, 0);
+            assert_eq!(p.replica_nodes.iter().map(|b| b.0).collect::<Vec<_>>(), [0]);
+            assert_eq!(p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>(), [0]);
+        }
+    }
+    // v4+: a client may forbid creation.
+    let resp: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &common::metadata_for(&["not-created"], false),
+        )
+        .await;
+    assert_eq!(resp.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    // All topics (null list): the four created above, none of the refused one.
+    let all: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await;
+    let mut names: Vec<&str> = all
+        .topics
+        .iter()
+        .filter(|t| !t.is_internal)
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["auto-1", "auto-12", "auto-4", "auto-9"]);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn metadata_does_not_create_when_auto_create_is_off() {
+    let broker = TestBroker::start_with(|c| c.auto_create_topics = false).await;
+    let mut client = broker.client().await;
+    let resp: MetadataResponse = client
+        .call(ApiKey::Metadata, 12, &common::metadata_for(&["nope"], true))
+        .await;
+    assert_eq!(resp.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    let resp: MetadataResponse = client
+        .call(ApiKey::Metadata, 12, &common::metadata_for(&["nope"], true))
+        .await;
+    assert_eq!(resp.topics[0].error_code, 3, "still not created");
+    broker.stop().await;
+}
+
+fn create_request(topics: Vec<CreatableTopic>, validate_only: bool) -> CreateTopicsRequest {
+    CreateTopicsRequest::default()
+        .with_topics(topics)
+        .with_timeout_ms(5000)
+        .with_validate_only(validate_only)
+}
+
+fn creatable(name: &str, partitions: i32, replication: i16) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(topic_name(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication)
+}
+
+#[tokio::test]
+async fn create_and_delete_topics_answer_per_topic() {
+    let broker = TestBroker::start_with(|c| c.auto_create_topics = false).await;
+    let mut client = broker.client().await;
+
+    let resp: CreateTopicsResponse = client
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            &create_request(
+                vec![
+                    creatable("orders", 2, 1),
+                    creatable("bad/name", 1, 1),
+                    creatable("replicated", 1, 3),
+                    creatable("zero", 0, 1),
+                    creatable("defaults", -1, -1),
+                ],
+                false,
+            ),
+        )
+        .await;
+    let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+    // 0, INVALID_TOPIC_EXCEPTION, INVALID_REPLICATION_FACTOR, INVALID_PARTITIONS, 0
+    assert_eq!(codes, [0, 17, 38, 37, 0], "{resp:?}");
+    assert_eq!(resp.topics[0].num_partitions, 2);
+    assert_eq!(resp.topics[4].num_partitions, 3, "num.partitions default");
+
+    // Again: TOPIC_ALREADY_EXISTS. validate_only creates nothing.
+    let resp: CreateTopicsResponse = client
+        .call(
+            ApiKey::CreateTopics,
+            2,
+            &create_request(
+                vec![creatable("orders", 2, 1), creatable("dry", 1, 1)],
+                true,
+            ),
+        )
+        .await;
+    let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [36, 0]);
+    let meta: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &common::metadata_for(&["orders", "dry"], true),
+        )
+        .await;
+    assert_eq!(meta.topics[0].error_code, 0);
+    assert_eq!(meta.topics[0].partitions.len(), 2);
+    assert_eq!(
+        meta.topics[1].error_code, 3,
+        "validate_only created nothing"
+    );
+
+    // Delete at v1 (names) and v6 (states).
+    let resp: DeleteTopicsResponse = client
+        .call(
+            ApiKey::DeleteTopics,
+            1,
+            &DeleteTopicsRequest::default()
+                .with_topic_names(vec![topic_name("orders"), topic_name("missing")])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    let codes: Vec<i16> = resp.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, 3]);
+    let resp: DeleteTopicsResponse = client
+        .call(
+            ApiKey::DeleteTopics,
+            6,
+            &DeleteTopicsRequest::default()
+                .with_topics(vec![
+                    DeleteTopicState::default().with_name(Some(topic_name("defaults"))),
+                    DeleteTopicState::default().with_name(Some(topic_name("orders"))),
+                ])
+                .with_timeout_ms(5000),
+        )
+        .await;
+    let codes: Vec<i16> = resp.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, 3], "orders is already gone");
+    let meta: MetadataResponse = client
+        .call(
+            ApiKey::Metadata,
+            12,
+            &common::metadata_for(&["orders", "defaults"], true),
+        )
+        .await;
+    assert_eq!(meta.topics[0].error_code, 3);
+    assert_eq!(meta.topics[1].error_code, 3);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn init_producer_id_hands_out_fresh_ids() {
+    let broker = TestBroker::start().await;
+    let mut client = broker.client().await;
+    let first: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        )
+        .await;
+    let second: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            1,
+            &InitProducerIdRequest::default()
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+    assert_eq!((second.error_code, second.producer_epoch), (0, 0));
+    assert!(first.producer_id.0 >= 0);
+    assert_ne!(first.producer_id, second.producer_id);
+
+    // v3+: a producer that names its id and epoch gets the next epoch of that id.
+    let bumped: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id(first.producer_id)
+                .with_producer_epoch(0),
+        )
+        .await;
+    assert_eq!(
+        (bumped.error_code, bumped.producer_id, bumped.producer_epoch),
+        (0, first.producer_id, 1)
+    );
+
+    // No transactions: a transactional id is refused with a clear, fatal error.
+    let transactional: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(
+        transactional.error_code, 53,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+    );
+    broker.stop().await;
+}
