@@ -118,7 +118,7 @@ impl Consumer {
         match &mut self.inner {
             Inner::Native(c) => c.subscribe(topics),
             #[cfg(feature = "rdkafka")]
-            Inner::Rdkafka(c) => c.subscribe(topics),
+            Inner::Rdkafka(c) => c.subscribe(topics).await,
         }
     }
 

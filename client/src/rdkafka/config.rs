@@ -157,7 +157,13 @@ pub(crate) fn consumer(c: &ConsumerConfig) -> RdConfig {
             "max.partition.fetch.bytes",
             c.max_partition_fetch_bytes.to_string(),
         )
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // librdkafka refreshes the subscribed topics' metadata (and so notices new topics
+        // and partitions) every topic.metadata.refresh.interval.ms: Java's metadata.max.age.ms.
+        .set(
+            "topic.metadata.refresh.interval.ms",
+            ms(c.client.metadata_max_age.max(Duration::from_millis(1))),
+        );
     finish(rd, &c.client)
 }
 
@@ -205,5 +211,25 @@ mod tests {
         assert_eq!(rd.get("group.id"), Some("g"));
         let rd = consumer(&ConsumerConfig::new("localhost:9092", "g"));
         assert_eq!(rd.get("partition.assignment.strategy"), Some("roundrobin"));
+    }
+
+    /// docs/real-kafka.md promises SASL/PLAIN in the default build and a clear refusal of
+    /// TLS; keep that promise checked.
+    #[test]
+    fn default_build_has_sasl_plain_and_refuses_tls_clearly() {
+        use rdkafka::producer::FutureProducer;
+        let mut p = ProducerConfig::new("127.0.0.1:9");
+        p.client.backend = Backend::Rdkafka;
+        p.set("security.protocol", "SASL_PLAINTEXT").unwrap();
+        p.set("sasl.mechanism", "PLAIN").unwrap();
+        p.set("sasl.username", "alice").unwrap();
+        p.set("sasl.password", "secret").unwrap();
+        assert!(producer(&p).create::<FutureProducer>().is_ok());
+        p.set("security.protocol", "SASL_SSL").unwrap();
+        let err = producer(&p)
+            .create::<FutureProducer>()
+            .err()
+            .expect("no TLS");
+        assert!(err.to_string().contains("OpenSSL"), "{err}");
     }
 }

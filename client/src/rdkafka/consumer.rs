@@ -147,6 +147,10 @@ pub(crate) struct RdConsumer {
     bootstrap: String,
     auto_commit: bool,
     subscribed: bool,
+    /// `allow.auto.create.topics`: subscribing creates missing topics.
+    auto_create: bool,
+    /// Bound for blocking librdkafka calls.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RdConsumer {
@@ -191,6 +195,8 @@ impl RdConsumer {
             bootstrap,
             auto_commit: config.enable_auto_commit,
             subscribed: false,
+            auto_create: config.allow_auto_create_topics,
+            timeout: config.client.request_timeout.min(Duration::from_secs(10)),
         })
     }
 
@@ -205,8 +211,25 @@ impl RdConsumer {
     }
 
     /// Subscribe; librdkafka joins the group in the background.
-    pub(crate) fn subscribe(&mut self, topics: Vec<String>) -> Result<()> {
-        let consumer = self.live()?;
+    ///
+    /// librdkafka never auto-creates a topic only because it is subscribed to (it asks
+    /// for subscribed topics' metadata with auto-creation off); the native and Java
+    /// consumers do, with `allow.auto.create.topics=true`. So that both backends behave
+    /// alike, the topics are looked up here first, a lookup that may create them.
+    pub(crate) async fn subscribe(&mut self, topics: Vec<String>) -> Result<()> {
+        let consumer = self.live()?.clone();
+        if self.auto_create && !topics.is_empty() {
+            let (c, names, timeout) = (consumer.clone(), topics.clone(), self.timeout);
+            let looked_up = blocking(move || {
+                names
+                    .iter()
+                    .try_for_each(|t| c.client().fetch_metadata(Some(t), timeout).map(drop))
+            })
+            .await?;
+            if let Err(e) = looked_up {
+                tracing::warn!("group {}: looking up {topics:?}: {e}", self.group);
+            }
+        }
         if topics.is_empty() {
             return Err(Error::Config {
                 key: "subscription".into(),
