@@ -1,5 +1,5 @@
 //! minikafka-client: one producer, partition-reader and admin API for minikafka and Kafka,
-//! with a pure-Rust backend (`native`) and, later, a librdkafka backend (`rdkafka` feature).
+//! with a pure-Rust backend (`native`) and a librdkafka backend (`rdkafka` feature).
 //!
 //! # Reading order
 //!
@@ -25,8 +25,10 @@
 //! # Backends
 //!
 //! Each public type holds an inner enum with one variant per backend. The rdkafka backend
-//! (issue 5) adds a variant behind the `rdkafka` feature; asking for [`Backend::Rdkafka`] in
-//! a build without it returns [`Error::BackendUnavailable`] saying how to rebuild.
+//! (`rdkafka/`: config mapping → error mapping → producer → reader → consumer → admin, on
+//! librdkafka through the `rdkafka` crate) is a variant behind the `rdkafka` feature; asking
+//! for [`Backend::Rdkafka`] in a build without it returns [`Error::BackendUnavailable`]
+//! saying how to rebuild. See docs/real-kafka.md.
 
 pub mod admin;
 pub mod assignor;
