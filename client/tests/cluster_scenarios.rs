@@ -81,9 +81,9 @@ impl Cluster {
 }
 
 /// Run each scenario natively and with rdkafka against our broker, and with rdkafka
-/// against the mock cluster.
+/// against the mock cluster; scenarios after `ours_only:` skip the mock cluster.
 macro_rules! cluster_tests {
-    ($($scenario:ident),* $(,)?) => {
+    ($($scenario:ident),* $(,)? $(; ours_only: $($ours:ident),* $(,)?)?) => {
         mod native {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +92,13 @@ macro_rules! cluster_tests {
                     super::$scenario(minikafka_client::Backend::Native, &cluster).await;
                 }
             )*
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $ours() {
+                    let cluster = super::Cluster::ours().await;
+                    super::$ours(minikafka_client::Backend::Native, &cluster).await;
+                }
+            )*)?
         }
         #[cfg(feature = "rdkafka")]
         mod rdkafka {
@@ -102,6 +109,13 @@ macro_rules! cluster_tests {
                     super::$scenario(minikafka_client::Backend::Rdkafka, &cluster).await;
                 }
             )*
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $ours() {
+                    let cluster = super::Cluster::ours().await;
+                    super::$ours(minikafka_client::Backend::Rdkafka, &cluster).await;
+                }
+            )*)?
         }
         #[cfg(feature = "rdkafka")]
         mod rdkafka_mock_cluster {
@@ -123,7 +137,10 @@ cluster_tests!(
     classroom_load_balancing,
     classroom_broadcast,
     classroom_persistence_across_consumer_restart,
-    consumer_misuse_is_refused_clearly,
+    consumer_misuse_is_refused_clearly;
+    // The mock cluster finishes any rebalance after a leave only after the session timeout
+    // minus 1 s (rdkafka_mock_cgrp.c), so this check of LeaveGroup needs our broker.
+    ours_only: close_leaves_the_group_at_once,
 );
 
 /// Send `n` records keyed `user_<i % 5>`; returns (partition, offset) → value.
@@ -394,4 +411,29 @@ async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &Cluster)
         .unwrap_err()
         .to_string();
     assert!(err.contains(&format!("cannot connect to {addr}")), "{err}");
+}
+
+/// close() sends LeaveGroup: with a session timeout longer than the test's bound, only a
+/// real LeaveGroup can move the partitions to the other member in time.
+async fn close_leaves_the_group_at_once(backend: Backend, cluster: &Cluster) {
+    cluster.create_topic(backend, "leave", 2).await;
+    let config = || {
+        let mut c = cluster.consumer_config(backend, "leave-group");
+        c.session_timeout = Duration::from_secs(120);
+        c.heartbeat_interval = Duration::from_millis(500);
+        c
+    };
+    let mut a = Consumer::new(config()).await.expect("a");
+    let mut b = Consumer::new(config()).await.expect("b");
+    a.subscribe(&["leave"]).await.expect("subscribe");
+    b.subscribe(&["leave"]).await.expect("subscribe");
+    wait_for_shares(&mut [&mut a, &mut b], 2).await;
+    within("close", b.close()).await.expect("close");
+    within("the partitions move at once", async {
+        while a.assignment().len() < 2 {
+            let _ = tokio::time::timeout(Duration::from_millis(50), a.recv()).await;
+        }
+    })
+    .await;
+    a.close().await.expect("close a");
 }

@@ -143,7 +143,11 @@ pub(crate) fn consumer(c: &ConsumerConfig) -> RdConfig {
         .set("auto.commit.interval.ms", ms(c.auto_commit_interval))
         .set("session.timeout.ms", ms(c.session_timeout))
         .set("heartbeat.interval.ms", ms(c.heartbeat_interval))
-        .set("max.poll.interval.ms", ms(c.rebalance_timeout))
+        // librdkafka refuses max.poll.interval.ms below session.timeout.ms (Java does not).
+        .set(
+            "max.poll.interval.ms",
+            ms(c.rebalance_timeout.max(c.session_timeout)),
+        )
         .set("partition.assignment.strategy", strategies.join(","))
         .set(
             "allow.auto.create.topics",
