@@ -89,21 +89,30 @@ pub struct Admin {
 #[derive(Debug)]
 enum Inner {
     Native(NativeAdmin),
+    #[cfg(feature = "rdkafka")]
+    Rdkafka(crate::rdkafka::admin::RdAdmin),
 }
 
 impl Admin {
     /// Connect to a bootstrap server.
     pub async fn new(config: ClientConfig) -> Result<Admin> {
         crate::require_backend(config.backend)?;
-        Ok(Admin {
-            inner: Inner::Native(NativeAdmin::new(config).await?),
-        })
+        let inner = match config.backend {
+            #[cfg(feature = "rdkafka")]
+            crate::Backend::Rdkafka => {
+                Inner::Rdkafka(crate::rdkafka::admin::RdAdmin::new(config).await?)
+            }
+            _ => Inner::Native(NativeAdmin::new(config).await?),
+        };
+        Ok(Admin { inner })
     }
 
     /// Create topics; fails on the first topic the broker refuses (e.g. TOPIC_ALREADY_EXISTS).
     pub async fn create_topics(&self, topics: &[NewTopic]) -> Result<()> {
         match &self.inner {
             Inner::Native(a) => a.create_topics(topics).await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(a) => a.create_topics(topics).await,
         }
     }
 
@@ -117,6 +126,8 @@ impl Admin {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         match &self.inner {
             Inner::Native(a) => a.delete_topics(&names).await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(a) => a.delete_topics(&names).await,
         }
     }
 
@@ -124,6 +135,8 @@ impl Admin {
     pub async fn list_topics(&self) -> Result<ClusterMetadata> {
         match &self.inner {
             Inner::Native(a) => a.metadata(None).await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(a) => a.metadata(None).await,
         }
     }
 
@@ -132,6 +145,8 @@ impl Admin {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         match &self.inner {
             Inner::Native(a) => a.metadata(Some(&names)).await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(a) => a.metadata(Some(&names)).await,
         }
     }
 }

@@ -90,6 +90,8 @@ pub struct Consumer {
 #[derive(Debug)]
 enum Inner {
     Native(NativeConsumer),
+    #[cfg(feature = "rdkafka")]
+    Rdkafka(crate::rdkafka::consumer::RdConsumer),
 }
 
 impl Consumer {
@@ -99,7 +101,13 @@ impl Consumer {
         crate::require_backend(config.client.backend)?;
         config.validate()?;
         Ok(Consumer {
-            inner: Inner::Native(NativeConsumer::new(config).await?),
+            inner: match config.client.backend {
+                #[cfg(feature = "rdkafka")]
+                crate::Backend::Rdkafka => {
+                    Inner::Rdkafka(crate::rdkafka::consumer::RdConsumer::new(config).await?)
+                }
+                _ => Inner::Native(NativeConsumer::new(config).await?),
+            },
         })
     }
 
@@ -109,6 +117,8 @@ impl Consumer {
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         match &mut self.inner {
             Inner::Native(c) => c.subscribe(topics),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.subscribe(topics).await,
         }
     }
 
@@ -120,6 +130,8 @@ impl Consumer {
     pub async fn recv(&mut self) -> Result<ConsumerEvent> {
         match &mut self.inner {
             Inner::Native(c) => c.recv().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.recv().await,
         }
     }
 
@@ -129,6 +141,8 @@ impl Consumer {
     pub async fn commit(&self) -> Result<()> {
         match &self.inner {
             Inner::Native(c) => c.commit().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.commit().await,
         }
     }
 
@@ -136,6 +150,8 @@ impl Consumer {
     pub fn assignment(&self) -> Vec<TopicPartition> {
         match &self.inner {
             Inner::Native(c) => c.assignment(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.assignment(),
         }
     }
 
@@ -145,6 +161,8 @@ impl Consumer {
     pub async fn close(&mut self) -> Result<()> {
         match &mut self.inner {
             Inner::Native(c) => c.close().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.close().await,
         }
     }
 }

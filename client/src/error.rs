@@ -137,6 +137,15 @@ pub enum Error {
     /// `send` after `close`.
     #[error("the producer is closed; create a new one to send more")]
     ProducerClosed,
+    /// librdkafka reported an error that has no closer variant (rdkafka backend); its own
+    /// message is kept as it is.
+    #[error("librdkafka failed to {context}: {message}")]
+    Librdkafka {
+        /// What was being done, e.g. `create the consumer`.
+        context: String,
+        /// librdkafka's message.
+        message: String,
+    },
     /// A group consumer call after `close`, or after its group membership ended with an error
     /// that was already reported.
     #[error("the consumer of group `{group}` is closed; create a new one to consume more")]

@@ -36,6 +36,8 @@ pub struct Producer {
 #[derive(Debug)]
 enum Inner {
     Native(NativeProducer),
+    #[cfg(feature = "rdkafka")]
+    Rdkafka(crate::rdkafka::producer::RdProducer),
 }
 
 impl Producer {
@@ -44,9 +46,14 @@ impl Producer {
     /// Fails at once with [`Error::Connect`] when no bootstrap server answers.
     pub async fn new(config: ProducerConfig) -> Result<Producer> {
         crate::require_backend(config.client.backend)?;
-        Ok(Producer {
-            inner: Inner::Native(NativeProducer::new(config).await?),
-        })
+        let inner = match config.client.backend {
+            #[cfg(feature = "rdkafka")]
+            crate::Backend::Rdkafka => {
+                Inner::Rdkafka(crate::rdkafka::producer::RdProducer::new(config).await?)
+            }
+            _ => Inner::Native(NativeProducer::new(config).await?),
+        };
+        Ok(Producer { inner })
     }
 
     /// Send `(topic, key, value, headers)` and wait until the broker stored it.
@@ -63,6 +70,13 @@ impl Producer {
             Inner::Native(p) => Ok(DeliveryFuture {
                 inner: DeliveryInner::Native(p.enqueue(record).await?),
             }),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => {
+                let delivery = p.enqueue(record).await?;
+                Ok(DeliveryFuture {
+                    inner: DeliveryInner::Rdkafka(Box::pin(delivery.wait())),
+                })
+            }
         }
     }
 
@@ -70,6 +84,8 @@ impl Producer {
     pub async fn flush(&self) {
         match &self.inner {
             Inner::Native(p) => p.flush().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.flush().await,
         }
     }
 
@@ -77,6 +93,8 @@ impl Producer {
     pub async fn close(&self) {
         match &self.inner {
             Inner::Native(p) => p.close().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.close().await,
         }
     }
 }
@@ -88,9 +106,21 @@ pub struct DeliveryFuture {
     inner: DeliveryInner,
 }
 
-#[derive(Debug)]
+#[cfg_attr(not(feature = "rdkafka"), derive(Debug))]
 enum DeliveryInner {
     Native(oneshot::Receiver<Result<RecordMetadata>>),
+    #[cfg(feature = "rdkafka")]
+    Rdkafka(Pin<Box<dyn Future<Output = Result<RecordMetadata>> + Send + Sync>>),
+}
+
+#[cfg(feature = "rdkafka")]
+impl std::fmt::Debug for DeliveryInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryInner::Native(rx) => f.debug_tuple("Native").field(rx).finish(),
+            DeliveryInner::Rdkafka(_) => f.write_str("Rdkafka(..)"),
+        }
+    }
 }
 
 impl Future for DeliveryFuture {
@@ -101,6 +131,8 @@ impl Future for DeliveryFuture {
             DeliveryInner::Native(rx) => Pin::new(rx)
                 .poll(cx)
                 .map(|r| r.unwrap_or(Err(Error::ProducerClosed))),
+            #[cfg(feature = "rdkafka")]
+            DeliveryInner::Rdkafka(f) => f.as_mut().poll(cx),
         }
     }
 }

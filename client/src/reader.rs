@@ -29,6 +29,8 @@ pub struct PartitionReader {
 #[derive(Debug)]
 enum Inner {
     Native(NativeReader),
+    #[cfg(feature = "rdkafka")]
+    Rdkafka(crate::rdkafka::reader::RdReader),
 }
 
 impl PartitionReader {
@@ -40,9 +42,14 @@ impl PartitionReader {
         start: Offset,
     ) -> Result<PartitionReader> {
         crate::require_backend(config.client.backend)?;
-        Ok(PartitionReader {
-            inner: Inner::Native(NativeReader::assign(config, topic, partition, start).await?),
-        })
+        let inner = match config.client.backend {
+            #[cfg(feature = "rdkafka")]
+            crate::Backend::Rdkafka => Inner::Rdkafka(
+                crate::rdkafka::reader::RdReader::assign(config, topic, partition, start).await?,
+            ),
+            _ => Inner::Native(NativeReader::assign(config, topic, partition, start).await?),
+        };
+        Ok(PartitionReader { inner })
     }
 
     /// The next record; long-polls until there is one. Cancel-safe: dropping the future loses
@@ -50,6 +57,8 @@ impl PartitionReader {
     pub async fn next(&mut self) -> Result<ConsumerRecord> {
         match &mut self.inner {
             Inner::Native(r) => r.next().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(r) => r.next().await,
         }
     }
 
@@ -57,6 +66,8 @@ impl PartitionReader {
     pub fn position(&self) -> i64 {
         match &self.inner {
             Inner::Native(r) => r.position(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(r) => r.position(),
         }
     }
 
@@ -64,6 +75,8 @@ impl PartitionReader {
     pub fn high_watermark(&self) -> Option<i64> {
         match &self.inner {
             Inner::Native(r) => r.high_watermark(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(r) => r.high_watermark(),
         }
     }
 

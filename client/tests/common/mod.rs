@@ -154,15 +154,33 @@ pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32) -> Vec<(i64,
     batches
 }
 
-/// Run each scenario (an `async fn(Backend)`) as a test per backend.
+/// Run each scenario (an `async fn(Backend)`) as a test per backend: `native` always, and
+/// `rdkafka` when the crate's `rdkafka` feature is on. Scenarios after `native_only:` test
+/// the native client's own machinery (its retry loop, its batches on disk) and run natively
+/// only.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($scenario:ident),* $(,)?) => {
+    ($($scenario:ident),* $(,)? $(; native_only: $($native:ident),* $(,)?)?) => {
         mod native {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::$scenario(minikafka_client::Backend::Native).await;
+                }
+            )*
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $native() {
+                    super::$native(minikafka_client::Backend::Native).await;
+                }
+            )*)?
+        }
+        #[cfg(feature = "rdkafka")]
+        mod rdkafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(minikafka_client::Backend::Rdkafka).await;
                 }
             )*
         }
