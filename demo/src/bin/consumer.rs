@@ -9,6 +9,7 @@
 //! `cargo run -p minikafka-demo --bin consumer -- --topic demo-topic --group demo-group`
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -105,7 +106,10 @@ async fn run() -> Result<()> {
         };
         match event {
             ConsumerEvent::Record(record) => {
-                print_record(&record);
+                if print_record(&record).is_err() {
+                    // `consumer | head`: the reader went away. Stop as cleanly as on Ctrl+C.
+                    break "stdout closed";
+                }
                 total += 1;
                 *per_partition
                     .entry(TopicPartition::new(record.topic, record.partition))
@@ -126,34 +130,37 @@ async fn run() -> Result<()> {
         )),
     };
     let closed = consumer.close().await;
-    println!("summary: {total} messages");
+    let mut summary = format!("summary: {total} messages\n");
     for (tp, n) in &per_partition {
-        println!("  {} [{}]: {n}", tp.topic, tp.partition);
+        summary += &format!("  {} [{}]: {n}\n", tp.topic, tp.partition);
     }
+    // Ignore a closed stdout here: the commit and the leave matter more.
+    let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     committed
         .and(closed.map_err(anyhow::Error::from))
         .context("the next member of the group may see some of these messages again")
 }
 
-fn print_record(record: &ConsumerRecord) {
+/// Prints one record; fails only when stdout is closed (a broken pipe).
+fn print_record(record: &ConsumerRecord) -> std::io::Result<()> {
     let key = match &record.key {
         Some(k) => String::from_utf8_lossy(k).into_owned(),
         None => "(none)".into(),
     };
-    println!(
-        "{} [{}] @ {}  key={key}",
-        record.topic, record.partition, record.offset
-    );
-    match &record.value {
-        None => println!("(no value)"),
+    let value = match &record.value {
+        None => "(no value)".to_owned(),
         Some(v) => match serde_json::from_slice::<serde_json::Value>(v) {
-            Ok(json) => match serde_json::to_string_pretty(&json) {
-                Ok(pretty) => println!("{pretty}"),
-                Err(_) => println!("{json}"),
-            },
-            Err(_) => println!("{}  (not JSON, shown as text)", String::from_utf8_lossy(v)),
+            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string()),
+            Err(_) => format!("{}  (not JSON, shown as text)", String::from_utf8_lossy(v)),
         },
-    }
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} [{}] @ {}  key={key}\n{value}",
+        record.topic, record.partition, record.offset
+    )?;
+    out.flush()
 }
 
 fn list(tps: &[TopicPartition]) -> String {

@@ -5,6 +5,7 @@
 //!
 //! `cargo run -p minikafka-demo --bin producer -- --count 10 --interval-ms 1000`
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,10 +98,16 @@ async fn run() -> Result<()> {
             .send(record)
             .await
             .with_context(|| format!("sending message {id} to {}", args.topic))?;
-        println!(
+        writeln!(
+            std::io::stdout().lock(),
             "{} [{}] @ {}  key={}  value={}",
-            meta.topic, meta.partition, meta.offset, user, value
-        );
+            meta.topic,
+            meta.partition,
+            meta.offset,
+            user,
+            value
+        )
+        .context("cannot print the delivery report (stdout closed?)")?;
         if id + 1 < args.count && args.interval_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
         }
