@@ -4,28 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Duration;
 
 use minikafka_client::{Producer, ProducerConfig, ProducerRecord};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-const STEP: Duration = Duration::from_secs(60);
+mod common;
 
-async fn start_broker() -> (minikafka_broker::BrokerHandle, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = minikafka_broker::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        num_partitions: 3,
-        log_requests: false,
-        ..Default::default()
-    };
-    let broker = minikafka_broker::Broker::start(config)
-        .await
-        .expect("broker");
-    (broker, dir)
-}
+use common::{start_broker, STEP};
 
 /// Send `values` keyed by user; returns (partition, offset) → value.
 async fn produce(addr: &str, topic: &str, values: &[String]) -> BTreeMap<(i32, i64), String> {

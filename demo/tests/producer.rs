@@ -3,38 +3,18 @@
 //! the partition murmur2 gives the key.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use minikafka_client::partitioner::partition_for_key;
-use tokio::process::Command;
 
-const STEP: Duration = Duration::from_secs(60);
+mod common;
 
 async fn run_producer(args: &[&str]) -> std::process::Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_producer"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(STEP, child)
-        .await
-        .expect("producer finishes in time")
-        .expect("producer runs")
+    common::run(env!("CARGO_BIN_EXE_producer"), args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_one_delivery_line_per_message_on_the_key_partition() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = minikafka_broker::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        num_partitions: 3,
-        log_requests: false,
-        ..Default::default()
-    };
-    let broker = minikafka_broker::Broker::start(config)
-        .await
-        .expect("broker");
+    let (broker, _dir) = common::start_broker().await;
     let addr = broker.addr().to_string();
 
     let out = run_producer(&[

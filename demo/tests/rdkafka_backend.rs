@@ -5,37 +5,13 @@
 
 #![cfg(feature = "rdkafka")]
 
-use std::time::Duration;
+mod common;
 
-use tokio::process::Command;
-
-const STEP: Duration = Duration::from_secs(60);
-
-async fn run(bin: &str, args: &[&str]) -> std::process::Output {
-    let child = Command::new(bin)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(STEP, child)
-        .await
-        .expect("finishes in time")
-        .expect("runs")
-}
+use common::run;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_on_librdkafka() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = minikafka_broker::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        num_partitions: 3,
-        log_requests: false,
-        ..Default::default()
-    };
-    let broker = minikafka_broker::Broker::start(config)
-        .await
-        .expect("broker");
+    let (broker, _dir) = common::start_broker().await;
     let addr = broker.addr().to_string();
 
     let out = run(
