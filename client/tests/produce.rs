@@ -234,10 +234,15 @@ async fn keyless_records_are_spread_and_all_delivered(backend: Backend) {
         assert!((0..3).contains(&m.partition));
         per_partition.entry(m.partition).or_default().push(m.offset);
     }
-    assert!(
-        per_partition.len() > 1,
-        "sticky partitioning moves on: {per_partition:?}"
-    );
+    // Our sticky partitioner moves on after `batch_size` bytes. librdkafka's moves on
+    // after `sticky.partitioning.linger.ms` of time instead, so a fast run may put all
+    // 60 on one partition: only the native backend's choice is deterministic.
+    if backend == Backend::Native {
+        assert!(
+            per_partition.len() > 1,
+            "sticky partitioning moves on: {per_partition:?}"
+        );
+    }
     producer.close().await;
     let mut total = 0;
     for (p, offsets) in &per_partition {
