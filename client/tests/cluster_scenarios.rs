@@ -205,6 +205,26 @@ async fn receive_all(
     got
 }
 
+/// Receive until every record of `want` has arrived (earlier ones may come again).
+async fn receive_at_least(consumers: &mut [&mut Consumer], want: &BTreeMap<(i32, i64), String>) {
+    let mut missing = want.clone();
+    within("receiving every new record", async {
+        while !missing.is_empty() {
+            for c in consumers.iter_mut() {
+                let event = tokio::time::timeout(Duration::from_millis(50), c.recv()).await;
+                if let Ok(event) = event {
+                    if let Some((at, v)) = value_of(&event.expect("recv")) {
+                        if let Some(expected) = missing.remove(&at) {
+                            assert_eq!(v, expected, "record at {at:?}");
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// Drive `consumers` until each owns a non-empty share and the shares cover `partitions`.
 async fn wait_for_shares(consumers: &mut [&mut Consumer], partitions: usize) {
     within("a stable assignment", async {
@@ -333,11 +353,17 @@ async fn classroom_load_balancing(backend: Backend, cluster: &Cluster) {
         "the partition moved"
     );
     let more = produce(cluster, backend, "lb", "second", 30).await;
-    let got = receive_all(&mut [&mut a, &mut b], more.len()).await;
-    let union: BTreeMap<_, _> = got.into_iter().flatten().collect();
-    assert_eq!(union, more, "the survivors get every new message once");
-    a.close().await.expect("close a");
-    b.close().await.expect("close b");
+    if matches!(cluster, Cluster::Ours(_)) {
+        let got = receive_all(&mut [&mut a, &mut b], more.len()).await;
+        let union: BTreeMap<_, _> = got.into_iter().flatten().collect();
+        assert_eq!(union, more, "the survivors get every new message once");
+    } else {
+        // librdkafka's mock cluster may complete the rebalance before the leaving
+        // member's last commit is applied; then the survivor re-reads from the previous
+        // commit. Kafka promises at-least-once across a rebalance, so check that.
+        receive_at_least(&mut [&mut a, &mut b], &more).await;
+    }
+    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 /// Experiment 2: two groups each receive every message.

@@ -252,8 +252,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend)
     let mut union = got_a.clone();
     union.extend(got_b.clone());
     assert_eq!(union, after);
-    within("close a", a.close()).await.expect("close a");
-    within("close b", b.close()).await.expect("close b");
+    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn latest_reset_skips_what_was_there(backend: Backend) {
@@ -345,8 +344,7 @@ async fn range_assignor_by_config(backend: Backend) {
     let mut blocks = [parts(&a_owned), parts(&b_owned)];
     blocks.sort();
     assert_eq!(blocks, [vec![0, 1], vec![2, 3]]);
-    within("close a", a.close()).await.expect("close a");
-    within("close b", b.close()).await.expect("close b");
+    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn misuse_gives_clear_errors(backend: Backend) {

@@ -184,7 +184,6 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     .await;
     assert!(seen.values().any(|b| *b == Backend::Native));
     assert!(seen.values().any(|b| *b == Backend::Rdkafka));
-    native.close().await.expect("close");
-    rd.close().await.expect("close");
+    common::close_members(vec![("native", &mut native), ("rdkafka", &mut rd)]).await;
     broker.shutdown().await;
 }

@@ -97,6 +97,23 @@ impl TestBroker {
 }
 
 /// Await `f`, failing the test with `what` if it takes longer than [`STEP`].
+/// Closes the last members of a group, one after the other. The first one's LeaveGroup
+/// starts a rebalance, so a later member's final commit may meet REBALANCE_IN_PROGRESS,
+/// which `close` reports while leaving all the same (as Kafka's consumers do). Any other
+/// error fails the test.
+pub async fn close_members(members: Vec<(&str, &mut minikafka_client::Consumer)>) {
+    for (name, member) in members {
+        match within("close", member.close()).await {
+            Ok(())
+            | Err(minikafka_client::Error::Kafka {
+                code: minikafka_client::KafkaCode::RebalanceInProgress,
+                ..
+            }) => {}
+            Err(e) => panic!("close {name}: {e}"),
+        }
+    }
+}
+
 pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(STEP, f).await {
         Ok(v) => v,
