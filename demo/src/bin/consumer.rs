@@ -50,23 +50,11 @@ const COMMIT_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    minikafka_demo::exit_code(run()).await
 }
 
 async fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    minikafka_demo::init_logging();
     let args = Args::parse();
 
     let mut config = ConsumerConfig::new(&args.bootstrap_server, &args.group);
@@ -74,10 +62,8 @@ async fn run() -> Result<()> {
     config.client.client_id = "minikafka-demo-consumer".into();
     config.auto_offset_reset = args.offset_reset;
     for kv in &args.config {
-        let (key, value) = kv
-            .split_once('=')
-            .with_context(|| format!("--config `{kv}` must look like key=value"))?;
-        config.set(key.trim(), value.trim())?;
+        let (key, value) = minikafka_demo::config_pair(kv)?;
+        config.set(key, value)?;
     }
 
     let mut consumer = Consumer::new(config)

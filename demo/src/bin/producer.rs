@@ -41,23 +41,11 @@ const ACTIONS: [&str; 4] = ["login", "view", "click", "logout"];
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    minikafka_demo::exit_code(run()).await
 }
 
 async fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    minikafka_demo::init_logging();
     let args = Args::parse();
 
     let mut config = ProducerConfig::new(&args.bootstrap_server);
@@ -65,10 +53,8 @@ async fn run() -> Result<()> {
     config.client.client_id = "minikafka-demo-producer".into();
     config.acks = Acks::All;
     for kv in &args.config {
-        let (key, value) = kv
-            .split_once('=')
-            .with_context(|| format!("--config `{kv}` must look like key=value"))?;
-        config.set(key.trim(), value.trim())?;
+        let (key, value) = minikafka_demo::config_pair(kv)?;
+        config.set(key, value)?;
     }
     // The classroom producer always waits for every replica; --config cannot weaken that.
     config.acks = Acks::All;
