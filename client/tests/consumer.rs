@@ -24,7 +24,8 @@ backend_tests!(
     subscribing_creates_a_missing_topic,
     the_member_rejoins_after_a_broker_restart,
     a_new_subscription_rebalances,
-    a_dropped_consumer_still_commits_and_leaves;
+    a_dropped_consumer_still_commits_and_leaves,
+    close_returns_when_the_broker_is_gone;
     // librdkafka retries a refused JoinGroup (INVALID_SESSION_TIMEOUT) without surfacing it;
     // the other misuse checks run per backend in cluster_scenarios.rs. librdkafka does not
     // join while none of its subscribed topics exist, so it has no empty assignment to show.
@@ -502,4 +503,39 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
     let (got, _) = receive(&mut consumer, second.len()).await;
     assert_eq!(got, second);
     within("close", consumer.close()).await.expect("close");
+}
+
+/// A close whose broker went away returns within the request timeout, with an error that
+/// says what failed, instead of waiting for a coordinator that will never answer.
+async fn close_returns_when_the_broker_is_gone(backend: Backend) {
+    let broker = TestBroker::start(3).await;
+    create_topic(&broker, backend, "t14", 3).await;
+    let sent = produce(&broker, backend, "t14", values("gone", 6)).await;
+    let mut config = consumer_config(&broker, backend, "g14");
+    config.client.request_timeout = Duration::from_secs(3);
+    config.auto_commit_interval = Duration::from_secs(600);
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(&["t14"]).await.expect("subscribe");
+    let (got, _) = receive(&mut consumer, sent.len()).await;
+    assert_eq!(got, sent);
+    broker.shutdown().await;
+
+    let started = std::time::Instant::now();
+    let closed = within("close", consumer.close()).await;
+    let took = started.elapsed();
+    // A behaviour bound, not a speed target: close honours request.timeout.ms (plus slack
+    // for a loaded machine) rather than librdkafka's own, longer, coordinator waits.
+    assert!(
+        took < Duration::from_secs(8),
+        "close took {took:?}: {closed:?}"
+    );
+    let err = closed.expect_err("the final commit cannot reach a stopped broker");
+    assert!(
+        err.is_retriable() || matches!(err, Error::Timeout { .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        consumer.recv().await,
+        Err(Error::ConsumerClosed { .. })
+    ));
 }

@@ -13,7 +13,9 @@
 //!   the commit librdkafka makes on revoke, and `commit()` cover exactly what the
 //!   application received.
 //! - `close()` commits (with auto-commit), then closes librdkafka's consumer, which revokes,
-//!   sends LeaveGroup and waits for it, so the other members rebalance at once.
+//!   sends LeaveGroup and waits for it, so the other members rebalance at once. It is
+//!   awaited for at most `request.timeout.ms`, on a thread of its own, so no close can
+//!   hold up the tokio runtime.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +153,8 @@ pub(crate) struct RdConsumer {
     auto_create: bool,
     /// Bound for blocking librdkafka calls.
     timeout: Duration,
+    /// How long `close` waits for librdkafka's close (`request.timeout.ms`).
+    close_timeout: Duration,
 }
 
 impl std::fmt::Debug for RdConsumer {
@@ -197,6 +201,7 @@ impl RdConsumer {
             subscribed: false,
             auto_create: config.allow_auto_create_topics,
             timeout: config.client.request_timeout.min(Duration::from_secs(10)),
+            close_timeout: config.client.request_timeout,
         })
     }
 
@@ -298,24 +303,40 @@ impl RdConsumer {
     }
 
     /// Commit (with auto-commit), then close librdkafka's consumer: revoke, LeaveGroup.
+    ///
+    /// librdkafka's close has no time limit of its own (it waits for the coordinator's
+    /// answers), so it runs on a thread of its own and is awaited for at most the request
+    /// timeout, like the Java consumer's `close()`. Past that, [`Error::Timeout`] is
+    /// returned and the close finishes in the background; the tokio runtime never waits
+    /// for it, so a cluster that went away cannot hang the application's shutdown.
     pub(crate) async fn close(&mut self) -> Result<()> {
         let Some(consumer) = self.consumer.take() else {
             return Ok(());
         };
         let auto_commit = self.auto_commit;
-        let result = blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        close_in_background(consumer, move |consumer| {
             let result = if auto_commit {
-                commit_sync(&consumer)
+                commit_sync(consumer)
             } else {
                 Ok(())
             };
-            // Dropping the last handle runs rd_kafka_consumer_close: the revoke callback,
-            // the final auto-commit and LeaveGroup, waiting until they are done.
-            drop(consumer);
-            result
-        })
-        .await?;
-        result.map_err(|e| map(&e, &self.ctx("commit on close")))
+            let _ = tx.send(result);
+        });
+        match tokio::time::timeout(self.close_timeout, rx).await {
+            Ok(Ok(result)) => result.map_err(|e| map(&e, &self.ctx("commit on close"))),
+            Ok(Err(_)) => Err(Error::Librdkafka {
+                context: format!("close the consumer (group {})", self.group),
+                message: "the closing thread ended without an answer".into(),
+            }),
+            Err(_) => Err(Error::Timeout {
+                what: format!(
+                    "closing the consumer of group {} (commit, LeaveGroup)",
+                    self.group
+                ),
+                after: self.close_timeout,
+            }),
+        }
     }
 }
 
@@ -323,10 +344,25 @@ impl Drop for RdConsumer {
     fn drop(&mut self) {
         // Closing blocks until LeaveGroup is answered: keep it off the async workers.
         if let Some(consumer) = self.consumer.take() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn_blocking(move || drop(consumer));
-            }
+            close_in_background(consumer, |_| {});
         }
+    }
+}
+
+/// Run `first` (the final commit), then drop the last handle, which runs
+/// rd_kafka_consumer_close: the revoke callback, librdkafka's final auto-commit and
+/// LeaveGroup, waiting until they are done. A plain thread rather than tokio's blocking
+/// pool: a runtime waits for its blocking tasks when it shuts down, and this close may
+/// wait for a coordinator that is gone.
+fn close_in_background(consumer: Arc<Inner>, first: impl FnOnce(&Inner) + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name("minikafka-rdkafka-close".into())
+        .spawn(move || {
+            first(&consumer);
+            drop(consumer);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a thread to close the librdkafka consumer: {e}");
     }
 }
 

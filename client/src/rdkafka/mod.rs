@@ -12,8 +12,9 @@
 //! 5. [`consumer`]: a group consumer; rebalance events come from a `ConsumerContext`.
 //! 6. [`admin`]: `AdminClient` for create/delete, metadata for listing.
 //!
-//! Invariant: librdkafka calls that block (metadata, flush, commit, close) run on tokio's
-//! blocking pool, never on an async worker.
+//! Invariant: librdkafka calls that block (metadata, flush, commit) run on tokio's
+//! blocking pool, never on an async worker. A consumer's close, which has no time limit in
+//! librdkafka, runs on a thread of its own that the runtime does not wait for.
 
 pub(crate) mod admin;
 pub(crate) mod config;
