@@ -1,23 +1,55 @@
-//! Black-box tests of the admin client and of connection errors against a real broker on
-//! 127.0.0.1:0. Each scenario is written once as `async fn(Backend)`.
+//! Black-box tests of the admin client and of connection errors. Each scenario is written
+//! once as `async fn(Backend, &mut Cluster)` and runs per backend against our broker on
+//! 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster where the mock can.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{within, TestBroker};
+use common::{within, Cluster, TestBroker};
 use minikafka_client::{
     Admin, Backend, Error, KafkaCode, Offset, PartitionReader, Producer, ProducerRecord,
 };
 
 backend_tests!(
-    admin_creates_lists_and_deletes_topics,
+    admin_lists_and_describes_topics;
+    // The mock cluster has no CreateTopics or DeleteTopics, and no way to turn off topic
+    // auto-creation; the last scenario needs no cluster at all.
+    ours_only: admin_creates_lists_and_deletes_topics,
     unknown_topic_without_auto_create_is_a_clear_error,
     unreachable_bootstrap_gives_a_clear_error,
 );
 
-async fn admin_creates_lists_and_deletes_topics(backend: Backend) {
-    let broker = TestBroker::start(1).await;
+async fn admin_lists_and_describes_topics(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "listed-a", 2).await;
+    cluster.create_topic(backend, "listed-b", 5).await;
+    let admin = Admin::new(cluster.client_config(backend))
+        .await
+        .expect("admin");
+    let all = within("list", admin.list_topics()).await.expect("list");
+    assert_eq!(all.brokers.len(), 1, "{:?}", all.brokers);
+    let broker_id = all.brokers[0].id;
+    for (name, partitions) in [("listed-a", 2), ("listed-b", 5)] {
+        let topic = all
+            .topics
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} listed: {:?}", all.topics));
+        assert_eq!(topic.error, None);
+        let ids: Vec<i32> = topic.partitions.iter().map(|p| p.id).collect();
+        assert_eq!(ids, (0..partitions).collect::<Vec<_>>(), "{name}");
+        assert!(topic.partitions.iter().all(|p| p.leader == broker_id));
+    }
+    let one = within("describe", admin.describe_topics(&["listed-b"]))
+        .await
+        .expect("describe");
+    assert_eq!(one.topics.len(), 1);
+    assert_eq!(one.topics[0].name, "listed-b");
+    assert_eq!(one.topics[0].partitions.len(), 5);
+}
+
+async fn admin_creates_lists_and_deletes_topics(backend: Backend, cluster: &mut Cluster) {
+    let broker = cluster.broker();
     let admin = Admin::new(broker.client_config(backend))
         .await
         .expect("admin");
@@ -49,10 +81,9 @@ async fn admin_creates_lists_and_deletes_topics(backend: Backend) {
     admin.delete_topics(&["made"]).await.expect("delete");
     let all = admin.list_topics().await.expect("list");
     assert!(all.topics.iter().all(|t| t.name != "made"));
-    broker.shutdown().await;
 }
 
-async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend) {
+async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend, _: &mut Cluster) {
     let broker = TestBroker::start_without_auto_create().await;
     let mut config = broker.producer_config(backend);
     config.client.retries = 2;
@@ -85,7 +116,7 @@ async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend) {
     broker.shutdown().await;
 }
 
-async fn unreachable_bootstrap_gives_a_clear_error(backend: Backend) {
+async fn unreachable_bootstrap_gives_a_clear_error(backend: Backend, _: &mut Cluster) {
     // A port that was just free: nothing listens there.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();

@@ -1,11 +1,12 @@
-//! Producer, reader and classroom scenarios written once as `async fn(Backend, &Cluster)`
-//! and run for every backend against our broker, and for the rdkafka backend also against
-//! librdkafka's mock cluster (`rdkafka::mocking::MockCluster`), an independent Kafka
-//! implementation, so the scenarios check Kafka's behaviour rather than our broker's.
+//! Round-trip, reader and classroom scenarios written once as
+//! `async fn(Backend, &mut Cluster)` and run for every backend against our broker, and for
+//! the rdkafka backend also against librdkafka's mock cluster
+//! (`rdkafka::mocking::MockCluster`), an independent Kafka implementation, so the
+//! scenarios check Kafka's behaviour rather than our broker's.
 //!
 //! The classroom experiments (issue 4): load balancing within the session timeout,
 //! broadcast across groups, and persistence across a consumer restart. Persistence across
-//! a broker restart needs a broker that can restart: it runs against ours only.
+//! a broker restart is in `classroom_broker_restart.rs`.
 
 mod common;
 
@@ -13,136 +14,36 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{within, TestBroker};
+use common::{within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
-    Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, Offset, PartitionReader,
-    Producer, ProducerConfig, ProducerRecord, ReaderConfig, TopicPartition,
+    Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, Offset, PartitionReader, Producer,
+    ProducerRecord, TopicPartition,
 };
 
-/// Where a scenario runs.
-pub enum Cluster {
-    /// Our broker on 127.0.0.1:0.
-    Ours(TestBroker),
-    /// librdkafka's mock cluster (rdkafka backend only).
-    #[cfg(feature = "rdkafka")]
-    Mock(::rdkafka::mocking::MockCluster<'static, ::rdkafka::producer::DefaultProducerContext>),
-}
-
-impl Cluster {
-    async fn ours() -> Cluster {
-        Cluster::Ours(TestBroker::start(3).await)
-    }
-
-    fn bootstrap(&self) -> String {
-        match self {
-            Cluster::Ours(b) => b.bootstrap(),
-            #[cfg(feature = "rdkafka")]
-            Cluster::Mock(m) => m.bootstrap_servers(),
-        }
-    }
-
-    async fn create_topic(&self, backend: Backend, topic: &str, partitions: i32) {
-        match self {
-            Cluster::Ours(b) => Admin::new(b.client_config(backend))
-                .await
-                .expect("admin")
-                .create_topic(topic, partitions)
-                .await
-                .expect("create topic"),
-            #[cfg(feature = "rdkafka")]
-            Cluster::Mock(m) => m.create_topic(topic, partitions, 1).expect("mock topic"),
-        }
-    }
-
-    fn producer_config(&self, backend: Backend) -> ProducerConfig {
-        let mut c = ProducerConfig::new(&self.bootstrap());
-        c.client.backend = backend;
-        c
-    }
-
-    fn reader_config(&self, backend: Backend) -> ReaderConfig {
-        let mut c = ReaderConfig::new(&self.bootstrap());
-        c.client.backend = backend;
-        c.fetch_max_wait = Duration::from_millis(100);
-        c
-    }
-
-    fn consumer_config(&self, backend: Backend, group: &str) -> ConsumerConfig {
-        let mut c = ConsumerConfig::new(&self.bootstrap(), group);
-        c.client.backend = backend;
-        c.session_timeout = Duration::from_secs(6);
-        c.heartbeat_interval = Duration::from_millis(300);
-        c.rebalance_timeout = Duration::from_secs(10);
-        c.auto_commit_interval = Duration::from_millis(200);
-        c.fetch_max_wait = Duration::from_millis(100);
-        c
-    }
-}
-
-/// Run each scenario natively and with rdkafka against our broker, and with rdkafka
-/// against the mock cluster; scenarios after `ours_only:` skip the mock cluster.
-macro_rules! cluster_tests {
-    ($($scenario:ident),* $(,)? $(; ours_only: $($ours:ident),* $(,)?)?) => {
-        mod native {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let cluster = super::Cluster::ours().await;
-                    super::$scenario(minikafka_client::Backend::Native, &cluster).await;
-                }
-            )*
-            $($(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $ours() {
-                    let cluster = super::Cluster::ours().await;
-                    super::$ours(minikafka_client::Backend::Native, &cluster).await;
-                }
-            )*)?
-        }
-        #[cfg(feature = "rdkafka")]
-        mod rdkafka {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let cluster = super::Cluster::ours().await;
-                    super::$scenario(minikafka_client::Backend::Rdkafka, &cluster).await;
-                }
-            )*
-            $($(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $ours() {
-                    let cluster = super::Cluster::ours().await;
-                    super::$ours(minikafka_client::Backend::Rdkafka, &cluster).await;
-                }
-            )*)?
-        }
-        #[cfg(feature = "rdkafka")]
-        mod rdkafka_mock_cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let mock = ::rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-                    let cluster = super::Cluster::Mock(mock);
-                    super::$scenario(minikafka_client::Backend::Rdkafka, &cluster).await;
-                }
-            )*
-        }
-    };
-}
-
-cluster_tests!(
+backend_tests!(
     keyed_records_with_headers_round_trip,
     reader_starts_where_asked,
+    classroom_load_balancing,
     classroom_broadcast,
     classroom_persistence_across_consumer_restart,
-    consumer_misuse_is_refused_clearly,
-    classroom_load_balancing;
+    consumer_misuse_is_refused_clearly;
     // The mock cluster finishes any rebalance after a leave only after the session timeout
     // minus 1 s (rdkafka_mock_cgrp.c), so it cannot show that a leave moves partitions
     // sooner than a session timeout would: that check needs our broker.
     ours_only: close_leaves_the_group_at_once,
 );
+
+fn consumer_config(cluster: &Cluster, backend: Backend, group: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(&cluster.bootstrap(), group);
+    c.client.backend = backend;
+    c.session_timeout = Duration::from_secs(6);
+    c.heartbeat_interval = Duration::from_millis(300);
+    c.rebalance_timeout = Duration::from_secs(10);
+    c.auto_commit_interval = Duration::from_millis(200);
+    c.fetch_max_wait = Duration::from_millis(100);
+    c
+}
 
 /// Send `n` records keyed `user_<i % 5>`; returns (partition, offset) → value.
 async fn produce(
@@ -228,7 +129,7 @@ async fn wait_for_shares(consumers: &mut [&mut Consumer], partitions: usize) {
     .await;
 }
 
-async fn keyed_records_with_headers_round_trip(backend: Backend, cluster: &Cluster) {
+async fn keyed_records_with_headers_round_trip(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "orders", 3).await;
     let producer = Producer::new(cluster.producer_config(backend))
         .await
@@ -275,7 +176,7 @@ async fn keyed_records_with_headers_round_trip(backend: Backend, cluster: &Clust
     }
 }
 
-async fn reader_starts_where_asked(backend: Backend, cluster: &Cluster) {
+async fn reader_starts_where_asked(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "log", 1).await;
     let sent = produce(cluster, backend, "log", "v", 10).await;
     assert_eq!(
@@ -301,15 +202,15 @@ async fn reader_starts_where_asked(backend: Backend, cluster: &Cluster) {
 
 /// Experiment 1: three members share three partitions, every message once; when one
 /// leaves, its partition moves to a survivor.
-async fn classroom_load_balancing(backend: Backend, cluster: &Cluster) {
+async fn classroom_load_balancing(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "lb", 3).await;
-    let mut a = Consumer::new(cluster.consumer_config(backend, "lb-group"))
+    let mut a = Consumer::new(consumer_config(cluster, backend, "lb-group"))
         .await
         .expect("a");
-    let mut b = Consumer::new(cluster.consumer_config(backend, "lb-group"))
+    let mut b = Consumer::new(consumer_config(cluster, backend, "lb-group"))
         .await
         .expect("b");
-    let mut c = Consumer::new(cluster.consumer_config(backend, "lb-group"))
+    let mut c = Consumer::new(consumer_config(cluster, backend, "lb-group"))
         .await
         .expect("c");
     for m in [&mut a, &mut b, &mut c] {
@@ -348,11 +249,11 @@ async fn classroom_load_balancing(backend: Backend, cluster: &Cluster) {
 }
 
 /// Experiment 2: two groups each receive every message.
-async fn classroom_broadcast(backend: Backend, cluster: &Cluster) {
+async fn classroom_broadcast(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "news", 3).await;
     let sent = produce(cluster, backend, "news", "n", 20).await;
     for group in ["g-one", "g-two"] {
-        let mut m = Consumer::new(cluster.consumer_config(backend, group))
+        let mut m = Consumer::new(consumer_config(cluster, backend, group))
             .await
             .expect("consumer");
         m.subscribe(&["news"]).await.expect("subscribe");
@@ -364,10 +265,10 @@ async fn classroom_broadcast(backend: Backend, cluster: &Cluster) {
 
 /// Experiment 3: stop the consumer, produce more, restart it in the same group: it gets
 /// exactly the new messages.
-async fn classroom_persistence_across_consumer_restart(backend: Backend, cluster: &Cluster) {
+async fn classroom_persistence_across_consumer_restart(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "diary", 3).await;
     let first = produce(cluster, backend, "diary", "old", 15).await;
-    let mut m = Consumer::new(cluster.consumer_config(backend, "diary-group"))
+    let mut m = Consumer::new(consumer_config(cluster, backend, "diary-group"))
         .await
         .expect("consumer");
     m.subscribe(&["diary"]).await.expect("subscribe");
@@ -376,7 +277,7 @@ async fn classroom_persistence_across_consumer_restart(backend: Backend, cluster
     m.close().await.expect("close commits");
 
     let second = produce(cluster, backend, "diary", "new", 12).await;
-    let mut m = Consumer::new(cluster.consumer_config(backend, "diary-group"))
+    let mut m = Consumer::new(consumer_config(cluster, backend, "diary-group"))
         .await
         .expect("consumer");
     m.subscribe(&["diary"]).await.expect("subscribe");
@@ -397,8 +298,8 @@ async fn classroom_persistence_across_consumer_restart(backend: Backend, cluster
 
 /// recv before subscribe, an empty subscription, use after close and an unreachable
 /// cluster each get a clear error.
-async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &Cluster) {
-    let mut m = Consumer::new(cluster.consumer_config(backend, "misuse"))
+async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &mut Cluster) {
+    let mut m = Consumer::new(consumer_config(cluster, backend, "misuse"))
         .await
         .expect("consumer");
     let err = m.recv().await.unwrap_err().to_string();
@@ -422,10 +323,10 @@ async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &Cluster)
 
 /// close() sends LeaveGroup: with a session timeout longer than the test's bound, only a
 /// real LeaveGroup can move the partitions to the other member in time.
-async fn close_leaves_the_group_at_once(backend: Backend, cluster: &Cluster) {
+async fn close_leaves_the_group_at_once(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "leave", 2).await;
     let config = || {
-        let mut c = cluster.consumer_config(backend, "leave-group");
+        let mut c = consumer_config(cluster, backend, "leave-group");
         c.session_timeout = Duration::from_secs(120);
         c.heartbeat_interval = Duration::from_millis(500);
         c

@@ -1,16 +1,17 @@
-//! The group consumer against a real broker on 127.0.0.1:0: assignment, every record once,
-//! commits that survive a restart, rebalances without repeats, offset reset, fetch
-//! fairness and the range assignor. Each scenario is written once as `async fn(Backend)`.
+//! The group consumer: assignment, every record once, commits that survive a restart,
+//! rebalances without repeats, offset reset, fetch fairness and the range assignor. Each
+//! scenario is written once as `async fn(Backend, &mut Cluster)` and runs per backend
+//! against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{within, TestBroker};
+use common::{within, Cluster};
 use minikafka_client::{
-    Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, NewTopic, OffsetReset,
-    Producer, ProducerRecord, TopicPartition,
+    Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, OffsetReset, Producer, ProducerRecord,
+    TopicPartition,
 };
 
 backend_tests!(
@@ -22,18 +23,20 @@ backend_tests!(
     a_busy_partition_does_not_starve_a_quiet_one,
     range_assignor_by_config,
     subscribing_creates_a_missing_topic,
-    the_member_rejoins_after_a_broker_restart,
     a_new_subscription_rebalances,
     a_dropped_consumer_still_commits_and_leaves,
     close_returns_when_the_broker_is_gone;
+    // Our broker forgets group members on restart, so the member must rejoin; the mock
+    // cluster keeps them across its broker going down and up, so nothing rejoins.
+    ours_only: the_member_rejoins_after_a_broker_restart;
     // librdkafka retries a refused JoinGroup (INVALID_SESSION_TIMEOUT) without surfacing it;
     // the other misuse checks run per backend in cluster_scenarios.rs. librdkafka does not
     // join while none of its subscribed topics exist, so it has no empty assignment to show.
     native_only: misuse_gives_clear_errors, a_topic_created_later_is_picked_up,
 );
 
-fn consumer_config(broker: &TestBroker, backend: Backend, group: &str) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(&broker.bootstrap(), group);
+fn consumer_config(cluster: &Cluster, backend: Backend, group: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(&cluster.bootstrap(), group);
     c.client.backend = backend;
     c.session_timeout = Duration::from_secs(6);
     c.heartbeat_interval = Duration::from_millis(300);
@@ -43,24 +46,18 @@ fn consumer_config(broker: &TestBroker, backend: Backend, group: &str) -> Consum
     c
 }
 
-async fn create_topic(broker: &TestBroker, backend: Backend, topic: &str, partitions: i32) {
-    let admin = Admin::new(broker.client_config(backend))
-        .await
-        .expect("admin");
-    admin
-        .create_topics(&[NewTopic::new(topic, partitions)])
-        .await
-        .expect("create topic");
+async fn create_topic(cluster: &Cluster, backend: Backend, topic: &str, partitions: i32) {
+    cluster.create_topic(backend, topic, partitions).await;
 }
 
 /// Send `values` with keys `k<i>` spread over the partitions; returns (partition, offset) per value.
 async fn produce(
-    broker: &TestBroker,
+    cluster: &Cluster,
     backend: Backend,
     topic: &str,
     values: impl IntoIterator<Item = String>,
 ) -> BTreeMap<(i32, i64), String> {
-    let producer = Producer::new(broker.producer_config(backend))
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     let mut futures = Vec::new();
@@ -120,11 +117,13 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-async fn one_member_gets_every_partition_and_every_record_once(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t1", 3).await;
-    let sent = produce(&broker, backend, "t1", values("a", 30)).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g1"))
+async fn one_member_gets_every_partition_and_every_record_once(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    create_topic(cluster, backend, "t1", 3).await;
+    let sent = produce(cluster, backend, "t1", values("a", 30)).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g1"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t1"]).await.expect("subscribe");
@@ -145,11 +144,10 @@ async fn one_member_gets_every_partition_and_every_record_once(backend: Backend)
     ));
 }
 
-async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t2", 3).await;
-    let first = produce(&broker, backend, "t2", values("first", 12)).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g2"))
+async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t2", 3).await;
+    let first = produce(cluster, backend, "t2", values("first", 12)).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g2"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t2"]).await.expect("subscribe");
@@ -157,8 +155,8 @@ async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend) {
     assert_eq!(got, first);
     within("close", consumer.close()).await.expect("close");
 
-    let second = produce(&broker, backend, "t2", values("second", 9)).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g2"))
+    let second = produce(cluster, backend, "t2", values("second", 9)).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g2"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t2"]).await.expect("subscribe");
@@ -167,10 +165,9 @@ async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend) {
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn manual_commit_without_auto_commit(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t3", 1).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn manual_commit_without_auto_commit(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t3", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     for v in values("m", 10) {
@@ -179,7 +176,7 @@ async fn manual_commit_without_auto_commit(backend: Backend) {
             .await
             .expect("send");
     }
-    let mut config = consumer_config(&broker, backend, "g3");
+    let mut config = consumer_config(cluster, backend, "g3");
     config.enable_auto_commit = false;
     let mut consumer = Consumer::new(config.clone()).await.expect("consumer");
     consumer.subscribe(&["t3"]).await.expect("subscribe");
@@ -205,11 +202,13 @@ async fn manual_commit_without_auto_commit(backend: Backend) {
     producer.close().await;
 }
 
-async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t4", 3).await;
-    let before = produce(&broker, backend, "t4", values("before", 30)).await;
-    let mut a = Consumer::new(consumer_config(&broker, backend, "g4"))
+async fn a_second_member_takes_over_partitions_without_repeats(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    create_topic(cluster, backend, "t4", 3).await;
+    let before = produce(cluster, backend, "t4", values("before", 30)).await;
+    let mut a = Consumer::new(consumer_config(cluster, backend, "g4"))
         .await
         .expect("consumer a");
     a.subscribe(&["t4"]).await.expect("subscribe");
@@ -217,7 +216,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend)
     assert_eq!(got_a, before);
 
     // B joins: A must give up partitions (Revoked, then a smaller Assigned).
-    let mut b = Consumer::new(consumer_config(&broker, backend, "g4"))
+    let mut b = Consumer::new(consumer_config(cluster, backend, "g4"))
         .await
         .expect("consumer b");
     b.subscribe(&["t4"]).await.expect("subscribe");
@@ -243,7 +242,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend)
     );
 
     // New records go to whoever owns the partition, once, and nothing old comes back.
-    let after = produce(&broker, backend, "t4", values("after", 30)).await;
+    let after = produce(cluster, backend, "t4", values("after", 30)).await;
     let want_a = after
         .keys()
         .filter(|(p, _)| a_owned.iter().any(|tp| tp.partition == *p))
@@ -256,25 +255,23 @@ async fn a_second_member_takes_over_partitions_without_repeats(backend: Backend)
     common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
-async fn latest_reset_skips_what_was_there(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t5", 3).await;
-    produce(&broker, backend, "t5", values("old", 6)).await;
-    let mut config = consumer_config(&broker, backend, "g5");
+async fn latest_reset_skips_what_was_there(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t5", 3).await;
+    produce(cluster, backend, "t5", values("old", 6)).await;
+    let mut config = consumer_config(cluster, backend, "g5");
     config.auto_offset_reset = OffsetReset::Latest;
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t5"]).await.expect("subscribe");
     next_assignment(&mut consumer).await;
-    let new = produce(&broker, backend, "t5", values("new", 6)).await;
+    let new = produce(cluster, backend, "t5", values("new", 6)).await;
     let (got, _) = receive(&mut consumer, new.len()).await;
     assert_eq!(got, new);
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t6", 2).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t6", 2).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     // A backlog of 1,000 x 1 KiB on partition 0, then one record on partition 1.
@@ -293,7 +290,7 @@ async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend) {
         .expect("send");
     producer.close().await;
 
-    let mut config = consumer_config(&broker, backend, "g6");
+    let mut config = consumer_config(cluster, backend, "g6");
     config.max_partition_fetch_bytes = 16 * 1024;
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t6"]).await.expect("subscribe");
@@ -316,10 +313,9 @@ async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend) {
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn range_assignor_by_config(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t7", 4).await;
-    let mut config = consumer_config(&broker, backend, "g7");
+async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t7", 4).await;
+    let mut config = consumer_config(cluster, backend, "g7");
     config
         .set("partition.assignment.strategy", "range")
         .expect("range");
@@ -348,9 +344,8 @@ async fn range_assignor_by_config(backend: Backend) {
     common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
-async fn misuse_gives_clear_errors(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g8"))
+async fn misuse_gives_clear_errors(backend: Backend, cluster: &mut Cluster) {
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g8"))
         .await
         .expect("consumer");
     let err = consumer.recv().await.unwrap_err().to_string();
@@ -359,7 +354,7 @@ async fn misuse_gives_clear_errors(backend: Backend) {
     assert!(err.contains("at least one topic"), "{err}");
     consumer.close().await.expect("close");
 
-    let mut config = consumer_config(&broker, backend, "g8");
+    let mut config = consumer_config(cluster, backend, "g8");
     config.session_timeout = Duration::from_secs(1); // below the broker's 6 s minimum
     config.heartbeat_interval = Duration::from_millis(100);
     let mut consumer = Consumer::new(config).await.expect("consumer");
@@ -375,24 +370,26 @@ async fn misuse_gives_clear_errors(backend: Backend) {
     assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
 }
 
-async fn subscribing_creates_a_missing_topic(backend: Backend) {
+async fn subscribing_creates_a_missing_topic(backend: Backend, cluster: &mut Cluster) {
     // The classroom starts the consumer before the producer: the topic appears on subscribe.
-    let broker = TestBroker::start(3).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g9"))
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g9"))
         .await
         .expect("consumer");
     consumer.subscribe(&["fresh"]).await.expect("subscribe");
     let assigned = next_assignment(&mut consumer).await;
-    assert_eq!(assigned.len(), 3, "{assigned:?}");
-    let sent = produce(&broker, backend, "fresh", values("f", 6)).await;
+    assert_eq!(
+        assigned.len(),
+        cluster.default_partitions() as usize,
+        "{assigned:?}"
+    );
+    let sent = produce(cluster, backend, "fresh", values("f", 6)).await;
     let (got, _) = receive(&mut consumer, sent.len()).await;
     assert_eq!(got, sent);
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn a_topic_created_later_is_picked_up(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let mut config = consumer_config(&broker, backend, "g10");
+async fn a_topic_created_later_is_picked_up(backend: Backend, cluster: &mut Cluster) {
+    let mut config = consumer_config(cluster, backend, "g10");
     config
         .set("allow.auto.create.topics", "false")
         .expect("set");
@@ -400,7 +397,7 @@ async fn a_topic_created_later_is_picked_up(backend: Backend) {
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["later"]).await.expect("subscribe");
     assert!(next_assignment(&mut consumer).await.is_empty());
-    create_topic(&broker, backend, "later", 2).await;
+    create_topic(cluster, backend, "later", 2).await;
     // The leader notices the new topic and rebalances.
     let assigned = next_assignment(&mut consumer).await;
     assert_eq!(
@@ -413,12 +410,10 @@ async fn a_topic_created_later_is_picked_up(backend: Backend) {
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn the_member_rejoins_after_a_broker_restart(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let addr = broker.bootstrap();
-    create_topic(&broker, backend, "t11", 3).await;
-    let first = produce(&broker, backend, "t11", values("before", 9)).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g11"))
+async fn the_member_rejoins_after_a_broker_restart(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t11", 3).await;
+    let first = produce(cluster, backend, "t11", values("before", 9)).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g11"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t11"]).await.expect("subscribe");
@@ -429,11 +424,11 @@ async fn the_member_rejoins_after_a_broker_restart(backend: Backend) {
     // Same address, same data: the coordinator forgot the group's members but not its
     // offsets. The member finds it again, learns its generation is gone, rejoins and
     // resumes after its commit.
-    let dir = broker.shutdown().await;
-    let broker = TestBroker::start_at(&addr, dir, 3).await;
+    cluster.stop().await;
+    cluster.start_again().await;
     let rejoined = next_assignment(&mut consumer).await;
     assert_eq!(rejoined.len(), 3, "{rejoined:?}");
-    let second = produce(&broker, backend, "t11", values("after", 9)).await;
+    let second = produce(cluster, backend, "t11", values("after", 9)).await;
     let (got, _) = receive(&mut consumer, second.len()).await;
     assert_eq!(
         got, second,
@@ -442,11 +437,10 @@ async fn the_member_rejoins_after_a_broker_restart(backend: Backend) {
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn a_new_subscription_rebalances(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "first-topic", 1).await;
-    create_topic(&broker, backend, "second-topic", 2).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g12"))
+async fn a_new_subscription_rebalances(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "first-topic", 1).await;
+    create_topic(cluster, backend, "second-topic", 2).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g12"))
         .await
         .expect("consumer");
     consumer
@@ -480,12 +474,11 @@ async fn a_new_subscription_rebalances(backend: Backend) {
     within("close", consumer.close()).await.expect("close");
 }
 
-async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t13", 3).await;
-    let first = produce(&broker, backend, "t13", values("first", 9)).await;
+async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t13", 3).await;
+    let first = produce(cluster, backend, "t13", values("first", 9)).await;
     // No periodic commit within the test: only the commit the drop makes can count.
-    let mut config = consumer_config(&broker, backend, "g13");
+    let mut config = consumer_config(cluster, backend, "g13");
     config.auto_commit_interval = Duration::from_secs(600);
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t13"]).await.expect("subscribe");
@@ -495,8 +488,8 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
 
     // The next member's join completes only once the dropped one has committed and left
     // (or rejoined), so it starts exactly after what was handed out.
-    let second = produce(&broker, backend, "t13", values("second", 6)).await;
-    let mut consumer = Consumer::new(consumer_config(&broker, backend, "g13"))
+    let second = produce(cluster, backend, "t13", values("second", 6)).await;
+    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g13"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t13"]).await.expect("subscribe");
@@ -507,18 +500,17 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend) {
 
 /// A close whose broker went away returns within the request timeout, with an error that
 /// says what failed, instead of waiting for a coordinator that will never answer.
-async fn close_returns_when_the_broker_is_gone(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    create_topic(&broker, backend, "t14", 3).await;
-    let sent = produce(&broker, backend, "t14", values("gone", 6)).await;
-    let mut config = consumer_config(&broker, backend, "g14");
+async fn close_returns_when_the_broker_is_gone(backend: Backend, cluster: &mut Cluster) {
+    create_topic(cluster, backend, "t14", 3).await;
+    let sent = produce(cluster, backend, "t14", values("gone", 6)).await;
+    let mut config = consumer_config(cluster, backend, "g14");
     config.client.request_timeout = Duration::from_secs(3);
     config.auto_commit_interval = Duration::from_secs(600);
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t14"]).await.expect("subscribe");
     let (got, _) = receive(&mut consumer, sent.len()).await;
     assert_eq!(got, sent);
-    broker.shutdown().await;
+    cluster.stop().await;
 
     let started = std::time::Instant::now();
     let closed = within("close", consumer.close()).await;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, within, TestBroker};
+use common::{read_n, within, Cluster, TestBroker};
 use minikafka_client::{
     Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Offset, Producer, ProducerRecord,
     TopicPartition,
@@ -44,10 +44,10 @@ fn records(topic: &str) -> Vec<ProducerRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
-    let broker = TestBroker::start(1).await;
+    let cluster = Cluster::ours().await;
     for (i, (writer, reader)) in BOTH.into_iter().enumerate() {
         let topic = format!("cross-{i}");
-        let producer = Producer::new(broker.producer_config(writer))
+        let producer = Producer::new(cluster.producer_config(writer))
             .await
             .expect("producer");
         let sent = records(&topic);
@@ -56,7 +56,7 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
             within("send", producer.send(r)).await.expect("sent");
         }
         producer.close().await;
-        let read = read_n(&broker, reader, &topic, 0, Offset::Earliest, sent.len()).await;
+        let read = read_n(&cluster, reader, &topic, 0, Offset::Earliest, sent.len()).await;
         for (s, r) in sent.iter().zip(&read) {
             assert_eq!(r.key, s.key, "{writer} -> {reader}");
             assert_eq!(r.value, s.value, "{writer} -> {reader}");
@@ -66,7 +66,6 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
             }
         }
     }
-    broker.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

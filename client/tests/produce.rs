@@ -1,5 +1,6 @@
-//! Black-box tests of the producer against a real broker on 127.0.0.1:0: partitioning,
-//! acks, batching, retries and errors. Each scenario is written once as `async fn(Backend)`.
+//! Black-box tests of the producer: partitioning, acks, batching, retries and errors.
+//! Each scenario is written once as `async fn(Backend, &mut Cluster)` and runs per backend
+//! against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster.
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, stored_batches, within, TestBroker};
+use common::{read_n, stored_batches, within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
     Acks, Admin, Backend, Error, Header, KafkaCode, Offset, Producer, ProducerRecord,
@@ -16,8 +17,6 @@ use minikafka_client::{
 backend_tests!(
     keyed_records_land_on_murmur2_partitions_and_read_back_in_order,
     every_acks_level_delivers,
-    linger_batches_records_and_flush_sends_them,
-    small_batch_size_sends_one_batch_per_record,
     auto_created_topic_gets_the_broker_default_partitions,
     keyless_records_are_spread_and_all_delivered,
     producer_reconnects_after_a_broker_restart,
@@ -28,19 +27,21 @@ backend_tests!(
     compressed_batches_round_trip_through_the_broker,
     concurrent_senders_keep_per_key_order,
     expired_metadata_is_fetched_again_between_sends;
+    // These count the batches stored in our broker's data directory.
+    ours_only: linger_batches_records_and_flush_sends_them,
+    small_batch_size_sends_one_batch_per_record;
     // librdkafka does not send lingering batches early when its queue is full, and names
     // the limit queue.buffering.max.kbytes: this tests the native accumulator only.
     native_only: a_full_buffer_makes_send_wait_and_sends_without_lingering,
 );
 
-async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let admin = Admin::new(broker.client_config(backend))
-        .await
-        .expect("admin");
-    admin.create_topic("orders", 3).await.expect("create topic");
+async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    cluster.create_topic(backend, "orders", 3).await;
 
-    let producer = Producer::new(broker.producer_config(backend))
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     let mut futures = Vec::new();
@@ -76,7 +77,7 @@ async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend
 
     for (partition, records) in &sent {
         let read = read_n(
-            &broker,
+            cluster,
             backend,
             "orders",
             *partition,
@@ -105,17 +106,18 @@ async fn keyed_records_land_on_murmur2_partitions_and_read_back_in_order(backend
         }
     }
     assert_eq!(sent.values().map(Vec::len).sum::<usize>(), 90);
-    broker.shutdown().await;
 }
 
-async fn every_acks_level_delivers(backend: Backend) {
-    let broker = TestBroker::start(1).await;
+async fn every_acks_level_delivers(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "acks-0", 1).await;
+    cluster.create_topic(backend, "acks-1", 1).await;
+    cluster.create_topic(backend, "acks-all", 1).await;
     for (acks, topic) in [
         (Acks::None, "acks-0"),
         (Acks::Leader, "acks-1"),
         (Acks::All, "acks-all"),
     ] {
-        let mut config = broker.producer_config(backend);
+        let mut config = cluster.producer_config(backend);
         config.acks = acks;
         let producer = Producer::new(config).await.expect("producer");
         for i in 0..5 {
@@ -136,17 +138,16 @@ async fn every_acks_level_delivers(backend: Backend) {
             }
         }
         producer.close().await;
-        let read = read_n(&broker, backend, topic, 0, Offset::Earliest, 5).await;
+        let read = read_n(cluster, backend, topic, 0, Offset::Earliest, 5).await;
         let values: Vec<_> = read.iter().map(|r| r.value.clone().unwrap()).collect();
         let expected: Vec<Bytes> = (0..5).map(|i| Bytes::from(i.to_string())).collect();
         assert_eq!(values, expected, "{acks:?}");
     }
-    broker.shutdown().await;
 }
 
-async fn linger_batches_records_and_flush_sends_them(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn linger_batches_records_and_flush_sends_them(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "lingering", 1).await;
+    let mut config = cluster.producer_config(backend);
     // Nothing is sent by time: only flush() sends, so all ten must share one batch.
     config.linger = Duration::from_secs(3600);
     config.batch_size = 1024 * 1024;
@@ -166,13 +167,13 @@ async fn linger_batches_records_and_flush_sends_them(backend: Backend) {
         );
     }
     producer.close().await;
-    let dir = broker.shutdown().await;
-    assert_eq!(stored_batches(dir.path(), "lingering", 0), vec![(0, 10)]);
+    let dir = cluster.broker().data_dir();
+    assert_eq!(stored_batches(dir, "lingering", 0), vec![(0, 10)]);
 }
 
-async fn small_batch_size_sends_one_batch_per_record(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn small_batch_size_sends_one_batch_per_record(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "tiny", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.linger = Duration::from_secs(3600);
     config.batch_size = 1; // every record fills a batch on its own
     let producer = Producer::new(config).await.expect("producer");
@@ -187,16 +188,17 @@ async fn small_batch_size_sends_one_batch_per_record(backend: Backend) {
         within("delivery", f).await.expect("delivered");
     }
     producer.close().await;
-    let dir = broker.shutdown().await;
     assert_eq!(
-        stored_batches(dir.path(), "tiny", 0),
+        stored_batches(cluster.broker().data_dir(), "tiny", 0),
         vec![(0, 1), (1, 1), (2, 1), (3, 1)]
     );
 }
 
-async fn auto_created_topic_gets_the_broker_default_partitions(backend: Backend) {
-    let broker = TestBroker::start(4).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn auto_created_topic_gets_the_broker_default_partitions(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     let meta = within(
@@ -205,18 +207,18 @@ async fn auto_created_topic_gets_the_broker_default_partitions(backend: Backend)
     )
     .await
     .expect("first send auto-creates the topic");
-    assert_eq!(meta.partition, partition_for_key(b"user_1", 4));
-    let admin = Admin::new(broker.client_config(backend)).await.unwrap();
+    let partitions = cluster.default_partitions();
+    assert_eq!(meta.partition, partition_for_key(b"user_1", partitions));
+    let admin = Admin::new(cluster.client_config(backend)).await.unwrap();
     let topics = admin.describe_topics(&["fresh"]).await.unwrap().topics;
     assert_eq!(topics.len(), 1);
-    assert_eq!(topics[0].partitions.len(), 4);
+    assert_eq!(topics[0].partitions.len(), partitions as usize);
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn keyless_records_are_spread_and_all_delivered(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let mut config = broker.producer_config(backend);
+async fn keyless_records_are_spread_and_all_delivered(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "keyless", 3).await;
+    let mut config = cluster.producer_config(backend);
     config.batch_size = 200; // sticky moves on after ~200 bytes
     let producer = Producer::new(config).await.expect("producer");
     let mut futures = Vec::new();
@@ -247,7 +249,7 @@ async fn keyless_records_are_spread_and_all_delivered(backend: Backend) {
     let mut total = 0;
     for (p, offsets) in &per_partition {
         let read = read_n(
-            &broker,
+            cluster,
             backend,
             "keyless",
             *p,
@@ -259,13 +261,11 @@ async fn keyless_records_are_spread_and_all_delivered(backend: Backend) {
         total += read.len();
     }
     assert_eq!(total, 60);
-    broker.shutdown().await;
 }
 
-async fn producer_reconnects_after_a_broker_restart(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let addr = broker.bootstrap();
-    let mut config = broker.producer_config(backend);
+async fn producer_reconnects_after_a_broker_restart(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "bounce", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.client.retry_backoff = Duration::from_millis(50);
     config.client.retries = 100;
     let producer = Producer::new(config).await.expect("producer");
@@ -276,8 +276,8 @@ async fn producer_reconnects_after_a_broker_restart(backend: Backend) {
     assert_eq!(first.offset, 0);
 
     // Same address, same data: the open connection is dead, the producer must reconnect.
-    let dir = broker.shutdown().await;
-    let broker = TestBroker::start_at(&addr, dir, 1).await;
+    cluster.stop().await;
+    cluster.start_again().await;
     let second = within(
         "send after restart",
         producer.send(ProducerRecord::new("bounce").partition(0).value("after")),
@@ -286,15 +286,14 @@ async fn producer_reconnects_after_a_broker_restart(backend: Backend) {
     .expect("delivered after reconnecting");
     assert_eq!(second.offset, 1);
     producer.close().await;
-    let read = read_n(&broker, backend, "bounce", 0, Offset::Earliest, 2).await;
+    let read = read_n(cluster, backend, "bounce", 0, Offset::Earliest, 2).await;
     assert_eq!(read[0].value, Some(Bytes::from("before")));
     assert_eq!(read[1].value, Some(Bytes::from("after")));
-    broker.shutdown().await;
 }
 
-async fn retries_run_out_with_the_network_error(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn retries_run_out_with_the_network_error(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "gone", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.client.retries = 2;
     config.client.retry_backoff = Duration::from_millis(10);
     let producer = Producer::new(config).await.expect("producer");
@@ -302,8 +301,8 @@ async fn retries_run_out_with_the_network_error(backend: Backend) {
         .send(ProducerRecord::new("gone").partition(0).value("a"))
         .await
         .unwrap();
-    let addr = broker.bootstrap();
-    broker.shutdown().await;
+    let addr = cluster.bootstrap();
+    cluster.stop().await;
     let err = within(
         "send to a stopped broker",
         producer.send(ProducerRecord::new("gone").partition(0).value("b")),
@@ -315,9 +314,9 @@ async fn retries_run_out_with_the_network_error(backend: Backend) {
     producer.close().await;
 }
 
-async fn send_after_close_fails(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn send_after_close_fails(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "closing", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     producer
@@ -331,7 +330,7 @@ async fn send_after_close_fails(backend: Backend) {
         .expect_err("closed");
     assert!(matches!(err, Error::ProducerClosed), "{err}");
     // Duplicate header keys are refused rather than silently collapsed.
-    let producer = Producer::new(broker.producer_config(backend))
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     let err = producer
@@ -348,12 +347,14 @@ async fn send_after_close_fails(backend: Backend) {
         "{err}"
     );
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn a_batch_over_the_broker_limit_fails_with_message_too_large(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn a_batch_over_the_broker_limit_fails_with_message_too_large(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    cluster.create_topic(backend, "big", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.batch_size = 4 * 1024 * 1024;
     let producer = Producer::new(config).await.unwrap();
     let big = vec![7u8; 2 * 1024 * 1024]; // the broker's max.message.bytes is 1 MiB
@@ -381,12 +382,11 @@ async fn a_batch_over_the_broker_limit_fails_with_message_too_large(backend: Bac
         .unwrap();
     assert_eq!(ok.offset, 0);
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn explicit_partition_outside_the_topic_is_refused(backend: Backend) {
-    let broker = TestBroker::start(2).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn explicit_partition_outside_the_topic_is_refused(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "two", 2).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     let err = producer
@@ -405,13 +405,15 @@ async fn explicit_partition_outside_the_topic_is_refused(backend: Backend) {
         "{err:?}"
     );
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
-    let broker = TestBroker::start(1).await;
+async fn compressed_batches_round_trip_through_the_broker(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "gzip", 1).await;
+    cluster.create_topic(backend, "snappy", 1).await;
+    cluster.create_topic(backend, "lz4", 1).await;
+    cluster.create_topic(backend, "zstd", 1).await;
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
-        let mut config = broker.producer_config(backend);
+        let mut config = cluster.producer_config(backend);
         config.set("compression.type", codec).unwrap();
         config.linger = Duration::from_secs(3600); // one batch, sent by flush
         let producer = Producer::new(config).await.unwrap();
@@ -432,7 +434,7 @@ async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
             );
         }
         producer.close().await;
-        let read = read_n(&broker, backend, codec, 0, Offset::At(3), 17).await;
+        let read = read_n(cluster, backend, codec, 0, Offset::At(3), 17).await;
         for (n, r) in read.iter().enumerate() {
             let i = n + 3;
             assert_eq!(r.offset, i as i64, "{codec}");
@@ -444,19 +446,21 @@ async fn compressed_batches_round_trip_through_the_broker(backend: Backend) {
             assert_eq!(r.headers, vec![Header::new("i", i.to_string())], "{codec}");
         }
     }
-    let dir = broker.shutdown().await;
+    if cluster.is_mock() {
+        return; // the batches on disk are our broker's to show
+    }
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         assert_eq!(
-            stored_batches(dir.path(), codec, 0),
+            stored_batches(cluster.broker().data_dir(), codec, 0),
             vec![(0, 20)],
             "{codec}"
         );
     }
 }
 
-async fn concurrent_senders_keep_per_key_order(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let mut config = broker.producer_config(backend);
+async fn concurrent_senders_keep_per_key_order(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "ordered", 3).await;
+    let mut config = cluster.producer_config(backend);
     config.batch_size = 300; // many small batches, so ordering across batches matters
     let producer = std::sync::Arc::new(Producer::new(config).await.unwrap());
     let mut tasks = Vec::new();
@@ -494,7 +498,7 @@ async fn concurrent_senders_keep_per_key_order(backend: Backend) {
     producer.close().await;
     for (partition, count) in per_partition {
         let read = read_n(
-            &broker,
+            cluster,
             backend,
             "ordered",
             partition,
@@ -518,12 +522,11 @@ async fn concurrent_senders_keep_per_key_order(backend: Backend) {
             }
         }
     }
-    broker.shutdown().await;
 }
 
-async fn expired_metadata_is_fetched_again_between_sends(backend: Backend) {
-    let broker = TestBroker::start(2).await;
-    let mut config = broker.producer_config(backend);
+async fn expired_metadata_is_fetched_again_between_sends(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "aging", 2).await;
+    let mut config = cluster.producer_config(backend);
     config.set("metadata.max.age.ms", "0").unwrap(); // every send asks for metadata again
     let producer = Producer::new(config).await.unwrap();
     for i in 0..3 {
@@ -536,12 +539,14 @@ async fn expired_metadata_is_fetched_again_between_sends(backend: Backend) {
         assert_eq!((m.partition, m.offset), (partition_for_key(b"k", 2), i));
     }
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn a_full_buffer_makes_send_wait_and_sends_without_lingering(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn a_full_buffer_makes_send_wait_and_sends_without_lingering(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    cluster.create_topic(backend, "tight", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.set("buffer.memory", "1000").unwrap();
     // Only a full buffer can make these go out before close: linger never expires.
     config.linger = Duration::from_secs(3600);
@@ -576,10 +581,9 @@ async fn a_full_buffer_makes_send_wait_and_sends_without_lingering(backend: Back
         .expect_err("larger than the whole buffer");
     assert!(err.to_string().contains("buffer.memory"), "{err}");
     producer.close().await;
-    let read = read_n(&broker, backend, "tight", 0, Offset::Earliest, 40).await;
+    let read = read_n(cluster, backend, "tight", 0, Offset::Earliest, 40).await;
     assert!(read
         .iter()
         .enumerate()
         .all(|(i, r)| r.value.as_ref().unwrap().len() == 100 + i));
-    broker.shutdown().await;
 }

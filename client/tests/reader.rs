@@ -1,6 +1,7 @@
-//! Black-box tests of the partition reader against a real broker on 127.0.0.1:0: start
-//! offsets, partial batches, streams and errors. Each scenario is written once as
-//! `async fn(Backend)`.
+//! Black-box tests of the partition reader: start offsets, partial batches, streams and
+//! errors. Each scenario is written once as `async fn(Backend, &mut Cluster)` and runs per
+//! backend against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock
+//! cluster.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, within, TestBroker};
+use common::{read_n, within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{Backend, Error, Offset, PartitionReader, Producer, ProducerRecord};
 
@@ -20,9 +21,12 @@ backend_tests!(
     thousands_of_records_round_trip_through_small_fetches,
 );
 
-async fn reader_starts_at_the_requested_offset_inside_a_batch(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let mut config = broker.producer_config(backend);
+async fn reader_starts_at_the_requested_offset_inside_a_batch(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    cluster.create_topic(backend, "mid", 1).await;
+    let mut config = cluster.producer_config(backend);
     config.linger = Duration::from_secs(3600);
     let producer = Producer::new(config).await.expect("producer");
     let mut futures = Vec::new();
@@ -43,17 +47,16 @@ async fn reader_starts_at_the_requested_offset_inside_a_batch(backend: Backend) 
         within("delivery", f).await.expect("delivered");
     }
     // The broker returns the whole batch (offsets 0..9); the reader must skip 0..4.
-    let read = read_n(&broker, backend, "mid", 0, Offset::At(5), 5).await;
+    let read = read_n(cluster, backend, "mid", 0, Offset::At(5), 5).await;
     let offsets: Vec<i64> = read.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, vec![5, 6, 7, 8, 9]);
     assert_eq!(read[0].value, Some(Bytes::from("v5")));
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn reader_from_latest_sees_only_new_records(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn reader_from_latest_sees_only_new_records(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "latest", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .expect("producer");
     for i in 0..3 {
@@ -67,7 +70,7 @@ async fn reader_from_latest_sees_only_new_records(backend: Backend) {
             .unwrap();
     }
     let mut reader =
-        PartitionReader::assign(broker.reader_config(backend), "latest", 0, Offset::Latest)
+        PartitionReader::assign(cluster.reader_config(backend), "latest", 0, Offset::Latest)
             .await
             .expect("assign");
     assert_eq!(reader.position(), 3);
@@ -80,12 +83,11 @@ async fn reader_from_latest_sees_only_new_records(backend: Backend) {
     assert_eq!(reader.high_watermark(), Some(4));
     assert_eq!(reader.position(), 4);
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn reading_past_the_end_is_offset_out_of_range(backend: Backend) {
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn reading_past_the_end_is_offset_out_of_range(backend: Backend, cluster: &mut Cluster) {
+    cluster.create_topic(backend, "short", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     producer
@@ -93,7 +95,7 @@ async fn reading_past_the_end_is_offset_out_of_range(backend: Backend) {
         .await
         .unwrap();
     let mut reader =
-        PartitionReader::assign(broker.reader_config(backend), "short", 0, Offset::At(1000))
+        PartitionReader::assign(cluster.reader_config(backend), "short", 0, Offset::At(1000))
             .await
             .expect("assign");
     let err = within("next", reader.next())
@@ -111,13 +113,12 @@ async fn reading_past_the_end_is_offset_out_of_range(backend: Backend) {
         "{err}"
     );
     producer.close().await;
-    broker.shutdown().await;
 }
 
-async fn reader_works_as_a_stream(backend: Backend) {
+async fn reader_works_as_a_stream(backend: Backend, cluster: &mut Cluster) {
     use futures::StreamExt;
-    let broker = TestBroker::start(1).await;
-    let producer = Producer::new(broker.producer_config(backend))
+    cluster.create_topic(backend, "streamed", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     for i in 0..3 {
@@ -132,7 +133,7 @@ async fn reader_works_as_a_stream(backend: Backend) {
     }
     producer.close().await;
     let reader = PartitionReader::assign(
-        broker.reader_config(backend),
+        cluster.reader_config(backend),
         "streamed",
         0,
         Offset::Earliest,
@@ -148,12 +149,14 @@ async fn reader_works_as_a_stream(backend: Backend) {
         keys,
         vec![Bytes::from("k0"), Bytes::from("k1"), Bytes::from("k2")]
     );
-    broker.shutdown().await;
 }
 
-async fn thousands_of_records_round_trip_through_small_fetches(backend: Backend) {
-    let broker = TestBroker::start(3).await;
-    let producer = Producer::new(broker.producer_config(backend))
+async fn thousands_of_records_round_trip_through_small_fetches(
+    backend: Backend,
+    cluster: &mut Cluster,
+) {
+    cluster.create_topic(backend, "volume", 3).await;
+    let producer = Producer::new(cluster.producer_config(backend))
         .await
         .unwrap();
     let mut futures = Vec::new();
@@ -184,7 +187,7 @@ async fn thousands_of_records_round_trip_through_small_fetches(backend: Backend)
 
     for (partition, records) in &expected {
         // A small per-partition limit makes responses end in partial batches.
-        let mut config = broker.reader_config(backend);
+        let mut config = cluster.reader_config(backend);
         config.max_partition_fetch_bytes = 3000;
         let mut reader = PartitionReader::assign(config, "volume", *partition, Offset::Earliest)
             .await
@@ -196,5 +199,4 @@ async fn thousands_of_records_round_trip_through_small_fetches(backend: Backend)
             assert_eq!(&r.value, value, "{partition}@{offset}");
         }
     }
-    broker.shutdown().await;
 }

@@ -1,8 +1,10 @@
 //! Shared helpers for the client's black-box tests: a real broker on 127.0.0.1:0 with a
 //! temporary data directory, configs for a chosen backend, and bounded waits.
 //!
-//! Each scenario in `tests/*.rs` is an `async fn(Backend)`, written once; the
-//! `backend_tests!` macro runs it for each backend listed there.
+//! Each scenario in `tests/*.rs` is an `async fn(Backend, &mut Cluster)`, written once;
+//! the `backend_tests!` macro runs it for each backend against our broker, and with the
+//! rdkafka backend against librdkafka's mock cluster too, unless it is listed as
+//! needing our broker.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -96,7 +98,140 @@ impl TestBroker {
     }
 }
 
-/// Await `f`, failing the test with `what` if it takes longer than [`STEP`].
+/// Where a scenario runs: our broker, or librdkafka's mock cluster
+/// (`rdkafka::mocking::MockCluster`), an independent Kafka implementation, so that a
+/// scenario that passes on both checks Kafka's behaviour rather than our broker's.
+pub enum Cluster {
+    /// Our broker on 127.0.0.1:0; `None` while stopped by [`Cluster::stop`].
+    Ours {
+        broker: Option<TestBroker>,
+        /// Kept while stopped, so the broker comes back at the same address and data.
+        addr: String,
+        stopped_dir: Option<tempfile::TempDir>,
+    },
+    /// librdkafka's mock cluster with one broker (rdkafka backend only).
+    #[cfg(feature = "rdkafka")]
+    Mock(::rdkafka::mocking::MockCluster<'static, ::rdkafka::producer::DefaultProducerContext>),
+}
+
+/// Partitions our test broker gives an auto-created topic.
+pub const OUR_DEFAULT_PARTITIONS: i32 = 3;
+
+impl Cluster {
+    /// Our broker, auto-creating topics with [`OUR_DEFAULT_PARTITIONS`].
+    pub async fn ours() -> Cluster {
+        let broker = TestBroker::start(OUR_DEFAULT_PARTITIONS).await;
+        Cluster::Ours {
+            addr: broker.bootstrap(),
+            broker: Some(broker),
+            stopped_dir: None,
+        }
+    }
+
+    /// librdkafka's mock cluster with one broker.
+    #[cfg(feature = "rdkafka")]
+    pub fn mock() -> Cluster {
+        Cluster::Mock(::rdkafka::mocking::MockCluster::new(1).expect("mock cluster"))
+    }
+
+    pub fn is_mock(&self) -> bool {
+        !matches!(self, Cluster::Ours { .. })
+    }
+
+    /// Our broker, for checks only it allows (its data directory); panics on the mock.
+    pub fn broker(&self) -> &TestBroker {
+        match self {
+            Cluster::Ours {
+                broker: Some(b), ..
+            } => b,
+            _ => panic!("this check needs our running broker"),
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        match self {
+            Cluster::Ours { addr, .. } => addr.clone(),
+            #[cfg(feature = "rdkafka")]
+            Cluster::Mock(m) => m.bootstrap_servers(),
+        }
+    }
+
+    /// Partitions an auto-created topic gets (the mock cluster's default is 4).
+    pub fn default_partitions(&self) -> i32 {
+        match self {
+            Cluster::Ours { .. } => OUR_DEFAULT_PARTITIONS,
+            #[cfg(feature = "rdkafka")]
+            Cluster::Mock(_) => 4,
+        }
+    }
+
+    /// Create `topic`: through our Admin API on our broker (the mock has no CreateTopics),
+    /// through the mock's own call on the mock.
+    pub async fn create_topic(&self, backend: Backend, topic: &str, partitions: i32) {
+        match self {
+            Cluster::Ours { .. } => minikafka_client::Admin::new(self.client_config(backend))
+                .await
+                .expect("admin")
+                .create_topic(topic, partitions)
+                .await
+                .expect("create topic"),
+            #[cfg(feature = "rdkafka")]
+            Cluster::Mock(m) => m.create_topic(topic, partitions, 1).expect("mock topic"),
+        }
+    }
+
+    /// Stop the broker: connections drop and new ones are refused; the data stays.
+    pub async fn stop(&mut self) {
+        match self {
+            Cluster::Ours {
+                broker,
+                stopped_dir,
+                ..
+            } => {
+                let b = broker.take().expect("the broker is running");
+                *stopped_dir = Some(b.shutdown().await);
+            }
+            #[cfg(feature = "rdkafka")]
+            Cluster::Mock(m) => m.broker_down(1).expect("mock broker down"),
+        }
+    }
+
+    /// Start the stopped broker again, at the same address with the same data.
+    pub async fn start_again(&mut self) {
+        match self {
+            Cluster::Ours {
+                broker,
+                addr,
+                stopped_dir,
+            } => {
+                let dir = stopped_dir.take().expect("the broker was stopped");
+                *broker = Some(TestBroker::start_at(addr, dir, OUR_DEFAULT_PARTITIONS).await);
+            }
+            #[cfg(feature = "rdkafka")]
+            Cluster::Mock(m) => m.broker_up(1).expect("mock broker up"),
+        }
+    }
+
+    pub fn client_config(&self, backend: Backend) -> ClientConfig {
+        let mut c = ClientConfig::new(&self.bootstrap());
+        c.backend = backend;
+        c
+    }
+
+    pub fn producer_config(&self, backend: Backend) -> ProducerConfig {
+        let mut c = ProducerConfig::new(&self.bootstrap());
+        c.client.backend = backend;
+        c
+    }
+
+    pub fn reader_config(&self, backend: Backend) -> ReaderConfig {
+        let mut c = ReaderConfig::new(&self.bootstrap());
+        c.client.backend = backend;
+        c.fetch_max_wait = Duration::from_millis(100);
+        c
+    }
+}
+
 /// Closes the last members of a group, one after the other. The first one's LeaveGroup
 /// starts a rebalance, so a later member's final commit may meet REBALANCE_IN_PROGRESS,
 /// which `close` reports while leaving all the same (as Kafka's consumers do). Any other
@@ -114,6 +249,7 @@ pub async fn close_members(members: Vec<(&str, &mut minikafka_client::Consumer)>
     }
 }
 
+/// Await `f`, failing the test with `what` if it takes longer than [`STEP`].
 pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(STEP, f).await {
         Ok(v) => v,
@@ -123,7 +259,7 @@ pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
 
 /// Read exactly `n` records from `topic[partition]`, starting at `start`.
 pub async fn read_n(
-    broker: &TestBroker,
+    cluster: &Cluster,
     backend: Backend,
     topic: &str,
     partition: i32,
@@ -132,7 +268,7 @@ pub async fn read_n(
 ) -> Vec<ConsumerRecord> {
     let mut reader = within(
         "assign",
-        PartitionReader::assign(broker.reader_config(backend), topic, partition, start),
+        PartitionReader::assign(cluster.reader_config(backend), topic, partition, start),
     )
     .await
     .expect("assign");
@@ -143,7 +279,8 @@ pub async fn read_n(
     out
 }
 
-/// The record batches stored on disk for `topic[partition]` (after shutdown), as
+/// The record batches stored on disk for `topic[partition]` (once every batch was
+/// acknowledged: the broker writes a batch to its segment before it answers), as
 /// `(base_offset, record_count)`, read straight from Kafka's segment format.
 pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32) -> Vec<(i64, i32)> {
     let dir = data_dir.join(format!("{topic}-{partition}"));
@@ -171,35 +308,46 @@ pub fn stored_batches(data_dir: &Path, topic: &str, partition: i32) -> Vec<(i64,
     batches
 }
 
-/// Run each scenario (an `async fn(Backend)`) as a test per backend: `native` always, and
-/// `rdkafka` when the crate's `rdkafka` feature is on. Scenarios after `native_only:` test
-/// the native client's own machinery (its retry loop, its batches on disk) and run natively
-/// only.
+/// Run each scenario, an `async fn(Backend, &mut Cluster)`, as a test per backend and
+/// cluster: natively and with rdkafka against our broker, and with rdkafka against
+/// librdkafka's mock cluster (the `rdkafka` modules need the crate's `rdkafka` feature).
+/// Scenarios after `ours_only:` need our broker (its data directory, its config, an API
+/// the mock lacks) and skip the mock; those after `native_only:` test the native
+/// client's own machinery. Each list says why next to it.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($scenario:ident),* $(,)? $(; native_only: $($native:ident),* $(,)?)?) => {
+    (
+        $($scenario:ident),* $(,)?
+        $(; ours_only: $($ours:ident),* $(,)?)?
+        $(; native_only: $($native:ident),* $(,)?)?
+    ) => {
         mod native {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(minikafka_client::Backend::Native).await;
-                }
-            )*
-            $($(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $native() {
-                    super::$native(minikafka_client::Backend::Native).await;
-                }
-            )*)?
+            $($crate::backend_tests!(@test $scenario, Native, ours);)*
+            $($($crate::backend_tests!(@test $ours, Native, ours);)*)?
+            $($($crate::backend_tests!(@test $native, Native, ours);)*)?
         }
         #[cfg(feature = "rdkafka")]
         mod rdkafka {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(minikafka_client::Backend::Rdkafka).await;
-                }
-            )*
+            $($crate::backend_tests!(@test $scenario, Rdkafka, ours);)*
+            $($($crate::backend_tests!(@test $ours, Rdkafka, ours);)*)?
+        }
+        #[cfg(feature = "rdkafka")]
+        mod rdkafka_mock_cluster {
+            $($crate::backend_tests!(@test $scenario, Rdkafka, mock);)*
+        }
+    };
+    (@test $scenario:ident, $backend:ident, ours) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $scenario() {
+            let mut cluster = $crate::common::Cluster::ours().await;
+            super::$scenario(minikafka_client::Backend::$backend, &mut cluster).await;
+        }
+    };
+    (@test $scenario:ident, $backend:ident, mock) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $scenario() {
+            let mut cluster = $crate::common::Cluster::mock();
+            super::$scenario(minikafka_client::Backend::$backend, &mut cluster).await;
         }
     };
 }
