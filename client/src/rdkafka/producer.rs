@@ -24,6 +24,9 @@ use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::record::{ProducerRecord, RecordMetadata};
 
+/// One round of librdkafka's flush; see [`RdProducer::flush`].
+const FLUSH_ROUND: Duration = Duration::from_millis(100);
+
 /// A librdkafka producer.
 pub(crate) struct RdProducer {
     producer: Arc<FutureProducer>,
@@ -151,11 +154,29 @@ impl RdProducer {
     }
 
     /// Send everything queued and wait for each delivery report.
+    ///
+    /// librdkafka's flush wakes only the broker threads whose connection is up at that
+    /// moment; a batch for a connection still being set up then waits for its linger to
+    /// expire. So flush runs in short rounds, each waking the brokers again, until the
+    /// queue is empty or the request timeout has passed.
     pub(crate) async fn flush(&self) {
         let producer = self.producer.clone();
         let timeout = self.flush_timeout;
-        if let Err(e) = blocking(move || producer.flush(timeout)).await {
-            tracing::warn!("flush of the rdkafka producer: {e}");
+        let flushed = blocking(move || {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match producer.flush(left.min(FLUSH_ROUND)) {
+                    Err(_) if !left.is_zero() => continue,
+                    done => return done,
+                }
+            }
+        })
+        .await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("flush of the rdkafka producer: {e}"),
+            Err(e) => tracing::warn!("flush of the rdkafka producer: {e}"),
         }
     }
 
