@@ -1,7 +1,8 @@
 //! The classroom binaries with `--backend rdkafka` (feature `rdkafka`), against a broker
 //! started in this process: the producer's delivery lines, the consumer reading them back
 //! with `--max-messages`, a librdkafka property passed through with `--config`, and a bad
-//! one refused with librdkafka's own message.
+//! one refused with librdkafka's own message. Then the same binaries against another
+//! Kafka implementation, librdkafka's mock cluster, as they would run against a real one.
 
 #![cfg(feature = "rdkafka")]
 
@@ -96,4 +97,144 @@ async fn producer_and_consumer_run_on_librdkafka() {
     assert!(!out.status.success());
     assert!(stderr.contains("no.such.property"), "{stderr}");
     broker.shutdown().await;
+}
+
+/// "Works against any Kafka cluster": the same two commands against librdkafka's mock
+/// cluster, an independent implementation of the protocol, with one group consuming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binaries_run_against_another_kafka_implementation() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("classroom", 3, 1).expect("topic");
+    let addr = mock.bootstrap_servers();
+
+    let out = run(
+        env!("CARGO_BIN_EXE_producer"),
+        &[
+            "--backend",
+            "rdkafka",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "classroom",
+            "--count",
+            "6",
+            "--interval-ms",
+            "0",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    for (i, line) in lines.iter().enumerate() {
+        let user = ["user_1", "user_2", "user_3"][i % 3];
+        let partition = [0, 1, 0][i % 3];
+        assert!(
+            line.starts_with(&format!("classroom [{partition}] @ ")),
+            "{line}"
+        );
+        assert!(line.contains(&format!("key={user}")), "{line}");
+    }
+
+    let out = run(
+        env!("CARGO_BIN_EXE_consumer"),
+        &[
+            "--backend",
+            "rdkafka",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "classroom",
+            "--group",
+            "classroom-group",
+            "--max-messages",
+            "6",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("summary: 6 messages"), "{stdout}");
+    for user in ["user_1", "user_2", "user_3"] {
+        let key = format!("key={user}");
+        assert_eq!(stdout.matches(&key).count(), 2, "{key}: {stdout}");
+    }
+}
+
+/// The native producer, pure Rust, against the same independent implementation: it
+/// negotiates its API versions with a broker that is not ours, and the rdkafka consumer
+/// reads back what it wrote, on murmur2's partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_producer_writes_to_another_kafka_implementation() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("native-made", 3, 1).expect("topic");
+    let addr = mock.bootstrap_servers();
+
+    let out = run(
+        env!("CARGO_BIN_EXE_producer"),
+        &[
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "native-made",
+            "--count",
+            "6",
+            "--interval-ms",
+            "0",
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let produced: Vec<&str> = stdout.lines().collect();
+    assert_eq!(produced.len(), 6, "{stdout}");
+    for (i, line) in produced.iter().enumerate() {
+        let partition = [0, 1, 0][i % 3];
+        assert!(
+            line.starts_with(&format!("native-made [{partition}] @ ")),
+            "{line}"
+        );
+    }
+
+    let out = run(
+        env!("CARGO_BIN_EXE_consumer"),
+        &[
+            "--backend",
+            "rdkafka",
+            "--bootstrap-server",
+            &addr,
+            "--topic",
+            "native-made",
+            "--group",
+            "reads-native",
+            "--max-messages",
+            "6",
+        ],
+    )
+    .await;
+    let consumed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{consumed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(consumed.contains("summary: 6 messages"), "{consumed}");
+    // Every delivery line's "topic [partition] @ offset" comes back from the consumer.
+    for line in &produced {
+        let at = line.split("  ").next().expect("position");
+        assert!(consumed.contains(at), "{at} not read back: {consumed}");
+    }
 }

@@ -377,11 +377,21 @@ fn decode_api_versions(
     let mut body = raw;
     ResponseHeader::decode(&mut body, 0).map_err(|e| format!("bad response header: {e:#}"))?;
     let mut v0 = body.clone();
+    let error_code = (body.len() >= 2).then(|| i16::from_be_bytes([body[0], body[1]]));
     match ApiVersionsResponse::decode(&mut body, version) {
         Ok(r) if r.error_code != 35 => Ok(r),
-        Ok(_) | Err(_) => ApiVersionsResponse::decode(&mut v0, 0).map_err(|e| {
-            format!("cannot decode the ApiVersions answer at v{version} or v0: {e:#}")
-        }),
+        Ok(_) | Err(_) => match ApiVersionsResponse::decode(&mut v0, 0) {
+            Ok(r) => Ok(r),
+            // UNSUPPORTED_VERSION in a shape that is neither v0 nor ours (librdkafka's mock
+            // cluster writes a v3 count before v0 entries): no ranges, so the caller asks
+            // again at v0, which every broker speaks, as the Java client does.
+            Err(_) if error_code == Some(35) => Ok(ApiVersionsResponse::default()
+                .with_error_code(35)
+                .with_api_keys(Vec::new())),
+            Err(e) => Err(format!(
+                "cannot decode the ApiVersions answer at v{version} or v0: {e:#}"
+            )),
+        },
     }
 }
 
@@ -488,6 +498,25 @@ mod tests {
         let r = decode_api_versions(answer(0, 35), 3).unwrap();
         assert_eq!(r.error_code, 35);
         assert_eq!(r.api_keys[0].max_version, 2, "the ranges to retry with");
+    }
+
+    #[test]
+    fn unsupported_version_in_an_odd_shape_means_ask_at_v0() {
+        // librdkafka's mock cluster answers a v3 request it does not speak with a one-byte
+        // count, then v0-style entries and a throttle time: neither v3 nor v0.
+        let raw = Bytes::from_static(&[
+            0, 0, 0, 7, // correlation id
+            0, 35, // UNSUPPORTED_VERSION
+            1,  // count, as one byte
+            0, 18, 0, 0, 0, 2, // ApiVersions 0..2
+            0, 0, 0, 0, // throttle
+        ]);
+        let r = decode_api_versions(raw, 3).unwrap();
+        assert_eq!(r.error_code, 35);
+        assert!(
+            r.api_keys.is_empty(),
+            "no ranges: the caller asks again at v0"
+        );
     }
 
     #[test]
