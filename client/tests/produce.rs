@@ -415,14 +415,9 @@ async fn compressed_batches_round_trip_through_the_broker(backend: Backend, clus
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let mut config = cluster.producer_config(backend);
         config.set("compression.type", codec).unwrap();
-        // On our broker: one batch, sent by flush, checked on disk below. Against the mock
-        // cluster librdkafka's flush of a long-lingering batch was seen to take up to 30 s
-        // (it wakes only connections already up), and there is no disk to check.
-        config.linger = if cluster.is_mock() {
-            Duration::from_millis(50)
-        } else {
-            Duration::from_secs(3600)
-        };
+        // Nothing is sent by time: one batch per codec, sent by flush (checked on our
+        // broker's disk below).
+        config.linger = Duration::from_secs(3600);
         let producer = Producer::new(config).await.unwrap();
         let mut futures = Vec::new();
         for i in 0..20 {

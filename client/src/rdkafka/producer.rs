@@ -7,7 +7,8 @@
 //! Invariants:
 //! - A record with a repeated header key is refused, as natively (see `record.rs`).
 //! - After `close`, `enqueue` fails with [`Error::ProducerClosed`].
-//! - librdkafka's blocking calls (metadata, flush) run on the blocking pool.
+//! - librdkafka's blocking calls (metadata, flush) run on the blocking pool, and a flush
+//!   sends lingering batches at once (see [`RdProducer::flush`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -87,8 +88,7 @@ impl RdProducer {
             bootstrap,
             max_block: config.max_block,
             flush_timeout: config.client.request_timeout
-                + config.client.retry_backoff * config.client.retries
-                + config.linger,
+                + config.client.retry_backoff * config.client.retries,
             closed: AtomicBool::new(false),
         })
     }
@@ -153,29 +153,40 @@ impl RdProducer {
         }
     }
 
-    /// Send everything queued and wait for each delivery report.
+    /// Send everything queued and wait for each delivery report, for at most the request
+    /// timeout plus the retry budget (linger does not count: flush sends at once).
     ///
-    /// librdkafka's flush wakes only the broker threads whose connection is up at that
-    /// moment; a batch for a connection still being set up then waits for its linger to
-    /// expire. So flush runs in short rounds, each waking the brokers again, until the
-    /// queue is empty or the request timeout has passed.
+    /// librdkafka ignores `linger.ms` only while a call to its `rd_kafka_flush` is under
+    /// way, and only for broker threads that look while it is. rust-rdkafka's `flush`
+    /// calls it with a zero timeout between polls, a window a broker thread almost never
+    /// sees, so a long-lingering batch stayed queued. [`flush_round`] calls it with a real
+    /// timeout, in short rounds: each round wakes the brokers again (one whose connection
+    /// came up meanwhile sends at once too), and a flush whose caller stopped waiting ends
+    /// within a round instead of holding a thread of tokio's blocking pool, which the
+    /// runtime waits for when it shuts down.
     pub(crate) async fn flush(&self) {
         let producer = self.producer.clone();
         let timeout = self.flush_timeout;
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let _abandon_on_drop = AbandonOnDrop(abandoned.clone());
         let flushed = blocking(move || {
             let deadline = Instant::now() + timeout;
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match producer.flush(left.min(FLUSH_ROUND)) {
-                    Err(_) if !left.is_zero() => continue,
-                    done => return done,
+                if flush_round(&producer, left.min(FLUSH_ROUND)) {
+                    return true;
+                }
+                if left.is_zero() || abandoned.load(Ordering::Acquire) {
+                    return false;
                 }
             }
         })
         .await;
         match flushed {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("flush of the rdkafka producer: {e}"),
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "flush of the rdkafka producer: records still queued after {timeout:?}"
+            ),
             Err(e) => tracing::warn!("flush of the rdkafka producer: {e}"),
         }
     }
@@ -185,6 +196,32 @@ impl RdProducer {
         self.closed.store(true, Ordering::Release);
         self.flush().await;
     }
+}
+
+/// Sets its flag when dropped: the `flush` future that owned it is no longer awaited.
+struct AbandonOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// One call to librdkafka's `rd_kafka_flush` for up to `timeout`: while it runs, every
+/// broker thread treats `linger.ms` as elapsed. Returns whether nothing is left queued or
+/// in flight. Blocks: call it on the blocking pool.
+#[allow(unsafe_code)]
+fn flush_round(producer: &FutureProducer, timeout: Duration) -> bool {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: FFI, not mmap, and the one call of its kind (see the doc comment of
+    // `RdProducer::flush` for why no safe rust-rdkafka call does this). `native_ptr` is
+    // the live librdkafka handle owned by `producer`, which we borrow for the whole call,
+    // so it cannot be destroyed meanwhile. `rd_kafka_flush` may be called from any thread;
+    // with the event API rust-rdkafka uses, it only waits for librdkafka's count of
+    // outstanding messages to reach zero, while rust-rdkafka's own polling thread serves
+    // the delivery reports.
+    let err = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
 }
 
 impl RdDelivery {
