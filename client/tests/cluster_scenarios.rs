@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{within, Cluster};
+use common::{wait_for_shares, within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
     Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, Offset, PartitionReader, Producer,
@@ -105,28 +105,6 @@ async fn receive_all(
     })
     .await;
     got
-}
-
-/// Drive `consumers` until each owns a non-empty share and the shares cover `partitions`.
-async fn wait_for_shares(consumers: &mut [&mut Consumer], partitions: usize) {
-    within("a stable assignment", async {
-        loop {
-            for c in consumers.iter_mut() {
-                let _ = tokio::time::timeout(Duration::from_millis(50), c.recv()).await;
-            }
-            let shares: Vec<Vec<TopicPartition>> =
-                consumers.iter().map(|c| c.assignment()).collect();
-            let all: BTreeSet<&TopicPartition> = shares.iter().flatten().collect();
-            let total: usize = shares.iter().map(Vec::len).sum();
-            if shares.iter().all(|s| !s.is_empty())
-                && all.len() == partitions
-                && total == partitions
-            {
-                return;
-            }
-        }
-    })
-    .await;
 }
 
 async fn keyed_records_with_headers_round_trip(backend: Backend, cluster: &mut Cluster) {

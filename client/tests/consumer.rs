@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{within, Cluster};
@@ -215,31 +215,32 @@ async fn a_second_member_takes_over_partitions_without_repeats(
     let (got_a, _) = receive(&mut a, before.len()).await;
     assert_eq!(got_a, before);
 
-    // B joins: A must give up partitions (Revoked, then a smaller Assigned).
+    // B joins: A must give up partitions (Revoked, then a smaller Assigned), and nothing
+    // either received comes again.
     let mut b = Consumer::new(consumer_config(cluster, backend, "g4"))
         .await
         .expect("consumer b");
     b.subscribe(&["t4"]).await.expect("subscribe");
-    let a_task = tokio::spawn(async move {
-        let mut revoked = false;
-        loop {
-            match a.recv().await.expect("recv a") {
-                ConsumerEvent::Revoked(_) => revoked = true,
-                ConsumerEvent::Assigned(tps) if revoked => return (a, tps),
-                ConsumerEvent::Record(r) => panic!("a got {}@{} again", r.partition, r.offset),
-                ConsumerEvent::Assigned(_) => {}
-            }
-        }
-    });
-    let b_owned = next_assignment(&mut b).await;
-    let (mut a, a_owned) = within("a rebalances", a_task).await.expect("a task");
-    let all: BTreeSet<TopicPartition> = a_owned.iter().chain(&b_owned).cloned().collect();
-    assert_eq!(all.len(), 3, "a={a_owned:?} b={b_owned:?}");
-    assert_eq!(
-        a_owned.len() + b_owned.len(),
-        3,
-        "a={a_owned:?} b={b_owned:?}"
+    let mut events = common::wait_for_shares(&mut [&mut a, &mut b], 3).await;
+    // The owners are settled; a's events may still be on their way to the application.
+    while !events[0]
+        .iter()
+        .any(|e| matches!(e, ConsumerEvent::Assigned(_)))
+    {
+        events[0].push(within("a's new assignment", a.recv()).await.expect("recv"));
+    }
+    assert!(
+        matches!(events[0].first(), Some(ConsumerEvent::Revoked(_))),
+        "a: {:?}",
+        events[0]
     );
+    for e in events.iter().flatten() {
+        assert!(
+            !matches!(e, ConsumerEvent::Record(_)),
+            "received again: {e:?}"
+        );
+    }
+    let a_owned = a.assignment();
 
     // New records go to whoever owns the partition, once, and nothing old comes back.
     let after = produce(cluster, backend, "t4", values("after", 30)).await;
@@ -324,21 +325,14 @@ async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     next_assignment(&mut a).await;
     let mut b = Consumer::new(config).await.expect("b");
     b.subscribe(&["t7"]).await.expect("subscribe");
-    let a_task = tokio::spawn(async move {
-        let mut revoked = false;
-        loop {
-            match a.recv().await.expect("recv a") {
-                ConsumerEvent::Revoked(_) => revoked = true,
-                ConsumerEvent::Assigned(tps) if revoked => return (a, tps),
-                _ => {}
-            }
-        }
-    });
-    let b_owned = next_assignment(&mut b).await;
-    let (mut a, a_owned) = within("a rebalances", a_task).await.expect("a task");
-    // Range gives each member a contiguous block of two.
-    let parts = |tps: &[TopicPartition]| tps.iter().map(|tp| tp.partition).collect::<Vec<_>>();
-    let mut blocks = [parts(&a_owned), parts(&b_owned)];
+    common::wait_for_shares(&mut [&mut a, &mut b], 4).await;
+    // Range gives each member a contiguous block of two (round-robin would deal 0,2 / 1,3).
+    let parts = |c: &Consumer| {
+        let mut p: Vec<i32> = c.assignment().iter().map(|tp| tp.partition).collect();
+        p.sort();
+        p
+    };
+    let mut blocks = [parts(&a), parts(&b)];
     blocks.sort();
     assert_eq!(blocks, [vec![0, 1], vec![2, 3]]);
     common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;

@@ -249,6 +249,41 @@ pub async fn close_members(members: Vec<(&str, &mut minikafka_client::Consumer)>
     }
 }
 
+/// Drive `consumers` until each owns a non-empty share and together they own each of
+/// `partitions` partitions exactly once; returns what each received meanwhile.
+///
+/// The first assignment after a member joins is not always the final one: a cluster may
+/// complete a generation without a member whose JoinGroup came late (librdkafka's mock
+/// cluster does), then rebalance again. Checks of who owns what wait for this instead.
+pub async fn wait_for_shares(
+    consumers: &mut [&mut minikafka_client::Consumer],
+    partitions: usize,
+) -> Vec<Vec<minikafka_client::ConsumerEvent>> {
+    let mut events: Vec<Vec<_>> = consumers.iter().map(|_| Vec::new()).collect();
+    within("a stable assignment", async {
+        loop {
+            for (c, seen) in consumers.iter_mut().zip(&mut events) {
+                let event = tokio::time::timeout(Duration::from_millis(50), c.recv()).await;
+                if let Ok(Ok(event)) = event {
+                    seen.push(event);
+                }
+            }
+            let shares: Vec<Vec<minikafka_client::TopicPartition>> =
+                consumers.iter().map(|c| c.assignment()).collect();
+            let all: std::collections::BTreeSet<_> = shares.iter().flatten().collect();
+            let total: usize = shares.iter().map(Vec::len).sum();
+            if shares.iter().all(|s| !s.is_empty())
+                && all.len() == partitions
+                && total == partitions
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    events
+}
+
 /// Await `f`, failing the test with `what` if it takes longer than [`STEP`].
 pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(STEP, f).await {
