@@ -29,6 +29,10 @@ pub struct Config {
     /// hand to clients. `None` = the listener's real IP (127.0.0.1 when it listens on
     /// an unspecified address such as 0.0.0.0).
     pub advertised_host: Option<String>,
+    /// `advertised.listeners` (port part): the port Metadata and FindCoordinator hand to
+    /// clients, for when they reach the broker through a proxy, a tunnel or NAT. `None` =
+    /// the port the listener really got.
+    pub advertised_port: Option<u16>,
     /// Default log settings for every partition (segment size, retention, fsync, ...).
     pub log: LogConfig,
     /// `log.retention.check.interval.ms`.
@@ -55,6 +59,7 @@ impl Default for Config {
             max_connections: 1024,
             connections_max_idle: Duration::from_secs(600),
             advertised_host: None,
+            advertised_port: None,
             log: LogConfig::default(),
             retention_check_interval: Duration::from_secs(300),
             group_min_session_timeout: Duration::from_millis(6000),

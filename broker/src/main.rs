@@ -50,6 +50,14 @@ struct ServeArgs {
     /// Address to listen on (Kafka: listeners).
     #[arg(long, default_value = "127.0.0.1:9092")]
     listen: std::net::SocketAddr,
+    /// Host name clients are told to connect to (Kafka: the host of advertised.listeners).
+    /// Default: the IP the broker listens on, or 127.0.0.1 if that is 0.0.0.0.
+    #[arg(long)]
+    advertised_host: Option<String>,
+    /// Port clients are told to connect to, when they reach the broker through a proxy,
+    /// a tunnel or NAT (Kafka: the port of advertised.listeners). Default: the listen port.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    advertised_port: Option<u16>,
     /// Data directory (Kafka: log.dirs).
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
@@ -89,6 +97,8 @@ impl ServeArgs {
     fn into_config(self) -> Config {
         let mut config = Config {
             listen: self.listen,
+            advertised_host: self.advertised_host,
+            advertised_port: self.advertised_port,
             data_dir: self.data_dir,
             num_partitions: self.num_partitions,
             auto_create_topics: self.auto_create_topics,

@@ -25,7 +25,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::group::{self, GroupCoordinator, NodeInfo};
+use crate::group::{GroupCoordinator, NodeInfo};
 use crate::log::FsyncPolicy;
 use crate::protocol::BrokerContext;
 use crate::topics::Topics;
@@ -91,24 +91,18 @@ impl Broker {
             source,
         })?;
 
-        // The coordinator is only opened once it advertises APIs: until the group
-        // helper's work is merged its body is a placeholder that must not run.
-        let groups = if group::SUPPORTED_APIS.is_empty() {
-            None
-        } else {
+        let groups = {
             let topics = topics.clone();
             let config = config.clone();
-            Some(
-                tokio::task::spawn_blocking(move || GroupCoordinator::open(topics, &config))
-                    .await
-                    .map_err(StartError::Cancelled)??,
-            )
+            tokio::task::spawn_blocking(move || GroupCoordinator::open(topics, &config))
+                .await
+                .map_err(StartError::Cancelled)??
         };
 
         let node = NodeInfo {
             node_id: 0,
             host: advertised_host(&config, addr),
-            port: i32::from(addr.port()),
+            port: i32::from(config.advertised_port.unwrap_or(addr.port())),
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(BrokerContext::new(
@@ -208,9 +202,7 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch
     // 2. Stop the group coordinator first: a JoinGroup or SyncGroup parked until a
     //    rebalance completes is answered now (COORDINATOR_NOT_AVAILABLE, the client
     //    retries elsewhere or later) instead of holding the drain for minutes.
-    if let Some(groups) = &ctx.groups {
-        groups.shutdown().await;
-    }
+    ctx.groups.shutdown().await;
     // 3. Finish the requests in flight (each connection sees the shutdown signal).
     info!(
         "shutting down: waiting for {} connection(s) to finish",

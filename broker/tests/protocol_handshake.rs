@@ -10,8 +10,9 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ResponseHeader, TransactionalId,
+    DeleteTopicsRequest, DeleteTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataResponse,
+    ResponseHeader, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -204,6 +205,33 @@ async fn metadata_does_not_create_when_auto_create_is_off() {
         .call(ApiKey::Metadata, 12, &common::metadata_for(&["nope"], true))
         .await;
     assert_eq!(resp.topics[0].error_code, 3, "still not created");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn the_advertised_host_and_port_are_what_clients_are_told() {
+    let broker = TestBroker::start_with(|c| {
+        c.advertised_host = Some("kafka.example".into());
+        c.advertised_port = Some(19092);
+    })
+    .await;
+    let mut client = broker.client().await;
+    let meta: MetadataResponse = client
+        .call(ApiKey::Metadata, 12, &common::metadata_for(&["adv"], true))
+        .await;
+    assert_eq!(meta.brokers.len(), 1);
+    assert_eq!(meta.brokers[0].host.as_str(), "kafka.example");
+    assert_eq!(meta.brokers[0].port, 19092);
+    let coordinator: FindCoordinatorResponse = client
+        .call(
+            ApiKey::FindCoordinator,
+            2,
+            &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+        )
+        .await;
+    assert_eq!(coordinator.error_code, 0, "{coordinator:?}");
+    assert_eq!(coordinator.host.as_str(), "kafka.example");
+    assert_eq!(coordinator.port, 19092);
     broker.stop().await;
 }
 

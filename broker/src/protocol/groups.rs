@@ -29,12 +29,7 @@ pub(crate) async fn handle(
     client: &ClientInfo,
 ) -> Answer {
     let version = reply.version;
-    let Some(groups) = ctx.groups.as_deref() else {
-        return Err(ProtocolError::UnsupportedApi {
-            api,
-            api_key: api as i16,
-        });
-    };
+    let groups = &*ctx.groups;
     match api {
         ApiKey::FindCoordinator => {
             let req: FindCoordinatorRequest = decode(frame, api, version)?;

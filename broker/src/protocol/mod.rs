@@ -56,8 +56,8 @@ use crate::Config;
 #[derive(Debug)]
 pub struct BrokerContext {
     pub topics: Arc<Topics>,
-    /// `None` until the group coordinator advertises any API (see `server.rs`).
-    pub groups: Option<Arc<GroupCoordinator>>,
+    /// The group coordinator: groups, members and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
     pub config: Config,
     /// This broker as clients should reach it: node 0, the advertised host and port.
     pub node: NodeInfo,
@@ -70,7 +70,7 @@ pub struct BrokerContext {
 impl BrokerContext {
     pub fn new(
         topics: Arc<Topics>,
-        groups: Option<Arc<GroupCoordinator>>,
+        groups: Arc<GroupCoordinator>,
         config: Config,
         node: NodeInfo,
         shutdown: watch::Receiver<bool>,
