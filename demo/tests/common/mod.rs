@@ -11,14 +11,22 @@ pub const STEP: Duration = Duration::from_secs(60);
 
 /// A broker on 127.0.0.1:0 with 3 partitions per auto-created topic, and its data dir.
 pub async fn start_broker() -> (minikafka_broker::BrokerHandle, tempfile::TempDir) {
+    start_broker_with(|_| {}).await
+}
+
+/// [`start_broker`] with `tweak` applied to its config first.
+pub async fn start_broker_with(
+    tweak: impl FnOnce(&mut minikafka_broker::Config),
+) -> (minikafka_broker::BrokerHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = minikafka_broker::Config {
+    let mut config = minikafka_broker::Config {
         listen: "127.0.0.1:0".parse().expect("loopback"),
         data_dir: dir.path().to_path_buf(),
         num_partitions: 3,
         log_requests: false,
         ..Default::default()
     };
+    tweak(&mut config);
     let broker = minikafka_broker::Broker::start(config)
         .await
         .expect("broker");
