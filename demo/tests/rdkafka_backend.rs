@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::run;
+use common::{assert_all_read_back, run, stdout_of_success};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_on_librdkafka() {
@@ -35,12 +35,7 @@ async fn producer_and_consumer_run_on_librdkafka() {
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 6, "{stdout}");
     // user_1 → 0, user_2 → 1, user_3 → 0 with murmur2 on 3 partitions (KAFKA-NOTES.md).
@@ -69,12 +64,7 @@ async fn producer_and_consumer_run_on_librdkafka() {
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&out);
     assert!(stdout.contains("summary: 6 messages"), "{stdout}");
     assert_eq!(stdout.matches("\"action\"").count(), 6, "{stdout}");
 
@@ -123,12 +113,7 @@ async fn the_binaries_run_against_another_kafka_implementation() {
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 6, "{stdout}");
     for (i, line) in lines.iter().enumerate() {
@@ -157,12 +142,7 @@ async fn the_binaries_run_against_another_kafka_implementation() {
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&out);
     assert!(stdout.contains("summary: 6 messages"), "{stdout}");
     for user in ["user_1", "user_2", "user_3"] {
         let key = format!("key={user}");
@@ -193,12 +173,7 @@ async fn the_native_producer_writes_to_another_kafka_implementation() {
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of_success(&out);
     let produced: Vec<&str> = stdout.lines().collect();
     assert_eq!(produced.len(), 6, "{stdout}");
     for (i, line) in produced.iter().enumerate() {
@@ -225,16 +200,7 @@ async fn the_native_producer_writes_to_another_kafka_implementation() {
         ],
     )
     .await;
-    let consumed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{consumed}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let consumed = stdout_of_success(&out);
     assert!(consumed.contains("summary: 6 messages"), "{consumed}");
-    // Every delivery line's "topic [partition] @ offset" comes back from the consumer.
-    for line in &produced {
-        let at = line.split("  ").next().expect("position");
-        assert!(consumed.contains(at), "{at} not read back: {consumed}");
-    }
+    assert_all_read_back(&produced, &consumed);
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::run;
+use common::{assert_all_read_back, run, stdout_of_success};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -154,12 +154,7 @@ async fn producer_and_consumer_run_over_tls_with_config_pass_through() {
     let mut args = ssl_args(&addr, &ca_pem);
     args.extend(["--topic", "tls", "--count", "6", "--interval-ms", "0"]);
     let out = run(env!("CARGO_BIN_EXE_producer"), &args).await;
-    let produced = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{produced}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let produced = stdout_of_success(&out);
     let produced: Vec<&str> = produced.lines().collect();
     assert_eq!(produced.len(), 6, "{produced:?}");
 
@@ -173,17 +168,9 @@ async fn producer_and_consumer_run_over_tls_with_config_pass_through() {
         "6",
     ]);
     let out = run(env!("CARGO_BIN_EXE_consumer"), &args).await;
-    let consumed = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{consumed}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let consumed = stdout_of_success(&out);
     assert!(consumed.contains("summary: 6 messages"), "{consumed}");
-    for line in &produced {
-        let at = line.split("  ").next().expect("position");
-        assert!(consumed.contains(at), "{at} not read back: {consumed}");
-    }
+    assert_all_read_back(&produced, &consumed);
 
     // Both binaries spoke TLS to the front (bootstrap, then the advertised address); none
     // of their handshakes failed.

@@ -45,3 +45,24 @@ pub async fn run(bin: &str, args: &[&str]) -> std::process::Output {
         .expect("finishes in time")
         .expect("runs")
 }
+
+/// The stdout of a run that must have succeeded; if it did not, the test fails showing
+/// both streams.
+pub fn stdout_of_success(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Every producer delivery line's "topic [partition] @ offset" comes back in the
+/// consumer's output.
+pub fn assert_all_read_back(produced: &[&str], consumed: &str) {
+    for line in produced {
+        let at = line.split("  ").next().expect("position");
+        assert!(consumed.contains(at), "{at} not read back: {consumed}");
+    }
+}
