@@ -1,6 +1,7 @@
 //! Black-box protocol tests, the handshake and admin side: ApiVersions, Metadata,
-//! CreateTopics, DeleteTopics, InitProducerId. A real broker on 127.0.0.1:0, driven
-//! with raw frames encoded by the `kafka-protocol` crate.
+//! CreateTopics, DeleteTopics, InitProducerId, and the advertised address (through the
+//! real `minikafka-broker` binary). A real broker on 127.0.0.1:0, driven with raw frames
+//! encoded by the `kafka-protocol` crate.
 
 mod common;
 
@@ -208,14 +209,45 @@ async fn metadata_does_not_create_when_auto_create_is_off() {
     broker.stop().await;
 }
 
+/// `minikafka-broker --advertised-host/--advertised-port`, the real binary: Metadata and
+/// FindCoordinator hand out the advertised address, not the one the broker listens on.
 #[tokio::test]
 async fn the_advertised_host_and_port_are_what_clients_are_told() {
-    let broker = TestBroker::start_with(|c| {
-        c.advertised_host = Some("kafka.example".into());
-        c.advertised_port = Some(19092);
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut broker = tokio::process::Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--advertised-host",
+            "kafka.example",
+            "--advertised-port",
+            "19092",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run minikafka-broker");
+    // The start-up line names the address the listener really got.
+    let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                return rest
+                    .split(' ')
+                    .next()
+                    .expect("address")
+                    .parse()
+                    .expect("addr");
+            }
+        }
+        panic!("the broker exited before listening");
     })
-    .await;
-    let mut client = broker.client().await;
+    .await
+    .expect("the broker starts");
+
+    let mut client = common::Client::connect(addr).await;
     let meta: MetadataResponse = client
         .call(ApiKey::Metadata, 12, &common::metadata_for(&["adv"], true))
         .await;
@@ -232,7 +264,33 @@ async fn the_advertised_host_and_port_are_what_clients_are_told() {
     assert_eq!(coordinator.error_code, 0, "{coordinator:?}");
     assert_eq!(coordinator.host.as_str(), "kafka.example");
     assert_eq!(coordinator.port, 19092);
-    broker.stop().await;
+    broker.kill().await.expect("stop the broker");
+}
+
+#[test]
+fn an_advertised_port_of_zero_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--advertised-port",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run minikafka-broker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--advertised-port"), "{stderr}");
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("data dir")
+            .next()
+            .is_none(),
+        "nothing written"
+    );
 }
 
 fn create_request(topics: Vec<CreatableTopic>, validate_only: bool) -> CreateTopicsRequest {

@@ -114,10 +114,29 @@ impl TlsFront {
             refused,
         }
     }
+
+    /// Runs demo binary `bin` on the rdkafka backend through this front, trusting the CA
+    /// in `ca_pem`, with `more` arguments after the TLS ones.
+    async fn run(&self, bin: &str, ca_pem: &Path, more: &[&str]) -> std::process::Output {
+        let addr = self.addr.to_string();
+        let ca = format!("ssl.ca.location={}", ca_pem.display());
+        let mut args = vec![
+            "--backend",
+            "rdkafka",
+            "--bootstrap-server",
+            &addr,
+            "--config",
+            "security.protocol=SSL",
+            "--config",
+            &ca,
+        ];
+        args.extend(more);
+        run(bin, &args).await
+    }
 }
 
-/// Our broker behind a TLS front that advertises the front's port. Returns the broker
-/// (keep it alive), its data dir, the front and the dir holding the CA's PEM.
+/// Our broker behind a TLS front, advertising the front's port. Returns the broker (keep
+/// it alive), its data dir and the front.
 async fn broker_behind_tls(
     ca: &TestCa,
 ) -> (minikafka_broker::BrokerHandle, tempfile::TempDir, TlsFront) {
@@ -128,46 +147,31 @@ async fn broker_behind_tls(
     (broker, dir, front)
 }
 
-fn ssl_args<'a>(front: &'a str, ca_pem: &'a str) -> Vec<&'a str> {
-    vec![
-        "--backend",
-        "rdkafka",
-        "--bootstrap-server",
-        front,
-        "--config",
-        "security.protocol=SSL",
-        "--config",
-        ca_pem,
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_over_tls_with_config_pass_through() {
     let ca = TestCa::new("minikafka test CA");
     let (broker, dir, front) = broker_behind_tls(&ca).await;
-    let ca_pem = format!(
-        "ssl.ca.location={}",
-        ca.write_pem(dir.path(), "ca.pem").display()
-    );
-    let addr = front.addr.to_string();
+    let ca_pem = ca.write_pem(dir.path(), "ca.pem");
 
-    let mut args = ssl_args(&addr, &ca_pem);
-    args.extend(["--topic", "tls", "--count", "6", "--interval-ms", "0"]);
-    let out = run(env!("CARGO_BIN_EXE_producer"), &args).await;
+    let producer = ["--topic", "tls", "--count", "6", "--interval-ms", "0"];
+    let out = front
+        .run(env!("CARGO_BIN_EXE_producer"), &ca_pem, &producer)
+        .await;
     let produced = stdout_of_success(&out);
     let produced: Vec<&str> = produced.lines().collect();
     assert_eq!(produced.len(), 6, "{produced:?}");
 
-    let mut args = ssl_args(&addr, &ca_pem);
-    args.extend([
+    let consumer = [
         "--topic",
         "tls",
         "--group",
         "tls-group",
         "--max-messages",
         "6",
-    ]);
-    let out = run(env!("CARGO_BIN_EXE_consumer"), &args).await;
+    ];
+    let out = front
+        .run(env!("CARGO_BIN_EXE_consumer"), &ca_pem, &consumer)
+        .await;
     let consumed = stdout_of_success(&out);
     assert!(consumed.contains("summary: 6 messages"), "{consumed}");
     assert_all_read_back(&produced, &consumed);
@@ -187,15 +191,12 @@ async fn a_certificate_from_an_unknown_ca_is_refused_with_openssls_reason() {
     let (broker, dir, front) = broker_behind_tls(&ca).await;
     // The client trusts another CA only.
     let other = TestCa::new("some other CA");
-    let ca_pem = format!(
-        "ssl.ca.location={}",
-        other.write_pem(dir.path(), "other-ca.pem").display()
-    );
-    let addr = front.addr.to_string();
+    let other_pem = other.write_pem(dir.path(), "other-ca.pem");
 
-    let mut args = ssl_args(&addr, &ca_pem);
-    args.extend(["--topic", "tls", "--count", "1", "--interval-ms", "0"]);
-    let out = run(env!("CARGO_BIN_EXE_producer"), &args).await;
+    let producer = ["--topic", "tls", "--count", "1", "--interval-ms", "0"];
+    let out = front
+        .run(env!("CARGO_BIN_EXE_producer"), &other_pem, &producer)
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("certificate verify failed"), "{stderr}");
