@@ -49,13 +49,13 @@ fn concurrent_producers_get_dense_offsets_and_every_record_survives_reopen() {
     bases.sort_unstable();
     assert_eq!(bases, (0..160).map(|i| i * 2).collect::<Vec<_>>());
     let part = topics.partition("t", 0).unwrap();
-    assert_eq!(*part.appended.borrow(), 320);
-    assert!(part.log.segments().len() > 1);
+    assert_eq!(*part.subscribe().borrow(), 320);
+    assert!(part.segments().len() > 1);
     topics.close().unwrap();
     drop((part, topics));
 
     let topics = Topics::open(dir.path(), defaults).unwrap();
-    let log = topics.partition("t", 0).unwrap().log.clone();
+    let log = topics.partition("t", 0).unwrap();
     let mut next = 0;
     let mut per_producer = BTreeMap::<String, Vec<i64>>::new();
     while next < log.log_end_offset() {

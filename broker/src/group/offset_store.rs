@@ -126,7 +126,7 @@ impl OffsetStore {
             "{OFFSETS_TOPIC}: replayed {} committed offsets of {} groups (log end offset {})",
             offsets.len(),
             groups.len(),
-            partition.log.log_end_offset()
+            partition.log_end_offset()
         );
         Ok(OffsetStore {
             partition,
@@ -168,7 +168,7 @@ impl OffsetStore {
             .collect();
         let mut batch = record_batch::build(&records, now, Compression::None);
         let mut map = self.lock();
-        let log_end = self.partition.log.log_end_offset();
+        let log_end = self.partition.log_end_offset();
         self.partition
             .append(&mut batch)
             .map_err(|source| OffsetStoreError::Log {
@@ -219,12 +219,11 @@ impl OffsetStore {
 pub fn replay(
     partition: &Partition,
 ) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
-    let log = &partition.log;
     let mut map = BTreeMap::new();
-    let mut next = log.log_start_offset();
-    let end = log.log_end_offset();
+    let mut next = partition.log_start_offset();
+    let end = partition.log_end_offset();
     while next < end {
-        let chunk = log
+        let chunk = partition
             .read(next, REPLAY_CHUNK)
             .map_err(|source| OffsetStoreError::Log {
                 offset: next,

@@ -1,12 +1,12 @@
 //! `inspect topics <data-dir>`: topics, partitions, log start and end offsets, and for
 //! each segment its base offset, bytes, batches, records and index entries.
 //!
-//! Flow: reads `topics.json` (see `topics.rs`) and each `<topic>-<partition>/`
-//! directory the partition log wrote. Each segment is scanned with the same checks as
-//! recovery (`log/recovery.rs: scan`), read-only, so the offsets shown are the ones the
-//! broker would serve after opening this directory.
+//! Flow: reads `topics.json` (parsed by `topics/file.rs: TopicsFile::parse`, as the
+//! broker does) and each `<topic>-<partition>/` directory the partition log wrote.
+//! Each segment is scanned with the same checks as recovery (`log/recovery.rs: scan`),
+//! read-only, so the offsets shown are the ones the broker would serve after opening
+//! this directory.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -14,20 +14,7 @@ use super::InspectError;
 use crate::log::index::parse_entries;
 use crate::log::recovery::{list_segments, scan, CLEAN_SHUTDOWN_FILE};
 use crate::log::segment::file_name;
-use crate::topics::TOPICS_FILE;
-
-/// The part of `topics.json` inspect needs.
-#[derive(serde::Deserialize)]
-struct TopicsFile {
-    topics: BTreeMap<String, Entry>,
-}
-
-#[derive(serde::Deserialize)]
-struct Entry {
-    partitions: i32,
-    #[serde(default)]
-    config: BTreeMap<String, String>,
-}
+use crate::topics::{TopicsFile, TOPICS_FILE};
 
 /// `inspect topics <data-dir>`.
 pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
@@ -37,7 +24,7 @@ pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> 
     }
     let path = data_dir.join(TOPICS_FILE);
     let file: TopicsFile = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| InspectError::new(&path, e))?,
+        Ok(bytes) => TopicsFile::parse(&bytes).map_err(|e| InspectError::new(&path, e))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let empty = std::fs::read_dir(data_dir)
                 .map_err(|e| InspectError::new(data_dir, e))?
@@ -49,9 +36,7 @@ pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> 
                     "missing, and the directory is not empty: not a minikafka data directory",
                 ));
             }
-            TopicsFile {
-                topics: BTreeMap::new(),
-            }
+            TopicsFile::empty()
         }
         Err(e) => return Err(InspectError::new(&path, e)),
     };

@@ -1,12 +1,12 @@
 //! The log of one partition: an ordered set of segments plus the active one.
 //!
-//! Flow: producer → wire → server → topics (`Partition::append`) → **partition log**
-//! (validate, assign offsets, roll, write, fsync policy) → segment → … → fetch
-//! (`read`) → consumer.
+//! Flow: producer → wire → server → `Partition::append` → **partition log**
+//! (frame and validate once, assign offsets, roll, write, fsync policy) → segment →
+//! … → fetch (`Partition::read` → `read`) → consumer.
 //!
-//! CONTRACT (other modules code against these signatures; keep them):
-//! `PartitionLog` is `Send + Sync` and internally synchronised, so it is shared as
-//! `Arc<PartitionLog>` and called from `spawn_blocking`.
+//! Only `topics::Partition` holds a `PartitionLog`; everything else goes through it.
+//! `PartitionLog` is `Send + Sync` and internally synchronised; its methods do blocking
+//! file I/O, so they are called from `spawn_blocking`.
 //!
 //! What must stay true:
 //! - Offsets are dense and increasing: each batch's base offset is the log end offset
@@ -24,9 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
-use super::record_batch::{
-    self, set_base_offset, BatchError, BatchHeader, LOG_OVERHEAD, MIN_BATCH_LENGTH,
-};
+use super::record_batch::{self, set_base_offset, BatchError, BatchHeader};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::Segment;
 use super::{FsyncPolicy, LogError};
@@ -76,7 +74,9 @@ pub struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
     pub record_count: i32,
-    /// Base offset of the segment that received the batch.
+    /// How many batches the appended bytes held (real producers send one).
+    pub batch_count: u32,
+    /// Base offset of the segment that received the (first) batch.
     pub segment_base: i64,
     /// Byte position of the batch inside that segment's `.log`.
     pub position: u64,
@@ -192,52 +192,30 @@ impl PartitionLog {
         &self.config
     }
 
-    /// Validates a whole v2 batch (`batch` is exactly one batch, bytes 0..12+batchLength),
-    /// writes the next offset as its base offset in place, appends it, and follows the
-    /// fsync policy before returning. (Several whole batches back to back are accepted
-    /// too, as in [`append_batches`](Self::append_batches).)
-    pub fn append(&self, batch: &mut [u8]) -> Result<AppendInfo, LogError> {
-        self.append_batches(batch)
-    }
-
-    /// Like [`append`](Self::append), but `records` may hold several whole batches back
-    /// to back (the `records` field of a Produce request). Every batch is validated
-    /// before any is written, so a bad batch rejects the whole set and writes nothing.
-    /// The returned info spans all of them: the first base offset, the last offset, the
-    /// total record count, and the position of the first batch.
-    pub fn append_batches(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
+    /// Appends the v2 batches in `records` (one or more, back to back: the `records`
+    /// field of a Produce request) and follows the fsync policy before returning.
+    ///
+    /// `records` is framed once ([`record_batch::split_exact`]: every byte must belong
+    /// to a whole batch) and each batch is validated once ([`record_batch::validate`]),
+    /// all before the lock is taken and before anything is written, so a bad batch
+    /// rejects the whole set. Then, under the lock, each batch gets the next offset as
+    /// its base offset (written in place) and goes to the active segment. The returned
+    /// info spans all of them: the first base offset, the last offset, the total record
+    /// count, and the position of the first batch.
+    pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
         let max = self.config.max_message_bytes as usize;
-        let mut headers = Vec::new();
-        let mut at = 0;
-        while at < records.len() {
-            let len = match records.get(at + 8..at + 12) {
-                Some(b) => i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                None => -1,
-            };
-            let end = usize::try_from(len)
-                .ok()
-                .map(|l| at + LOG_OVERHEAD + l)
-                .filter(|&end| end <= records.len() && len as usize >= MIN_BATCH_LENGTH)
-                .ok_or_else(|| {
-                    BatchError::BadLength(format!(
-                        "the batch at byte {at} of {} claims batchLength {len}",
-                        records.len()
-                    ))
-                })?;
-            headers.push((at, end, record_batch::validate(&records[at..end], max)?));
-            at = end;
-        }
-        if headers.is_empty() {
-            return Err(BatchError::BadLength("no record batch given".into()).into());
-        }
+        let batches = record_batch::split_exact(records)?
+            .into_iter()
+            .map(|range| Ok((record_batch::validate(&records[range.clone()], max)?, range)))
+            .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
             if inner.closed {
                 self.reopen_after_close(&mut inner)?;
             }
             let mut info: Option<AppendInfo> = None;
-            for (start, end, mut h) in headers {
-                let batch = &mut records[start..end];
+            for (mut h, range) in batches {
+                let batch = &mut records[range];
                 self.maybe_roll(&mut inner, &h, batch.len())?;
                 let base = inner.log_end_offset();
                 set_base_offset(batch, base);
@@ -252,6 +230,7 @@ impl PartitionLog {
                         base_offset: base,
                         last_offset: h.last_offset(),
                         record_count: h.record_count,
+                        batch_count: 1,
                         segment_base,
                         position,
                         log_start_offset,
@@ -259,6 +238,7 @@ impl PartitionLog {
                     Some(first) => AppendInfo {
                         last_offset: h.last_offset(),
                         record_count: first.record_count + h.record_count,
+                        batch_count: first.batch_count + 1,
                         ..first
                     },
                 });
@@ -276,7 +256,7 @@ impl PartitionLog {
                 Ok(covered)
             })?;
         }
-        info.ok_or_else(|| BatchError::BadLength("no record batch given".into()).into())
+        info.ok_or_else(|| BatchError::InvalidRecords("no record batch given".into()).into())
     }
 
     fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {

@@ -1,12 +1,18 @@
 //! The v2 record batch: the unit Kafka writes to disk and sends on the wire.
 //!
-//! Flow: producer → wire → server → **record_batch::validate** → partition log →
-//! segment; and on the way out, fetch → consumer, or `inspect` / the group coordinator
-//! calling [`records`] to look inside.
+//! Flow: producer → wire → server → `Partition::append` → `PartitionLog::append`, which
+//! cuts the request's bytes into batches ([`split_exact`]) and checks each one once
+//! ([`validate`]) → segment; and on the way out, fetch → consumer, or recovery,
+//! `inspect` and the group coordinator walking stored bytes ([`split_batches`],
+//! [`check_frame`], [`records`]).
 //!
-//! What must stay true: a stored batch is exactly the bytes the producer sent except
-//! for `baseOffset`, which the broker writes in place ([`set_base_offset`]). The CRC
-//! does not cover `baseOffset`, so no re-encoding and no CRC recomputation happen.
+//! What must stay true:
+//! - A stored batch is exactly the bytes the producer sent except for `baseOffset`,
+//!   which the broker writes in place ([`set_base_offset`]). The CRC does not cover
+//!   `baseOffset`, so no re-encoding and no CRC recomputation happen.
+//! - batchLength (bytes 8–11) is decoded in one place, `batch_length`, and "is there
+//!   a whole batch here" is decided in one place, [`frame_len`]. Every reader of
+//!   concatenated batches goes through [`frames`] (or, on a file, `frame_len`).
 //!
 //! # Batch header (all integers big-endian)
 //!
@@ -29,6 +35,8 @@
 //!
 //! The records inside a batch (their format, decoding and building) are in
 //! [`super::record`]; `records`, `build`, `Record` and `NewRecord` are re-exported here.
+
+use std::ops::Range;
 
 pub use super::record::{build, records, records_section, NewRecord, Record};
 
@@ -161,7 +169,7 @@ impl BatchHeader {
         }
         Ok(BatchHeader {
             base_offset: be_i64(b, 0),
-            batch_length: be_i32(b, 8),
+            batch_length: batch_length(b),
             partition_leader_epoch: be_i32(b, 12),
             magic: b[16] as i8,
             crc: u32::from_be_bytes([b[17], b[18], b[19], b[20]]),
@@ -207,10 +215,11 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 
 /// Checks the parts of a batch that do not depend on where it is stored: the length
 /// agrees with the bytes, magic 2, the CRC-32C, `lastOffsetDelta == recordCount - 1`.
-/// Touches each byte once (the CRC) and reads no record. Used by recovery and `inspect`.
+/// Touches each byte once (the CRC) and reads no record. Used by recovery and by
+/// [`validate`].
 pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(batch)?;
-    if h.batch_length < MIN_BATCH_LENGTH as i32 || h.total_len() != batch.len() {
+    if frame_len(batch, batch.len()) != Ok(batch.len()) {
         return Err(BatchError::BadLength(format!(
             "batchLength {} does not match the {} bytes given",
             h.batch_length,
@@ -321,136 +330,109 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     }
 }
 
-/// Splits concatenated whole batches (what [`crate::log::PartitionLog::read`] returns)
-/// into single batches. A partial batch at the end is dropped, as clients do.
-pub fn split_batches(mut buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+// ---------------------------------------------------------------------------------
+// Framing: cutting bytes into batches. batchLength (bytes 8–11) is read in
+// `batch_length` and nowhere else in the broker; `frame_len` is the one rule for
+// "is there a whole batch here", and `frames` the one loop over a buffer. The lenient
+// reader (`split_batches`: fetch results, recovery, replay) and the strict one
+// (`split_exact`: a Produce request's records) are both built on `frames`.
+// ---------------------------------------------------------------------------------
+
+/// Why the bytes at some position are not one whole batch. Framing looks at nothing
+/// but batchLength (bytes 8–11) and how many bytes are there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Fewer bytes left than a batch header.
+    #[error("{left} bytes left, fewer than a batch header")]
+    Short { left: usize },
+    /// batchLength is smaller than a header with no records (negative, say).
+    #[error("batchLength {length} is too small")]
+    TooSmall { length: i32 },
+    /// batchLength claims more bytes than there are.
+    #[error("batchLength {length} runs past the end ({left} bytes left)")]
+    PastEnd { length: i32, left: usize },
+}
+
+/// Where framing stopped: the byte position in the buffer, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {position}: {error}")]
+pub struct Torn {
+    pub position: usize,
+    pub error: FrameError,
+}
+
+/// batchLength, bytes 8–11 of a batch (`head` holds at least [`LOG_OVERHEAD`] bytes).
+fn batch_length(head: &[u8]) -> i32 {
+    be_i32(head, 8)
+}
+
+/// The size of the batch whose first bytes are `head` (batchLength + 12), when `left`
+/// bytes from its start are available: in memory `head` is the whole rest of the
+/// buffer, on disk (`segment.rs`) it is the header just read and `left` the bytes to
+/// the end of the file. Checks only that a header fits, that batchLength is at least
+/// [`MIN_BATCH_LENGTH`], and that the batch ends within `left`.
+pub fn frame_len(head: &[u8], left: usize) -> Result<usize, FrameError> {
+    if left < HEADER_LEN {
+        return Err(FrameError::Short { left });
+    }
+    if head.len() < LOG_OVERHEAD {
+        return Err(FrameError::Short { left: head.len() });
+    }
+    let length = batch_length(head);
+    if length < MIN_BATCH_LENGTH as i32 {
+        return Err(FrameError::TooSmall { length });
+    }
+    let total = length as usize + LOG_OVERHEAD;
+    if total > left {
+        return Err(FrameError::PastEnd { length, left });
+    }
+    Ok(total)
+}
+
+/// Cuts `buf` into whole batches, front to back: the one framing loop. Each item is
+/// the byte range of one batch; at the first bytes that are not a whole batch the
+/// iterator yields a [`Torn`] and ends. Nothing but the framing is checked: magic,
+/// CRC-32C and the records are [`validate`]'s and [`check_frame`]'s job.
+pub fn frames(buf: &[u8]) -> impl Iterator<Item = Result<Range<usize>, Torn>> + '_ {
+    let mut at = 0;
     std::iter::from_fn(move || {
-        if buf.len() < LOG_OVERHEAD {
+        if at >= buf.len() {
             return None;
         }
-        let len = be_i32(buf, 8);
-        let total = usize::try_from(len).ok()? + LOG_OVERHEAD;
-        if len < MIN_BATCH_LENGTH as i32 || total > buf.len() {
-            return None;
+        let rest = &buf[at..];
+        match frame_len(rest, rest.len()) {
+            Ok(total) => {
+                let range = at..at + total;
+                at += total;
+                Some(Ok(range))
+            }
+            Err(error) => {
+                let position = at;
+                at = buf.len();
+                Some(Err(Torn { position, error }))
+            }
         }
-        let (batch, rest) = buf.split_at(total);
-        buf = rest;
-        Some(batch)
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn rec(k: &str, v: &str, ts: i64) -> NewRecord {
-        NewRecord {
-            key: Some(Bytes::copy_from_slice(k.as_bytes())),
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: vec![
-                ("h".into(), Some(Bytes::from_static(b"x"))),
-                ("n".into(), None),
-            ],
-            timestamp: ts,
-        }
-    }
-
-    #[test]
-    fn crc32c_test_vector() {
-        assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
-    }
-
-    #[test]
-    fn build_validate_and_read_back_every_codec() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
-            let input = vec![rec("a", "1", 1000), rec("b", "22", 1005), rec("", "", 999)];
-            let mut b = build(&input, 1000, c);
-            let h = validate(&b, 1 << 20).unwrap();
-            assert_eq!(h.compression().unwrap(), c);
-            assert_eq!(
-                (h.record_count, h.last_offset_delta, h.max_timestamp),
-                (3, 2, 1005)
-            );
-            set_base_offset(&mut b, 42);
-            check_frame(&b).unwrap();
-            let out = records(&b).unwrap();
-            assert_eq!(out.len(), 3);
-            for (i, (r, n)) in out.iter().zip(&input).enumerate() {
-                assert_eq!(r.offset, 42 + i as i64);
-                assert_eq!(
-                    (&r.key, &r.value, r.timestamp),
-                    (&n.key, &n.value, n.timestamp)
-                );
-                assert_eq!(r.headers, n.headers);
-            }
-        }
-    }
-
-    #[test]
-    fn null_key_and_value_round_trip() {
-        let b = build(&[NewRecord::default()], 5, Compression::None);
-        let r = &records(&b).unwrap()[0];
-        assert_eq!((r.key.is_none(), r.value.is_none()), (true, true));
-    }
-
-    #[test]
-    fn rejects_each_kind_of_damage() {
-        let good = build(&[rec("k", "v", 1), rec("k", "w", 2)], 1, Compression::None);
-        let mut b = good.clone();
-        b[16] = 1;
-        assert!(matches!(
-            validate(&b, 1 << 20),
-            Err(BatchError::BadMagic(1))
-        ));
-        let mut b = good.clone();
-        let last = b.len() - 1;
-        b[last] ^= 0xff;
-        let e = validate(&b, 1 << 20).unwrap_err();
-        assert!(matches!(e, BatchError::BadCrc { .. }));
-        assert_eq!(e.kafka_error_code(), 2);
-        assert!(matches!(
-            validate(&good[..40], 1 << 20),
-            Err(BatchError::BadLength(_))
-        ));
-        assert!(matches!(
-            validate(&good[..good.len() - 1], 1 << 20),
-            Err(BatchError::BadLength(_))
-        ));
-        assert!(matches!(
-            validate(&good, 10),
-            Err(BatchError::TooLarge { .. })
-        ));
-        // recordCount that disagrees with the records, with a fixed-up CRC.
-        let mut b = good.clone();
-        b[57..61].copy_from_slice(&3i32.to_be_bytes());
-        b[23..27].copy_from_slice(&2i32.to_be_bytes());
-        let crc = compute_crc(&b);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        let e = validate(&b, 1 << 20).unwrap_err();
-        assert_eq!(e.kafka_error_code(), 87, "{e}");
-    }
-
-    #[test]
-    fn base_offset_write_keeps_crc() {
-        let mut b = build(&[rec("k", "v", 1)], 1, Compression::None);
-        set_base_offset(&mut b, i64::MAX - 5);
-        assert_eq!(check_frame(&b).unwrap().base_offset, i64::MAX - 5);
-    }
-
-    #[test]
-    fn split_batches_drops_a_partial_tail() {
-        let a = build(&[rec("a", "1", 1)], 1, Compression::None);
-        let b = build(&[rec("b", "2", 1)], 1, Compression::None);
-        let mut all = [a.clone(), b.clone()].concat();
-        all.truncate(all.len() - 3);
-        let got: Vec<_> = split_batches(&all).collect();
-        assert_eq!(got, vec![&a[..]]);
-    }
+/// The lenient reader: the whole batches at the front of `buf` (a fetch result, a
+/// chunk of a `.log`), a partial batch at the end dropped, as clients do.
+pub fn split_batches(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    frames(buf).map_while(move |f| f.ok().map(|r| &buf[r]))
 }
+
+/// The strict reader, for the `records` of a Produce request: every byte must belong
+/// to a whole batch, and there must be at least one. Bad framing is
+/// [`BatchError::BadLength`] (CORRUPT_MESSAGE); no batch at all is
+/// [`BatchError::InvalidRecords`] (INVALID_RECORD).
+pub fn split_exact(buf: &[u8]) -> Result<Vec<Range<usize>>, BatchError> {
+    if buf.is_empty() {
+        return Err(BatchError::InvalidRecords("no record batch given".into()));
+    }
+    frames(buf)
+        .map(|f| f.map_err(|torn| BatchError::BadLength(format!("{torn} of {}", buf.len()))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::index::{IndexEntry, OffsetIndex};
-use super::record_batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MIN_BATCH_LENGTH};
+use super::record_batch::{frame_len, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::LogError;
 
 /// `<base:020>.<ext>`: zero-padded so the names sort as the offsets do.
@@ -176,10 +176,9 @@ impl Segment {
         self.file
             .read_exact_at(&mut buf, position)
             .map_err(|e| LogError::io(&self.path, e))?;
+        let left = usize::try_from(self.size - position).unwrap_or(usize::MAX);
+        frame_len(&buf, left).map_err(|e| self.corrupt(position, e.to_string()))?;
         let h = BatchHeader::parse(&buf).map_err(|e| self.corrupt(position, e.to_string()))?;
-        if h.batch_length < MIN_BATCH_LENGTH as i32 || position + h.total_len() as u64 > self.size {
-            return Err(self.corrupt(position, format!("bad batchLength {}", h.batch_length)));
-        }
         Ok(Some(h))
     }
 
@@ -292,7 +291,8 @@ impl Segment {
 }
 
 /// Reads whole batches one by one from a `.log` for recovery and `inspect`, without
-/// trusting anything: it reports where and why the bytes stop being a batch.
+/// trusting anything: it reports where and why the bytes stop being a batch. The
+/// framing rule is `record_batch::frame_len`, the same one every in-memory reader uses.
 #[derive(Debug)]
 pub struct BatchReader<'a> {
     file: &'a File,
@@ -323,26 +323,23 @@ impl<'a> BatchReader<'a> {
         if position >= self.end {
             return Ok(None);
         }
-        let left = self.end - position;
-        let torn = |reason: String| Ok(Some(ReadStep::Torn { position, reason }));
-        if left < HEADER_LEN as u64 {
-            return torn(format!("{left} bytes left, fewer than a batch header"));
-        }
+        let left = usize::try_from(self.end - position).unwrap_or(usize::MAX);
         let mut head = [0u8; LOG_OVERHEAD];
-        self.file.read_exact_at(&mut head, position)?;
-        let len = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-        if len < MIN_BATCH_LENGTH as i32 {
-            return torn(format!("batchLength {len} is too small"));
+        if left >= HEADER_LEN {
+            self.file.read_exact_at(&mut head, position)?;
         }
-        let total = len as u64 + LOG_OVERHEAD as u64;
-        if total > left {
-            return torn(format!(
-                "batchLength {len} runs past the end of the file ({left} bytes left)"
-            ));
-        }
-        let mut bytes = vec![0; total as usize];
+        let total = match frame_len(&head, left) {
+            Ok(total) => total,
+            Err(e) => {
+                return Ok(Some(ReadStep::Torn {
+                    position,
+                    reason: e.to_string(),
+                }))
+            }
+        };
+        let mut bytes = vec![0; total];
         self.file.read_exact_at(&mut bytes, position)?;
-        self.pos += total;
+        self.pos += total as u64;
         Ok(Some(ReadStep::Batch { position, bytes }))
     }
 }

@@ -1,11 +1,12 @@
 //! Fetch (key 1): stored batches out, long-polling until there is enough to send.
 //!
-//! Flow: producer → … → partition log → segment → **fetch** → consumer.
+//! Flow: producer → … → partition log → segment → `Partition::read` → **fetch** →
+//! consumer. Everything here reaches a partition through `topics::Partition`.
 //!
 //! # How one Fetch is answered
 //!
-//! 1. Look up every requested partition and subscribe to its `appended` channel
-//!    *before* reading, so an append that lands after the read still wakes us.
+//! 1. Look up every requested partition and subscribe to its appends
+//!    (`Partition::subscribe`) *before* reading, so an append that lands after the read still wakes us.
 //! 2. Read each partition (on the blocking pool) from its fetch offset, within the
 //!    per-partition maximum and what is left of the response's `max_bytes`.
 //! 3. If at least `min_bytes` were read, or a partition has an error, answer now.
@@ -36,6 +37,7 @@ use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use super::BrokerContext;
+use crate::log::record_batch::split_batches;
 use crate::log::LogError;
 use crate::topics::Partition;
 
@@ -110,11 +112,7 @@ pub async fn handle(
             .map(|w| ctx.topics.partition(w.topic.0.as_str(), w.partition))
             .collect();
         // Subscribe first: anything appended from now on marks these as changed.
-        let mut watchers: Vec<_> = partitions
-            .iter()
-            .flatten()
-            .map(|p| p.appended.subscribe())
-            .collect();
+        let mut watchers: Vec<_> = partitions.iter().flatten().map(|p| p.subscribe()).collect();
         let reads = read_all(&wanted, partitions, max_bytes).await;
         let total: usize = reads.iter().map(|r| r.records.len()).sum();
         let any_error = reads.iter().any(|r| r.error != 0);
@@ -175,12 +173,11 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
             ));
             continue;
         };
-        let log = &partition.log;
         let limit = partition_max.min(remaining);
         let read = if have_data && limit == 0 {
             Ok(Bytes::new())
         } else {
-            log.read(offset, limit).map(|data| {
+            partition.read(offset, limit).map(|data| {
                 let data = Bytes::from(data);
                 // Only the very first batch of the response may exceed the limits.
                 if have_data && data.len() > limit {
@@ -190,8 +187,8 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
                 }
             })
         };
-        let log_start = log.log_start_offset();
-        let high_watermark = log.log_end_offset();
+        let log_start = partition.log_start_offset();
+        let high_watermark = partition.high_watermark();
         reads.push(match read {
             Ok(records) => {
                 have_data |= !records.is_empty();
@@ -226,20 +223,14 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
 }
 
 /// The length of the longest prefix of `data` made of whole batches and at most
-/// `limit` bytes. A batch's size is 12 + its batchLength (bytes 8–11).
+/// `limit` bytes, framed by `record_batch::split_batches`.
 fn whole_batches_within(data: &[u8], limit: usize) -> usize {
     let mut end = 0;
-    while data.len() >= end + 12 {
-        let length =
-            i32::from_be_bytes([data[end + 8], data[end + 9], data[end + 10], data[end + 11]]);
-        let Ok(length) = usize::try_from(length) else {
-            break;
-        };
-        let next = end + 12 + length;
-        if next > limit || next > data.len() {
+    for batch in split_batches(data) {
+        if end + batch.len() > limit {
             break;
         }
-        end = next;
+        end += batch.len();
     }
     end
 }

@@ -6,13 +6,15 @@
 //! | timestamp asked | answer                                                      |
 //! |-----------------|-------------------------------------------------------------|
 //! | -2 (EARLIEST)   | the log start offset                                        |
-//! | -1 (LATEST)     | the log end offset, the offset the next record will get     |
+//! | -1 (LATEST)     | the high watermark (= the log end offset on one replica):   |
+//! |                 | the offset the next record will get                         |
 //! | t >= 0          | the first offset whose timestamp is >= t, with its timestamp; |
 //! |                 | offset -1 and timestamp -1 when no record is that new       |
 //!
 //! What must stay true: one result per requested partition; an unknown partition gets
-//! UNKNOWN_TOPIC_OR_PARTITION; the timestamp lookup reads the time index on the
-//! blocking pool.
+//! UNKNOWN_TOPIC_OR_PARTITION; every answer comes from `topics::Partition`
+//! (`log_start_offset`, `high_watermark`, `offset_for_timestamp`); the timestamp lookup
+//! reads the log on the blocking pool.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -87,11 +89,11 @@ async fn lookup(
         .partition(topic, index)
         .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
     match timestamp {
-        EARLIEST => Ok((partition.log.log_start_offset(), -1)),
-        LATEST => Ok((partition.log.log_end_offset(), -1)),
+        EARLIEST => Ok((partition.log_start_offset(), -1)),
+        LATEST => Ok((partition.high_watermark(), -1)),
         ts if ts >= 0 => {
             let found =
-                tokio::task::spawn_blocking(move || partition.log.offset_for_timestamp(ts)).await;
+                tokio::task::spawn_blocking(move || partition.offset_for_timestamp(ts)).await;
             match found {
                 Ok(Ok(Some((offset, timestamp)))) => Ok((offset, timestamp)),
                 Ok(Ok(None)) => Ok((-1, -1)),

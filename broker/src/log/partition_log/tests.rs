@@ -392,12 +392,12 @@ fn append_after_close_reopens() {
 }
 
 #[test]
-fn append_batches_takes_several_batches_or_none() {
+fn append_takes_several_batches_or_none() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
     let (a, b) = (batch(2, 5, 1), batch(3, 5, 2));
     let mut both = [a.clone(), b.clone()].concat();
-    let info = log.append_batches(&mut both).unwrap();
+    let info = log.append(&mut both).unwrap();
     assert_eq!(
         (info.base_offset, info.last_offset, info.record_count),
         (0, 4, 5)
@@ -407,10 +407,10 @@ fn append_batches_takes_several_batches_or_none() {
     let mut bad = [a.clone(), b.clone()].concat();
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert!(log.append_batches(&mut bad).is_err());
+    assert!(log.append(&mut bad).is_err());
     let mut partial = [a.clone(), b[..20].to_vec()].concat();
-    assert!(log.append_batches(&mut partial).is_err());
-    assert!(log.append_batches(&mut []).is_err());
+    assert!(log.append(&mut partial).is_err());
+    assert!(log.append(&mut []).is_err());
     assert_eq!(log.log_end_offset(), 5);
 }
 

@@ -1,0 +1,168 @@
+//! Unit tests of the v2 batch: building, validating, each kind of damage, and framing
+//! (the strict and the lenient reader).
+
+use bytes::Bytes;
+
+use super::*;
+
+fn rec(k: &str, v: &str, ts: i64) -> NewRecord {
+    NewRecord {
+        key: Some(Bytes::copy_from_slice(k.as_bytes())),
+        value: Some(Bytes::copy_from_slice(v.as_bytes())),
+        headers: vec![
+            ("h".into(), Some(Bytes::from_static(b"x"))),
+            ("n".into(), None),
+        ],
+        timestamp: ts,
+    }
+}
+
+#[test]
+fn crc32c_test_vector() {
+    assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
+}
+
+#[test]
+fn build_validate_and_read_back_every_codec() {
+    for c in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let input = vec![rec("a", "1", 1000), rec("b", "22", 1005), rec("", "", 999)];
+        let mut b = build(&input, 1000, c);
+        let h = validate(&b, 1 << 20).unwrap();
+        assert_eq!(h.compression().unwrap(), c);
+        assert_eq!(
+            (h.record_count, h.last_offset_delta, h.max_timestamp),
+            (3, 2, 1005)
+        );
+        set_base_offset(&mut b, 42);
+        check_frame(&b).unwrap();
+        let out = records(&b).unwrap();
+        assert_eq!(out.len(), 3);
+        for (i, (r, n)) in out.iter().zip(&input).enumerate() {
+            assert_eq!(r.offset, 42 + i as i64);
+            assert_eq!(
+                (&r.key, &r.value, r.timestamp),
+                (&n.key, &n.value, n.timestamp)
+            );
+            assert_eq!(r.headers, n.headers);
+        }
+    }
+}
+
+#[test]
+fn null_key_and_value_round_trip() {
+    let b = build(&[NewRecord::default()], 5, Compression::None);
+    let r = &records(&b).unwrap()[0];
+    assert_eq!((r.key.is_none(), r.value.is_none()), (true, true));
+}
+
+#[test]
+fn rejects_each_kind_of_damage() {
+    let good = build(&[rec("k", "v", 1), rec("k", "w", 2)], 1, Compression::None);
+    let mut b = good.clone();
+    b[16] = 1;
+    assert!(matches!(
+        validate(&b, 1 << 20),
+        Err(BatchError::BadMagic(1))
+    ));
+    let mut b = good.clone();
+    let last = b.len() - 1;
+    b[last] ^= 0xff;
+    let e = validate(&b, 1 << 20).unwrap_err();
+    assert!(matches!(e, BatchError::BadCrc { .. }));
+    assert_eq!(e.kafka_error_code(), 2);
+    assert!(matches!(
+        validate(&good[..40], 1 << 20),
+        Err(BatchError::BadLength(_))
+    ));
+    assert!(matches!(
+        validate(&good[..good.len() - 1], 1 << 20),
+        Err(BatchError::BadLength(_))
+    ));
+    assert!(matches!(
+        validate(&good, 10),
+        Err(BatchError::TooLarge { .. })
+    ));
+    // recordCount that disagrees with the records, with a fixed-up CRC.
+    let mut b = good.clone();
+    b[57..61].copy_from_slice(&3i32.to_be_bytes());
+    b[23..27].copy_from_slice(&2i32.to_be_bytes());
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    let e = validate(&b, 1 << 20).unwrap_err();
+    assert_eq!(e.kafka_error_code(), 87, "{e}");
+}
+
+#[test]
+fn base_offset_write_keeps_crc() {
+    let mut b = build(&[rec("k", "v", 1)], 1, Compression::None);
+    set_base_offset(&mut b, i64::MAX - 5);
+    assert_eq!(check_frame(&b).unwrap().base_offset, i64::MAX - 5);
+}
+
+#[test]
+fn split_batches_drops_a_partial_tail() {
+    let a = build(&[rec("a", "1", 1)], 1, Compression::None);
+    let b = build(&[rec("b", "2", 1)], 1, Compression::None);
+    let mut all = [a.clone(), b.clone()].concat();
+    all.truncate(all.len() - 3);
+    let got: Vec<_> = split_batches(&all).collect();
+    assert_eq!(got, vec![&a[..]]);
+}
+
+#[test]
+fn split_exact_frames_back_to_back_batches() {
+    let a = build(&[rec("a", "1", 1)], 1, Compression::None);
+    let b = build(&[rec("b", "22", 1)], 1, Compression::None);
+    let both = [a.clone(), b.clone()].concat();
+    let ranges = split_exact(&both).unwrap();
+    assert_eq!(ranges, [0..a.len(), a.len()..a.len() + b.len()]);
+    assert_eq!(split_exact(&a).unwrap(), vec![(0..a.len())]);
+}
+
+#[test]
+fn split_exact_rejects_leftovers_and_bad_lengths() {
+    let a = build(&[rec("a", "1", 1)], 1, Compression::None);
+    let code = |r: Result<_, BatchError>| r.unwrap_err().kafka_error_code();
+    assert_eq!(code(split_exact(&a[..a.len() - 1])), 2, "cut short");
+    assert_eq!(code(split_exact(&a[..20])), 2, "shorter than a header");
+    let mut lying = a.clone();
+    lying[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+    assert_eq!(code(split_exact(&lying)), 2, "negative length");
+    let trailing = [a.clone(), vec![0; 5]].concat();
+    assert_eq!(
+        code(split_exact(&trailing)),
+        2,
+        "bytes after the last batch"
+    );
+    assert_eq!(code(split_exact(&[])), 87, "no batch at all");
+}
+
+#[test]
+fn frames_says_where_and_why_it_stopped() {
+    let a = build(&[rec("a", "1", 1)], 1, Compression::None);
+    let mut buf = [a.clone(), a.clone()].concat();
+    let n = a.len();
+    buf[n + 8..n + 12].copy_from_slice(&10_000i32.to_be_bytes());
+    let got: Vec<_> = frames(&buf).collect();
+    assert_eq!(
+        got,
+        [
+            Ok(0..n),
+            Err(Torn {
+                position: n,
+                error: FrameError::PastEnd {
+                    length: 10_000,
+                    left: n
+                }
+            })
+        ]
+    );
+    assert_eq!(frame_len(&a, 30), Err(FrameError::Short { left: 30 }));
+    assert_eq!(frame_len(&a, n), Ok(n));
+}

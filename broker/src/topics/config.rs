@@ -1,0 +1,137 @@
+//! Topic configs: Kafka's per-topic overrides (`retention.ms`, `segment.bytes`, ...)
+//! applied over the broker-wide `LogConfig` defaults.
+//!
+//! Flow: CreateTopics (or `topics.json` on open) → **log_config** → the `LogConfig` each
+//! partition log of the topic is opened with.
+//!
+//! What must stay true: an unknown key or a value out of range is an error naming the
+//! key, and nothing is created; the configs Kafka has but minikafka does not act on
+//! ([`STORED_ONLY`]) are accepted and stored as they are, so clients that set them work.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::TopicError;
+use crate::log::{FsyncPolicy, LogConfig};
+
+/// Topic configs that are accepted and stored but not acted on by minikafka
+/// (`flush.messages=1` is the exception: it means `fsync always`).
+pub const STORED_ONLY: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "max.compaction.lag.ms",
+    "message.downconversion.enable",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "segment.jitter.ms",
+    "unclean.leader.election.enable",
+];
+
+/// The log settings of a topic: `defaults` with the topic's overrides applied.
+pub fn log_config(
+    defaults: &LogConfig,
+    config: &BTreeMap<String, String>,
+) -> Result<LogConfig, TopicError> {
+    let mut c = defaults.clone();
+    for (key, value) in config {
+        let bad = |reason: &str| TopicError::InvalidConfig {
+            key: key.clone(),
+            value: value.clone(),
+            reason: reason.to_string(),
+        };
+        let int = || {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| bad("not an integer"))
+        };
+        let at_least = |min: i64| {
+            let v = int()?;
+            if v < min {
+                return Err(bad(&format!("must be at least {min}")));
+            }
+            Ok(v)
+        };
+        let u32_at_least =
+            |min: i64| u32::try_from(at_least(min)?).map_err(|_| bad("larger than 2^32-1"));
+        match key.as_str() {
+            "retention.ms" => {
+                let v = at_least(-1)?;
+                c.retention_ms = (v >= 0).then(|| Duration::from_millis(v as u64));
+            }
+            "retention.bytes" => {
+                let v = at_least(-1)?;
+                c.retention_bytes = (v >= 0).then_some(v as u64);
+            }
+            "segment.bytes" => c.segment_bytes = at_least(14)? as u64,
+            "segment.ms" => c.segment_ms = Some(Duration::from_millis(at_least(1)? as u64)),
+            "index.interval.bytes" => c.index_interval_bytes = u32_at_least(0)?,
+            "segment.index.bytes" => c.max_index_bytes = u32_at_least(8)?,
+            "max.message.bytes" => c.max_message_bytes = u32_at_least(0)?,
+            k if STORED_ONLY.contains(&k) => {
+                if k == "flush.messages" && int()? == 1 {
+                    c.fsync = FsyncPolicy::Always;
+                }
+            }
+            _ => return Err(bad("unknown topic config")),
+        }
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn overrides_apply_over_the_defaults() {
+        let d = LogConfig::default();
+        let c = log_config(
+            &d,
+            &cfg(&[
+                ("retention.ms", "-1"),
+                ("segment.bytes", "4096"),
+                ("flush.messages", "1"),
+                ("cleanup.policy", "compact"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.retention_ms, None);
+        assert_eq!(c.segment_bytes, 4096);
+        assert_eq!(c.fsync, FsyncPolicy::Always);
+        assert_eq!(c.max_message_bytes, d.max_message_bytes);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let d = LogConfig::default();
+        for (k, v) in [
+            ("no.such", "1"),
+            ("retention.ms", "x"),
+            ("segment.bytes", "13"),
+            ("segment.index.bytes", "99999999999"),
+        ] {
+            assert!(matches!(
+                log_config(&d, &cfg(&[(k, v)])),
+                Err(TopicError::InvalidConfig { .. })
+            ));
+        }
+    }
+}

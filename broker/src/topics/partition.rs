@@ -1,0 +1,187 @@
+//! One partition, and the only way into its log.
+//!
+//! Flow: producer → wire → server → protocol → **`Partition::append`** → partition log
+//! → segment; consumer ← fetch ← **`Partition::read`** (waiting on
+//! [`Partition::subscribe`] for the next append); ListOffsets asks
+//! [`Partition::log_start_offset`], [`Partition::high_watermark`] and
+//! [`Partition::offset_for_timestamp`]; the group coordinator appends and replays
+//! `__consumer_offsets` the same way.
+//!
+//! What must stay true:
+//! - Nothing outside this file touches the `PartitionLog`: every append goes through
+//!   [`Partition::append`], so every append wakes the fetches waiting on this partition.
+//! - The value on the `appended` channel is the log end offset after the latest append
+//!   (or truncation); it only moves forward on append.
+//! - Every method here may do blocking file I/O (they lock the log, and append and read
+//!   touch files): call them from `spawn_blocking`, except the offset getters, which
+//!   only take the log's short-held lock.
+
+use std::path::Path;
+
+use tokio::sync::watch;
+
+use crate::log::partition_log::SegmentInfo;
+use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+
+/// One partition: its log plus a way to wake long-polling fetches.
+#[derive(Debug)]
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: PartitionLog,
+    /// Holds the log end offset after each append; Fetch waits on it.
+    appended: watch::Sender<i64>,
+}
+
+impl Partition {
+    /// Opens (or creates) `<data_dir>/<topic>-<index>/`, recovering it if needed.
+    pub(super) fn open(
+        data_dir: &Path,
+        topic: &str,
+        index: i32,
+        config: LogConfig,
+    ) -> Result<Partition, LogError> {
+        let log = PartitionLog::open(&data_dir.join(format!("{topic}-{index}")), config)?;
+        let (appended, _) = watch::channel(log.log_end_offset());
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            log,
+            appended,
+        })
+    }
+
+    /// `<topic>-<partition>`, the directory name and Kafka's TopicPartition string.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.topic, self.index)
+    }
+
+    /// Appends the batches in `records` (one or more, back to back, as in a Produce
+    /// request: all are stored or none, see `PartitionLog::append`) and wakes the
+    /// fetches waiting on [`subscribe`](Self::subscribe). Blocking.
+    pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
+        let info = self.log.append(records)?;
+        let end = info.last_offset + 1;
+        self.appended.send_if_modified(|v| {
+            let newer = end > *v;
+            if newer {
+                *v = end;
+            }
+            newer
+        });
+        Ok(info)
+    }
+
+    /// Whole stored batches from the one holding `offset`, up to `max_bytes` but at
+    /// least one (see `PartitionLog::read`). Blocking.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        self.log.read(offset, max_bytes)
+    }
+
+    /// A receiver that sees the log end offset change after every append. Subscribe
+    /// *before* reading, so an append that lands after the read still wakes you.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.appended.subscribe()
+    }
+
+    /// The first offset still in the log (retention moves it forward).
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// The offset up to which consumers may read. With one replica every record is
+    /// committed once written, so this is the log end offset (and, with no
+    /// transactions, also the last stable offset).
+    pub fn high_watermark(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// The first offset whose record timestamp is ≥ `ts`, with that timestamp; `None`
+    /// when no record is that new. Blocking.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.log.offset_for_timestamp(ts)
+    }
+
+    /// Truncates the log (see `PartitionLog::truncate_to`) and publishes the new end.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        self.log.truncate_to(offset)?;
+        self.appended.send_replace(self.log.log_end_offset());
+        Ok(())
+    }
+
+    /// The log settings this partition was opened with (broker defaults + topic config).
+    pub fn config(&self) -> &LogConfig {
+        self.log.config()
+    }
+
+    /// One summary per segment, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.log.segments()
+    }
+
+    /// Total bytes of all segments.
+    pub fn size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// The partition directory.
+    pub(super) fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    /// Applies `retention.ms` / `retention.bytes`; returns how many segments went.
+    pub(super) fn apply_retention(&self) -> Result<usize, LogError> {
+        self.log.apply_retention()
+    }
+
+    /// `sync_data` on the active segment (for `--fsync <ms>`).
+    pub(super) fn sync(&self) -> Result<(), LogError> {
+        self.log.sync()
+    }
+
+    /// Clean shutdown of this partition's log: sync, trim, clean-shutdown marker.
+    pub(super) fn close(&self) -> Result<(), LogError> {
+        self.log.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record_batch::{build, Compression, NewRecord};
+
+    fn one_batch() -> Vec<u8> {
+        build(&[NewRecord::default()], 0, Compression::None)
+    }
+
+    #[test]
+    fn append_wakes_subscribers_and_offsets_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Partition::open(dir.path(), "t", 0, LogConfig::default()).unwrap();
+        assert_eq!(p.name(), "t-0");
+        let mut rx = p.subscribe();
+        let mut two = [one_batch(), one_batch()].concat();
+        let info = p.append(&mut two).unwrap();
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.batch_count),
+            (0, 1, 2)
+        );
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 2);
+        assert_eq!((p.log_start_offset(), p.high_watermark()), (0, 2));
+        assert_eq!(p.read(1, 1).unwrap(), two[two.len() / 2..]);
+        // A rejected append stores nothing and wakes no one.
+        let mut bad = one_batch();
+        bad[16] = 1;
+        assert!(p.append(&mut bad).is_err());
+        assert!(!rx.has_changed().unwrap());
+        assert_eq!(p.log_end_offset(), 2);
+        p.truncate_to(1).unwrap();
+        assert_eq!(*rx.borrow_and_update(), 1);
+    }
+}
