@@ -1,6 +1,7 @@
 //! The storage engine: Kafka's on-disk log format, one partition at a time.
 //!
-//! Reading order: [`record_batch`] (the v2 batch, the unit of everything) →
+//! Reading order: [`record_batch`] (the v2 batch, the unit of everything, and the one
+//! function that frames bytes into batches) →
 //! [`record`] (the key/value records inside it) →
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]

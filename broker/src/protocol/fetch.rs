@@ -310,25 +310,28 @@ fn describe(req: &FetchRequest, wanted: &[Wanted], reads: &[Read], waited: Durat
 #[cfg(test)]
 mod tests {
     use super::whole_batches_within;
+    use crate::log::record_batch::{build, Compression, NewRecord};
 
-    /// A fake batch of `total` bytes: only bytes 8–11 (batchLength) matter here.
-    fn fake_batch(total: usize) -> Vec<u8> {
-        let mut b = vec![0u8; total];
-        b[8..12].copy_from_slice(&((total - 12) as i32).to_be_bytes());
-        b
+    /// A real batch with one record holding `value_len` bytes.
+    fn batch(value_len: usize) -> Vec<u8> {
+        let record = NewRecord {
+            value: Some(vec![b'x'; value_len].into()),
+            ..NewRecord::default()
+        };
+        build(&[record], 1000, Compression::None)
     }
 
     #[test]
     fn cuts_at_the_last_whole_batch_that_fits() {
-        let mut data = fake_batch(100);
-        data.extend(fake_batch(70));
-        data.extend(fake_batch(80));
-        assert_eq!(whole_batches_within(&data, 99), 0);
-        assert_eq!(whole_batches_within(&data, 100), 100);
-        assert_eq!(whole_batches_within(&data, 169), 100);
-        assert_eq!(whole_batches_within(&data, 170), 170);
-        assert_eq!(whole_batches_within(&data, 10_000), 250);
+        let (a, b, c) = (batch(40), batch(10), batch(20));
+        let (x, y, z) = (a.len(), b.len(), c.len());
+        let data = [a, b, c].concat();
+        assert_eq!(whole_batches_within(&data, x - 1), 0);
+        assert_eq!(whole_batches_within(&data, x), x);
+        assert_eq!(whole_batches_within(&data, x + y - 1), x);
+        assert_eq!(whole_batches_within(&data, x + y), x + y);
+        assert_eq!(whole_batches_within(&data, 10_000), x + y + z);
         // A partial batch at the end never counts.
-        assert_eq!(whole_batches_within(&data[..200], 10_000), 170);
+        assert_eq!(whole_batches_within(&data[..x + y + 5], 10_000), x + y);
     }
 }

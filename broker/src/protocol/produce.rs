@@ -2,7 +2,7 @@
 //!
 //! Flow: producer → partitioner → wire → server → connection → **produce** →
 //! `Partition::append` (partition log → segment) → wakes fetches waiting on
-//! `Partition::appended` → fetch → consumer.
+//! `Partition::subscribe` → fetch → consumer.
 //!
 //! # Request, as used here (v3–v9; v9+ is flexible)
 //!

@@ -90,10 +90,11 @@ pub fn log_config(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A topic config from `(key, value)` pairs (also used by the registry's tests).
+    pub(in crate::topics) fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -251,13 +251,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::topics::config::tests::cfg;
 
     #[test]
     fn create_append_reopen_delete() {
