@@ -10,7 +10,7 @@
 //!    look up, and the broker-wide chores (retention, sync, close).
 //! 2. [`partition`]: [`Partition`], the only way into a partition's log: append, read,
 //!    and its offsets (log start, high watermark, offset for a timestamp).
-//! 3. [`file`]: `topics.json`, the list of topics and their configs on disk.
+//! 3. [`file`](mod@file): `topics.json`, the list of topics and their configs on disk.
 //! 4. [`config`]: topic configs (`retention.ms`, ...) turned into a `LogConfig`.
 //! 5. [`name`]: which topic names Kafka accepts, and which topics are internal.
 //!
