@@ -8,11 +8,13 @@
 //! - At most `config.max_connections` connections are open. A permit of the
 //!   semaphore is taken *before* `accept`, so over the limit new clients wait in the
 //!   kernel's backlog instead of being accepted and dropped.
-//! - Shutdown happens in this order: stop accepting; stop the group coordinator
-//!   (parked JoinGroup/SyncGroup requests are answered at once); let every connection
-//!   finish the requests it has already received (a long-polling Fetch answers at
-//!   once with what it has); then `Topics::close`, which syncs every log and writes
-//!   the clean-shutdown markers. Nothing is cancelled halfway.
+//! - Shutdown starts with the signal of [`crate::shutdown`], which this file sends
+//!   and every layer below listens to, and goes in this order: stop accepting; stop
+//!   the group coordinator (parked JoinGroup/SyncGroup requests are answered at
+//!   once); let every connection finish the requests it has already received (a
+//!   long-polling Fetch answers at once with what it has); then `Topics::close`,
+//!   which syncs every log and writes the clean-shutdown markers. Nothing is
+//!   cancelled halfway.
 //! - Retention (`log.retention.check.interval.ms`) and, with `--fsync <ms>`, the
 //!   periodic sync run on the blocking pool, never on the async workers.
 

@@ -1,6 +1,6 @@
 //! The shutdown signal every layer listens to, in a module of its own below them all
-//! (as mini-redis's `shutdown.rs`), so that no layer has to reach up into
-//! [`crate::server`] to learn that the broker is stopping.
+//! (as mini-redis's `shutdown.rs`), so that no layer has to reach up into `server.rs`
+//! to learn that the broker is stopping.
 //!
 //! Flow: `BrokerHandle::shutdown` (or Ctrl+C in the CLI) sends the signal once →
 //! the accept loop and the maintenance task in `server.rs`, every connection in
@@ -16,7 +16,7 @@
 
 use tokio::sync::watch;
 
-/// The sending half, held by [`crate::BrokerHandle`]: `send_replace(true)` stops the broker.
+/// The sending half, held by the `BrokerHandle`: `send_replace(true)` stops the broker.
 pub type Sender = watch::Sender<bool>;
 
 /// The listening half; every task that must stop on shutdown holds a clone.

@@ -267,8 +267,7 @@ async fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5)
-        .await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
     // A rejoins with new metadata (a new protocol list): B never rejoins.
     let start = tokio::time::Instant::now();
     let rejoin = group::join::handle(
@@ -360,8 +359,7 @@ async fn leave_group_rebalances_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5)
-        .await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
     let follower = group::sync::handle(&c, sync_req("g", &b, generation, &[]), 5)
         .await
         .0;
@@ -469,8 +467,7 @@ async fn commits_follow_generations_and_survive_a_restart() {
                 .0
         })
     };
-    group::sync::handle(&c, sync_req("g", &b, generation, &[]), 5)
-        .await;
+    group::sync::handle(&c, sync_req("g", &b, generation, &[]), 5).await;
     leader_sync.await.unwrap();
 
     let ok = group::offset_commit::handle(
@@ -597,10 +594,8 @@ async fn find_list_and_describe() {
     assert_eq!(batch.coordinators[1].node_id.0, 1);
 
     let a = join_new(&c, "g", SESSION).await;
-    group::sync::handle(&c, sync_req("g", &a.member_id, 1, &[]), 5)
-        .await;
-    group::offset_commit::handle(&c, commit_req("tools", "", -1, &[(0, 1, "")]), 8)
-        .await;
+    group::sync::handle(&c, sync_req("g", &a.member_id, 1, &[]), 5).await;
+    group::offset_commit::handle(&c, commit_req("tools", "", -1, &[(0, 1, "")]), 8).await;
     let listed = group::list_groups::handle(&c, ListGroupsRequest::default(), 4)
         .await
         .0;
@@ -651,8 +646,7 @@ async fn a_member_waiting_on_join_outlives_its_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5)
-        .await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
     // B rejoins with a 60 s rebalance timeout and waits; A takes 25 s (more than B's 10 s
     // session) to rejoin, heartbeating meanwhile.
     let mut slow = join_req("g", &b, &["roundrobin", "range"], SESSION);

@@ -54,7 +54,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol::ResponseError;
 use tracing::info;
@@ -203,12 +203,12 @@ async fn dispatch(
     reply: Reply,
     header: &RequestHeader,
     peer: Option<std::net::SocketAddr>,
-) -> Result<Option<Bytes>, ProtocolError> {
+) -> Answer {
     let (api, version) = (reply.api, reply.version);
     let groups: &GroupCoordinator = &ctx.groups;
     let answer = match api {
         ApiKey::Produce => {
-            let req: kafka_protocol::messages::ProduceRequest = decode(frame, api, version)?;
+            let req: ProduceRequest = decode(frame, api, version)?;
             let acks = req.acks;
             let (resp, line) = produce::handle(ctx, req, version).await;
             if acks == 0 {
