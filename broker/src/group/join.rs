@@ -12,7 +12,7 @@
 //!    and wait for the client to rejoin with it; before v4, add the member at once.
 //! 3. A new member, or a known one whose metadata changed (or the leader rejoining a Stable
 //!    group), starts a rebalance; its JoinGroup waits until every member has rejoined or the
-//!    rebalance timeout passes ([`GroupCoordinator::try_complete_join`]).
+//!    rebalance timeout passes (`GroupCoordinator::try_complete_join`).
 //! 4. A known member rejoining with the same metadata while the group is Stable or
 //!    CompletingRebalance gets the current generation back at once.
 //!

@@ -32,7 +32,7 @@
 //! where `ctx` is the [`BrokerContext`] for the APIs in this folder, and the
 //! [`GroupCoordinator`] for the group APIs, whose handlers live in [`crate::group`]
 //! (JoinGroup also gets the client's id and host, FindCoordinator this broker's
-//! address). The log line is written here, once, by [`log_request`].
+//! address). The log line is written here, once, by `log_request`.
 //!
 //! What must stay true:
 //! - ApiVersions advertises exactly the APIs dispatched here: the `match` has one arm
