@@ -1,4 +1,8 @@
 //! Every broker knob, with Kafka's name for it in the doc comment.
+//!
+//! Where it sits: beside the message path, a leaf every layer may read. `Config::default()`
+//! is the one place the defaults are written: the CLI (`main.rs`) applies the flags it
+//! was given over it, and `--help` reads the defaults it shows from it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,7 +10,7 @@ use std::time::Duration;
 
 use crate::log::LogConfig;
 
-/// Broker configuration. `Default` gives the CLI defaults.
+/// Broker configuration. `Default` gives the defaults of the CLI and of `Broker::start`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `listeners`: where to accept connections. Default `127.0.0.1:9092`;

@@ -31,10 +31,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::protocol::{self, BrokerContext};
+use crate::shutdown::{self, stopping};
 
 /// Why a connection was closed by the broker rather than by the client.
 #[derive(Debug, thiserror::Error)]
@@ -121,11 +121,7 @@ impl FrameReader {
 }
 
 /// Serves one connection until the client leaves, a frame is bad, or shutdown.
-pub async fn serve(
-    stream: TcpStream,
-    ctx: Arc<BrokerContext>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     // Responses are small and frequent; do not let Nagle hold them back.
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
@@ -144,7 +140,7 @@ pub async fn serve(
                 Ok(next) => next,
                 Err(_) => Err(FrameError::Idle { idle_secs: idle.as_secs() }),
             },
-            _ = crate::server::stopping(&mut shutdown) => {
+            _ = stopping(&mut shutdown) => {
                 // Answer what was already received completely, then close.
                 drain_buffered(&mut reader, peer, &mut writer, &ctx).await;
                 break;

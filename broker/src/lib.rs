@@ -28,11 +28,13 @@
 
 pub mod config;
 pub mod connection;
+pub mod error_codes;
 pub mod group;
 pub mod inspect;
 pub mod log;
 pub mod protocol;
 pub mod server;
+pub mod shutdown;
 pub mod topics;
 
 pub use config::Config;

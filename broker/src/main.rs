@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use minikafka_broker::log::FsyncPolicy;
 use minikafka_broker::{Broker, Config};
 
@@ -45,11 +45,14 @@ enum Inspect {
     },
 }
 
+/// The flags of `serve`. Each is optional: what is not given keeps its value from
+/// `Config::default()`, the one place the defaults are written (`--help` reads them
+/// from there too, see [`show_defaults`]).
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
     /// Address to listen on (Kafka: listeners).
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    listen: std::net::SocketAddr,
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Host name clients are told to connect to (Kafka: the host of advertised.listeners).
     /// Default: the IP the broker listens on, or 127.0.0.1 if that is 0.0.0.0.
     #[arg(long)]
@@ -59,32 +62,32 @@ struct ServeArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     advertised_port: Option<u16>,
     /// Data directory (Kafka: log.dirs).
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Partitions of an auto-created topic (Kafka: num.partitions).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
-    num_partitions: i32,
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    num_partitions: Option<i32>,
     /// Create unknown topics on first use (Kafka: auto.create.topics.enable).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    auto_create_topics: bool,
+    #[arg(long, action = clap::ArgAction::Set)]
+    auto_create_topics: Option<bool>,
     /// Durability: never, always, or a sync interval in milliseconds.
-    #[arg(long, default_value = "never")]
-    fsync: FsyncPolicy,
+    #[arg(long)]
+    fsync: Option<FsyncPolicy>,
     /// Roll a segment at this many bytes (Kafka: log.segment.bytes).
-    #[arg(long, default_value_t = 1 << 30)]
-    segment_bytes: u64,
+    #[arg(long)]
+    segment_bytes: Option<u64>,
     /// Delete old segments past this many bytes per partition (Kafka: log.retention.bytes).
     #[arg(long)]
     retention_bytes: Option<u64>,
     /// Delete segments older than this many milliseconds (Kafka: log.retention.ms).
-    #[arg(long, default_value_t = 7 * 24 * 3600 * 1000)]
-    retention_ms: u64,
+    #[arg(long)]
+    retention_ms: Option<u64>,
     /// Largest request frame accepted, in bytes (Kafka: socket.request.max.bytes).
-    #[arg(long, default_value_t = 100 * 1024 * 1024)]
-    max_request_bytes: usize,
+    #[arg(long)]
+    max_request_bytes: Option<usize>,
     /// Maximum number of open client connections (Kafka: max.connections).
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Do not log one line per request.
     #[arg(long, short)]
     quiet: bool,
@@ -94,29 +97,74 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// `Config::default()` with every flag that was given applied over it.
     fn into_config(self) -> Config {
-        let mut config = Config {
-            listen: self.listen,
-            advertised_host: self.advertised_host,
-            advertised_port: self.advertised_port,
-            data_dir: self.data_dir,
-            num_partitions: self.num_partitions,
-            auto_create_topics: self.auto_create_topics,
-            max_request_bytes: self.max_request_bytes,
-            max_connections: self.max_connections,
-            log_requests: !self.quiet,
-            ..Config::default()
-        };
-        config.log.fsync = self.fsync;
-        config.log.segment_bytes = self.segment_bytes;
-        config.log.retention_bytes = self.retention_bytes;
-        config.log.retention_ms = Some(Duration::from_millis(self.retention_ms));
+        let mut config = Config::default();
+        set(&mut config.listen, self.listen);
+        set(&mut config.advertised_host, self.advertised_host.map(Some));
+        set(&mut config.advertised_port, self.advertised_port.map(Some));
+        set(&mut config.data_dir, self.data_dir);
+        set(&mut config.num_partitions, self.num_partitions);
+        set(&mut config.auto_create_topics, self.auto_create_topics);
+        set(&mut config.max_request_bytes, self.max_request_bytes);
+        set(&mut config.max_connections, self.max_connections);
+        config.log_requests = !self.quiet;
+        set(&mut config.log.fsync, self.fsync);
+        set(&mut config.log.segment_bytes, self.segment_bytes);
+        set(
+            &mut config.log.retention_bytes,
+            self.retention_bytes.map(Some),
+        );
+        set(
+            &mut config.log.retention_ms,
+            self.retention_ms.map(|ms| Some(Duration::from_millis(ms))),
+        );
         config
     }
 }
 
+/// Overwrites `slot` when the flag was given.
+fn set<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(value) = flag {
+        *slot = value;
+    }
+}
+
+/// Adds `[default: …]` to the help of each serve flag that has one, read from
+/// `Config::default()`, so that `--help` tells the defaults without a second copy.
+fn show_defaults(cmd: clap::Command) -> clap::Command {
+    let d = Config::default();
+    let retention_ms = d
+        .log
+        .retention_ms
+        .map_or_else(|| "none".to_string(), |t| t.as_millis().to_string());
+    let defaults = [
+        ("listen", d.listen.to_string()),
+        ("data_dir", d.data_dir.display().to_string()),
+        ("num_partitions", d.num_partitions.to_string()),
+        ("auto_create_topics", d.auto_create_topics.to_string()),
+        ("fsync", d.log.fsync.to_string()),
+        ("segment_bytes", d.log.segment_bytes.to_string()),
+        ("retention_ms", retention_ms),
+        ("max_request_bytes", d.max_request_bytes.to_string()),
+        ("max_connections", d.max_connections.to_string()),
+    ];
+    let annotate = |mut cmd: clap::Command| {
+        for (id, value) in &defaults {
+            cmd = cmd.mut_arg(*id, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [default: {value}]"))
+            });
+        }
+        cmd
+    };
+    annotate(cmd).mut_subcommand("serve", annotate)
+}
+
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let matches = show_defaults(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the whole chain of causes on one line, without a backtrace.

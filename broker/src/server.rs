@@ -8,11 +8,13 @@
 //! - At most `config.max_connections` connections are open. A permit of the
 //!   semaphore is taken *before* `accept`, so over the limit new clients wait in the
 //!   kernel's backlog instead of being accepted and dropped.
-//! - Shutdown happens in this order: stop accepting; stop the group coordinator
-//!   (parked JoinGroup/SyncGroup requests are answered at once); let every connection
-//!   finish the requests it has already received (a long-polling Fetch answers at
-//!   once with what it has); then `Topics::close`, which syncs every log and writes
-//!   the clean-shutdown markers. Nothing is cancelled halfway.
+//! - Shutdown starts with the signal of [`crate::shutdown`], which this file sends
+//!   and every layer below listens to, and goes in this order: stop accepting; stop
+//!   the group coordinator (parked JoinGroup/SyncGroup requests are answered at
+//!   once); let every connection finish the requests it has already received (a
+//!   long-polling Fetch answers at once with what it has); then `Topics::close`,
+//!   which syncs every log and writes the clean-shutdown markers. Nothing is
+//!   cancelled halfway.
 //! - Retention (`log.retention.check.interval.ms`) and, with `--fsync <ms>`, the
 //!   periodic sync run on the blocking pool, never on the async workers.
 
@@ -21,13 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn, Instrument};
 
 use crate::group::{GroupCoordinator, NodeInfo};
 use crate::log::FsyncPolicy;
 use crate::protocol::BrokerContext;
+use crate::shutdown::{self, stopping};
 use crate::topics::Topics;
 use crate::Config;
 
@@ -64,7 +67,7 @@ pub struct Broker {
 pub struct BrokerHandle {
     addr: SocketAddr,
     /// `true` is sent once, by `shutdown`; every task holds a receiver.
-    shutdown: watch::Sender<bool>,
+    shutdown: shutdown::Sender,
     /// The accept loop; it returns once everything is drained and closed.
     server: JoinHandle<()>,
 }
@@ -104,7 +107,7 @@ impl Broker {
             host: advertised_host(&config, addr),
             port: i32::from(config.advertised_port.unwrap_or(addr.port())),
         };
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = shutdown::channel();
         let ctx = Arc::new(BrokerContext::new(
             topics,
             groups,
@@ -137,12 +140,6 @@ impl BrokerHandle {
     }
 }
 
-/// Resolves once shutdown has been signalled (at once if it already has been), or
-/// once the [`BrokerHandle`] has been dropped.
-pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
 /// The host clients are told to connect to (Metadata, FindCoordinator).
 fn advertised_host(config: &Config, addr: SocketAddr) -> String {
     if let Some(host) = &config.advertised_host {
@@ -155,7 +152,7 @@ fn advertised_host(config: &Config, addr: SocketAddr) -> String {
 }
 
 /// The accept loop. Returns after a complete, graceful shutdown.
-async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let mut connections = JoinSet::new();
     let maintenance = tokio::spawn(maintenance(ctx.clone(), shutdown.clone()));
@@ -171,7 +168,7 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch
                 Ok(permit) => permit,
                 Err(_) => break, // the semaphore is never closed; be defensive
             },
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = stopping(&mut shutdown) => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -183,7 +180,7 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: watch
                     continue;
                 }
             },
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = stopping(&mut shutdown) => break,
         };
         debug!(%peer, "accepted connection");
         let ctx = ctx.clone();
@@ -231,7 +228,7 @@ fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
 
 /// Retention every `retention_check_interval`; with `--fsync <ms>`, `sync_all` every
 /// `<ms>`. Both run on the blocking pool. Ends when shutdown is signalled.
-async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool>) {
+async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     let mut retention = tokio::time::interval(ctx.config.retention_check_interval);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     retention.tick().await; // the first tick is immediate; retention can wait a period
@@ -262,7 +259,7 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: watch::Receiver<bool
                     Err(e) => warn!("periodic fsync task failed: {e}"),
                 }
             }
-            _ = crate::server::stopping(&mut shutdown) => return,
+            _ = stopping(&mut shutdown) => return,
         }
     }
 }

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use minikafka_broker::group::{GroupCoordinator, NodeInfo};
+use minikafka_broker::group::{self, ClientInfo, GroupCoordinator, NodeInfo};
 
 const SESSION: Duration = Duration::from_secs(10);
 
@@ -29,7 +29,7 @@ fn sb(v: &str) -> StrBytes {
 async fn state_of(c: &GroupCoordinator, group: &str) -> (String, usize) {
     let mut req = DescribeGroupsRequest::default();
     req.groups = vec![GroupId(sb(group))];
-    let resp = c.describe_groups(req, 5).await;
+    let resp = group::describe_groups::handle(c, req, 5).await.0;
     let g = &resp.groups[0];
     (g.group_state.to_string(), g.members.len())
 }
@@ -44,17 +44,18 @@ async fn two_member_group(
     assert_eq!(a.generation_id, 1);
     assert_eq!(a.leader, a.member_id, "the first member to join leads");
     let a_id = a.member_id.to_string();
-    let s = c
-        .sync_group(
-            sync_req(
-                group,
-                &a_id,
-                1,
-                &[(&a_id, assignment(&[(TOPIC, &[0, 1, 2])]))],
-            ),
-            3,
-        )
-        .await;
+    let s = group::sync::handle(
+        c,
+        sync_req(
+            group,
+            &a_id,
+            1,
+            &[(&a_id, assignment(&[(TOPIC, &[0, 1, 2])]))],
+        ),
+        3,
+    )
+    .await
+    .0;
     assert_eq!(s.error_code, 0);
     assert_eq!(state_of(c, group).await.0, "Stable");
 
@@ -65,12 +66,19 @@ async fn two_member_group(
     while state_of(c, group).await.0 != "PreparingRebalance" {
         tokio::task::yield_now().await;
     }
-    let hb = c.heartbeat(heartbeat_req(group, &a_id, 1), 3).await;
+    let hb = group::heartbeat::handle(c, heartbeat_req(group, &a_id, 1), 3)
+        .await
+        .0;
     assert_eq!(hb.error_code, 27, "REBALANCE_IN_PROGRESS tells A to rejoin");
 
-    let a2 = c
-        .join_group(join_req(group, &a_id, &["roundrobin"], SESSION), 5)
-        .await;
+    let a2 = group::join::handle(
+        c,
+        join_req(group, &a_id, &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     let b2 = b.await.unwrap();
     assert_eq!((a2.error_code, b2.error_code), (0, 0));
     assert_eq!((a2.generation_id, b2.generation_id), (2, 2));
@@ -98,22 +106,26 @@ async fn leader_assigns_and_follower_receives_its_share() {
     // The follower syncs first and waits for the leader.
     let c2 = c.clone();
     let b2 = b.clone();
-    let follower =
-        tokio::spawn(async move { c2.sync_group(sync_req("g", &b2, generation, &[]), 5).await });
+    let follower = tokio::spawn(async move {
+        group::sync::handle(&c2, sync_req("g", &b2, generation, &[]), 5)
+            .await
+            .0
+    });
     tokio::task::yield_now().await;
     let a_share = assignment(&[(TOPIC, &[0, 2])]);
     let b_share = assignment(&[(TOPIC, &[1])]);
-    let leader = c
-        .sync_group(
-            sync_req(
-                "g",
-                &a,
-                generation,
-                &[(&a, a_share.clone()), (&b, b_share.clone())],
-            ),
-            5,
-        )
-        .await;
+    let leader = group::sync::handle(
+        &c,
+        sync_req(
+            "g",
+            &a,
+            generation,
+            &[(&a, a_share.clone()), (&b, b_share.clone())],
+        ),
+        5,
+    )
+    .await
+    .0;
     let follower = follower.await.unwrap();
     assert_eq!((leader.error_code, follower.error_code), (0, 0));
     assert_eq!(leader.assignment, a_share);
@@ -127,28 +139,36 @@ async fn leader_assigns_and_follower_receives_its_share() {
     assert_eq!(state_of(&c, "g").await, ("Stable".to_string(), 2));
     for (m, _) in [(&a, 0), (&b, 1)] {
         assert_eq!(
-            c.heartbeat(heartbeat_req("g", m, generation), 4)
+            group::heartbeat::handle(&c, heartbeat_req("g", m, generation), 4)
                 .await
+                .0
                 .error_code,
             0
         );
     }
     assert_eq!(
-        c.heartbeat(heartbeat_req("g", &a, generation - 1), 4)
+        group::heartbeat::handle(&c, heartbeat_req("g", &a, generation - 1), 4)
             .await
+            .0
             .error_code,
         22
     );
     assert_eq!(
-        c.heartbeat(heartbeat_req("g", "nobody", generation), 4)
+        group::heartbeat::handle(&c, heartbeat_req("g", "nobody", generation), 4)
             .await
+            .0
             .error_code,
         25
     );
     // A stable member rejoining with the same metadata gets the current generation back.
-    let again = c
-        .join_group(join_req("g", &b, &["roundrobin"], SESSION), 5)
-        .await;
+    let again = group::join::handle(
+        &c,
+        join_req("g", &b, &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!((again.error_code, again.generation_id), (0, generation));
     c.shutdown().await;
 }
@@ -158,19 +178,22 @@ async fn sync_with_wrong_generation_or_during_rebalance_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    let stale = c
-        .sync_group(sync_req("g", &a, generation - 1, &[]), 5)
-        .await;
+    let stale = group::sync::handle(&c, sync_req("g", &a, generation - 1, &[]), 5)
+        .await
+        .0;
     assert_eq!(stale.error_code, 22);
-    let unknown = c
-        .sync_group(sync_req("g", "ghost", generation, &[]), 5)
-        .await;
+    let unknown = group::sync::handle(&c, sync_req("g", "ghost", generation, &[]), 5)
+        .await
+        .0;
     assert_eq!(unknown.error_code, 25);
     // B waits on SyncGroup; a third member joins before the leader syncs.
     let c2 = c.clone();
     let b2 = b.clone();
-    let waiting =
-        tokio::spawn(async move { c2.sync_group(sync_req("g", &b2, generation, &[]), 5).await });
+    let waiting = tokio::spawn(async move {
+        group::sync::handle(&c2, sync_req("g", &b2, generation, &[]), 5)
+            .await
+            .0
+    });
     tokio::task::yield_now().await;
     let c3 = c.clone();
     let _third = tokio::spawn(async move { join_new(&c3, "g", SESSION).await });
@@ -179,7 +202,9 @@ async fn sync_with_wrong_generation_or_during_rebalance_is_refused() {
         waiting.error_code, 27,
         "REBALANCE_IN_PROGRESS for the waiting follower"
     );
-    let late = c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
+    let late = group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5)
+        .await
+        .0;
     assert_eq!(late.error_code, 27);
     c.shutdown().await;
 }
@@ -189,23 +214,26 @@ async fn a_silent_member_is_removed_after_its_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    let sync = c
-        .sync_group(
-            sync_req(
-                "g",
-                &a,
-                generation,
-                &[(&a, assignment(&[(TOPIC, &[0, 1, 2])]))],
-            ),
-            5,
-        )
-        .await;
+    let sync = group::sync::handle(
+        &c,
+        sync_req(
+            "g",
+            &a,
+            generation,
+            &[(&a, assignment(&[(TOPIC, &[0, 1, 2])]))],
+        ),
+        5,
+    )
+    .await
+    .0;
     assert_eq!(sync.error_code, 0);
     // A heartbeats every 3 s; B stays silent. After B's 10 s session, A is told to rejoin.
     let mut told = false;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let hb = c.heartbeat(heartbeat_req("g", &a, generation), 4).await;
+        let hb = group::heartbeat::handle(&c, heartbeat_req("g", &a, generation), 4)
+            .await
+            .0;
         if hb.error_code == 27 {
             told = true;
             break;
@@ -216,13 +244,20 @@ async fn a_silent_member_is_removed_after_its_session_timeout() {
         told,
         "A must see REBALANCE_IN_PROGRESS once B's session expired"
     );
-    let rejoin = c
-        .join_group(join_req("g", &a, &["roundrobin"], SESSION), 5)
-        .await;
+    let rejoin = group::join::handle(
+        &c,
+        join_req("g", &a, &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!(rejoin.error_code, 0);
     assert_eq!(rejoin.generation_id, generation + 1);
     assert_eq!(rejoin.members.len(), 1, "B is gone");
-    let hb = c.heartbeat(heartbeat_req("g", &b, generation), 4).await;
+    let hb = group::heartbeat::handle(&c, heartbeat_req("g", &b, generation), 4)
+        .await
+        .0;
     assert_eq!(hb.error_code, 25, "B is unknown now");
     c.shutdown().await;
 }
@@ -232,12 +267,17 @@ async fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
     // A rejoins with new metadata (a new protocol list): B never rejoins.
     let start = tokio::time::Instant::now();
-    let rejoin = c
-        .join_group(join_req("g", &a, &["roundrobin", "range"], SESSION), 5)
-        .await;
+    let rejoin = group::join::handle(
+        &c,
+        join_req("g", &a, &["roundrobin", "range"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert!(
         start.elapsed() >= SESSION,
         "completed by the rebalance timeout"
@@ -246,8 +286,9 @@ async fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     assert_eq!(rejoin.generation_id, generation + 1);
     assert_eq!(rejoin.members.len(), 1);
     assert_eq!(
-        c.heartbeat(heartbeat_req("g", &b, generation), 4)
+        group::heartbeat::handle(&c, heartbeat_req("g", &b, generation), 4)
             .await
+            .0
             .error_code,
         25
     );
@@ -263,20 +304,37 @@ async fn initial_rebalance_delay_gathers_members_into_one_generation() {
     // JoinGroup v3: the member id is given at once, no MEMBER_ID_REQUIRED round trip.
     let c1 = c.clone();
     let first = tokio::spawn(async move {
-        c1.join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
-            .await
+        group::join::handle(
+            &c1,
+            join_req("g", "", &["roundrobin"], SESSION),
+            3,
+            &ClientInfo::default(),
+        )
+        .await
+        .0
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
     let c2 = c.clone();
     let second = tokio::spawn(async move {
-        c2.join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
-            .await
+        group::join::handle(
+            &c2,
+            join_req("g", "", &["roundrobin"], SESSION),
+            3,
+            &ClientInfo::default(),
+        )
+        .await
+        .0
     });
     // 3.5 s: past the first window (0–3 s) but inside the one the second join opened (1–4 s).
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let third = c
-        .join_group(join_req("g", "", &["roundrobin"], SESSION), 3)
-        .await;
+    let third = group::join::handle(
+        &c,
+        join_req("g", "", &["roundrobin"], SESSION),
+        3,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     let first = first.await.unwrap();
     let second = second.await.unwrap();
     assert_eq!(
@@ -301,8 +359,10 @@ async fn leave_group_rebalances_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
-    let follower = c.sync_group(sync_req("g", &b, generation, &[]), 5).await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
+    let follower = group::sync::handle(&c, sync_req("g", &b, generation, &[]), 5)
+        .await
+        .0;
     assert_eq!(follower.error_code, 0);
 
     let mut leave = LeaveGroupRequest::default();
@@ -312,20 +372,26 @@ async fn leave_group_rebalances_the_rest() {
     let mut ghost = MemberIdentity::default();
     ghost.member_id = sb("ghost");
     leave.members = vec![who, ghost];
-    let resp = c.leave_group(leave, 4).await;
+    let resp = group::leave::handle(&c, leave, 4).await.0;
     assert_eq!(resp.error_code, 0);
     let codes: Vec<i16> = resp.members.iter().map(|m| m.error_code).collect();
     assert_eq!(codes, vec![0, 25]);
 
     assert_eq!(
-        c.heartbeat(heartbeat_req("g", &a, generation), 4)
+        group::heartbeat::handle(&c, heartbeat_req("g", &a, generation), 4)
             .await
+            .0
             .error_code,
         27
     );
-    let rejoin = c
-        .join_group(join_req("g", &a, &["roundrobin"], SESSION), 5)
-        .await;
+    let rejoin = group::join::handle(
+        &c,
+        join_req("g", &a, &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!(
         (rejoin.generation_id, rejoin.members.len()),
         (generation + 1, 1)
@@ -335,7 +401,7 @@ async fn leave_group_rebalances_the_rest() {
     let mut leave = LeaveGroupRequest::default();
     leave.group_id = GroupId(sb("g"));
     leave.member_id = sb(&a);
-    assert_eq!(c.leave_group(leave, 0).await.error_code, 0);
+    assert_eq!(group::leave::handle(&c, leave, 0).await.0.error_code, 0);
     assert_eq!(state_of(&c, "g").await, ("Empty".to_string(), 0));
     c.shutdown().await;
 }
@@ -344,31 +410,43 @@ async fn leave_group_rebalances_the_rest() {
 async fn joins_are_checked_like_kafka_does() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
-    let too_short = c
-        .join_group(
-            join_req("g", "", &["roundrobin"], Duration::from_secs(1)),
-            5,
-        )
-        .await;
+    let too_short = group::join::handle(
+        &c,
+        join_req("g", "", &["roundrobin"], Duration::from_secs(1)),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!(too_short.error_code, 26, "INVALID_SESSION_TIMEOUT");
-    let unknown = c
-        .join_group(join_req("g", "made-up", &["roundrobin"], SESSION), 5)
-        .await;
+    let unknown = group::join::handle(
+        &c,
+        join_req("g", "made-up", &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!(unknown.error_code, 25);
     let a = join_new(&c, "g", SESSION).await;
     assert_eq!(a.error_code, 0);
     assert!(a.member_id.starts_with("member-"));
-    let other = c
-        .join_group(join_req("g", "", &["range"], SESSION), 3)
-        .await;
+    let other = group::join::handle(
+        &c,
+        join_req("g", "", &["range"], SESSION),
+        3,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     assert_eq!(other.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
     let client = minikafka_broker::group::ClientInfo {
         client_id: "c".into(),
         client_host: "/127.0.0.1".into(),
     };
-    let first = c
-        .join_group_from(join_req("h", "", &["roundrobin"], SESSION), 5, &client)
-        .await;
+    let first = group::join::handle(&c, join_req("h", "", &["roundrobin"], SESSION), 5, &client)
+        .await
+        .0;
     assert_eq!(first.error_code, 79);
     assert!(first.member_id.starts_with("c-"), "{}", first.member_id);
     c.shutdown().await;
@@ -383,44 +461,59 @@ async fn commits_follow_generations_and_survive_a_restart() {
     let leader_sync = {
         let c2 = c.clone();
         let a2 = a.clone();
-        tokio::spawn(async move { c2.sync_group(sync_req("g", &a2, generation, &[]), 5).await })
+        tokio::spawn(async move {
+            group::sync::handle(&c2, sync_req("g", &a2, generation, &[]), 5)
+                .await
+                .0
+        })
     };
-    c.sync_group(sync_req("g", &b, generation, &[]), 5).await;
+    group::sync::handle(&c, sync_req("g", &b, generation, &[]), 5).await;
     leader_sync.await.unwrap();
 
-    let ok = c
-        .offset_commit(
-            commit_req("g", &a, generation, &[(0, 10, "from a"), (1, 20, "")]),
-            8,
-        )
-        .await;
+    let ok = group::offset_commit::handle(
+        &c,
+        commit_req("g", &a, generation, &[(0, 10, "from a"), (1, 20, "")]),
+        8,
+    )
+    .await
+    .0;
     assert_eq!(commit_errors(&ok), vec![(0, 0), (1, 0)]);
-    let stale = c
-        .offset_commit(commit_req("g", &a, generation - 1, &[(0, 99, "stale")]), 8)
-        .await;
+    let stale = group::offset_commit::handle(
+        &c,
+        commit_req("g", &a, generation - 1, &[(0, 99, "stale")]),
+        8,
+    )
+    .await
+    .0;
     assert_eq!(commit_errors(&stale), vec![(0, 22)]);
-    let stranger = c
-        .offset_commit(commit_req("g", "ghost", generation, &[(0, 98, "")]), 8)
-        .await;
+    let stranger =
+        group::offset_commit::handle(&c, commit_req("g", "ghost", generation, &[(0, 98, "")]), 8)
+            .await
+            .0;
     assert_eq!(commit_errors(&stranger), vec![(0, 25)]);
-    let simple = c
-        .offset_commit(commit_req("g", "", -1, &[(0, 97, "")]), 8)
-        .await;
+    let simple = group::offset_commit::handle(&c, commit_req("g", "", -1, &[(0, 97, "")]), 8)
+        .await
+        .0;
     assert_eq!(
         commit_errors(&simple),
         vec![(0, 25)],
         "not while the group has members"
     );
-    let nowhere = c
-        .offset_commit(commit_req("g", &b, generation, &[(7, 1, "")]), 8)
-        .await;
+    let nowhere =
+        group::offset_commit::handle(&c, commit_req("g", &b, generation, &[(7, 1, "")]), 8)
+            .await
+            .0;
     assert_eq!(
         commit_errors(&nowhere),
         vec![(7, 3)],
         "UNKNOWN_TOPIC_OR_PARTITION"
     );
 
-    let got = fetched(&c.offset_fetch(fetch_req("g", Some(&[0, 1, 2])), 7).await);
+    let got = fetched(
+        &group::offset_fetch::handle(&c, fetch_req("g", Some(&[0, 1, 2])), 7)
+            .await
+            .0,
+    );
     assert_eq!(got[&(TOPIC.to_string(), 0)], (10, "from a".to_string()));
     assert_eq!(got[&(TOPIC.to_string(), 1)], (20, String::new()));
     assert_eq!(
@@ -428,7 +521,11 @@ async fn commits_follow_generations_and_survive_a_restart() {
         (-1, String::new()),
         "nothing committed"
     );
-    let all = fetched(&c.offset_fetch(fetch_req("g", None), 7).await);
+    let all = fetched(
+        &group::offset_fetch::handle(&c, fetch_req("g", None), 7)
+            .await
+            .0,
+    );
     assert_eq!(all.len(), 2, "topics = null lists the committed partitions");
 
     // Restart: drop everything and reopen the same data dir.
@@ -437,16 +534,20 @@ async fn commits_follow_generations_and_survive_a_restart() {
     topics.close().unwrap();
     drop(topics);
     let (_topics, c) = open(dir.path(), &cfg);
-    let after = fetched(&c.offset_fetch(fetch_req("g", None), 7).await);
+    let after = fetched(
+        &group::offset_fetch::handle(&c, fetch_req("g", None), 7)
+            .await
+            .0,
+    );
     assert_eq!(after, all);
     // The old member's generation means nothing now; a simple commit to the Empty group works.
-    let old = c
-        .offset_commit(commit_req("g", &a, generation, &[(0, 11, "")]), 8)
-        .await;
+    let old = group::offset_commit::handle(&c, commit_req("g", &a, generation, &[(0, 11, "")]), 8)
+        .await
+        .0;
     assert_eq!(commit_errors(&old), vec![(0, 25)]);
-    let simple = c
-        .offset_commit(commit_req("g", "", -1, &[(2, 5, "tool")]), 2)
-        .await;
+    let simple = group::offset_commit::handle(&c, commit_req("g", "", -1, &[(2, 5, "tool")]), 2)
+        .await
+        .0;
     assert_eq!(commit_errors(&simple), vec![(2, 0)]);
 
     // v8: several groups in one request.
@@ -460,7 +561,7 @@ async fn commits_follow_generations_and_survive_a_restart() {
     let mut other = OffsetFetchRequestGroup::default();
     other.group_id = GroupId(sb("never-committed"));
     req.groups = vec![g, other];
-    let resp = c.offset_fetch(req, 8).await;
+    let resp = group::offset_fetch::handle(&c, req, 8).await.0;
     assert_eq!(resp.groups.len(), 2);
     let p = &resp.groups[0].topics[0].partitions[0];
     assert_eq!(
@@ -482,21 +583,22 @@ async fn find_list_and_describe() {
     };
     let mut req = FindCoordinatorRequest::default();
     req.key = sb("g");
-    let one = c.find_coordinator(req, 3, &node).await;
+    let one = group::find_coordinator::handle(&c, req, 3, &node).await.0;
     assert_eq!((one.error_code, one.node_id.0, one.port), (0, 1, 9092));
     assert_eq!(one.host.as_str(), "127.0.0.1");
     let mut req = FindCoordinatorRequest::default();
     req.coordinator_keys = vec![sb("g"), sb("h")];
-    let batch = c.find_coordinator(req, 4, &node).await;
+    let batch = group::find_coordinator::handle(&c, req, 4, &node).await.0;
     assert_eq!(batch.coordinators.len(), 2);
     assert_eq!(batch.coordinators[1].key.as_str(), "h");
     assert_eq!(batch.coordinators[1].node_id.0, 1);
 
     let a = join_new(&c, "g", SESSION).await;
-    c.sync_group(sync_req("g", &a.member_id, 1, &[]), 5).await;
-    c.offset_commit(commit_req("tools", "", -1, &[(0, 1, "")]), 8)
-        .await;
-    let listed = c.list_groups(ListGroupsRequest::default(), 4).await;
+    group::sync::handle(&c, sync_req("g", &a.member_id, 1, &[]), 5).await;
+    group::offset_commit::handle(&c, commit_req("tools", "", -1, &[(0, 1, "")]), 8).await;
+    let listed = group::list_groups::handle(&c, ListGroupsRequest::default(), 4)
+        .await
+        .0;
     let names: Vec<(String, String)> = listed
         .groups
         .iter()
@@ -511,11 +613,18 @@ async fn find_list_and_describe() {
     );
     let mut only_empty = ListGroupsRequest::default();
     only_empty.states_filter = vec![sb("Empty")];
-    assert_eq!(c.list_groups(only_empty, 4).await.groups.len(), 1);
+    assert_eq!(
+        group::list_groups::handle(&c, only_empty, 4)
+            .await
+            .0
+            .groups
+            .len(),
+        1
+    );
 
     let mut req = DescribeGroupsRequest::default();
     req.groups = vec![GroupId(sb("g")), GroupId(sb("nope"))];
-    let described = c.describe_groups(req, 5).await;
+    let described = group::describe_groups::handle(&c, req, 5).await.0;
     assert_eq!(described.groups[0].protocol_data.as_str(), "roundrobin");
     assert_eq!(described.groups[0].members.len(), 1);
     assert_eq!(described.groups[1].group_state.as_str(), "Dead");
@@ -523,7 +632,13 @@ async fn find_list_and_describe() {
     c.shutdown().await;
     let mut req = FindCoordinatorRequest::default();
     req.key = sb("g");
-    assert_eq!(c.find_coordinator(req, 1, &node).await.error_code, 15);
+    assert_eq!(
+        group::find_coordinator::handle(&c, req, 1, &node)
+            .await
+            .0
+            .error_code,
+        15
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -531,24 +646,35 @@ async fn a_member_waiting_on_join_outlives_its_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let (_topics, c) = open(dir.path(), &config(dir.path()));
     let (a, b, generation) = two_member_group(&c, "g").await;
-    c.sync_group(sync_req("g", &a, generation, &[]), 5).await;
+    group::sync::handle(&c, sync_req("g", &a, generation, &[]), 5).await;
     // B rejoins with a 60 s rebalance timeout and waits; A takes 25 s (more than B's 10 s
     // session) to rejoin, heartbeating meanwhile.
     let mut slow = join_req("g", &b, &["roundrobin", "range"], SESSION);
     slow.rebalance_timeout_ms = 60_000;
     let c2 = c.clone();
-    let waiting = tokio::spawn(async move { c2.join_group(slow, 5).await });
+    let waiting = tokio::spawn(async move {
+        group::join::handle(&c2, slow, 5, &ClientInfo::default())
+            .await
+            .0
+    });
     while state_of(&c, "g").await.0 != "PreparingRebalance" {
         tokio::task::yield_now().await;
     }
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let hb = c.heartbeat(heartbeat_req("g", &a, generation), 4).await;
+        let hb = group::heartbeat::handle(&c, heartbeat_req("g", &a, generation), 4)
+            .await
+            .0;
         assert_eq!(hb.error_code, 27);
     }
-    let a_join = c
-        .join_group(join_req("g", &a, &["roundrobin"], SESSION), 5)
-        .await;
+    let a_join = group::join::handle(
+        &c,
+        join_req("g", &a, &["roundrobin"], SESSION),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0;
     let b_join = waiting.await.unwrap();
     assert_eq!((a_join.error_code, b_join.error_code), (0, 0));
     assert_eq!(a_join.generation_id, generation + 1);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use groups_common::*;
 use kafka_protocol::messages::{GroupId, LeaveGroupRequest};
 use kafka_protocol::protocol::StrBytes;
-use minikafka_broker::group::GroupCoordinator;
+use minikafka_broker::group::{self, GroupCoordinator};
 use minikafka_broker::topics::Topics;
 use proptest::prelude::*;
 
@@ -64,9 +64,9 @@ async fn join_alone(c: &GroupCoordinator) -> (String, i32) {
     let joined = join_new(c, GROUP, SESSION).await;
     assert_eq!(joined.error_code, 0);
     let id = joined.member_id.to_string();
-    let sync = c
-        .sync_group(sync_req(GROUP, &id, joined.generation_id, &[]), 5)
-        .await;
+    let sync = group::sync::handle(c, sync_req(GROUP, &id, joined.generation_id, &[]), 5)
+        .await
+        .0;
     assert_eq!(sync.error_code, 0);
     (id, joined.generation_id)
 }
@@ -75,7 +75,7 @@ async fn leave(c: &GroupCoordinator, member: &str) {
     let mut req = LeaveGroupRequest::default();
     req.group_id = GroupId(StrBytes::from_string(GROUP.to_string()));
     req.member_id = StrBytes::from_string(member.to_string());
-    assert_eq!(c.leave_group(req, 1).await.error_code, 0);
+    assert_eq!(group::leave::handle(c, req, 1).await.0.error_code, 0);
 }
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -99,13 +99,13 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 metadata,
             } => {
                 let (id, generation) = w.member.clone().unwrap_or((String::new(), -1));
-                let resp = w
-                    .coordinator
-                    .offset_commit(
-                        commit_req(GROUP, &id, generation, &[(partition, offset, &metadata)]),
-                        8,
-                    )
-                    .await;
+                let resp = group::offset_commit::handle(
+                    &w.coordinator,
+                    commit_req(GROUP, &id, generation, &[(partition, offset, &metadata)]),
+                    8,
+                )
+                .await
+                .0;
                 prop_assert_eq!(commit_errors(&resp), vec![(partition, 0)]);
                 model.insert(partition, (offset, metadata));
             }
@@ -115,13 +115,13 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     (None, Some((id, generation))) => (id.clone(), generation - 1),
                     (None, None) => continue,
                 };
-                let resp = w
-                    .coordinator
-                    .offset_commit(
-                        commit_req(GROUP, &id, generation, &[(partition, offset, "stale")]),
-                        8,
-                    )
-                    .await;
+                let resp = group::offset_commit::handle(
+                    &w.coordinator,
+                    commit_req(GROUP, &id, generation, &[(partition, offset, "stale")]),
+                    8,
+                )
+                .await
+                .0;
                 let codes = commit_errors(&resp);
                 prop_assert!(
                     codes == vec![(partition, 22)] || codes == vec![(partition, 25)],
@@ -148,9 +148,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         let got = fetched(
-            &w.coordinator
-                .offset_fetch(fetch_req(GROUP, Some(&[0, 1, 2])), 7)
-                .await,
+            &group::offset_fetch::handle(&w.coordinator, fetch_req(GROUP, Some(&[0, 1, 2])), 7)
+                .await
+                .0,
         );
         for p in 0..3 {
             let want = model.get(&p).cloned().unwrap_or((-1, String::new()));

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use minikafka_broker::group::SUPPORTED_APIS;
+use minikafka_broker::protocol::api_versions;
 
 const SESSION: Duration = Duration::from_secs(10);
 
@@ -44,14 +44,14 @@ async fn two_members_join_sync_commit_and_resume_after_restart() {
     let mut b = broker.client().await;
     a.create_topic(TOPIC, 3).await;
 
-    // ApiVersions advertises exactly the ranges the coordinator implements.
+    // ApiVersions advertises exactly the ranges the broker dispatches, group APIs included.
     let versions: ApiVersionsResponse = a
         .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
         .await;
-    for (key, min, max) in SUPPORTED_APIS {
-        let found = versions.api_keys.iter().find(|k| k.api_key == *key);
+    for (key, min, max) in api_versions::supported() {
+        let found = versions.api_keys.iter().find(|k| k.api_key == key);
         let found = found.unwrap_or_else(|| panic!("api {key} advertised"));
-        assert_eq!((found.min_version, found.max_version), (*min, *max));
+        assert_eq!((found.min_version, found.max_version), (min, max));
     }
 
     let mut find = FindCoordinatorRequest::default();

@@ -4,7 +4,8 @@
 //!
 //! Where it sits: the last stop of a message, broker → fetch → **Consumer** → application.
 //! The native backend lives in `native/consumer/` (membership, heartbeats, offsets, the
-//! pipelined fetcher); the rdkafka backend (issue 5) becomes another variant of `Inner`.
+//! pipelined fetcher); the rdkafka backend in `rdkafka/consumer.rs`. `Inner` has one variant
+//! per backend.
 //!
 //! Invariants (every backend):
 //! - [`Consumer::recv`] hands out records only from partitions the member owns at that

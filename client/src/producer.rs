@@ -1,6 +1,6 @@
 //! The public producer: one type whatever the backend. It forwards to the backend chosen in
-//! [`crate::ProducerConfig`]; today that is the native one, and the rdkafka one (issue 5)
-//! slots in as another variant of `Inner`.
+//! [`crate::ProducerConfig`]: `Inner` has one variant per backend, native (pure Rust) and
+//! rdkafka (librdkafka, behind the `rdkafka` feature).
 //!
 //! Where it sits: application → **Producer** → partitioner → accumulator → wire.
 

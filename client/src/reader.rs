@@ -1,7 +1,8 @@
 //! The public partition reader: read one partition from a given offset, whatever the backend.
 //!
-//! Where it sits: broker → fetch → **PartitionReader** → application. Consumer groups (issue 4)
-//! build on the same fetch path; this type is for reading a partition you pick yourself.
+//! Where it sits: broker → fetch → **PartitionReader** → application. The group
+//! [`crate::Consumer`] builds on the same fetch path; this type is for reading a partition
+//! you pick yourself.
 
 use futures::Stream;
 

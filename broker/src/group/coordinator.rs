@@ -1,7 +1,8 @@
-//! The machinery every group step shares: opening, the group table, rebalances and timers.
+//! The group coordinator itself: the group table, opening and shutdown, and the
+//! machinery every group step shares (member ids, rebalances, removing members).
 //!
-//! Where it sits: consumer → wire → protocol layer → [`GroupCoordinator`] method (one file
-//! per step: join, sync, heartbeat, leave, offsets, ...) → the helpers here → [`Group`].
+//! Where it sits: consumer → wire → protocol layer → one handler per API (join, sync,
+//! heartbeat, leave, offsets, ...) → the helpers here → [`Group`].
 //!
 //! Invariants:
 //! - The group table is behind a std `Mutex`: every step is short, bounded, in-memory work,
@@ -27,9 +28,9 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::offset_store::OffsetStore;
+use super::offset_store::{OffsetStore, OffsetStoreError};
 use super::state::{Group, GroupState};
-use super::GroupCoordinator;
+use super::OFFSETS_TOPIC;
 use crate::topics::{TopicError, Topics};
 use crate::Config;
 
@@ -41,23 +42,24 @@ pub(super) struct Settings {
     pub initial_rebalance_delay: Duration,
 }
 
-/// The fields of [`GroupCoordinator`], kept here with the code that uses them.
+/// The coordinator of every group on this broker. Shared as `Arc<GroupCoordinator>`;
+/// the protocol layer hands it to the handler of each group API.
 #[derive(Debug)]
-pub(super) struct Inner {
-    pub topics: Arc<Topics>,
-    pub store: Arc<OffsetStore>,
+pub struct GroupCoordinator {
+    pub(super) topics: Arc<Topics>,
+    pub(super) store: Arc<OffsetStore>,
     /// std Mutex, never held across `.await` (see the module docs).
-    pub groups: Mutex<HashMap<String, Group>>,
-    pub settings: Settings,
+    groups: Mutex<HashMap<String, Group>>,
+    pub(super) settings: Settings,
     /// Lets timers reach the coordinator without keeping it alive.
-    pub me: std::sync::Weak<GroupCoordinator>,
+    pub(super) me: std::sync::Weak<GroupCoordinator>,
     /// `true` once shutdown began; every timer task watches it.
-    pub stop: watch::Sender<bool>,
+    pub(super) stop: watch::Sender<bool>,
     /// False after shutdown: requests get COORDINATOR_NOT_AVAILABLE.
-    pub active: AtomicBool,
+    active: AtomicBool,
     /// Makes member ids unique even when two are minted in the same instant.
-    pub id_counter: AtomicU64,
-    pub id_hasher: RandomState,
+    id_counter: AtomicU64,
+    id_hasher: RandomState,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -86,18 +88,14 @@ pub(super) fn sync_error(code: ResponseError) -> SyncGroupResponse {
 }
 
 impl GroupCoordinator {
-    /// Builds the coordinator: opens and replays `__consumer_offsets`, and lists every group
-    /// that has committed offsets as an Empty group (as Kafka loads them).
-    pub(super) fn open_inner(
-        topics: Arc<Topics>,
-        config: &Config,
-    ) -> Result<Arc<GroupCoordinator>, TopicError> {
+    /// Opens (or creates) `__consumer_offsets`, replays it into memory, and lists every
+    /// group that has committed offsets as an Empty group (as Kafka loads them).
+    /// Blocking (reads the whole offsets log): call it before serving, or in spawn_blocking.
+    pub fn open(topics: Arc<Topics>, config: &Config) -> Result<Arc<GroupCoordinator>, TopicError> {
         let store = OffsetStore::open(&topics).map_err(|e| match e {
-            super::offset_store::OffsetStoreError::Topic(t) => t,
+            OffsetStoreError::Topic(t) => t,
             other => TopicError::Corrupt {
-                path: topics
-                    .data_dir()
-                    .join(format!("{}-0", super::OFFSETS_TOPIC)),
+                path: topics.data_dir().join(format!("{OFFSETS_TOPIC}-0")),
                 reason: other.to_string(),
             },
         })?;
@@ -116,33 +114,53 @@ impl GroupCoordinator {
             initial_rebalance_delay: config.group_initial_rebalance_delay,
         };
         Ok(Arc::new_cyclic(|me| GroupCoordinator {
-            inner: Inner {
-                topics,
-                store: Arc::new(store),
-                groups: Mutex::new(groups),
-                settings,
-                me: me.clone(),
-                stop,
-                active: AtomicBool::new(true),
-                id_counter: AtomicU64::new(0),
-                id_hasher: RandomState::new(),
-            },
+            topics,
+            store: Arc::new(store),
+            groups: Mutex::new(groups),
+            settings,
+            me: me.clone(),
+            stop,
+            active: AtomicBool::new(true),
+            id_counter: AtomicU64::new(0),
+            id_hasher: RandomState::new(),
         }))
+    }
+
+    /// Stops every timer (session and rebalance timeouts), marks every group Dead and
+    /// answers waiting members with COORDINATOR_NOT_AVAILABLE. Called on broker shutdown.
+    pub async fn shutdown(&self) {
+        self.active.store(false, Ordering::Release);
+        self.stop.send_replace(true);
+        let mut groups = self.groups();
+        for group in groups.values_mut() {
+            for member in group.members.values_mut() {
+                if let Some(tx) = member.awaiting_join.take() {
+                    let _ = tx.send(join_error(
+                        ResponseError::CoordinatorNotAvailable,
+                        &member.id,
+                    ));
+                }
+                if let Some(tx) = member.awaiting_sync.take() {
+                    let _ = tx.send(sync_error(ResponseError::CoordinatorNotAvailable));
+                }
+            }
+            group.transition(GroupState::Dead, "the broker is shutting down");
+        }
     }
 
     pub(super) fn groups(&self) -> MutexGuard<'_, HashMap<String, Group>> {
         // Poisoning means a panic mid-step; the table itself is still usable.
-        self.inner.groups.lock().unwrap_or_else(|e| e.into_inner())
+        self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn is_active(&self) -> bool {
-        self.inner.active.load(Ordering::Acquire)
+        self.active.load(Ordering::Acquire)
     }
 
     /// A new member id, `<client_id>-<32 hex digits>`, as Kafka makes them.
     pub(super) fn new_member_id(&self, client_id: &str) -> String {
-        let n = self.inner.id_counter.fetch_add(1, Ordering::Relaxed);
-        let mut a = self.inner.id_hasher.build_hasher();
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        let mut a = self.id_hasher.build_hasher();
         a.write_u64(n);
         let hi = a.finish();
         a.write_u64(hi);
@@ -178,7 +196,7 @@ impl GroupCoordinator {
         group.transition(GroupState::PreparingRebalance, why);
         group.rebalance_epoch += 1;
         group.rebalance_reason = why.to_string();
-        let delay = self.inner.settings.initial_rebalance_delay;
+        let delay = self.settings.initial_rebalance_delay;
         let timeout = group.rebalance_timeout();
         if was_empty && !delay.is_zero() {
             group.join_not_before = Some(Instant::now() + delay);
@@ -189,7 +207,7 @@ impl GroupCoordinator {
 
     /// Pushes the end of the initial rebalance delay to `now + delay`.
     pub(super) fn extend_initial_delay(&self, group: &mut Group) {
-        let delay = self.inner.settings.initial_rebalance_delay;
+        let delay = self.settings.initial_rebalance_delay;
         group.join_not_before = Some(Instant::now() + delay);
         self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, delay, false);
     }
@@ -327,27 +345,6 @@ impl GroupCoordinator {
             }
             GroupState::PreparingRebalance => self.try_complete_join(group, false),
             GroupState::Empty | GroupState::Dead => {}
-        }
-    }
-
-    /// Stops every timer, marks every group Dead and answers waiting members.
-    pub(super) fn shutdown_inner(&self) {
-        self.inner.active.store(false, Ordering::Release);
-        self.inner.stop.send_replace(true);
-        let mut groups = self.groups();
-        for group in groups.values_mut() {
-            for member in group.members.values_mut() {
-                if let Some(tx) = member.awaiting_join.take() {
-                    let _ = tx.send(join_error(
-                        ResponseError::CoordinatorNotAvailable,
-                        &member.id,
-                    ));
-                }
-                if let Some(tx) = member.awaiting_sync.take() {
-                    let _ = tx.send(sync_error(ResponseError::CoordinatorNotAvailable));
-                }
-            }
-            group.transition(GroupState::Dead, "the broker is shutting down");
         }
     }
 }

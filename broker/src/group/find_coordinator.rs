@@ -13,14 +13,20 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{GroupCoordinator, NodeInfo};
+use super::{comma_list, outcome, GroupCoordinator, NodeInfo};
 
-pub(super) fn handle(
+/// FindCoordinator v0–v4.
+pub async fn handle(
     c: &GroupCoordinator,
     req: FindCoordinatorRequest,
     version: i16,
     node: &NodeInfo,
-) -> FindCoordinatorResponse {
+) -> (FindCoordinatorResponse, String) {
+    let keys = if req.coordinator_keys.is_empty() {
+        req.key.as_str().to_string()
+    } else {
+        comma_list(req.coordinator_keys.iter().map(|k| k.as_str()))
+    };
     let error = if !c.is_active() || req.key_type != 0 {
         Some(ResponseError::CoordinatorNotAvailable)
     } else {
@@ -49,22 +55,26 @@ pub(super) fn handle(
         }
         coordinator
     };
-    if version >= 4 {
-        {
-            let mut v = FindCoordinatorResponse::default();
-            v.coordinators = req.coordinator_keys.into_iter().map(entry).collect();
-            v
-        }
+    let resp = if version >= 4 {
+        let mut v = FindCoordinatorResponse::default();
+        v.coordinators = req.coordinator_keys.into_iter().map(entry).collect();
+        v
     } else {
         let one = entry(req.key);
-        {
-            let mut v = FindCoordinatorResponse::default();
-            v.error_code = one.error_code;
-            v.error_message = one.error_message;
-            v.node_id = one.node_id;
-            v.host = one.host;
-            v.port = one.port;
-            v
-        }
-    }
+        let mut v = FindCoordinatorResponse::default();
+        v.error_code = one.error_code;
+        v.error_message = one.error_message;
+        v.node_id = one.node_id;
+        v.host = one.host;
+        v.port = one.port;
+        v
+    };
+    let line = format!(
+        "find_coordinator {keys} -> node {} at {}:{}{}",
+        node.node_id,
+        node.host,
+        node.port,
+        outcome(resp.error_code)
+    );
+    (resp, line)
 }

@@ -22,19 +22,28 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use tokio::time::Instant;
 
 use super::state::GroupState;
-use super::GroupCoordinator;
+use super::{outcome, GroupCoordinator};
 
-pub(super) fn handle(
+/// Heartbeat v0–v4.
+pub async fn handle(
     c: &GroupCoordinator,
     req: HeartbeatRequest,
     _version: i16,
-) -> HeartbeatResponse {
+) -> (HeartbeatResponse, String) {
     let error = check(c, &req).map_or_else(|e| e.code(), |()| 0);
-    {
+    let resp = {
         let mut v = HeartbeatResponse::default();
         v.error_code = error;
         v
-    }
+    };
+    let line = format!(
+        "heartbeat {} generation {} member {:?}{}",
+        req.group_id.0.as_str(),
+        req.generation_id,
+        req.member_id.as_str(),
+        outcome(resp.error_code)
+    );
+    (resp, line)
 }
 
 fn check(c: &GroupCoordinator, req: &HeartbeatRequest) -> Result<(), ResponseError> {

@@ -1,6 +1,7 @@
 //! JoinGroup: a consumer asks to be in a group; the answer comes when the rebalance completes.
 //!
 //! Where it sits: consumer → FindCoordinator → **JoinGroup** → SyncGroup → Heartbeat/Fetch.
+//! Called by `protocol::handle_request` with the client id and host from the request.
 //!
 //! The steps, as Kafka's `GroupCoordinator.handleJoinGroup`:
 //! 1. Check the request: a group id, a session timeout inside
@@ -11,7 +12,7 @@
 //!    and wait for the client to rejoin with it; before v4, add the member at once.
 //! 3. A new member, or a known one whose metadata changed (or the leader rejoining a Stable
 //!    group), starts a rebalance; its JoinGroup waits until every member has rejoined or the
-//!    rebalance timeout passes ([`GroupCoordinator::try_complete_join`]).
+//!    rebalance timeout passes (`GroupCoordinator::try_complete_join`).
 //! 4. A known member rejoining with the same metadata while the group is Stable or
 //!    CompletingRebalance gets the current generation back at once.
 //!
@@ -30,7 +31,7 @@ use tokio::time::Instant;
 
 use super::coordinator::join_error;
 use super::state::{Group, GroupState, Member};
-use super::{ClientInfo, GroupCoordinator};
+use super::{outcome, ClientInfo, GroupCoordinator};
 
 enum Outcome {
     Done(JoinGroupResponse),
@@ -48,20 +49,34 @@ struct JoinArgs {
     protocols: Vec<(String, Bytes)>,
 }
 
-pub(super) async fn handle(
+/// JoinGroup v0–v7. The answer may wait until the rebalance completes.
+pub async fn handle(
     c: &GroupCoordinator,
     req: JoinGroupRequest,
     version: i16,
     client: &ClientInfo,
-) -> JoinGroupResponse {
+) -> (JoinGroupResponse, String) {
+    let head = format!(
+        "join_group {} member {:?}",
+        req.group_id.0.as_str(),
+        req.member_id.as_str()
+    );
     let member_id = req.member_id.to_string();
-    match register(c, req, version, client) {
+    let resp = match register(c, req, version, client) {
         Outcome::Done(response) => response,
         // The sender is dropped without an answer only when the coordinator goes away.
         Outcome::Wait(rx) => rx
             .await
             .unwrap_or_else(|_| join_error(ResponseError::CoordinatorNotAvailable, &member_id)),
-    }
+    };
+    let line = format!(
+        "{head} -> generation {}, member {:?}, leader {:?}{}",
+        resp.generation_id,
+        resp.member_id.as_str(),
+        resp.leader.as_str(),
+        outcome(resp.error_code)
+    );
+    (resp, line)
 }
 
 fn register(
@@ -79,7 +94,7 @@ fn register(
     if group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId);
     }
-    let settings = &c.inner.settings;
+    let settings = &c.settings;
     let session_timeout = Duration::from_millis(u64::try_from(req.session_timeout_ms).unwrap_or(0));
     if session_timeout < settings.min_session_timeout
         || session_timeout > settings.max_session_timeout

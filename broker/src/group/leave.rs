@@ -13,13 +13,30 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::state::GroupState;
-use super::GroupCoordinator;
+use super::{comma_list, outcome, GroupCoordinator};
 
-pub(super) fn handle(
+/// LeaveGroup v0–v4.
+pub async fn handle(
     c: &GroupCoordinator,
     req: LeaveGroupRequest,
     version: i16,
-) -> LeaveGroupResponse {
+) -> (LeaveGroupResponse, String) {
+    let members = if req.members.is_empty() {
+        format!("{:?}", req.member_id.as_str())
+    } else {
+        comma_list(req.members.iter().map(|m| m.member_id.as_str()))
+    };
+    let head = format!(
+        "leave_group {} member(s) {members}",
+        req.group_id.0.as_str()
+    );
+    let resp = leave(c, req, version);
+    let line = format!("{head}{}", outcome(resp.error_code));
+    (resp, line)
+}
+
+/// Removes each leaving member; the answer has one code per member from v3 on.
+fn leave(c: &GroupCoordinator, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()

@@ -1,6 +1,6 @@
 //! The committed-offsets store: the `__consumer_offsets` topic plus its in-memory view.
 //!
-//! Where it sits: consumer → OffsetCommit → [`super::offsets`] → here → partition log →
+//! Where it sits: consumer → OffsetCommit → [`super::offset_commit`] → here → partition log →
 //! segment. At start-up the log is replayed into memory, so OffsetFetch answers from memory
 //! and a broker restart loses nothing that was acknowledged.
 //!

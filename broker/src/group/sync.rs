@@ -23,24 +23,38 @@ use tokio::time::Instant;
 
 use super::coordinator::{describe_assignment, sync_error};
 use super::state::{Group, GroupState};
-use super::GroupCoordinator;
+use super::{outcome, GroupCoordinator};
 
 enum Outcome {
     Done(SyncGroupResponse),
     Wait(oneshot::Receiver<SyncGroupResponse>),
 }
 
-pub(super) async fn handle(
+/// SyncGroup v0–v5. A follower's answer waits for the leader's SyncGroup.
+pub async fn handle(
     c: &GroupCoordinator,
     req: SyncGroupRequest,
     version: i16,
-) -> SyncGroupResponse {
-    match register(c, req, version) {
+) -> (SyncGroupResponse, String) {
+    let head = format!(
+        "sync_group {} generation {} member {:?} ({} assignments given)",
+        req.group_id.0.as_str(),
+        req.generation_id,
+        req.member_id.as_str(),
+        req.assignments.len()
+    );
+    let resp = match register(c, req, version) {
         Outcome::Done(response) => response,
         Outcome::Wait(rx) => rx
             .await
             .unwrap_or_else(|_| sync_error(ResponseError::CoordinatorNotAvailable)),
-    }
+    };
+    let line = format!(
+        "{head} -> {} assignment bytes{}",
+        resp.assignment.len(),
+        outcome(resp.error_code)
+    );
+    (resp, line)
 }
 
 fn register(c: &GroupCoordinator, req: SyncGroupRequest, version: i16) -> Outcome {

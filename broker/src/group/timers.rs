@@ -27,8 +27,8 @@ impl GroupCoordinator {
         after: Duration,
         force: bool,
     ) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
+        let weak = self.me.clone();
+        let mut stop = self.stop.subscribe();
         let group_id = group_id.to_string();
         tokio::spawn(async move {
             tokio::select! {
@@ -65,8 +65,8 @@ impl GroupCoordinator {
     /// Forgets a MEMBER_ID_REQUIRED id that was not used by `expires`, so a client that
     /// never came back does not hold up the rebalance.
     pub(super) fn spawn_pending_timer(&self, group_id: &str, expires: Instant) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
+        let weak = self.me.clone();
+        let mut stop = self.stop.subscribe();
         let group_id = group_id.to_string();
         tokio::spawn(async move {
             tokio::select! {
@@ -87,8 +87,8 @@ impl GroupCoordinator {
     /// Watches one member's session: removes it when it has not been seen for its session
     /// timeout (unless it is waiting on a JoinGroup or SyncGroup response).
     pub(super) fn spawn_session_timer(&self, group_id: &str, member_id: &str) {
-        let weak = self.inner.me.clone();
-        let mut stop = self.inner.stop.subscribe();
+        let weak = self.me.clone();
+        let mut stop = self.stop.subscribe();
         let (group_id, member_id) = (group_id.to_string(), member_id.to_string());
         tokio::spawn(async move {
             loop {

@@ -16,8 +16,9 @@
 //! | tagged fields    | —                         | uvarint count (0: no features)       |
 //!
 //! What must stay true:
-//! - The advertised list is exactly what `protocol::handle_request` dispatches:
-//!   [`OWN_APIS`] plus [`crate::group::SUPPORTED_APIS`].
+//! - [`SUPPORTED`] is the one table of APIs and versions: `protocol::handle_request`
+//!   checks every request against it and has one match arm per entry, and ApiVersions
+//!   advertises exactly it.
 //! - An ApiVersions version we do not support is answered in the **v0 format** with
 //!   UNSUPPORTED_VERSION (35) and the full list, so clients such as kafka-python can
 //!   retry at a version we know.
@@ -25,53 +26,52 @@
 //!   it before they know our versions. A v1 header here is what makes librdkafka 2.0.2
 //!   fail with "read buffer underflow".
 
-use std::ops::RangeInclusive;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
-use crate::group;
+use super::BrokerContext;
 
-/// The ApiVersions versions this broker answers.
-pub const OWN_VERSIONS: RangeInclusive<i16> = 0..=3;
-
-/// The APIs implemented in this module's siblings, as `(api_key, min, max)`.
+/// Every API this broker answers, as `(api, min_version, max_version)`, sorted by key.
 ///
 /// Ranges are where what librdkafka 2.0–2.16, kafka-python 3 and the Java client send
 /// meets what the `kafka-protocol` crate encodes, and stop before versions that need
 /// features this broker lacks (topic ids: Fetch v13+, Produce v13, Metadata v13;
 /// ListOffsets v7 asks for the max-timestamp offset).
-pub const OWN_APIS: &[(i16, i16, i16)] = &[
-    (ApiKey::Produce as i16, 3, 9),
-    (ApiKey::Fetch as i16, 4, 12),
-    (ApiKey::ListOffsets as i16, 1, 6),
-    (ApiKey::Metadata as i16, 1, 12),
-    (ApiKey::ApiVersions as i16, 0, 3),
-    (ApiKey::CreateTopics as i16, 2, 7),
-    (ApiKey::DeleteTopics as i16, 1, 6),
-    (ApiKey::InitProducerId as i16, 0, 4),
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),     // v8: the multi-group format
+    (ApiKey::FindCoordinator, 0, 4), // v4: coordinator_keys
+    (ApiKey::JoinGroup, 0, 7),       // v4+: MEMBER_ID_REQUIRED
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4), // v3+: a batch of members
+    (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4), // v4: states filter
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
-/// Every supported API, ours and the group coordinator's, sorted by key.
+/// Every supported API as it goes on the wire, `(api_key, min, max)`, sorted by key.
 pub fn supported() -> Vec<(i16, i16, i16)> {
-    let mut all: Vec<(i16, i16, i16)> = OWN_APIS
+    SUPPORTED
         .iter()
-        .chain(group::SUPPORTED_APIS.iter())
-        .copied()
-        .collect();
-    all.sort_unstable();
-    all.dedup_by_key(|(key, _, _)| *key);
-    all
+        .map(|&(api, min, max)| (api as i16, min, max))
+        .collect()
 }
 
-/// The supported `(min, max)` versions of one API key, if it is supported at all.
-pub fn supported_range(api_key: i16) -> Option<(i16, i16)> {
-    OWN_APIS
+/// The supported `(min, max)` versions of one API, if it is supported at all.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
         .iter()
-        .chain(group::SUPPORTED_APIS.iter())
-        .find(|(key, _, _)| *key == api_key)
+        .find(|(key, _, _)| *key == api)
         .map(|&(_, min, max)| (min, max))
 }
 
@@ -88,7 +88,11 @@ fn api_keys() -> Vec<ApiVersion> {
 }
 
 /// ApiVersions v0–v3.
-pub fn handle(req: ApiVersionsRequest, version: i16) -> (ApiVersionsResponse, String) {
+pub async fn handle(
+    _ctx: &BrokerContext,
+    req: ApiVersionsRequest,
+    version: i16,
+) -> (ApiVersionsResponse, String) {
     let resp = ApiVersionsResponse::default()
         .with_error_code(0)
         .with_api_keys(api_keys())
@@ -132,4 +136,18 @@ pub fn unsupported_version_response(correlation_id: i32) -> Bytes {
         buf.put_i16(max);
     }
     buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_by_key_without_repeats() {
+        let keys: Vec<i16> = supported().iter().map(|&(key, _, _)| key).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert!(SUPPORTED
+            .iter()
+            .all(|&(_, min, max)| 0 <= min && min <= max));
+    }
 }

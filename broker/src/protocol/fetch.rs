@@ -131,7 +131,7 @@ pub async fn handle(
         tokio::select! {
             _ = appended => {}
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = crate::server::stopping(&mut shutdown) => {}
+            _ = crate::shutdown::stopping(&mut shutdown) => {}
         }
     };
 

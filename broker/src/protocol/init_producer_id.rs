@@ -32,7 +32,7 @@ pub fn first_producer_id() -> i64 {
 }
 
 /// InitProducerId v0–v4.
-pub fn handle(
+pub async fn handle(
     ctx: &BrokerContext,
     req: InitProducerIdRequest,
     _version: i16,

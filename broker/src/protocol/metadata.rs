@@ -125,7 +125,7 @@ pub async fn create_topic(
             .ok_or(ResponseError::UnknownTopicOrPartition.code()),
         Ok(Err(e)) => {
             tracing::warn!("cannot auto-create topic {name:?}: {e}");
-            Err(super::topics::error_code(&e))
+            Err(super::topic_error_code(&e))
         }
         Err(e) => {
             tracing::warn!("auto-creating topic {name:?} did not finish: {e}");

@@ -19,37 +19,53 @@
 //! (header v1) for flexible versions, except ApiVersions whose response header is
 //! always v0 so that a client can read it before it knows what we support.
 //!
+//! # Dispatch
+//!
+//! [`handle_request`] checks the API and version against the one table in
+//! [`api_versions::SUPPORTED`], decodes the request, and calls the API's handler
+//! directly, in one `match`. Every handler has the same shape:
+//!
+//! ```text
+//! async fn handle(ctx, request, version[, what else it needs]) -> (response, log line)
+//! ```
+//!
+//! where `ctx` is the [`BrokerContext`] for the APIs in this folder, and the
+//! [`GroupCoordinator`] for the group APIs, whose handlers live in [`crate::group`]
+//! (JoinGroup also gets the client's id and host, FindCoordinator this broker's
+//! address). The log line is written here, once, by `log_request`.
+//!
 //! What must stay true:
-//! - ApiVersions advertises exactly the APIs dispatched here ([`api_versions::supported`]),
-//!   including the group APIs from [`crate::group::SUPPORTED_APIS`].
+//! - ApiVersions advertises exactly the APIs dispatched here: the `match` has one arm
+//!   per entry of [`api_versions::SUPPORTED`], and nothing else gets past the version check.
 //! - An unsupported ApiVersions version gets the v0-format error answer; any other
 //!   unknown key or unsupported version is an error that closes the connection, as
 //!   Kafka does.
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
 pub mod fetch;
-pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
-pub mod topics;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
-    ResponseHeader,
-};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::sync::watch;
+use kafka_protocol::ResponseError;
 use tracing::info;
 
-use crate::group::{ClientInfo, GroupCoordinator, NodeInfo};
-use crate::topics::Topics;
+pub use crate::error_codes::error_name;
+use crate::group::{
+    describe_groups, find_coordinator, heartbeat, join, leave, list_groups, offset_commit,
+    offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
+};
+use crate::shutdown;
+use crate::topics::{TopicError, Topics};
 use crate::Config;
 
 /// Everything a request handler may use. One per broker, shared by every connection.
@@ -62,7 +78,7 @@ pub struct BrokerContext {
     /// This broker as clients should reach it: node 0, the advertised host and port.
     pub node: NodeInfo,
     /// Becomes `true` on shutdown: long-polling fetches answer at once.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: shutdown::Receiver,
     /// The next producer id handed out by InitProducerId.
     pub next_producer_id: AtomicI64,
 }
@@ -73,7 +89,7 @@ impl BrokerContext {
         groups: Arc<GroupCoordinator>,
         config: Config,
         node: NodeInfo,
-        shutdown: watch::Receiver<bool>,
+        shutdown: shutdown::Receiver,
     ) -> BrokerContext {
         BrokerContext {
             topics,
@@ -142,10 +158,17 @@ pub async fn handle_request(
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
 
+    let api = ApiKey::try_from(api_key).map_err(|()| ProtocolError::UnknownApiKey {
+        api_key,
+        version,
+        correlation_id,
+    })?;
+    let range = api_versions::supported_range(api);
+    let speaks = range.is_some_and(|(min, max)| (min..=max).contains(&version));
     // Kafka answers an ApiVersions version it does not know in the v0 format, so that
     // any client can read the ranges and retry lower. Decode nothing else: the header
     // format of an unknown version is unknown too.
-    if api_key == ApiKey::ApiVersions as i16 && !api_versions::OWN_VERSIONS.contains(&version) {
+    if api == ApiKey::ApiVersions && !speaks {
         log_request(
             ctx,
             format!("api_versions v{version} unsupported -> UNSUPPORTED_VERSION with our ranges"),
@@ -154,15 +177,8 @@ pub async fn handle_request(
             correlation_id,
         )));
     }
-
-    let api = ApiKey::try_from(api_key).map_err(|()| ProtocolError::UnknownApiKey {
-        api_key,
-        version,
-        correlation_id,
-    })?;
-    let (min, max) = api_versions::supported_range(api_key)
-        .ok_or(ProtocolError::UnsupportedApi { api, api_key })?;
-    if version < min || version > max {
+    let (min, max) = range.ok_or(ProtocolError::UnsupportedApi { api, api_key })?;
+    if !speaks {
         return Err(ProtocolError::UnsupportedVersion {
             api,
             version,
@@ -176,38 +192,27 @@ pub async fn handle_request(
         version,
         correlation_id: header.correlation_id,
     };
+    dispatch(ctx, &mut frame, reply, &header, peer).await
+}
 
-    match api {
-        ApiKey::ApiVersions => {
-            let req: ApiVersionsRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = api_versions::handle(req, version);
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
-        }
-        ApiKey::Metadata => {
-            let req: MetadataRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = metadata::handle(ctx, req, version).await;
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
-        }
-        ApiKey::CreateTopics => {
-            let req: CreateTopicsRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = topics::create(ctx, req, version).await;
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
-        }
-        ApiKey::DeleteTopics => {
-            let req: DeleteTopicsRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = topics::delete(ctx, req, version).await;
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
-        }
+/// Decodes the body and calls the API's handler: one arm per API in
+/// [`api_versions::SUPPORTED`], in the table's order. `Ok(None)` only for acks=0.
+async fn dispatch(
+    ctx: &BrokerContext,
+    frame: &mut Bytes,
+    reply: Reply,
+    header: &RequestHeader,
+    peer: Option<std::net::SocketAddr>,
+) -> Answer {
+    let (api, version) = (reply.api, reply.version);
+    let groups: &GroupCoordinator = &ctx.groups;
+    let answer = match api {
         ApiKey::Produce => {
-            let req: ProduceRequest = decode(&mut frame, api, version)?;
+            let req: ProduceRequest = decode(frame, api, version)?;
             let acks = req.acks;
             let (resp, line) = produce::handle(ctx, req, version).await;
-            log_request(ctx, line);
             if acks == 0 {
+                log_request(ctx, line);
                 // No response to carry an error: Kafka closes the connection instead,
                 // which makes the producer refresh its metadata and notice.
                 let failed = resp
@@ -219,14 +224,12 @@ pub async fn handle_request(
                 if failed > 0 {
                     return Err(ProtocolError::UnacknowledgedProduceFailed { failed });
                 }
-                Ok(None)
-            } else {
-                reply.encode(&resp).map(Some)
+                return Ok(None);
             }
+            respond(ctx, reply, (resp, line))
         }
         ApiKey::Fetch => {
-            let req: FetchRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = fetch::handle(ctx, req, version).await;
+            let (resp, line) = fetch::handle(ctx, decode(frame, api, version)?, version).await;
             // An idle consumer long-polls all day: only fetches that return data or
             // an error are worth an info line; empty ones go to debug.
             let idle = resp
@@ -236,24 +239,37 @@ pub async fn handle_request(
                 .all(|p| p.error_code == 0 && p.records.as_ref().is_none_or(|r| r.is_empty()));
             if idle {
                 tracing::debug!("{line}");
+                reply.encode(&resp)
             } else {
-                log_request(ctx, line);
+                respond(ctx, reply, (resp, line))
             }
-            reply.encode(&resp).map(Some)
         }
         ApiKey::ListOffsets => {
-            let req: ListOffsetsRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = list_offsets::handle(ctx, req, version).await;
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, list_offsets::handle(ctx, req, version).await)
         }
-        ApiKey::InitProducerId => {
-            let req: InitProducerIdRequest = decode(&mut frame, api, version)?;
-            let (resp, line) = init_producer_id::handle(ctx, req, version);
-            log_request(ctx, line);
-            reply.encode(&resp).map(Some)
+        ApiKey::Metadata => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, metadata::handle(ctx, req, version).await)
         }
-        _ => {
+        ApiKey::OffsetCommit => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                offset_commit::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::OffsetFetch => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, offset_fetch::handle(groups, req, version).await)
+        }
+        ApiKey::FindCoordinator => {
+            let req = decode(frame, api, version)?;
+            let answer = find_coordinator::handle(groups, req, version, &ctx.node).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::JoinGroup => {
             // Group members are named after their client, as Kafka does.
             let client = ClientInfo {
                 client_id: header
@@ -263,9 +279,74 @@ pub async fn handle_request(
                     .unwrap_or_default(),
                 client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
             };
-            groups::handle(ctx, api, &mut frame, reply, &client).await
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                join::handle(groups, req, version, &client).await,
+            )
         }
-    }
+        ApiKey::Heartbeat => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, heartbeat::handle(groups, req, version).await)
+        }
+        ApiKey::LeaveGroup => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, leave::handle(groups, req, version).await)
+        }
+        ApiKey::SyncGroup => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, sync::handle(groups, req, version).await)
+        }
+        ApiKey::DescribeGroups => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                describe_groups::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::ListGroups => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, list_groups::handle(groups, req, version).await)
+        }
+        ApiKey::ApiVersions => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, api_versions::handle(ctx, req, version).await)
+        }
+        ApiKey::CreateTopics => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, create_topics::handle(ctx, req, version).await)
+        }
+        ApiKey::DeleteTopics => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, delete_topics::handle(ctx, req, version).await)
+        }
+        ApiKey::InitProducerId => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                init_producer_id::handle(ctx, req, version).await,
+            )
+        }
+        // Not in the table: already refused by the version check in `handle_request`.
+        _ => Err(ProtocolError::UnsupportedApi {
+            api,
+            api_key: api as i16,
+        }),
+    };
+    answer.map(Some)
+}
+
+/// Logs a handler's line and encodes its response.
+fn respond<T: Encodable>(
+    ctx: &BrokerContext,
+    reply: Reply,
+    (resp, line): (T, String),
+) -> Result<Bytes, ProtocolError> {
+    log_request(ctx, line);
+    reply.encode(&resp)
 }
 
 /// Writes the one-line explanation of a request, unless `--quiet`.
@@ -314,38 +395,15 @@ impl Reply {
     }
 }
 
-/// Kafka's name for an error code, as its docs and clients print it:
-/// `3` → `UNKNOWN_TOPIC_OR_PARTITION`.
-pub fn error_name(code: i16) -> String {
-    match kafka_protocol::ResponseError::try_from_code(code) {
-        None => "NONE".to_string(),
-        Some(kafka_protocol::ResponseError::Unknown(code)) => format!("error {code}"),
-        Some(e) => {
-            // The crate names variants in CamelCase: UnknownTopicOrPartition.
-            let camel = format!("{e:?}");
-            let mut name = String::with_capacity(camel.len() + 8);
-            for (i, c) in camel.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    name.push('_');
-                }
-                name.push(c.to_ascii_uppercase());
-            }
-            name
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::error_name;
-
-    #[test]
-    fn error_names_are_kafkas() {
-        assert_eq!(error_name(0), "NONE");
-        assert_eq!(error_name(1), "OFFSET_OUT_OF_RANGE");
-        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
-        assert_eq!(error_name(35), "UNSUPPORTED_VERSION");
-        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
-        assert_eq!(error_name(30000), "error 30000");
+/// The Kafka error code for a topic-registry error (CreateTopics, DeleteTopics, and
+/// the auto-creation in Metadata).
+pub fn topic_error_code(e: &TopicError) -> i16 {
+    match e {
+        TopicError::InvalidName { .. } => ResponseError::InvalidTopicException.code(),
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
+        TopicError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+        TopicError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
+        TopicError::Corrupt { .. } | TopicError::Log(_) => ResponseError::KafkaStorageError.code(),
     }
 }

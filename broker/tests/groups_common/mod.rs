@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use minikafka_broker::group::GroupCoordinator;
+use minikafka_broker::group::{self, ClientInfo, GroupCoordinator};
 use minikafka_broker::log::LogConfig;
 use minikafka_broker::topics::Topics;
 use minikafka_broker::Config;
@@ -139,16 +139,24 @@ pub fn heartbeat_req(group: &str, member_id: &str, generation: i32) -> Heartbeat
 /// Joins a new member with JoinGroup v5: MEMBER_ID_REQUIRED first, then the real join.
 /// Returns the second response (it waits until the rebalance completes).
 pub async fn join_new(c: &GroupCoordinator, group: &str, session: Duration) -> JoinGroupResponse {
-    let first = c
-        .join_group(join_req(group, "", &["roundrobin"], session), 5)
-        .await;
-    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED first");
-    assert!(!first.member_id.is_empty());
-    c.join_group(
-        join_req(group, &first.member_id, &["roundrobin"], session),
+    let first = group::join::handle(
+        c,
+        join_req(group, "", &["roundrobin"], session),
         5,
+        &ClientInfo::default(),
     )
     .await
+    .0;
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED first");
+    assert!(!first.member_id.is_empty());
+    group::join::handle(
+        c,
+        join_req(group, &first.member_id, &["roundrobin"], session),
+        5,
+        &ClientInfo::default(),
+    )
+    .await
+    .0
 }
 
 pub fn commit_req(

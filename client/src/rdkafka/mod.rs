@@ -3,7 +3,7 @@
 //! application written against minikafka runs against any Kafka cluster by changing
 //! `Backend::Native` to `Backend::Rdkafka`.
 //!
-//! Reading order:
+//! Its files, in the order the crate's reading order (`lib.rs`) gives them:
 //! 1. [`config`]: our config → librdkafka properties (`partitioner=murmur2_random` always;
 //!    pass-through properties applied last).
 //! 2. [`error`]: librdkafka errors → the crate's [`crate::Error`], keeping librdkafka's text.

@@ -1,7 +1,7 @@
-//! OffsetCommit and OffsetFetch: where a group is in each partition.
+//! OffsetCommit: where a group is in each partition.
 //!
 //! Where it sits: consumer → Fetch → process → **OffsetCommit** → `__consumer_offsets`
-//! (see [`super::offset_store`]); and on (re)start consumer → **OffsetFetch** → resume.
+//! (see [`super::offset_store`]); read back by [`super::offset_fetch`].
 //!
 //! OffsetCommit (v2–v8), checked as Kafka's `handleCommitOffsets`:
 //!
@@ -17,38 +17,69 @@
 //!
 //! A rejected commit changes nothing. An accepted one is one record per partition, appended
 //! to `__consumer_offsets` in one batch (off the async workers), then visible to OffsetFetch.
-//!
-//! OffsetFetch (v1–v8) answers offset, leader epoch and metadata per partition, -1 with empty
-//! metadata when nothing was committed; `topics = null` (v2+) means every committed
-//! partition of the group. v8 carries several groups per request.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
-    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
-};
-use kafka_protocol::messages::{
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
-};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::coordinator::now_ms;
 use super::offset_store::CommittedOffset;
 use super::state::{Group, GroupState};
-use super::GroupCoordinator;
+use super::{comma_list, GroupCoordinator};
+use crate::error_codes::error_name;
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
-pub(super) async fn commit(
+/// OffsetCommit v2–v8.
+pub async fn handle(
     c: &GroupCoordinator,
     req: OffsetCommitRequest,
     _version: i16,
-) -> OffsetCommitResponse {
+) -> (OffsetCommitResponse, String) {
+    let offsets = comma_list(req.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(move |p| {
+            format!(
+                "{}[{}]={}",
+                t.name.0.as_str(),
+                p.partition_index,
+                p.committed_offset
+            )
+        })
+    }));
+    let head = format!("offset_commit {} {offsets}", req.group_id.0.as_str());
+    let resp = commit(c, req).await;
+    let errors: Vec<String> = resp
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| p.error_code != 0)
+                .map(move |p| {
+                    format!(
+                        "{}[{}] {}",
+                        t.name.0.as_str(),
+                        p.partition_index,
+                        error_name(p.error_code)
+                    )
+                })
+        })
+        .collect();
+    let line = if errors.is_empty() {
+        head
+    } else {
+        format!("{head} -> {}", errors.join(", "))
+    };
+    (resp, line)
+}
+
+/// Checks the commit, stores the accepted offsets, and answers per partition.
+async fn commit(c: &GroupCoordinator, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = req.group_id.0.to_string();
     let verdict = check_commit(
         c,
@@ -66,7 +97,7 @@ pub(super) async fn commit(
             let metadata = p.committed_metadata.as_deref().unwrap_or("").to_string();
             let code = if let Err(e) = verdict {
                 e.code()
-            } else if c.inner.topics.partition(&name, p.partition_index).is_none() {
+            } else if c.topics.partition(&name, p.partition_index).is_none() {
                 ResponseError::UnknownTopicOrPartition.code()
             } else if metadata.len() > MAX_METADATA_BYTES {
                 ResponseError::OffsetMetadataTooLarge.code()
@@ -88,7 +119,7 @@ pub(super) async fn commit(
         answers.push((name, parts));
     }
     if !writes.is_empty() {
-        let store = c.inner.store.clone();
+        let store = c.store.clone();
         let group = group_id.clone();
         let written = writes.clone();
         let result = tokio::task::spawn_blocking(move || store.commit(&group, &written)).await;
@@ -178,146 +209,4 @@ fn check_commit(
     // A commit is a sign of life too (Kafka completes the heartbeat on commit).
     member.last_seen = Instant::now();
     Ok(())
-}
-
-/// One partition's answer: `None` offset when nothing was committed.
-type Answer = (i32, Option<CommittedOffset>);
-
-/// The committed offsets asked for; `topics = None` means all of the group's.
-fn lookup(
-    c: &GroupCoordinator,
-    group_id: &str,
-    topics: Option<Vec<(String, Vec<i32>)>>,
-) -> Vec<(String, Vec<Answer>)> {
-    let store = &c.inner.store;
-    match topics {
-        Some(topics) => topics
-            .into_iter()
-            .map(|(topic, partitions)| {
-                let answers = partitions
-                    .into_iter()
-                    .map(|p| (p, store.get(group_id, &topic, p)))
-                    .collect();
-                (topic, answers)
-            })
-            .collect(),
-        None => {
-            let mut out: Vec<(String, Vec<Answer>)> = Vec::new();
-            for (key, value) in store.group_offsets(group_id) {
-                match out.last_mut() {
-                    Some((topic, answers)) if *topic == key.topic => {
-                        answers.push((key.partition, Some(value)));
-                    }
-                    _ => out.push((key.topic, vec![(key.partition, Some(value))])),
-                }
-            }
-            out
-        }
-    }
-}
-
-fn parts(answers: Vec<Answer>, error: i16) -> impl Iterator<Item = (i32, i64, i32, String, i16)> {
-    answers.into_iter().map(move |(p, v)| match v {
-        Some(v) => (p, v.offset, v.leader_epoch, v.metadata, error),
-        None => (p, -1, -1, String::new(), error),
-    })
-}
-
-pub(super) fn fetch(
-    c: &GroupCoordinator,
-    req: OffsetFetchRequest,
-    version: i16,
-) -> OffsetFetchResponse {
-    let error = if c.is_active() {
-        0
-    } else {
-        ResponseError::CoordinatorNotAvailable.code()
-    };
-    if version >= 8 {
-        let groups = req
-            .groups
-            .into_iter()
-            .map(|g| {
-                let topics = g.topics.map(|ts| {
-                    ts.into_iter()
-                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
-                        .collect()
-                });
-                let found = if error == 0 {
-                    lookup(c, g.group_id.0.as_str(), topics)
-                } else {
-                    Vec::new()
-                };
-                {
-                    let mut v = OffsetFetchResponseGroup::default();
-                    v.group_id = g.group_id;
-                    v.error_code = error;
-                    v.topics = found
-                        .into_iter()
-                        .map(|(name, answers)| {
-                            let mut v = OffsetFetchResponseTopics::default();
-                            v.name = TopicName(StrBytes::from_string(name));
-                            v.partitions = parts(answers, 0)
-                                .map(|(p, offset, epoch, metadata, code)| {
-                                    let mut v = OffsetFetchResponsePartitions::default();
-                                    v.partition_index = p;
-                                    v.committed_offset = offset;
-                                    v.committed_leader_epoch = epoch;
-                                    v.metadata = Some(StrBytes::from_string(metadata));
-                                    v.error_code = code;
-                                    v
-                                })
-                                .collect();
-                            v
-                        })
-                        .collect();
-                    v
-                }
-            })
-            .collect();
-        return {
-            let mut v = OffsetFetchResponse::default();
-            v.groups = groups;
-            v
-        };
-    }
-    let topics = req.topics.map(|ts| {
-        ts.into_iter()
-            .map(|t| (t.name.0.to_string(), t.partition_indexes))
-            .collect::<Vec<_>>()
-    });
-    let found = if error == 0 {
-        lookup(c, req.group_id.0.as_str(), topics)
-    } else {
-        // v1 has no top-level error: put it on every partition asked for.
-        topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
-            .collect()
-    };
-    {
-        let mut v = OffsetFetchResponse::default();
-        v.error_code = error;
-        v.topics = found
-            .into_iter()
-            .map(|(name, answers)| {
-                let mut v = OffsetFetchResponseTopic::default();
-                v.name = TopicName(StrBytes::from_string(name));
-                v.partitions = parts(answers, error)
-                    .map(|(p, offset, epoch, metadata, code)| {
-                        let mut v = OffsetFetchResponsePartition::default();
-                        v.partition_index = p;
-                        v.committed_offset = offset;
-                        v.committed_leader_epoch = epoch;
-                        v.metadata = Some(StrBytes::from_string(metadata));
-                        v.error_code = code;
-                        v
-                    })
-                    .collect();
-                v
-            })
-            .collect();
-        v
-    }
 }

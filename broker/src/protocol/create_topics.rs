@@ -1,5 +1,4 @@
-//! CreateTopics (key 19) and DeleteTopics (key 20): the admin side of the topic
-//! registry in [`crate::topics`].
+//! CreateTopics (key 19): the admin side of the topic registry in [`crate::topics`].
 //!
 //! Flow: an admin client (or kcat, or a test) → **CreateTopics** → `Topics::create`
 //! makes `<data>/<topic>-<n>/` for each partition → producers can write.
@@ -10,7 +9,7 @@
 //! - One broker means replication factor 1: `-1` (the broker default) and `1` are
 //!   accepted, anything larger is INVALID_REPLICATION_FACTOR, as Kafka answers when
 //!   there are fewer brokers than replicas.
-//! - Disk work (creating or removing directories) runs on the blocking pool.
+//! - Disk work (creating directories) runs on the blocking pool.
 //! - `validate_only` checks the name, the partition count and the replication factor
 //!   and then stops: nothing is created.
 
@@ -20,31 +19,15 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::BrokerContext;
+use super::{topic_error_code, BrokerContext};
 use crate::topics::{validate_topic_name, TopicError};
 
-/// The Kafka error code for a registry error.
-pub fn error_code(e: &TopicError) -> i16 {
-    match e {
-        TopicError::InvalidName { .. } => ResponseError::InvalidTopicException.code(),
-        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists.code(),
-        TopicError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
-        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
-        TopicError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
-        TopicError::Corrupt { .. } | TopicError::Log(_) => ResponseError::KafkaStorageError.code(),
-    }
-}
-
 /// CreateTopics v2–v7.
-pub async fn create(
+pub async fn handle(
     ctx: &BrokerContext,
     req: CreateTopicsRequest,
     _version: i16,
@@ -93,7 +76,7 @@ async fn create_one(
     validate_only: bool,
 ) -> Result<Created, (i16, String)> {
     let name = topic.name.0.as_str().to_string();
-    let fail = |e: TopicError| (error_code(&e), e.to_string());
+    let fail = |e: TopicError| (topic_error_code(&e), e.to_string());
     validate_topic_name(&name).map_err(fail)?;
 
     if topic.replication_factor != -1 && topic.replication_factor != 1 {
@@ -175,86 +158,4 @@ async fn create_one(
     let topic = created.map_err(fail)?;
     let partitions = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
     Ok((partitions, described))
-}
-
-/// DeleteTopics v1–v6 (v6 may name topics by id; this broker has none).
-pub async fn delete(
-    ctx: &BrokerContext,
-    req: DeleteTopicsRequest,
-    version: i16,
-) -> (DeleteTopicsResponse, String) {
-    // v0–v5 list names; v6 lists {name | topic id} states.
-    let wanted: Vec<DeleteTopicState> = if version >= 6 {
-        req.topics
-    } else {
-        req.topic_names
-            .into_iter()
-            .map(|n| DeleteTopicState::default().with_name(Some(n)))
-            .collect()
-    };
-    let mut results = Vec::with_capacity(wanted.len());
-    let mut summary = Vec::with_capacity(wanted.len());
-    for state in wanted {
-        let Some(name) = state.name else {
-            summary.push(format!("id {}: unknown topic id", state.topic_id));
-            results.push(
-                DeletableTopicResult::default()
-                    .with_name(None)
-                    .with_topic_id(state.topic_id)
-                    .with_error_code(ResponseError::UnknownTopicId.code()),
-            );
-            continue;
-        };
-        let name_str = name.0.as_str().to_string();
-        let outcome = delete_one(ctx, &name_str).await;
-        let result = DeletableTopicResult::default().with_name(Some(name));
-        results.push(match outcome {
-            Ok(()) => {
-                summary.push(format!("{name_str} deleted"));
-                result
-            }
-            Err((code, message)) => {
-                summary.push(format!("{name_str}: {message}"));
-                let result = result.with_error_code(code);
-                if version >= 5 {
-                    result.with_error_message(Some(StrBytes::from_string(message)))
-                } else {
-                    result
-                }
-            }
-        });
-    }
-    let line = format!("delete_topics {}", summary.join("; "));
-    (
-        DeleteTopicsResponse::default().with_responses(results),
-        line,
-    )
-}
-
-async fn delete_one(ctx: &BrokerContext, name: &str) -> Result<(), (i16, String)> {
-    match ctx.topics.get(name) {
-        None => {
-            return Err((
-                ResponseError::UnknownTopicOrPartition.code(),
-                format!("unknown topic {name:?}"),
-            ))
-        }
-        Some(topic) if topic.internal => {
-            return Err((
-                ResponseError::InvalidTopicException.code(),
-                format!("{name:?} is an internal topic and cannot be deleted"),
-            ))
-        }
-        Some(_) => {}
-    }
-    let registry = ctx.topics.clone();
-    let owned = name.to_string();
-    match tokio::task::spawn_blocking(move || registry.delete(&owned)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err((error_code(&e), e.to_string())),
-        Err(e) => Err((
-            ResponseError::UnknownServerError.code(),
-            format!("deleting the topic did not finish: {e}"),
-        )),
-    }
 }

@@ -1,67 +1,34 @@
-//! ListGroups and DescribeGroups: what `kafka-consumer-groups --list/--describe` shows.
+//! DescribeGroups: what `kafka-consumer-groups --describe` shows.
 //!
 //! Where it sits: operator tools and tests, beside the consumer's own flow.
 //!
-//! ListGroups (v0–v4) lists every group this coordinator knows, including groups that only
-//! have committed offsets (Empty, protocol type ""); v4 filters by state names.
 //! DescribeGroups (v0–v5) gives each group's state, protocol type, protocol and members.
 //! As Kafka does, member metadata and assignments are shown only while the group is Stable,
 //! and an unknown group is described as `Dead` with no error.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
-};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::state::GroupState;
-use super::GroupCoordinator;
+use super::{comma_list, GroupCoordinator};
 
-pub(super) fn list(
-    c: &GroupCoordinator,
-    req: ListGroupsRequest,
-    version: i16,
-) -> ListGroupsResponse {
-    if !c.is_active() {
-        return {
-            let mut v = ListGroupsResponse::default();
-            v.error_code = ResponseError::CoordinatorNotAvailable.code();
-            v
-        };
-    }
-    let wanted: Vec<String> = if version >= 4 {
-        req.states_filter.iter().map(|s| s.to_lowercase()).collect()
-    } else {
-        Vec::new()
-    };
-    let groups = c.groups();
-    let mut listed: Vec<ListedGroup> = groups
-        .values()
-        .filter(|g| wanted.is_empty() || wanted.contains(&g.state.as_str().to_lowercase()))
-        .map(|g| {
-            let mut v = ListedGroup::default();
-            v.group_id = GroupId(StrBytes::from_string(g.id.clone()));
-            v.protocol_type = StrBytes::from_string(g.protocol_type.clone().unwrap_or_default());
-            v.group_state = StrBytes::from_static_str(g.state.as_str());
-            v.group_type = StrBytes::from_static_str("classic");
-            v
-        })
-        .collect();
-    listed.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
-    {
-        let mut v = ListGroupsResponse::default();
-        v.groups = listed;
-        v
-    }
-}
-
-pub(super) fn describe(
+/// DescribeGroups v0–v5.
+pub async fn handle(
     c: &GroupCoordinator,
     req: DescribeGroupsRequest,
     _version: i16,
-) -> DescribeGroupsResponse {
+) -> (DescribeGroupsResponse, String) {
+    let line = format!(
+        "describe_groups {}",
+        comma_list(req.groups.iter().map(|g| g.0.as_str()))
+    );
+    (describe(c, req), line)
+}
+
+/// Each group asked for, as it is now.
+fn describe(c: &GroupCoordinator, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let groups = c.groups();
     let described = req
         .groups
