@@ -4,8 +4,9 @@
 //! segment), the same path a Produce request takes after the wire layer.
 
 use bytes::Bytes;
+use minikafka_broker::config::LogConfig;
 use minikafka_broker::log::record_batch::{build, Compression, NewRecord};
-use minikafka_broker::log::{LogConfig, PartitionLog};
+use minikafka_broker::log::PartitionLog;
 
 /// A v2 batch of `records` records, each with an 8-byte key and a `value_len`-byte value.
 pub fn batch(records: usize, value_len: usize) -> Vec<u8> {

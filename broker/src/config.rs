@@ -1,4 +1,6 @@
-//! Every broker knob, with Kafka's name for it in the doc comment.
+//! Every broker knob, with Kafka's name for it in the doc comment: the broker's
+//! [`Config`], and the per-partition [`LogConfig`] with its [`FsyncPolicy`] (a topic's
+//! own configs override these, see `topics/config.rs`).
 //!
 //! Where it sits: beside the message path, a leaf every layer may read. `Config::default()`
 //! is the one place the defaults are written: the CLI (`main.rs`) applies the flags it
@@ -7,8 +9,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-use crate::log::LogConfig;
 
 /// Broker configuration. `Default` gives the defaults of the CLI and of `Broker::start`.
 #[derive(Debug, Clone)]
@@ -71,5 +71,100 @@ impl Default for Config {
             group_initial_rebalance_delay: Duration::from_millis(0),
             log_requests: true,
         }
+    }
+}
+
+/// Per-partition log settings, with Kafka's topic-config names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment once it reaches this size. Default 1 GiB.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once it is this old. Default 7 days.
+    pub segment_ms: Option<Duration>,
+    /// `retention.bytes`: delete old segments while the log is larger. `None` = unlimited.
+    pub retention_bytes: Option<u64>,
+    /// `retention.ms`: delete segments whose newest record is older. Default 7 days.
+    pub retention_ms: Option<Duration>,
+    /// `index.interval.bytes`: bytes between two index entries. Default 4096.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes`: preallocated size of the active index. Default 10 MiB.
+    pub max_index_bytes: u32,
+    /// `max.message.bytes`: the largest batch accepted. Default 1 MiB + overhead.
+    pub max_message_bytes: u32,
+    /// Durability policy (Kafka: `flush.messages` / `flush.ms`).
+    pub fsync: FsyncPolicy,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: Some(Duration::from_secs(7 * 24 * 3600)),
+            retention_bytes: None,
+            retention_ms: Some(Duration::from_secs(7 * 24 * 3600)),
+            index_interval_bytes: 4096,
+            max_index_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 1024 * 1024 + 12,
+            fsync: FsyncPolicy::Never,
+        }
+    }
+}
+
+/// When the partition log calls `sync_data` (Kafka: `flush.messages` / `flush.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Leave it to the OS page cache (Kafka's default).
+    #[default]
+    Never,
+    /// Sync at most this often, from a background flusher (the server's timer calling
+    /// `Topics::sync_all`).
+    Interval(Duration),
+    /// Sync before `append` returns; concurrent appends share one sync.
+    Always,
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "never" => Ok(FsyncPolicy::Never),
+            "always" => Ok(FsyncPolicy::Always),
+            ms => ms
+                .parse::<u64>()
+                .map(|ms| FsyncPolicy::Interval(Duration::from_millis(ms)))
+                .map_err(|_| {
+                    format!("expected never, always or a number of milliseconds, got {s:?}")
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FsyncPolicy::Never => f.write_str("never"),
+            FsyncPolicy::Always => f.write_str("always"),
+            FsyncPolicy::Interval(d) => write!(f, "{}", d.as_millis()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_policy() {
+        assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
+        assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
+        assert_eq!(
+            "250".parse(),
+            Ok(FsyncPolicy::Interval(Duration::from_millis(250)))
+        );
+        assert!("sometimes".parse::<FsyncPolicy>().is_err());
+        assert_eq!(
+            FsyncPolicy::Interval(Duration::from_millis(5)).to_string(),
+            "5"
+        );
     }
 }

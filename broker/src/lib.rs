@@ -2,17 +2,50 @@
 //!
 //! # Reading order
 //!
-//! Follow one message from the wire to the disk and back:
+//! Follow one message from the wire to the disk and back. Each module imports only the
+//! ones below it on this list, never one above:
 //!
-//! 1. [`config`]: every knob, with Kafka's name for it.
-//! 2. [`server`]: the accept loop, the connection limit and graceful shutdown.
-//! 3. [`connection`]: length-prefixed frames, the maximum request size, responses in order.
-//! 4. [`protocol`]: no I/O; decode a request, call the broker, encode the answer.
-//! 5. [`topics`]: the topic registry and the data directory.
+//! 1. [`server`]: the accept loop, the connection limit, graceful shutdown; `Broker::start`.
+//! 2. [`connection`]: length-prefixed frames, the maximum request size, responses in order.
+//! 3. [`protocol`]: no I/O; one dispatch by API key and version, one file per Kafka API,
+//!    and the table of what ApiVersions advertises (`protocol/api_versions.rs`).
+//! 4. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
+//!    commits stored in `__consumer_offsets`.
+//! 5. [`topics`]: the topic registry, `topics.json`, and [`topics::Partition`], the one
+//!    door into a partition (append, read, offsets).
 //! 6. [`log`]: the storage engine, in Kafka's on-disk format
-//!    (`record_batch` → `segment` → `index` → `partition_log` → `recovery`).
-//! 7. [`group`]: the consumer-group coordinator (classic protocol).
-//! 8. [`inspect`]: what `minikafka-broker inspect` prints, built on `log`.
+//!    (`record_batch` → `record` → `segment` → `index` → `partition_log` → `recovery`
+//!    → `durability`).
+//!
+//! Beside the path, used by all and using none of the above: [`config`] (every knob,
+//! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
+//! every layer listens to) and [`error_codes`] (Kafka's names for its error codes).
+//! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics` and `log`.
+//!
+//! ## One produce, step by step
+//!
+//! 1. `server.rs: run` accepts the connection → `connection.rs: serve` reads a frame.
+//! 2. `protocol/mod.rs: handle_request` checks the API and version → `dispatch`.
+//! 3. `protocol/produce.rs: handle` → `produce_partition`, once per partition.
+//! 4. `topics/registry.rs: Topics::partition` → `topics/partition.rs: Partition::append`.
+//! 5. `log/partition_log.rs: PartitionLog::append` frames the bytes once
+//!    (`log/record_batch.rs: split_exact`), checks each batch once (`validate`), sets
+//!    the offsets and writes under the lock → `log/segment.rs: Segment::append`.
+//! 6. Back up: `connection.rs` writes the response, in request order.
+//!
+//! ## One fetch, step by step
+//!
+//! 1. `connection.rs: serve` → `protocol/mod.rs: handle_request` → `dispatch`.
+//! 2. `protocol/fetch.rs: handle` reads at once, or parks on `Partition::subscribe` until
+//!    data arrives, `max_wait_ms` passes or the broker shuts down.
+//! 3. `fetch.rs: read_blocking` → `topics/partition.rs: Partition::read`.
+//! 4. `log/partition_log.rs: PartitionLog::read` → `log/segment.rs: Segment::find`
+//!    (through the `.index`) → `Segment::read_batches`: the stored bytes, as produced.
+//! 5. `fetch.rs: whole_batches_within` trims to `max_bytes`; the response carries
+//!    `Partition::high_watermark`.
+//!
+//! The longer walk, with the bytes at each step: `docs/protocol.md` ("The path of one
+//! produce", "The path of one fetch") and `docs/storage.md`.
 //!
 //! # Embedding
 //!

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use minikafka_broker::log::FsyncPolicy;
+use minikafka_broker::config::FsyncPolicy;
 use minikafka_broker::{Broker, Config};
 
 #[derive(Parser, Debug)]

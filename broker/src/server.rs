@@ -27,8 +27,8 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn, Instrument};
 
+use crate::config::FsyncPolicy;
 use crate::group::{GroupCoordinator, NodeInfo};
-use crate::log::FsyncPolicy;
 use crate::protocol::BrokerContext;
 use crate::shutdown::{self, stopping};
 use crate::topics::Topics;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use minikafka_broker::config::{FsyncPolicy, LogConfig};
 use minikafka_broker::log::record_batch::{build, records, split_batches, Compression, NewRecord};
-use minikafka_broker::log::{FsyncPolicy, LogConfig};
 use minikafka_broker::topics::Topics;
 
 #[test]

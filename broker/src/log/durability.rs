@@ -3,6 +3,9 @@
 //!
 //! Flow: partition log append → page cache → **durability** → disk.
 //!
+//! The policy is a setting, [`FsyncPolicy`](crate::config::FsyncPolicy) in `config.rs`
+//! (`--fsync`, per topic `flush.ms`); this file carries it out.
+//!
 //! | policy        | when `sync_data` runs                          | a crash can lose            | cost |
 //! |---------------|------------------------------------------------|-----------------------------|------|
 //! | `never`       | on roll (old segment) and on close             | what the OS had not written back (seconds) | none on the append path |
@@ -15,48 +18,8 @@
 //! appends that arrive while a sync runs are covered by the next single sync.
 
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 use super::LogError;
-
-/// When the partition log calls `sync_data` (Kafka: `flush.messages` / `flush.ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FsyncPolicy {
-    /// Leave it to the OS page cache (Kafka's default).
-    #[default]
-    Never,
-    /// Sync at most this often, from a background flusher (the server's timer calling
-    /// `Topics::sync_all`).
-    Interval(Duration),
-    /// Sync before `append` returns; concurrent appends share one sync.
-    Always,
-}
-
-impl std::str::FromStr for FsyncPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "never" => Ok(FsyncPolicy::Never),
-            "always" => Ok(FsyncPolicy::Always),
-            ms => ms
-                .parse::<u64>()
-                .map(|ms| FsyncPolicy::Interval(Duration::from_millis(ms)))
-                .map_err(|_| {
-                    format!("expected never, always or a number of milliseconds, got {s:?}")
-                }),
-        }
-    }
-}
-
-impl std::fmt::Display for FsyncPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FsyncPolicy::Never => f.write_str("never"),
-            FsyncPolicy::Always => f.write_str("always"),
-            FsyncPolicy::Interval(d) => write!(f, "{}", d.as_millis()),
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 struct SyncState {
@@ -123,21 +86,6 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-
-    #[test]
-    fn parses_each_policy() {
-        assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
-        assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
-        assert_eq!(
-            "250".parse(),
-            Ok(FsyncPolicy::Interval(Duration::from_millis(250)))
-        );
-        assert!("sometimes".parse::<FsyncPolicy>().is_err());
-        assert_eq!(
-            FsyncPolicy::Interval(Duration::from_millis(5)).to_string(),
-            "5"
-        );
-    }
 
     #[test]
     fn appends_waiting_on_a_running_sync_share_the_next_one() {

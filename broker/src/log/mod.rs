@@ -18,8 +18,7 @@ pub mod record_batch;
 pub mod recovery;
 pub mod segment;
 
-pub use durability::FsyncPolicy;
-pub use partition_log::{AppendInfo, LogConfig, PartitionLog};
+pub use partition_log::{AppendInfo, PartitionLog};
 pub use record_batch::BatchError;
 
 use std::path::PathBuf;

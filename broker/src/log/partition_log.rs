@@ -27,46 +27,11 @@ use super::durability::GroupCommit;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::Segment;
-use super::{FsyncPolicy, LogError};
+use super::LogError;
+use crate::config::{FsyncPolicy, LogConfig};
 
 #[cfg(test)]
 mod tests;
-
-/// Per-partition log settings, with Kafka's topic-config names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogConfig {
-    /// `segment.bytes`: roll the active segment once it reaches this size. Default 1 GiB.
-    pub segment_bytes: u64,
-    /// `segment.ms`: roll the active segment once it is this old. Default 7 days.
-    pub segment_ms: Option<Duration>,
-    /// `retention.bytes`: delete old segments while the log is larger. `None` = unlimited.
-    pub retention_bytes: Option<u64>,
-    /// `retention.ms`: delete segments whose newest record is older. Default 7 days.
-    pub retention_ms: Option<Duration>,
-    /// `index.interval.bytes`: bytes between two index entries. Default 4096.
-    pub index_interval_bytes: u32,
-    /// `segment.index.bytes`: preallocated size of the active index. Default 10 MiB.
-    pub max_index_bytes: u32,
-    /// `max.message.bytes`: the largest batch accepted. Default 1 MiB + overhead.
-    pub max_message_bytes: u32,
-    /// Durability policy (Kafka: `flush.messages` / `flush.ms`).
-    pub fsync: FsyncPolicy,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            segment_bytes: 1 << 30,
-            segment_ms: Some(Duration::from_secs(7 * 24 * 3600)),
-            retention_bytes: None,
-            retention_ms: Some(Duration::from_secs(7 * 24 * 3600)),
-            index_interval_bytes: 4096,
-            max_index_bytes: 10 * 1024 * 1024,
-            max_message_bytes: 1024 * 1024 + 12,
-            fsync: FsyncPolicy::Never,
-        }
-    }
-}
 
 /// Where an append landed, for the response and for the request log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

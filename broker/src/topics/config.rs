@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::TopicError;
-use crate::log::{FsyncPolicy, LogConfig};
+use crate::config::{FsyncPolicy, LogConfig};
 
 /// Topic configs that are accepted and stored but not acted on by minikafka
 /// (`flush.messages=1` is the exception: it means `fsync always`).

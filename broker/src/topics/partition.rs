@@ -20,8 +20,9 @@ use std::path::Path;
 
 use tokio::sync::watch;
 
+use crate::config::LogConfig;
 use crate::log::partition_log::SegmentInfo;
-use crate::log::{AppendInfo, LogConfig, LogError, PartitionLog};
+use crate::log::{AppendInfo, LogError, PartitionLog};
 
 /// One partition: its log plus a way to wake long-polling fetches.
 #[derive(Debug)]

@@ -18,7 +18,8 @@ use super::config::log_config;
 use super::file::{TopicEntry, TopicsFile, TOPICS_FILE};
 use super::name::{is_internal, validate_topic_name};
 use super::{Partition, TopicError};
-use crate::log::{LogConfig, LogError};
+use crate::config::LogConfig;
+use crate::log::LogError;
 
 /// A topic: its partitions, in order.
 #[derive(Debug)]

@@ -24,8 +24,8 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use minikafka_broker::config::LogConfig;
 use minikafka_broker::group::{self, ClientInfo, GroupCoordinator};
-use minikafka_broker::log::LogConfig;
 use minikafka_broker::topics::Topics;
 use minikafka_broker::Config;
 
