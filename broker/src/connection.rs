@@ -1,7 +1,7 @@
 //! One client connection: length-prefixed frames in, responses out, in request order.
 //!
 //! Flow: producer → partitioner → wire → server → **connection** → protocol →
-//! partition log → segment → fetch → consumer.
+//! topics (the partition) → partition log → segment → fetch → consumer.
 //!
 //! # Frame layout (both directions)
 //!

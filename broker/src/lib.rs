@@ -7,7 +7,7 @@
 //!
 //! 1. [`server`]: the accept loop, the connection limit, graceful shutdown; `Broker::start`.
 //! 2. [`connection`]: length-prefixed frames, the maximum request size, responses in order.
-//! 3. [`protocol`]: no I/O; one dispatch by API key and version, one file per Kafka API,
+//! 3. [`protocol`]: no sockets; one dispatch by API key and version, one file per Kafka API,
 //!    and the table of what ApiVersions advertises (`protocol/api_versions.rs`).
 //! 4. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
 //!    commits stored in `__consumer_offsets`.
@@ -41,8 +41,8 @@
 //! 3. `fetch.rs: read_blocking` → `topics/partition.rs: Partition::read`.
 //! 4. `log/partition_log.rs: PartitionLog::read` → `log/segment.rs: Segment::find`
 //!    (through the `.index`) → `Segment::read_batches`: the stored bytes, as produced.
-//! 5. `fetch.rs: whole_batches_within` trims to `max_bytes`; the response carries
-//!    `Partition::high_watermark`.
+//! 5. `fetch.rs: build_response` puts the bytes in the answer, with
+//!    `Partition::high_watermark` and `Partition::log_start_offset`.
 //!
 //! The longer walk, with the bytes at each step: `docs/protocol.md` ("The path of one
 //! produce", "The path of one fetch") and `docs/storage.md`.

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ConsumerProtocolAssignment, JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use tokio::sync::watch;
@@ -288,38 +287,25 @@ impl GroupCoordinator {
             group.generation,
             ids.join(", ")
         );
-        let all: Vec<JoinGroupResponseMember> = group
+        let now = Instant::now();
+        let waiting: Vec<String> = group
             .members
             .values()
-            .map(|m| {
-                let mut v = JoinGroupResponseMember::default();
-                v.member_id = StrBytes::from_string(m.id.clone());
-                v.group_instance_id = m.group_instance_id.clone().map(StrBytes::from_string);
-                v.metadata = m.metadata_for(&protocol).cloned().unwrap_or_default();
-                v
-            })
+            .filter(|m| m.awaiting_join.is_some())
+            .map(|m| m.id.clone())
             .collect();
-        let now = Instant::now();
-        let (generation, protocol_type) = (group.generation, group.protocol_type.clone());
-        for member in group.members.values_mut() {
-            member.last_seen = now;
-            if let Some(tx) = member.awaiting_join.take() {
-                let response = {
-                    let mut v = JoinGroupResponse::default();
-                    v.generation_id = generation;
-                    v.protocol_type = protocol_type.clone().map(StrBytes::from_string);
-                    v.protocol_name = Some(StrBytes::from_string(protocol.clone()));
-                    v.leader = StrBytes::from_string(leader.clone());
-                    v.member_id = StrBytes::from_string(member.id.clone());
-                    v.members = if member.id == leader {
-                        all.clone()
-                    } else {
-                        Vec::new()
-                    };
-                    v
-                };
+        for id in waiting {
+            let response = group.join_response(&id);
+            if let Some(tx) = group
+                .members
+                .get_mut(&id)
+                .and_then(|m| m.awaiting_join.take())
+            {
                 let _ = tx.send(response);
             }
+        }
+        for member in group.members.values_mut() {
+            member.last_seen = now;
         }
     }
 

@@ -23,9 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -178,15 +176,11 @@ fn register(
     let is_leader = group.leader.as_deref() == Some(member_id.as_str());
     match group.state {
         GroupState::PreparingRebalance => update_member(c, group, args, "rejoined"),
-        GroupState::CompletingRebalance if same => {
-            Outcome::Done(current_generation(group, &member_id))
-        }
+        GroupState::CompletingRebalance if same => Outcome::Done(group.join_response(&member_id)),
         GroupState::CompletingRebalance => {
             update_member(c, group, args, "rejoined with new metadata")
         }
-        GroupState::Stable if same && !is_leader => {
-            Outcome::Done(current_generation(group, &member_id))
-        }
+        GroupState::Stable if same && !is_leader => Outcome::Done(group.join_response(&member_id)),
         GroupState::Stable => update_member(
             c,
             group,
@@ -272,34 +266,4 @@ fn update_member(c: &GroupCoordinator, group: &mut Group, args: JoinArgs, what: 
     }
     c.try_complete_join(group, false);
     Outcome::Wait(rx)
-}
-
-/// The answer for a member already in the current generation.
-fn current_generation(group: &Group, member_id: &str) -> JoinGroupResponse {
-    let protocol = group.protocol.clone().unwrap_or_default();
-    let is_leader = group.leader.as_deref() == Some(member_id);
-    {
-        let mut v = JoinGroupResponse::default();
-        v.generation_id = group.generation;
-        v.protocol_type = group.protocol_type.clone().map(StrBytes::from_string);
-        v.protocol_name = Some(StrBytes::from_string(protocol.clone()));
-        v.leader = StrBytes::from_string(group.leader.clone().unwrap_or_default());
-        v.member_id = StrBytes::from_string(member_id.to_string());
-        v.members = if is_leader {
-            group
-                .members
-                .values()
-                .map(|m| {
-                    let mut v = JoinGroupResponseMember::default();
-                    v.member_id = StrBytes::from_string(m.id.clone());
-                    v.group_instance_id = m.group_instance_id.clone().map(StrBytes::from_string);
-                    v.metadata = m.metadata_for(&protocol).cloned().unwrap_or_default();
-                    v
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        v
-    }
 }

@@ -214,11 +214,8 @@ impl OffsetStore {
 }
 
 /// Reads the whole `__consumer_offsets` log and keeps the last value per key (tombstones
-/// delete). Blocking. Public for `inspect`, which shows committed offsets without opening a
-/// coordinator (and so without creating the topic).
-pub fn replay(
-    partition: &Partition,
-) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+/// delete). Blocking; run once, when the coordinator opens.
+fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
     let mut map = BTreeMap::new();
     let mut next = partition.log_start_offset();
     let end = partition.log_end_offset();

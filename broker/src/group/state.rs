@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -129,6 +131,32 @@ pub struct Group {
 }
 
 impl Group {
+    /// The JoinGroup answer for `member_id` in the current generation: the leader also
+    /// gets every member's metadata for the chosen protocol, so it can assign.
+    pub fn join_response(&self, member_id: &str) -> JoinGroupResponse {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let mut v = JoinGroupResponse::default();
+        v.generation_id = self.generation;
+        v.protocol_type = self.protocol_type.clone().map(StrBytes::from_string);
+        v.protocol_name = Some(StrBytes::from_string(protocol.clone()));
+        v.leader = StrBytes::from_string(self.leader.clone().unwrap_or_default());
+        v.member_id = StrBytes::from_string(member_id.to_string());
+        if self.leader.as_deref() == Some(member_id) {
+            v.members = self
+                .members
+                .values()
+                .map(|m| {
+                    let mut v = JoinGroupResponseMember::default();
+                    v.member_id = StrBytes::from_string(m.id.clone());
+                    v.group_instance_id = m.group_instance_id.clone().map(StrBytes::from_string);
+                    v.metadata = m.metadata_for(&protocol).cloned().unwrap_or_default();
+                    v
+                })
+                .collect();
+        }
+        v
+    }
+
     pub fn new(id: &str) -> Group {
         Group {
             id: id.to_string(),

@@ -34,7 +34,7 @@ struct SyncState {
 pub struct GroupCommit {
     state: Mutex<SyncState>,
     done: Condvar,
-    /// How many `sync_data` calls ran (for tests and metrics).
+    /// How many `sync_data` calls ran (tests check that appends share them).
     syncs: std::sync::atomic::AtomicU64,
 }
 

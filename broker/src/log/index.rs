@@ -37,6 +37,26 @@ pub struct IndexEntry {
     pub position: u32,
 }
 
+impl IndexEntry {
+    /// The index's one rule (Kafka's `index.interval.bytes`): the batch of `base_offset`
+    /// at `position` gets an entry when more than `interval` bytes were written since
+    /// the last entry (`last_entry_position`, 0 when there is none). The first batch
+    /// never needs one: a lookup that finds no entry starts at position 0.
+    /// Used on append (`Segment::append`) and when recovery rebuilds an index.
+    pub fn due(
+        segment_base: i64,
+        base_offset: i64,
+        position: u64,
+        last_entry_position: u64,
+        interval: u32,
+    ) -> Option<IndexEntry> {
+        (position > 0 && position - last_entry_position > u64::from(interval)).then(|| IndexEntry {
+            relative_offset: (base_offset - segment_base) as u32,
+            position: position as u32,
+        })
+    }
+}
+
 /// Reads the valid entries from raw index bytes: entries stop at the first one that is
 /// not strictly greater (in both fields) than the one before, or has position 0.
 /// Used by [`OffsetIndex::open`] and by `inspect`.

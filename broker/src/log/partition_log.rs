@@ -15,9 +15,11 @@
 //!   synced and have trimmed indexes.
 //! - `log_start_offset` never goes back; retention never deletes the active segment.
 //!
-//! Locking: one `std::sync::Mutex` guards the segments. It is held only for bounded
-//! file work (one write, one read of at most `max_bytes`), never across an `.await`
-//! and never during an `fsync` on the append path (group commit syncs outside it).
+//! Locking: one `std::sync::Mutex` guards the segments. It is held for the file work
+//! of one call (one write, one read of at most `max_bytes`, or for a timestamp lookup
+//! a scan of batch headers), never across an `.await` and never during an `fsync` on
+//! the append path (group commit syncs outside it). Callers run on tokio's blocking
+//! pool, so a long scan delays that partition, not the async workers.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -48,7 +50,7 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
 }
 
-/// A summary of one segment, for `inspect`, metrics and tests.
+/// A summary of one segment (`Partition::segments`): which offsets it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentInfo {
     pub base_offset: i64,

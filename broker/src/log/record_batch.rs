@@ -219,7 +219,7 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 /// [`validate`].
 pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(batch)?;
-    if frame_len(batch, batch.len()) != Ok(batch.len()) {
+    if h.total_len() != batch.len() {
         return Err(BatchError::BadLength(format!(
             "batchLength {} does not match the {} bytes given",
             h.batch_length,

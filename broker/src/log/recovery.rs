@@ -104,11 +104,14 @@ pub fn scan(
             });
             break;
         }
-        if position > 0 && position - last_entry_pos > u64::from(index_interval) {
-            out.entries.push(IndexEntry {
-                relative_offset: (h.base_offset - base_offset) as u32,
-                position: position as u32,
-            });
+        if let Some(entry) = IndexEntry::due(
+            base_offset,
+            h.base_offset,
+            position,
+            last_entry_pos,
+            index_interval,
+        ) {
+            out.entries.push(entry);
             last_entry_pos = position;
         }
         out.valid_bytes = position + bytes.len() as u64;

@@ -120,11 +120,6 @@ impl Segment {
         &self.file
     }
 
-    /// Bytes written since the last index entry (or since position 0).
-    fn bytes_since_index(&self) -> u64 {
-        self.size - self.index.last().map_or(0, |e| u64::from(e.position))
-    }
-
     /// True when the batch's offsets or position cannot be expressed in the index.
     pub fn cannot_hold(&self, h: &BatchHeader, len: usize) -> bool {
         let rel = h.last_offset() - self.base_offset;
@@ -136,11 +131,15 @@ impl Segment {
     /// back, so a partial batch is never left behind.
     pub fn append(&mut self, batch: &[u8], h: &BatchHeader) -> Result<u64, LogError> {
         let position = self.size;
-        if position > 0 && self.bytes_since_index() > u64::from(self.index_interval) {
-            self.index.append(IndexEntry {
-                relative_offset: (h.base_offset - self.base_offset) as u32,
-                position: position as u32,
-            })?;
+        let last_entry = self.index.last().map_or(0, |e| u64::from(e.position));
+        if let Some(entry) = IndexEntry::due(
+            self.base_offset,
+            h.base_offset,
+            position,
+            last_entry,
+            self.index_interval,
+        ) {
+            self.index.append(entry)?;
         }
         if let Err(e) = self.file.write_all_at(batch, position) {
             let _ = self.file.set_len(position);

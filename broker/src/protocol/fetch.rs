@@ -37,7 +37,6 @@ use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use super::BrokerContext;
-use crate::log::record_batch::split_batches;
 use crate::log::LogError;
 use crate::topics::Partition;
 
@@ -70,11 +69,12 @@ impl Read {
     }
 }
 
-/// Fetch v4–v12.
+/// Fetch v4–v12. Every version reads the same way; the codec takes care of the fields
+/// each one adds.
 pub async fn handle(
     ctx: &BrokerContext,
     req: FetchRequest,
-    version: i16,
+    _version: i16,
 ) -> (FetchResponse, String) {
     if req.session_id != 0 {
         // We never hand out a session id, so a client cannot hold one.
@@ -136,7 +136,7 @@ pub async fn handle(
     };
 
     let line = describe(&req, &wanted, &reads, started.elapsed());
-    (build_response(&req, version, reads), line)
+    (build_response(&req, reads), line)
 }
 
 /// Reads every wanted partition on the blocking pool, within the byte budgets.
@@ -177,13 +177,14 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
         let read = if have_data && limit == 0 {
             Ok(Bytes::new())
         } else {
+            // `read` gives at least one whole batch (Kafka's minOneMessage), and more
+            // only while they fit. Only the response's first batch may exceed the limits:
+            // a later partition whose first batch does not fit sends nothing this time.
             partition.read(offset, limit).map(|data| {
-                let data = Bytes::from(data);
-                // Only the very first batch of the response may exceed the limits.
                 if have_data && data.len() > limit {
-                    data.slice(0..whole_batches_within(&data, limit))
+                    Bytes::new()
                 } else {
-                    data
+                    Bytes::from(data)
                 }
             })
         };
@@ -222,20 +223,7 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
     reads
 }
 
-/// The length of the longest prefix of `data` made of whole batches and at most
-/// `limit` bytes, framed by `record_batch::split_batches`.
-fn whole_batches_within(data: &[u8], limit: usize) -> usize {
-    let mut end = 0;
-    for batch in split_batches(data) {
-        if end + batch.len() > limit {
-            break;
-        }
-        end += batch.len();
-    }
-    end
-}
-
-fn build_response(req: &FetchRequest, _version: i16, reads: Vec<Read>) -> FetchResponse {
+fn build_response(req: &FetchRequest, reads: Vec<Read>) -> FetchResponse {
     let mut reads = reads.into_iter();
     let responses = req
         .topics
@@ -305,33 +293,4 @@ fn describe(req: &FetchRequest, wanted: &[Wanted], reads: &[Read], waited: Durat
         },
         waited.as_millis()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::whole_batches_within;
-    use crate::log::record_batch::{build, Compression, NewRecord};
-
-    /// A real batch with one record holding `value_len` bytes.
-    fn batch(value_len: usize) -> Vec<u8> {
-        let record = NewRecord {
-            value: Some(vec![b'x'; value_len].into()),
-            ..NewRecord::default()
-        };
-        build(&[record], 1000, Compression::None)
-    }
-
-    #[test]
-    fn cuts_at_the_last_whole_batch_that_fits() {
-        let (a, b, c) = (batch(40), batch(10), batch(20));
-        let (x, y, z) = (a.len(), b.len(), c.len());
-        let data = [a, b, c].concat();
-        assert_eq!(whole_batches_within(&data, x - 1), 0);
-        assert_eq!(whole_batches_within(&data, x), x);
-        assert_eq!(whole_batches_within(&data, x + y - 1), x);
-        assert_eq!(whole_batches_within(&data, x + y), x + y);
-        assert_eq!(whole_batches_within(&data, 10_000), x + y + z);
-        // A partial batch at the end never counts.
-        assert_eq!(whole_batches_within(&data[..x + y + 5], 10_000), x + y);
-    }
 }

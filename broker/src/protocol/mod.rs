@@ -3,7 +3,7 @@
 //! writes back what it returns.
 //!
 //! Flow: producer → partitioner → wire → server → connection → **protocol** →
-//! partition log → segment → fetch → consumer.
+//! topics (the partition) → partition log → segment → fetch → consumer.
 //!
 //! # Request header (after the 4-byte frame size)
 //!

@@ -21,7 +21,7 @@
 //! | 51–52 | producerEpoch i16 (-1) |
 //! | 53–56 | baseSequence i32 (-1) |
 //! | 57–60 | recordCount i32 |
-//! | 61… | records (varint-framed; see KAFKA-NOTES.md) |
+//! | 61… | records (each varint-framed; kafka-protocol's codec writes them in `encode`) |
 //!
 //! Invariants:
 //! - `encode` makes exactly one batch with offset deltas 0..n, so the broker's answer
