@@ -121,6 +121,42 @@ pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchErro
     out.map_err(|e| bad(format!("cannot decompress {}: {e:#}", h.compression_name())))
 }
 
+/// The walk [`validate`](super::record_batch::validate) makes over an uncompressed
+/// batch's records: exactly `count` records, with offset deltas 0, 1, 2, …, ending at
+/// the end of `body`. It reads each record's length, attributes, timestampDelta and
+/// offsetDelta with the same varint readers as [`records`], and copies nothing.
+pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
+    let mut rest = body;
+    for expected in 0..count {
+        let len = read_varint(&mut rest)
+            .ok()
+            .and_then(|l| usize::try_from(l).ok());
+        let Some(len) = len else {
+            return Err(bad(format!("record {expected} has a bad length")));
+        };
+        let Some(record) = rest.get(..len).filter(|r| !r.is_empty()) else {
+            return Err(bad(format!(
+                "record {expected} of {len} bytes overruns the batch"
+            )));
+        };
+        let mut r = &record[1..]; // after the attributes byte
+        let delta = read_varlong(&mut r)
+            .and_then(|_timestamp_delta| read_varint(&mut r))
+            .ok();
+        if delta != Some(expected) {
+            return Err(bad(format!("record {expected} has offsetDelta {delta:?}")));
+        }
+        rest = &rest[len..];
+    }
+    if !rest.is_empty() {
+        return Err(bad(format!(
+            "{} bytes left after {count} records",
+            rest.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Every record of one batch, decompressing if needed. `batch` is one whole batch.
 pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
     let h = BatchHeader::parse(batch)?;

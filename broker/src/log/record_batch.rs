@@ -258,69 +258,9 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
     }
     let h = check_frame(batch)?;
     if h.compression()? == Compression::None {
-        check_offset_deltas(&batch[HEADER_LEN..], h.record_count)?;
+        super::record::check_offset_deltas(&batch[HEADER_LEN..], h.record_count)?;
     }
     Ok(h)
-}
-
-fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
-    // Hot path of every produce: index arithmetic and a one-byte varint fast path;
-    // the slow, descriptive error is built only when something is wrong.
-    let mut pos = 0usize;
-    for expected in 0..count {
-        let len = varint_at(body, &mut pos).filter(|&l| l >= 0);
-        let Some(len) = len.map(|l| l as usize) else {
-            return Err(bad(format!("record {expected} has a bad length")));
-        };
-        let end = pos + len;
-        if end > body.len() || len == 0 {
-            return Err(bad(format!(
-                "record {expected} of {len} bytes overruns the batch"
-            )));
-        }
-        let mut p = pos + 1; // attributes
-        let delta = varint_at(&body[..end], &mut p)
-            .and_then(|_timestamp_delta| varint_at(&body[..end], &mut p));
-        if delta != Some(i64::from(expected)) {
-            return Err(bad(format!("record {expected} has offsetDelta {delta:?}")));
-        }
-        pos = end;
-    }
-    if pos != body.len() {
-        return Err(bad(format!(
-            "{} bytes left after {count} records",
-            body.len() - pos
-        )));
-    }
-    Ok(())
-}
-
-/// Zig-zag varlong at `*pos`, advancing it; `None` when truncated or too long.
-#[inline]
-fn varint_at(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let first = *b.get(*pos)?;
-    let mut v = u64::from(first & 0x7f);
-    *pos += 1;
-    if first & 0x80 != 0 {
-        let mut shift = 7;
-        loop {
-            let byte = *b.get(*pos)?;
-            *pos += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-            if shift > 63 {
-                return None;
-            }
-        }
-    }
-    Some(((v >> 1) as i64) ^ -((v & 1) as i64))
-}
-
-fn bad(msg: impl Into<String>) -> BatchError {
-    BatchError::InvalidRecords(msg.into())
 }
 
 /// Writes the broker-assigned base offset into bytes 0–7, leaving the CRC valid.
