@@ -413,7 +413,7 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::messages::{ApiKey, RequestHeader};
+    use kafka_protocol::messages::RequestHeader;
     use kafka_protocol::protocol::Encodable;
 
     use super::{api_versions, handle_request, BrokerContext, ProtocolError};
