@@ -10,6 +10,7 @@
 //! | `clean-shutdown` | empty; written by `close`, removed (and the removal synced) on open |
 //! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll and truncate, temp file + fsync + rename) |
 //!
+//! What happens on open:
 //! - **Clean** (marker present): no scan. Each index's last entry must point at a batch
 //!   with that offset; the headers after it are walked to the end offset, else rescan.
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
@@ -19,9 +20,10 @@
 //! - Offsets stay dense: a segment that does not start where the one before ends, and
 //!   every segment after a cut, is deleted.
 //! - The marker is removed only after every segment has loaded, so a crash while the
-//!   log is open always means a scan on the next open.
+//!   log is open always means the unclean path on the next open.
 //! - At least one segment comes back; only the last (active) one has a preallocated index.
 //! - A missing or unreadable recovery point means "scan everything", never "scan nothing".
+
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
