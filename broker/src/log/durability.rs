@@ -19,7 +19,8 @@
 //! appends that arrive while a sync runs are covered by the next single sync.
 //!
 //! What must stay true:
-//! - The covered sequence is read *before* the sync: it never vouches for later bytes.
+//! - The covered sequence is read *before* the sync: it never vouches for bytes written
+//!   while it ran.
 //! - At most one sync runs through `wait_synced` at a time, and the lock is not held
 //!   during it. `synced` only moves forward.
 //! - A failed sync errors its caller, leaves `synced` alone, and wakes the waiters to retry.
