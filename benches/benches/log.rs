@@ -5,6 +5,15 @@
 //! (`record_batch::split_exact`), validates the batch once (header, CRC-32C over every
 //! byte, the record length prefixes), writes the base offset in place and does one
 //! `pwrite`.
+//!
+//! Where it sits: bench → partition log → segment, below `Partition::append`/`read`.
+//!
+//! What a change must not break:
+//! - Appends measure the append path, not the disk: `temp_log` keeps the default
+//!   `FsyncPolicy::Never`, and each sample gets a fresh log.
+//! - Throughput comes from real sizes: the appended batch, and what a read at offset 0
+//!   returns.
+//! - Reads stride through the log (by 7919 offsets) instead of rereading one batch.
 
 use std::time::{Duration, Instant};
 

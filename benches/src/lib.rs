@@ -1,7 +1,14 @@
 //! Shared helpers for the criterion benches: batches shaped like a producer's.
 //!
 //! Where this sits: the benches drive the storage engine directly (partition log →
-//! segment), the same path a Produce request takes after the wire layer.
+//! segment), the same path a Produce request takes below `Partition::append`.
+//!
+//! What must stay true:
+//! - [`batch`] is built by the broker's own `record_batch::build`, so it passes the
+//!   append path's validation exactly as a producer's batch would.
+//! - The same arguments give the same bytes (fixed keys and timestamps): runs compare.
+//! - [`temp_log`] is `LogConfig::default()` (so no fsync) with 256 MiB segments; the log
+//!   lives in a temp dir removed when the returned `TempDir` drops.
 
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;

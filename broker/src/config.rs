@@ -5,6 +5,12 @@
 //! Where it sits: beside the message path, a leaf every layer may read. `Config::default()`
 //! is the one place the defaults are written: the CLI (`main.rs`) applies the flags it
 //! was given over it, and `--help` reads the defaults it shows from it.
+//!
+//! What must stay true:
+//! - This file imports nothing from the crate: every layer may read it, it reads none.
+//! - Defaults are written only in `Config::default()` and `LogConfig::default()`.
+//! - [`FsyncPolicy`]'s `Display` and `FromStr` agree (`never`, `always`, milliseconds),
+//!   so the default `--help` shows is one `--fsync` accepts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

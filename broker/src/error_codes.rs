@@ -4,6 +4,11 @@
 //! Where it sits: beside the message path, a leaf like [`crate::config`]: every
 //! request handler (protocol and group) uses it for the one-line request log, so it
 //! lives below both of them.
+//!
+//! What must stay true:
+//! - It imports nothing from the crate.
+//! - Names are Kafka's exactly (`0` → `NONE`); a code Kafka does not know prints as
+//!   `error <code>`, never a panic.
 
 /// Kafka's name for an error code: `3` → `UNKNOWN_TOPIC_OR_PARTITION`, `0` → `NONE`.
 pub fn error_name(code: i16) -> String {

@@ -1,5 +1,15 @@
 //! `minikafka-broker`: the thin CLI. `serve` (the default) runs the broker;
 //! `inspect` looks inside a data directory. All the work is in the library.
+//!
+//! Flow: operator → **main** → `Broker::start` (server → connection → protocol → …)
+//! until Ctrl+C, then `BrokerHandle::shutdown`; `inspect` reads files with no server.
+//!
+//! What must stay true:
+//! - No default is written here: a flag that is not given keeps its value from
+//!   `Config::default()`, and `--help` shows the defaults read from there
+//!   ([`show_defaults`]).
+//! - No broker logic here: flags become a `Config`, and the library does the rest.
+//! - A failure exits with status 1 and its whole cause chain on one line.
 
 use std::path::PathBuf;
 use std::time::Duration;

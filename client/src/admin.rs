@@ -2,6 +2,11 @@
 //! topics, partitions and leaders.
 //!
 //! Where it sits: beside the flow of a message; tests and tools use it to prepare topics.
+//!
+//! What must stay true:
+//! - The backend is chosen once, in `new`; every method forwards to it, and both backends
+//!   answer with the plain types here, so no backend type leaks out.
+//! - Reading metadata never creates a topic: both backends ask with auto-creation off.
 
 use crate::config::ClientConfig;
 use crate::error::{KafkaCode, Result};

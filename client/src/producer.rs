@@ -3,6 +3,13 @@
 //! rdkafka (librdkafka, behind the `rdkafka` feature).
 //!
 //! Where it sits: application → **Producer** → partitioner → accumulator → wire.
+//!
+//! What must stay true:
+//! - The backend is chosen once, in `new` (refused there if this build lacks it); every
+//!   method then forwards to it and means the same on both.
+//! - A [`DeliveryFuture`] resolves once, to the record's metadata or its error; a report
+//!   the native sender dropped becomes [`Error::ProducerClosed`], never a hang or panic.
+//! - After `close`, both backends refuse new records with [`Error::ProducerClosed`].
 
 use std::future::Future;
 use std::pin::Pin;

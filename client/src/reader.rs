@@ -3,6 +3,13 @@
 //! Where it sits: broker → fetch → **PartitionReader** → application. The group
 //! [`crate::Consumer`] builds on the same fetch path; this type is for reading a partition
 //! you pick yourself.
+//!
+//! What must stay true:
+//! - The backend is chosen once, in `assign` (refused there if this build lacks it);
+//!   every method then forwards to it and means the same on both.
+//! - Both backends hand out records in offset order from the start offset, join no group
+//!   and commit nothing; `position()` is the offset `next()` returns next.
+//! - `into_stream` ends only after yielding the error that stopped it.
 
 use futures::Stream;
 

@@ -1,5 +1,13 @@
 //! What the classroom binaries (`producer`, `consumer`) share: logging to stderr, the
 //! exit code, and `--config key=value` parsing. Their stdout stays for the messages.
+//!
+//! Where it sits: under both ends of the flow, the demo `producer` (start) and
+//! `consumer` (end).
+//!
+//! What must stay true:
+//! - Nothing here writes to stdout: logs and errors go to stderr.
+//! - Exit code 0 only on success; a failure prints `error:` with every cause and exits 1.
+//! - `--config` splits at the first `=` and trims both sides (`a=b=c` → `a`, `b=c`).
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -5,6 +5,11 @@
 //! DescribeGroups (v0–v5) gives each group's state, protocol type, protocol and members.
 //! As Kafka does, member metadata and assignments are shown only while the group is Stable,
 //! and an unknown group is described as `Dead` with no error.
+//!
+//! What must stay true:
+//! - Read-only: describing never creates or changes a group (an unknown id is not added).
+//! - One entry per group asked for, in request order, all read under one brief lock.
+//! - Outside Stable, `protocol_data`, member metadata and assignments are empty.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};

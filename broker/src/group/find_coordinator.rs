@@ -7,6 +7,11 @@
 //! group; 1 (a transactional id) gets COORDINATOR_NOT_AVAILABLE, since this broker has no
 //! transaction coordinator. After shutdown every key gets COORDINATOR_NOT_AVAILABLE, which
 //! makes clients retry elsewhere or later, as with Kafka.
+//!
+//! What must stay true:
+//! - The answer is the same `NodeInfo` (node id, host, port) that Metadata advertises.
+//! - v4 answers exactly one entry per requested key, in request order.
+//! - Asking never creates a group: the group appears on its first JoinGroup or commit.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;

@@ -16,6 +16,11 @@
 //!
 //! An unknown group or member gets UNKNOWN_MEMBER_ID; another generation gets
 //! ILLEGAL_GENERATION.
+//!
+//! What must stay true:
+//! - Only a known member of the current generation has its session moved, including
+//!   during PreparingRebalance, so it stays alive while it rejoins.
+//! - A heartbeat never changes the group's state and never waits: it answers at once.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};

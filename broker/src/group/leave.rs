@@ -7,6 +7,14 @@
 //! Versions: v0–v2 name one member (`member_id`) and answer with one error code; v3+ carry a
 //! batch of members (`members`) and answer an error code per member, the top-level code
 //! staying NONE unless the whole group is unknown to this coordinator.
+//!
+//! What must stay true:
+//! - Each leaving member is answered on its own: an unknown one gets UNKNOWN_MEMBER_ID
+//!   without stopping the others from leaving.
+//! - A member leaves through `GroupCoordinator::remove_member`, which answers its parked
+//!   JoinGroup/SyncGroup and starts the rebalance; a still-pending member is dropped and
+//!   the join phase re-checked.
+//! - Leaving never touches the group's committed offsets.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;

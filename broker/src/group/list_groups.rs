@@ -5,6 +5,11 @@
 //! ListGroups (v0–v4) lists every group this coordinator knows, including groups that only
 //! have committed offsets (Empty, protocol type ""); v4 filters by state names. The list
 //! is sorted by group id.
+//!
+//! What must stay true:
+//! - Read-only: listing never changes a group, and takes the group lock once, briefly.
+//! - The v4 state filter compares names case-insensitively; an empty filter means all.
+//! - Every listed group has `group_type` "classic" (the only protocol served here).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_groups_response::ListedGroup;

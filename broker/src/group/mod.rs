@@ -19,6 +19,11 @@
 //! 9. [`coordinator`] — the [`GroupCoordinator`] every step shares: the group table and
 //!    rebalances.
 //! 10. [`timers`] — rebalance timeouts, the initial delay, member sessions.
+//!
+//! What must stay true:
+//! - The group table's lock is never held across `.await` (see [`coordinator`]).
+//! - Committed offsets survive a restart (`__consumer_offsets`); membership does not.
+//! - After `GroupCoordinator::shutdown` every group API answers COORDINATOR_NOT_AVAILABLE.
 
 // kafka-protocol marks its message structs non_exhaustive: they are built as
 // `let mut v = T::default(); v.field = ...;`, which this lint would reject.

@@ -15,8 +15,13 @@
 //! | partition unknown to the broker                       | UNKNOWN_TOPIC_OR_PARTITION |
 //! | metadata longer than 4096 bytes                       | OFFSET_METADATA_TOO_LARGE |
 //!
-//! A rejected commit changes nothing. An accepted one is one record per partition, appended
-//! to `__consumer_offsets` in one batch (off the async workers), then visible to OffsetFetch.
+//! What must stay true:
+//! - Each partition is answered on its own; a rejected one stores nothing.
+//! - Accepted offsets are one record per partition, appended to `__consumer_offsets` in
+//!   one batch on the blocking pool with the group lock released; the in-memory view
+//!   OffsetFetch reads changes only after that append succeeded.
+//! - A failed append answers COORDINATOR_NOT_AVAILABLE (retriable) for all its partitions.
+//! - An accepted commit from a member counts as a heartbeat.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{

@@ -7,6 +7,12 @@
 //! OffsetFetch (v1–v8) answers offset, leader epoch and metadata per partition, -1 with empty
 //! metadata when nothing was committed; `topics = null` (v2+) means every committed
 //! partition of the group. v8 carries several groups per request.
+//!
+//! What must stay true:
+//! - Read-only and in memory: never reads the log, never changes a group, and asks for no
+//!   membership (any client may read a group's offsets).
+//! - Nothing committed is offset -1, leader epoch -1, empty metadata, and no error.
+//! - It sees exactly the commits whose append to `__consumer_offsets` succeeded.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{

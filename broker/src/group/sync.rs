@@ -11,6 +11,14 @@
 //! Errors, as Kafka: unknown group or member → UNKNOWN_MEMBER_ID; another generation →
 //! ILLEGAL_GENERATION; a rebalance under way → REBALANCE_IN_PROGRESS; v5 protocol type or
 //! name not the group's → INCONSISTENT_GROUP_PROTOCOL.
+//!
+//! What must stay true:
+//! - Assignments are opaque: stored and handed back byte for byte (decoded only for the log
+//!   line); a member the leader left out gets an empty one.
+//! - A parked SyncGroup is always answered: the assignment, REBALANCE_IN_PROGRESS (new
+//!   rebalance or a newer SyncGroup from the same member), UNKNOWN_MEMBER_ID (removed), or
+//!   COORDINATOR_NOT_AVAILABLE (shutdown).
+//! - The group lock is released before the wait (`register` returns, then `handle` awaits).
 
 use std::collections::HashMap;
 

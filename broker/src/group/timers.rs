@@ -9,6 +9,13 @@
 //! silent?), so a timer that lost its reason does nothing. Every task also watches the
 //! coordinator's stop channel and ends on shutdown. Tests drive them with
 //! `tokio::time::pause`.
+//!
+//! What must stay true:
+//! - A timer acts only after re-checking under the lock; a stale one does nothing.
+//! - Timers never keep the coordinator alive (`Weak` only) and never hold the lock while
+//!   they sleep.
+//! - A member waiting on a JoinGroup or SyncGroup answer is never expired
+//!   (`Member::session_deadline`).
 
 use std::time::Duration;
 

@@ -5,6 +5,13 @@
 //! uses `record_batch` to check CRCs and decode records (decompressing when needed).
 //! A batch with a bad CRC is shown and marked `CRC bad`; bytes that cannot be a batch
 //! end the dump with a line saying where and why.
+//!
+//! What must stay true:
+//! - Read-only, and framed by `BatchReader`, the reader recovery scans with: a torn
+//!   tail shown here is a place recovery would cut (it also cuts at a bad CRC).
+//! - A bad CRC or unreadable records is reported and the dump goes on; only bytes that
+//!   cannot be framed as a batch end it.
+//! - A failure to write the output is reported as such, never blamed on the file.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,4 +1,11 @@
 //! Small formatting helpers for `inspect`: bytes as UTF-8 or hex, timestamps as UTC.
+//!
+//! Where it sits: beside the message path, used only by `inspect dump` to print records.
+//!
+//! What must stay true:
+//! - Pure functions of their input: no clock, no time zone, no I/O.
+//! - Nothing is lost: non-UTF-8 bytes print as full hex, a null key or value as `null`
+//!   (distinct from the empty string `""`), a negative timestamp as the number itself.
 
 /// `"text"` when the bytes are UTF-8 (escaped like a Rust string), `0x…` hex otherwise,
 /// `null` for a null key or value.

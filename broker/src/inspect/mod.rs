@@ -8,6 +8,12 @@
 //! - [`topics`] (`inspect topics <data-dir>`): topics, partitions, offsets, segments.
 //! - [`dump`] (`inspect dump <file.log|file.index>`): every batch and record of a
 //!   `.log`, or every entry of an `.index`.
+//!
+//! What must stay true:
+//! - Nothing here writes to the data directory: files are only opened for reading.
+//! - Bytes are framed and parsed by the broker's own code (`log/`, `topics/file.rs`),
+//!   never by a second parser.
+//! - Every error names the file it is about ([`InspectError`]).
 
 mod dump;
 mod format;

@@ -4,8 +4,14 @@
 //! Flow: reads `topics.json` (parsed by `topics/file.rs: TopicsFile::parse`, as the
 //! broker does) and each `<topic>-<partition>/` directory the partition log wrote.
 //! Each segment is scanned with the same checks as recovery (`log/recovery.rs: scan`),
-//! read-only, so the offsets shown are the ones the broker would serve after opening
-//! this directory.
+//! read-only, so for an undamaged directory the offsets shown are the ones the broker
+//! would serve after opening it; damage is shown where recovery would cut.
+//!
+//! What must stay true:
+//! - Read-only: the clean-shutdown marker is reported, never consumed.
+//! - Topics, segments and batches are found by the broker's own functions
+//!   (`TopicsFile::parse`, `list_segments`, `scan`), not a second copy.
+//! - A missing `topics.json` in a non-empty directory is an error, not an empty listing.
 
 use std::io::Write;
 use std::path::Path;

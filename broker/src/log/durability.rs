@@ -4,7 +4,8 @@
 //! Flow: partition log append → page cache → **durability** → disk.
 //!
 //! The policy is a setting, [`FsyncPolicy`](crate::config::FsyncPolicy) in `config.rs`
-//! (`--fsync`, per topic `flush.ms`); this file carries it out.
+//! (`--fsync`, per topic `flush.ms`); `PartitionLog` carries it out (append, roll,
+//! `sync`, `close`) and this file holds the [`GroupCommit`] it shares.
 //!
 //! | policy        | when `sync_data` runs                          | a crash can lose            | cost |
 //! |---------------|------------------------------------------------|-----------------------------|------|
@@ -16,6 +17,13 @@
 //! far). An `always` append waits until the synced-up-to sequence reaches its own. If
 //! no sync is running it runs one itself, covering everything written so far, so
 //! appends that arrive while a sync runs are covered by the next single sync.
+//!
+//! What must stay true:
+//! - The covered sequence is read *before* the sync: it never vouches for bytes written
+//!   while it ran.
+//! - At most one sync runs through `wait_synced` at a time, and the lock is not held
+//!   during it. `synced` only moves forward.
+//! - A failed sync errors its caller, leaves `synced` alone, and wakes the waiters to retry.
 
 use std::sync::{Condvar, Mutex};
 

@@ -1,6 +1,6 @@
 //! Recovery on open: find the segments, check them, cut a torn tail, rebuild indexes.
 //!
-//! Flow: broker start → topics → partition log `open` → **recovery::load** → segments
+//! Flow: broker start → topics → `PartitionLog::open` → **recovery::load** → segments
 //! ready for appends and fetches.
 //!
 //! # Files in a partition directory besides the segments
@@ -8,20 +8,21 @@
 //! | file             | contents                                                     |
 //! |------------------|--------------------------------------------------------------|
 //! | `clean-shutdown` | empty; written by `close`, removed (and the removal synced) on open |
-//! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll, temp file + fsync + rename) |
+//! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll and truncate, temp file + fsync + rename) |
 //!
 //! What happens on open:
-//! - **Clean** (marker present): no scan. Each segment's index is checked cheaply: its
-//!   last entry must point at a batch with that offset, and the batches after it are
-//!   walked (at most about `index.interval.bytes` of headers) to find the end offset.
-//!   If any of that disagrees (a missing, short or stale index) the segment is rescanned.
-//! - **Unclean** (marker missing): every segment from the last recovery point on is
-//!   scanned batch by batch checking the length, magic 2, the CRC-32C and that each
-//!   batch starts at the offset after the previous one. The file is cut at the first
-//!   bad byte, the index rebuilt, and every later segment deleted, with a `warn!`
-//!   saying what was cut and why.
-//! - In both cases a segment whose base offset does not follow the one before is
-//!   deleted with the segments after it: offsets stay dense.
+//! - **Clean** (marker present): no scan. Each index's last entry must point at a batch
+//!   with that offset; the headers after it are walked to the end offset, else rescan.
+//! - **Unclean**: from the segment holding the recovery point on, every batch is checked
+//!   (`check_frame` plus offset continuity) and the file cut at the first bad byte.
+//!
+//! What must stay true:
+//! - Offsets stay dense: a segment that does not start where the one before ends, and
+//!   every segment after a cut, is deleted.
+//! - The marker is removed only after every segment has loaded, so a crash while the
+//!   log is open always means the unclean path on the next open.
+//! - At least one segment comes back; only the last (active) one has a preallocated index.
+//! - A missing or unreadable recovery point means "scan everything", never "scan nothing".
 
 use std::fs::File;
 use std::io::Write;

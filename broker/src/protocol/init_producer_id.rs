@@ -6,14 +6,21 @@
 //!
 //! What this broker does, and does not:
 //! - Each call without a producer id gets a fresh id with epoch 0. Ids start from
-//!   the start time in milliseconds, so ids from an earlier run are not reused.
+//!   the start time in milliseconds, so a new run does not reuse an earlier run's
+//!   ids unless that run handed out more ids than milliseconds it lived.
 //! - A call that names its current id and epoch (v3+, after an epoch bump request)
 //!   gets the same id with the next epoch, or a fresh id when the epoch would
 //!   overflow.
 //! - Batches are stored as sent; sequence numbers are not checked, so duplicates
-//!   from retries are not removed. Transactions are not supported: a request with a
-//!   transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients
-//!   report as a clear, fatal error.
+//!   from retries are not removed.
+//!
+//! What must stay true:
+//! - Fresh ids come from one atomic counter, `BrokerContext::next_producer_id`: no
+//!   two calls of one run get the same fresh id.
+//! - No producer state is kept: an epoch bump is computed from the request alone.
+//! - A non-empty transactional id is always refused with
+//!   TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions), which clients report
+//!   as a clear, fatal error.
 
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};

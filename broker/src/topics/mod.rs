@@ -16,6 +16,12 @@
 //!
 //! Layout on disk: `<data>/<topic>-<partition>/` per partition (see `docs/storage.md`),
 //! plus `<data>/topics.json`.
+//!
+//! What must stay true:
+//! - Outside `log/`, only [`Partition`] holds a `PartitionLog`: protocol and group code
+//!   reach a log through it, so every append wakes the fetches waiting on it.
+//! - `topics.json` lists exactly the topics in memory (see [`registry`]).
+//! - Lookups only read-lock the topic map; create and delete are serialised.
 
 pub mod config;
 pub mod file;

@@ -1,8 +1,17 @@
 //! Kafka's RangeAssignor.
 //!
+//! Where it sits: group leader's consumer → JoinGroup response → **assignor** (via
+//! [`super::AssignmentStrategy::assign`]) → SyncGroup.
+//!
 //! For each topic on its own: the members subscribed to it, in Kafka's member order,
 //! get contiguous ranges of partitions; the first `partitions % members` members get
 //! one extra. Unlike round-robin, shares can differ by more than one across topics.
+//!
+//! What must stay true:
+//! - Per topic, the ranges cover partitions `0..count` exactly once, and only members
+//!   subscribed to that topic get any.
+//! - Members are taken in the order `super::sorted_members` gives, so on one topic the
+//!   earlier members hold the lower partitions and shares differ by at most one.
 
 use std::collections::BTreeMap;
 

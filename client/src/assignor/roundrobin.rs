@@ -6,7 +6,15 @@
 //! 3. The partitions are dealt out to the members in a cycle; a member that is not
 //!    subscribed to a partition's topic is skipped (and keeps its turn for later).
 //!
-//! With identical subscriptions, members' shares differ by at most one.
+//! Where it sits: group leader's consumer → JoinGroup response → **assignor** (via
+//! [`super::AssignmentStrategy::assign`]) → SyncGroup.
+//!
+//! What must stay true:
+//! - Each partition of a topic some member subscribes to goes to exactly one member
+//!   subscribed to that topic.
+//! - One cursor runs across all topics, never reset per topic, as Kafka's
+//!   `CircularIterator` does.
+//! - With identical subscriptions, members' shares differ by at most one.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,6 +6,12 @@
 //! Start two or three of these with the same `--group` to watch the partitions being
 //! shared out; start one with another `--group` to see every message a second time.
 //!
+//! What must stay true:
+//! - stdout carries only records and the final summary; status lines go to stderr.
+//! - Each planned stop (Ctrl+C, `--max-messages`, stdout closed) commits, with the wait
+//!   bounded by `COMMIT_WAIT`, and then leaves the group even if the commit failed.
+//! - A failed commit or leave exits 1, saying messages may be seen again.
+//!
 //! `cargo run -p minikafka-demo --bin consumer -- --topic demo-topic --group demo-group`
 
 use std::collections::BTreeMap;

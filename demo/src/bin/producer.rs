@@ -3,6 +3,12 @@
 //!
 //! Where it sits: the very start of the flow, application → producer → partitioner → wire.
 //!
+//! What must stay true:
+//! - acks=all always: `--config` cannot weaken it.
+//! - Each message is awaited before the next is sent, so the lines printed come in send
+//!   order; stdout carries only those lines.
+//! - The key is the user, so one user's events keep their order on one partition.
+//!
 //! `cargo run -p minikafka-demo --bin producer -- --count 10 --interval-ms 1000`
 
 use std::io::Write;
