@@ -4,6 +4,8 @@
 //! Where it sits: broker → fetch (librdkafka's fetcher thread) → **RdReader** → application.
 //!
 //! Invariants:
+//! - `next` is cancel-safe: a record taken from librdkafka is kept in `pending` until a
+//!   call returns it, and `position()` counts it as not yet returned.
 //! - Earliest and latest are resolved to numbers at `assign`, so `position()` is exact
 //!   from the start, as natively.
 //! - Nothing is committed (`enable.auto.commit=false`, no group); an offset outside the log
@@ -32,6 +34,10 @@ pub(crate) struct RdReader {
     high_watermark: Option<i64>,
     timeout: Duration,
     bootstrap: String,
+    /// A record taken from librdkafka but not yet returned: `next` keeps it here while it
+    /// refreshes the high watermark, so a `next` future dropped during that wait loses
+    /// nothing (the next call returns it).
+    pending: Option<ConsumerRecord>,
 }
 
 impl std::fmt::Debug for RdReader {
@@ -127,12 +133,14 @@ impl RdReader {
             high_watermark: Some(high),
             timeout,
             bootstrap,
+            pending: None,
         })
     }
 
-    /// The next record; waits until there is one. Cancel-safe (librdkafka keeps it queued).
+    /// The next record; waits until there is one. Cancel-safe: a record is either still
+    /// queued in librdkafka or held in `pending` until a call returns it.
     pub(crate) async fn next(&mut self) -> Result<ConsumerRecord> {
-        loop {
+        while self.pending.is_none() {
             match self.consumer.recv().await {
                 Ok(m) => {
                     let record = super::consumer::to_record(&m);
@@ -140,10 +148,7 @@ impl RdReader {
                         continue; // a record before our start, from the batch it sits in
                     }
                     self.position = record.offset + 1;
-                    if self.high_watermark.is_none_or(|h| self.position > h) {
-                        self.refresh_high_watermark().await;
-                    }
-                    return Ok(record);
+                    self.pending = Some(record);
                 }
                 Err(e) => {
                     let ctx = ErrorContext::new(
@@ -156,11 +161,15 @@ impl RdReader {
                 }
             }
         }
+        if self.high_watermark.is_none_or(|h| self.position > h) {
+            self.refresh_high_watermark().await;
+        }
+        Ok(self.pending.take().expect("set by the loop above"))
     }
 
     /// The offset of the record `next()` returns next.
     pub(crate) fn position(&self) -> i64 {
-        self.position
+        self.pending.as_ref().map_or(self.position, |r| r.offset)
     }
 
     /// The high watermark as last asked (at assign, and whenever the reader passed it).
