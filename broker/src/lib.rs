@@ -33,6 +33,7 @@ pub mod inspect;
 pub mod log;
 pub mod protocol;
 pub mod server;
+pub mod testing;
 pub mod topics;
 
 pub use config::Config;

@@ -1,9 +1,11 @@
-//! Shared helpers for the group-coordinator tests: a real `Topics` in a temp dir, a real
+//! For the group-coordinator tests: a real `Topics` in a temp dir, a real
 //! `GroupCoordinator` on it, and request builders that speak the consumer protocol.
 //!
-//! Where it sits: tests drive `broker::group` directly with the same request structs the
-//! protocol layer decodes from the wire.
-#![allow(dead_code)]
+//! Flow: tests drive `minikafka_broker::group` directly (or through the [`crate::wire`]
+//! client) with the same request structs the protocol layer decodes from the wire.
+//!
+//! What must stay true: the bytes built here are what Kafka's Java consumer sends
+//! (ConsumerProtocolSubscription/Assignment v0 with their version prefix).
 
 use std::collections::BTreeMap;
 use std::path::Path;
