@@ -3,16 +3,15 @@
 //! scenario is written once as `async fn(Backend, &mut Cluster)` and runs per backend
 //! against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{within, Cluster};
 use minikafka_client::{
     Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, OffsetReset, Producer, ProducerRecord,
     TopicPartition,
 };
+use minikafka_testkit::cluster::{close_members, wait_for_shares};
+use minikafka_testkit::{backend_tests, within, Cluster};
 
 backend_tests!(
     one_member_gets_every_partition_and_every_record_once,
@@ -221,7 +220,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(
         .await
         .expect("consumer b");
     b.subscribe(&["t4"]).await.expect("subscribe");
-    let mut events = common::wait_for_shares(&mut [&mut a, &mut b], 3).await;
+    let mut events = wait_for_shares(&mut [&mut a, &mut b], 3).await;
     // The owners are settled; a's events may still be on their way to the application.
     while !events[0]
         .iter()
@@ -253,7 +252,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(
     let mut union = got_a.clone();
     union.extend(got_b.clone());
     assert_eq!(union, after);
-    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
+    close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn latest_reset_skips_what_was_there(backend: Backend, cluster: &mut Cluster) {
@@ -325,7 +324,7 @@ async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     next_assignment(&mut a).await;
     let mut b = Consumer::new(config).await.expect("b");
     b.subscribe(&["t7"]).await.expect("subscribe");
-    common::wait_for_shares(&mut [&mut a, &mut b], 4).await;
+    wait_for_shares(&mut [&mut a, &mut b], 4).await;
     // Range gives each member a contiguous block of two (round-robin would deal 0,2 / 1,3).
     let parts = |c: &Consumer| {
         let mut p: Vec<i32> = c.assignment().iter().map(|tp| tp.partition).collect();
@@ -335,7 +334,7 @@ async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     let mut blocks = [parts(&a), parts(&b)];
     blocks.sort();
     assert_eq!(blocks, [vec![0, 1], vec![2, 3]]);
-    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
+    close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn misuse_gives_clear_errors(backend: Backend, cluster: &mut Cluster) {

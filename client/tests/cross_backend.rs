@@ -4,17 +4,16 @@
 
 #![cfg(feature = "rdkafka")]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, within, Cluster, TestBroker};
 use minikafka_client::{
     Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Offset, Producer, ProducerRecord,
     TopicPartition,
 };
+use minikafka_testkit::cluster::{close_members, read_n};
+use minikafka_testkit::{client_config, producer_config, within, Cluster, TestBroker};
 
 const BOTH: [(Backend, Backend); 2] = [
     (Backend::Native, Backend::Rdkafka),
@@ -70,8 +69,12 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_lands_on_the_same_partition_with_either_backend() {
-    let broker = TestBroker::start(1).await;
-    Admin::new(broker.client_config(Backend::Native))
+    let broker = TestBroker::builder()
+        .partitions(1)
+        .start()
+        .await
+        .expect("broker starts");
+    Admin::new(client_config(&broker.bootstrap(), Backend::Native))
         .await
         .expect("admin")
         .create_topic("keys", 7)
@@ -79,7 +82,7 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
         .expect("create");
     let mut placed: Vec<Vec<i32>> = Vec::new();
     for backend in [Backend::Native, Backend::Rdkafka] {
-        let producer = Producer::new(broker.producer_config(backend))
+        let producer = Producer::new(producer_config(&broker.bootstrap(), backend))
             .await
             .expect("producer");
         let mut partitions = Vec::new();
@@ -105,7 +108,7 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
     assert_eq!(placed[0], placed[1], "native and rdkafka agree");
     let distinct: BTreeSet<_> = placed[0].iter().collect();
     assert!(distinct.len() > 1, "keys spread over the partitions");
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 fn member(broker: &TestBroker, backend: Backend) -> ConsumerConfig {
@@ -121,8 +124,12 @@ fn member(broker: &TestBroker, backend: Backend) -> ConsumerConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
-    let broker = TestBroker::start(1).await;
-    Admin::new(broker.client_config(Backend::Native))
+    let broker = TestBroker::builder()
+        .partitions(1)
+        .start()
+        .await
+        .expect("broker starts");
+    Admin::new(client_config(&broker.bootstrap(), Backend::Native))
         .await
         .expect("admin")
         .create_topic("mixed", 4)
@@ -151,7 +158,7 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     })
     .await;
 
-    let producer = Producer::new(broker.producer_config(Backend::Native))
+    let producer = Producer::new(producer_config(&broker.bootstrap(), Backend::Native))
         .await
         .expect("producer");
     for i in 0..40 {
@@ -183,6 +190,6 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     .await;
     assert!(seen.values().any(|b| *b == Backend::Native));
     assert!(seen.values().any(|b| *b == Backend::Rdkafka));
-    common::close_members(vec![("native", &mut native), ("rdkafka", &mut rd)]).await;
-    broker.shutdown().await;
+    close_members(vec![("native", &mut native), ("rdkafka", &mut rd)]).await;
+    broker.stop().await;
 }
