@@ -65,6 +65,7 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
             }
         }
     }
+    cluster.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ pub const OUR_DEFAULT_PARTITIONS: i32 = 3;
 /// Where a scenario runs: our broker, or librdkafka's mock cluster.
 pub enum Cluster {
     /// Our broker on 127.0.0.1:0 (paused by [`Cluster::stop`], same address and data).
-    Ours(TestBroker),
+    Ours(Box<TestBroker>),
     /// librdkafka's mock cluster with one broker (rdkafka backend only).
     #[cfg(feature = "rdkafka")]
     Mock(rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>),
@@ -45,7 +45,7 @@ impl Cluster {
             .start()
             .await
             .expect("the test broker starts");
-        Cluster::Ours(broker)
+        Cluster::Ours(Box::new(broker))
     }
 
     /// librdkafka's mock cluster with one broker.
@@ -120,7 +120,7 @@ impl Cluster {
     /// The end of a scenario: our broker shuts down gracefully; the mock is dropped.
     pub async fn shut_down(self) {
         match self {
-            Cluster::Ours(b) => drop(b.stop().await),
+            Cluster::Ours(b) => drop((*b).stop().await),
             #[cfg(feature = "rdkafka")]
             Cluster::Mock(m) => drop(m),
         }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minikafka_client::{Backend, Consumer, ConsumerConfig, ConsumerEvent};
+use minikafka_testkit::cluster::close_members;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -71,7 +72,9 @@ pub async fn start(
             };
             let _ = events.send(event);
         }
-        consumer.close().await.expect("close commits and leaves");
+        // Commits and leaves; a commit that meets the rebalance an earlier member's leave
+        // started is reported and tolerated, as for any group's last members.
+        close_members(vec![(&name, &mut consumer)]).await;
     });
     let runtime = Arc::new(Mutex::new(MemberRuntime(Some(runtime))));
     let for_crash = runtime.clone();
