@@ -32,8 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use classroom::member::{wait_until, Client, Member, Target};
-use minikafka_client::{Backend, Producer, ProducerRecord};
-use minikafka_testkit::{backend_tests, within, Cluster};
+use minikafka_client::{Backend, ProducerRecord};
+use minikafka_testkit::cluster::produce_all;
+use minikafka_testkit::{backend_tests, Cluster};
 
 backend_tests!(
     load_balancing, broadcast, persistence;
@@ -49,25 +50,13 @@ async fn produce(
     from: usize,
     n: usize,
 ) -> BTreeMap<(i32, i64), String> {
-    let producer = Producer::new(cluster.producer_config(client.producer_backend()))
-        .await
-        .expect("producer");
-    let mut pending = Vec::new();
-    for i in from..from + n {
-        let value = format!("m-{i}");
-        let record = ProducerRecord::new(topic)
+    let records = (from..from + n).map(|i| {
+        ProducerRecord::new(topic)
             .partition((i % 3) as i32)
             .key(format!("key-{i}"))
-            .value(value.clone());
-        pending.push((producer.enqueue(record).await.expect("enqueue"), value));
-    }
-    let mut sent = BTreeMap::new();
-    for (delivery, value) in pending {
-        let meta = within("delivery", delivery).await.expect("delivered");
-        sent.insert((meta.partition, meta.offset), value);
-    }
-    producer.close().await;
-    sent
+            .value(format!("m-{i}"))
+    });
+    produce_all(cluster, client.producer_backend(), records).await
 }
 
 fn target(cluster: &Cluster, group: &str, topic: &str) -> Target {

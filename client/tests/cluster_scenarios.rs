@@ -15,7 +15,7 @@ use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
     Backend, Consumer, ConsumerConfig, Error, Offset, PartitionReader, Producer, ProducerRecord,
 };
-use minikafka_testkit::cluster::wait_for_shares;
+use minikafka_testkit::cluster::{produce_all, wait_for_shares};
 use minikafka_testkit::{backend_tests, within, Cluster};
 
 backend_tests!(
@@ -28,17 +28,6 @@ backend_tests!(
     ours_only: close_leaves_the_group_at_once,
 );
 
-fn consumer_config(cluster: &Cluster, backend: Backend, group: &str) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(&cluster.bootstrap(), group);
-    c.client.backend = backend;
-    c.session_timeout = Duration::from_secs(6);
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.rebalance_timeout = Duration::from_secs(10);
-    c.auto_commit_interval = Duration::from_millis(200);
-    c.fetch_max_wait = Duration::from_millis(100);
-    c
-}
-
 /// Send `n` records keyed `user_<i % 5>`; returns (partition, offset) → value.
 async fn produce(
     cluster: &Cluster,
@@ -47,24 +36,12 @@ async fn produce(
     prefix: &str,
     n: usize,
 ) -> BTreeMap<(i32, i64), String> {
-    let producer = Producer::new(cluster.producer_config(backend))
-        .await
-        .expect("producer");
-    let mut futures = Vec::new();
-    for i in 0..n {
-        let value = format!("{prefix}-{i}");
-        let record = ProducerRecord::new(topic)
+    let records = (0..n).map(|i| {
+        ProducerRecord::new(topic)
             .key(format!("user_{}", i % 5))
-            .value(value.clone());
-        futures.push((producer.enqueue(record).await.expect("enqueue"), value));
-    }
-    let mut out = BTreeMap::new();
-    for (f, v) in futures {
-        let meta = within("delivery", f).await.expect("delivered");
-        out.insert((meta.partition, meta.offset), v);
-    }
-    producer.close().await;
-    out
+            .value(format!("{prefix}-{i}"))
+    });
+    produce_all(cluster, backend, records).await
 }
 
 async fn keyed_records_with_headers_round_trip(backend: Backend, cluster: &mut Cluster) {
@@ -141,7 +118,7 @@ async fn reader_starts_where_asked(backend: Backend, cluster: &mut Cluster) {
 /// recv before subscribe, an empty subscription, use after close and an unreachable
 /// cluster each get a clear error.
 async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &mut Cluster) {
-    let mut m = Consumer::new(consumer_config(cluster, backend, "misuse"))
+    let mut m = Consumer::new(cluster.member_config(backend, "misuse"))
         .await
         .expect("consumer");
     let err = m.recv().await.unwrap_err().to_string();
@@ -168,7 +145,7 @@ async fn consumer_misuse_is_refused_clearly(backend: Backend, cluster: &mut Clus
 async fn close_leaves_the_group_at_once(backend: Backend, cluster: &mut Cluster) {
     cluster.create_topic(backend, "leave", 2).await;
     let config = || {
-        let mut c = consumer_config(cluster, backend, "leave-group");
+        let mut c = cluster.member_config(backend, "leave-group");
         c.session_timeout = Duration::from_secs(120);
         c.heartbeat_interval = Duration::from_millis(500);
         c

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minikafka_client::{
-    Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Offset, Producer, ProducerRecord,
-    TopicPartition,
+    Admin, Backend, Consumer, ConsumerEvent, Offset, Producer, ProducerRecord, TopicPartition,
 };
 use minikafka_testkit::cluster::{close_members, read_n};
-use minikafka_testkit::{client_config, producer_config, within, Cluster, TestBroker};
+use minikafka_testkit::{
+    client_config, member_config, producer_config, within, Cluster, TestBroker,
+};
 
 const BOTH: [(Backend, Backend); 2] = [
     (Backend::Native, Backend::Rdkafka),
@@ -112,17 +113,6 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
     broker.stop().await;
 }
 
-fn member(broker: &TestBroker, backend: Backend) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(&broker.bootstrap(), "mixed");
-    c.client.backend = backend;
-    c.session_timeout = Duration::from_secs(6);
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.rebalance_timeout = Duration::from_secs(10);
-    c.auto_commit_interval = Duration::from_millis(200);
-    c.fetch_max_wait = Duration::from_millis(100);
-    c
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     let broker = TestBroker::builder()
@@ -136,12 +126,16 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
         .create_topic("mixed", 4)
         .await
         .expect("create");
-    let mut native = Consumer::new(member(&broker, Backend::Native))
+    let mut native = Consumer::new(member_config(&broker.bootstrap(), Backend::Native, "mixed"))
         .await
         .expect("native member");
-    let mut rd = Consumer::new(member(&broker, Backend::Rdkafka))
-        .await
-        .expect("rdkafka member");
+    let mut rd = Consumer::new(member_config(
+        &broker.bootstrap(),
+        Backend::Rdkafka,
+        "mixed",
+    ))
+    .await
+    .expect("rdkafka member");
     native.subscribe(&["mixed"]).await.expect("subscribe");
     rd.subscribe(&["mixed"]).await.expect("subscribe");
     within("both members own partitions", async {

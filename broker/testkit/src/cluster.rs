@@ -11,11 +11,12 @@
 //! What must stay true: the macro shuts the cluster down after each scenario, so every
 //! broker a test starts is stopped by the test.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use minikafka_client::{
-    Backend, ClientConfig, Consumer, ConsumerEvent, ConsumerRecord, Offset, PartitionReader,
-    ProducerConfig, ReaderConfig, TopicPartition,
+    Backend, ClientConfig, Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, Offset,
+    PartitionReader, Producer, ProducerConfig, ProducerRecord, ReaderConfig, TopicPartition,
 };
 
 use crate::{within, TestBroker};
@@ -137,6 +138,10 @@ impl Cluster {
     pub fn reader_config(&self, backend: Backend) -> ReaderConfig {
         reader_config(&self.bootstrap(), backend)
     }
+
+    pub fn member_config(&self, backend: Backend, group: &str) -> ConsumerConfig {
+        member_config(&self.bootstrap(), backend, group)
+    }
 }
 
 /// A client config for `bootstrap` on `backend`.
@@ -159,6 +164,46 @@ pub fn reader_config(bootstrap: &str, backend: Backend) -> ReaderConfig {
     c.client.backend = backend;
     c.fetch_max_wait = Duration::from_millis(100);
     c
+}
+
+/// A group member's config for `bootstrap` on `backend`, with the group tests' timings:
+/// a 6 s session, heartbeats every 300 ms, a 10 s rebalance timeout, auto-commit every
+/// 200 ms and fetches held at most 100 ms.
+pub fn member_config(bootstrap: &str, backend: Backend, group: &str) -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(bootstrap, group);
+    c.client.backend = backend;
+    c.session_timeout = Duration::from_secs(6);
+    c.heartbeat_interval = Duration::from_millis(300);
+    c.rebalance_timeout = Duration::from_secs(10);
+    c.auto_commit_interval = Duration::from_millis(200);
+    c.fetch_max_wait = Duration::from_millis(100);
+    c
+}
+
+/// Sends `records` pipelined (all enqueued, then every delivery awaited) with a producer
+/// on `backend`; returns each record's value (as UTF-8) by where it landed,
+/// `(partition, offset)`.
+pub async fn produce_all(
+    cluster: &Cluster,
+    backend: Backend,
+    records: impl IntoIterator<Item = ProducerRecord>,
+) -> BTreeMap<(i32, i64), String> {
+    let producer = Producer::new(cluster.producer_config(backend))
+        .await
+        .expect("producer");
+    let mut pending = Vec::new();
+    for record in records {
+        let value = String::from_utf8_lossy(record.value.as_deref().unwrap_or_default());
+        let value = value.into_owned();
+        pending.push((producer.enqueue(record).await.expect("enqueue"), value));
+    }
+    let mut sent = BTreeMap::new();
+    for (delivery, value) in pending {
+        let meta = within("delivery", delivery).await.expect("delivered");
+        sent.insert((meta.partition, meta.offset), value);
+    }
+    producer.close().await;
+    sent
 }
 
 /// Read exactly `n` records from `topic[partition]`, starting at `start`.

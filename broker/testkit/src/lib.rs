@@ -30,7 +30,7 @@ pub mod wire;
 
 use std::future::Future;
 
-pub use cluster::{client_config, producer_config, reader_config, Cluster};
+pub use cluster::{client_config, member_config, producer_config, reader_config, Cluster};
 pub use minikafka_broker::testing::{TestBroker, WAIT};
 
 /// Awaits `f`, failing the test with `what` if it takes longer than [`WAIT`].

@@ -5,10 +5,10 @@
 //! backend can be crashed.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use minikafka_client::{Backend, Consumer, ConsumerConfig, ConsumerEvent};
+use minikafka_client::{Backend, Consumer, ConsumerEvent};
 use minikafka_testkit::cluster::close_members;
+use minikafka_testkit::member_config;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -26,14 +26,8 @@ pub async fn start(
     name: &str,
     events: mpsc::UnboundedSender<Event>,
 ) -> Controls {
-    let mut config = ConsumerConfig::new(&target.bootstrap, &target.group);
-    config.client.backend = backend;
+    let mut config = member_config(&target.bootstrap, backend, &target.group);
     config.client.client_id = name.to_string();
-    config.session_timeout = Duration::from_secs(6);
-    config.heartbeat_interval = Duration::from_millis(500);
-    config.rebalance_timeout = Duration::from_secs(10);
-    config.auto_commit_interval = Duration::from_millis(200);
-    config.fetch_max_wait = Duration::from_millis(100);
     config
         .set("partition.assignment.strategy", "roundrobin")
         .expect("roundrobin");
