@@ -68,15 +68,6 @@ pub struct TestBrokerBuilder {
     tweaks: Vec<Tweak>,
 }
 
-impl std::fmt::Debug for TestBrokerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestBrokerBuilder")
-            .field("config", &self.config)
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
-
 impl TestBrokerBuilder {
     /// Partitions of an auto-created topic (`num.partitions`).
     pub fn partitions(mut self, n: i32) -> Self {
@@ -176,11 +167,6 @@ impl TestBroker {
     /// The data directory (topics, segments, `__consumer_offsets`).
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
-    }
-
-    /// The config it runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// The running broker; `None` while paused.

@@ -76,16 +76,16 @@ pub async fn start(
         |rt: &Mutex<MemberRuntime>| rt.lock().unwrap_or_else(|p| p.into_inner()).shut_down();
     let for_commit = commands.clone();
     Controls {
-        stopper: Box::new(move || {
+        stop: Box::new(move || {
             let _ = commands.send(Command::Stop);
             tokio::spawn(async move {
                 task.await.expect("member task");
                 shut_down(&runtime);
             })
         }),
-        crasher: (backend == Backend::Native)
+        crash: (backend == Backend::Native)
             .then(|| Box::new(move || shut_down(&for_crash)) as Box<dyn FnOnce() + Send>),
-        committer: Box::new(move || {
+        commit: Box::new(move || {
             let _ = for_commit.send(Command::Commit);
         }),
     }

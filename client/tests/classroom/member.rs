@@ -69,30 +69,23 @@ pub struct Target {
     pub topic: String,
 }
 
-/// Stops a member cleanly (commit, leave the group); the handle ends once it has left.
-pub type Stopper = Box<dyn FnOnce() -> JoinHandle<()> + Send>;
-
-/// Ends a member abruptly, as a crash would: no commit, no LeaveGroup.
-pub type Crasher = Box<dyn FnOnce() + Send>;
-
-/// Asks a member to commit what it has read; it answers with [`Event::Committed`].
-pub type Committer = Box<dyn Fn() + Send>;
-
-/// How a started member is stopped, cleanly or not, and told to commit.
+/// How a started member is driven.
 pub struct Controls {
-    pub stopper: Stopper,
-    /// `None` for a client that cannot be crashed from a test (librdkafka in-process).
-    pub crasher: Option<Crasher>,
-    pub committer: Committer,
+    /// Stops it cleanly (commit, leave the group); the handle ends once it has left.
+    pub stop: Box<dyn FnOnce() -> JoinHandle<()> + Send>,
+    /// Ends it abruptly, as a crash would: no commit, no LeaveGroup. `None` for a client
+    /// that cannot be crashed from a test (librdkafka in-process).
+    pub crash: Option<Box<dyn FnOnce() + Send>>,
+    /// Asks it to commit what it has read; it answers with [`Event::Committed`].
+    pub commit: Box<dyn Fn() + Send>,
 }
 
 /// A running member: its events, and a way to stop it cleanly.
 pub struct Member {
     pub name: String,
     events: mpsc::UnboundedReceiver<Event>,
-    stopper: Option<Stopper>,
-    crasher: Option<Crasher>,
-    committer: Committer,
+    /// `None` once stopped or crashed.
+    controls: Option<Controls>,
     commits: usize,
     /// The partitions owned after the latest rebalance (empty while revoked).
     pub owned: BTreeSet<i32>,
@@ -112,9 +105,7 @@ impl Member {
         Some(Member {
             name: name.to_string(),
             events,
-            stopper: Some(controls.stopper),
-            crasher: controls.crasher,
-            committer: controls.committer,
+            controls: Some(controls),
             commits: 0,
             owned: BTreeSet::new(),
             records: BTreeMap::new(),
@@ -147,7 +138,7 @@ impl Member {
     /// Commits what the member has read, and waits until the commit succeeded.
     pub async fn commit(&mut self) {
         let before = self.commits;
-        (self.committer)();
+        (self.controls.as_ref().expect("a running member").commit)();
         let what = format!("{}'s commit", self.name);
         within(&what, async {
             while self.commits == before {
@@ -162,17 +153,16 @@ impl Member {
     /// when its session times out. Panics for a client that cannot crash.
     pub fn crash(mut self) -> Member {
         self.drain();
-        let crasher = self.crasher.take().expect("this client cannot be crashed");
-        crasher();
-        self.stopper = None;
+        let controls = self.controls.take().expect("a running member");
+        (controls.crash.expect("this client cannot be crashed"))();
         self
     }
 
     /// Stops the member cleanly and waits until it has left the group.
     pub async fn stop(mut self) -> Member {
-        if let Some(stopper) = self.stopper.take() {
+        if let Some(controls) = self.controls.take() {
             let what = format!("{} stops", self.name);
-            within(&what, stopper()).await.expect("member task");
+            within(&what, (controls.stop)()).await.expect("member task");
         }
         self.drain();
         self
@@ -195,8 +185,7 @@ pub async fn wait_until(
             return;
         }
         if tokio::time::Instant::now() >= deadline {
-            let state: Vec<String> = members
-                .iter()
+            let state: Vec<String> = (members.iter())
                 .map(|m| {
                     format!(
                         "{}: owns {:?}, {} records",

@@ -74,7 +74,7 @@ pub fn start(
     let take = |c: &Mutex<Option<Child>>| c.lock().unwrap_or_else(|p| p.into_inner()).take();
     let for_commit = lines_tx.clone();
     Some(Controls {
-        stopper: Box::new(move || {
+        stop: Box::new(move || {
             let _ = lines_tx.send("stop\n");
             drop(lines_tx);
             tokio::spawn(async move {
@@ -85,12 +85,12 @@ pub fn start(
             })
         }),
         // SIGKILL: no commit, no LeaveGroup.
-        crasher: Some(Box::new(move || {
+        crash: Some(Box::new(move || {
             if let Some(mut child) = take(&for_crash) {
                 let _ = child.start_kill();
             }
         })),
-        committer: Box::new(move || {
+        commit: Box::new(move || {
             let _ = for_commit.send("commit\n");
         }),
     })
