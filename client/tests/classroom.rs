@@ -32,14 +32,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use classroom::member::{wait_until, Client, Member, Target};
+use minikafka_broker::Config;
 use minikafka_client::{Backend, ProducerRecord};
 use minikafka_testkit::cluster::produce_all;
 use minikafka_testkit::{backend_tests, Cluster};
 
 backend_tests!(
+    config: classroom_config;
     load_balancing, broadcast, persistence;
     kafka_python: load_balancing, broadcast, persistence,
 );
+
+/// Our broker as the classroom runs it: members that start together join one first
+/// generation (kafka-python members, started with no delay, can otherwise wait for an
+/// assignment past the test's bound).
+fn classroom_config(c: &mut Config) {
+    c.group_initial_rebalance_delay = Duration::from_millis(300);
+}
 
 /// Records `m-<from>`..`m-<from+n-1>`, spread over the 3 partitions in turn; returns
 /// (partition, offset) → value.
@@ -238,7 +247,7 @@ async fn persistence(client: Client, cluster: &mut Cluster) {
 /// and every record is still read (at least once: what the crashed member read after its
 /// last auto-commit is read again, as Kafka promises).
 async fn crash(client: Client) {
-    let cluster = Cluster::ours().await;
+    let cluster = Cluster::ours_with(classroom_config).await;
     cluster
         .create_topic(client.producer_backend(), "cr-topic", 3)
         .await;
@@ -298,7 +307,7 @@ async fn crash_kafka_python() {
 
 /// A group whose members run on different clients shares the partitions correctly.
 async fn mixed_group(first: Client, second: Client) {
-    let cluster = Cluster::ours().await;
+    let cluster = Cluster::ours_with(classroom_config).await;
     cluster.create_topic(Backend::Native, "mx-topic", 3).await;
     let t = target(&cluster, "mx-group", "mx-topic");
     let members = async {

@@ -19,6 +19,8 @@ use minikafka_client::{
     PartitionReader, Producer, ProducerConfig, ProducerRecord, ReaderConfig, TopicPartition,
 };
 
+use minikafka_broker::Config;
+
 use crate::{within, TestBroker};
 
 /// The kafka-python row of [`backend_tests!`]: a scenario whose first parameter converts
@@ -41,8 +43,14 @@ pub enum Cluster {
 impl Cluster {
     /// Our broker, auto-creating topics with [`OUR_DEFAULT_PARTITIONS`].
     pub async fn ours() -> Cluster {
+        Self::ours_with(|_| {}).await
+    }
+
+    /// [`Cluster::ours`] with `tweak` applied to the broker's config.
+    pub async fn ours_with(tweak: impl FnOnce(&mut Config) + Send + 'static) -> Cluster {
         let broker = TestBroker::builder()
             .partitions(OUR_DEFAULT_PARTITIONS)
+            .config(tweak)
             .start()
             .await
             .expect("the test broker starts");
@@ -287,44 +295,52 @@ pub async fn wait_for_shares(
 /// an API the mock lacks) and skip the mock; those after `native_only:` test the native
 /// client's own machinery; those after `kafka_python:` also run with kafka-python (the
 /// scenario's first parameter then converts from `Backend` and [`KafkaPython`]). Each list
-/// says why next to it. Every cluster is shut down after its scenario.
+/// says why next to it. A leading `config: <name of a fn(&mut Config)>;` tweaks our broker's config
+/// (the mock has none). Every cluster is shut down after its scenario.
 #[macro_export]
 macro_rules! backend_tests {
-    (
+    (config: $tweak:ident; $($rest:tt)*) => {
+        $crate::backend_tests!(@with [$tweak]; $($rest)*);
+    };
+    (@with $cfg:tt;
         $($scenario:ident),* $(,)?
         $(; ours_only: $($ours:ident),* $(,)?)?
         $(; native_only: $($native:ident),* $(,)?)?
         $(; kafka_python: $($py:ident),* $(,)?)?
     ) => {
         mod native {
-            $($crate::backend_tests!(@test $scenario, Native, ours);)*
-            $($($crate::backend_tests!(@test $ours, Native, ours);)*)?
-            $($($crate::backend_tests!(@test $native, Native, ours);)*)?
+            $($crate::backend_tests!(@run $scenario, Native, ours $cfg);)*
+            $($($crate::backend_tests!(@run $ours, Native, ours $cfg);)*)?
+            $($($crate::backend_tests!(@run $native, Native, ours $cfg);)*)?
         }
         #[cfg(feature = "rdkafka")]
         mod rdkafka {
-            $($crate::backend_tests!(@test $scenario, Rdkafka, ours);)*
-            $($($crate::backend_tests!(@test $ours, Rdkafka, ours);)*)?
+            $($crate::backend_tests!(@run $scenario, Rdkafka, ours $cfg);)*
+            $($($crate::backend_tests!(@run $ours, Rdkafka, ours $cfg);)*)?
         }
         #[cfg(feature = "rdkafka")]
         mod rdkafka_mock_cluster {
-            $($crate::backend_tests!(@test $scenario, Rdkafka, mock);)*
+            $($crate::backend_tests!(@run $scenario, Rdkafka, mock $cfg);)*
         }
         $(mod kafka_python {
-            $($crate::backend_tests!(@run $py, $crate::cluster::KafkaPython, ours);)*
+            $($crate::backend_tests!(@run $py, KafkaPython, ours $cfg);)*
         })?
     };
-    (@test $scenario:ident, $backend:ident, $cluster:ident) => {
-        $crate::backend_tests!(@run $scenario, ::minikafka_client::Backend::$backend, $cluster);
-    };
-    (@run $scenario:ident, $client:expr, $cluster:ident) => {
+    (@run $scenario:ident, $client:ident, $cluster:ident $cfg:tt) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $scenario() {
-            let mut cluster = $crate::backend_tests!(@cluster $cluster);
-            super::$scenario(::std::convert::Into::into($client), &mut cluster).await;
+            let mut cluster = $crate::backend_tests!(@cluster $cluster $cfg);
+            let client = $crate::backend_tests!(@client $client);
+            super::$scenario(::std::convert::Into::into(client), &mut cluster).await;
             cluster.shut_down().await;
         }
     };
-    (@cluster ours) => { $crate::Cluster::ours().await };
-    (@cluster mock) => { $crate::Cluster::mock() };
+    (@client KafkaPython) => { $crate::cluster::KafkaPython };
+    (@client $backend:ident) => { ::minikafka_client::Backend::$backend };
+    (@cluster ours []) => { $crate::Cluster::ours().await };
+    (@cluster ours [$tweak:ident]) => { $crate::Cluster::ours_with(super::$tweak).await };
+    (@cluster mock $cfg:tt) => { $crate::Cluster::mock() };
+    ($($rest:tt)*) => {
+        $crate::backend_tests!(@with []; $($rest)*);
+    };
 }
