@@ -125,7 +125,7 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_lands_on_the_same_partition_with_native_and_rdkafka() {
     let broker = TestBroker::builder()
-        .config(|c| c.num_partitions = 7)
+        .partitions(7)
         .start()
         .await
         .expect("broker starts");

@@ -47,6 +47,18 @@ async fn consume(kcat: &Path, addr: std::net::SocketAddr, group: &str) -> Vec<St
     lines
 }
 
+/// A broker that accepts kcat's short sessions, and a client that created `demo-topic`.
+async fn broker_with_topic() -> (TestBroker, Client) {
+    let broker = TestBroker::builder()
+        .config(|c| c.group_min_session_timeout = Duration::from_millis(1000))
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    client.create_topic(TOPIC, 3).await;
+    (broker, client)
+}
+
 async fn produce(c: &mut Client, round: &str) {
     for p in 0..3 {
         let value = format!("{round}-p{p}");
@@ -60,15 +72,7 @@ async fn produce(c: &mut Client, round: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_group_consumer_resumes_from_committed_offsets() {
     let Some(kcat) = kcat() else { return };
-    let broker = TestBroker::builder()
-        .config(|c| {
-            c.group_min_session_timeout = Duration::from_millis(1000);
-        })
-        .start()
-        .await
-        .expect("broker starts");
-    let mut client = Client::connect(broker.addr()).await;
-    client.create_topic(TOPIC, 3).await;
+    let (broker, mut client) = broker_with_topic().await;
     produce(&mut client, "first").await;
 
     let got = consume(&kcat, broker.addr(), "kcat-group").await;
@@ -149,15 +153,7 @@ async fn lead(mut c: Client, group: String, stop: tokio::sync::watch::Receiver<b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_follows_an_assignment_made_by_another_member() {
     let Some(kcat) = kcat() else { return };
-    let broker = TestBroker::builder()
-        .config(|c| {
-            c.group_min_session_timeout = Duration::from_millis(1000);
-        })
-        .start()
-        .await
-        .expect("broker starts");
-    let mut client = Client::connect(broker.addr()).await;
-    client.create_topic(TOPIC, 3).await;
+    let (broker, mut client) = broker_with_topic().await;
     produce(&mut client, "mixed").await;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -139,7 +139,7 @@ async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
 #[tokio::test]
 async fn metadata_names_this_broker_and_auto_creates_topics() {
     let broker = TestBroker::builder()
-        .config(|c| c.num_partitions = 4)
+        .partitions(4)
         .start()
         .await
         .expect("broker starts");
@@ -200,7 +200,7 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
 #[tokio::test]
 async fn metadata_does_not_create_when_auto_create_is_off() {
     let broker = TestBroker::builder()
-        .config(|c| c.auto_create_topics = false)
+        .auto_create(false)
         .start()
         .await
         .expect("broker starts");
@@ -317,7 +317,7 @@ fn creatable(name: &str, partitions: i32, replication: i16) -> CreatableTopic {
 #[tokio::test]
 async fn create_and_delete_topics_answer_per_topic() {
     let broker = TestBroker::builder()
-        .config(|c| c.auto_create_topics = false)
+        .auto_create(false)
         .start()
         .await
         .expect("broker starts");

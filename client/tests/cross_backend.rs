@@ -69,8 +69,8 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
     cluster.shut_down().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_lands_on_the_same_partition_with_either_backend() {
+/// Our broker (1 partition per auto-created topic) with `topic` created.
+async fn broker_with_topic(topic: &str, partitions: i32) -> TestBroker {
     let broker = TestBroker::builder()
         .partitions(1)
         .start()
@@ -79,9 +79,15 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
     Admin::new(client_config(&broker.bootstrap(), Backend::Native))
         .await
         .expect("admin")
-        .create_topic("keys", 7)
+        .create_topic(topic, partitions)
         .await
         .expect("create");
+    broker
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_lands_on_the_same_partition_with_either_backend() {
+    let broker = broker_with_topic("keys", 7).await;
     let mut placed: Vec<Vec<i32>> = Vec::new();
     for backend in [Backend::Native, Backend::Rdkafka] {
         let producer = Producer::new(producer_config(&broker.bootstrap(), backend))
@@ -115,17 +121,7 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
-    let broker = TestBroker::builder()
-        .partitions(1)
-        .start()
-        .await
-        .expect("broker starts");
-    Admin::new(client_config(&broker.bootstrap(), Backend::Native))
-        .await
-        .expect("admin")
-        .create_topic("mixed", 4)
-        .await
-        .expect("create");
+    let broker = broker_with_topic("mixed", 4).await;
     let mut native = Consumer::new(member_config(&broker.bootstrap(), Backend::Native, "mixed"))
         .await
         .expect("native member");
