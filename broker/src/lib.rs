@@ -68,6 +68,7 @@ pub mod log;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod testing;
 pub mod topics;
 
 pub use config::Config;

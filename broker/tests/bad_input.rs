@@ -1,10 +1,9 @@
 //! Bad input: every kind of broken client gets Kafka's error answer or a clean
 //! close, and every other client, already connected or new, is still served.
 
-mod common;
-
-use common::{Client, TestBroker};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
+use minikafka_testkit::wire::Client;
+use minikafka_testkit::TestBroker;
 
 /// An ApiVersions round trip: proof that a client is served.
 async fn still_served(client: &mut Client) {
@@ -27,10 +26,10 @@ fn header(api_key: i16, version: i16, correlation_id: i32) -> Vec<u8> {
 /// Sends `bytes` from a fresh client, expects the broker to close that connection,
 /// and checks that a client connected before and one connected after still work.
 async fn rejected(broker: &TestBroker, what: &str, bytes: &[u8], close_write: bool) {
-    let mut bystander = broker.client().await;
+    let mut bystander = Client::connect(broker.addr()).await;
     still_served(&mut bystander).await;
 
-    let mut bad = broker.client().await;
+    let mut bad = Client::connect(broker.addr()).await;
     bad.send_raw(bytes).await;
     if close_write {
         use tokio::io::AsyncWriteExt;
@@ -39,7 +38,7 @@ async fn rejected(broker: &TestBroker, what: &str, bytes: &[u8], close_write: bo
     assert!(bad.is_closed_by_broker().await, "{what}: connection closed");
 
     still_served(&mut bystander).await;
-    let mut newcomer = broker.client().await;
+    let mut newcomer = Client::connect(broker.addr()).await;
     still_served(&mut newcomer).await;
 }
 
@@ -51,7 +50,7 @@ fn framed(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn garbage_is_closed_cleanly() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     // An HTTP request: its first four bytes read as a size of about 1.2 GB.
     rejected(&broker, "http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
     // A plausible size followed by noise: API key 0xffff is unknown.
@@ -65,7 +64,7 @@ async fn garbage_is_closed_cleanly() {
 
 #[tokio::test]
 async fn truncated_frame_is_closed_cleanly() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     // Announces 100 bytes, sends 20, then the client stops writing.
     let mut bytes = 100i32.to_be_bytes().to_vec();
     bytes.extend_from_slice(&header(18, 0, 1));
@@ -78,24 +77,30 @@ async fn truncated_frame_is_closed_cleanly() {
 
 #[tokio::test]
 async fn a_client_stalled_mid_frame_is_closed_when_idle() {
-    let broker =
-        TestBroker::start_with(|c| c.connections_max_idle = std::time::Duration::from_millis(300))
-            .await;
+    let broker = TestBroker::builder()
+        .config(|c| c.connections_max_idle = std::time::Duration::from_millis(300))
+        .start()
+        .await
+        .expect("broker starts");
     let mut bytes = 100i32.to_be_bytes().to_vec();
     bytes.extend_from_slice(&header(18, 0, 1));
     // The client keeps its side open: only the idle limit can end this. (Every
     // connection idles out this fast here, so only a newcomer checks service.)
-    let mut stalled = broker.client().await;
+    let mut stalled = Client::connect(broker.addr()).await;
     stalled.send_raw(&bytes).await;
     assert!(stalled.is_closed_by_broker().await, "stalled client closed");
-    let mut newcomer = broker.client().await;
+    let mut newcomer = Client::connect(broker.addr()).await;
     still_served(&mut newcomer).await;
     broker.stop().await;
 }
 
 #[tokio::test]
 async fn oversized_frame_is_closed_before_reading_it() {
-    let broker = TestBroker::start_with(|c| c.max_request_bytes = 1024).await;
+    let broker = TestBroker::builder()
+        .config(|c| c.max_request_bytes = 1024)
+        .start()
+        .await
+        .expect("broker starts");
     // Only the size is sent: the broker must not wait for 2 GB that never come.
     rejected(&broker, "2 GB", &(i32::MAX).to_be_bytes(), false).await;
     // Just over the configured limit, body included.
@@ -107,7 +112,7 @@ async fn oversized_frame_is_closed_before_reading_it() {
 
 #[tokio::test]
 async fn unknown_api_key_is_closed() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     rejected(&broker, "key 1000", &framed(&header(1000, 0, 1)), false).await;
     // A real Kafka API this broker does not implement (DescribeConfigs, key 32).
     rejected(
@@ -122,7 +127,7 @@ async fn unknown_api_key_is_closed() {
 
 #[tokio::test]
 async fn unsupported_version_is_closed() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     // Produce v2 (below our minimum), Fetch v99, Metadata v0.
     for (what, key, version) in [
         ("produce v2", 0, 2),
@@ -138,7 +143,7 @@ async fn unsupported_version_is_closed() {
 
 #[tokio::test]
 async fn undecodable_body_is_closed() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     // Metadata v1 whose topic array claims a million entries but has none.
     let mut body = header(3, 1, 1);
     body.extend_from_slice(&1_000_000i32.to_be_bytes());
@@ -148,12 +153,16 @@ async fn undecodable_body_is_closed() {
 
 #[tokio::test]
 async fn connections_over_the_limit_wait_for_a_free_slot() {
-    let broker = TestBroker::start_with(|c| c.max_connections = 1).await;
-    let mut first = broker.client().await;
+    let broker = TestBroker::builder()
+        .config(|c| c.max_connections = 1)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut first = Client::connect(broker.addr()).await;
     still_served(&mut first).await;
 
     // The second connection sits in the backlog: its request is not read yet.
-    let mut second = broker.client().await;
+    let mut second = Client::connect(broker.addr()).await;
     let sent = second
         .send(ApiKey::Metadata, 12, &MetadataRequest::default())
         .await;

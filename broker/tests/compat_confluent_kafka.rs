@@ -2,38 +2,33 @@
 //! with acks=all and murmur2, consumed by a group member with the round-robin assignor,
 //! committed, and the committed offsets read back from the broker.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::{run, TestBroker};
+use minikafka_testkit::external::{python, run};
+use minikafka_testkit::TestBroker;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_kafka_produces_consumes_in_a_group_and_commits() {
-    let Some(python) = support::python() else {
+    let Some(python) = python() else {
         return;
     };
-    let broker = TestBroker::start_with(|c| {
-        c.group_initial_rebalance_delay = Duration::from_millis(0);
-    })
-    .await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/confluent_kafka_roundtrip.py"
-    );
+    let broker = TestBroker::builder()
+        .config(|c| {
+            c.group_initial_rebalance_delay = Duration::from_millis(0);
+        })
+        .start()
+        .await
+        .expect("broker starts");
+    let script = minikafka_testkit::external::python_script("confluent_kafka_roundtrip.py");
     let count = 60;
-    let out = run(
-        Command::new(python).args([
-            script,
-            &broker.bootstrap(),
-            "ck-topic",
-            "ck-group",
-            &count.to_string(),
-        ]),
-        Duration::from_secs(120),
-    )
+    let out = run(Command::new(python).arg(script).args([
+        &broker.bootstrap(),
+        "ck-topic",
+        "ck-group",
+        &count.to_string(),
+    ]))
     .await;
 
     let mut sent = BTreeMap::new();
@@ -81,5 +76,5 @@ async fn confluent_kafka_produces_consumes_in_a_group_and_commits() {
             "partition {partition}: {committed}"
         );
     }
-    broker.handle.shutdown().await;
+    broker.stop().await;
 }

@@ -1,29 +1,25 @@
 //! kafka-python 3.x (the classroom's client) against minikafka: a producer with
 //! acks=all and a partition-assigned consumer, JSON values, checked round trip.
 
-mod support;
-
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use support::{run, TestBroker};
+use minikafka_testkit::external::{python, run};
+use minikafka_testkit::TestBroker;
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_python_round_trip() {
-    let Some(python) = support::python() else {
+    let Some(python) = python() else {
         return;
     };
-    let broker = TestBroker::start().await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/kafka_python_roundtrip.py"
-    );
+    let broker = TestBroker::start().await.expect("broker starts");
+    let script = minikafka_testkit::external::python_script("kafka_python_roundtrip.py");
     let count = 50;
-    let out = run(
-        Command::new(python).args([script, &broker.bootstrap(), "py-topic", &count.to_string()]),
-        Duration::from_secs(120),
-    )
+    let out = run(Command::new(python).arg(script).args([
+        &broker.bootstrap(),
+        "py-topic",
+        &count.to_string(),
+    ]))
     .await;
 
     let mut sent = BTreeMap::new();
@@ -57,5 +53,5 @@ async fn kafka_python_round_trip() {
     assert_eq!(sent.len(), count);
     // Every message came back, from the partition and offset it was delivered to.
     assert_eq!(sent, got);
-    broker.handle.shutdown().await;
+    broker.stop().await;
 }

@@ -1,20 +1,16 @@
 //! kcat (Debian's, linked against librdkafka 2.0.2, an old client) against minikafka:
 //! `-L` metadata, `-P` with keys, `-C -e` back, with counts, content and placement checked.
 
-mod support;
-
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use support::{run, TestBroker};
+use minikafka_testkit::external::{kcat, run};
+use minikafka_testkit::TestBroker;
 use tokio::process::Command;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_lists_produces_and_consumes() {
-    let Some(kcat) = support::kcat() else { return };
-    let broker = TestBroker::start().await;
+    let Some(kcat) = kcat() else { return };
+    let broker = TestBroker::start().await.expect("broker starts");
     let bootstrap = broker.bootstrap();
 
     // -P with keys: one "key:value" line per message, murmur2 like the Java client.
@@ -22,19 +18,16 @@ async fn kcat_lists_produces_and_consumes() {
     let input: String = (0..count)
         .map(|i| format!("user_{}:{{\"id\":{i},\"action\":\"click\"}}\n", i % 5))
         .collect();
-    let input_path = broker.dir.path().join("input.txt");
+    let input_path = broker.data_dir().join("input.txt");
     std::fs::write(&input_path, &input).expect("write kcat input");
-    run(
-        Command::new(&kcat)
-            .args(["-b", &bootstrap, "-t", "kcat-topic", "-P", "-K:"])
-            .args(["-X", "partitioner=murmur2_random", "-l"])
-            .arg(&input_path),
-        LIMIT,
-    )
+    run(Command::new(&kcat)
+        .args(["-b", &bootstrap, "-t", "kcat-topic", "-P", "-K:"])
+        .args(["-X", "partitioner=murmur2_random", "-l"])
+        .arg(&input_path))
     .await;
 
     // -L lists the broker and the auto-created topic with its 3 partitions.
-    let listing = run(Command::new(&kcat).args(["-b", &bootstrap, "-L"]), LIMIT).await;
+    let listing = run(Command::new(&kcat).args(["-b", &bootstrap, "-L"])).await;
     assert!(listing.contains("1 brokers:"), "{listing}");
     assert!(listing.contains("broker 0 at 127.0.0.1:"), "{listing}");
     assert!(
@@ -43,21 +36,18 @@ async fn kcat_lists_produces_and_consumes() {
     );
 
     // -C -e reads everything back: key, value, partition, offset.
-    let out = run(
-        Command::new(&kcat)
-            .args([
-                "-b",
-                &bootstrap,
-                "-t",
-                "kcat-topic",
-                "-C",
-                "-e",
-                "-o",
-                "beginning",
-            ])
-            .args(["-f", "%k\t%s\t%p\t%o\n"]),
-        LIMIT,
-    )
+    let out = run(Command::new(&kcat)
+        .args([
+            "-b",
+            &bootstrap,
+            "-t",
+            "kcat-topic",
+            "-C",
+            "-e",
+            "-o",
+            "beginning",
+        ])
+        .args(["-f", "%k\t%s\t%p\t%o\n"]))
     .await;
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), count, "kcat read back:\n{out}");
@@ -86,5 +76,5 @@ async fn kcat_lists_produces_and_consumes() {
     }
     ids.sort_unstable();
     assert_eq!(ids, (0..count).collect::<Vec<_>>());
-    broker.handle.shutdown().await;
+    broker.stop().await;
 }

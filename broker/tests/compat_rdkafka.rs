@@ -6,16 +6,14 @@
 //! where our own producer (murmur2, as Java) puts it.
 #![cfg(feature = "rdkafka")]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use minikafka_testkit::TestBroker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::TestBroker;
 
 fn producer(bootstrap: &str) -> FutureProducer {
     ClientConfig::new()
@@ -40,7 +38,7 @@ type Stored = (Vec<u8>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::start().await.expect("broker starts");
     let bootstrap = broker.bootstrap();
     let producer = producer(&bootstrap);
     let topic = "rdk-topic";
@@ -119,14 +117,18 @@ async fn rdkafka_produces_10000_keyed_and_reads_back_byte_for_byte() {
     }
     assert_eq!(got.len(), count, "read back fewer messages than were sent");
     assert!(got == sent, "messages read back differ from those sent");
-    broker.handle.shutdown().await;
+    broker.stop().await;
 }
 
 /// The same key lands on the same partition whether our native producer or librdkafka
 /// (with `partitioner=murmur2_random`) sends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_lands_on_the_same_partition_with_native_and_rdkafka() {
-    let broker = TestBroker::start_with(|c| c.num_partitions = 7).await;
+    let broker = TestBroker::builder()
+        .partitions(7)
+        .start()
+        .await
+        .expect("broker starts");
     let bootstrap = broker.bootstrap();
     let native = minikafka_client::Producer::new(minikafka_client::ProducerConfig::new(&bootstrap))
         .await
@@ -157,5 +159,5 @@ async fn a_key_lands_on_the_same_partition_with_native_and_rdkafka() {
         assert_eq!(ours.partition, theirs.partition, "key {key:?}");
     }
     native.close().await;
-    broker.handle.shutdown().await;
+    broker.stop().await;
 }

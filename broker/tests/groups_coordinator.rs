@@ -2,12 +2,9 @@
 //! join → sync → heartbeat → leave, session and rebalance timeouts (under
 //! `tokio::time::pause`), offset commits and fetches, and FindCoordinator/List/Describe.
 
-mod groups_common;
-
 use std::time::Duration;
 
 use bytes::Buf;
-use groups_common::*;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
@@ -19,6 +16,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use minikafka_broker::group::{self, ClientInfo, GroupCoordinator, NodeInfo};
+use minikafka_testkit::groups::*;
 
 const SESSION: Duration = Duration::from_secs(10);
 

@@ -2,34 +2,26 @@
 //! the coordinator: it finds the coordinator, joins, assigns (range/roundrobin), fetches,
 //! commits on close; a second run in the same group gets only what is new.
 //!
-//! Skipped (with a message) when `kcat` is not on PATH. Every run is bounded by a timeout.
+//! Skipped (visibly) when `kcat` is not on PATH, failed instead under
+//! `MINIKAFKA_REQUIRE_EXTERNAL=1`: the test kit's one rule. Every run is bounded.
 
-mod common;
-mod groups_common;
-
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{batch, Client, TestBroker};
-use groups_common::{fetch_req, fetched, TOPIC};
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-
-fn have_kcat() -> bool {
-    std::process::Command::new("kcat")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
+use minikafka_testkit::external::{kcat, run};
+use minikafka_testkit::groups::{fetch_req, fetched, TOPIC};
+use minikafka_testkit::wire::{batch, Client};
+use minikafka_testkit::TestBroker;
 
 /// Runs `kcat -G <group>` until it reaches the end of every assigned partition; returns
 /// the `partition:offset:value` lines it printed.
-async fn consume(addr: std::net::SocketAddr, group: &str) -> Vec<String> {
-    let run = tokio::process::Command::new("kcat")
+async fn consume(kcat: &Path, addr: std::net::SocketAddr, group: &str) -> Vec<String> {
+    let out = run(tokio::process::Command::new(kcat)
         .args([
             "-b",
             &addr.to_string(),
@@ -48,24 +40,23 @@ async fn consume(addr: std::net::SocketAddr, group: &str) -> Vec<String> {
             "%p:%o:%s\n",
             TOPIC,
         ])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("kcat finishes within 60 s")
-        .expect("kcat runs");
-    assert!(
-        out.status.success(),
-        "kcat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+        .stdin(Stdio::null()))
+    .await;
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
     lines.sort();
     lines
+}
+
+/// A broker that accepts kcat's short sessions, and a client that created `demo-topic`.
+async fn broker_with_topic() -> (TestBroker, Client) {
+    let broker = TestBroker::builder()
+        .config(|c| c.group_min_session_timeout = Duration::from_millis(1000))
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    client.create_topic(TOPIC, 3).await;
+    (broker, client)
 }
 
 async fn produce(c: &mut Client, round: &str) {
@@ -80,19 +71,11 @@ async fn produce(c: &mut Client, round: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_group_consumer_resumes_from_committed_offsets() {
-    if !have_kcat() {
-        eprintln!("kcat not installed: skipping the librdkafka group test");
-        return;
-    }
-    let broker = TestBroker::start_with(|c| {
-        c.group_min_session_timeout = Duration::from_millis(1000);
-    })
-    .await;
-    let mut client = broker.client().await;
-    client.create_topic(TOPIC, 3).await;
+    let Some(kcat) = kcat() else { return };
+    let (broker, mut client) = broker_with_topic().await;
     produce(&mut client, "first").await;
 
-    let got = consume(broker.addr(), "kcat-group").await;
+    let got = consume(&kcat, broker.addr(), "kcat-group").await;
     assert_eq!(got, vec!["0:0:first-p0", "1:0:first-p1", "2:0:first-p2"]);
     let committed: OffsetFetchResponse = client
         .call(
@@ -106,10 +89,10 @@ async fn kcat_group_consumer_resumes_from_committed_offsets() {
     }
 
     produce(&mut client, "second").await;
-    let got = consume(broker.addr(), "kcat-group").await;
+    let got = consume(&kcat, broker.addr(), "kcat-group").await;
     assert_eq!(got, vec!["0:1:second-p0", "1:1:second-p1", "2:1:second-p2"]);
     // Another group starts from the beginning: broadcast across groups.
-    let other = consume(broker.addr(), "other-group").await;
+    let other = consume(&kcat, broker.addr(), "other-group").await;
     assert_eq!(other.len(), 6);
     broker.stop().await;
 }
@@ -117,8 +100,8 @@ async fn kcat_group_consumer_resumes_from_committed_offsets() {
 /// A raw-protocol member that leads the group: it rejoins whenever told to, and gives
 /// every other member partition 1 and itself partitions 0 and 2.
 async fn lead(mut c: Client, group: String, stop: tokio::sync::watch::Receiver<bool>) -> usize {
-    use groups_common::{assignment, heartbeat_req, join_req, sync_req};
     use kafka_protocol::messages::{HeartbeatResponse, JoinGroupResponse, SyncGroupResponse};
+    use minikafka_testkit::groups::{assignment, heartbeat_req, join_req, sync_req};
     let session = Duration::from_secs(6);
     let join = |member: String| join_req(&group, &member, &["roundrobin"], session);
     let first: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join(String::new())).await;
@@ -169,20 +152,16 @@ async fn lead(mut c: Client, group: String, stop: tokio::sync::watch::Receiver<b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_follows_an_assignment_made_by_another_member() {
-    if !have_kcat() {
-        eprintln!("kcat not installed: skipping the librdkafka group test");
-        return;
-    }
-    let broker = TestBroker::start_with(|c| {
-        c.group_min_session_timeout = Duration::from_millis(1000);
-    })
-    .await;
-    let mut client = broker.client().await;
-    client.create_topic(TOPIC, 3).await;
+    let Some(kcat) = kcat() else { return };
+    let (broker, mut client) = broker_with_topic().await;
     produce(&mut client, "mixed").await;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let leader = tokio::spawn(lead(broker.client().await, "mixed-group".into(), stop_rx));
+    let leader = tokio::spawn(lead(
+        Client::connect(broker.addr()).await,
+        "mixed-group".into(),
+        stop_rx,
+    ));
     // Start kcat only once the raw member leads a Stable group, so it joins second.
     let mut stable = false;
     for _ in 0..200 {
@@ -196,7 +175,7 @@ async fn kcat_follows_an_assignment_made_by_another_member() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stable, "the raw member formed the group");
-    let got = consume(broker.addr(), "mixed-group").await;
+    let got = consume(&kcat, broker.addr(), "mixed-group").await;
     stop_tx.send_replace(true);
     let others = tokio::time::timeout(Duration::from_secs(20), leader)
         .await

@@ -5,17 +5,15 @@
 //! A restart here is what a broker restart does to the coordinator: shut it down, close and
 //! drop the topics, reopen the same data dir and replay `__consumer_offsets`.
 
-mod groups_common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use groups_common::*;
 use kafka_protocol::messages::{GroupId, LeaveGroupRequest};
 use kafka_protocol::protocol::StrBytes;
 use minikafka_broker::group::{self, GroupCoordinator};
 use minikafka_broker::topics::Topics;
+use minikafka_testkit::groups::*;
 use proptest::prelude::*;
 
 const GROUP: &str = "prop-group";

@@ -1,16 +1,8 @@
 //! Consumer groups over the wire: a real broker on 127.0.0.1:0, raw frames encoded by the
 //! kafka-protocol crate, two members on two connections, offsets across a broker restart.
 
-mod common;
-mod groups_common;
-
 use std::time::Duration;
 
-use common::{Client, TestBroker, WAIT};
-use groups_common::{
-    assignment, commit_errors, commit_req, fetch_req, fetched, heartbeat_req, join_req, sync_req,
-    TOPIC,
-};
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
@@ -21,6 +13,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use minikafka_broker::protocol::api_versions;
+use minikafka_testkit::groups::{
+    assignment, commit_errors, commit_req, fetch_req, fetched, heartbeat_req, join_req, sync_req,
+    TOPIC,
+};
+use minikafka_testkit::wire::Client;
+use minikafka_testkit::{TestBroker, WAIT};
 
 const SESSION: Duration = Duration::from_secs(10);
 
@@ -39,9 +37,9 @@ async fn join(c: &mut Client, member: &str) -> JoinGroupResponse {
 
 #[tokio::test]
 async fn two_members_join_sync_commit_and_resume_after_restart() {
-    let broker = TestBroker::start().await;
-    let mut a = broker.client().await;
-    let mut b = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut a = Client::connect(broker.addr()).await;
+    let mut b = Client::connect(broker.addr()).await;
     a.create_topic(TOPIC, 3).await;
 
     // ApiVersions advertises exactly the ranges the broker dispatches, group APIs included.
@@ -177,9 +175,12 @@ async fn two_members_join_sync_commit_and_resume_after_restart() {
 
     // Restart on the same data dir: the commits are replayed from __consumer_offsets.
     let dir = broker.stop().await;
-    let path = dir.path().to_path_buf();
-    let broker = TestBroker::start_with(|c| c.data_dir = path).await;
-    let mut c = broker.client().await;
+    let broker = TestBroker::builder()
+        .data_dir(dir)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut c = Client::connect(broker.addr()).await;
     let resp: OffsetFetchResponse = c
         .call(ApiKey::OffsetFetch, 7, &fetch_req("wire", None))
         .await;
@@ -206,5 +207,4 @@ async fn two_members_join_sync_commit_and_resume_after_restart() {
         .await;
     assert_eq!(commit_errors(&old), vec![(0, 25)]);
     broker.stop().await;
-    drop(dir);
 }

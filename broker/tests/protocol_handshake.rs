@@ -3,10 +3,7 @@
 //! real `minikafka-broker` binary). A real broker on 127.0.0.1:0, driven with raw frames
 //! encoded by the `kafka-protocol` crate.
 
-mod common;
-
 use bytes::Buf;
-use common::{topic_name, TestBroker};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{
@@ -16,6 +13,8 @@ use kafka_protocol::messages::{
     ResponseHeader, TransactionalId,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
+use minikafka_testkit::wire::{self, topic_name, Client};
+use minikafka_testkit::TestBroker;
 
 fn versions(resp: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
     resp.api_keys
@@ -26,8 +25,8 @@ fn versions(resp: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
 
 #[tokio::test]
 async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     for version in 0..=3 {
         let req = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("test"))
@@ -70,8 +69,8 @@ async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
 /// byte by byte, so check the exact layout by hand.
 #[tokio::test]
 async fn api_versions_v3_bytes_are_exact() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     let req = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("librdkafka"))
         .with_client_software_version(StrBytes::from_static_str("2.0.2"));
@@ -115,8 +114,8 @@ async fn api_versions_v3_bytes_are_exact() {
 /// format, UNSUPPORTED_VERSION (35), and the ranges, on a connection that stays open.
 #[tokio::test]
 async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     for version in [4i16, 99] {
         // Header v2 like a flexible request would have; the broker must not need it.
         let mut body = Vec::new();
@@ -146,15 +145,19 @@ async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
 
 #[tokio::test]
 async fn metadata_names_this_broker_and_auto_creates_topics() {
-    let broker = TestBroker::start_with(|c| c.num_partitions = 4).await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::builder()
+        .partitions(4)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     for version in [1i16, 4, 9, 12] {
         let topic = format!("auto-{version}");
         let resp: MetadataResponse = client
             .call(
                 ApiKey::Metadata,
                 version,
-                &common::metadata_for(&[&topic], true),
+                &wire::metadata_for(&[&topic], true),
             )
             .await;
         assert_eq!(resp.brokers.len(), 1);
@@ -178,7 +181,7 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
         .call(
             ApiKey::Metadata,
             12,
-            &common::metadata_for(&["not-created"], false),
+            &wire::metadata_for(&["not-created"], false),
         )
         .await;
     assert_eq!(resp.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
@@ -203,14 +206,18 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
 
 #[tokio::test]
 async fn metadata_does_not_create_when_auto_create_is_off() {
-    let broker = TestBroker::start_with(|c| c.auto_create_topics = false).await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::builder()
+        .auto_create(false)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     let resp: MetadataResponse = client
-        .call(ApiKey::Metadata, 12, &common::metadata_for(&["nope"], true))
+        .call(ApiKey::Metadata, 12, &wire::metadata_for(&["nope"], true))
         .await;
     assert_eq!(resp.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     let resp: MetadataResponse = client
-        .call(ApiKey::Metadata, 12, &common::metadata_for(&["nope"], true))
+        .call(ApiKey::Metadata, 12, &wire::metadata_for(&["nope"], true))
         .await;
     assert_eq!(resp.topics[0].error_code, 3, "still not created");
     broker.stop().await;
@@ -254,9 +261,9 @@ async fn the_advertised_host_and_port_are_what_clients_are_told() {
     .await
     .expect("the broker starts");
 
-    let mut client = common::Client::connect(addr).await;
+    let mut client = Client::connect(addr).await;
     let meta: MetadataResponse = client
-        .call(ApiKey::Metadata, 12, &common::metadata_for(&["adv"], true))
+        .call(ApiKey::Metadata, 12, &wire::metadata_for(&["adv"], true))
         .await;
     assert_eq!(meta.brokers.len(), 1);
     assert_eq!(meta.brokers[0].host.as_str(), "kafka.example");
@@ -316,8 +323,12 @@ fn creatable(name: &str, partitions: i32, replication: i16) -> CreatableTopic {
 
 #[tokio::test]
 async fn create_and_delete_topics_answer_per_topic() {
-    let broker = TestBroker::start_with(|c| c.auto_create_topics = false).await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::builder()
+        .auto_create(false)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
 
     let resp: CreateTopicsResponse = client
         .call(
@@ -358,7 +369,7 @@ async fn create_and_delete_topics_answer_per_topic() {
         .call(
             ApiKey::Metadata,
             12,
-            &common::metadata_for(&["orders", "dry"], true),
+            &wire::metadata_for(&["orders", "dry"], true),
         )
         .await;
     assert_eq!(meta.topics[0].error_code, 0);
@@ -398,7 +409,7 @@ async fn create_and_delete_topics_answer_per_topic() {
         .call(
             ApiKey::Metadata,
             12,
-            &common::metadata_for(&["orders", "defaults"], true),
+            &wire::metadata_for(&["orders", "defaults"], true),
         )
         .await;
     assert_eq!(meta.topics[0].error_code, 3);
@@ -408,8 +419,8 @@ async fn create_and_delete_topics_answer_per_topic() {
 
 #[tokio::test]
 async fn init_producer_id_hands_out_fresh_ids() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     let first: InitProducerIdResponse = client
         .call(
             ApiKey::InitProducerId,

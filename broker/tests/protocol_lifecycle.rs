@@ -1,16 +1,15 @@
 //! Black-box protocol tests of the broker's life: graceful shutdown (with a fetch
 //! in flight), reopening the same data dir, periodic retention.
 
-mod common;
-
 use bytes::Bytes;
-use common::{batch, with_base_offset, TestBroker};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ListOffsetsResponse};
+use minikafka_testkit::wire::{self, batch, with_base_offset, Client};
+use minikafka_testkit::TestBroker;
 
 #[tokio::test]
 async fn graceful_shutdown_then_reopen_keeps_the_data() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("durable", 2).await;
     let a = batch(&[(Some("a"), "kept")], 1000);
     let b = batch(&[(Some("b"), "also kept")], 1000);
@@ -20,11 +19,12 @@ async fn graceful_shutdown_then_reopen_keeps_the_data() {
     drop(client);
     let dir = broker.stop().await;
 
-    let handle = minikafka_broker::Broker::start(common::test_config(&dir))
+    let broker = TestBroker::builder()
+        .data_dir(dir)
+        .start()
         .await
         .expect("restart on the same data dir");
-    let broker = TestBroker { handle, dir };
-    let mut client = broker.client().await;
+    let mut client = Client::connect(broker.addr()).await;
     let p0 = client.fetch("durable", 0, 0, 0, 1).await;
     assert_eq!(p0.records.as_deref(), Some(&with_base_offset(&a, 0)[..]));
     let p1 = client.fetch("durable", 1, 0, 0, 1).await;
@@ -40,14 +40,14 @@ async fn graceful_shutdown_then_reopen_keeps_the_data() {
 /// A fetch parked in a long poll when shutdown starts is answered, not dropped.
 #[tokio::test]
 async fn shutdown_answers_a_parked_fetch() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("parked", 1).await;
     let sent = client
         .send(
             ApiKey::Fetch,
             12,
-            &common::fetch_request("parked", 0, 0, 600_000, 1),
+            &wire::fetch_request("parked", 0, 0, 600_000, 1),
         )
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -66,13 +66,16 @@ async fn shutdown_answers_a_parked_fetch() {
 /// the log start moves up, and fetching below it is OFFSET_OUT_OF_RANGE.
 #[tokio::test]
 async fn retention_runs_periodically() {
-    let broker = TestBroker::start_with(|c| {
-        c.retention_check_interval = std::time::Duration::from_millis(20);
-        c.log.segment_bytes = 300;
-        c.log.retention_bytes = Some(300);
-    })
-    .await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::builder()
+        .config(|c| {
+            c.retention_check_interval = std::time::Duration::from_millis(20);
+            c.log.segment_bytes = 300;
+            c.log.retention_bytes = Some(300);
+        })
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("short", 1).await;
     for i in 0..20 {
         let p = client
@@ -88,11 +91,7 @@ async fn retention_runs_periodically() {
     let mut earliest = 0;
     for _ in 0..500 {
         let resp: ListOffsetsResponse = client
-            .call(
-                ApiKey::ListOffsets,
-                6,
-                &common::list_offsets("short", &[-2]),
-            )
+            .call(ApiKey::ListOffsets, 6, &wire::list_offsets("short", &[-2]))
             .await;
         earliest = resp.topics[0].partitions[0].offset;
         if earliest > 0 {

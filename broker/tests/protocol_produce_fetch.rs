@@ -2,19 +2,18 @@
 //! errors), ListOffsets, acks, pipelining. A real broker on 127.0.0.1:0, driven with
 //! raw frames encoded by the `kafka-protocol` crate.
 
-mod common;
-
 use bytes::Bytes;
-use common::{batch, decode_records, with_base_offset, TestBroker};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchResponse, ListOffsetsResponse,
     MetadataResponse, ProduceResponse,
 };
+use minikafka_testkit::wire::{self, batch, decode_records, with_base_offset, Client};
+use minikafka_testkit::TestBroker;
 
 #[tokio::test]
 async fn produce_then_fetch_returns_the_stored_batches_byte_for_byte() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("rt", 1).await;
 
     let first = batch(
@@ -65,8 +64,8 @@ async fn produce_then_fetch_returns_the_stored_batches_byte_for_byte() {
 /// kafka-python and older librdkafka pick).
 #[tokio::test]
 async fn every_produce_and_fetch_version_round_trips() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("versions", 1).await;
     let mut expected = Vec::new();
     for (i, version) in (3i16..=9).enumerate() {
@@ -75,7 +74,7 @@ async fn every_produce_and_fetch_version_round_trips() {
             .call(
                 ApiKey::Produce,
                 version,
-                &common::produce_request("versions", 0, b.clone(), 1),
+                &wire::produce_request("versions", 0, b.clone(), 1),
             )
             .await;
         let p = &resp.responses[0].partition_responses[0];
@@ -87,7 +86,7 @@ async fn every_produce_and_fetch_version_round_trips() {
         expected.extend(with_base_offset(&b, i as i64));
     }
     for version in 4i16..=12 {
-        let req = common::fetch_request("versions", 0, 0, 0, 1);
+        let req = wire::fetch_request("versions", 0, 0, 0, 1);
         let resp: FetchResponse = client.call(ApiKey::Fetch, version, &req).await;
         let p = &resp.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "fetch v{version}");
@@ -103,14 +102,14 @@ async fn every_produce_and_fetch_version_round_trips() {
 
 #[tokio::test]
 async fn a_waiting_fetch_is_woken_by_an_append() {
-    let broker = TestBroker::start().await;
-    let mut admin = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut admin = Client::connect(broker.addr()).await;
     admin.create_topic("wake", 1).await;
 
-    let mut consumer = broker.client().await;
+    let mut consumer = Client::connect(broker.addr()).await;
     // max_wait is far longer than the client's own 10 s limit: only a wake-up by the
     // append can make this fetch answer in time.
-    let req = common::fetch_request("wake", 0, 0, 600_000, 1);
+    let req = wire::fetch_request("wake", 0, 0, 600_000, 1);
     let sent = consumer.send(ApiKey::Fetch, 12, &req).await;
     // Give the broker a moment to park the fetch (if it has not, the fetch simply
     // finds the data: the assertions below still hold).
@@ -129,8 +128,8 @@ async fn a_waiting_fetch_is_woken_by_an_append() {
 
 #[tokio::test]
 async fn a_fetch_with_nothing_to_read_answers_empty_after_max_wait() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("quiet", 1).await;
     let fetched = client.fetch("quiet", 0, 0, 50, 1).await;
     assert_eq!(fetched.error_code, 0);
@@ -141,8 +140,8 @@ async fn a_fetch_with_nothing_to_read_answers_empty_after_max_wait() {
 
 #[tokio::test]
 async fn fetch_outside_the_log_is_offset_out_of_range() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("range", 1).await;
     client
         .produce("range", 0, batch(&[(None, "a"), (None, "b")], 1000))
@@ -163,8 +162,8 @@ async fn fetch_outside_the_log_is_offset_out_of_range() {
 
 #[tokio::test]
 async fn fetch_honours_partition_max_bytes_but_always_returns_one_batch() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("limits", 1).await;
     let batches: Vec<Bytes> = (0..3)
         .map(|i| batch(&[(None, &"x".repeat(100 + i))], 1000))
@@ -173,7 +172,7 @@ async fn fetch_honours_partition_max_bytes_but_always_returns_one_batch() {
         client.produce("limits", 0, b.clone()).await;
     }
     // A limit smaller than one batch still returns the first batch, whole.
-    let mut req = common::fetch_request("limits", 0, 0, 0, 1);
+    let mut req = wire::fetch_request("limits", 0, 0, 0, 1);
     req.topics[0].partitions[0].partition_max_bytes = 10;
     let resp: FetchResponse = client.call(ApiKey::Fetch, 12, &req).await;
     let records = resp.responses[0].partitions[0]
@@ -195,8 +194,8 @@ async fn fetch_honours_partition_max_bytes_but_always_returns_one_batch() {
 
 #[tokio::test]
 async fn list_offsets_earliest_latest_and_by_timestamp() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("times", 1).await;
     client
         .produce(
@@ -213,7 +212,7 @@ async fn list_offsets_earliest_latest_and_by_timestamp() {
             .call(
                 ApiKey::ListOffsets,
                 version,
-                &common::list_offsets("times", &[-2, -1, 1500, 2001, 999, 5000]),
+                &wire::list_offsets("times", &[-2, -1, 1500, 2001, 999, 5000]),
             )
             .await;
         let got: Vec<(i16, i64, i64)> = resp.topics[0]
@@ -238,7 +237,7 @@ async fn list_offsets_earliest_latest_and_by_timestamp() {
         .call(
             ApiKey::ListOffsets,
             6,
-            &common::list_offsets("absent-topic", &[-1]),
+            &wire::list_offsets("absent-topic", &[-1]),
         )
         .await;
     assert_eq!(resp.topics[0].partitions[0].error_code, 3);
@@ -247,15 +246,15 @@ async fn list_offsets_earliest_latest_and_by_timestamp() {
 
 #[tokio::test]
 async fn acks_zero_gets_no_response_but_is_stored() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("fire", 1).await;
     let b = batch(&[(None, "forget me not")], 1000);
     client
         .send(
             ApiKey::Produce,
             9,
-            &common::produce_request("fire", 0, b.clone(), 0),
+            &wire::produce_request("fire", 0, b.clone(), 0),
         )
         .await;
     // The next response on this connection answers the next request.
@@ -274,8 +273,8 @@ async fn acks_zero_gets_no_response_but_is_stored() {
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_request_order() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("pipe", 1).await;
     // Twenty requests of four kinds in one write, before reading anything.
     let mut wire = Vec::new();
@@ -288,22 +287,18 @@ async fn pipelined_requests_are_answered_in_request_order() {
                 client.encode_request(
                     ApiKey::Produce,
                     9,
-                    &common::produce_request("pipe", 0, batch(&[(None, "p")], 1000), 1),
+                    &wire::produce_request("pipe", 0, batch(&[(None, "p")], 1000), 1),
                 ),
             ),
             1 => (
                 ApiKey::Fetch,
                 12,
-                client.encode_request(
-                    ApiKey::Fetch,
-                    12,
-                    &common::fetch_request("pipe", 0, 0, 0, 1),
-                ),
+                client.encode_request(ApiKey::Fetch, 12, &wire::fetch_request("pipe", 0, 0, 0, 1)),
             ),
             2 => (
                 ApiKey::Metadata,
                 12,
-                client.encode_request(ApiKey::Metadata, 12, &common::metadata_for(&["pipe"], true)),
+                client.encode_request(ApiKey::Metadata, 12, &wire::metadata_for(&["pipe"], true)),
             ),
             _ => (
                 ApiKey::ApiVersions,
@@ -336,8 +331,12 @@ async fn pipelined_requests_are_answered_in_request_order() {
 
 #[tokio::test]
 async fn corrupt_batches_are_rejected_and_nothing_is_stored() {
-    let broker = TestBroker::start_with(|c| c.log.max_message_bytes = 4096).await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::builder()
+        .config(|c| c.log.max_message_bytes = 4096)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("strict", 1).await;
     let good = batch(&[(Some("k"), "v")], 1000);
 
@@ -381,8 +380,8 @@ async fn corrupt_batches_are_rejected_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn several_batches_for_one_partition_are_appended_in_order() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("multi", 1).await;
     let a = batch(&[(None, "a1"), (None, "a2")], 1000);
     let b = batch(&[(None, "b1")], 1000);
@@ -401,8 +400,8 @@ async fn several_batches_for_one_partition_are_appended_in_order() {
 /// connection; the producer then refreshes its metadata.
 #[tokio::test]
 async fn a_failed_acks_zero_produce_closes_the_connection() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("zero", 1).await;
     let mut corrupt = batch(&[(None, "x")], 1000).to_vec();
     let last = corrupt.len() - 1;
@@ -411,11 +410,11 @@ async fn a_failed_acks_zero_produce_closes_the_connection() {
         .send(
             ApiKey::Produce,
             9,
-            &common::produce_request("zero", 0, Bytes::from(corrupt), 0),
+            &wire::produce_request("zero", 0, Bytes::from(corrupt), 0),
         )
         .await;
     assert!(client.is_closed_by_broker().await);
-    let mut other = broker.client().await;
+    let mut other = Client::connect(broker.addr()).await;
     let fetched = other.fetch("zero", 0, 0, 0, 1).await;
     assert_eq!(fetched.high_watermark, 0, "nothing stored");
     broker.stop().await;
@@ -425,13 +424,13 @@ async fn a_failed_acks_zero_produce_closes_the_connection() {
 /// even when it alone is over the limit; the next partitions wait for the next fetch.
 #[tokio::test]
 async fn fetch_max_bytes_spans_partitions() {
-    let broker = TestBroker::start().await;
-    let mut client = broker.client().await;
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
     client.create_topic("wide", 2).await;
     let big = batch(&[(None, &"y".repeat(500))], 1000);
     client.produce("wide", 0, big.clone()).await;
     client.produce("wide", 1, big.clone()).await;
-    let mut req = common::fetch_request("wide", 0, 0, 0, 1);
+    let mut req = wire::fetch_request("wide", 0, 0, 0, 1);
     let mut second = req.topics[0].partitions[0].clone();
     second.partition = 1;
     req.topics[0].partitions.push(second);

@@ -2,13 +2,13 @@
 //! once as `async fn(Backend, &mut Cluster)` and runs per backend against our broker on
 //! 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster where the mock can.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{within, Cluster, TestBroker};
 use minikafka_client::{
     Admin, Backend, Error, KafkaCode, Offset, PartitionReader, Producer, ProducerRecord,
+};
+use minikafka_testkit::{
+    backend_tests, client_config, producer_config, reader_config, within, Cluster, TestBroker,
 };
 
 backend_tests!(
@@ -50,7 +50,7 @@ async fn admin_lists_and_describes_topics(backend: Backend, cluster: &mut Cluste
 
 async fn admin_creates_lists_and_deletes_topics(backend: Backend, cluster: &mut Cluster) {
     let broker = cluster.broker();
-    let admin = Admin::new(broker.client_config(backend))
+    let admin = Admin::new(client_config(&broker.bootstrap(), backend))
         .await
         .expect("admin");
     admin.create_topic("made", 5).await.expect("create");
@@ -84,8 +84,13 @@ async fn admin_creates_lists_and_deletes_topics(backend: Backend, cluster: &mut 
 }
 
 async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend, _: &mut Cluster) {
-    let broker = TestBroker::start_without_auto_create().await;
-    let mut config = broker.producer_config(backend);
+    let broker = TestBroker::builder()
+        .partitions(1)
+        .auto_create(false)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut config = producer_config(&broker.bootstrap(), backend);
     config.client.retries = 2;
     config.client.retry_backoff = Duration::from_millis(10);
     let producer = Producer::new(config).await.unwrap();
@@ -103,7 +108,7 @@ async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend, _:
     let err = within(
         "assign",
         PartitionReader::assign(
-            broker.reader_config(backend),
+            reader_config(&broker.bootstrap(), backend),
             "missing",
             0,
             Offset::Earliest,
@@ -113,7 +118,7 @@ async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend, _:
     .expect_err("topic does not exist");
     assert!(matches!(err, Error::UnknownTopic { .. }), "{err:?}");
     producer.close().await;
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 async fn unreachable_bootstrap_gives_a_clear_error(backend: Backend, _: &mut Cluster) {

@@ -3,16 +3,15 @@
 //! scenario is written once as `async fn(Backend, &mut Cluster)` and runs per backend
 //! against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{within, Cluster};
 use minikafka_client::{
     Backend, Consumer, ConsumerConfig, ConsumerEvent, Error, OffsetReset, Producer, ProducerRecord,
     TopicPartition,
 };
+use minikafka_testkit::cluster::{close_members, produce_all, wait_for_shares};
+use minikafka_testkit::{backend_tests, within, Cluster};
 
 backend_tests!(
     one_member_gets_every_partition_and_every_record_once,
@@ -35,45 +34,22 @@ backend_tests!(
     native_only: misuse_gives_clear_errors, a_topic_created_later_is_picked_up,
 );
 
-fn consumer_config(cluster: &Cluster, backend: Backend, group: &str) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(&cluster.bootstrap(), group);
-    c.client.backend = backend;
-    c.session_timeout = Duration::from_secs(6);
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.rebalance_timeout = Duration::from_secs(10);
-    c.auto_commit_interval = Duration::from_millis(200);
-    c.fetch_max_wait = Duration::from_millis(100);
-    c
-}
-
 async fn create_topic(cluster: &Cluster, backend: Backend, topic: &str, partitions: i32) {
     cluster.create_topic(backend, topic, partitions).await;
 }
 
-/// Send `values` with keys `k<i>` spread over the partitions; returns (partition, offset) per value.
+/// Send `values` spread over the partitions; returns (partition, offset) per value.
 async fn produce(
     cluster: &Cluster,
     backend: Backend,
     topic: &str,
     values: impl IntoIterator<Item = String>,
 ) -> BTreeMap<(i32, i64), String> {
-    let producer = Producer::new(cluster.producer_config(backend))
-        .await
-        .expect("producer");
-    let mut futures = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        let record = ProducerRecord::new(topic)
-            .partition(i as i32 % 3)
-            .value(v.clone());
-        futures.push((producer.enqueue(record).await.expect("enqueue"), v));
-    }
-    let mut out = BTreeMap::new();
-    for (f, v) in futures {
-        let meta = within("delivery", f).await.expect("delivered");
-        out.insert((meta.partition, meta.offset), v);
-    }
-    producer.close().await;
-    out
+    let records = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| ProducerRecord::new(topic).partition(i as i32 % 3).value(v));
+    produce_all(cluster, backend, records).await
 }
 
 /// Receive until `want` records arrived, returning them by (partition, offset) and
@@ -123,7 +99,7 @@ async fn one_member_gets_every_partition_and_every_record_once(
 ) {
     create_topic(cluster, backend, "t1", 3).await;
     let sent = produce(cluster, backend, "t1", values("a", 30)).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g1"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g1"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t1"]).await.expect("subscribe");
@@ -147,7 +123,7 @@ async fn one_member_gets_every_partition_and_every_record_once(
 async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "t2", 3).await;
     let first = produce(cluster, backend, "t2", values("first", 12)).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g2"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g2"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t2"]).await.expect("subscribe");
@@ -156,7 +132,7 @@ async fn close_commits_so_a_restart_gets_only_new_records(backend: Backend, clus
     within("close", consumer.close()).await.expect("close");
 
     let second = produce(cluster, backend, "t2", values("second", 9)).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g2"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g2"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t2"]).await.expect("subscribe");
@@ -176,7 +152,7 @@ async fn manual_commit_without_auto_commit(backend: Backend, cluster: &mut Clust
             .await
             .expect("send");
     }
-    let mut config = consumer_config(cluster, backend, "g3");
+    let mut config = cluster.member_config(backend, "g3");
     config.enable_auto_commit = false;
     let mut consumer = Consumer::new(config.clone()).await.expect("consumer");
     consumer.subscribe(&["t3"]).await.expect("subscribe");
@@ -208,7 +184,7 @@ async fn a_second_member_takes_over_partitions_without_repeats(
 ) {
     create_topic(cluster, backend, "t4", 3).await;
     let before = produce(cluster, backend, "t4", values("before", 30)).await;
-    let mut a = Consumer::new(consumer_config(cluster, backend, "g4"))
+    let mut a = Consumer::new(cluster.member_config(backend, "g4"))
         .await
         .expect("consumer a");
     a.subscribe(&["t4"]).await.expect("subscribe");
@@ -217,11 +193,11 @@ async fn a_second_member_takes_over_partitions_without_repeats(
 
     // B joins: A must give up partitions (Revoked, then a smaller Assigned), and nothing
     // either received comes again.
-    let mut b = Consumer::new(consumer_config(cluster, backend, "g4"))
+    let mut b = Consumer::new(cluster.member_config(backend, "g4"))
         .await
         .expect("consumer b");
     b.subscribe(&["t4"]).await.expect("subscribe");
-    let mut events = common::wait_for_shares(&mut [&mut a, &mut b], 3).await;
+    let mut events = wait_for_shares(&mut [&mut a, &mut b], 3).await;
     // The owners are settled; a's events may still be on their way to the application.
     while !events[0]
         .iter()
@@ -253,13 +229,13 @@ async fn a_second_member_takes_over_partitions_without_repeats(
     let mut union = got_a.clone();
     union.extend(got_b.clone());
     assert_eq!(union, after);
-    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
+    close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn latest_reset_skips_what_was_there(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "t5", 3).await;
     produce(cluster, backend, "t5", values("old", 6)).await;
-    let mut config = consumer_config(cluster, backend, "g5");
+    let mut config = cluster.member_config(backend, "g5");
     config.auto_offset_reset = OffsetReset::Latest;
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t5"]).await.expect("subscribe");
@@ -291,7 +267,7 @@ async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend, cluster:
         .expect("send");
     producer.close().await;
 
-    let mut config = consumer_config(cluster, backend, "g6");
+    let mut config = cluster.member_config(backend, "g6");
     config.max_partition_fetch_bytes = 16 * 1024;
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t6"]).await.expect("subscribe");
@@ -316,7 +292,7 @@ async fn a_busy_partition_does_not_starve_a_quiet_one(backend: Backend, cluster:
 
 async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "t7", 4).await;
-    let mut config = consumer_config(cluster, backend, "g7");
+    let mut config = cluster.member_config(backend, "g7");
     config
         .set("partition.assignment.strategy", "range")
         .expect("range");
@@ -325,7 +301,7 @@ async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     next_assignment(&mut a).await;
     let mut b = Consumer::new(config).await.expect("b");
     b.subscribe(&["t7"]).await.expect("subscribe");
-    common::wait_for_shares(&mut [&mut a, &mut b], 4).await;
+    wait_for_shares(&mut [&mut a, &mut b], 4).await;
     // Range gives each member a contiguous block of two (round-robin would deal 0,2 / 1,3).
     let parts = |c: &Consumer| {
         let mut p: Vec<i32> = c.assignment().iter().map(|tp| tp.partition).collect();
@@ -335,11 +311,11 @@ async fn range_assignor_by_config(backend: Backend, cluster: &mut Cluster) {
     let mut blocks = [parts(&a), parts(&b)];
     blocks.sort();
     assert_eq!(blocks, [vec![0, 1], vec![2, 3]]);
-    common::close_members(vec![("a", &mut a), ("b", &mut b)]).await;
+    close_members(vec![("a", &mut a), ("b", &mut b)]).await;
 }
 
 async fn misuse_gives_clear_errors(backend: Backend, cluster: &mut Cluster) {
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g8"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g8"))
         .await
         .expect("consumer");
     let err = consumer.recv().await.unwrap_err().to_string();
@@ -348,7 +324,7 @@ async fn misuse_gives_clear_errors(backend: Backend, cluster: &mut Cluster) {
     assert!(err.contains("at least one topic"), "{err}");
     consumer.close().await.expect("close");
 
-    let mut config = consumer_config(cluster, backend, "g8");
+    let mut config = cluster.member_config(backend, "g8");
     config.session_timeout = Duration::from_secs(1); // below the broker's 6 s minimum
     config.heartbeat_interval = Duration::from_millis(100);
     let mut consumer = Consumer::new(config).await.expect("consumer");
@@ -366,7 +342,7 @@ async fn misuse_gives_clear_errors(backend: Backend, cluster: &mut Cluster) {
 
 async fn subscribing_creates_a_missing_topic(backend: Backend, cluster: &mut Cluster) {
     // The classroom starts the consumer before the producer: the topic appears on subscribe.
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g9"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g9"))
         .await
         .expect("consumer");
     consumer.subscribe(&["fresh"]).await.expect("subscribe");
@@ -383,7 +359,7 @@ async fn subscribing_creates_a_missing_topic(backend: Backend, cluster: &mut Clu
 }
 
 async fn a_topic_created_later_is_picked_up(backend: Backend, cluster: &mut Cluster) {
-    let mut config = consumer_config(cluster, backend, "g10");
+    let mut config = cluster.member_config(backend, "g10");
     config
         .set("allow.auto.create.topics", "false")
         .expect("set");
@@ -407,7 +383,7 @@ async fn a_topic_created_later_is_picked_up(backend: Backend, cluster: &mut Clus
 async fn the_member_rejoins_after_a_broker_restart(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "t11", 3).await;
     let first = produce(cluster, backend, "t11", values("before", 9)).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g11"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g11"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t11"]).await.expect("subscribe");
@@ -434,7 +410,7 @@ async fn the_member_rejoins_after_a_broker_restart(backend: Backend, cluster: &m
 async fn a_new_subscription_rebalances(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "first-topic", 1).await;
     create_topic(cluster, backend, "second-topic", 2).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g12"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g12"))
         .await
         .expect("consumer");
     consumer
@@ -472,7 +448,7 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend, cluster: 
     create_topic(cluster, backend, "t13", 3).await;
     let first = produce(cluster, backend, "t13", values("first", 9)).await;
     // No periodic commit within the test: only the commit the drop makes can count.
-    let mut config = consumer_config(cluster, backend, "g13");
+    let mut config = cluster.member_config(backend, "g13");
     config.auto_commit_interval = Duration::from_secs(600);
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(&["t13"]).await.expect("subscribe");
@@ -483,7 +459,7 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend, cluster: 
     // The next member's join completes only once the dropped one has committed and left
     // (or rejoined), so it starts exactly after what was handed out.
     let second = produce(cluster, backend, "t13", values("second", 6)).await;
-    let mut consumer = Consumer::new(consumer_config(cluster, backend, "g13"))
+    let mut consumer = Consumer::new(cluster.member_config(backend, "g13"))
         .await
         .expect("consumer");
     consumer.subscribe(&["t13"]).await.expect("subscribe");
@@ -497,7 +473,7 @@ async fn a_dropped_consumer_still_commits_and_leaves(backend: Backend, cluster: 
 async fn close_returns_when_the_broker_is_gone(backend: Backend, cluster: &mut Cluster) {
     create_topic(cluster, backend, "t14", 3).await;
     let sent = produce(cluster, backend, "t14", values("gone", 6)).await;
-    let mut config = consumer_config(cluster, backend, "g14");
+    let mut config = cluster.member_config(backend, "g14");
     config.client.request_timeout = Duration::from_secs(3);
     config.auto_commit_interval = Duration::from_secs(600);
     let mut consumer = Consumer::new(config).await.expect("consumer");

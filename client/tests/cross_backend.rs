@@ -4,16 +4,16 @@
 
 #![cfg(feature = "rdkafka")]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, within, Cluster, TestBroker};
 use minikafka_client::{
-    Admin, Backend, Consumer, ConsumerConfig, ConsumerEvent, Offset, Producer, ProducerRecord,
-    TopicPartition,
+    Admin, Backend, Consumer, ConsumerEvent, Offset, Producer, ProducerRecord, TopicPartition,
+};
+use minikafka_testkit::cluster::{close_members, read_n};
+use minikafka_testkit::{
+    client_config, member_config, producer_config, within, Cluster, TestBroker,
 };
 
 const BOTH: [(Backend, Backend); 2] = [
@@ -66,20 +66,31 @@ async fn produced_by_one_backend_read_by_the_other_byte_for_byte() {
             }
         }
     }
+    cluster.shut_down().await;
+}
+
+/// Our broker (1 partition per auto-created topic) with `topic` created.
+async fn broker_with_topic(topic: &str, partitions: i32) -> TestBroker {
+    let broker = TestBroker::builder()
+        .partitions(1)
+        .start()
+        .await
+        .expect("broker starts");
+    Admin::new(client_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .expect("admin")
+        .create_topic(topic, partitions)
+        .await
+        .expect("create");
+    broker
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_lands_on_the_same_partition_with_either_backend() {
-    let broker = TestBroker::start(1).await;
-    Admin::new(broker.client_config(Backend::Native))
-        .await
-        .expect("admin")
-        .create_topic("keys", 7)
-        .await
-        .expect("create");
+    let broker = broker_with_topic("keys", 7).await;
     let mut placed: Vec<Vec<i32>> = Vec::new();
     for backend in [Backend::Native, Backend::Rdkafka] {
-        let producer = Producer::new(broker.producer_config(backend))
+        let producer = Producer::new(producer_config(&broker.bootstrap(), backend))
             .await
             .expect("producer");
         let mut partitions = Vec::new();
@@ -105,35 +116,22 @@ async fn a_key_lands_on_the_same_partition_with_either_backend() {
     assert_eq!(placed[0], placed[1], "native and rdkafka agree");
     let distinct: BTreeSet<_> = placed[0].iter().collect();
     assert!(distinct.len() > 1, "keys spread over the partitions");
-    broker.shutdown().await;
-}
-
-fn member(broker: &TestBroker, backend: Backend) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(&broker.bootstrap(), "mixed");
-    c.client.backend = backend;
-    c.session_timeout = Duration::from_secs(6);
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.rebalance_timeout = Duration::from_secs(10);
-    c.auto_commit_interval = Duration::from_millis(200);
-    c.fetch_max_wait = Duration::from_millis(100);
-    c
+    broker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
-    let broker = TestBroker::start(1).await;
-    Admin::new(broker.client_config(Backend::Native))
-        .await
-        .expect("admin")
-        .create_topic("mixed", 4)
-        .await
-        .expect("create");
-    let mut native = Consumer::new(member(&broker, Backend::Native))
+    let broker = broker_with_topic("mixed", 4).await;
+    let mut native = Consumer::new(member_config(&broker.bootstrap(), Backend::Native, "mixed"))
         .await
         .expect("native member");
-    let mut rd = Consumer::new(member(&broker, Backend::Rdkafka))
-        .await
-        .expect("rdkafka member");
+    let mut rd = Consumer::new(member_config(
+        &broker.bootstrap(),
+        Backend::Rdkafka,
+        "mixed",
+    ))
+    .await
+    .expect("rdkafka member");
     native.subscribe(&["mixed"]).await.expect("subscribe");
     rd.subscribe(&["mixed"]).await.expect("subscribe");
     within("both members own partitions", async {
@@ -151,7 +149,7 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     })
     .await;
 
-    let producer = Producer::new(broker.producer_config(Backend::Native))
+    let producer = Producer::new(producer_config(&broker.bootstrap(), Backend::Native))
         .await
         .expect("producer");
     for i in 0..40 {
@@ -183,6 +181,6 @@ async fn a_group_with_a_member_of_each_backend_shares_the_partitions() {
     .await;
     assert!(seen.values().any(|b| *b == Backend::Native));
     assert!(seen.values().any(|b| *b == Backend::Rdkafka));
-    common::close_members(vec![("native", &mut native), ("rdkafka", &mut rd)]).await;
-    broker.shutdown().await;
+    close_members(vec![("native", &mut native), ("rdkafka", &mut rd)]).await;
+    broker.stop().await;
 }

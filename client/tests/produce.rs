@@ -2,17 +2,17 @@
 //! Each scenario is written once as `async fn(Backend, &mut Cluster)` and runs per backend
 //! against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, stored_batches, within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{
     Acks, Admin, Backend, Error, Header, KafkaCode, Offset, Producer, ProducerRecord,
 };
+use minikafka_testkit::cluster::read_n;
+use minikafka_testkit::disk::stored_batches;
+use minikafka_testkit::{backend_tests, within, Cluster};
 
 backend_tests!(
     keyed_records_land_on_murmur2_partitions_and_read_back_in_order,

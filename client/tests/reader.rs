@@ -3,15 +3,14 @@
 //! backend against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock
 //! cluster.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{read_n, within, Cluster};
 use minikafka_client::partitioner::partition_for_key;
 use minikafka_client::{Backend, Error, Offset, PartitionReader, Producer, ProducerRecord};
+use minikafka_testkit::cluster::read_n;
+use minikafka_testkit::{backend_tests, within, Cluster};
 
 backend_tests!(
     reader_starts_at_the_requested_offset_inside_a_batch,

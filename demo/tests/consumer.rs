@@ -11,7 +11,7 @@ use tokio::process::Command;
 
 mod common;
 
-use common::{start_broker, STEP};
+use minikafka_testkit::WAIT;
 
 /// Send `values` keyed by user; returns (partition, offset) → value.
 async fn produce(addr: &str, topic: &str, values: &[String]) -> BTreeMap<(i32, i64), String> {
@@ -43,7 +43,7 @@ fn consumer(args: &[&str]) -> Command {
 }
 
 async fn run_to_end(args: &[&str]) -> std::process::Output {
-    tokio::time::timeout(STEP, consumer(args).output())
+    tokio::time::timeout(WAIT, consumer(args).output())
         .await
         .expect("consumer finishes in time")
         .expect("consumer runs")
@@ -84,7 +84,7 @@ fn counts(at: impl IntoIterator<Item = (i32, i64)>) -> BTreeMap<i32, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_each_message_pretty_and_stops_at_max_messages() {
-    let (broker, _dir) = start_broker().await;
+    let broker = common::broker().await;
     let addr = broker.addr().to_string();
     let mut values = json_values(0, 6);
     values.push("plain words".to_string());
@@ -123,7 +123,7 @@ async fn prints_each_message_pretty_and_stops_at_max_messages() {
         stderr.contains("assigned: classroom-0, classroom-1, classroom-2"),
         "{stderr}"
     );
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +137,7 @@ async fn ctrl_c_commits_even_without_auto_commit() {
 }
 
 async fn ctrl_c_scenario(extra: &[&str]) {
-    let (broker, _dir) = start_broker().await;
+    let broker = common::broker().await;
     let addr = broker.addr().to_string();
     let first = produce(&addr, "signals", &json_values(0, 5)).await;
 
@@ -158,7 +158,7 @@ async fn ctrl_c_scenario(extra: &[&str]) {
     let pid = child.id().expect("pid");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut stdout = String::new();
-    tokio::time::timeout(STEP, async {
+    tokio::time::timeout(WAIT, async {
         while headers(&stdout, "signals").len() < first.len() {
             let line = lines.next_line().await.expect("read").expect("more output");
             stdout.push_str(&line);
@@ -173,7 +173,7 @@ async fn ctrl_c_scenario(extra: &[&str]) {
         .status()
         .expect("kill runs");
     assert!(kill.success());
-    let status = tokio::time::timeout(STEP, child.wait())
+    let status = tokio::time::timeout(WAIT, child.wait())
         .await
         .expect("exits after SIGINT")
         .expect("wait");
@@ -216,12 +216,12 @@ async fn ctrl_c_scenario(extra: &[&str]) {
     let mut got = headers(&stdout, "signals");
     got.sort();
     assert_eq!(got, second.keys().copied().collect::<Vec<_>>());
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_errors_for_the_backend_and_unknown_properties() {
-    let (broker, _dir) = start_broker().await;
+    let broker = common::broker().await;
     let addr = broker.addr().to_string();
     let out = run_to_end(&[
         "--bootstrap-server",
@@ -243,5 +243,5 @@ async fn clear_errors_for_the_backend_and_unknown_properties() {
         assert!(!out.status.success());
         assert!(stderr.contains("--features rdkafka"), "{stderr}");
     }
-    broker.shutdown().await;
+    broker.stop().await;
 }

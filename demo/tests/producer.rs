@@ -14,7 +14,7 @@ async fn run_producer(args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prints_one_delivery_line_per_message_on_the_key_partition() {
-    let (broker, _dir) = common::start_broker().await;
+    let broker = common::broker().await;
     let addr = broker.addr().to_string();
 
     let out = run_producer(&[
@@ -59,7 +59,7 @@ async fn prints_one_delivery_line_per_message_on_the_key_partition() {
         assert!(json["action"].is_string(), "{line}");
         assert!(json["timestamp"].as_i64().is_some_and(|t| t > 0), "{line}");
     }
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 #[tokio::test]

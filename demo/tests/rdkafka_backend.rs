@@ -12,7 +12,7 @@ use common::{assert_all_read_back, run, stdout_of_success};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_on_librdkafka() {
-    let (broker, _dir) = common::start_broker().await;
+    let broker = common::broker().await;
     let addr = broker.addr().to_string();
 
     let out = run(
@@ -86,7 +86,7 @@ async fn producer_and_consumer_run_on_librdkafka() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no.such.property"), "{stderr}");
-    broker.shutdown().await;
+    broker.stop().await;
 }
 
 /// "Works against any Kafka cluster": the same two commands against librdkafka's mock

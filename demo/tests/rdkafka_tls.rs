@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{assert_all_read_back, run, stdout_of_success};
+use minikafka_testkit::TestBroker;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -135,23 +136,26 @@ impl TlsFront {
     }
 }
 
-/// Our broker behind a TLS front, advertising the front's port. Returns the broker (keep
-/// it alive), its data dir and the front.
-async fn broker_behind_tls(
-    ca: &TestCa,
-) -> (minikafka_broker::BrokerHandle, tempfile::TempDir, TlsFront) {
+/// Our broker behind a TLS front, advertising the front's port. Returns the broker (stop
+/// it at the end) and the front.
+async fn broker_behind_tls(ca: &TestCa) -> (TestBroker, TlsFront) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind front");
     let port = listener.local_addr().expect("front addr").port();
-    let (broker, dir) = common::start_broker_with(|c| c.advertised_port = Some(port)).await;
+    let broker = TestBroker::builder()
+        .partitions(3)
+        .config(move |c| c.advertised_port = Some(port))
+        .start()
+        .await
+        .expect("broker starts");
     let front = TlsFront::start(listener, ca, broker.addr());
-    (broker, dir, front)
+    (broker, front)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_over_tls_with_config_pass_through() {
     let ca = TestCa::new("minikafka test CA");
-    let (broker, dir, front) = broker_behind_tls(&ca).await;
-    let ca_pem = ca.write_pem(dir.path(), "ca.pem");
+    let (broker, front) = broker_behind_tls(&ca).await;
+    let ca_pem = ca.write_pem(broker.data_dir(), "ca.pem");
 
     let producer = ["--topic", "tls", "--count", "6", "--interval-ms", "0"];
     let out = front
@@ -181,17 +185,17 @@ async fn producer_and_consumer_run_over_tls_with_config_pass_through() {
     assert!(front.done.load(Ordering::SeqCst) >= 2, "TLS handshakes");
     assert_eq!(front.refused.load(Ordering::SeqCst), 0, "failed handshakes");
     // The records are in the broker's own log, under the front.
-    assert!(dir.path().join("tls-0").is_dir());
-    broker.shutdown().await;
+    assert!(broker.data_dir().join("tls-0").is_dir());
+    broker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_from_an_unknown_ca_is_refused_with_openssls_reason() {
     let ca = TestCa::new("minikafka test CA");
-    let (broker, dir, front) = broker_behind_tls(&ca).await;
+    let (broker, front) = broker_behind_tls(&ca).await;
     // The client trusts another CA only.
     let other = TestCa::new("some other CA");
-    let other_pem = other.write_pem(dir.path(), "other-ca.pem");
+    let other_pem = other.write_pem(broker.data_dir(), "other-ca.pem");
 
     let producer = ["--topic", "tls", "--count", "1", "--interval-ms", "0"];
     let out = front
@@ -210,6 +214,6 @@ async fn a_certificate_from_an_unknown_ca_is_refused_with_openssls_reason() {
         "a handshake was tried"
     );
     // Nothing reached the broker.
-    assert!(!dir.path().join("tls-0").exists());
-    broker.shutdown().await;
+    assert!(!broker.data_dir().join("tls-0").exists());
+    broker.stop().await;
 }

@@ -4,6 +4,7 @@ Usage: kafka_python_member.py BOOTSTRAP GROUP TOPIC [CLIENT_ID]
 Joins GROUP with the round-robin assignor and prints one JSON line per event:
   {"assigned": [partitions]}        after each rebalance
   {"partition": p, "offset": o, "key": k, "value": v}   per record
+  {"committed": true}               after a commit asked for with a line "commit"
   {"closed": true}                  after a clean stop
 It stops cleanly (commit, leave the group) when its standard input is closed or
 receives a line "stop".
@@ -18,12 +19,15 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 bootstrap, group, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 client_id = sys.argv[4] if len(sys.argv) > 4 else f"py-{group}"
 stop = threading.Event()
+commit = threading.Event()
 
 
 def watch_stdin():
     for line in sys.stdin:
         if line.strip() == "stop":
             break
+        if line.strip() == "commit":
+            commit.set()
     stop.set()
 
 
@@ -54,6 +58,11 @@ consumer = KafkaConsumer(
 consumer.subscribe([topic], listener=Listener())
 threading.Thread(target=watch_stdin, daemon=True).start()
 while not stop.is_set():
+    # kafka-python's consumer is not thread-safe: the commit is made here, between polls.
+    if commit.is_set():
+        commit.clear()
+        consumer.commit()
+        emit({"committed": True})
     for tp, records in consumer.poll(timeout_ms=100).items():
         for r in records:
             emit({"partition": r.partition, "offset": r.offset,

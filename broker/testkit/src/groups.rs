@@ -1,9 +1,11 @@
-//! Shared helpers for the group-coordinator tests: a real `Topics` in a temp dir, a real
+//! For the group-coordinator tests: a real `Topics` in a temp dir, a real
 //! `GroupCoordinator` on it, and request builders that speak the consumer protocol.
 //!
-//! Where it sits: tests drive `broker::group` directly with the same request structs the
-//! protocol layer decodes from the wire.
-#![allow(dead_code)]
+//! Flow: tests drive `minikafka_broker::group` directly (or through the [`crate::wire`]
+//! client) with the same request structs the protocol layer decodes from the wire.
+//!
+//! What must stay true: the bytes built here are what Kafka's Java consumer sends
+//! (ConsumerProtocolSubscription/Assignment v0 with their version prefix).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,29 +58,27 @@ fn s(v: &str) -> StrBytes {
 
 /// ConsumerProtocolSubscription v0 bytes (version prefix + body), as consumers send them.
 pub fn subscription(topics: &[&str]) -> Bytes {
-    let mut sub = ConsumerProtocolSubscription::default();
-    sub.topics = topics.iter().map(|t| s(t)).collect();
-    let mut buf = BytesMut::new();
-    buf.put_i16(0);
-    sub.encode(&mut buf, 0).expect("encode subscription");
-    buf.freeze()
+    let sub =
+        ConsumerProtocolSubscription::default().with_topics(topics.iter().map(|t| s(t)).collect());
+    versioned(&sub)
 }
 
 /// ConsumerProtocolAssignment v0 bytes.
 pub fn assignment(parts: &[(&str, &[i32])]) -> Bytes {
-    let mut a = ConsumerProtocolAssignment::default();
-    a.assigned_partitions = parts
-        .iter()
-        .map(|(t, ps)| {
-            let mut tp = TopicPartition::default();
-            tp.topic = TopicName(s(t));
-            tp.partitions = ps.to_vec();
-            tp
-        })
-        .collect();
+    let parts = parts.iter().map(|(t, ps)| {
+        TopicPartition::default()
+            .with_topic(TopicName(s(t)))
+            .with_partitions(ps.to_vec())
+    });
+    versioned(&ConsumerProtocolAssignment::default().with_assigned_partitions(parts.collect()))
+}
+
+/// Version 0's prefix, then `body` encoded at version 0.
+fn versioned(body: &impl Encodable) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_i16(0);
-    a.encode(&mut buf, 0).expect("encode assignment");
+    body.encode(&mut buf, 0)
+        .expect("encode the consumer protocol");
     buf.freeze()
 }
 
@@ -88,22 +88,18 @@ pub fn join_req(
     protocols: &[&str],
     session: Duration,
 ) -> JoinGroupRequest {
-    let mut req = JoinGroupRequest::default();
-    req.group_id = GroupId(s(group));
-    req.member_id = s(member_id);
-    req.session_timeout_ms = session.as_millis() as i32;
-    req.rebalance_timeout_ms = session.as_millis() as i32;
-    req.protocol_type = s("consumer");
-    req.protocols = protocols
-        .iter()
-        .map(|p| {
-            let mut proto = JoinGroupRequestProtocol::default();
-            proto.name = s(p);
-            proto.metadata = subscription(&[TOPIC]);
-            proto
-        })
-        .collect();
-    req
+    let protocols = protocols.iter().map(|p| {
+        JoinGroupRequestProtocol::default()
+            .with_name(s(p))
+            .with_metadata(subscription(&[TOPIC]))
+    });
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member_id))
+        .with_session_timeout_ms(session.as_millis() as i32)
+        .with_rebalance_timeout_ms(session.as_millis() as i32)
+        .with_protocol_type(s("consumer"))
+        .with_protocols(protocols.collect())
 }
 
 pub fn sync_req(
@@ -112,28 +108,23 @@ pub fn sync_req(
     generation: i32,
     assignments: &[(&str, Bytes)],
 ) -> SyncGroupRequest {
-    let mut req = SyncGroupRequest::default();
-    req.group_id = GroupId(s(group));
-    req.member_id = s(member_id);
-    req.generation_id = generation;
-    req.assignments = assignments
-        .iter()
-        .map(|(m, a)| {
-            let mut sa = SyncGroupRequestAssignment::default();
-            sa.member_id = s(m);
-            sa.assignment = a.clone();
-            sa
-        })
-        .collect();
-    req
+    let assignments = assignments.iter().map(|(m, a)| {
+        SyncGroupRequestAssignment::default()
+            .with_member_id(s(m))
+            .with_assignment(a.clone())
+    });
+    SyncGroupRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member_id))
+        .with_generation_id(generation)
+        .with_assignments(assignments.collect())
 }
 
 pub fn heartbeat_req(group: &str, member_id: &str, generation: i32) -> HeartbeatRequest {
-    let mut req = HeartbeatRequest::default();
-    req.group_id = GroupId(s(group));
-    req.member_id = s(member_id);
-    req.generation_id = generation;
-    req
+    HeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member_id))
+        .with_generation_id(generation)
 }
 
 /// Joins a new member with JoinGroup v5: MEMBER_ID_REQUIRED first, then the real join.
@@ -165,24 +156,20 @@ pub fn commit_req(
     generation: i32,
     offsets: &[(i32, i64, &str)],
 ) -> OffsetCommitRequest {
-    let mut req = OffsetCommitRequest::default();
-    req.group_id = GroupId(s(group));
-    req.member_id = s(member_id);
-    req.generation_id_or_member_epoch = generation;
-    let mut topic = OffsetCommitRequestTopic::default();
-    topic.name = TopicName(s(TOPIC));
-    topic.partitions = offsets
-        .iter()
-        .map(|(p, o, m)| {
-            let mut part = OffsetCommitRequestPartition::default();
-            part.partition_index = *p;
-            part.committed_offset = *o;
-            part.committed_metadata = Some(s(m));
-            part
-        })
-        .collect();
-    req.topics = vec![topic];
-    req
+    let partitions = offsets.iter().map(|(p, o, m)| {
+        OffsetCommitRequestPartition::default()
+            .with_partition_index(*p)
+            .with_committed_offset(*o)
+            .with_committed_metadata(Some(s(m)))
+    });
+    let topic = OffsetCommitRequestTopic::default()
+        .with_name(TopicName(s(TOPIC)))
+        .with_partitions(partitions.collect());
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member_id))
+        .with_generation_id_or_member_epoch(generation)
+        .with_topics(vec![topic])
 }
 
 /// Every (partition, error code) of an OffsetCommit response.
@@ -199,15 +186,13 @@ pub fn commit_errors(resp: &OffsetCommitResponse) -> Vec<(i32, i16)> {
 
 /// OffsetFetch v7 for `partitions` of demo-topic, or every committed partition when `None`.
 pub fn fetch_req(group: &str, partitions: Option<&[i32]>) -> OffsetFetchRequest {
-    let mut req = OffsetFetchRequest::default();
-    req.group_id = GroupId(s(group));
-    req.topics = partitions.map(|ps| {
-        let mut t = OffsetFetchRequestTopic::default();
-        t.name = TopicName(s(TOPIC));
-        t.partition_indexes = ps.to_vec();
-        vec![t]
+    let topics = partitions.map(|ps| {
+        let topic = OffsetFetchRequestTopic::default().with_name(TopicName(s(TOPIC)));
+        vec![topic.with_partition_indexes(ps.to_vec())]
     });
-    req
+    OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(topics)
 }
 
 /// (topic, partition) → (offset, metadata) from an OffsetFetch v1–v7 response.

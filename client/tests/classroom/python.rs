@@ -1,35 +1,27 @@
 //! A classroom member on kafka-python, the classroom's own client: the script
-//! `tests/python/kafka_python_member.py` in a subprocess, one JSON line per event.
+//! `broker/tests/python/kafka_python_member.py` in a subprocess, one JSON line per event,
+//! told what to do ("commit", "stop") one line at a time on its stdin.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
+use minikafka_testkit::external::{python, python_script};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use std::sync::{Arc, Mutex};
-
 use super::member::{Controls, Event, Target};
 
-/// `None` (after saying why) when no Python with kafka-python is installed.
+/// `None` (after the kit reported the skip) when no Python with kafka-python is installed.
 pub fn start(
     target: &Target,
     name: &str,
     events: mpsc::UnboundedSender<Event>,
 ) -> Option<Controls> {
-    let python = crate::support::python()?;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/kafka_python_member.py"
-    );
+    let python = python()?;
     let mut child = Command::new(python)
-        .args([
-            script,
-            &target.bootstrap,
-            &target.group,
-            &target.topic,
-            name,
-        ])
+        .arg(python_script("kafka_python_member.py"))
+        .args([&target.bootstrap, &target.group, &target.topic, name])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -37,6 +29,16 @@ pub fn start(
         .expect("start kafka-python member");
     let stdout = child.stdout.take().expect("stdout");
     let mut stdin = child.stdin.take().expect("stdin");
+    // The script's input; it ends once every sender is gone, and closing stdin stops the
+    // script too.
+    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel::<&'static str>();
+    tokio::spawn(async move {
+        while let Some(line) = lines_rx.recv().await {
+            if stdin.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
     let name = name.to_string();
     let reader = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
@@ -53,6 +55,8 @@ pub fn start(
                 )
             } else if v.get("revoked").is_some() {
                 Event::Revoked
+            } else if v.get("committed").is_some() {
+                Event::Committed
             } else if v.get("closed").is_some() {
                 continue;
             } else {
@@ -68,11 +72,12 @@ pub fn start(
     let child = Arc::new(Mutex::new(Some(child)));
     let for_crash = child.clone();
     let take = |c: &Mutex<Option<Child>>| c.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let for_commit = lines_tx.clone();
     Some(Controls {
-        stopper: Box::new(move || {
+        stop: Box::new(move || {
+            let _ = lines_tx.send("stop\n");
+            drop(lines_tx);
             tokio::spawn(async move {
-                let _ = stdin.write_all(b"stop\n").await;
-                drop(stdin);
                 let mut child = take(&child).expect("the member is running");
                 let status = child.wait().await.expect("wait for kafka-python member");
                 assert!(status.success(), "kafka-python member exited with {status}");
@@ -80,10 +85,13 @@ pub fn start(
             })
         }),
         // SIGKILL: no commit, no LeaveGroup.
-        crasher: Some(Box::new(move || {
+        crash: Some(Box::new(move || {
             if let Some(mut child) = take(&for_crash) {
                 let _ = child.start_kill();
             }
         })),
+        commit: Box::new(move || {
+            let _ = for_commit.send("commit\n");
+        }),
     })
 }

@@ -1,13 +1,14 @@
-//! Shared helpers for the black-box broker tests: a real broker on 127.0.0.1:0 with
-//! its data in a temp dir, and a raw-frame Kafka client built on the `kafka-protocol`
-//! crate's codecs (so the tests check our bytes against an independent encoder).
+//! A Kafka client that speaks raw frames, built on the `kafka-protocol` crate's codecs,
+//! so tests check our bytes against an independent encoder; plus the request builders
+//! and the batch encoder/decoder the protocol tests share.
 //!
-//! Every network wait is bounded by [`WAIT`], so a broken broker fails a test instead
-//! of hanging it.
-#![allow(dead_code)] // each test binary uses a different subset
+//! Flow: test → **wire::Client** → TCP → the broker's connection → protocol handlers.
+//!
+//! What must stay true: every network wait is bounded by [`WAIT`], so a broken broker
+//! fails a test instead of hanging it; the client never hides what the broker sent
+//! (trailing bytes and wrong correlation ids fail the test).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
@@ -23,72 +24,11 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use minikafka_broker::{Broker, BrokerHandle, Config};
-use tempfile::TempDir;
+use minikafka_broker::log::record_batch::set_base_offset;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The longest any test waits for the broker.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// A broker serving a temp dir. Call [`TestBroker::stop`] at the end of a test.
-pub struct TestBroker {
-    pub handle: BrokerHandle,
-    pub dir: TempDir,
-}
-
-/// Sends the broker's log lines to the test output (shown for failing tests).
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// The config every test starts from: port 0, a fresh data dir, quiet logs.
-pub fn test_config(dir: &TempDir) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("valid address"),
-        data_dir: dir.path().to_path_buf(),
-        log_requests: true,
-        ..Config::default()
-    }
-}
-
-impl TestBroker {
-    pub async fn start() -> TestBroker {
-        Self::start_with(|_| {}).await
-    }
-
-    /// Starts a broker after `tweak` has adjusted the test config.
-    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
-        init_logging();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = test_config(&dir);
-        tweak(&mut config);
-        let handle = Broker::start(config).await.expect("broker starts");
-        TestBroker { handle, dir }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.handle.addr()
-    }
-
-    pub async fn client(&self) -> Client {
-        Client::connect(self.addr()).await
-    }
-
-    /// Graceful shutdown; returns the data dir so a test can reopen it.
-    pub async fn stop(self) -> TempDir {
-        tokio::time::timeout(WAIT, self.handle.shutdown())
-            .await
-            .expect("shutdown finishes in time");
-        self.dir
-    }
-}
+use crate::WAIT;
 
 /// A Kafka client that speaks raw frames.
 pub struct Client {
@@ -344,10 +284,10 @@ pub fn decode_records(mut records: Bytes) -> Vec<(i64, Option<String>, String)> 
         .collect()
 }
 
-/// `bytes` with its base offset (bytes 0–7) replaced, as the broker stores it.
+/// `bytes` with its base offset replaced, as the broker stores it.
 pub fn with_base_offset(bytes: &Bytes, base_offset: i64) -> Vec<u8> {
     let mut v = bytes.to_vec();
-    v[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    set_base_offset(&mut v, base_offset);
     v
 }
 

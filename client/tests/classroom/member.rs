@@ -1,6 +1,6 @@
-//! A group member, whichever client runs it: our native consumer, librdkafka (the
-//! rdkafka crate) or kafka-python. Each reports the same events, so each classroom
-//! experiment is written once and run with every client.
+//! A group member, whichever client runs it: our consumer on either backend (native, or
+//! librdkafka with the `rdkafka` feature) or kafka-python. Each reports the same events,
+//! so each classroom experiment is written once and run with every client.
 //!
 //! Every member uses the same settings, the classroom's: round-robin assignment, a 6 s
 //! session timeout, frequent heartbeats, `auto.offset.reset=earliest` and auto-commit.
@@ -8,6 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use minikafka_client::Backend;
+use minikafka_testkit::cluster::KafkaPython;
+use minikafka_testkit::within;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -24,15 +27,38 @@ pub enum Event {
         offset: i64,
         value: String,
     },
+    /// A commit asked for by [`Member::commit`] succeeded.
+    Committed,
 }
 
 /// The clients a member can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
-    Native,
-    #[cfg(feature = "rdkafka")]
-    Rdkafka,
+    Ours(Backend),
     KafkaPython,
+}
+
+impl From<Backend> for Client {
+    fn from(backend: Backend) -> Client {
+        Client::Ours(backend)
+    }
+}
+
+impl From<KafkaPython> for Client {
+    fn from(_: KafkaPython) -> Client {
+        Client::KafkaPython
+    }
+}
+
+impl Client {
+    /// The backend of the producer that writes the test data (kafka-python members read
+    /// what the native producer wrote).
+    pub fn producer_backend(self) -> Backend {
+        match self {
+            Client::Ours(backend) => backend,
+            Client::KafkaPython => Backend::Native,
+        }
+    }
 }
 
 /// Where a member connects and what it joins.
@@ -43,25 +69,24 @@ pub struct Target {
     pub topic: String,
 }
 
-/// Stops a member cleanly (commit, leave the group); the handle ends once it has left.
-pub type Stopper = Box<dyn FnOnce() -> JoinHandle<()> + Send>;
-
-/// Ends a member abruptly, as a crash would: no commit, no LeaveGroup.
-pub type Crasher = Box<dyn FnOnce() + Send>;
-
-/// How a started member is stopped, cleanly or not.
+/// How a started member is driven.
 pub struct Controls {
-    pub stopper: Stopper,
-    /// `None` for a client that cannot be crashed from a test (librdkafka in-process).
-    pub crasher: Option<Crasher>,
+    /// Stops it cleanly (commit, leave the group); the handle ends once it has left.
+    pub stop: Box<dyn FnOnce() -> JoinHandle<()> + Send>,
+    /// Ends it abruptly, as a crash would: no commit, no LeaveGroup. `None` for a client
+    /// that cannot be crashed from a test (librdkafka in-process).
+    pub crash: Option<Box<dyn FnOnce() + Send>>,
+    /// Asks it to commit what it has read; it answers with [`Event::Committed`].
+    pub commit: Box<dyn Fn() + Send>,
 }
 
 /// A running member: its events, and a way to stop it cleanly.
 pub struct Member {
     pub name: String,
     events: mpsc::UnboundedReceiver<Event>,
-    stopper: Option<Stopper>,
-    crasher: Option<Crasher>,
+    /// `None` once stopped or crashed.
+    controls: Option<Controls>,
+    commits: usize,
     /// The partitions owned after the latest rebalance (empty while revoked).
     pub owned: BTreeSet<i32>,
     /// Every record received, by (partition, offset).
@@ -70,20 +95,18 @@ pub struct Member {
 
 impl Member {
     /// Start a member of `target.group` on `client`; `None` when that client is not
-    /// installed here (the test is then skipped, with a message).
+    /// installed here (the test is then skipped, visibly).
     pub async fn start(client: Client, target: &Target, name: &str) -> Option<Member> {
         let (tx, events) = mpsc::unbounded_channel();
         let controls = match client {
-            Client::Native => super::native::start(target, name, tx).await,
-            #[cfg(feature = "rdkafka")]
-            Client::Rdkafka => super::rdkafka::start(target, name, tx),
+            Client::Ours(backend) => super::consumer::start(backend, target, name, tx).await,
             Client::KafkaPython => super::python::start(target, name, tx)?,
         };
         Some(Member {
             name: name.to_string(),
             events,
-            stopper: Some(controls.stopper),
-            crasher: controls.crasher,
+            controls: Some(controls),
+            commits: 0,
             owned: BTreeSet::new(),
             records: BTreeMap::new(),
         })
@@ -95,6 +118,7 @@ impl Member {
             match event {
                 Event::Assigned(p) => self.owned = p,
                 Event::Revoked => self.owned.clear(),
+                Event::Committed => self.commits += 1,
                 Event::Record {
                     partition,
                     offset,
@@ -111,23 +135,34 @@ impl Member {
         }
     }
 
+    /// Commits what the member has read, and waits until the commit succeeded.
+    pub async fn commit(&mut self) {
+        let before = self.commits;
+        (self.controls.as_ref().expect("a running member").commit)();
+        let what = format!("{}'s commit", self.name);
+        within(&what, async {
+            while self.commits == before {
+                self.drain();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+    }
+
     /// Ends the member abruptly (no commit, no LeaveGroup): the coordinator only notices
     /// when its session times out. Panics for a client that cannot crash.
     pub fn crash(mut self) -> Member {
         self.drain();
-        let crasher = self.crasher.take().expect("this client cannot be crashed");
-        crasher();
-        self.stopper = None;
+        let controls = self.controls.take().expect("a running member");
+        (controls.crash.expect("this client cannot be crashed"))();
         self
     }
 
     /// Stops the member cleanly and waits until it has left the group.
     pub async fn stop(mut self) -> Member {
-        if let Some(stopper) = self.stopper.take() {
-            tokio::time::timeout(Duration::from_secs(30), stopper())
-                .await
-                .unwrap_or_else(|_| panic!("{} stops within 30 s", self.name))
-                .expect("member task");
+        if let Some(controls) = self.controls.take() {
+            let what = format!("{} stops", self.name);
+            within(&what, (controls.stop)()).await.expect("member task");
         }
         self.drain();
         self
@@ -135,14 +170,13 @@ impl Member {
 }
 
 /// Drains `members` until `done` holds, or panics with `what` and their state after
-/// `limit`. Only a bound against hanging: nothing is asserted about how long it took.
+/// the kit's bound. Nothing is asserted about how long it took.
 pub async fn wait_until(
     members: &mut [&mut Member],
     what: &str,
-    limit: Duration,
     done: impl Fn(&[&mut Member]) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = tokio::time::Instant::now() + minikafka_testkit::WAIT;
     loop {
         for m in members.iter_mut() {
             m.drain();
@@ -151,8 +185,7 @@ pub async fn wait_until(
             return;
         }
         if tokio::time::Instant::now() >= deadline {
-            let state: Vec<String> = members
-                .iter()
+            let state: Vec<String> = (members.iter())
                 .map(|m| {
                     format!(
                         "{}: owns {:?}, {} records",
@@ -163,7 +196,8 @@ pub async fn wait_until(
                 })
                 .collect();
             panic!(
-                "{what} did not happen within {limit:?}; {}",
+                "{what} did not happen within {:?}; {}",
+                minikafka_testkit::WAIT,
                 state.join("; ")
             );
         }

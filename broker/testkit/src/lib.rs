@@ -1,0 +1,42 @@
+//! minikafka-testkit: the one test kit that the broker's, the client's and the demo's
+//! black-box tests share (dev-only, never published).
+//!
+//! Flow: a test starts a real broker with [`TestBroker`] (re-exported from
+//! `minikafka_broker::testing`, which users embedding the broker get too), drives it with
+//! a real client (ours, librdkafka, kcat, kafka-python) or with the raw [`wire`] client,
+//! and checks what came back, and what is on disk ([`disk`]).
+//!
+//! What must stay true:
+//! - one way to start a broker ([`TestBroker`]), one bound for every wait ([`WAIT`],
+//!   used through [`within`]), one rule for external clients ([`external`]);
+//! - every broker a test starts is shut down by the test (a running `TestBroker` panics
+//!   when dropped; [`backend_tests!`] stops its cluster after each scenario);
+//! - a helper that two test crates need lives here, not copied into each.
+//!
+//! # Layout
+//!
+//! - [`wire`]: a Kafka client that speaks raw frames, built on `kafka-protocol`'s codecs.
+//! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
+//! - [`external`]: finding kcat and Python; found → run, missing → skip or fail.
+//! - [`disk`]: what a partition's segments hold, read with the log's own framing.
+//! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
+//!   [`backend_tests!`] macro that runs it per backend.
+
+pub mod cluster;
+pub mod disk;
+pub mod external;
+pub mod groups;
+pub mod wire;
+
+use std::future::Future;
+
+pub use cluster::{client_config, member_config, producer_config, reader_config, Cluster};
+pub use minikafka_broker::testing::{TestBroker, WAIT};
+
+/// Awaits `f`, failing the test with `what` if it takes longer than [`WAIT`].
+pub async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {WAIT:?}"),
+    }
+}
