@@ -1,6 +1,8 @@
 //! The group coordinator's flows, driven with real request structs on a real data dir:
 //! join → sync → heartbeat → leave, session and rebalance timeouts (under
 //! `tokio::time::pause`), offset commits and fetches, and FindCoordinator/List/Describe.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 //!
 //! A restart here is what a broker restart does to the coordinator: shut it down, close and
 //! drop the topics, reopen the same data dir and replay `__consumer_offsets`.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

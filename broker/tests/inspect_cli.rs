@@ -1,5 +1,7 @@
 //! Black-box tests of `minikafka-broker inspect`: the real binary on a real data dir
 //! written through the library, checking what a learner would read.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,6 +4,8 @@
 //!
 //! Failing seeds are kept in `broker/proptest-regressions/storage_proptest.txt`
 //! (committed), so a once-found failure is replayed on every run.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::fs::OpenOptions;
 use std::io::Write;

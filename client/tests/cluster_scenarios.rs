@@ -6,6 +6,8 @@
 //!
 //! The classroom experiments (load balancing, broadcast, persistence) are in
 //! `classroom.rs`, where they also run with kafka-python.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! errors. Each scenario is written once as `async fn(Backend, &mut Cluster)` and runs per
 //! backend against our broker on 127.0.0.1:0, and with rdkafka against librdkafka's mock
 //! cluster.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
