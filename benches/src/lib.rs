@@ -4,7 +4,7 @@
 //! segment), the same path a Produce request takes below `Partition::append`.
 //!
 //! What must stay true:
-//! - [`batch`] is built by the broker's own `record_batch::build`, so it passes the
+//! - [`batch`] is built by the broker's own `record::build`, so it passes the
 //!   append path's validation exactly as a producer's batch would.
 //! - The same arguments give the same bytes (fixed keys and timestamps): runs compare.
 //! - [`temp_log`] is `LogConfig::default()` (so no fsync) with 256 MiB segments; the log
@@ -12,7 +12,8 @@
 
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
-use minikafka_broker::log::record_batch::{build, Compression, NewRecord};
+use minikafka_broker::log::record::{build, NewRecord};
+use minikafka_broker::log::record_batch::Compression;
 use minikafka_broker::log::PartitionLog;
 
 /// A v2 batch of `records` records, each with an 8-byte key and a `value_len`-byte value.

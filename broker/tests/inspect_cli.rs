@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
-use minikafka_broker::log::record_batch::{build, Compression, NewRecord};
+use minikafka_broker::log::record::{build, NewRecord};
+use minikafka_broker::log::record_batch::Compression;
 use minikafka_broker::topics::Topics;
 
 fn inspect(args: &[&str]) -> Output {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use minikafka_broker::config::{FsyncPolicy, LogConfig};
-use minikafka_broker::log::record_batch::{build, records, split_batches, Compression, NewRecord};
+use minikafka_broker::log::record::{build, records, NewRecord};
+use minikafka_broker::log::record_batch::{split_batches, Compression};
 use minikafka_broker::topics::Topics;
 
 #[test]

@@ -13,9 +13,8 @@ use std::io::Write;
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
 use minikafka_broker::log::index::{lookup_in, IndexEntry};
-use minikafka_broker::log::record_batch::{
-    build, split_batches, BatchHeader, Compression, NewRecord,
-};
+use minikafka_broker::log::record::{build, NewRecord};
+use minikafka_broker::log::record_batch::{split_batches, BatchHeader, Compression};
 use minikafka_broker::log::PartitionLog;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;

@@ -36,18 +36,20 @@
 //! | next 8       | commit timestamp i64 (ms since epoch)   |
 //!
 //! One OffsetCommit request becomes one v2 record batch (built with
-//! [`record_batch::build`]) with one record per partition, appended with
+//! [`record::build`]) with one record per partition, appended with
 //! [`Partition::append`]. The topic is created with `retention.ms=-1`: Kafka compacts it,
 //! minikafka keeps it whole, so replay reads every commit ever made (fine at classroom scale).
 //! The replay walks the batches with [`record_batch::split_batches`] and
-//! [`record_batch::records`].
+//! [`record::records`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::log::record_batch::{self, BatchHeader, Compression, NewRecord};
+use crate::log::record;
+use crate::log::record::NewRecord;
+use crate::log::record_batch::{self, BatchHeader, Compression};
 use crate::log::LogError;
 use crate::topics::{Partition, TopicError, Topics};
 
@@ -166,7 +168,7 @@ impl OffsetStore {
                 }
             })
             .collect();
-        let mut batch = record_batch::build(&records, now, Compression::None);
+        let mut batch = record::build(&records, now, Compression::None);
         let mut map = self.lock();
         let log_end = self.partition.log_end_offset();
         self.partition
@@ -234,7 +236,7 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
             let Ok(header) = BatchHeader::parse(batch) else {
                 break;
             };
-            match record_batch::records(batch) {
+            match record::records(batch) {
                 Ok(records) => {
                     for rec in records {
                         apply_record(&mut map, rec.offset, rec.key, rec.value);

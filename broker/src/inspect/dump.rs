@@ -19,6 +19,7 @@ use std::path::Path;
 use super::format;
 use super::InspectError;
 use crate::log::index::{parse_entries, ENTRY_LEN};
+use crate::log::record;
 use crate::log::record_batch::{self, BatchHeader};
 use crate::log::segment::{parse_file_name, BatchReader, ReadStep};
 
@@ -142,7 +143,7 @@ fn dump_batch(position: u64, bytes: &[u8], out: &mut dyn Write) -> std::io::Resu
         h.base_sequence,
         h.partition_leader_epoch
     )?;
-    let recs = match record_batch::records(bytes) {
+    let recs = match record::records(bytes) {
         Ok(r) => r,
         Err(e) => {
             writeln!(out, "  records unreadable: {e}")?;

@@ -26,6 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
+use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::Segment;
@@ -358,7 +359,7 @@ impl PartitionLog {
             })?;
             let Some((pos, len)) = found else { continue };
             let bytes = seg.read(pos, len)?;
-            let hit = record_batch::records(&bytes)?
+            let hit = record::records(&bytes)?
                 .into_iter()
                 .find(|r| r.timestamp >= ts);
             if let Some(r) = hit {

@@ -104,7 +104,7 @@ fn read_bytes(buf: &mut &[u8], what: &str) -> Result<Option<Bytes>, BatchError> 
 }
 
 /// The records section, decompressed when the batch is compressed.
-pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
+fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
     use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
     let raw = batch
         .get(HEADER_LEN..h.total_len().min(batch.len()))

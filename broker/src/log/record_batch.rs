@@ -34,11 +34,9 @@
 //! | 61…    | records                | compressed as a whole when compression ≠ 0     |
 //!
 //! The records inside a batch (their format, decoding and building) are in
-//! [`super::record`]; `records`, `build`, `Record` and `NewRecord` are re-exported here.
+//! [`super::record`].
 
 use std::ops::Range;
-
-pub use super::record::{build, records, records_section, NewRecord, Record};
 
 /// Size of the fixed batch header; records start here.
 pub const HEADER_LEN: usize = 61;

@@ -154,7 +154,8 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::record_batch::{build, Compression, NewRecord};
+    use crate::log::record::{build, NewRecord};
+    use crate::log::record_batch::Compression;
 
     fn one_batch() -> Vec<u8> {
         build(&[NewRecord::default()], 0, Compression::None)

@@ -279,8 +279,8 @@ mod tests {
             .unwrap();
         let p = topics.partition("orders", 2).unwrap();
         let rx = p.subscribe();
-        let mut b = crate::log::record_batch::build(
-            &[crate::log::record_batch::NewRecord::default()],
+        let mut b = crate::log::record::build(
+            &[crate::log::record::NewRecord::default()],
             0,
             crate::log::record_batch::Compression::None,
         );

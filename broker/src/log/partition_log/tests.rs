@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
-use crate::log::record_batch::{build, records, split_batches, Compression, NewRecord};
+use crate::log::record::{build, records, NewRecord};
+use crate::log::record_batch::{split_batches, Compression};
 use crate::log::segment::file_name;
 
 fn batch(n: usize, value_len: usize, ts: i64) -> Vec<u8> {

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::log::record::{build, records, NewRecord};
 
 fn rec(k: &str, v: &str, ts: i64) -> NewRecord {
     NewRecord {
