@@ -21,6 +21,8 @@
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
 //! every layer listens to) and [`error_codes`] (Kafka's names for its error codes).
 //! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics` and `log`.
+//! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
+//! and yours), built on `server`.
 //!
 //! ## One produce, step by step
 //!
