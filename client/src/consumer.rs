@@ -156,6 +156,21 @@ impl Consumer {
         }
     }
 
+    /// The id the group coordinator gave this member, as of its latest generation (the
+    /// broker's log and DescribeGroups name members by it); `None` before the member first
+    /// joined.
+    ///
+    /// Native backend: known from the first [`ConsumerEvent::Assigned`] on. The rdkafka
+    /// backend always returns `None`: the `rdkafka` crate has no safe accessor for
+    /// librdkafka's `rd_kafka_memberid`.
+    pub fn member_id(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Native(c) => c.member_id(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.member_id(),
+        }
+    }
+
     /// Leave the group cleanly: stop fetching, commit (with auto-commit on), send
     /// LeaveGroup so the others rebalance at once, and return. An error reports a failed
     /// final commit; the member has left either way.

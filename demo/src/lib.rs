@@ -1,5 +1,6 @@
 //! What the classroom binaries (`producer`, `consumer`) share: logging to stderr, the
-//! exit code, and `--config key=value` parsing. Their stdout stays for the messages.
+//! exit code, `--config key=value` parsing, and the demo's keys. Their stdout stays for
+//! the messages.
 //!
 //! Where it sits: under both ends of the flow, the demo `producer` (start) and
 //! `consumer` (end).
@@ -8,11 +9,22 @@
 //! - Nothing here writes to stdout: logs and errors go to stderr.
 //! - Exit code 0 only on success; a failure prints `error:` with every cause and exits 1.
 //! - `--config` splits at the first `=` and trims both sides (`a=b=c` → `a`, `b=c`).
+//! - [`DEMO_KEYS`] reach every partition of the default 3-partition topic under murmur2
+//!   (`client/src/partitioner.rs: partition_for_key`), so in the load-balancing experiment
+//!   each of three consumers gets messages.
 
 use std::future::Future;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+/// The users the demo producer's events are keyed by, in the order it sends them.
+///
+/// Chosen for murmur2 with 3 partitions: `student_1` → 1, `student_2` → 2,
+/// `student_3` → 0, so every partition gets a key. (The classroom's `user_1`, `user_2`,
+/// `user_3` go to 0, 1, 0: partition 2 would stay empty.) The numbers in the names do not
+/// predict the partition; only the hash does.
+pub const DEMO_KEYS: [&str; 3] = ["student_1", "student_2", "student_3"];
 
 /// Logs to stderr at `warn` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {
@@ -46,7 +58,22 @@ pub fn config_pair(kv: &str) -> anyhow::Result<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::config_pair;
+    use std::collections::BTreeSet;
+
+    use minikafka_client::partitioner::partition_for_key;
+
+    use super::{config_pair, DEMO_KEYS};
+
+    /// The broker's default `num.partitions`, the topic the producer creates on first use.
+    #[test]
+    fn demo_keys_reach_every_partition_of_the_default_topic() {
+        let partitions = minikafka_broker::Config::default().num_partitions;
+        let reached: BTreeSet<i32> = DEMO_KEYS
+            .iter()
+            .map(|k| partition_for_key(k.as_bytes(), partitions))
+            .collect();
+        assert_eq!(reached, (0..partitions).collect(), "{DEMO_KEYS:?}");
+    }
 
     #[test]
     fn config_pairs_are_split_and_trimmed() {

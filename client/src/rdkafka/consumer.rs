@@ -302,6 +302,12 @@ impl RdConsumer {
             .unwrap_or_default()
     }
 
+    /// Unknown here: the `rdkafka` crate exposes no member id, and reading librdkafka's
+    /// (`rd_kafka_memberid`) would take an FFI call of our own.
+    pub(crate) fn member_id(&self) -> Option<String> {
+        None
+    }
+
     /// Commit (with auto-commit), then close librdkafka's consumer: revoke, LeaveGroup.
     ///
     /// librdkafka's close has no time limit of its own (it waits for the coordinator's

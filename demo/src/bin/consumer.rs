@@ -1,13 +1,19 @@
 //! The classroom consumer: joins a consumer group, prints every message it receives
-//! (topic, partition, offset, key, and the value as pretty-printed JSON), and on Ctrl+C
+//! (topic, partition, offset, key, and the value as pretty-printed JSON), says at each
+//! rebalance which member it is and which partitions it got or gave up, and on Ctrl+C
 //! commits, leaves the group and prints how many messages came from each partition.
 //!
 //! Where it sits: the very end of the flow, broker → fetch → consumer → **your screen**.
 //! Start two or three of these with the same `--group` to watch the partitions being
 //! shared out; start one with another `--group` to see every message a second time.
+//! `--session-timeout-ms 6000` (the broker's minimum) makes a killed member's partitions
+//! move in seconds instead of Kafka's default 45.
 //!
 //! What must stay true:
-//! - stdout carries only records and the final summary; status lines go to stderr.
+//! - stdout carries only records and the final summary; status lines (the member id and
+//!   assignment at each rebalance) go to stderr.
+//! - `--session-timeout-ms` / `--heartbeat-interval-ms` set `session.timeout.ms` /
+//!   `heartbeat.interval.ms`; a `--config` of the same key given later wins.
 //! - Each planned stop (Ctrl+C, `--max-messages`, stdout closed) commits, with the wait
 //!   bounded by `COMMIT_WAIT`, and then leaves the group even if the commit failed.
 //! - A failed commit or leave exits 1, saying messages may be seen again.
@@ -43,6 +49,14 @@ struct Args {
     /// Exit (after committing and leaving the group) once this many messages arrived.
     #[arg(long)]
     max_messages: Option<u64>,
+    /// How long the group waits for a silent member before giving its partitions to the
+    /// others (session.timeout.ms; the broker allows 6000 to 1800000). Default 45000.
+    #[arg(long, value_name = "MS")]
+    session_timeout_ms: Option<u64>,
+    /// How often the member tells the group it is alive (heartbeat.interval.ms). Default
+    /// 3000, or a third of --session-timeout-ms when that is given and smaller.
+    #[arg(long, value_name = "MS")]
+    heartbeat_interval_ms: Option<u64>,
     /// Client implementation: native (pure Rust) or rdkafka (needs --features rdkafka).
     #[arg(long, default_value = "native")]
     backend: Backend,
@@ -67,18 +81,28 @@ async fn run() -> Result<()> {
     config.client.backend = args.backend;
     config.client.client_id = "minikafka-demo-consumer".into();
     config.auto_offset_reset = args.offset_reset;
+    if let Some(ms) = args.session_timeout_ms {
+        config.session_timeout = Duration::from_millis(ms);
+        // Kafka's rule of thumb: beat at least three times per session timeout.
+        config.heartbeat_interval = config.heartbeat_interval.min(config.session_timeout / 3);
+    }
+    if let Some(ms) = args.heartbeat_interval_ms {
+        config.heartbeat_interval = Duration::from_millis(ms);
+    }
     for kv in &args.config {
         let (key, value) = minikafka_demo::config_pair(kv)?;
         config.set(key, value)?;
     }
 
+    let session_timeout_ms = config.session_timeout.as_millis();
     let mut consumer = Consumer::new(config)
         .await
         .with_context(|| format!("cannot start the consumer for {}", args.bootstrap_server))?;
     consumer.subscribe(&[&args.topic]).await?;
     eprintln!(
-        "consumer in group `{}` subscribed to `{}`; waiting for partitions (Ctrl+C to stop)",
-        args.group, args.topic
+        "consumer in group `{}` subscribed to `{}` (session timeout {} ms); \
+         waiting for partitions (Ctrl+C to stop)",
+        args.group, args.topic, session_timeout_ms
     );
 
     let mut per_partition: BTreeMap<TopicPartition, u64> = BTreeMap::new();
@@ -107,8 +131,12 @@ async fn run() -> Result<()> {
                     .entry(TopicPartition::new(record.topic, record.partition))
                     .or_default() += 1;
             }
-            ConsumerEvent::Assigned(tps) => eprintln!("assigned: {}", list(&tps)),
-            ConsumerEvent::Revoked(tps) => eprintln!("revoked: {}", list(&tps)),
+            ConsumerEvent::Assigned(tps) => {
+                eprintln!("member {}: assigned: {}", member(&consumer), list(&tps));
+            }
+            ConsumerEvent::Revoked(tps) => {
+                eprintln!("member {}: revoked: {}", member(&consumer), list(&tps));
+            }
         }
     };
 
@@ -153,6 +181,13 @@ fn print_record(record: &ConsumerRecord) -> std::io::Result<()> {
         record.topic, record.partition, record.offset
     )?;
     out.flush()
+}
+
+/// The member id the coordinator gave this consumer, as the broker's log names it.
+fn member(consumer: &Consumer) -> String {
+    consumer
+        .member_id()
+        .unwrap_or_else(|| "(id not known to this backend)".into())
 }
 
 fn list(tps: &[TopicPartition]) -> String {

@@ -1,13 +1,16 @@
 //! The classroom producer: sends JSON events keyed by user, so the same user always lands on
-//! the same partition, and prints where each one was stored.
+//! the same partition, and prints where each one was stored. Before sending, it says on
+//! stderr which broker it reached, from the cluster metadata.
 //!
 //! Where it sits: the very start of the flow, application → producer → partitioner → wire.
 //!
 //! What must stay true:
 //! - acks=all always: `--config` cannot weaken it.
 //! - Each message is awaited before the next is sent, so the lines printed come in send
-//!   order; stdout carries only those lines.
-//! - The key is the user, so one user's events keep their order on one partition.
+//!   order; stdout carries only those lines (the broker line goes to stderr).
+//! - The key is the user, so one user's events keep their order on one partition; the
+//!   users are [`minikafka_demo::DEMO_KEYS`], which reach every partition of a
+//!   3-partition topic.
 //!
 //! `cargo run -p minikafka-demo --bin producer -- --count 10 --interval-ms 1000`
 
@@ -17,7 +20,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use minikafka_client::{Acks, Backend, Producer, ProducerConfig, ProducerRecord};
+use minikafka_client::{
+    Acks, Admin, Backend, ClientConfig, Producer, ProducerConfig, ProducerRecord,
+};
+use minikafka_demo::DEMO_KEYS;
 
 #[derive(Debug, Parser)]
 #[command(about = "Send JSON events keyed by user and print where each one was stored")]
@@ -42,7 +48,6 @@ struct Args {
     config: Vec<String>,
 }
 
-const USERS: [&str; 3] = ["user_1", "user_2", "user_3"];
 const ACTIONS: [&str; 4] = ["login", "view", "click", "logout"];
 
 #[tokio::main]
@@ -65,12 +70,14 @@ async fn run() -> Result<()> {
     // The classroom producer always waits for every replica; --config cannot weaken that.
     config.acks = Acks::All;
 
+    let client = config.client.clone();
     let producer = Producer::new(config)
         .await
         .with_context(|| format!("cannot start the producer for {}", args.bootstrap_server))?;
+    eprintln!("{}", reached(client).await);
 
     for id in 0..args.count {
-        let user = USERS[(id % USERS.len() as u64) as usize];
+        let user = DEMO_KEYS[(id % DEMO_KEYS.len() as u64) as usize];
         let action = ACTIONS[(id % ACTIONS.len() as u64) as usize];
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -106,4 +113,36 @@ async fn run() -> Result<()> {
     }
     producer.close().await;
     Ok(())
+}
+
+/// Which broker the producer reached: the bootstrap address it was given and the brokers
+/// the cluster metadata names. Falls back to the bootstrap address alone if the metadata
+/// cannot be read (the producer itself already connected, so sending goes on).
+async fn reached(client: ClientConfig) -> String {
+    let bootstrap = client.bootstrap_servers.join(",");
+    let metadata = match Admin::new(client).await {
+        Ok(admin) => admin.list_topics().await,
+        Err(e) => Err(e),
+    };
+    match metadata {
+        Ok(cluster) => match cluster.brokers.as_slice() {
+            [one] => format!(
+                "reached broker {} at {} (bootstrap {bootstrap})",
+                one.id,
+                one.addr()
+            ),
+            brokers => {
+                let named: Vec<String> = brokers
+                    .iter()
+                    .map(|b| format!("broker {} at {}", b.id, b.addr()))
+                    .collect();
+                format!(
+                    "reached a cluster of {} brokers through {bootstrap}: {}",
+                    brokers.len(),
+                    named.join(", ")
+                )
+            }
+        },
+        Err(e) => format!("reached {bootstrap} (its cluster metadata is unreadable: {e})"),
+    }
 }

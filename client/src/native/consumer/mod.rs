@@ -77,6 +77,8 @@ struct Positions {
     epoch: u64,
     /// Partition → offset of the next record to hand out (what a commit stores).
     consumed: BTreeMap<TopicPartition, i64>,
+    /// The member id of the latest generation joined; `None` before the first join.
+    member_id: Option<String>,
 }
 
 impl Shared {
@@ -85,11 +87,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Take ownership of `positions` (partition → first offset); returns the new epoch.
-    pub(crate) fn assign(&self, positions: BTreeMap<TopicPartition, i64>) -> u64 {
+    /// Take ownership of `positions` (partition → first offset) as `member_id`; returns
+    /// the new epoch.
+    pub(crate) fn assign(&self, member_id: &str, positions: BTreeMap<TopicPartition, i64>) -> u64 {
         let mut s = self.lock();
         s.epoch += 1;
         s.consumed = positions;
+        s.member_id = Some(member_id.to_string());
         s.epoch
     }
 
@@ -103,6 +107,10 @@ impl Shared {
     /// The consumed positions of the owned partitions, to commit.
     pub(crate) fn consumed(&self) -> BTreeMap<TopicPartition, i64> {
         self.lock().consumed.clone()
+    }
+
+    fn member_id(&self) -> Option<String> {
+        self.lock().member_id.clone()
     }
 
     fn owned(&self) -> Vec<TopicPartition> {
@@ -252,6 +260,10 @@ impl NativeConsumer {
 
     pub(crate) fn assignment(&self) -> Vec<TopicPartition> {
         self.shared.owned()
+    }
+
+    pub(crate) fn member_id(&self) -> Option<String> {
+        self.shared.member_id()
     }
 
     pub(crate) async fn close(&mut self) -> Result<()> {
