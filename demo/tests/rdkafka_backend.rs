@@ -9,6 +9,8 @@
 mod common;
 
 use common::{assert_all_read_back, run, stdout_of_success};
+use minikafka_client::partitioner::partition_for_key;
+use minikafka_demo::DEMO_KEYS;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn producer_and_consumer_run_on_librdkafka() {
@@ -36,12 +38,17 @@ async fn producer_and_consumer_run_on_librdkafka() {
     )
     .await;
     let stdout = stdout_of_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("reached broker 0 at {addr} (bootstrap {addr})")),
+        "{stderr}"
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 6, "{stdout}");
-    // user_1 → 0, user_2 → 1, user_3 → 0 with murmur2 on 3 partitions (KAFKA-NOTES.md).
+    // The demo keys in turn, each on its murmur2 partition (librdkafka with murmur2_random).
     for (i, line) in lines.iter().enumerate() {
-        let user = ["user_1", "user_2", "user_3"][i % 3];
-        let partition = [0, 1, 0][i % 3];
+        let user = DEMO_KEYS[i % 3];
+        let partition = partition_for_key(user.as_bytes(), 3);
         assert!(line.starts_with(&format!("rd [{partition}] @ ")), "{line}");
         assert!(line.contains(&format!("key={user}")), "{line}");
     }
@@ -117,8 +124,8 @@ async fn the_binaries_run_against_another_kafka_implementation() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 6, "{stdout}");
     for (i, line) in lines.iter().enumerate() {
-        let user = ["user_1", "user_2", "user_3"][i % 3];
-        let partition = [0, 1, 0][i % 3];
+        let user = DEMO_KEYS[i % 3];
+        let partition = partition_for_key(user.as_bytes(), 3);
         assert!(
             line.starts_with(&format!("classroom [{partition}] @ ")),
             "{line}"
@@ -144,7 +151,7 @@ async fn the_binaries_run_against_another_kafka_implementation() {
     .await;
     let stdout = stdout_of_success(&out);
     assert!(stdout.contains("summary: 6 messages"), "{stdout}");
-    for user in ["user_1", "user_2", "user_3"] {
+    for user in DEMO_KEYS {
         let key = format!("key={user}");
         assert_eq!(stdout.matches(&key).count(), 2, "{key}: {stdout}");
     }
@@ -177,7 +184,7 @@ async fn the_native_producer_writes_to_another_kafka_implementation() {
     let produced: Vec<&str> = stdout.lines().collect();
     assert_eq!(produced.len(), 6, "{stdout}");
     for (i, line) in produced.iter().enumerate() {
-        let partition = [0, 1, 0][i % 3];
+        let partition = partition_for_key(DEMO_KEYS[i % 3].as_bytes(), 3);
         assert!(
             line.starts_with(&format!("native-made [{partition}] @ ")),
             "{line}"

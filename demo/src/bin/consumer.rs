@@ -99,10 +99,14 @@ async fn run() -> Result<()> {
         .await
         .with_context(|| format!("cannot start the consumer for {}", args.bootstrap_server))?;
     consumer.subscribe(&[&args.topic]).await?;
+    // The pid is for the experiment that kills a member without letting it leave.
     eprintln!(
-        "consumer in group `{}` subscribed to `{}` (session timeout {} ms); \
+        "consumer (pid {}) in group `{}` subscribed to `{}` (session timeout {} ms); \
          waiting for partitions (Ctrl+C to stop)",
-        args.group, args.topic, session_timeout_ms
+        std::process::id(),
+        args.group,
+        args.topic,
+        session_timeout_ms
     );
 
     let mut per_partition: BTreeMap<TopicPartition, u64> = BTreeMap::new();
