@@ -50,12 +50,11 @@ struct Args {
     #[arg(long)]
     max_messages: Option<u64>,
     /// How long the group waits for a silent member before giving its partitions to the
-    /// others (session.timeout.ms; the broker allows 6000 to 1800000). Default 45000.
-    #[arg(long, value_name = "MS")]
+    /// others (session.timeout.ms; the broker allows 6000 to 1800000 by default).
+    #[arg(long, value_name = "MS", help = session_help())]
     session_timeout_ms: Option<u64>,
-    /// How often the member tells the group it is alive (heartbeat.interval.ms). Default
-    /// 3000, or a third of --session-timeout-ms when that is given and smaller.
-    #[arg(long, value_name = "MS")]
+    /// How often the member tells the group it is alive (heartbeat.interval.ms).
+    #[arg(long, value_name = "MS", help = heartbeat_help())]
     heartbeat_interval_ms: Option<u64>,
     /// Client implementation: native (pure Rust) or rdkafka (needs --features rdkafka).
     #[arg(long, default_value = "native")]
@@ -63,6 +62,26 @@ struct Args {
     /// Extra consumer property, key=value (repeatable), e.g. --config session.timeout.ms=10000.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
+}
+
+/// `--help` for `--session-timeout-ms`, with the client's default (written once, in
+/// `ConsumerConfig::new`).
+fn session_help() -> String {
+    let default = ConsumerConfig::new("", "").session_timeout.as_millis();
+    format!(
+        "How long the group waits for a silent member before giving its partitions to the \
+         others (session.timeout.ms; the broker allows 6000 to 1800000 by default) \
+         [default: {default}]"
+    )
+}
+
+/// `--help` for `--heartbeat-interval-ms`, with the client's default.
+fn heartbeat_help() -> String {
+    let default = ConsumerConfig::new("", "").heartbeat_interval.as_millis();
+    format!(
+        "How often the member tells the group it is alive (heartbeat.interval.ms) \
+         [default: {default}, or a third of --session-timeout-ms if that is smaller]"
+    )
 }
 
 /// How long Ctrl+C waits for the final commit.
