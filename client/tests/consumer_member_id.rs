@@ -2,29 +2,15 @@
 //! prints it at each rebalance. Checked against what the broker itself reports through
 //! DescribeGroups, with two native members of one group on our broker at 127.0.0.1:0.
 //! (The rdkafka backend returns `None`: the `rdkafka` crate does not expose the id.)
-// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 
 use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::StrBytes;
-use minikafka_client::{Backend, Consumer, ConsumerEvent, TopicPartition};
+use minikafka_client::{Backend, Consumer};
 use minikafka_testkit::cluster::{close_members, wait_for_shares};
 use minikafka_testkit::wire::Client;
-use minikafka_testkit::{within, Cluster};
-
-/// Wait for the next Assigned event, skipping anything else.
-async fn next_assignment(consumer: &mut Consumer) -> Vec<TopicPartition> {
-    within("an assignment", async {
-        loop {
-            if let ConsumerEvent::Assigned(tps) = consumer.recv().await.expect("recv") {
-                return tps;
-            }
-        }
-    })
-    .await
-}
+use minikafka_testkit::Cluster;
 
 /// The member ids of `group`, as the coordinator describes it.
 async fn described_members(cluster: &Cluster, group: &str) -> BTreeSet<String> {
@@ -51,7 +37,7 @@ async fn member_id_is_the_one_the_coordinator_gave() {
         .expect("consumer a");
     assert_eq!(a.member_id(), None, "no id before joining");
     a.subscribe(&["ids"]).await.expect("subscribe");
-    next_assignment(&mut a).await;
+    wait_for_shares(&mut [&mut a], 2).await;
     let id_a = a.member_id().expect("an id once assigned");
     assert_eq!(
         described_members(&cluster, "g-ids").await,
