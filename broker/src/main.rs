@@ -11,6 +11,7 @@
 //! - No broker logic here: flags become a `Config`, and the library does the rest.
 //! - A failure exits with status 1 and its whole cause chain on one line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,12 +48,89 @@ enum Inspect {
     Topics {
         /// The broker's data directory.
         data_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
-    /// Print every batch and record of a `.log`, or every entry of an `.index`.
+    /// Print every batch and record of a `.log` (commits decoded in
+    /// `__consumer_offsets`), or every entry of an `.index`.
     Dump {
         /// A `<base offset>.log` or `<base offset>.index` file.
         file: PathBuf,
+        /// Label every byte of each batch header (offsets, length, CRC, ...).
+        #[arg(long)]
+        hex: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// Consumer groups: committed offsets and lag, from the files of a data dir or
+    /// from a running broker (with members and assignments).
+    Groups {
+        /// The broker's data directory (read-only).
+        #[arg(
+            required_unless_present = "bootstrap_server",
+            conflicts_with = "bootstrap_server"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Ask a running broker instead (HOST:PORT).
+        #[arg(long)]
+        bootstrap_server: Option<String>,
+        /// How long to wait for the broker, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Prints a report as pretty JSON or as its text rendering.
+fn print<T: serde::Serialize>(
+    report: &T,
+    json: bool,
+    text: impl FnOnce(&T, &mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report).context("cannot write JSON")?;
+        writeln!(out).context("cannot write to standard output")?;
+    } else {
+        text(report, &mut out).context("cannot write to standard output")?;
+    }
+    Ok(())
+}
+
+fn inspect(command: Inspect) -> anyhow::Result<()> {
+    use minikafka_broker::inspect;
+    match command {
+        Inspect::Topics { data_dir, json } => {
+            print(&inspect::topics(&data_dir)?, json, |r, o| r.write_text(o))
+        }
+        Inspect::Dump { file, hex, json } => {
+            print(&inspect::dump(&file, hex)?, json, |r, o| r.write_text(o))
+        }
+        Inspect::Groups {
+            data_dir,
+            bootstrap_server,
+            timeout_ms,
+            json,
+        } => {
+            let report = match (data_dir, bootstrap_server) {
+                (_, Some(addr)) => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the tokio runtime")?
+                    .block_on(inspect::remote::groups(
+                        &addr,
+                        Duration::from_millis(timeout_ms),
+                    ))?,
+                (Some(dir), None) => inspect::groups(&dir)?,
+                (None, None) => anyhow::bail!("give a data dir or --bootstrap-server"),
+            };
+            print(&report, json, |r, o| r.write_text(o))
+        }
+    }
 }
 
 /// The flags of `serve`. Each is optional: what is not given keeps its value from
@@ -186,14 +264,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Inspect(Inspect::Topics { data_dir })) => {
-            minikafka_broker::inspect::topics(&data_dir, &mut std::io::stdout().lock())?;
-            Ok(())
-        }
-        Some(Command::Inspect(Inspect::Dump { file })) => {
-            minikafka_broker::inspect::dump(&file, &mut std::io::stdout().lock())?;
-            Ok(())
-        }
+        Some(Command::Inspect(command)) => inspect(command),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }

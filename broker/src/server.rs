@@ -43,6 +43,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Locked(#[from] crate::topics::lock::LockError),
     #[error("cannot open data directory: {0}")]
     Data(#[from] crate::topics::TopicError),
     /// The blocking task that opens the data directory did not finish (the runtime
@@ -75,6 +77,8 @@ pub struct BrokerHandle {
 impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
+        // One broker per data dir; held until the logs are closed (see `topics/lock.rs`).
+        let lock = crate::topics::lock::DataDirLock::acquire(&config.data_dir)?;
         let data_dir = config.data_dir.clone();
         let log_defaults = config.log.clone();
         let topics = tokio::task::spawn_blocking(move || Topics::open(&data_dir, log_defaults))
@@ -115,7 +119,10 @@ impl Broker {
             node,
             shutdown_rx.clone(),
         ));
-        let server = tokio::spawn(run(listener, ctx, shutdown_rx));
+        let server = tokio::spawn(async move {
+            run(listener, ctx, shutdown_rx).await;
+            drop(lock);
+        });
         Ok(BrokerHandle {
             addr,
             shutdown: shutdown_tx,

@@ -233,21 +233,10 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         }
         let before = next;
         for batch in record_batch::split_batches(&chunk) {
-            let Ok(header) = BatchHeader::parse(batch) else {
+            let Some(after) = apply_batch(&mut map, batch) else {
                 break;
             };
-            match record::records(batch) {
-                Ok(records) => {
-                    for rec in records {
-                        apply_record(&mut map, rec.offset, rec.key, rec.value);
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
-                    header.base_offset
-                ),
-            }
-            next = next.max(header.last_offset() + 1);
+            next = next.max(after);
         }
         if next == before {
             // The log handed back bytes we could not walk; stop rather than loop forever.
@@ -256,6 +245,25 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         }
     }
     Ok(map)
+}
+
+/// Applies one stored batch of `__consumer_offsets` to `map`: the replay step, shared
+/// with `inspect groups`, which feeds it the batches of the segment files it reads.
+/// Returns the offset after the batch, or `None` when the bytes are not a batch header.
+pub fn apply_batch(map: &mut BTreeMap<OffsetKey, CommittedOffset>, batch: &[u8]) -> Option<i64> {
+    let header = BatchHeader::parse(batch).ok()?;
+    match record::records(batch) {
+        Ok(records) => {
+            for rec in records {
+                apply_record(map, rec.offset, rec.key, rec.value);
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
+            header.base_offset
+        ),
+    }
+    Some(header.last_offset() + 1)
 }
 
 fn apply_record(
