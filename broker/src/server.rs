@@ -78,7 +78,11 @@ impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
         // One broker per data dir; held until the logs are closed (see `topics/lock.rs`).
-        let lock = crate::topics::lock::DataDirLock::acquire(&config.data_dir)?;
+        let dir = config.data_dir.clone();
+        let lock =
+            tokio::task::spawn_blocking(move || crate::topics::lock::DataDirLock::acquire(&dir))
+                .await
+                .map_err(StartError::Cancelled)??;
         let data_dir = config.data_dir.clone();
         let log_defaults = config.log.clone();
         let topics = tokio::task::spawn_blocking(move || Topics::open(&data_dir, log_defaults))

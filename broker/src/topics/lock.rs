@@ -14,9 +14,15 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = ".lock";
+/// How long [`DataDirLock::acquire`] retries a held lock before giving up. A process
+/// being forked by the one that held the lock (a test spawning a client, say) keeps a
+/// copy of its descriptor for an instant, until its `exec` closes it.
+const RETRY_FOR: Duration = Duration::from_secs(2);
+const RETRY_EVERY: Duration = Duration::from_millis(20);
 
 /// Why the data directory could not be locked.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,7 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     /// Creates the data directory if needed, takes the lock and writes our pid into it.
+    /// Blocking (it may wait up to [`RETRY_FOR`]): call from `spawn_blocking`.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
         let path = data_dir.join(LOCK_FILE);
         let io = |source| LockError::Io {
@@ -53,13 +60,19 @@ impl DataDirLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let pid = read_pid(&path).map_or(String::new(), |p| format!(" (pid {p})"));
-                return Err(LockError::InUse { path, pid });
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if started.elapsed() < RETRY_FOR => {
+                    std::thread::sleep(RETRY_EVERY);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let pid = read_pid(&path).map_or(String::new(), |p| format!(" (pid {p})"));
+                    return Err(LockError::InUse { path, pid });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         file.set_len(0).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
