@@ -21,8 +21,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::format::{self, Shown};
 use super::hex::{self, HexField};
-use super::{format, InspectError};
+use super::InspectError;
 use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
 use crate::log::index::{parse_entries, ENTRY_LEN};
 use crate::log::record::{self, Record};
@@ -86,12 +87,18 @@ pub struct BatchDump {
 pub struct RecordDump {
     pub offset: i64,
     pub timestamp: i64,
-    /// Shown as `"text"`, `0x…` hex, or `null`.
-    pub key: String,
-    pub value: String,
-    pub headers: Vec<(String, String)>,
+    /// `None` for null.
+    pub key: Option<Shown>,
+    pub value: Option<Shown>,
+    pub headers: Vec<HeaderDump>,
     /// In `__consumer_offsets`: the commit this record is.
     pub commit: Option<CommitDump>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeaderDump {
+    pub key: String,
+    pub value: Option<Shown>,
 }
 
 /// One record of `__consumer_offsets`, decoded by the offset store's codec.
@@ -229,12 +236,15 @@ fn record_dump(r: Record, commits: bool) -> RecordDump {
     RecordDump {
         offset: r.offset,
         timestamp: r.timestamp,
-        key: format::bytes(r.key.as_deref()),
-        value: format::bytes(r.value.as_deref()),
+        key: Shown::new(r.key.as_deref()),
+        value: Shown::new(r.value.as_deref()),
         headers: r
             .headers
             .iter()
-            .map(|(k, v)| (k.clone(), format::bytes(v.as_deref())))
+            .map(|(k, v)| HeaderDump {
+                key: k.clone(),
+                value: Shown::new(v.as_deref()),
+            })
             .collect(),
         commit: commits.then(|| commit(&r)),
     }
@@ -405,13 +415,18 @@ impl RecordDump {
         )?;
         match &self.commit {
             Some(c) => c.write_text(out)?,
-            None => write!(out, "key {} value {}", self.key, self.value)?,
+            None => write!(
+                out,
+                "key {} value {}",
+                format::shown(self.key.as_ref()),
+                format::shown(self.value.as_ref())
+            )?,
         }
         if !self.headers.is_empty() {
             let hs: Vec<String> = self
                 .headers
                 .iter()
-                .map(|(k, v)| format!("{k:?}={v}"))
+                .map(|h| format!("{:?}={}", h.key, format::shown(h.value.as_ref())))
                 .collect();
             write!(out, " headers {}", hs.join(" "))?;
         }

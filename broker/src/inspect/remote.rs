@@ -27,7 +27,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::groups::{GroupReport, GroupsReport, MemberReport, PartitionRow};
+use super::groups::{Assigned, GroupReport, GroupsReport, MemberReport, PartitionRow};
 use super::InspectError;
 
 const LIST_GROUPS_VERSION: i16 = 2;
@@ -178,7 +178,7 @@ pub async fn groups(addr: &str, timeout: Duration) -> Result<GroupsReport, Inspe
                 client_id: m.client_id.to_string(),
                 assignment: decode_assignment(m.member_assignment),
             };
-            for (topic, partitions) in &member.assignment {
+            for Assigned { topic, partitions } in &member.assignment {
                 for &p in partitions {
                     let row = rows
                         .entry((topic.clone(), p))
@@ -284,7 +284,7 @@ fn check(conn: &Conn, what: &str, code: i16) -> Result<(), InspectError> {
 
 /// The consumer protocol's assignment: i16 version, then (topic, partitions)… and user
 /// data. Empty bytes (a member that has not synced yet) is an empty assignment.
-fn decode_assignment(mut bytes: Bytes) -> Vec<(String, Vec<i32>)> {
+fn decode_assignment(mut bytes: Bytes) -> Vec<Assigned> {
     if bytes.remaining() < 2 {
         return Vec::new();
     }
@@ -294,7 +294,10 @@ fn decode_assignment(mut bytes: Bytes) -> Vec<(String, Vec<i32>)> {
         Ok(a) => a
             .assigned_partitions
             .into_iter()
-            .map(|tp| (tp.topic.to_string(), tp.partitions))
+            .map(|tp| Assigned {
+                topic: tp.topic.to_string(),
+                partitions: tp.partitions,
+            })
             .collect(),
         Err(e) => {
             tracing::warn!("undecodable consumer-protocol assignment: {e}");
