@@ -20,7 +20,7 @@
 //! Beside the path, used by all and using none of the above: [`config`] (every knob,
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
 //! every layer listens to) and [`error_codes`] (Kafka's names for its error codes).
-//! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics` and `log`.
+//! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
 //!
