@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the broker (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Look inside a data directory or a segment file.
     #[command(subcommand)]
     Inspect(Inspect),
@@ -237,7 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             minikafka_broker::inspect::dump(&file, &mut std::io::stdout().lock())?;
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }
 }
