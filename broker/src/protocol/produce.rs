@@ -90,7 +90,7 @@ fn explain_choice(ctx: &BrokerContext, topic: &str, index: i32, records: Option<
     crate::explain::line(
         "protocol/produce.rs produce::handle",
         format_args!(
-            "the producer chose partition {index} of {topic} ({partitions} partitions) for {} bytes of record batches; the client's partitioner picks it (murmur2(key) mod partitions for a keyed record), the broker only stores",
+            "the producer chose partition {index} of {topic} (partition count {partitions}) for {} bytes of record batches; the client's partitioner picks it (murmur2(key) mod partitions for a keyed record), the broker only stores",
             records.map_or(0, Bytes::len),
         ),
     );
