@@ -140,8 +140,8 @@ pub async fn handle(
         }
         let woken_by = tokio::select! {
             _ = appended => "an append to a watched partition",
-            _ = tokio::time::sleep_until(deadline) => "max_wait_ms expired",
-            _ = crate::shutdown::stopping(&mut shutdown) => "the broker is shutting down",
+            _ = tokio::time::sleep_until(deadline) => "the end of max_wait_ms",
+            _ = crate::shutdown::stopping(&mut shutdown) => "the broker shutting down",
         };
         if ctx.config.explain {
             crate::explain::line(
