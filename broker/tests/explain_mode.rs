@@ -156,6 +156,25 @@ fn three_records(ts: i64) -> bytes::Bytes {
     )
 }
 
+/// 400-byte segments (a roll every few batches), 400 bytes kept per partition, and a
+/// retention check every 100 ms.
+const SMALL_LOGS: [&str; 6] = [
+    "--segment-bytes",
+    "400",
+    "--retention-bytes",
+    "400",
+    "--retention-check-interval-ms",
+    "100",
+];
+
+/// Starts the binary with `args` and creates `demo-topic` with one partition.
+async fn start_with_topic(data_dir: &Path, args: &[&str]) -> (Broker, Client) {
+    let broker = Broker::start(data_dir, args);
+    let mut client = Client::connect(broker.addr).await;
+    client.create_topic(TOPIC, 1).await;
+    (broker, client)
+}
+
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -171,23 +190,12 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_names_every_step() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::start(
-        dir.path(),
-        &[
-            "--explain",
-            "--quiet",
-            "--fsync",
-            "always",
-            "--segment-bytes",
-            "400",
-            "--retention-bytes",
-            "400",
-            "--retention-check-interval-ms",
-            "100",
-        ],
-    );
-    let mut client = Client::connect(broker.addr).await;
-    client.create_topic(TOPIC, 1).await;
+    let args = [
+        &["--explain", "--quiet", "--fsync", "always"][..],
+        &SMALL_LOGS,
+    ]
+    .concat();
+    let (mut broker, mut client) = start_with_topic(dir.path(), &args).await;
 
     // Produce: the partition the client chose, the append, the fsync.
     let first = client.produce(TOPIC, 0, three_records(now_ms())).await;
@@ -328,20 +336,9 @@ async fn explain_names_every_step() {
 #[tokio::test]
 async fn rolls_and_retention_are_logged_at_info_without_explain() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::start(
-        dir.path(),
-        &[
-            "--segment-bytes",
-            "400",
-            "--retention-bytes",
-            "400",
-            // Applied: with Kafka's 5-minute default this test would wait in vain.
-            "--retention-check-interval-ms",
-            "100",
-        ],
-    );
-    let mut client = Client::connect(broker.addr).await;
-    client.create_topic(TOPIC, 1).await;
+    // SMALL_LOGS sets --retention-check-interval-ms 100: with Kafka's 5-minute default
+    // this test would wait in vain, so passing shows the flag is applied.
+    let (mut broker, mut client) = start_with_topic(dir.path(), &SMALL_LOGS).await;
     for _ in 0..8 {
         assert_eq!(
             client
@@ -380,9 +377,7 @@ async fn retention_runs_at_start_up() {
     // Records written eight days ago: past the default retention.ms of 7 days, but the
     // broker checks only every 5 minutes (the default), so they stay while it runs.
     let eight_days_ago = now_ms() - 8 * 24 * 3600 * 1000;
-    let broker = Broker::start(dir.path(), &["--segment-bytes", "200"]);
-    let mut client = Client::connect(broker.addr).await;
-    client.create_topic(TOPIC, 1).await;
+    let (broker, mut client) = start_with_topic(dir.path(), &["--segment-bytes", "200"]).await;
     for _ in 0..3 {
         let r = client
             .produce(TOPIC, 0, three_records(eight_days_ago))
@@ -415,17 +410,13 @@ async fn retention_runs_at_start_up() {
 #[tokio::test]
 async fn session_timeouts_outside_the_broker_range_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(
-        dir.path(),
-        &[
-            "--group-min-session-timeout-ms",
-            "1000",
-            "--group-max-session-timeout-ms",
-            "5000",
-        ],
-    );
-    let mut client = Client::connect(broker.addr).await;
-    client.create_topic(TOPIC, 1).await;
+    let bounds = [
+        "--group-min-session-timeout-ms",
+        "1000",
+        "--group-max-session-timeout-ms",
+        "5000",
+    ];
+    let (broker, mut client) = start_with_topic(dir.path(), &bounds).await;
     for (ms, code) in [(999, 26), (5001, 26), (60_000, 26), (1000, 79), (5000, 79)] {
         let req = groups::join_req("bounds", "", &["range"], Duration::from_millis(ms));
         let resp: JoinGroupResponse = client.call(ApiKey::JoinGroup, 5, &req).await;
