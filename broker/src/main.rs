@@ -243,11 +243,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("bad --log filter {:?}", args.log))?;
+    if args.explain {
+        // `--explain` asks for its lines: show them even under, say, `--log warn`.
+        filter = filter.add_directive(
+            "minikafka_broker::explain=info"
+                .parse()
+                .context("the explain log directive")?,
+        );
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("bad --log filter {:?}", args.log))?,
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .init();
     let config = args.into_config();

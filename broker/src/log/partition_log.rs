@@ -345,7 +345,7 @@ impl PartitionLog {
             self.config.explain,
             "log/partition_log.rs PartitionLog::maybe_roll",
             format_args!(
-                "{}: rolled segment {} (offsets {}..{}, {} bytes; {}) → new active segment {}",
+                "{}: rolled segment {} (offsets {}..{}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
                 crate::explain::partition_name(&self.dir),
                 file_name_of(old.path()),
                 old.base_offset(),
@@ -573,9 +573,11 @@ impl PartitionLog {
             a.index().flush()?;
             (a.file().clone(), a.path().to_path_buf(), inner.written)
         };
+        let before = self.commit.synced();
         file.sync_data().map_err(|e| LogError::io(&path, e))?;
         self.commit.mark_synced(covered);
-        if self.config.explain {
+        // A periodic sync with nothing new to write is not worth a line.
+        if self.config.explain && covered > before {
             self.explain_fsync("PartitionLog::sync", &path, covered);
         }
         Ok(())
