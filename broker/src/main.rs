@@ -32,10 +32,12 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start-up: the size of the serve variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the broker (the default when no command is given).
-    Serve(Box<ServeArgs>),
+    Serve(ServeArgs),
     /// Look inside a data directory or a segment file.
     #[command(subcommand)]
     Inspect(Inspect),
@@ -237,7 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             minikafka_broker::inspect::dump(&file, &mut std::io::stdout().lock())?;
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(*args),
+        Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
 }
