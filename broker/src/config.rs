@@ -45,11 +45,14 @@ pub struct Config {
     pub advertised_port: Option<u16>,
     /// Default log settings for every partition (segment size, retention, fsync, ...).
     pub log: LogConfig,
-    /// `log.retention.check.interval.ms`.
+    /// `log.retention.check.interval.ms` (`--retention-check-interval-ms`): how often
+    /// retention runs. It also runs once at start-up, in `Broker::start`. Default 5 minutes.
     pub retention_check_interval: Duration,
-    /// `group.min.session.timeout.ms`.
+    /// `group.min.session.timeout.ms` (`--group-min-session-timeout-ms`): a JoinGroup
+    /// asking for a shorter session gets INVALID_SESSION_TIMEOUT. Default 6 s.
     pub group_min_session_timeout: Duration,
-    /// `group.max.session.timeout.ms`.
+    /// `group.max.session.timeout.ms` (`--group-max-session-timeout-ms`): the same for a
+    /// longer one. Default 30 minutes.
     pub group_max_session_timeout: Duration,
     /// `group.initial.rebalance.delay.ms`: wait this long for more members before
     /// completing the first rebalance of an empty group.
