@@ -33,6 +33,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start-up: the size of the serve variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the broker (the default when no command is given).
@@ -176,9 +178,26 @@ struct ServeArgs {
     /// Maximum number of open client connections (Kafka: max.connections).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// How often to look for segments to delete, in milliseconds (Kafka:
+    /// log.retention.check.interval.ms). One check also runs at start-up.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    retention_check_interval_ms: Option<u64>,
+    /// Smallest session timeout a consumer may ask for, in milliseconds; a JoinGroup
+    /// outside the range gets INVALID_SESSION_TIMEOUT (Kafka: group.min.session.timeout.ms).
+    #[arg(long)]
+    group_min_session_timeout_ms: Option<u64>,
+    /// Largest session timeout a consumer may ask for, in milliseconds
+    /// (Kafka: group.max.session.timeout.ms).
+    #[arg(long)]
+    group_max_session_timeout_ms: Option<u64>,
     /// Do not log one line per request.
     #[arg(long, short)]
     quiet: bool,
+    /// Explain mode: log each internal step (partition chosen, append, index entry,
+    /// fsync, fetch wait, group state, offset commit record, roll, retention) and the
+    /// file and function that does it.
+    #[arg(long)]
+    explain: bool,
     /// Log filter, as for RUST_LOG (for example `debug` or `minikafka_broker=trace`).
     #[arg(long, default_value = "info")]
     log: String,
@@ -197,6 +216,20 @@ impl ServeArgs {
         set(&mut config.max_request_bytes, self.max_request_bytes);
         set(&mut config.max_connections, self.max_connections);
         config.log_requests = !self.quiet;
+        config.explain = self.explain;
+        let ms = |ms: Option<u64>| ms.map(Duration::from_millis);
+        set(
+            &mut config.retention_check_interval,
+            ms(self.retention_check_interval_ms),
+        );
+        set(
+            &mut config.group_min_session_timeout,
+            ms(self.group_min_session_timeout_ms),
+        );
+        set(
+            &mut config.group_max_session_timeout,
+            ms(self.group_max_session_timeout_ms),
+        );
         set(&mut config.log.fsync, self.fsync);
         set(&mut config.log.segment_bytes, self.segment_bytes);
         set(
@@ -236,6 +269,18 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         ("retention_ms", retention_ms),
         ("max_request_bytes", d.max_request_bytes.to_string()),
         ("max_connections", d.max_connections.to_string()),
+        (
+            "retention_check_interval_ms",
+            d.retention_check_interval.as_millis().to_string(),
+        ),
+        (
+            "group_min_session_timeout_ms",
+            d.group_min_session_timeout.as_millis().to_string(),
+        ),
+        (
+            "group_max_session_timeout_ms",
+            d.group_max_session_timeout.as_millis().to_string(),
+        ),
     ];
     let annotate = |mut cmd: clap::Command| {
         for (id, value) in &defaults {
@@ -271,11 +316,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("bad --log filter {:?}", args.log))?;
+    if args.explain {
+        // `--explain` asks for its lines: show them even under, say, `--log warn`.
+        filter = filter.add_directive(
+            "minikafka_broker::explain=info"
+                .parse()
+                .context("the explain log directive")?,
+        );
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("bad --log filter {:?}", args.log))?,
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .init();
     let config = args.into_config();

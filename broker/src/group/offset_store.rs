@@ -171,12 +171,28 @@ impl OffsetStore {
         let mut batch = record::build(&records, now, Compression::None);
         let mut map = self.lock();
         let log_end = self.partition.log_end_offset();
-        self.partition
+        let info = self
+            .partition
             .append(&mut batch)
             .map_err(|source| OffsetStoreError::Log {
                 offset: log_end,
                 source,
             })?;
+        if self.partition.config().explain {
+            for (offset, (topic, partition, value)) in (info.base_offset..).zip(commits) {
+                crate::explain::line(
+                    "group/offset_store.rs OffsetStore::commit",
+                    format_args!(
+                        "{} offset {offset}: commit record key (group {group:?}, topic {topic:?}, partition {partition}) value (offset {}, leader epoch {}, metadata {:?}, timestamp {})",
+                        self.partition.name(),
+                        value.offset,
+                        value.leader_epoch,
+                        value.metadata,
+                        value.commit_timestamp,
+                    ),
+                );
+            }
+        }
         for (topic, partition, value) in commits {
             let key = OffsetKey {
                 group: group.to_string(),

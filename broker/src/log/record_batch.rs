@@ -4,7 +4,7 @@
 //! cuts the request's bytes into batches ([`split_exact`]) and checks each one once
 //! ([`validate`]) → segment; and on the way out, fetch → consumer, or recovery,
 //! `inspect` and the group coordinator walking stored bytes ([`split_batches`],
-//! [`check_frame`], [`records`]).
+//! [`check_frame`], [`records`](super::record::records)).
 //!
 //! What must stay true:
 //! - A stored batch is exactly the bytes the producer sent except for `baseOffset`,
