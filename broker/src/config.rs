@@ -45,17 +45,27 @@ pub struct Config {
     pub advertised_port: Option<u16>,
     /// Default log settings for every partition (segment size, retention, fsync, ...).
     pub log: LogConfig,
-    /// `log.retention.check.interval.ms`.
+    /// `log.retention.check.interval.ms` (`--retention-check-interval-ms`): how often
+    /// retention runs. It also runs once at start-up, in `Broker::start`. Default 5 minutes.
     pub retention_check_interval: Duration,
-    /// `group.min.session.timeout.ms`.
+    /// `group.min.session.timeout.ms` (`--group-min-session-timeout-ms`): a JoinGroup
+    /// asking for a shorter session gets INVALID_SESSION_TIMEOUT. Default 6 s.
     pub group_min_session_timeout: Duration,
-    /// `group.max.session.timeout.ms`.
+    /// `group.max.session.timeout.ms` (`--group-max-session-timeout-ms`): the same for a
+    /// longer one. Default 30 minutes.
     pub group_max_session_timeout: Duration,
     /// `group.initial.rebalance.delay.ms`: wait this long for more members before
     /// completing the first rebalance of an empty group.
     pub group_initial_rebalance_delay: Duration,
     /// Log one line per request at info level (`--quiet` turns it off).
     pub log_requests: bool,
+    /// Explain mode (`--explain`): log each internal step (the partition a producer
+    /// chose, each append with its segment, position and index entry, each fsync, each
+    /// fetch wait and wake-up, each group state change, each offset commit record,
+    /// each segment roll and retention deletion) at info level, naming the file and
+    /// function that does it. Not a Kafka setting. `Broker::start` hands it down as
+    /// [`LogConfig::explain`] (see `explain.rs`).
+    pub explain: bool,
 }
 
 impl Default for Config {
@@ -76,6 +86,7 @@ impl Default for Config {
             group_max_session_timeout: Duration::from_secs(1800),
             group_initial_rebalance_delay: Duration::from_millis(0),
             log_requests: true,
+            explain: false,
         }
     }
 }
@@ -99,6 +110,10 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// Durability policy (Kafka: `flush.messages` / `flush.ms`).
     pub fsync: FsyncPolicy,
+    /// Explain mode for this log (not a topic config: no topic can set it).
+    /// `Broker::start` copies [`Config::explain`] here, and every partition inherits it
+    /// from the broker defaults.
+    pub explain: bool,
 }
 
 impl Default for LogConfig {
@@ -112,6 +127,7 @@ impl Default for LogConfig {
             max_index_bytes: 10 * 1024 * 1024,
             max_message_bytes: 1024 * 1024 + 12,
             fsync: FsyncPolicy::Never,
+            explain: false,
         }
     }
 }

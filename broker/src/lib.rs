@@ -19,8 +19,9 @@
 //!
 //! Beside the path, used by all and using none of the above: [`config`] (every knob,
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
-//! every layer listens to) and [`error_codes`] (Kafka's names for its error codes).
-//! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics` and `log`.
+//! every layer listens to), [`error_codes`] (Kafka's names for its error codes) and
+//! [`explain`] (the one shape of `--explain`'s lines).
+//! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
 //!
@@ -64,6 +65,7 @@
 pub mod config;
 pub mod connection;
 pub mod error_codes;
+pub mod explain;
 pub mod group;
 pub mod inspect;
 pub mod log;

@@ -11,6 +11,7 @@
 //! - No broker logic here: flags become a `Config`, and the library does the rest.
 //! - A failure exits with status 1 and its whole cause chain on one line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start-up: the size of the serve variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the broker (the default when no command is given).
@@ -47,12 +50,89 @@ enum Inspect {
     Topics {
         /// The broker's data directory.
         data_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
-    /// Print every batch and record of a `.log`, or every entry of an `.index`.
+    /// Print every batch and record of a `.log` (commits decoded in
+    /// `__consumer_offsets`), or every entry of an `.index`.
     Dump {
         /// A `<base offset>.log` or `<base offset>.index` file.
         file: PathBuf,
+        /// Label every byte of each batch header (offsets, length, CRC, ...).
+        #[arg(long)]
+        hex: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
+    /// Consumer groups: committed offsets and lag, from the files of a data dir or
+    /// from a running broker (with members and assignments).
+    Groups {
+        /// The broker's data directory (read-only).
+        #[arg(
+            required_unless_present = "bootstrap_server",
+            conflicts_with = "bootstrap_server"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Ask a running broker instead (HOST:PORT).
+        #[arg(long)]
+        bootstrap_server: Option<String>,
+        /// How long to wait for the broker, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Prints a report as pretty JSON or as its text rendering.
+fn print<T: serde::Serialize>(
+    report: &T,
+    json: bool,
+    text: impl FnOnce(&T, &mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report).context("cannot write JSON")?;
+        writeln!(out).context("cannot write to standard output")?;
+    } else {
+        text(report, &mut out).context("cannot write to standard output")?;
+    }
+    Ok(())
+}
+
+fn inspect(command: Inspect) -> anyhow::Result<()> {
+    use minikafka_broker::inspect;
+    match command {
+        Inspect::Topics { data_dir, json } => {
+            print(&inspect::topics(&data_dir)?, json, |r, o| r.write_text(o))
+        }
+        Inspect::Dump { file, hex, json } => {
+            print(&inspect::dump(&file, hex)?, json, |r, o| r.write_text(o))
+        }
+        Inspect::Groups {
+            data_dir,
+            bootstrap_server,
+            timeout_ms,
+            json,
+        } => {
+            let report = match (data_dir, bootstrap_server) {
+                (_, Some(addr)) => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the tokio runtime")?
+                    .block_on(inspect::remote::groups(
+                        &addr,
+                        Duration::from_millis(timeout_ms),
+                    ))?,
+                (Some(dir), None) => inspect::groups(&dir)?,
+                (None, None) => anyhow::bail!("give a data dir or --bootstrap-server"),
+            };
+            print(&report, json, |r, o| r.write_text(o))
+        }
+    }
 }
 
 /// The flags of `serve`. Each is optional: what is not given keeps its value from
@@ -98,9 +178,26 @@ struct ServeArgs {
     /// Maximum number of open client connections (Kafka: max.connections).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// How often to look for segments to delete, in milliseconds (Kafka:
+    /// log.retention.check.interval.ms). One check also runs at start-up.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    retention_check_interval_ms: Option<u64>,
+    /// Smallest session timeout a consumer may ask for, in milliseconds; a JoinGroup
+    /// outside the range gets INVALID_SESSION_TIMEOUT (Kafka: group.min.session.timeout.ms).
+    #[arg(long)]
+    group_min_session_timeout_ms: Option<u64>,
+    /// Largest session timeout a consumer may ask for, in milliseconds
+    /// (Kafka: group.max.session.timeout.ms).
+    #[arg(long)]
+    group_max_session_timeout_ms: Option<u64>,
     /// Do not log one line per request.
     #[arg(long, short)]
     quiet: bool,
+    /// Explain mode: log each internal step (partition chosen, append, index entry,
+    /// fsync, fetch wait, group state, offset commit record, roll, retention) and the
+    /// file and function that does it.
+    #[arg(long)]
+    explain: bool,
     /// Log filter, as for RUST_LOG (for example `debug` or `minikafka_broker=trace`).
     #[arg(long, default_value = "info")]
     log: String,
@@ -119,6 +216,20 @@ impl ServeArgs {
         set(&mut config.max_request_bytes, self.max_request_bytes);
         set(&mut config.max_connections, self.max_connections);
         config.log_requests = !self.quiet;
+        config.explain = self.explain;
+        let ms = |ms: Option<u64>| ms.map(Duration::from_millis);
+        set(
+            &mut config.retention_check_interval,
+            ms(self.retention_check_interval_ms),
+        );
+        set(
+            &mut config.group_min_session_timeout,
+            ms(self.group_min_session_timeout_ms),
+        );
+        set(
+            &mut config.group_max_session_timeout,
+            ms(self.group_max_session_timeout_ms),
+        );
         set(&mut config.log.fsync, self.fsync);
         set(&mut config.log.segment_bytes, self.segment_bytes);
         set(
@@ -158,6 +269,18 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         ("retention_ms", retention_ms),
         ("max_request_bytes", d.max_request_bytes.to_string()),
         ("max_connections", d.max_connections.to_string()),
+        (
+            "retention_check_interval_ms",
+            d.retention_check_interval.as_millis().to_string(),
+        ),
+        (
+            "group_min_session_timeout_ms",
+            d.group_min_session_timeout.as_millis().to_string(),
+        ),
+        (
+            "group_max_session_timeout_ms",
+            d.group_max_session_timeout.as_millis().to_string(),
+        ),
     ];
     let annotate = |mut cmd: clap::Command| {
         for (id, value) in &defaults {
@@ -186,25 +309,25 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Inspect(Inspect::Topics { data_dir })) => {
-            minikafka_broker::inspect::topics(&data_dir, &mut std::io::stdout().lock())?;
-            Ok(())
-        }
-        Some(Command::Inspect(Inspect::Dump { file })) => {
-            minikafka_broker::inspect::dump(&file, &mut std::io::stdout().lock())?;
-            Ok(())
-        }
+        Some(Command::Inspect(command)) => inspect(command),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("bad --log filter {:?}", args.log))?;
+    if args.explain {
+        // `--explain` asks for its lines: show them even under, say, `--log warn`.
+        filter = filter.add_directive(
+            "minikafka_broker::explain=info"
+                .parse()
+                .context("the explain log directive")?,
+        );
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .with_context(|| format!("bad --log filter {:?}", args.log))?,
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .init();
     let config = args.into_config();

@@ -15,7 +15,9 @@
 //!   long-polling Fetch answers at once with what it has); then `Topics::close`,
 //!   which syncs every log and writes the clean-shutdown markers. Nothing is
 //!   cancelled halfway.
-//! - Retention (`log.retention.check.interval.ms`) and, with `--fsync <ms>`, the
+//! - Retention runs once at start-up, before the listener opens (so segments that
+//!   expired while the broker was down are gone once `Broker::start` returns), then
+//!   every `log.retention.check.interval.ms`. It and, with `--fsync <ms>`, the
 //!   periodic sync run on the blocking pool, never on the async workers.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,6 +45,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Locked(#[from] crate::topics::lock::LockError),
     #[error("cannot open data directory: {0}")]
     Data(#[from] crate::topics::TopicError),
     /// The blocking task that opens the data directory did not finish (the runtime
@@ -75,11 +79,27 @@ pub struct BrokerHandle {
 impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
+        // One broker per data dir; held until the logs are closed (see `topics/lock.rs`).
+        let dir = config.data_dir.clone();
+        let lock =
+            tokio::task::spawn_blocking(move || crate::topics::lock::DataDirLock::acquire(&dir))
+                .await
+                .map_err(StartError::Cancelled)??;
         let data_dir = config.data_dir.clone();
-        let log_defaults = config.log.clone();
-        let topics = tokio::task::spawn_blocking(move || Topics::open(&data_dir, log_defaults))
-            .await
-            .map_err(StartError::Cancelled)??;
+        let mut log_defaults = config.log.clone();
+        // The log layer reads explain mode from its own settings (see `explain.rs`).
+        log_defaults.explain |= config.explain;
+        let topics = tokio::task::spawn_blocking(move || {
+            let topics = Topics::open(&data_dir, log_defaults)?;
+            // One retention check at start-up, as Kafka does: segments that expired
+            // while the broker was down go now, not one check interval later.
+            if let Err(e) = topics.apply_retention() {
+                warn!("retention at start-up failed: {e}");
+            }
+            Ok::<_, crate::topics::TopicError>(topics)
+        })
+        .await
+        .map_err(StartError::Cancelled)??;
         let topics = Arc::new(topics);
 
         let listener =
@@ -115,7 +135,10 @@ impl Broker {
             node,
             shutdown_rx.clone(),
         ));
-        let server = tokio::spawn(run(listener, ctx, shutdown_rx));
+        let server = tokio::spawn(async move {
+            run(listener, ctx, shutdown_rx).await;
+            drop(lock);
+        });
         Ok(BrokerHandle {
             addr,
             shutdown: shutdown_tx,
@@ -226,12 +249,12 @@ fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Retention every `retention_check_interval`; with `--fsync <ms>`, `sync_all` every
+/// Retention every `retention_check_interval` (the first check ran in `Broker::start`); with `--fsync <ms>`, `sync_all` every
 /// `<ms>`. Both run on the blocking pool. Ends when shutdown is signalled.
 async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     let mut retention = tokio::time::interval(ctx.config.retention_check_interval);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    retention.tick().await; // the first tick is immediate; retention can wait a period
+    retention.tick().await; // the first tick is immediate; `Broker::start` already ran one
     let sync_every = match ctx.config.log.fsync {
         FsyncPolicy::Interval(every) => Some(every),
         FsyncPolicy::Never | FsyncPolicy::Always => None,

@@ -1,5 +1,6 @@
 //! Black-box tests of `minikafka-broker inspect`: the real binary on a real data dir
-//! written through the library, checking what a learner would read.
+//! written through the library or by a real broker with real clients, checking what a
+//! learner would read (text) and what a script would parse (`--json`).
 // Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
 #![allow(clippy::unwrap_used)]
 
@@ -9,9 +10,12 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
+use minikafka_broker::group::offset_store::{encode_key, encode_value, CommittedOffset, OffsetKey};
 use minikafka_broker::log::record::{build, NewRecord};
 use minikafka_broker::log::record_batch::Compression;
 use minikafka_broker::topics::Topics;
+use minikafka_client::{Admin, Backend, Consumer, ConsumerEvent, Producer, ProducerRecord};
+use minikafka_testkit::{client_config, member_config, producer_config, within, TestBroker};
 
 fn inspect(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
@@ -19,6 +23,21 @@ fn inspect(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run minikafka-broker")
+}
+
+/// `inspect …` from inside a tokio test, without blocking the runtime's clients.
+async fn inspect_async(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        inspect(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -188,4 +207,410 @@ fn bad_paths_fail_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a minikafka data directory"));
     // No arguments: clap's usage error.
     assert!(!inspect(&["dump"]).status.success());
+}
+
+/// The rows of the `kafka-consumer-groups`-style tables: every line after a header
+/// line starting with `GROUP`, split on whitespace.
+fn table_rows(out: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in out.lines() {
+        if line.starts_with("GROUP") {
+            in_table = true;
+        } else if line.trim().is_empty() || line.starts_with("Consumer group") {
+            in_table = false;
+        } else if in_table {
+            rows.push(line.split_whitespace().map(str::to_string).collect());
+        }
+    }
+    rows
+}
+
+/// A real broker with topic `orders` (2 partitions): 10 records in partition 0 and 4 in
+/// partition 1, all consumed and committed by group `g`, then 3 more in partition 0.
+/// Returns the consumer, still a live member of `g`.
+async fn broker_with_a_group() -> (TestBroker, Consumer, Producer) {
+    let broker = TestBroker::start().await.unwrap();
+    Admin::new(client_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap()
+        .create_topic("orders", 2)
+        .await
+        .unwrap();
+    let producer = Producer::new(producer_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap();
+    let send = |p: i32, n: usize| {
+        let producer = &producer;
+        async move {
+            for i in 0..n {
+                producer
+                    .send(
+                        ProducerRecord::new("orders")
+                            .partition(p)
+                            .value(format!("v{i}")),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    send(0, 10).await;
+    send(1, 4).await;
+    let mut config = member_config(&broker.bootstrap(), Backend::Native, "g");
+    config.enable_auto_commit = false;
+    let mut consumer = Consumer::new(config).await.unwrap();
+    consumer.subscribe(&["orders"]).await.unwrap();
+    within("consuming 14 records", async {
+        let mut got = 0;
+        while got < 14 {
+            if let ConsumerEvent::Record(_) = consumer.recv().await.unwrap() {
+                got += 1;
+            }
+        }
+    })
+    .await;
+    within("commit", consumer.commit()).await.unwrap();
+    send(0, 3).await;
+    (broker, consumer, producer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_from_files_show_committed_offsets_and_lag() {
+    let (broker, mut consumer, producer) = broker_with_a_group().await;
+    within("close", consumer.close()).await.unwrap();
+    producer.close().await;
+    let dir = broker.stop().await;
+    let path = dir.path().to_str().unwrap();
+
+    let out = stdout(&inspect_async(&["groups", path]).await);
+    assert!(out.contains("Consumer group 'g'"), "{out}");
+    let rows = table_rows(&out);
+    assert_eq!(
+        rows,
+        vec![
+            vec!["g", "orders", "0", "10", "13", "3", "-", "-", "-"],
+            vec!["g", "orders", "1", "4", "4", "0", "-", "-", "-"],
+        ],
+        "{out}"
+    );
+    assert!(!out.contains("broker is running"), "{out}");
+
+    let j = json(&inspect_async(&["groups", path, "--json"]).await);
+    assert_eq!(j["groups"][0]["group"], "g");
+    let p0 = &j["groups"][0]["partitions"][0];
+    assert_eq!(
+        (
+            &p0["topic"],
+            &p0["current_offset"],
+            &p0["log_end_offset"],
+            &p0["lag"]
+        ),
+        (&"orders".into(), &10.into(), &13.into(), &3.into())
+    );
+    assert!(p0["commit_timestamp"].as_i64().unwrap() > 0);
+
+    // The commit records themselves, decoded with the offset store's codec.
+    let seg = dir
+        .path()
+        .join("__consumer_offsets-0")
+        .join("00000000000000000000.log");
+    let out = stdout(&inspect_async(&["dump", seg.to_str().unwrap()]).await);
+    assert!(
+        out.contains("commit group \"g\" topic \"orders\" partition 0 offset 10 leader epoch"),
+        "{out}"
+    );
+    assert!(
+        out.contains("commit group \"g\" topic \"orders\" partition 1 offset 4 "),
+        "{out}"
+    );
+    let j = json(&inspect_async(&["dump", seg.to_str().unwrap(), "--json"]).await);
+    assert_eq!(j["kind"], "log");
+    let commits: Vec<&serde_json::Value> = j["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["records"].as_array().unwrap())
+        .map(|r| &r["commit"])
+        .collect();
+    assert!(commits
+        .iter()
+        .any(|c| c["group"] == "g" && c["partition"] == 0 && c["offset"] == 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_via_bootstrap_server_show_the_live_member() {
+    let (broker, mut consumer, producer) = broker_with_a_group().await;
+    let addr = broker.bootstrap();
+
+    let out = stdout(&inspect_async(&["groups", "--bootstrap-server", &addr]).await);
+    assert!(
+        out.contains("Consumer group 'g': state Stable, 1 members"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "GROUP",
+                "TOPIC",
+                "PARTITION",
+                "CURRENT-OFFSET",
+                "LOG-END-OFFSET",
+                "LAG",
+                "CONSUMER-ID",
+                "HOST",
+                "CLIENT-ID"
+            ]),
+        "{out}"
+    );
+    let rows = table_rows(&out);
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0][..6], ["g", "orders", "0", "10", "13", "3"], "{out}");
+    assert_eq!(rows[1][..6], ["g", "orders", "1", "4", "4", "0"], "{out}");
+    // Both partitions are assigned to the one live member.
+    assert_ne!(rows[0][6], "-", "{out}");
+    assert_eq!(rows[0][6..], rows[1][6..], "{out}");
+    assert!(rows[0][7].contains("127.0.0.1"), "{out}");
+
+    let j = json(&inspect_async(&["groups", "--bootstrap-server", &addr, "--json"]).await);
+    let g = &j["groups"][0];
+    assert_eq!(g["state"], "Stable");
+    let member = &g["members"][0];
+    assert_eq!(member["consumer_id"], rows[0][6].as_str());
+    assert_eq!(
+        member["assignment"],
+        serde_json::json!([{"topic": "orders", "partitions": [0, 1]}]),
+        "{j}"
+    );
+    assert_eq!(g["partitions"][0]["lag"], 3);
+
+    // Running-broker detection on the data dir it is serving.
+    let path = broker.data_dir().to_str().unwrap().to_string();
+    for cmd in ["topics", "groups"] {
+        let out = stdout(&inspect_async(&[cmd, &path]).await);
+        assert!(
+            out.contains("the broker is running on this data dir (no clean-shutdown marker, and")
+                && out.contains(&format!("is locked by pid {}", std::process::id())),
+            "{out}"
+        );
+        assert!(!out.contains("recovery runs on open"), "{out}");
+    }
+    let j = json(&inspect_async(&["topics", &path, "--json"]).await);
+    assert!(j["broker_running"].is_string(), "{j}");
+    // And a second broker on the same data dir is refused.
+    let config = minikafka_broker::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: broker.data_dir().to_path_buf(),
+        ..Default::default()
+    };
+    let second = minikafka_broker::Broker::start(config).await.unwrap_err();
+    assert!(
+        second
+            .to_string()
+            .contains("locked by another running broker"),
+        "{second}"
+    );
+
+    within("close", consumer.close()).await.unwrap();
+    producer.close().await;
+    let dir = broker.stop().await;
+    // Stopped cleanly: the lock is released and the files say so. (A child process
+    // that another test thread is forking can hold a copy of the lock's descriptor for
+    // an instant, until its exec closes it: so look again a few times.)
+    let path = dir.path().to_str().unwrap().to_string();
+    let mut out = String::new();
+    for _ in 0..20 {
+        out = stdout(&inspect_async(&["topics", &path]).await);
+        if !out.contains("broker is running") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!out.contains("broker is running"), "{out}");
+    assert!(out.contains("(clean shutdown)"), "{out}");
+}
+
+#[test]
+fn groups_fail_clearly_when_the_broker_is_unreachable() {
+    // A port nobody listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let o = inspect(&[
+        "groups",
+        "--bootstrap-server",
+        &addr,
+        "--timeout-ms",
+        "2000",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("broker {addr}: cannot connect")),
+        "{err}"
+    );
+    // Neither a data dir nor a broker: clap's usage error.
+    assert!(!inspect(&["groups"]).status.success());
+}
+
+#[test]
+fn dump_decodes_a_commit_tombstone() {
+    // The broker never deletes a committed offset, so it writes no tombstone; build a
+    // `__consumer_offsets` segment holding a commit and a tombstone for the same key.
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("__consumer_offsets-0");
+    std::fs::create_dir(&part).unwrap();
+    let key = encode_key(&OffsetKey {
+        group: "g".into(),
+        topic: "orders".into(),
+        partition: 1,
+    });
+    let value = encode_value(&CommittedOffset {
+        offset: 7,
+        leader_epoch: -1,
+        metadata: "note".into(),
+        commit_timestamp: 1_700_000_000_000,
+    });
+    let commit = NewRecord {
+        key: Some(key.clone()),
+        value: Some(value),
+        headers: Vec::new(),
+        timestamp: 1_700_000_000_000,
+    };
+    let tombstone = NewRecord {
+        value: None,
+        ..commit.clone()
+    };
+    let batch = build(&[commit, tombstone], 1_700_000_000_000, Compression::None);
+    let seg = part.join("00000000000000000000.log");
+    std::fs::write(&seg, &batch).unwrap();
+
+    let out = stdout(&inspect(&["dump", seg.to_str().unwrap()]));
+    assert!(
+        out.contains("offset 0 timestamp 1700000000000 (2023-11-14T22:13:20.000Z) commit group \"g\" topic \"orders\" partition 1 offset 7 leader epoch -1 metadata \"note\" commit timestamp 1700000000000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("offset 1 timestamp 1700000000000 (2023-11-14T22:13:20.000Z) tombstone group \"g\" topic \"orders\" partition 1 (the committed offset is deleted)"),
+        "{out}"
+    );
+    let j = json(&inspect(&["dump", seg.to_str().unwrap(), "--json"]));
+    let recs = &j["batches"][0]["records"];
+    assert_eq!(recs[0]["commit"]["tombstone"], false);
+    assert_eq!(recs[0]["commit"]["offset"], 7);
+    assert_eq!(recs[1]["commit"]["tombstone"], true);
+    assert!(recs[1]["value"].is_null(), "{j}");
+}
+
+#[test]
+fn dump_hex_labels_every_header_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    data_dir(dir.path());
+    let seg = dir.path().join("orders-0").join("00000000000000000000.log");
+    let bytes = std::fs::read(&seg).unwrap();
+    let out = stdout(&inspect(&["dump", "--hex", seg.to_str().unwrap()]));
+    // One row per field of the first batch, with its bytes from the file.
+    let first: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("bytes"))
+        .skip(1)
+        .take(14)
+        .collect();
+    let names: Vec<&str> = first
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "baseOffset",
+            "batchLength",
+            "partitionLeaderEpoch",
+            "magic",
+            "crc",
+            "attributes",
+            "lastOffsetDelta",
+            "baseTimestamp",
+            "maxTimestamp",
+            "producerId",
+            "producerEpoch",
+            "baseSequence",
+            "recordCount",
+            "records"
+        ],
+        "{out}"
+    );
+    let hex = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        first[0].starts_with(&format!("    0..8     baseOffset            {}", hex(0..8))),
+        "{out}"
+    );
+    assert!(
+        first[4].contains(&hex(17..21)) && first[4].contains("CRC-32C of bytes 21.., ok)"),
+        "{out}"
+    );
+    assert!(
+        first[12].trim_end().ends_with("00 00 00 02              2"),
+        "{out}"
+    );
+    assert!(first[13].contains("61.."), "{out}");
+
+    let j = json(&inspect(&[
+        "dump",
+        "--hex",
+        "--json",
+        seg.to_str().unwrap(),
+    ]));
+    let fields = j["batches"][0]["header_bytes"].as_array().unwrap();
+    assert_eq!(fields.len(), 13);
+    assert_eq!(fields[4]["field"], "crc");
+    assert_eq!(
+        (fields[4]["start"].as_u64(), fields[4]["end"].as_u64()),
+        (Some(17), Some(21))
+    );
+    assert_eq!(fields[4]["hex"], hex(17..21));
+}
+
+#[test]
+fn topics_json_parses_back() {
+    let dir = tempfile::tempdir().unwrap();
+    data_dir(dir.path());
+    let j = json(&inspect(&[
+        "topics",
+        "--json",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert_eq!(j["topics"][0]["name"], "orders");
+    assert_eq!(j["topics"][0]["config"]["retention.ms"], "-1");
+    let p0 = &j["topics"][0]["partition_logs"][0];
+    assert_eq!(
+        (&p0["log_start_offset"], &p0["log_end_offset"]),
+        (&0.into(), &12.into())
+    );
+    assert_eq!(p0["clean_shutdown"], true);
+    assert!(p0["segments"].as_array().unwrap().len() >= 2);
+    assert!(j["broker_running"].is_null());
+    let ix = dir
+        .path()
+        .join("orders-0")
+        .join("00000000000000000000.index");
+    let j = json(&inspect(&["dump", "--json", ix.to_str().unwrap()]));
+    assert_eq!(j["kind"], "index");
+    assert!(!j["entries"].as_array().unwrap().is_empty());
+    let seg = dir.path().join("orders-0").join("00000000000000000000.log");
+    let j = json(&inspect(&["dump", "--json", seg.to_str().unwrap()]));
+    let recs = &j["batches"][0]["records"];
+    assert_eq!(recs[0]["key"], serde_json::json!({"text": "user-0"}));
+    assert_eq!(recs[1]["value"], serde_json::json!({"hex": "ff0010"}));
+    assert_eq!(recs[0]["headers"][0]["key"], "trace");
+    assert_eq!(j["batches"][0]["crc_ok"], true);
 }

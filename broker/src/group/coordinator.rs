@@ -39,6 +39,8 @@ pub(super) struct Settings {
     pub min_session_timeout: Duration,
     pub max_session_timeout: Duration,
     pub initial_rebalance_delay: Duration,
+    /// Explain mode (`Config::explain`), copied into every group this coordinator creates.
+    pub explain: bool,
 }
 
 /// The coordinator of every group on this broker. Shared as `Arc<GroupCoordinator>`;
@@ -102,7 +104,7 @@ impl GroupCoordinator {
             .groups()
             .into_iter()
             .map(|id| {
-                let group = Group::new(&id);
+                let group = Group::new(&id, config.explain);
                 (id, group)
             })
             .collect();
@@ -111,6 +113,7 @@ impl GroupCoordinator {
             min_session_timeout: config.group_min_session_timeout,
             max_session_timeout: config.group_max_session_timeout,
             initial_rebalance_delay: config.group_initial_rebalance_delay,
+            explain: config.explain,
         };
         Ok(Arc::new_cyclic(|me| GroupCoordinator {
             topics,

@@ -130,7 +130,7 @@ fn register(
     }
     let group = groups
         .entry(args.group_id.clone())
-        .or_insert_with(|| Group::new(&args.group_id));
+        .or_insert_with(|| Group::new(&args.group_id, c.settings.explain));
     if group.state == GroupState::Dead {
         return fail(ResponseError::CoordinatorNotAvailable);
     }

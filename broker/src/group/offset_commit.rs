@@ -191,7 +191,10 @@ fn check_commit(
     let Some(group) = groups.get_mut(group_id) else {
         if generation < 0 {
             // A group that only stores offsets (no membership): list it as Empty, as Kafka.
-            groups.insert(group_id.to_string(), Group::new(group_id));
+            groups.insert(
+                group_id.to_string(),
+                Group::new(group_id, c.settings.explain),
+            );
             return Ok(());
         }
         return Err(ResponseError::IllegalGeneration);

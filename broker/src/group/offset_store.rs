@@ -171,12 +171,28 @@ impl OffsetStore {
         let mut batch = record::build(&records, now, Compression::None);
         let mut map = self.lock();
         let log_end = self.partition.log_end_offset();
-        self.partition
+        let info = self
+            .partition
             .append(&mut batch)
             .map_err(|source| OffsetStoreError::Log {
                 offset: log_end,
                 source,
             })?;
+        if self.partition.config().explain {
+            for (offset, (topic, partition, value)) in (info.base_offset..).zip(commits) {
+                crate::explain::line(
+                    "group/offset_store.rs OffsetStore::commit",
+                    format_args!(
+                        "{} offset {offset}: commit record key (group {group:?}, topic {topic:?}, partition {partition}) value (offset {}, leader epoch {}, metadata {:?}, timestamp {})",
+                        self.partition.name(),
+                        value.offset,
+                        value.leader_epoch,
+                        value.metadata,
+                        value.commit_timestamp,
+                    ),
+                );
+            }
+        }
         for (topic, partition, value) in commits {
             let key = OffsetKey {
                 group: group.to_string(),
@@ -233,21 +249,10 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         }
         let before = next;
         for batch in record_batch::split_batches(&chunk) {
-            let Ok(header) = BatchHeader::parse(batch) else {
+            let Some(after) = apply_batch(&mut map, batch) else {
                 break;
             };
-            match record::records(batch) {
-                Ok(records) => {
-                    for rec in records {
-                        apply_record(&mut map, rec.offset, rec.key, rec.value);
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
-                    header.base_offset
-                ),
-            }
-            next = next.max(header.last_offset() + 1);
+            next = next.max(after);
         }
         if next == before {
             // The log handed back bytes we could not walk; stop rather than loop forever.
@@ -256,6 +261,25 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         }
     }
     Ok(map)
+}
+
+/// Applies one stored batch of `__consumer_offsets` to `map`: the replay step, shared
+/// with `inspect groups`, which feeds it the batches of the segment files it reads.
+/// Returns the offset after the batch, or `None` when the bytes are not a batch header.
+pub fn apply_batch(map: &mut BTreeMap<OffsetKey, CommittedOffset>, batch: &[u8]) -> Option<i64> {
+    let header = BatchHeader::parse(batch).ok()?;
+    match record::records(batch) {
+        Ok(records) => {
+            for rec in records {
+                apply_record(map, rec.offset, rec.key, rec.value);
+            }
+        }
+        Err(e) => tracing::warn!(
+            "{OFFSETS_TOPIC}-0: skipping undecodable batch at offset {}: {e}",
+            header.base_offset
+        ),
+    }
+    Some(header.last_offset() + 1)
 }
 
 fn apply_record(

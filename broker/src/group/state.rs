@@ -128,6 +128,8 @@ pub struct Group {
     pub join_not_before: Option<Instant>,
     /// Why the current rebalance started, in words, for the log line that ends it.
     pub rebalance_reason: String,
+    /// Explain mode (`Config::explain`): state changes are logged in the explain shape.
+    pub explain: bool,
 }
 
 impl Group {
@@ -157,7 +159,7 @@ impl Group {
         v
     }
 
-    pub fn new(id: &str) -> Group {
+    pub fn new(id: &str, explain: bool) -> Group {
         Group {
             id: id.to_string(),
             state: GroupState::Empty,
@@ -170,15 +172,33 @@ impl Group {
             rebalance_epoch: 0,
             join_not_before: None,
             rebalance_reason: String::new(),
+            explain,
         }
     }
 
     /// Moves to `to`, logging the change in plain words.
     pub fn transition(&mut self, to: GroupState, why: &str) {
-        if self.state != to {
-            tracing::info!("group {}: {} -> {} ({why})", self.id, self.state, to);
-            self.state = to;
+        if self.state == to {
+            return;
         }
+        if self.explain {
+            let members: Vec<&str> = self.members.keys().map(String::as_str).collect();
+            crate::explain::line(
+                "group/state.rs Group::transition",
+                format_args!(
+                    "group {}: {} → {} ({why}); generation {}, members [{}], leader {}",
+                    self.id,
+                    self.state,
+                    to,
+                    self.generation,
+                    members.join(", "),
+                    self.leader.as_deref().unwrap_or("none"),
+                ),
+            );
+        } else {
+            tracing::info!("group {}: {} -> {} ({why})", self.id, self.state, to);
+        }
+        self.state = to;
     }
 
     /// Protocols every member supports, in `first`'s preference order.
@@ -290,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn protocol_is_one_every_member_supports() {
-        let mut g = Group::new("g");
+        let mut g = Group::new("g", false);
         g.members
             .insert("a".into(), member("a", &["range", "roundrobin"]));
         g.members.insert("b".into(), member("b", &["roundrobin"]));
@@ -304,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn most_votes_win_and_ties_follow_the_leader() {
-        let mut g = Group::new("g");
+        let mut g = Group::new("g", false);
         g.members
             .insert("a".into(), member("a", &["range", "roundrobin"]));
         g.members

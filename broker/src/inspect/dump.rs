@@ -1,8 +1,11 @@
 //! `inspect dump <file.log|file.index>`: every batch and record of a segment, or every
-//! entry of an offset index, exactly as stored.
+//! entry of an offset index, exactly as stored. With `--hex`, each batch header as a
+//! byte table ([`super::hex`]); in a `__consumer_offsets-*` directory, each record
+//! decoded as the offset commit (or tombstone) it is.
 //!
 //! Flow: reads what the segment (`log/segment.rs`) and index (`log/index.rs`) wrote;
-//! uses `record_batch` to check CRCs and decode records (decompressing when needed).
+//! uses `record_batch` to check CRCs and decode records (decompressing when needed),
+//! and `group/offset_store.rs`'s `decode_key` / `decode_value` for commit records.
 //! A batch with a bad CRC is shown and marked `CRC bad`; bytes that cannot be a batch
 //! end the dump with a line saying where and why.
 //!
@@ -11,20 +14,130 @@
 //!   tail shown here is a place recovery would cut (it also cuts at a bad CRC).
 //! - A bad CRC or unreadable records is reported and the dump goes on; only bytes that
 //!   cannot be framed as a batch end it.
-//! - A failure to write the output is reported as such, never blamed on the file.
+//! - The text and the `--json` output are two renderings of one [`DumpReport`].
 
 use std::io::Write;
 use std::path::Path;
 
-use super::format;
+use serde::Serialize;
+
+use super::format::{self, Shown};
+use super::hex::{self, HexField};
 use super::InspectError;
+use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
 use crate::log::index::{parse_entries, ENTRY_LEN};
-use crate::log::record;
+use crate::log::record::{self, Record};
 use crate::log::record_batch::{self, BatchHeader};
 use crate::log::segment::{parse_file_name, BatchReader, ReadStep};
 
-/// `inspect dump <file.log|file.index>`.
-pub fn dump(path: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
+/// What `inspect dump` found in one file.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DumpReport {
+    Log(LogDump),
+    Index(IndexDump),
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogDump {
+    pub file: String,
+    pub base_offset: Option<i64>,
+    pub bytes: u64,
+    pub batches: Vec<BatchDump>,
+    /// Where framing stopped before the end of the file, and why.
+    pub torn_tail: Option<TornTail>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TornTail {
+    pub position: u64,
+    pub reason: String,
+    pub bytes_left: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchDump {
+    pub position: u64,
+    pub size: usize,
+    /// `None` when the bytes are too short for a header (`error` says why).
+    pub base_offset: Option<i64>,
+    pub last_offset: Option<i64>,
+    pub magic: Option<i8>,
+    pub crc: Option<u32>,
+    pub crc_ok: bool,
+    pub crc_computed: u32,
+    pub compression: Option<&'static str>,
+    pub transactional: bool,
+    pub control: bool,
+    pub log_append_time: bool,
+    pub base_timestamp: Option<i64>,
+    pub max_timestamp: Option<i64>,
+    pub producer_id: Option<i64>,
+    pub producer_epoch: Option<i16>,
+    pub base_sequence: Option<i32>,
+    pub partition_leader_epoch: Option<i32>,
+    pub record_count: Option<i32>,
+    pub error: Option<String>,
+    /// With `--hex`: the header bytes, field by field.
+    pub header_bytes: Option<Vec<HexField>>,
+    pub records: Vec<RecordDump>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordDump {
+    pub offset: i64,
+    pub timestamp: i64,
+    /// `None` for null.
+    pub key: Option<Shown>,
+    pub value: Option<Shown>,
+    pub headers: Vec<HeaderDump>,
+    /// In `__consumer_offsets`: the commit this record is.
+    pub commit: Option<CommitDump>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeaderDump {
+    pub key: String,
+    pub value: Option<Shown>,
+}
+
+/// One record of `__consumer_offsets`, decoded by the offset store's codec.
+#[derive(Debug, Serialize)]
+pub struct CommitDump {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    /// `true` for a null value: the committed offset is deleted.
+    pub tombstone: bool,
+    pub offset: Option<i64>,
+    pub leader_epoch: Option<i32>,
+    pub metadata: Option<String>,
+    pub commit_timestamp: Option<i64>,
+    /// Why the key or value could not be decoded.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexDump {
+    pub file: String,
+    pub base_offset: Option<i64>,
+    pub bytes: usize,
+    pub entries: Vec<IndexEntryDump>,
+    /// Zero bytes after the entries (preallocated space).
+    pub zero_tail_bytes: usize,
+    /// Non-zero bytes after the entries (stale or corrupt).
+    pub junk_tail_bytes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexEntryDump {
+    pub relative_offset: u32,
+    pub offset: Option<i64>,
+    pub position: u32,
+}
+
+/// `inspect dump <file.log|file.index>`; `hex` adds the header byte tables.
+pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -33,14 +146,17 @@ pub fn dump(path: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
     if !meta.is_file() {
         return Err(InspectError::new(path, "not a regular file"));
     }
-    let w = |e: std::io::Error| InspectError::new("standard output", e);
     if name.ends_with(".log") {
-        dump_log(path, name, out).map_err(|e| match e {
-            DumpError::Io(e) => w(e),
-            DumpError::Read(e) => InspectError::new(path, e),
-        })
+        let commits = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|d| d.to_str())
+            .is_some_and(|d| d.starts_with(&format!("{OFFSETS_TOPIC}-")));
+        dump_log(path, name, hex, commits)
+            .map(DumpReport::Log)
+            .map_err(|e| InspectError::new(path, e))
     } else if name.ends_with(".index") {
-        dump_index(path, name, out)
+        dump_index(path, name).map(DumpReport::Index)
     } else {
         Err(InspectError::new(
             path,
@@ -49,171 +165,331 @@ pub fn dump(path: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
     }
 }
 
-enum DumpError {
-    /// Writing the output failed.
-    Io(std::io::Error),
-    /// Reading the segment failed.
-    Read(std::io::Error),
-}
-
-fn dump_log(path: &Path, name: &str, out: &mut dyn Write) -> Result<(), DumpError> {
-    let file = std::fs::File::open(path).map_err(DumpError::Read)?;
-    let size = file.metadata().map_err(DumpError::Read)?.len();
-    let base = parse_file_name(name, "log");
-    writeln!(
-        out,
-        "segment {name}: base offset {}, {size} bytes",
-        base.map_or("unknown (name is not <20 digits>.log)".into(), |b| b
-            .to_string())
-    )
-    .map_err(DumpError::Io)?;
+fn dump_log(path: &Path, name: &str, hex: bool, commits: bool) -> std::io::Result<LogDump> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut report = LogDump {
+        file: name.to_string(),
+        base_offset: parse_file_name(name, "log"),
+        bytes: size,
+        batches: Vec::new(),
+        torn_tail: None,
+    };
     let mut reader = BatchReader::new(&file, 0, size);
-    let (mut batches, mut records, mut bad_crc) = (0u64, 0u64, 0u64);
-    while let Some(step) = reader.next_step().map_err(DumpError::Read)? {
+    while let Some(step) = reader.next_step()? {
         match step {
             ReadStep::Batch { position, bytes } => {
-                batches += 1;
-                let (n, crc_ok) = dump_batch(position, &bytes, out).map_err(DumpError::Io)?;
-                records += n;
-                bad_crc += u64::from(!crc_ok);
+                report.batches.push(batch(position, &bytes, hex, commits));
             }
             ReadStep::Torn { position, reason } => {
-                writeln!(
-                    out,
-                    "torn tail at position {position}: {reason} ({} bytes not shown; recovery would cut here)",
-                    size - position
-                )
-                .map_err(DumpError::Io)?;
+                report.torn_tail = Some(TornTail {
+                    position,
+                    reason,
+                    bytes_left: size - position,
+                });
                 break;
             }
         }
     }
-    writeln!(
-        out,
-        "total: {batches} batches, {records} records, {bad_crc} with a bad CRC"
-    )
-    .map_err(DumpError::Io)
+    Ok(report)
 }
 
-/// Prints one batch and its records; returns (records printed, CRC ok).
-fn dump_batch(position: u64, bytes: &[u8], out: &mut dyn Write) -> std::io::Result<(u64, bool)> {
-    let h = match BatchHeader::parse(bytes) {
-        Ok(h) => h,
-        Err(e) => {
-            writeln!(out, "batch at position {position}: {e}")?;
-            return Ok((0, false));
-        }
-    };
+fn batch(position: u64, bytes: &[u8], hex: bool, commits: bool) -> BatchDump {
+    let h = BatchHeader::parse(bytes);
     let computed = record_batch::compute_crc(bytes);
-    let crc = if computed == h.crc {
-        format!("CRC ok ({:#010x})", h.crc)
-    } else {
-        format!(
-            "CRC bad (stored {:#010x}, computed {computed:#010x})",
-            h.crc
-        )
+    let hh = h.as_ref().ok();
+    let mut dump = BatchDump {
+        position,
+        size: bytes.len(),
+        base_offset: hh.map(|h| h.base_offset),
+        last_offset: hh.map(BatchHeader::last_offset),
+        magic: hh.map(|h| h.magic),
+        crc: hh.map(|h| h.crc),
+        crc_ok: hh.is_some_and(|h| h.crc == computed),
+        crc_computed: computed,
+        compression: hh.map(BatchHeader::compression_name),
+        transactional: hh.is_some_and(BatchHeader::is_transactional),
+        control: hh.is_some_and(BatchHeader::is_control),
+        log_append_time: hh.is_some_and(BatchHeader::is_log_append_time),
+        base_timestamp: hh.map(|h| h.base_timestamp),
+        max_timestamp: hh.map(|h| h.max_timestamp),
+        producer_id: hh.map(|h| h.producer_id),
+        producer_epoch: hh.map(|h| h.producer_epoch),
+        base_sequence: hh.map(|h| h.base_sequence),
+        partition_leader_epoch: hh.map(|h| h.partition_leader_epoch),
+        record_count: hh.map(|h| h.record_count),
+        error: h.as_ref().err().map(ToString::to_string),
+        header_bytes: hex.then(|| hex::annotate_header(bytes)),
+        records: Vec::new(),
     };
-    let compression = h.compression().map_or("unknown", |c| c.name());
-    let mut flags = String::new();
-    if h.is_transactional() {
-        flags.push_str(", transactional");
+    if dump.error.is_some() {
+        return dump;
     }
-    if h.is_control() {
-        flags.push_str(", control");
+    match record::records(bytes) {
+        Ok(recs) => dump.records = recs.into_iter().map(|r| record_dump(r, commits)).collect(),
+        Err(e) => dump.error = Some(format!("records unreadable: {e}")),
     }
-    if h.is_log_append_time() {
-        flags.push_str(", LogAppendTime");
+    dump
+}
+
+fn record_dump(r: Record, commits: bool) -> RecordDump {
+    RecordDump {
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: Shown::new(r.key.as_deref()),
+        value: Shown::new(r.value.as_deref()),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| HeaderDump {
+                key: k.clone(),
+                value: Shown::new(v.as_deref()),
+            })
+            .collect(),
+        commit: commits.then(|| commit(&r)),
     }
-    writeln!(
-        out,
-        "batch offsets {}..={} position {position} size {} magic {} {crc} compression {compression} records {}{flags}",
-        h.base_offset,
-        h.last_offset(),
-        bytes.len(),
-        h.magic,
-        h.record_count
-    )?;
-    writeln!(
-        out,
-        "  base timestamp {} max timestamp {} producer id {} epoch {} base sequence {} leader epoch {}",
-        format::timestamp(h.base_timestamp),
-        format::timestamp(h.max_timestamp),
-        h.producer_id,
-        h.producer_epoch,
-        h.base_sequence,
-        h.partition_leader_epoch
-    )?;
-    let recs = match record::records(bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            writeln!(out, "  records unreadable: {e}")?;
-            return Ok((0, computed == h.crc));
+}
+
+/// Decodes a `__consumer_offsets` record with the offset store's own codec.
+pub(super) fn commit(r: &Record) -> CommitDump {
+    let mut c = CommitDump {
+        group: String::new(),
+        topic: String::new(),
+        partition: -1,
+        tombstone: r.value.is_none(),
+        offset: None,
+        leader_epoch: None,
+        metadata: None,
+        commit_timestamp: None,
+        error: None,
+    };
+    match r.key.clone().map(decode_key) {
+        Some(Ok(k)) => (c.group, c.topic, c.partition) = (k.group, k.topic, k.partition),
+        Some(Err(e)) => c.error = Some(format!("key: {e}")),
+        None => c.error = Some("null key: not an offset commit".into()),
+    }
+    if let Some(v) = r.value.clone() {
+        match decode_value(v) {
+            Ok(v) => {
+                c.offset = Some(v.offset);
+                c.leader_epoch = Some(v.leader_epoch);
+                c.metadata = Some(v.metadata);
+                c.commit_timestamp = Some(v.commit_timestamp);
+            }
+            Err(e) => c.error = Some(format!("value: {e}")),
         }
-    };
-    for r in &recs {
+    }
+    c
+}
+
+fn dump_index(path: &Path, name: &str) -> Result<IndexDump, InspectError> {
+    let bytes = std::fs::read(path).map_err(|e| InspectError::new(path, e))?;
+    let base = parse_file_name(name, "index");
+    let entries = parse_entries(&bytes);
+    let rest = &bytes[entries.len() * ENTRY_LEN..];
+    let zero = rest.iter().all(|&b| b == 0);
+    Ok(IndexDump {
+        file: name.to_string(),
+        base_offset: base,
+        bytes: bytes.len(),
+        entries: entries
+            .iter()
+            .map(|e| IndexEntryDump {
+                relative_offset: e.relative_offset,
+                offset: base.map(|b| b + i64::from(e.relative_offset)),
+                position: e.position,
+            })
+            .collect(),
+        zero_tail_bytes: if zero { rest.len() } else { 0 },
+        junk_tail_bytes: if zero { 0 } else { rest.len() },
+    })
+}
+
+impl DumpReport {
+    /// The text rendering.
+    pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            DumpReport::Log(l) => l.write_text(out),
+            DumpReport::Index(i) => i.write_text(out),
+        }
+    }
+}
+
+impl LogDump {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "segment {}: base offset {}, {} bytes",
+            self.file,
+            self.base_offset
+                .map_or("unknown (name is not <20 digits>.log)".into(), |b| b
+                    .to_string()),
+            self.bytes
+        )?;
+        let (mut records, mut bad_crc) = (0, 0);
+        for b in &self.batches {
+            b.write_text(out)?;
+            records += b.records.len();
+            bad_crc += usize::from(!b.crc_ok);
+        }
+        if let Some(t) = &self.torn_tail {
+            writeln!(
+                out,
+                "torn tail at position {}: {} ({} bytes not shown; recovery would cut here)",
+                t.position, t.reason, t.bytes_left
+            )?;
+        }
+        writeln!(
+            out,
+            "total: {} batches, {records} records, {bad_crc} with a bad CRC",
+            self.batches.len()
+        )
+    }
+}
+
+impl BatchDump {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let (Some(base), Some(crc)) = (self.base_offset, self.crc) else {
+            let error = self.error.as_deref().unwrap_or_default();
+            return writeln!(out, "batch at position {}: {error}", self.position);
+        };
+        let crc = if self.crc_ok {
+            format!("CRC ok ({crc:#010x})")
+        } else {
+            format!(
+                "CRC bad (stored {crc:#010x}, computed {:#010x})",
+                self.crc_computed
+            )
+        };
+        let mut flags = String::new();
+        for (set, name) in [
+            (self.transactional, ", transactional"),
+            (self.control, ", control"),
+            (self.log_append_time, ", LogAppendTime"),
+        ] {
+            if set {
+                flags.push_str(name);
+            }
+        }
+        let opt = |v: Option<i64>| v.unwrap_or_default();
+        writeln!(
+            out,
+            "batch offsets {base}..={} position {} size {} magic {} {crc} compression {} records {}{flags}",
+            opt(self.last_offset),
+            self.position,
+            self.size,
+            self.magic.unwrap_or_default(),
+            self.compression.unwrap_or("unknown"),
+            self.record_count.unwrap_or_default()
+        )?;
+        writeln!(
+            out,
+            "  base timestamp {} max timestamp {} producer id {} epoch {} base sequence {} leader epoch {}",
+            format::timestamp(opt(self.base_timestamp)),
+            format::timestamp(opt(self.max_timestamp)),
+            opt(self.producer_id),
+            self.producer_epoch.unwrap_or_default(),
+            self.base_sequence.unwrap_or_default(),
+            self.partition_leader_epoch.unwrap_or_default()
+        )?;
+        if let Some(fields) = &self.header_bytes {
+            hex::write_table(fields, self.size, out)?;
+        }
+        if let Some(e) = &self.error {
+            writeln!(out, "  {e}")?;
+        }
+        for r in &self.records {
+            r.write_text(out)?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordDump {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         write!(
             out,
-            "  offset {} timestamp {} key {} value {}",
-            r.offset,
-            format::timestamp(r.timestamp),
-            format::bytes(r.key.as_deref()),
-            format::bytes(r.value.as_deref())
+            "  offset {} timestamp {} ",
+            self.offset,
+            format::timestamp(self.timestamp)
         )?;
-        if !r.headers.is_empty() {
-            let hs: Vec<String> = r
+        match &self.commit {
+            Some(c) => c.write_text(out)?,
+            None => write!(
+                out,
+                "key {} value {}",
+                format::shown(self.key.as_ref()),
+                format::shown(self.value.as_ref())
+            )?,
+        }
+        if !self.headers.is_empty() {
+            let hs: Vec<String> = self
                 .headers
                 .iter()
-                .map(|(k, v)| format!("{k:?}={}", format::bytes(v.as_deref())))
+                .map(|h| format!("{:?}={}", h.key, format::shown(h.value.as_ref())))
                 .collect();
             write!(out, " headers {}", hs.join(" "))?;
         }
-        writeln!(out)?;
+        writeln!(out)
     }
-    Ok((recs.len() as u64, computed == h.crc))
 }
 
-fn dump_index(path: &Path, name: &str, out: &mut dyn Write) -> Result<(), InspectError> {
-    let bytes = std::fs::read(path).map_err(|e| InspectError::new(path, e))?;
-    let w = |e: std::io::Error| InspectError::new("standard output", e);
-    let base = parse_file_name(name, "index");
-    let entries = parse_entries(&bytes);
-    writeln!(
-        out,
-        "index {name}: base offset {}, {} bytes, {} entries",
-        base.map_or("unknown".into(), |b| b.to_string()),
-        bytes.len(),
-        entries.len()
-    )
-    .map_err(w)?;
-    for e in &entries {
-        let absolute = base.map_or(String::new(), |b| {
-            format!(" (offset {})", b + i64::from(e.relative_offset))
-        });
+impl CommitDump {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if let Some(e) = &self.error {
+            return write!(out, "not an offset commit ({e})");
+        }
+        let at = format!(
+            "group {:?} topic {:?} partition {}",
+            self.group, self.topic, self.partition
+        );
+        if self.tombstone {
+            return write!(out, "tombstone {at} (the committed offset is deleted)");
+        }
+        write!(
+            out,
+            "commit {at} offset {} leader epoch {} metadata {:?} commit timestamp {}",
+            self.offset.unwrap_or_default(),
+            self.leader_epoch.unwrap_or_default(),
+            self.metadata.as_deref().unwrap_or_default(),
+            format::timestamp(self.commit_timestamp.unwrap_or_default())
+        )
+    }
+}
+
+impl IndexDump {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "  relative offset {}{absolute} -> position {}",
-            e.relative_offset, e.position
-        )
-        .map_err(w)?;
-    }
-    let used = entries.len() * ENTRY_LEN;
-    let rest = &bytes[used..];
-    if rest.iter().all(|&b| b == 0) {
-        if !rest.is_empty() {
+            "index {}: base offset {}, {} bytes, {} entries",
+            self.file,
+            self.base_offset.map_or("unknown".into(), |b| b.to_string()),
+            self.bytes,
+            self.entries.len()
+        )?;
+        for e in &self.entries {
+            let absolute = e.offset.map_or(String::new(), |o| format!(" (offset {o})"));
+            writeln!(
+                out,
+                "  relative offset {}{absolute} -> position {}",
+                e.relative_offset, e.position
+            )?;
+        }
+        if self.zero_tail_bytes > 0 {
             writeln!(
                 out,
                 "  {} zero bytes of preallocated space (the segment is active or was not closed cleanly)",
-                rest.len()
-            )
-            .map_err(w)?;
+                self.zero_tail_bytes
+            )?;
         }
-    } else {
-        writeln!(
-            out,
-            "  entries stop at byte {used}: the next {} bytes are not increasing entries (stale or corrupt; recovery rebuilds the index)",
-            rest.len()
-        )
-        .map_err(w)?;
+        if self.junk_tail_bytes > 0 {
+            writeln!(
+                out,
+                "  entries stop at byte {}: the next {} bytes are not increasing entries (stale or corrupt; recovery rebuilds the index)",
+                self.bytes - self.junk_tail_bytes,
+                self.junk_tail_bytes
+            )?;
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -7,22 +7,37 @@
 //! - Nothing is lost: non-UTF-8 bytes print as full hex, a null key or value as `null`
 //!   (distinct from the empty string `""`), a negative timestamp as the number itself.
 
-/// `"text"` when the bytes are UTF-8 (escaped like a Rust string), `0x…` hex otherwise,
-/// `null` for a null key or value.
-pub fn bytes(b: Option<&[u8]>) -> String {
-    match b {
-        None => "null".to_string(),
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => format!("{s:?}"),
+/// A key, value or header value as `inspect` shows it: its text when the bytes are
+/// UTF-8, its hex otherwise (`None` for null). In JSON: `{"text": …}` or `{"hex": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    Text(String),
+    Hex(String),
+}
+
+impl Shown {
+    pub fn new(b: Option<&[u8]>) -> Option<Shown> {
+        let b = b?;
+        Some(match std::str::from_utf8(b) {
+            Ok(s) => Shown::Text(s.to_string()),
             Err(_) => {
-                let mut out = String::with_capacity(2 + 2 * b.len());
-                out.push_str("0x");
+                let mut hex = String::with_capacity(2 * b.len());
                 for byte in b {
-                    out.push_str(&format!("{byte:02x}"));
+                    hex.push_str(&format!("{byte:02x}"));
                 }
-                out
+                Shown::Hex(hex)
             }
-        },
+        })
+    }
+}
+
+/// `"text"` (escaped like a Rust string), `0x…` hex, or `null` for a null key or value.
+pub fn shown(s: Option<&Shown>) -> String {
+    match s {
+        None => "null".to_string(),
+        Some(Shown::Text(t)) => format!("{t:?}"),
+        Some(Shown::Hex(h)) => format!("0x{h}"),
     }
 }
 
@@ -57,6 +72,7 @@ mod tests {
 
     #[test]
     fn formats() {
+        let bytes = |b: Option<&[u8]>| shown(Shown::new(b).as_ref());
         assert_eq!(bytes(Some(b"hi")), "\"hi\"");
         assert_eq!(bytes(Some(&[0xff, 0x00])), "0xff00");
         assert_eq!(bytes(None), "null");

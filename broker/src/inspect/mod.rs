@@ -7,28 +7,41 @@
 //!
 //! - [`topics`] (`inspect topics <data-dir>`): topics, partitions, offsets, segments.
 //! - [`dump`] (`inspect dump <file.log|file.index>`): every batch and record of a
-//!   `.log`, or every entry of an `.index`.
+//!   `.log` (with `--hex`, the header bytes labelled; in `__consumer_offsets`, each
+//!   commit decoded), or every entry of an `.index`.
+//! - [`groups`] (`inspect groups <data-dir>`): committed offsets replayed from
+//!   `__consumer_offsets`, and the lag; [`remote::groups`] asks a running broker instead.
 //!
 //! What must stay true:
 //! - Nothing here writes to the data directory: files are only opened for reading.
-//! - Bytes are framed and parsed by the broker's own code (`log/`, `topics/file.rs`),
-//!   never by a second parser.
+//! - Bytes are framed and parsed by the broker's own code (`log/`, `topics/file.rs`,
+//!   `group/offset_store.rs`), never by a second parser.
+//! - Every command builds one report struct; the text and the `--json` output are two
+//!   renderings of it.
 //! - Every error names the file it is about ([`InspectError`]).
 
 mod dump;
 mod format;
+mod groups;
+pub mod hex;
+pub mod remote;
 mod topics;
 
-pub use dump::dump;
-pub use topics::topics;
+pub use dump::{dump, DumpReport};
+pub use groups::{groups, GroupsReport};
+pub use topics::{topics, TopicsReport};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Why an inspection failed, naming the file.
+use crate::topics::lock::{held_by_another, LOCK_FILE};
+
+/// Why an inspection failed, naming the file (or the broker) it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
+    #[error("broker {addr}: {reason}")]
+    Broker { addr: String, reason: String },
 }
 
 impl InspectError {
@@ -38,4 +51,22 @@ impl InspectError {
             reason: reason.to_string(),
         }
     }
+}
+
+/// The sentence a report prints when a broker is running on `data_dir` (it holds the
+/// `.lock` file, see `topics/lock.rs`), or `None`.
+fn running_broker(data_dir: &Path) -> Result<Option<String>, InspectError> {
+    let lock = data_dir.join(LOCK_FILE);
+    let holder = held_by_another(data_dir).map_err(|e| InspectError::new(&lock, e))?;
+    Ok(holder.map(|pid| {
+        let pid = if pid.is_empty() {
+            String::new()
+        } else {
+            format!(" by pid {pid}")
+        };
+        format!(
+            "the broker is running on this data dir (no clean-shutdown marker, and {} is locked{pid}); what follows is a snapshot of files it is writing",
+            lock.display()
+        )
+    }))
 }

@@ -12,25 +12,77 @@
 //! - Topics, segments and batches are found by the broker's own functions
 //!   (`TopicsFile::parse`, `list_segments`, `scan`), not a second copy.
 //! - A missing `topics.json` in a non-empty directory is an error, not an empty listing.
+//! - The text and the `--json` output are two renderings of one [`TopicsReport`].
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use super::InspectError;
+use serde::Serialize;
+
+use super::{running_broker, InspectError};
 use crate::log::index::parse_entries;
 use crate::log::recovery::{list_segments, scan, CLEAN_SHUTDOWN_FILE};
 use crate::log::segment::file_name;
 use crate::topics::{TopicsFile, TOPICS_FILE};
 
-/// `inspect topics <data-dir>`.
-pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> {
+/// What `inspect topics` found.
+#[derive(Debug, Serialize)]
+pub struct TopicsReport {
+    pub data_dir: String,
+    /// Set when a broker holds the data dir's lock: it is running on it right now.
+    pub broker_running: Option<String>,
+    pub topics: Vec<TopicReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopicReport {
+    pub name: String,
+    pub partitions: i32,
+    pub config: BTreeMap<String, String>,
+    pub partition_logs: Vec<PartitionReport>,
+}
+
+/// One `<topic>-<partition>/` directory.
+#[derive(Debug, Serialize)]
+pub struct PartitionReport {
+    pub partition: i32,
+    /// `false` when the directory is missing (then nothing else is filled in).
+    pub present: bool,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub clean_shutdown: bool,
+    pub segments: Vec<SegmentReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SegmentReport {
+    pub base_offset: i64,
+    pub bytes: u64,
+    pub batches: u64,
+    pub records: u64,
+    /// `None` when the `.index` file is missing.
+    pub index_entries: Option<usize>,
+    pub damage: Option<Damage>,
+}
+
+/// Where recovery would cut a segment, and why.
+#[derive(Debug, Serialize)]
+pub struct Damage {
+    pub position: u64,
+    pub reason: String,
+    pub bytes_after: u64,
+}
+
+/// The topics of a data dir as `topics.json` lists them (an empty, fresh dir has none).
+pub(super) fn read_topics_file(data_dir: &Path) -> Result<TopicsFile, InspectError> {
     let meta = std::fs::metadata(data_dir).map_err(|e| InspectError::new(data_dir, e))?;
     if !meta.is_dir() {
         return Err(InspectError::new(data_dir, "not a directory"));
     }
     let path = data_dir.join(TOPICS_FILE);
-    let file: TopicsFile = match std::fs::read(&path) {
-        Ok(bytes) => TopicsFile::parse(&bytes).map_err(|e| InspectError::new(&path, e))?,
+    match std::fs::read(&path) {
+        Ok(bytes) => TopicsFile::parse(&bytes).map_err(|e| InspectError::new(&path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let empty = std::fs::read_dir(data_dir)
                 .map_err(|e| InspectError::new(data_dir, e))?
@@ -42,56 +94,48 @@ pub fn topics(data_dir: &Path, out: &mut dyn Write) -> Result<(), InspectError> 
                     "missing, and the directory is not empty: not a minikafka data directory",
                 ));
             }
-            TopicsFile::empty()
+            Ok(TopicsFile::empty())
         }
-        Err(e) => return Err(InspectError::new(&path, e)),
-    };
-    let w = |e: std::io::Error| InspectError::new("standard output", e);
-    writeln!(
-        out,
-        "data dir {}: {} topics",
-        data_dir.display(),
-        file.topics.len()
-    )
-    .map_err(w)?;
-    for (name, entry) in &file.topics {
-        let config: Vec<String> = entry
-            .config
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        writeln!(
-            out,
-            "topic {name}: {} partitions{}",
-            entry.partitions,
-            if config.is_empty() {
-                String::new()
-            } else {
-                format!(", config {}", config.join(" "))
-            }
-        )
-        .map_err(w)?;
-        for p in 0..entry.partitions.max(0) {
-            partition(&data_dir.join(format!("{name}-{p}")), p, out)?;
-        }
+        Err(e) => Err(InspectError::new(&path, e)),
     }
-    Ok(())
 }
 
-fn partition(dir: &Path, index: i32, out: &mut dyn Write) -> Result<(), InspectError> {
-    let w = |e: std::io::Error| InspectError::new("standard output", e);
-    if !dir.is_dir() {
-        writeln!(
-            out,
-            "  partition {index}: directory {} is missing",
-            dir.display()
-        )
-        .map_err(w)?;
-        return Ok(());
+/// `inspect topics <data-dir>`.
+pub fn topics(data_dir: &Path) -> Result<TopicsReport, InspectError> {
+    let file = read_topics_file(data_dir)?;
+    let mut topics = Vec::new();
+    for (name, entry) in file.topics {
+        let partition_logs = (0..entry.partitions.max(0))
+            .map(|p| partition(&data_dir.join(format!("{name}-{p}")), p))
+            .collect::<Result<Vec<_>, _>>()?;
+        topics.push(TopicReport {
+            name,
+            partitions: entry.partitions,
+            config: entry.config,
+            partition_logs,
+        });
     }
-    let bases = list_segments(dir).map_err(|e| InspectError::new(dir, e))?;
-    let mut rows = Vec::new();
-    for &base in &bases {
+    Ok(TopicsReport {
+        data_dir: data_dir.display().to_string(),
+        broker_running: running_broker(data_dir)?,
+        topics,
+    })
+}
+
+/// Scans one partition directory, read-only.
+pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, InspectError> {
+    let mut report = PartitionReport {
+        partition: index,
+        present: dir.is_dir(),
+        log_start_offset: 0,
+        log_end_offset: 0,
+        clean_shutdown: dir.join(CLEAN_SHUTDOWN_FILE).exists(),
+        segments: Vec::new(),
+    };
+    if !report.present {
+        return Ok(report);
+    }
+    for base in list_segments(dir).map_err(|e| InspectError::new(dir, e))? {
         let path = dir.join(file_name(base, "log"));
         let file = std::fs::File::open(&path).map_err(|e| InspectError::new(&path, e))?;
         let size = file
@@ -101,49 +145,101 @@ fn partition(dir: &Path, index: i32, out: &mut dyn Write) -> Result<(), InspectE
         let s =
             scan(&file, &path, size, base, u32::MAX).map_err(|e| InspectError::new(&path, e))?;
         let index_path = dir.join(file_name(base, "index"));
-        let entries = match std::fs::read(&index_path) {
-            Ok(bytes) => parse_entries(&bytes).len().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".into(),
+        let index_entries = match std::fs::read(&index_path) {
+            Ok(bytes) => Some(parse_entries(&bytes).len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(InspectError::new(&index_path, e)),
         };
-        rows.push((base, size, s, entries));
+        if report.segments.is_empty() {
+            report.log_start_offset = base;
+        }
+        report.log_end_offset = s.next_offset;
+        report.segments.push(SegmentReport {
+            base_offset: base,
+            bytes: size,
+            batches: s.batches,
+            records: s.records,
+            index_entries,
+            damage: s.cut.map(|cut| Damage {
+                position: cut.position,
+                reason: cut.reason,
+                bytes_after: size - cut.position,
+            }),
+        });
     }
-    let start = rows.first().map_or(0, |r| r.0);
-    let end = rows.last().map_or(0, |r| r.2.next_offset);
-    let clean = if dir.join(CLEAN_SHUTDOWN_FILE).exists() {
-        "clean shutdown"
-    } else {
-        "no clean-shutdown marker: recovery runs on open"
-    };
-    writeln!(
-        out,
-        "  partition {index}: log start {start}, log end {end}, {} segments ({clean})",
-        rows.len()
-    )
-    .map_err(w)?;
-    writeln!(
-        out,
-        "    {:>20} {:>12} {:>8} {:>10} {:>13}",
-        "base offset", "bytes", "batches", "records", "index entries"
-    )
-    .map_err(w)?;
-    for (base, size, s, entries) in &rows {
+    Ok(report)
+}
+
+impl TopicsReport {
+    /// The text rendering.
+    pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "    {base:>20} {size:>12} {:>8} {:>10} {entries:>13}",
-            s.batches, s.records
-        )
-        .map_err(w)?;
-        if let Some(cut) = &s.cut {
+            "data dir {}: {} topics",
+            self.data_dir,
+            self.topics.len()
+        )?;
+        if let Some(running) = &self.broker_running {
+            writeln!(out, "{running}")?;
+        }
+        for t in &self.topics {
+            let config: Vec<String> = t.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let config = if config.is_empty() {
+                String::new()
+            } else {
+                format!(", config {}", config.join(" "))
+            };
+            writeln!(out, "topic {}: {} partitions{config}", t.name, t.partitions)?;
+            for p in &t.partition_logs {
+                p.write_text(self.broker_running.is_some(), out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartitionReport {
+    fn write_text(&self, running: bool, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.present {
+            return writeln!(out, "  partition {}: directory is missing", self.partition);
+        }
+        let state = if running {
+            "broker running: the files are being written"
+        } else if self.clean_shutdown {
+            "clean shutdown"
+        } else {
+            "no clean-shutdown marker: recovery runs on open"
+        };
+        writeln!(
+            out,
+            "  partition {}: log start {}, log end {}, {} segments ({state})",
+            self.partition,
+            self.log_start_offset,
+            self.log_end_offset,
+            self.segments.len()
+        )?;
+        writeln!(
+            out,
+            "    {:>20} {:>12} {:>8} {:>10} {:>13}",
+            "base offset", "bytes", "batches", "records", "index entries"
+        )?;
+        for s in &self.segments {
+            let entries = s
+                .index_entries
+                .map_or_else(|| "missing".to_string(), |n| n.to_string());
             writeln!(
                 out,
-                "      damaged at byte {}: {} ({} bytes after it; recovery after a crash cuts here and drops later segments)",
-                cut.position,
-                cut.reason,
-                size - cut.position
-            )
-            .map_err(w)?;
+                "    {:>20} {:>12} {:>8} {:>10} {entries:>13}",
+                s.base_offset, s.bytes, s.batches, s.records
+            )?;
+            if let Some(cut) = &s.damage {
+                writeln!(
+                    out,
+                    "      damaged at byte {}: {} ({} bytes after it; recovery after a crash cuts here and drops later segments)",
+                    cut.position, cut.reason, cut.bytes_after
+                )?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

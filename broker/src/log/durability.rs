@@ -83,6 +83,11 @@ impl GroupCommit {
         self.done.notify_all();
     }
 
+    /// The sequence up to which every append is known to be on disk.
+    pub fn synced(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).synced
+    }
+
     /// Number of syncs run through [`wait_synced`](Self::wait_synced).
     pub fn sync_count(&self) -> u64 {
         self.syncs.load(std::sync::atomic::Ordering::Relaxed)

@@ -112,6 +112,12 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// `00000000000000000000.log`, for log lines.
+fn file_name_of(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .map_or_else(|| path.to_string_lossy(), |n| n.to_string_lossy())
+}
+
 fn ms_to_time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
@@ -189,8 +195,12 @@ impl PartitionLog {
                 set_base_offset(batch, base);
                 h.base_offset = base;
                 let active = inner.active_mut();
+                let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;
                 let segment_base = active.base_offset();
+                if self.config.explain {
+                    self.explain_append(active, &h, position, entries_before);
+                }
                 inner.written += batch.len() as u64;
                 let log_start_offset = inner.log_start_offset;
                 info = Some(match info {
@@ -220,11 +230,52 @@ impl PartitionLog {
                     let a = inner.active();
                     (a.file().clone(), inner.written, a.path().to_path_buf())
                 };
-                file.sync_data().map_err(|e| LogError::io(path, e))?;
+                file.sync_data().map_err(|e| LogError::io(&path, e))?;
+                if self.config.explain {
+                    self.explain_fsync("PartitionLog::append", &path, covered);
+                }
                 Ok(covered)
             })?;
         }
         info.ok_or_else(|| BatchError::InvalidRecords("no record batch given".into()).into())
+    }
+
+    /// The explain line of one appended batch (explain mode only).
+    fn explain_append(&self, seg: &Segment, h: &BatchHeader, position: u64, entries_before: usize) {
+        let index = match seg.index().last() {
+            Some(e) if seg.index().len() > entries_before => format!(
+                "index entry (rel {} → {}) added",
+                e.relative_offset, e.position
+            ),
+            _ => format!(
+                "no index entry (one every index.interval.bytes = {})",
+                self.config.index_interval_bytes
+            ),
+        };
+        crate::explain::line(
+            "log/partition_log.rs PartitionLog::append",
+            format_args!(
+                "{} batch of {} records at offsets {}..={} → segment {} position {position}, {} bytes; {index}",
+                crate::explain::partition_name(&self.dir),
+                h.record_count,
+                h.base_offset,
+                h.last_offset(),
+                file_name_of(seg.path()),
+                h.total_len(),
+            ),
+        );
+    }
+
+    /// The explain line of one fsync (explain mode only).
+    fn explain_fsync(&self, function: &str, path: &Path, covered: u64) {
+        crate::explain::line(
+            &format!("log/partition_log.rs {function}"),
+            format_args!(
+                "{} fsync (sync_data) of {}: the first {covered} bytes appended since open are on disk",
+                crate::explain::partition_name(&self.dir),
+                file_name_of(path),
+            ),
+        );
     }
 
     fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {
@@ -260,13 +311,17 @@ impl PartitionLog {
                 .duration_since(active.created)
                 .is_ok_and(|age| age >= ms)
         });
-        let roll = active.size() + len as u64 > self.config.segment_bytes
-            || active.index().is_full()
-            || too_old
-            || active.cannot_hold(&as_stored, len);
-        if !roll {
+        let why = if active.size() + len as u64 > self.config.segment_bytes {
+            "segment.bytes reached"
+        } else if active.index().is_full() {
+            "the index is full"
+        } else if too_old {
+            "older than segment.ms"
+        } else if active.cannot_hold(&as_stored, len) {
+            "offsets or positions would overflow the index"
+        } else {
             return Ok(());
-        }
+        };
         let old = inner.active_mut();
         old.index.trim()?;
         old.sync()?;
@@ -285,7 +340,21 @@ impl PartitionLog {
             self.config.index_interval_bytes,
             Some(self.config.max_index_bytes),
         )?;
-        tracing::debug!("{}: rolled to segment {next}", self.dir.display());
+        let old = inner.active();
+        crate::explain::always(
+            self.config.explain,
+            "log/partition_log.rs PartitionLog::maybe_roll",
+            format_args!(
+                "{}: rolled segment {} (offsets {}..{}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
+                crate::explain::partition_name(&self.dir),
+                file_name_of(old.path()),
+                old.base_offset(),
+                next,
+                old.size(),
+                why,
+                file_name_of(seg.path()),
+            ),
+        );
         inner.segments.push(seg);
         recovery::write_recovery_point(&self.dir, next)?;
         self.commit.mark_synced(inner.written);
@@ -307,11 +376,34 @@ impl PartitionLog {
             });
         }
         for seg in &inner.segments[inner.segment_for(offset)..] {
-            if let Some((pos, _)) = seg.find(offset)? {
-                return seg.read_batches(pos, max_bytes);
+            if let Some((pos, h)) = seg.find(offset)? {
+                let bytes = seg.read_batches(pos, max_bytes)?;
+                if self.config.explain {
+                    self.explain_read(seg, offset, pos, &h, bytes.len());
+                }
+                return Ok(bytes);
             }
         }
         Ok(Vec::new())
+    }
+
+    /// The explain line of one read (explain mode only).
+    fn explain_read(&self, seg: &Segment, offset: i64, pos: u64, h: &BatchHeader, len: usize) {
+        let rel = (offset - seg.base_offset()).clamp(0, i64::from(u32::MAX)) as u32;
+        let start = match seg.index().lookup(rel) {
+            Some(e) => format!("index entry (rel {} → {})", e.relative_offset, e.position),
+            None => "the start of the segment (no index entry at or below it)".to_string(),
+        };
+        crate::explain::line(
+            "log/partition_log.rs PartitionLog::read",
+            format_args!(
+                "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} (offsets {}..={}); {len} bytes of whole batches read",
+                crate::explain::partition_name(&self.dir),
+                file_name_of(seg.path()),
+                h.base_offset,
+                h.last_offset(),
+            ),
+        );
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -441,22 +533,33 @@ impl PartitionLog {
                 break;
             }
             let seg = inner.segments.remove(0);
-            tracing::info!(
-                "retention: deleting {} (offsets {}..{}, {} bytes, by {})",
-                seg.path().display(),
+            let (path, base, next, size) = (
+                seg.path().to_path_buf(),
                 seg.base_offset(),
                 seg.next_offset(),
                 seg.size(),
-                if by_bytes {
-                    "retention.bytes"
-                } else {
-                    "retention.ms"
-                }
             );
             seg.delete()?;
             deleted += 1;
             let first = inner.segments[0].base_offset();
             inner.log_start_offset = inner.log_start_offset.max(first);
+            crate::explain::always(
+                self.config.explain,
+                "log/partition_log.rs PartitionLog::apply_retention",
+                format_args!(
+                    "retention: deleted {} (offsets {}..{}, {} bytes, by {}); log start offset is now {}",
+                    path.display(),
+                    base,
+                    next,
+                    size,
+                    if by_bytes {
+                        "retention.bytes"
+                    } else {
+                        "retention.ms"
+                    },
+                    inner.log_start_offset,
+                ),
+            );
         }
         Ok(deleted)
     }
@@ -470,8 +573,13 @@ impl PartitionLog {
             a.index().flush()?;
             (a.file().clone(), a.path().to_path_buf(), inner.written)
         };
-        file.sync_data().map_err(|e| LogError::io(path, e))?;
+        let before = self.commit.synced();
+        file.sync_data().map_err(|e| LogError::io(&path, e))?;
         self.commit.mark_synced(covered);
+        // A periodic sync with nothing new to write is not worth a line.
+        if self.config.explain && covered > before {
+            self.explain_fsync("PartitionLog::sync", &path, covered);
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! cuts the request's bytes into batches ([`split_exact`]) and checks each one once
 //! ([`validate`]) → segment; and on the way out, fetch → consumer, or recovery,
 //! `inspect` and the group coordinator walking stored bytes ([`split_batches`],
-//! [`check_frame`], [`records`]).
+//! [`check_frame`], [`records`](super::record::records)).
 //!
 //! What must stay true:
 //! - A stored batch is exactly the bytes the producer sent except for `baseOffset`,
@@ -44,8 +44,41 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 /// The smallest legal batchLength (a header with no records).
 pub const MIN_BATCH_LENGTH: usize = HEADER_LEN - LOG_OVERHEAD;
-/// Where the CRC-covered bytes start.
-const CRC_START: usize = 21;
+/// Where the CRC-covered bytes start (attributes onwards).
+const CRC_START: usize = ATTRIBUTES.start;
+
+// The byte range of each header field: the table above, as code. `BatchHeader::parse`
+// reads through these, and `inspect dump --hex` labels bytes with [`HEADER_FIELDS`].
+pub const BASE_OFFSET: Range<usize> = 0..8;
+pub const BATCH_LENGTH: Range<usize> = 8..12;
+pub const PARTITION_LEADER_EPOCH: Range<usize> = 12..16;
+pub const MAGIC: Range<usize> = 16..17;
+pub const CRC: Range<usize> = 17..21;
+pub const ATTRIBUTES: Range<usize> = 21..23;
+pub const LAST_OFFSET_DELTA: Range<usize> = 23..27;
+pub const BASE_TIMESTAMP: Range<usize> = 27..35;
+pub const MAX_TIMESTAMP: Range<usize> = 35..43;
+pub const PRODUCER_ID: Range<usize> = 43..51;
+pub const PRODUCER_EPOCH: Range<usize> = 51..53;
+pub const BASE_SEQUENCE: Range<usize> = 53..57;
+pub const RECORD_COUNT: Range<usize> = 57..61;
+
+/// Every header field in order, with Kafka's name: `(name, byte range)`.
+pub const HEADER_FIELDS: [(&str, Range<usize>); 13] = [
+    ("baseOffset", BASE_OFFSET),
+    ("batchLength", BATCH_LENGTH),
+    ("partitionLeaderEpoch", PARTITION_LEADER_EPOCH),
+    ("magic", MAGIC),
+    ("crc", CRC),
+    ("attributes", ATTRIBUTES),
+    ("lastOffsetDelta", LAST_OFFSET_DELTA),
+    ("baseTimestamp", BASE_TIMESTAMP),
+    ("maxTimestamp", MAX_TIMESTAMP),
+    ("producerId", PRODUCER_ID),
+    ("producerEpoch", PRODUCER_EPOCH),
+    ("baseSequence", BASE_SEQUENCE),
+    ("recordCount", RECORD_COUNT),
+];
 
 /// Why a record batch was rejected. The protocol layer maps each variant to a Kafka
 /// error code (see `kafka_error_code`).
@@ -166,19 +199,19 @@ impl BatchHeader {
             )));
         }
         Ok(BatchHeader {
-            base_offset: be_i64(b, 0),
+            base_offset: be_i64(b, BASE_OFFSET.start),
             batch_length: batch_length(b),
-            partition_leader_epoch: be_i32(b, 12),
-            magic: b[16] as i8,
-            crc: u32::from_be_bytes([b[17], b[18], b[19], b[20]]),
-            attributes: be_i16(b, 21),
-            last_offset_delta: be_i32(b, 23),
-            base_timestamp: be_i64(b, 27),
-            max_timestamp: be_i64(b, 35),
-            producer_id: be_i64(b, 43),
-            producer_epoch: be_i16(b, 51),
-            base_sequence: be_i32(b, 53),
-            record_count: be_i32(b, 57),
+            partition_leader_epoch: be_i32(b, PARTITION_LEADER_EPOCH.start),
+            magic: b[MAGIC.start] as i8,
+            crc: be_i32(b, CRC.start) as u32,
+            attributes: be_i16(b, ATTRIBUTES.start),
+            last_offset_delta: be_i32(b, LAST_OFFSET_DELTA.start),
+            base_timestamp: be_i64(b, BASE_TIMESTAMP.start),
+            max_timestamp: be_i64(b, MAX_TIMESTAMP.start),
+            producer_id: be_i64(b, PRODUCER_ID.start),
+            producer_epoch: be_i16(b, PRODUCER_EPOCH.start),
+            base_sequence: be_i32(b, BASE_SEQUENCE.start),
+            record_count: be_i32(b, RECORD_COUNT.start),
         })
     }
     /// The whole batch size on disk: batchLength + 12.
@@ -263,7 +296,7 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
 
 /// Writes the broker-assigned base offset into bytes 0–7, leaving the CRC valid.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
-    if let Some(field) = batch.get_mut(0..8) {
+    if let Some(field) = batch.get_mut(BASE_OFFSET) {
         field.copy_from_slice(&base_offset.to_be_bytes());
     }
 }
@@ -301,7 +334,7 @@ pub struct Torn {
 
 /// batchLength, bytes 8–11 of a batch (`head` holds at least [`LOG_OVERHEAD`] bytes).
 fn batch_length(head: &[u8]) -> i32 {
-    be_i32(head, 8)
+    be_i32(head, BATCH_LENGTH.start)
 }
 
 /// The size of the batch whose first bytes are `head` (batchLength + 12), when `left`

@@ -128,15 +128,44 @@ pub async fn handle(
                 let _ = futures::future::select_all(changes).await;
             }
         };
-        tokio::select! {
-            _ = appended => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = crate::shutdown::stopping(&mut shutdown) => {}
+        if ctx.config.explain {
+            crate::explain::line(
+                "protocol/fetch.rs fetch::handle",
+                format_args!(
+                    "fetch waits: {total} of min_bytes {min_bytes} bytes ready at {}; parked on Partition::subscribe for up to {} ms more",
+                    positions(&wanted),
+                    deadline.saturating_duration_since(Instant::now()).as_millis(),
+                ),
+            );
+        }
+        let woken_by = tokio::select! {
+            _ = appended => "an append to a watched partition",
+            _ = tokio::time::sleep_until(deadline) => "the end of max_wait_ms",
+            _ = crate::shutdown::stopping(&mut shutdown) => "the broker shutting down",
+        };
+        if ctx.config.explain {
+            crate::explain::line(
+                "protocol/fetch.rs fetch::handle",
+                format_args!(
+                    "fetch woken by {woken_by} after {} ms; reading {} again",
+                    started.elapsed().as_millis(),
+                    positions(&wanted),
+                ),
+            );
         }
     };
 
     let line = describe(&req, &wanted, &reads, started.elapsed());
     (build_response(&req, reads), line)
+}
+
+/// `demo-topic-0@4, demo-topic-1@7`, for explain lines.
+fn positions(wanted: &[Wanted]) -> String {
+    wanted
+        .iter()
+        .map(|w| format!("{}-{}@{}", w.topic.0.as_str(), w.partition, w.offset))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads every wanted partition on the blocking pool, within the byte budgets.

@@ -63,6 +63,9 @@ pub async fn handle(
                     format!("acks must be -1, 0 or 1, got {acks}"),
                 ))
             } else {
+                if ctx.config.explain {
+                    explain_choice(ctx, &name, data.index, data.records.as_ref());
+                }
                 produce_partition(ctx, &name, data.index, data.records).await
             };
             lines.push(describe(&name, data.index, &outcome));
@@ -76,6 +79,21 @@ pub async fn handle(
     }
     let line = format!("produce acks={acks} {}", lines.join("; "));
     (ProduceResponse::default().with_responses(responses), line)
+}
+
+/// The explain line of the partition a producer chose (explain mode only).
+fn explain_choice(ctx: &BrokerContext, topic: &str, index: i32, records: Option<&Bytes>) {
+    let partitions = ctx
+        .topics
+        .get(topic)
+        .map_or_else(|| "unknown".to_string(), |t| t.partitions.len().to_string());
+    crate::explain::line(
+        "protocol/produce.rs produce::handle",
+        format_args!(
+            "the producer chose partition {index} of {topic} (partition count {partitions}) for {} bytes of record batches; the client's partitioner picks it (murmur2(key) mod partitions for a keyed record), the broker only stores",
+            records.map_or(0, Bytes::len),
+        ),
+    );
 }
 
 /// Appends the records of one partition: one call to `Partition::append`, which frames

@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod file;
+pub mod lock;
 pub mod name;
 pub mod partition;
 pub mod registry;

@@ -1,0 +1,51 @@
+//! Explain mode: one info line per internal step, in Kafka's words, naming the file and
+//! function that does it. `minikafka-broker --explain` (or [`Config::explain`]) turns it on.
+//!
+//! Every line has the same shape, so a learner can grep it and open the code next:
+//!
+//! ```text
+//! explain: <file> <function>: <what happened, in Kafka's words>
+//! explain: log/partition_log.rs PartitionLog::append: demo-topic-1 batch of 3 records at offsets 4..=6 → segment 00000000000000000000.log position 430; index entry (rel 4 → 430)
+//! ```
+//!
+//! Where the switch lives (no global): [`Config::explain`] is the one public knob.
+//! `Broker::start` copies it into [`LogConfig::explain`], so the log layer reads it from
+//! its own settings (every partition inherits the broker defaults, and no topic config
+//! can set it); the group coordinator keeps it in its settings and in each group; the
+//! protocol handlers read `BrokerContext::config`. Nothing below imports anything above.
+//!
+//! What must stay true:
+//! - Off costs one `bool` test: callers check the flag before building the line
+//!   (`format_args!` formats nothing until the line is written).
+//! - Segment rolls and retention deletions are logged at info level in every mode
+//!   ([`always`]); explain mode only gives them the explain shape.
+//!
+//! Where it sits: beside the message path, like `config`; it imports nothing from the
+//! crate. The lines go through `tracing` with this module as target
+//! (`minikafka_broker::explain`), so `--log` can filter them.
+//!
+//! [`Config::explain`]: crate::config::Config::explain
+//! [`LogConfig::explain`]: crate::config::LogConfig::explain
+
+use std::fmt::Arguments;
+
+/// Logs one explain line: `explain: <site>: <what>`. Call it only when explain is on.
+pub fn line(site: &str, what: Arguments<'_>) {
+    tracing::info!("explain: {site}: {what}");
+}
+
+/// For the steps logged at info level in every mode (segment rolls, retention
+/// deletions): the explain shape when `explain` is on, the plain line otherwise.
+pub fn always(explain: bool, site: &str, what: Arguments<'_>) {
+    if explain {
+        line(site, what);
+    } else {
+        tracing::info!("{what}");
+    }
+}
+
+/// The last path component of a partition directory: `demo-topic-1`.
+pub fn partition_name(dir: &std::path::Path) -> std::borrow::Cow<'_, str> {
+    dir.file_name()
+        .map_or_else(|| dir.to_string_lossy(), |n| n.to_string_lossy())
+}
