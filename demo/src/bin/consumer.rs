@@ -6,14 +6,15 @@
 //! Where it sits: the very end of the flow, broker → fetch → consumer → **your screen**.
 //! Start two or three of these with the same `--group` to watch the partitions being
 //! shared out; start one with another `--group` to see every message a second time.
-//! `--session-timeout-ms 6000` (the broker's minimum) makes a killed member's partitions
-//! move in seconds instead of Kafka's default 45.
+//! `--session-timeout-ms 6000` (the broker's default minimum) makes a killed member's
+//! partitions move in seconds instead of after Kafka's default 45.
 //!
 //! What must stay true:
 //! - stdout carries only records and the final summary; status lines (the member id and
 //!   assignment at each rebalance) go to stderr.
 //! - `--session-timeout-ms` / `--heartbeat-interval-ms` set `session.timeout.ms` /
-//!   `heartbeat.interval.ms`; a `--config` of the same key given later wins.
+//!   `heartbeat.interval.ms`; `--config` is applied after them, so a `--config` of the
+//!   same key wins.
 //! - Each planned stop (Ctrl+C, `--max-messages`, stdout closed) commits, with the wait
 //!   bounded by `COMMIT_WAIT`, and then leaves the group even if the commit failed.
 //! - A failed commit or leave exits 1, saying messages may be seen again.
