@@ -329,6 +329,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours for a terminal only: a log redirected to a file stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let config = args.into_config();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
