@@ -179,6 +179,8 @@ pub async fn handle_request(
             ctx,
             format!("api_versions v{version} unsupported -> UNSUPPORTED_VERSION with our ranges"),
         );
+        let unsupported = ResponseError::UnsupportedVersion.code();
+        ctx.stats.request("ApiVersions", version, unsupported);
         return Ok(Some(api_versions::unsupported_version_response(
             correlation_id,
         )));
