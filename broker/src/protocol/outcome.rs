@@ -41,16 +41,26 @@ top_level!(
     InitProducerIdResponse
 );
 
-impl ErrorCode for ProduceResponse {
-    fn error_code(&self) -> i16 {
-        first(
-            self.responses
-                .iter()
-                .flat_map(|t| &t.partition_responses)
-                .map(|p| p.error_code),
-        )
-    }
+/// Answers with one error code per partition, grouped by topic.
+macro_rules! per_partition {
+    ($($t:ty: $topics:ident . $partitions:ident),*) => {$(
+        impl ErrorCode for $t {
+            fn error_code(&self) -> i16 {
+                first(
+                    self.$topics
+                        .iter()
+                        .flat_map(|t| &t.$partitions)
+                        .map(|p| p.error_code),
+                )
+            }
+        }
+    )*};
 }
+per_partition!(
+    ProduceResponse: responses.partition_responses,
+    ListOffsetsResponse: topics.partitions,
+    OffsetCommitResponse: topics.partitions
+);
 
 impl ErrorCode for FetchResponse {
     fn error_code(&self) -> i16 {
@@ -59,31 +69,9 @@ impl ErrorCode for FetchResponse {
     }
 }
 
-impl ErrorCode for ListOffsetsResponse {
-    fn error_code(&self) -> i16 {
-        first(
-            self.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        )
-    }
-}
-
 impl ErrorCode for MetadataResponse {
     fn error_code(&self) -> i16 {
         first(self.topics.iter().map(|t| t.error_code))
-    }
-}
-
-impl ErrorCode for OffsetCommitResponse {
-    fn error_code(&self) -> i16 {
-        first(
-            self.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        )
     }
 }
 
