@@ -76,6 +76,9 @@ async fn metrics_after_a_known_workload() {
     }
     let batch = wire::batch(&[(None, "1"), (None, "2"), (None, "3"), (None, "4")], 0);
     assert_eq!(c.produce(TOPIC, 1, batch).await.error_code, 0);
+    // One fetch that returns data, one that finds none (the idle path, logged at debug).
+    assert_eq!(c.fetch(TOPIC, 0, 0, 0, 1).await.error_code, 0);
+    assert_eq!(c.fetch(TOPIC, 2, 0, 0, 1).await.error_code, 0);
 
     // One member joins (MEMBER_ID_REQUIRED, then generation 1), syncs and commits
     // 5 of partition 0's 6 records and all of partition 1's 4.
@@ -128,6 +131,7 @@ async fn metrics_after_a_known_workload() {
     };
     assert_eq!(value(&s, &requests("Produce", 9, 0)), 4.0);
     assert_eq!(value(&s, &requests("CreateTopics", 7, 0)), 1.0);
+    assert_eq!(value(&s, &requests("Fetch", 12, 0)), 2.0);
     assert_eq!(value(&s, &requests("JoinGroup", 5, 79)), 1.0);
     assert_eq!(value(&s, &requests("JoinGroup", 5, 0)), 1.0);
     assert_eq!(value(&s, &requests("OffsetCommit", 8, 0)), 1.0);

@@ -200,7 +200,11 @@ fn process(registry: &mut Registry) {
 /// utime + stime, fields 14 and 15 of `/proc/self/stat`, in clock ticks of 1/100 s
 /// (USER_HZ, which the /proc interface fixes at 100 on Linux).
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line, in seconds.
+fn cpu_seconds_of(stat: &str) -> Option<f64> {
     // The command name (field 2) is in parentheses and may hold spaces: count the
     // fields after its closing parenthesis, where field 3 (the state) starts.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -216,4 +220,17 @@ fn resident_bytes() -> Option<i64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_seconds_of;
+
+    /// The command name may hold spaces and parentheses; fields are counted after it.
+    #[test]
+    fn reads_utime_and_stime_after_the_command_name() {
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4";
+        assert_eq!(cpu_seconds_of(stat), Some(3.0));
+        assert_eq!(cpu_seconds_of("42 (short) S 1"), None);
+    }
 }
