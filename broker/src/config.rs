@@ -22,6 +22,10 @@ pub struct Config {
     /// `listeners`: where to accept connections. Default `127.0.0.1:9092`;
     /// use port 0 in tests and read the real one from `BrokerHandle::addr`.
     pub listen: SocketAddr,
+    /// `--http`: serve `/metrics` (Prometheus text format) over HTTP on this address.
+    /// `None` (the default) = off. Not a Kafka setting; use port 0 in tests and read
+    /// the real one from `BrokerHandle::http_addr`.
+    pub http: Option<SocketAddr>,
     /// `log.dirs`: the data directory.
     pub data_dir: PathBuf,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -72,6 +76,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            http: None,
             data_dir: PathBuf::from("./data"),
             num_partitions: 3,
             auto_create_topics: true,

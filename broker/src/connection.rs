@@ -133,6 +133,8 @@ pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shu
     };
     let mut writer = BufWriter::new(write_half);
     let idle = ctx.config.connections_max_idle;
+    // `kafka_server_connections` on /metrics; the matching `dec` is at the end.
+    ctx.stats.connections.inc();
 
     loop {
         let next = tokio::select! {
@@ -166,6 +168,7 @@ pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shu
         }
     }
     let _ = writer.shutdown().await;
+    ctx.stats.connections.dec();
 }
 
 /// Handles every complete frame still in the buffer (used on shutdown).
@@ -199,6 +202,7 @@ async fn answer(
     writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
     ctx: &BrokerContext,
 ) -> bool {
+    ctx.stats.bytes_in.inc_by(4 + frame.len() as u64);
     let response = match protocol::handle_request(ctx, frame, peer).await {
         Ok(Some(response)) => response,
         Ok(None) => return true, // Produce with acks=0: no response at all
@@ -224,5 +228,6 @@ async fn answer(
         debug!("cannot write response, closing: {e}");
         return false;
     }
+    ctx.stats.bytes_out.inc_by(4 + response.len() as u64);
     true
 }

@@ -21,6 +21,8 @@
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
 //! every layer listens to), [`error_codes`] (Kafka's names for its error codes) and
 //! [`explain`] (the one shape of `--explain`'s lines).
+//! [`stats`] holds the request, byte and connection counters the layers bump;
+//! [`http`] (beside `server`, at the top) serves them on `/metrics` with `--http`.
 //! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
@@ -67,11 +69,13 @@ pub mod connection;
 pub mod error_codes;
 pub mod explain;
 pub mod group;
+pub mod http;
 pub mod inspect;
 pub mod log;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod stats;
 pub mod testing;
 pub mod topics;
 

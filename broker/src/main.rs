@@ -143,6 +143,10 @@ struct ServeArgs {
     /// Address to listen on (Kafka: listeners).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (for example 127.0.0.1:9644).
+    /// Off when not given.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
     /// Host name clients are told to connect to (Kafka: the host of advertised.listeners).
     /// Default: the IP the broker listens on, or 127.0.0.1 if that is 0.0.0.0.
     #[arg(long)]
@@ -208,6 +212,7 @@ impl ServeArgs {
     fn into_config(self) -> Config {
         let mut config = Config::default();
         set(&mut config.listen, self.listen);
+        set(&mut config.http, self.http.map(Some));
         set(&mut config.advertised_host, self.advertised_host.map(Some));
         set(&mut config.advertised_port, self.advertised_port.map(Some));
         set(&mut config.data_dir, self.data_dir);

@@ -19,6 +19,8 @@
 //!   expired while the broker was down are gone once `Broker::start` returns), then
 //!   every `log.retention.check.interval.ms`. It and, with `--fsync <ms>`, the
 //!   periodic sync run on the blocking pool, never on the async workers.
+//! - With `--http`, the HTTP server of [`crate::http`] starts here and stops on the same
+//!   signal; the broker task waits for it before releasing the data dir.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -70,6 +72,8 @@ pub struct Broker {
 #[derive(Debug)]
 pub struct BrokerHandle {
     addr: SocketAddr,
+    /// Where `/metrics` is served (`--http`), if it is.
+    http_addr: Option<SocketAddr>,
     /// `true` is sent once, by `shutdown`; every task holds a receiver.
     shutdown: shutdown::Sender,
     /// The accept loop; it returns once everything is drained and closed.
@@ -127,6 +131,18 @@ impl Broker {
             host: advertised_host(&config, addr),
             port: i32::from(config.advertised_port.unwrap_or(addr.port())),
         };
+        // `--http`: `/metrics` (see `http/`), bound now so a taken port fails the start.
+        let http_listener = match config.http {
+            Some(http) => {
+                let bind_error = |source| StartError::Bind { addr: http, source };
+                let listener = TcpListener::bind(http).await.map_err(bind_error)?;
+                let http_addr = listener.local_addr().map_err(bind_error)?;
+                Some((listener, http_addr))
+            }
+            None => None,
+        };
+        let http_addr = http_listener.as_ref().map(|(_, a)| *a);
+
         let (shutdown_tx, shutdown_rx) = shutdown::channel();
         let ctx = Arc::new(BrokerContext::new(
             topics,
@@ -135,12 +151,26 @@ impl Broker {
             node,
             shutdown_rx.clone(),
         ));
+        let http = http_listener.map(|(listener, http_addr)| {
+            info!("serving /metrics on http://{http_addr}/metrics");
+            tokio::spawn(crate::http::serve(
+                listener,
+                ctx.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let server = tokio::spawn(async move {
             run(listener, ctx, shutdown_rx).await;
+            if let Some(http) = http {
+                if let Err(e) = http.await {
+                    warn!("the http task ended abnormally: {e}");
+                }
+            }
             drop(lock);
         });
         Ok(BrokerHandle {
             addr,
+            http_addr,
             shutdown: shutdown_tx,
             server,
         })
@@ -151,6 +181,12 @@ impl BrokerHandle {
     /// The address the broker really listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address `/metrics` is served on (`Config::http`, useful with port 0), or
+    /// `None` when HTTP is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Stops accepting, finishes requests in flight, syncs the logs and writes the

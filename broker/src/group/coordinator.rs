@@ -150,6 +150,29 @@ impl GroupCoordinator {
         }
     }
 
+    /// Each live group's id, member count and generation, sorted by id (read by
+    /// `/metrics`, see `http/metrics.rs`).
+    pub fn group_summaries(&self) -> Vec<(String, usize, i32)> {
+        let mut out: Vec<_> = self
+            .groups()
+            .values()
+            .map(|g| (g.id.clone(), g.members.len(), g.generation))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every committed offset: (group, topic, partition) → offset, sorted (read by
+    /// `/metrics`).
+    pub fn committed_offsets(&self) -> Vec<(super::offset_store::OffsetKey, i64)> {
+        self.store
+            .groups()
+            .iter()
+            .flat_map(|g| self.store.group_offsets(g))
+            .map(|(k, v)| (k, v.offset))
+            .collect()
+    }
+
     pub(super) fn groups(&self) -> MutexGuard<'_, HashMap<String, Group>> {
         // Poisoning means a panic mid-step; the table itself is still usable.
         self.groups.lock().unwrap_or_else(|e| e.into_inner())

@@ -48,6 +48,7 @@ pub mod fetch;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod outcome;
 pub mod produce;
 
 use std::sync::atomic::AtomicI64;
@@ -65,8 +66,10 @@ use crate::group::{
     offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
 };
 use crate::shutdown;
+use crate::stats::Stats;
 use crate::topics::{TopicError, Topics};
 use crate::Config;
+use outcome::ErrorCode;
 
 /// Everything a request handler may use. One per broker, shared by every connection.
 #[derive(Debug)]
@@ -81,6 +84,8 @@ pub struct BrokerContext {
     pub shutdown: shutdown::Receiver,
     /// The next producer id handed out by InitProducerId.
     pub next_producer_id: AtomicI64,
+    /// Requests, latency, bytes and connections, for `/metrics` (see `stats.rs`).
+    pub stats: Stats,
 }
 
 impl BrokerContext {
@@ -98,6 +103,7 @@ impl BrokerContext {
             node,
             shutdown,
             next_producer_id: AtomicI64::new(init_producer_id::first_producer_id()),
+            stats: Stats::default(),
         }
     }
 }
@@ -173,6 +179,8 @@ pub async fn handle_request(
             ctx,
             format!("api_versions v{version} unsupported -> UNSUPPORTED_VERSION with our ranges"),
         );
+        let unsupported = ResponseError::UnsupportedVersion.code();
+        ctx.stats.request("ApiVersions", version, unsupported);
         return Ok(Some(api_versions::unsupported_version_response(
             correlation_id,
         )));
@@ -192,7 +200,10 @@ pub async fn handle_request(
         version,
         correlation_id: header.correlation_id,
     };
-    dispatch(ctx, &mut frame, reply, &header, peer).await
+    let started = std::time::Instant::now();
+    let answer = dispatch(ctx, &mut frame, reply, &header, peer).await;
+    ctx.stats.latency(outcome::api_name(api), started.elapsed());
+    answer
 }
 
 /// Decodes the body and calls the API's handler: one arm per API in
@@ -221,6 +232,7 @@ async fn dispatch(
                     .flat_map(|t| &t.partition_responses)
                     .filter(|p| p.error_code != 0)
                     .count();
+                count(ctx, reply, &resp);
                 if failed > 0 {
                     return Err(ProtocolError::UnacknowledgedProduceFailed { failed });
                 }
@@ -239,6 +251,7 @@ async fn dispatch(
                 .all(|p| p.error_code == 0 && p.records.as_ref().is_none_or(|r| r.is_empty()));
             if idle {
                 tracing::debug!("{line}");
+                count(ctx, reply, &resp);
                 reply.encode(&resp)
             } else {
                 respond(ctx, reply, (resp, line))
@@ -339,14 +352,24 @@ async fn dispatch(
     answer.map(Some)
 }
 
-/// Logs a handler's line and encodes its response.
-fn respond<T: Encodable>(
+/// Logs a handler's line, counts the answer and encodes it.
+fn respond<T: Encodable + ErrorCode>(
     ctx: &BrokerContext,
     reply: Reply,
     (resp, line): (T, String),
 ) -> Result<Bytes, ProtocolError> {
     log_request(ctx, line);
+    count(ctx, reply, &resp);
     reply.encode(&resp)
+}
+
+/// Counts one answer in `kafka_server_requests_total`, by API, version and error code.
+fn count(ctx: &BrokerContext, reply: Reply, resp: &impl ErrorCode) {
+    ctx.stats.request(
+        outcome::api_name(reply.api),
+        reply.version,
+        resp.error_code(),
+    );
 }
 
 /// Writes the one-line explanation of a request, unless `--quiet`.
