@@ -16,12 +16,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, ConsumerProtocolAssignment, DescribeGroupsRequest, DescribeGroupsResponse, GroupId,
     ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, TopicName,
+    OffsetFetchRequest, OffsetFetchResponse, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,16 +64,14 @@ impl Conn {
     ) -> Result<Resp, InspectError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("minikafka-inspect")));
-        let mut buf = BytesMut::new();
-        header
-            .encode(&mut buf, api.request_header_version(version))
-            .and_then(|()| body.encode(&mut buf, version))
-            .map_err(|e| self.err(format!("cannot encode {api:?} v{version}: {e}")))?;
+        let buf = crate::protocol::encode_request(
+            api,
+            version,
+            correlation_id,
+            "minikafka-inspect",
+            body,
+        )
+        .map_err(|e| self.err(e))?;
         let size = i32::try_from(buf.len()).map_err(|e| self.err(e))?;
         let timeout = self.timeout;
         let exchange = async {

@@ -418,6 +418,36 @@ impl Reply {
     }
 }
 
+/// A request as a client frames it, without the 4-byte size: the request header (v1 or
+/// v2, as `api` and `version` require) followed by `body`. The client's side of
+/// [`handle_request`], for `inspect groups --bootstrap-server` and the test kit's raw
+/// wire client.
+pub fn encode_request<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &'static str,
+    body: &T,
+) -> Result<BytesMut, ProtocolError> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+            client_id,
+        )));
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, api.request_header_version(version))
+        .and_then(|()| body.encode(&mut buf, version))
+        .map_err(|e| ProtocolError::Encode {
+            api,
+            version,
+            reason: format!("{e:#}"),
+        })?;
+    Ok(buf)
+}
+
 /// The Kafka error code for a topic-registry error (CreateTopics, DeleteTopics, and
 /// the auto-creation in Metadata).
 pub fn topic_error_code(e: &TopicError) -> i16 {
