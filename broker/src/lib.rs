@@ -25,6 +25,8 @@
 //! [`events`] the ring of recent events (joins, rebalances, rolls, retention) they
 //! record; [`http`] (beside `server`, at the top) serves them with `--http`: `/metrics`,
 //! and the live dashboard `/` with its JSON, `/api/state`.
+//! [`snapshot`] (also at the top) reads what is inside the broker now (topics, segments,
+//! groups, committed offsets, lag) for the dashboard, the tour and `BrokerHandle::snapshot`.
 //! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
@@ -78,6 +80,7 @@ pub mod log;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod snapshot;
 pub mod stats;
 pub mod testing;
 pub mod topics;
