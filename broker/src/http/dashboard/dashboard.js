@@ -15,8 +15,8 @@
 'use strict';
 
 const POLL_MS = 500;
-const CELL = 40; // px per offset
-const ELLIPSIS = 44; // px of the "…" cell standing for the offsets not drawn
+const CELL = 46; // px per offset (a cell is 44 px wide, 2 px apart)
+const ELLIPSIS = 50; // px of the "…" cell standing for the offsets not drawn
 const END_SLOT = 104; // px of the dashed "next offset" slot
 const LANE = 22; // px per cursor lane (one per group)
 const MAX_EVENTS = 200;
@@ -44,9 +44,19 @@ function esc(s) {
 }
 
 function bytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  let value = n;
+  for (const unit of ['B', 'KiB', 'MiB', 'GiB']) {
+    if (value < 1024 || unit === 'GiB') {
+      return `${unit === 'B' ? value : value.toFixed(1).replace(/\.0$/, '')} ${unit}`;
+    }
+    value /= 1024;
+  }
+  return `${n} B`;
+}
+
+// Member ids in a log line, shortened as shortMember() does: "c-1-3f2a9c10-…-…" -> "c-1-3f2a…".
+function shortIds(text) {
+  return text.replace(/-([0-9a-f]{4})[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '-$1…');
 }
 
 function duration(ms) {
@@ -159,11 +169,11 @@ function drawTopics(st, readersOf) {
       return n;
     });
     root.appendChild(node); // keeps the order above
-    drawTopic(node, t, st, readersOf, cells);
+    drawTopic(node, t, st, readersOf, cells, width);
   }
 }
 
-function drawTopic(node, t, st, readersOf, cells) {
+function drawTopic(node, t, st, readersOf, cells, width) {
   const records = t.partitions.reduce((n, p) => n + (p.log_end_offset - p.log_start_offset), 0);
   const size = t.partitions.reduce((n, p) => n + p.size_bytes, 0);
   const extra = st.partitions[`${t.name}-0`] || {};
@@ -191,11 +201,11 @@ function drawTopic(node, t, st, readersOf, cells) {
       return n;
     });
     drawPartition(pnode, t, p, st.partitions[`${t.name}-${p.partition}`] || { records: [] },
-      readersOf(t.name, p.partition), cells);
+      readersOf(t.name, p.partition), cells, width);
   }
 }
 
-function drawPartition(node, t, p, extra, who, cells) {
+function drawPartition(node, t, p, extra, who, cells, width) {
   const key = `${t.name}-${p.partition}`;
   const start = p.log_start_offset;
   const end = p.log_end_offset;
@@ -285,10 +295,13 @@ function drawPartition(node, t, p, extra, who, cells) {
     c.style.setProperty('--c', groupColor(r.group));
     c.style.left = `${at}px`;
     c.style.top = `calc(var(--cursor-top) + ${lane * LANE}px)`;
-    c.classList.toggle('flip', at > Math.max(260, x(end) + END_SLOT - 280));
     c.classList.toggle('caught-up', r.lag === 0);
-    const label = `${esc(r.group)}${r.member ? ` (${esc(r.member)})` : ''} · committed ${off}` +
+    const text = `${r.group}${r.member ? ` (${r.member})` : ''} · committed ${off}` +
       ` · lag ${r.lag ?? '?'}${off < from ? ' (behind the drawn offsets)' : ''}`;
+    const label = esc(text);
+    // Labels go right of the arrow, or left of it when they would leave the panel.
+    const labelWidth = 24 + 6.7 * text.length;
+    c.classList.toggle('flip', at + labelWidth > width && at > labelWidth);
     const span = c.querySelector('.label');
     if (span.innerHTML !== label) span.innerHTML = label;
     c.title = `group ${r.group} resumes partition ${p.partition} at offset ${off}; ` +
@@ -332,10 +345,11 @@ function drawGroups(st) {
       const parts = m.assignment.flatMap((a) => a.partitions.map((p) => `${a.topic}-${p}`));
       return `<li class="member" data-member="${esc(m.member_id)}" title="member id ${esc(m.member_id)}\n` +
         `client id ${esc(m.client_id)}, host ${esc(m.client_host)}\nsession timeout ${m.session_timeout_ms} ms">` +
-        `<span class="who">${esc(shortMember(m))}${m.member_id === g.leader ? ' <span class="leader">leader</span>' : ''}</span>` +
+        `<span class="who"><span class="name">${esc(shortMember(m))}</span>` +
+        `${m.member_id === g.leader ? '<span class="leader">leader</span>' : ''}</span>` +
+        `<span class="session">${esc(m.client_host)} · session timeout ${duration(m.session_timeout_ms)}</span>` +
         `<span class="parts">${parts.length ? parts.map((p) => `<span class="chip">${esc(p)}</span>`).join('')
-          : '<span class="none">no partitions (yet)</span>'}</span>` +
-        `<span class="session">session ${duration(m.session_timeout_ms)}</span></li>`;
+          : '<span class="none">no partitions (yet)</span>'}</span></li>`;
     }).join('');
     const offsets = g.offsets.map((o) => {
       const end = o.log_end_offset;
@@ -373,7 +387,8 @@ function drawEvents(st) {
     li.dataset.kind = e.kind;
     li.dataset.at = e.at_ms;
     li.innerHTML = `<span class="when"><span class="clock">${clock(e.at_ms)}</span><span class="ago"></span></span>` +
-      `<span class="badge">${esc(KIND_NAMES[e.kind] || e.kind)}</span><span class="text">${esc(e.text)}</span>`;
+      `<span class="badge">${esc(KIND_NAMES[e.kind] || e.kind)}</span>` +
+      `<span class="text" title="${esc(e.text)}">${esc(shortIds(e.text))}</span>`;
     list.prepend(li);
     seen.lastSeq = e.seq;
   }
