@@ -264,11 +264,16 @@ function drawPartition(node, t, p, extra, who, cells, width) {
       const l = empty ? x(end) : x(a);
       const w = empty ? END_SLOT : x(s.next_offset) - x(a);
       const name = s.file.split('/').pop();
+      // As much of "segment <file> · <size> · active" as fits; the file name is cut on the left.
+      const words = [`segment ${name} · ${bytes(s.size_bytes)}${active ? ' · active' : ''}`,
+        `${name} · ${bytes(s.size_bytes)}`, name];
+      const label = words.find((t) => t.length * 6.3 + 8 <= w) || name;
       html += `<div class="segment${active ? ' active' : ''}${s.base_offset >= from ? ' starts' : ''}" ` +
         `style="left:${l}px;width:${w}px" data-base-offset="${s.base_offset}" ` +
-        `title="segment ${esc(s.file)}: offsets ${s.base_offset}–${s.next_offset - 1}, ${bytes(s.size_bytes)}, ` +
+        `title="segment ${esc(s.file)}: ${empty ? 'no records yet' : `offsets ${s.base_offset}–${s.next_offset - 1}`}, ` +
+        `${bytes(s.size_bytes)}, ` +
         `${s.index_entries} index entries${active ? ' (active: appends go here)' : ''}">` +
-        `<span class="seg-label"><span>segment ${esc(name)} · ${bytes(s.size_bytes)}${active ? ' · active' : ''}</span></span></div>`;
+        `<span class="seg-label"><span>${esc(label)}</span></span></div>`;
     });
     node.querySelector('.cells').innerHTML = html;
     seen.logEnds.set(key, end);
