@@ -16,7 +16,9 @@
 //! - in chromium (`--dump-dom`), the page shows the topic, its three partitions, the
 //!   group, and a cursor at the committed offset that moves when the group commits
 //!   further; a screenshot is written and is not blank. Set `MINIKAFKA_DASHBOARD_PNG`
-//!   to a path to keep a copy of it and look at it.
+//!   to a path to keep a copy of it and look at it;
+//! - a member whose session times out is a `member-expired` event (on the coordinator
+//!   itself, with tokio's clock paused).
 //!
 //! Chromium is an external program: missing, these tests are skipped (or fail under
 //! `MINIKAFKA_REQUIRE_EXTERNAL=1`, as in CI), by the test kit's one rule. Every run is
@@ -35,8 +37,11 @@ use kafka_protocol::messages::{
     LeaveGroupRequest, LeaveGroupResponse, OffsetCommitResponse, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
+use minikafka_broker::events::EventKind;
 use minikafka_testkit::external;
-use minikafka_testkit::groups::{assignment, commit_errors, commit_req, join_req, sync_req, TOPIC};
+use minikafka_testkit::groups::{
+    self, assignment, commit_errors, commit_req, join_req, sync_req, TOPIC,
+};
 use minikafka_testkit::http::get;
 use minikafka_testkit::wire::{self, Client};
 use minikafka_testkit::TestBroker;
@@ -499,4 +504,31 @@ async fn screenshot_of_a_realistic_state() {
         std::fs::copy(&png, keep).unwrap();
     }
     demo.broker.stop().await;
+}
+
+/// The timeline's `member-expired`: a member that stops heartbeating is removed after its
+/// session timeout, and that is an event (with the group's state changes after it). On
+/// the coordinator directly, with tokio's clock paused.
+#[tokio::test(start_paused = true)]
+async fn a_session_timeout_is_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topics, c) = groups::open(dir.path(), &groups::config(dir.path()));
+    let joined = groups::join_new(&c, "g", Duration::from_secs(6)).await;
+    assert_eq!(joined.error_code, 0);
+    let before = topics.events().last_seq();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let texts: Vec<(EventKind, String)> = topics
+        .events()
+        .since(before)
+        .into_iter()
+        .map(|e| (e.kind, e.text))
+        .collect();
+    let removed = format!(
+        "group g: member {} removed (session timeout: no heartbeat for 6000 ms)",
+        joined.member_id.as_str()
+    );
+    assert_eq!(texts[0], (EventKind::MemberExpired, removed), "{texts:#?}");
+    assert_eq!(texts.last().unwrap().0, EventKind::Rebalance, "{texts:#?}");
+    assert!(texts.last().unwrap().1.contains("-> Empty"), "{texts:#?}");
+    c.shutdown().await;
 }
