@@ -14,6 +14,8 @@
 //! What must stay true:
 //! - An event's text is the broker's info log line at that spot, word for word: the
 //!   caller builds the sentence once, logs it and records it (see [`Events::record`]).
+//!   (With `--explain`, a group state change is logged in the explain shape, which adds
+//!   the members and the leader; the event keeps the plain sentence.)
 //! - `seq` starts at 1 and grows by one per event, so a poller asks for what is newer
 //!   than the last `seq` it saw ([`Events::since`]); numbers of events pushed out of
 //!   the ring are simply gone.

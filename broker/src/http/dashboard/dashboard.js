@@ -264,10 +264,11 @@ function drawPartition(node, t, p, extra, who, cells, width) {
       const l = empty ? x(end) : x(a);
       const w = empty ? END_SLOT : x(s.next_offset) - x(a);
       const name = s.file.split('/').pop();
-      // As much of "segment <file> · <size> · active" as fits; the file name is cut on the left.
+      // As much of "segment <file> · <size> · active" as fits; else the file name's end.
+      const fits = Math.floor((w - 8) / 6.3);
       const words = [`segment ${name} · ${bytes(s.size_bytes)}${active ? ' · active' : ''}`,
         `${name} · ${bytes(s.size_bytes)}`, name];
-      const label = words.find((t) => t.length * 6.3 + 8 <= w) || name;
+      const label = words.find((t) => t.length <= fits) || `…${name.slice(-Math.max(1, fits - 1))}`;
       html += `<div class="segment${active ? ' active' : ''}${s.base_offset >= from ? ' starts' : ''}" ` +
         `style="left:${l}px;width:${w}px" data-base-offset="${s.base_offset}" ` +
         `title="segment ${esc(s.file)}: ${empty ? 'no records yet' : `offsets ${s.base_offset}–${s.next_offset - 1}`}, ` +
@@ -387,7 +388,9 @@ function drawEvents(st) {
   for (const e of st.events) {
     if (e.seq <= seen.lastSeq) continue;
     const li = document.createElement('li');
-    li.className = `ev kind-${e.kind}${seen.lastSeq ? ' new' : ''}`;
+    // Events of internal topics (a roll of __consumer_offsets) are dimmed, like the topic.
+    li.className = `ev kind-${e.kind}${seen.lastSeq ? ' new' : ''}` +
+      `${e.text.includes('__consumer_offsets') ? ' internal' : ''}`;
     li.dataset.seq = e.seq;
     li.dataset.kind = e.kind;
     li.dataset.at = e.at_ms;
