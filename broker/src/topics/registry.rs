@@ -163,7 +163,10 @@ impl Topics {
         next.insert(name.to_string(), topic.clone());
         self.write_file(&next)?;
         *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
-        let text = format!("created topic {name:?} with {partitions} partitions");
+        let text = format!(
+            "created topic {name:?} with {}",
+            crate::explain::count(partitions, "partition")
+        );
         tracing::info!("{text}");
         self.events.record(EventKind::TopicCreated, text);
         Ok(topic)
