@@ -15,8 +15,9 @@
 //! - `/` and its script and style sheet are served from the binary;
 //! - in chromium (`--dump-dom`), the page shows the topic, its three partitions, the
 //!   group, and a cursor at the committed offset that moves when the group commits
-//!   further; a screenshot is written and is not blank. Set `MINIKAFKA_DASHBOARD_PNG`
-//!   to a path to keep a copy of it and look at it;
+//!   further; a long log is drawn from its newest offsets, after a `…`;
+//! - a screenshot is written and is not blank. Set `MINIKAFKA_DASHBOARD_PNG` to a path
+//!   to keep a copy of it and look at it;
 //! - a member whose session times out is a `member-expired` event (on the coordinator
 //!   itself, with tokio's clock paused).
 //!
@@ -467,6 +468,17 @@ async fn the_page_shows_the_logs_the_group_and_a_moving_cursor() {
     commit(&mut leader, &leader_id, &[(0, 8, "")]).await;
     let batch = wire::batch(&[(Some("heidi"), "{\"n\":21}")], now_ms());
     assert_eq!(leader.produce(TOPIC, 2, batch).await.error_code, 0);
+    // Partition 1 grows to 67 records: too many to draw, so the oldest become `…`.
+    let values: Vec<String> = (0..60).map(|i| format!("{{\"m\":{i}}}")).collect();
+    let many: Vec<(Option<&str>, &str)> =
+        values.iter().map(|v| (Some("ivan"), v.as_str())).collect();
+    assert_eq!(
+        leader
+            .produce(TOPIC, 1, wire::batch(&many, now_ms()))
+            .await
+            .error_code,
+        0
+    );
     let dom = rendered_dom(&browser, http).await;
     assert!(partition_html(&dom, 0).contains(&cursor(8, 0)), "{dom}");
     let p2 = partition_html(&dom, 2);
@@ -475,6 +487,18 @@ async fn the_page_shows_the_logs_the_group_and_a_moving_cursor() {
         "{p2}"
     );
     assert!(p2.contains("heidi"), "{p2}");
+    let p1 = partition_html(&dom, 1);
+    assert!(p1.contains("class=\"ellipsis\""), "{p1}");
+    assert!(
+        p1.contains("class=\"cell") && p1.contains("data-offset=\"66\""),
+        "{p1}"
+    );
+    assert!(
+        !p1.contains("data-offset=\"0\""),
+        "offset 0 is not drawn: {p1}"
+    );
+    // The cursor still shows where the group is, behind the drawn offsets, with the lag.
+    assert!(p1.contains(&cursor(7, 60)), "{p1}");
 
     broker.stop().await;
 }
