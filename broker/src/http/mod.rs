@@ -9,8 +9,9 @@
 //! Both pages and the JSON are described in `docs/metrics.md`.
 //!
 //! Where it sits: at the top, beside `server` (which starts it in `Broker::start`). It
-//! reads the broker through the same [`BrokerContext`] the protocol layer uses, and no
-//! lower layer imports it: they bump the counters of `stats.rs`, a leaf.
+//! reads the broker through the same [`BrokerContext`] the protocol layer uses (and
+//! `snapshot.rs`, beside it at the top), and no lower layer imports it: they bump the
+//! counters of `stats.rs` and record the events of `events.rs`, two leaves.
 //!
 //! What must stay true:
 //! - It stops with the broker: the accept loop ends on the shutdown signal of
@@ -18,8 +19,8 @@
 //!   keep-alive is off, so each connection serves one request).
 //! - A scrape, and `/api/state`, read the partitions and groups on the blocking pool,
 //!   never on an async worker.
-//! - One route per page in [`route`]: a new page is one more arm there and one more
-//!   file here.
+//! - One route per page in [`route`] (the dashboard's three files share one arm): a new
+//!   page is one more arm there and one more file here.
 
 pub mod dashboard;
 pub mod metrics;
