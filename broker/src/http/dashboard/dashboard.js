@@ -105,7 +105,14 @@ function keyed(parent, selector, make) {
   return node;
 }
 
-// Calls draw() only when `sig` differs from what `key` was last drawn from.
+// Puts `node` at position `index` of `parent`, moving it only when it is elsewhere: a
+// move restarts the CSS animations inside it (the new cells would flash forever).
+function placeAt(parent, node, index) {
+  const here = parent.children[index];
+  if (here !== node) parent.insertBefore(node, here || null);
+}
+
+// True when `sig` differs from what `key` was last drawn from (and remembers it).
 function changed(key, sig) {
   const s = JSON.stringify(sig);
   if (seen.sigs.get(key) === s) return false;
@@ -159,7 +166,7 @@ function drawTopics(st, readersOf) {
   const cells = Math.max(4, Math.floor((width - ELLIPSIS - END_SLOT) / CELL));
   // User topics first, then internal ones (collapsed).
   const ordered = [...st.topics].sort((a, b) => (a.internal - b.internal) || a.name.localeCompare(b.name));
-  for (const t of ordered) {
+  for (const [i, t] of ordered.entries()) {
     const node = keyed(root, `[data-topic="${CSS.escape(t.name)}"]`, () => {
       const n = document.createElement(t.internal ? 'details' : 'section');
       n.className = t.internal ? 'topic internal' : 'topic';
@@ -168,7 +175,7 @@ function drawTopics(st, readersOf) {
         : '<div class="topic-head"></div><div class="partitions"></div>';
       return n;
     });
-    root.appendChild(node); // keeps the order above
+    placeAt(root, node, i);
     drawTopic(node, t, st, readersOf, cells, width);
   }
 }
@@ -335,14 +342,14 @@ function drawGroups(st) {
   for (const node of root.querySelectorAll(':scope > [data-group]')) {
     if (!ids.has(node.dataset.group)) node.remove();
   }
-  for (const g of st.groups) {
+  for (const [i, g] of st.groups.entries()) {
     const node = keyed(root, `[data-group="${CSS.escape(g.group_id)}"]`, () => {
       const n = document.createElement('div');
       n.className = 'group';
       n.dataset.group = g.group_id;
       return n;
     });
-    root.appendChild(node);
+    placeAt(root, node, i);
     node.dataset.state = g.state;
     node.dataset.generation = g.generation;
     node.style.setProperty('--c', groupColor(g.group_id));
