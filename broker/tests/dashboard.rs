@@ -268,10 +268,14 @@ async fn api_state_after_a_known_workload() {
     assert_eq!(offsets, (0..8).collect::<Vec<_>>());
     assert_eq!(records[0]["key"], "bob");
     assert_eq!(records[0]["value"], "{\"n\":1}");
-    assert_eq!(
-        st["partitions"]["__consumer_offsets-0"]["records"],
-        serde_json::json!([])
-    );
+    // The commits, as records of __consumer_offsets, decoded.
+    let commits = st["partitions"]["__consumer_offsets-0"]["records"]
+        .as_array()
+        .unwrap();
+    assert_eq!(commits.len(), 3);
+    assert_eq!(commits[0]["key"], "demo-group demo-topic-0");
+    assert_eq!(commits[0]["value"], "offset 5");
+    assert_eq!(commits[2]["key"], "demo-group demo-topic-2");
 
     // The group: members in join order, the leader's assignment, commits and lag.
     let group = find(&st["groups"], "group_id", GROUP);

@@ -15,15 +15,18 @@
 //! What must stay true:
 //! - `state` only reads the broker, and runs on the blocking pool (it reads the logs).
 //! - The newest records are read through [`Partition::read`], the one door into a
-//!   partition, at most [`TAIL_RECORDS`] per partition and [`TAIL_BYTES`] per read;
-//!   internal topics (`__consumer_offsets`, whose keys are binary) are not read.
+//!   partition, at most [`TAIL_RECORDS`] per partition and [`TAIL_BYTES`] per read.
+//!   The records of `__consumer_offsets`, whose keys and values are binary, are shown
+//!   decoded by the offset store's own codec (`group/offset_store.rs`): key
+//!   `demo-group demo-topic-0`, value `offset 5`.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::log::record;
+use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
+use crate::log::record::{self, Record};
 use crate::log::record_batch;
 use crate::protocol::BrokerContext;
 use crate::snapshot::{snapshot, Snapshot};
@@ -100,12 +103,11 @@ pub struct PartitionExtra {
     pub retention_ms: Option<u64>,
     /// `retention.bytes` (`None`: no size limit).
     pub retention_bytes: Option<u64>,
-    /// The newest records (at most [`TAIL_RECORDS`]), oldest first; empty for
-    /// internal topics.
+    /// The newest records (at most [`TAIL_RECORDS`]), oldest first.
     pub records: Vec<RecordView>,
 }
 
-/// One record, as the page labels its cell.
+/// One record, as the page labels its cell (a commit of `__consumer_offsets`: decoded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordView {
     pub offset: i64,
@@ -124,7 +126,7 @@ pub fn state(ctx: &BrokerContext, since: u64) -> State {
     for topic in ctx.topics.list() {
         for p in &topic.partitions {
             let config = p.config();
-            let records = if topic.internal { Vec::new() } else { tail(p) };
+            let records = tail(p);
             partitions.insert(
                 p.name(),
                 PartitionExtra {
@@ -174,12 +176,7 @@ fn tail(p: &Partition) -> Vec<RecordView> {
                     continue; // the start of a batch that began before `next`
                 }
                 next = r.offset + 1;
-                out.push(RecordView {
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    key: r.key.as_deref().map(shown),
-                    value: r.value.as_deref().map(shown),
-                });
+                out.push(view(&p.topic, r));
             }
         }
         if next == before {
@@ -187,6 +184,34 @@ fn tail(p: &Partition) -> Vec<RecordView> {
         }
     }
     out
+}
+
+/// A record as the page shows it: UTF-8, or for `__consumer_offsets` the commit decoded.
+fn view(topic: &str, r: Record) -> RecordView {
+    let plain = |bytes: Option<&[u8]>| bytes.map(shown);
+    let (key, value) = if topic == OFFSETS_TOPIC {
+        let key = r.key.clone().and_then(|k| decode_key(k).ok());
+        let value = r.value.clone().map(|v| decode_value(v).ok());
+        match (key, value) {
+            (Some(k), Some(Some(v))) => (
+                Some(format!("{} {}-{}", k.group, k.topic, k.partition)),
+                Some(format!("offset {}", v.offset)),
+            ),
+            (Some(k), None) => (
+                Some(format!("{} {}-{}", k.group, k.topic, k.partition)),
+                Some("tombstone (commit deleted)".to_string()),
+            ),
+            _ => (plain(r.key.as_deref()), plain(r.value.as_deref())),
+        }
+    } else {
+        (plain(r.key.as_deref()), plain(r.value.as_deref()))
+    };
+    RecordView {
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key,
+        value,
+    }
 }
 
 /// Bytes as the page shows them: UTF-8 (lossy), cut at [`SHOWN_CHARS`] characters.

@@ -253,7 +253,9 @@ function drawPartition(node, t, p, extra, who, cells, width) {
     }
     for (let o = from; o < end; o++) {
       const r = byOffset.get(o);
-      const k = r ? (r.key == null ? '∅' : r.key) : '';
+      // A commit in __consumer_offsets is labelled with its offset ("→5"); hover for the rest.
+      const commit = t.internal && r && /^offset \d+$/.test(r.value || '');
+      const k = r ? (commit ? `→${r.value.slice(7)}` : (r.key == null ? '∅' : r.key)) : '';
       const title = r ? `offset ${o}\nkey: ${r.key == null ? '(null)' : r.key}\nvalue: ${r.value == null ? '(null)' : r.value}\ntime: ${new Date(r.timestamp).toISOString()}`
         : `offset ${o}`;
       const seg = segIndex(o);
