@@ -331,7 +331,7 @@ async fn api_state_after_a_known_workload() {
     );
     let rolled = position(
         "segment-rolled",
-        "demo-topic-0: rolled segment 00000000000000000000.log (offsets 0..4",
+        "demo-topic-0: rolled segment 00000000000000000000.log (offsets 0 to 3,",
     );
     let joined = position("member-joined", &format!("member {leader_id} joined"));
     let joined_too = position("member-joined", &format!("member {follower_id} joined"));

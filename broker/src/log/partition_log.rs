@@ -267,11 +267,10 @@ impl PartitionLog {
         crate::explain::line(
             "log/partition_log.rs PartitionLog::append",
             format_args!(
-                "{} batch of {} records at offsets {}..={} → segment {} position {position}, {} bytes; {index}",
+                "{} batch of {} at {} → segment {} position {position}, {} bytes; {index}",
                 crate::explain::partition_name(&self.dir),
-                h.record_count,
-                h.base_offset,
-                h.last_offset(),
+                crate::explain::count(h.record_count, "record"),
+                crate::explain::offsets(h.base_offset, h.last_offset()),
                 file_name_of(seg.path()),
                 h.total_len(),
             ),
@@ -354,11 +353,10 @@ impl PartitionLog {
         )?;
         let old = inner.active();
         let text = format!(
-            "{}: rolled segment {} (offsets {}..{}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
+            "{}: rolled segment {} ({}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
             crate::explain::partition_name(&self.dir),
             file_name_of(old.path()),
-            old.base_offset(),
-            next,
+            crate::explain::offsets(old.base_offset(), next - 1),
             old.size(),
             why,
             file_name_of(seg.path()),
@@ -411,11 +409,10 @@ impl PartitionLog {
         crate::explain::line(
             "log/partition_log.rs PartitionLog::read",
             format_args!(
-                "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} (offsets {}..={}); {len} bytes of whole batches read",
+                "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} ({}); {len} bytes of whole batches read",
                 crate::explain::partition_name(&self.dir),
                 file_name_of(seg.path()),
-                h.base_offset,
-                h.last_offset(),
+                crate::explain::offsets(h.base_offset, h.last_offset()),
             ),
         );
     }
@@ -560,10 +557,9 @@ impl PartitionLog {
             let first = inner.segments[0].base_offset();
             inner.log_start_offset = inner.log_start_offset.max(first);
             let text = format!(
-                "retention: deleted {} (offsets {}..{}, {} bytes, by {}); log start offset is now {}",
+                "retention: deleted {} ({}, {} bytes, by {}); log start offset is now {}",
                 path.display(),
-                base,
-                next,
+                crate::explain::offsets(base, next - 1),
                 size,
                 if by_bytes {
                     "retention.bytes"
