@@ -282,9 +282,13 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutd
     //    retries elsewhere or later) instead of holding the drain for minutes.
     ctx.groups.shutdown().await;
     // 3. Finish the requests in flight (each connection sees the shutdown signal).
+    // Connections already gone are reaped first, so the count is of the open ones.
+    while let Some(done) = connections.try_join_next() {
+        report_connection_end(done);
+    }
     info!(
-        "shutting down: waiting for {} connection(s) to finish",
-        connections.len()
+        "shutting down: waiting for {} to finish",
+        crate::explain::count(connections.len(), "open connection")
     );
     while let Some(done) = connections.join_next().await {
         report_connection_end(done);

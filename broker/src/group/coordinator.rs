@@ -246,7 +246,10 @@ impl GroupCoordinator {
         if force {
             self.complete_join(group, "the rebalance timeout passed");
         } else if group.all_members_joined() && !delayed {
-            let why = format!("all {} members joined", group.members.len());
+            let why = match group.members.len() {
+                1 => "its one member joined".to_string(),
+                n => format!("all {n} members joined"),
+            };
             self.complete_join(group, &why);
         }
     }

@@ -80,8 +80,55 @@ pub async fn handle(
         comma_list(req.groups.iter().map(|g| g.group_id.0.as_str()))
     };
     let resp = fetch(c, req, version);
-    let line = format!("offset_fetch {group_names}{}", outcome(resp.error_code));
+    let line = format!(
+        "offset_fetch {group_names} -> {}{}",
+        committed_list(&resp),
+        outcome(resp.error_code)
+    );
     (resp, line)
+}
+
+/// What the answer holds, for the log: `demo-topic[0]=5, demo-topic[1]=none` (`none`:
+/// nothing committed, the consumer falls back to auto.offset.reset).
+fn committed_list(resp: &OffsetFetchResponse) -> String {
+    let show = |offset: i64| {
+        if offset < 0 {
+            "none".to_string()
+        } else {
+            offset.to_string()
+        }
+    };
+    let mut parts: Vec<String> = resp
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                format!(
+                    "{}[{}]={}",
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    show(p.committed_offset)
+                )
+            })
+        })
+        .collect();
+    for g in &resp.groups {
+        for t in &g.topics {
+            for p in &t.partitions {
+                parts.push(format!(
+                    "{}[{}]={}",
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    show(p.committed_offset)
+                ));
+            }
+        }
+    }
+    if parts.is_empty() {
+        "nothing committed".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The committed offsets asked for, in the layout of `version`.

@@ -125,9 +125,9 @@ impl OffsetStore {
         let groups: std::collections::BTreeSet<&str> =
             offsets.keys().map(|k| k.group.as_str()).collect();
         tracing::info!(
-            "{OFFSETS_TOPIC}: replayed {} committed offsets of {} groups (log end offset {})",
-            offsets.len(),
-            groups.len(),
+            "{OFFSETS_TOPIC}: replayed {} of {} (log end offset {})",
+            crate::explain::count(offsets.len(), "committed offset"),
+            crate::explain::count(groups.len(), "group"),
             partition.log_end_offset()
         );
         Ok(OffsetStore {

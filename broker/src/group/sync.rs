@@ -46,12 +46,18 @@ pub async fn handle(
     req: SyncGroupRequest,
     version: i16,
 ) -> (SyncGroupResponse, String) {
+    let role = match req.assignments.len() {
+        0 => "no assignment: a follower waits for the leader's".to_string(),
+        n => format!(
+            "the leader's assignment for {}",
+            crate::explain::count(n, "member")
+        ),
+    };
     let head = format!(
-        "sync_group {} generation {} member {:?} ({} assignments given)",
+        "sync_group {} generation {} member {:?} ({role})",
         req.group_id.0.as_str(),
         req.generation_id,
         req.member_id.as_str(),
-        req.assignments.len()
     );
     let resp = match register(c, req, version) {
         Outcome::Done(response) => response,

@@ -306,7 +306,16 @@ async fn dispatch(
         }
         ApiKey::Heartbeat => {
             let req = decode(frame, api, version)?;
-            respond(ctx, reply, heartbeat::handle(groups, req, version).await)
+            let (resp, line) = heartbeat::handle(groups, req, version).await;
+            // Every member heartbeats every few seconds: a plain "alive" goes to debug;
+            // an answer with an error (REBALANCE_IN_PROGRESS: rejoin) is the news.
+            if resp.error_code == 0 {
+                tracing::debug!("{line}");
+                count(ctx, reply, &resp);
+                reply.encode(&resp)
+            } else {
+                respond(ctx, reply, (resp, line))
+            }
         }
         ApiKey::LeaveGroup => {
             let req = decode(frame, api, version)?;

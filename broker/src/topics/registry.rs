@@ -73,6 +73,15 @@ impl Topics {
                     Partition::open(data_dir, &name, i, cfg.clone(), events.clone()).map(Arc::new)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let ends: Vec<String> = partitions
+                .iter()
+                .map(|p| format!("{name}[{}]={}", p.index, p.log_end_offset()))
+                .collect();
+            tracing::info!(
+                "opened topic {name:?}: {}, log end offsets {}",
+                crate::explain::count(partitions.len(), "partition"),
+                ends.join(", ")
+            );
             let topic = Topic {
                 internal: is_internal(&name),
                 name: name.clone(),
