@@ -427,7 +427,24 @@ async fn groups_via_bootstrap_server_show_the_live_member() {
         assert!(!out.contains("recovery runs on open"), "{out}");
     }
     let j = json(&inspect_async(&["topics", &path, "--json"]).await);
-    assert!(j["broker_running"].is_string(), "{j}");
+    assert_eq!(j["broker_running"]["pid"], std::process::id(), "{j}");
+    assert!(j["broker_running"]["lock_file"]
+        .as_str()
+        .unwrap()
+        .ends_with(".lock"));
+    // `dump` of a file the broker is writing says so too.
+    let seg = broker
+        .data_dir()
+        .join("__consumer_offsets-0")
+        .join("00000000000000000000.log");
+    let seg = seg.to_str().unwrap();
+    let out = stdout(&inspect_async(&["dump", seg]).await);
+    assert!(
+        out.contains("the broker is running on this data dir"),
+        "{out}"
+    );
+    let j = json(&inspect_async(&["dump", "--json", seg]).await);
+    assert_eq!(j["broker_running"]["pid"], std::process::id(), "{j}");
     // And a second broker on the same data dir is refused.
     let config = minikafka_broker::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -636,6 +653,7 @@ fn topics_json_parses_back() {
         .join("00000000000000000000.index");
     let j = json(&inspect(&["dump", "--json", ix.to_str().unwrap()]));
     assert_eq!(j["kind"], "index");
+    assert!(j["broker_running"].is_null(), "{j}");
     assert!(!j["entries"].as_array().unwrap().is_empty());
     let seg = dir.path().join("orders-0").join("00000000000000000000.log");
     let j = json(&inspect(&["dump", "--json", seg.to_str().unwrap()]));

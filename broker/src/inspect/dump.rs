@@ -41,6 +41,8 @@ pub enum DumpReport {
 #[derive(Debug, Serialize)]
 pub struct LogDump {
     pub file: String,
+    /// Set when a broker holds the lock of the data dir the file is in.
+    pub broker_running: Option<super::RunningBroker>,
     pub base_offset: Option<i64>,
     pub bytes: u64,
     pub batches: Vec<BatchDump>,
@@ -120,6 +122,8 @@ pub struct CommitDump {
 #[derive(Debug, Serialize)]
 pub struct IndexDump {
     pub file: String,
+    /// Set when a broker holds the lock of the data dir the file is in.
+    pub broker_running: Option<super::RunningBroker>,
     pub base_offset: Option<i64>,
     pub bytes: usize,
     pub entries: Vec<IndexEntryDump>,
@@ -146,6 +150,13 @@ pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
     if !meta.is_file() {
         return Err(InspectError::new(path, "not a regular file"));
     }
+    // `<data>/<topic>-<partition>/<file>`: is a broker writing it right now?
+    let running = match path.parent().and_then(Path::parent) {
+        Some(data_dir) if data_dir.join(crate::topics::lock::LOCK_FILE).is_file() => {
+            super::running_broker(data_dir)?
+        }
+        _ => None,
+    };
     if name.ends_with(".log") {
         let commits = path
             .parent()
@@ -153,10 +164,20 @@ pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
             .and_then(|d| d.to_str())
             .is_some_and(|d| d.starts_with(&format!("{OFFSETS_TOPIC}-")));
         dump_log(path, name, hex, commits)
-            .map(DumpReport::Log)
+            .map(|l| {
+                DumpReport::Log(LogDump {
+                    broker_running: running,
+                    ..l
+                })
+            })
             .map_err(|e| InspectError::new(path, e))
     } else if name.ends_with(".index") {
-        dump_index(path, name).map(DumpReport::Index)
+        dump_index(path, name).map(|i| {
+            DumpReport::Index(IndexDump {
+                broker_running: running,
+                ..i
+            })
+        })
     } else {
         Err(InspectError::new(
             path,
@@ -169,6 +190,7 @@ fn dump_log(path: &Path, name: &str, hex: bool, commits: bool) -> std::io::Resul
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     let mut report = LogDump {
+        broker_running: None,
         file: name.to_string(),
         base_offset: parse_file_name(name, "log"),
         bytes: size,
@@ -289,6 +311,7 @@ fn dump_index(path: &Path, name: &str) -> Result<IndexDump, InspectError> {
     let rest = &bytes[entries.len() * ENTRY_LEN..];
     let zero = rest.iter().all(|&b| b == 0);
     Ok(IndexDump {
+        broker_running: None,
         file: name.to_string(),
         base_offset: base,
         bytes: bytes.len(),
@@ -326,6 +349,9 @@ impl LogDump {
                     .to_string()),
             self.bytes
         )?;
+        if let Some(running) = &self.broker_running {
+            writeln!(out, "{running}")?;
+        }
         let (mut records, mut bad_crc) = (0, 0);
         for b in &self.batches {
             b.write_text(out)?;
@@ -462,12 +488,15 @@ impl IndexDump {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "index {}: base offset {}, {} bytes, {} entries",
+            "index {}: base offset {}, {} bytes, {}",
             self.file,
             self.base_offset.map_or("unknown".into(), |b| b.to_string()),
             self.bytes,
-            self.entries.len()
+            crate::explain::count(self.entries.len(), "entry")
         )?;
+        if let Some(running) = &self.broker_running {
+            writeln!(out, "{running}")?;
+        }
         for e in &self.entries {
             let absolute = e.offset.map_or(String::new(), |o| format!(" (offset {o})"));
             writeln!(

@@ -33,7 +33,7 @@ pub struct GroupsReport {
     /// `files <data dir>` or `broker <host:port>`.
     pub source: String,
     /// Set when a broker holds the data dir's lock (from files only).
-    pub broker_running: Option<String>,
+    pub broker_running: Option<super::RunningBroker>,
     /// Set when the replay stopped before the end of `__consumer_offsets`.
     pub replay_stopped: Option<String>,
     pub groups: Vec<GroupReport>,

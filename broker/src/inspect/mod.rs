@@ -53,20 +53,33 @@ impl InspectError {
     }
 }
 
-/// The sentence a report prints when a broker is running on `data_dir` (it holds the
-/// `.lock` file, see `topics/lock.rs`), or `None`.
-fn running_broker(data_dir: &Path) -> Result<Option<String>, InspectError> {
+/// A broker running on the data dir being read: it holds the `.lock` file (see
+/// `topics/lock.rs`), so the files are being written while we read them. `--json`
+/// gives the fields; the text report prints the sentence ([`std::fmt::Display`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunningBroker {
+    /// The pid the broker wrote in the lock file, when it is a number.
+    pub pid: Option<u32>,
+    pub lock_file: String,
+}
+
+impl std::fmt::Display for RunningBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pid = self.pid.map(|p| format!(" by pid {p}")).unwrap_or_default();
+        write!(
+            f,
+            "the broker is running on this data dir (no clean-shutdown marker, and {} is locked{pid}); what follows is a snapshot of files it is writing",
+            self.lock_file
+        )
+    }
+}
+
+/// The broker running on `data_dir`, or `None`.
+fn running_broker(data_dir: &Path) -> Result<Option<RunningBroker>, InspectError> {
     let lock = data_dir.join(LOCK_FILE);
     let holder = held_by_another(data_dir).map_err(|e| InspectError::new(&lock, e))?;
-    Ok(holder.map(|pid| {
-        let pid = if pid.is_empty() {
-            String::new()
-        } else {
-            format!(" by pid {pid}")
-        };
-        format!(
-            "the broker is running on this data dir (no clean-shutdown marker, and {} is locked{pid}); what follows is a snapshot of files it is writing",
-            lock.display()
-        )
+    Ok(holder.map(|pid| RunningBroker {
+        pid: pid.trim().parse().ok(),
+        lock_file: lock.display().to_string(),
     }))
 }

@@ -31,7 +31,7 @@ use crate::topics::{TopicsFile, TOPICS_FILE};
 pub struct TopicsReport {
     pub data_dir: String,
     /// Set when a broker holds the data dir's lock: it is running on it right now.
-    pub broker_running: Option<String>,
+    pub broker_running: Option<super::RunningBroker>,
     pub topics: Vec<TopicReport>,
 }
 
@@ -175,9 +175,9 @@ impl TopicsReport {
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "data dir {}: {} topics",
+            "data dir {}: {}",
             self.data_dir,
-            self.topics.len()
+            crate::explain::count(self.topics.len(), "topic")
         )?;
         if let Some(running) = &self.broker_running {
             writeln!(out, "{running}")?;
@@ -189,7 +189,12 @@ impl TopicsReport {
             } else {
                 format!(", config {}", config.join(" "))
             };
-            writeln!(out, "topic {}: {} partitions{config}", t.name, t.partitions)?;
+            writeln!(
+                out,
+                "topic {}: {}{config}",
+                t.name,
+                crate::explain::count(t.partitions, "partition")
+            )?;
             for p in &t.partition_logs {
                 p.write_text(self.broker_running.is_some(), out)?;
             }
