@@ -150,3 +150,48 @@ async fn snapshot_after_a_known_workload_and_a_restart() {
     assert_eq!(g.offsets, now.groups[0].offsets);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn retention_never_deletes_committed_offsets() {
+    // Broker-wide retention of 100 bytes, checked every 50 ms, and 200-byte segments:
+    // any ordinary topic would lose all but its active segment. `__consumer_offsets`
+    // (which Kafka compacts instead) keeps every commit.
+    let broker = TestBroker::builder()
+        .config(|c| {
+            c.log.segment_bytes = 200;
+            c.log.retention_bytes = Some(100);
+            c.retention_check_interval = Duration::from_millis(50);
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut c = Client::connect(broker.addr()).await;
+    c.create_topic(TOPIC, 1).await;
+    for offset in 1..=10 {
+        // A simple consumer's commit (no membership: generation -1).
+        let committed: OffsetCommitResponse = c
+            .call(
+                ApiKey::OffsetCommit,
+                8,
+                &commit_req(GROUP, "", -1, &[(0, offset, "")]),
+            )
+            .await;
+        assert_eq!(commit_errors(&committed), vec![(0, 0)]);
+    }
+    // Several retention checks later...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = broker.handle().unwrap().snapshot();
+    let offsets = now.topics.iter().find(|t| t.internal).unwrap();
+    let log = &offsets.partitions[0];
+    assert!(
+        log.segments.len() > 1,
+        "the commits rolled segments: {log:?}"
+    );
+    assert_eq!(
+        log.log_start_offset, 0,
+        "retention deleted commits: {log:?}"
+    );
+    assert_eq!(log.log_end_offset, 10);
+    drop(c);
+    broker.stop().await;
+}

@@ -111,8 +111,12 @@ impl OffsetStore {
             None => {
                 tracing::info!("creating internal topic {OFFSETS_TOPIC} with 1 partition");
                 // Kafka compacts this topic; minikafka has no compaction, so it keeps every
-                // segment instead of letting time-based retention drop live commits.
-                let config = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+                // segment instead of letting retention (by time or by the broker-wide
+                // `--retention-bytes`) drop live commits.
+                let config = BTreeMap::from([
+                    ("retention.ms".to_string(), "-1".to_string()),
+                    ("retention.bytes".to_string(), "-1".to_string()),
+                ]);
                 topics.create(OFFSETS_TOPIC, 1, config)?
             }
         };
