@@ -1,0 +1,277 @@
+//! The tour's clients: the classroom producer's messages, group consumers with the tour's
+//! timings, a group member running in its own task (so a chapter can watch several at
+//! once), and the member that runs in a child process so chapter 4 can kill it.
+//!
+//! Where it sits: the two ends of the flow, producer → … → consumer, on the native
+//! backend of `minikafka-client`.
+//!
+//! What must stay true:
+//! - Every consumer uses [`super::SESSION_TIMEOUT`] and [`super::HEARTBEAT_INTERVAL`]:
+//!   the timings the tour states at its start.
+//! - A [`Member`] reports what its consumer was told ([`ConsumerEvent::Assigned`]), never
+//!   what the broker thinks; the chapters put the two side by side.
+//! - The child member prints one line per assignment on stdout and nothing else there.
+
+use std::ops::Range;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use minikafka_client::{
+    Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, Producer, ProducerRecord,
+    RecordMetadata, TopicPartition,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::{Tour, HEARTBEAT_INTERVAL, SESSION_TIMEOUT, TOPIC};
+use crate::DemoEvent;
+
+/// A group consumer of the tour: `auto.offset.reset=earliest`, the tour's session timeout
+/// and heartbeat, and commits only when the chapter says so.
+pub fn consumer_config(bootstrap: &str, group: &str, client_id: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(bootstrap, group);
+    config.client.client_id = client_id.to_string();
+    config.session_timeout = SESSION_TIMEOUT;
+    config.heartbeat_interval = HEARTBEAT_INTERVAL;
+    config.enable_auto_commit = false;
+    // Answer an empty fetch soon, so closing a consumer does not wait long.
+    config.fetch_max_wait = Duration::from_millis(100);
+    config
+}
+
+/// Sends the classroom messages `ids` to `demo-topic`, one at a time as the `producer`
+/// demo does, and returns each delivery report with its key and value.
+pub async fn produce(
+    tour: &Tour,
+    ids: Range<u64>,
+) -> Result<Vec<(DemoEvent, RecordMetadata)>> {
+    let producer = Producer::new(tour.producer_config())
+        .await
+        .context("cannot start the producer")?;
+    let mut sent = Vec::new();
+    for id in ids {
+        let event = crate::demo_event(id);
+        let record = ProducerRecord::new(TOPIC)
+            .key(event.key)
+            .value(event.value.clone())
+            .timestamp(event.timestamp);
+        let meta = producer
+            .send(record)
+            .await
+            .with_context(|| format!("sending message {id}"))?;
+        sent.push((event, meta));
+    }
+    producer.close().await;
+    Ok(sent)
+}
+
+/// Receives until `count` records arrived (or `within` passed: an error), ignoring
+/// rebalance events.
+pub async fn read_records(
+    consumer: &mut Consumer,
+    count: usize,
+    within: Duration,
+) -> Result<Vec<ConsumerRecord>> {
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while records.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(event) => {
+                if let ConsumerEvent::Record(r) = event.context("the consumer failed")? {
+                    records.push(r);
+                }
+            }
+            Err(_) => bail!(
+                "got {} of {count} records within {within:?}",
+                records.len()
+            ),
+        }
+    }
+    Ok(records)
+}
+
+/// What a member's consumer was last told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Its member id, from the coordinator.
+    pub member_id: String,
+    /// The partitions of its latest `Assigned` (sorted).
+    pub partitions: Vec<i32>,
+    /// How many `Assigned` events it got so far.
+    pub assignments: u32,
+    /// How many records it received.
+    pub records: usize,
+}
+
+/// A group member: an in-process consumer in its own task, or the child process.
+#[derive(Debug)]
+pub struct Member {
+    pub name: String,
+    seen: watch::Receiver<Seen>,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Task {
+        close: Option<oneshot::Sender<()>>,
+        task: JoinHandle<Result<()>>,
+    },
+    Child {
+        child: tokio::process::Child,
+        pid: u32,
+    },
+}
+
+impl Member {
+    /// A consumer of `group` subscribed to `demo-topic`, in its own task.
+    pub async fn spawn(tour: &Tour, group: &str, name: &str) -> Result<Member> {
+        let mut consumer = Consumer::new(tour.consumer_config(group, name))
+            .await
+            .with_context(|| format!("cannot start consumer {name}"))?;
+        consumer.subscribe(&[TOPIC]).await?;
+        let (tx, seen) = watch::channel(Seen::default());
+        let (close, mut closing) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = &mut closing => break,
+                    event = consumer.recv() => event?,
+                };
+                match event {
+                    ConsumerEvent::Record(_) => tx.send_modify(|s| s.records += 1),
+                    ConsumerEvent::Assigned(tps) => {
+                        let id = consumer.member_id().unwrap_or_default();
+                        tx.send_modify(|s| {
+                            s.member_id = id;
+                            s.partitions = partitions(&tps);
+                            s.assignments += 1;
+                        });
+                    }
+                    ConsumerEvent::Revoked(_) => {}
+                }
+            }
+            consumer.close().await.context("leaving the group")
+        });
+        Ok(Member {
+            name: name.to_string(),
+            seen,
+            kind: Kind::Task {
+                close: Some(close),
+                task,
+            },
+        })
+    }
+
+    /// The same member in a child process (this binary, `tour member`), so it can be
+    /// killed with SIGKILL: no LeaveGroup, no last commit, just silence.
+    pub fn spawn_child(tour: &Tour, group: &str, name: &str) -> Result<Member> {
+        let exe = std::env::current_exe().context("cannot find the tour binary to re-run")?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["member", "--bootstrap", &tour.bootstrap])
+            .args(["--topic", TOPIC, "--group", group])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the child member")?;
+        let pid = child.id().unwrap_or_default();
+        let stdout = child.stdout.take().context("the child's stdout")?;
+        let (tx, seen) = watch::channel(Seen::default());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            // `assigned <member id> <p,p,…|->`: what the child's consumer was told.
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut words = line.split_whitespace();
+                if let (Some("assigned"), Some(id), Some(ps)) =
+                    (words.next(), words.next(), words.next())
+                {
+                    let ps = ps.split(',').filter_map(|p| p.parse().ok()).collect();
+                    tx.send_modify(|s| {
+                        s.member_id = id.to_string();
+                        s.partitions = ps;
+                        s.assignments += 1;
+                    });
+                }
+            }
+        });
+        Ok(Member {
+            name: name.to_string(),
+            seen,
+            kind: Kind::Child { child, pid },
+        })
+    }
+
+    /// What its consumer was last told.
+    pub fn seen(&self) -> Seen {
+        self.seen.borrow().clone()
+    }
+
+    /// The child's process id (0 for an in-process member).
+    pub fn pid(&self) -> u32 {
+        match &self.kind {
+            Kind::Child { pid, .. } => *pid,
+            Kind::Task { .. } => 0,
+        }
+    }
+
+    /// Waits until its consumer got an assignment after `after` earlier ones.
+    pub async fn assigned_after(&mut self, after: u32, within: Duration) -> Result<Seen> {
+        let name = self.name.clone();
+        let seen = tokio::time::timeout(within, self.seen.wait_for(|s| s.assignments > after))
+            .await
+            .with_context(|| format!("{name} got no new assignment within {within:?}"))?
+            .with_context(|| format!("{name} stopped"))?;
+        Ok(seen.clone())
+    }
+
+    /// Leaves the group cleanly (LeaveGroup), as a consumer that is closed does.
+    pub async fn leave(mut self) -> Result<()> {
+        match &mut self.kind {
+            Kind::Task { close, task } => {
+                if let Some(close) = close.take() {
+                    let _ = close.send(());
+                }
+                task.await.context("the member task")?
+            }
+            Kind::Child { child, .. } => {
+                child.kill().await.context("stopping the child member")
+            }
+        }
+    }
+
+    /// SIGKILL, for a child member: the process dies without a word to the broker.
+    pub async fn kill(mut self) -> Result<()> {
+        match &mut self.kind {
+            Kind::Child { child, .. } => child.kill().await.context("killing the child member"),
+            Kind::Task { .. } => bail!("{} runs in this process: only a child can be killed", self.name),
+        }
+    }
+}
+
+fn partitions(tps: &[TopicPartition]) -> Vec<i32> {
+    let mut ps: Vec<i32> = tps.iter().map(|tp| tp.partition).collect();
+    ps.sort_unstable();
+    ps
+}
+
+/// `tour member`: the child process of chapter 4. Prints `assigned <member id> <p,p>` at
+/// each assignment, and runs until killed.
+pub async fn child_member(bootstrap: &str, topic: &str, group: &str) -> Result<()> {
+    let mut consumer = Consumer::new(consumer_config(bootstrap, group, "tour-child")).await?;
+    consumer.subscribe(&[topic]).await?;
+    loop {
+        if let ConsumerEvent::Assigned(tps) = consumer.recv().await? {
+            let ps = partitions(&tps);
+            let ps = if ps.is_empty() {
+                "-".to_string()
+            } else {
+                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            };
+            let id = consumer.member_id().unwrap_or_default();
+            println!("assigned {id} {ps}");
+        }
+    }
+}

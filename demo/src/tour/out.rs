@@ -1,0 +1,149 @@
+//! How the tour prints: chapter headings, the two kinds of block ("the client saw" and
+//! "inside the broker"), the file and function that did the work, and plurals.
+//!
+//! Where it sits: under every chapter; nothing here knows Kafka.
+//!
+//! What must stay true:
+//! - Colour only when stdout is a terminal and `NO_COLOR` is unset or empty
+//!   (<https://no-color.org>): piped output holds no escape sequence at all.
+//! - Everything goes to stdout, one `println!` per line, so the lines of the tour and
+//!   of its test come in order.
+
+use std::io::IsTerminal;
+
+use super::refs::CodeRef;
+
+/// The printer. Cheap to copy; every chapter gets one.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    color: bool,
+}
+
+/// SGR codes, used only when [`Out::color`] is on.
+const BOLD: &str = "1";
+const DIM: &str = "2";
+const CYAN: &str = "36";
+const GREEN: &str = "32";
+const YELLOW: &str = "33";
+const MAGENTA: &str = "35";
+
+impl Out {
+    /// Colour if stdout is a terminal and `NO_COLOR` is unset or empty.
+    pub fn from_env() -> Out {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Out {
+            color: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    fn paint(&self, sgr: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `== Chapter 1 of 7: Partitioning ==` and what the chapter shows.
+    pub fn chapter(&self, n: usize, of: usize, title: &str, what: &str) {
+        println!();
+        let heading = format!("== Chapter {n} of {of}: {title} ==");
+        println!("{}", self.paint(&format!("{BOLD};{MAGENTA}"), &heading));
+        for line in what.lines() {
+            println!("{line}");
+        }
+    }
+
+    /// The start of a block of what the clients saw.
+    pub fn client(&self, what: &str) {
+        println!();
+        println!("{}", self.paint(&format!("{BOLD};{CYAN}"), &format!("[client] {what}")));
+    }
+
+    /// The start of a block read inside the broker, in-process.
+    pub fn broker(&self, what: &str) {
+        println!();
+        println!("{}", self.paint(&format!("{BOLD};{GREEN}"), &format!("[broker] {what}")));
+    }
+
+    /// One line of a block, indented under it.
+    pub fn line(&self, text: impl AsRef<str>) {
+        println!("  {}", text.as_ref());
+    }
+
+    /// A line that matters most in its block (the moment of a lesson).
+    pub fn key_line(&self, text: impl AsRef<str>) {
+        println!("  {}", self.paint(BOLD, text.as_ref()));
+    }
+
+    /// A remark between blocks: what to notice.
+    pub fn note(&self, text: impl AsRef<str>) {
+        println!();
+        for line in text.as_ref().lines() {
+            println!("{}", self.paint(YELLOW, line));
+        }
+    }
+
+    /// `code: file.rs: name  (what it did)`: where to open the code next.
+    pub fn code(&self, r: &CodeRef, did: &str) {
+        let name = format!("{}: {}", r.file, r.name);
+        println!("  code: {}  {}", self.paint(BOLD, &name), self.paint(DIM, did));
+    }
+
+    /// A dim line, for side information (timings, paths).
+    pub fn dim(&self, text: impl AsRef<str>) {
+        println!("{}", self.paint(DIM, text.as_ref()));
+    }
+}
+
+/// `1 partition`, `3 partitions`: `n` and the word, plural when `n` is not 1.
+pub fn plural(n: impl Into<i64>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {word}")
+    } else if let Some(stem) = word
+        .strip_suffix('y')
+        .filter(|stem| !stem.ends_with(['a', 'e', 'o', 'u']))
+    {
+        format!("{n} {stem}ies")
+    } else if word.ends_with('s') || word.ends_with("ch") {
+        format!("{n} {word}es")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `0, 1, 2` for a list of numbers; `(none)` when empty.
+pub fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "(none)".to_string();
+    }
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "partition"), "1 partition");
+        assert_eq!(plural(0, "partition"), "0 partitions");
+        assert_eq!(plural(3, "entry"), "3 entries");
+        assert_eq!(plural(3, "key"), "3 keys");
+        assert_eq!(plural(2, "batch"), "2 batches");
+        assert_eq!(plural(1, "batch"), "1 batch");
+        assert_eq!(list::<i32>(&[]), "(none)");
+        assert_eq!(list(&[0, 2]), "0, 2");
+    }
+
+    #[test]
+    fn no_escapes_without_color() {
+        let out = Out { color: false };
+        assert_eq!(out.paint(BOLD, "x"), "x");
+    }
+}
