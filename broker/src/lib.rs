@@ -23,6 +23,8 @@
 //! [`explain`] (the one shape of `--explain`'s lines).
 //! [`stats`] holds the request, byte and connection counters the layers bump;
 //! [`http`] (beside `server`, at the top) serves them on `/metrics` with `--http`.
+//! [`snapshot`] (also at the top) reads what is inside the broker now (topics, segments,
+//! groups, committed offsets, lag) for the dashboard, the tour and `BrokerHandle::snapshot`.
 //! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
@@ -75,6 +77,7 @@ pub mod log;
 pub mod protocol;
 pub mod server;
 pub mod shutdown;
+pub mod snapshot;
 pub mod stats;
 pub mod testing;
 pub mod topics;

@@ -78,6 +78,8 @@ pub struct BrokerHandle {
     shutdown: shutdown::Sender,
     /// The accept loop; it returns once everything is drained and closed.
     server: JoinHandle<()>,
+    /// What the protocol layer shares, read by [`BrokerHandle::snapshot`].
+    ctx: Arc<BrokerContext>,
 }
 
 impl Broker {
@@ -159,8 +161,9 @@ impl Broker {
                 shutdown_rx.clone(),
             ))
         });
+        let server_ctx = ctx.clone();
         let server = tokio::spawn(async move {
-            run(listener, ctx, shutdown_rx).await;
+            run(listener, server_ctx, shutdown_rx).await;
             if let Some(http) = http {
                 if let Err(e) = http.await {
                     warn!("the http task ended abnormally: {e}");
@@ -173,6 +176,7 @@ impl Broker {
             http_addr,
             shutdown: shutdown_tx,
             server,
+            ctx,
         })
     }
 }
@@ -187,6 +191,14 @@ impl BrokerHandle {
     /// `None` when HTTP is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// What is inside the broker now: topics, partitions, segments, groups, members,
+    /// assignments, committed offsets and lag (see `snapshot.rs`). It reads the logs'
+    /// metadata under their locks; from async code on a busy broker, call it through
+    /// `spawn_blocking`.
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::snapshot(&self.ctx)
     }
 
     /// Stops accepting, finishes requests in flight, syncs the logs and writes the

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ConsumerProtocolAssignment, JoinGroupResponse, SyncGroupResponse};
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -150,20 +150,8 @@ impl GroupCoordinator {
         }
     }
 
-    /// Each live group's id, member count and generation, sorted by id (read by
-    /// `/metrics`, see `http/metrics.rs`).
-    pub fn group_summaries(&self) -> Vec<(String, usize, i32)> {
-        let mut out: Vec<_> = self
-            .groups()
-            .values()
-            .map(|g| (g.id.clone(), g.members.len(), g.generation))
-            .collect();
-        out.sort();
-        out
-    }
-
     /// Every committed offset: (group, topic, partition) → offset, sorted (read by
-    /// `/metrics`).
+    /// `snapshot.rs`).
     pub fn committed_offsets(&self) -> Vec<(super::offset_store::OffsetKey, i64)> {
         self.store
             .groups()
@@ -171,6 +159,12 @@ impl GroupCoordinator {
             .flat_map(|g| self.store.group_offsets(g))
             .map(|(k, v)| (k, v.offset))
             .collect()
+    }
+
+    /// Runs `read` on the live group table, under its lock (read by `snapshot.rs` for
+    /// the dashboard and the tour). `read` must be quick and must not block.
+    pub fn read_groups<R>(&self, read: impl FnOnce(&HashMap<String, Group>) -> R) -> R {
+        read(&self.groups())
     }
 
     pub(super) fn groups(&self) -> MutexGuard<'_, HashMap<String, Group>> {
@@ -358,33 +352,5 @@ impl GroupCoordinator {
             GroupState::PreparingRebalance => self.try_complete_join(group, false),
             GroupState::Empty | GroupState::Dead => {}
         }
-    }
-}
-
-/// The assignment of one member in words: `[demo-topic-0, demo-topic-2]` for the consumer
-/// protocol (decoding ConsumerProtocolAssignment), or a byte count for any other protocol.
-pub(super) fn describe_assignment(protocol_type: Option<&str>, assignment: &Bytes) -> String {
-    if protocol_type == Some("consumer") && assignment.len() >= 2 {
-        let mut buf = assignment.clone();
-        let version = i16::from_be_bytes([buf[0], buf[1]]);
-        let _ = bytes::Buf::get_i16(&mut buf);
-        // Newer versions only add fields at the end: read them as the newest we know.
-        if let Ok(decoded) = ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3)) {
-            let parts: Vec<String> = decoded
-                .assigned_partitions
-                .iter()
-                .flat_map(|tp| {
-                    tp.partitions
-                        .iter()
-                        .map(move |p| format!("{}-{p}", tp.topic.0.as_str()))
-                })
-                .collect();
-            return format!("[{}]", parts.join(", "));
-        }
-    }
-    if assignment.is_empty() {
-        "[]".to_string()
-    } else {
-        format!("<{} bytes>", assignment.len())
     }
 }

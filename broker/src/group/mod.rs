@@ -15,7 +15,8 @@
 //! 6. [`leave`] — LeaveGroup.
 //! 7. [`offset_commit`] and [`offset_fetch`] — OffsetCommit and OffsetFetch, on top of
 //!    [`offset_store`] (`__consumer_offsets` and its replay at start-up).
-//! 8. [`list_groups`] and [`describe_groups`] — what operator tools show.
+//! 8. [`list_groups`] and [`describe_groups`] — what operator tools show; [`assignment`]
+//!    reads a member's consumer-protocol assignment for them (and for the log).
 //! 9. [`coordinator`] — the [`GroupCoordinator`] every step shares: the group table and
 //!    rebalances.
 //! 10. [`timers`] — rebalance timeouts, the initial delay, member sessions.
@@ -29,6 +30,7 @@
 // `let mut v = T::default(); v.field = ...;`, which this lint would reject.
 #![allow(clippy::field_reassign_with_default)]
 
+pub mod assignment;
 pub mod coordinator;
 pub mod describe_groups;
 pub mod find_coordinator;

@@ -29,7 +29,8 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::coordinator::{describe_assignment, sync_error};
+use super::assignment;
+use super::coordinator::sync_error;
 use super::state::{Group, GroupState};
 use super::{outcome, GroupCoordinator};
 
@@ -143,7 +144,7 @@ fn complete_sync(group: &mut Group, mut assignments: HashMap<String, Bytes>) {
             format!(
                 "{}={}",
                 m.id,
-                describe_assignment(group.protocol_type.as_deref(), &m.assignment)
+                assignment::describe(group.protocol_type.as_deref(), &m.assignment)
             )
         })
         .collect();

@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::protocol::BrokerContext;
+use crate::snapshot::{snapshot, Snapshot};
 
 /// The content type of the answer, as prometheus-client's encoder writes it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -71,8 +72,9 @@ pub fn scrape(ctx: &BrokerContext) -> String {
         "Open client connections",
         stats.connections.clone(),
     );
-    partitions(ctx, &mut registry);
-    groups(ctx, &mut registry);
+    let now = snapshot(ctx);
+    partitions(&now, &mut registry);
+    groups(&now, &mut registry);
     process(&mut registry);
 
     let mut text = String::new();
@@ -82,22 +84,22 @@ pub fn scrape(ctx: &BrokerContext) -> String {
 }
 
 /// Log start and end offsets, segment count and size of every partition.
-fn partitions(ctx: &BrokerContext, registry: &mut Registry) {
+fn partitions(now: &Snapshot, registry: &mut Registry) {
     let start = Family::<PartitionLabels, Gauge>::default();
     let end = Family::<PartitionLabels, Gauge>::default();
     let segments = Family::<PartitionLabels, Gauge>::default();
     let size = Family::<PartitionLabels, Gauge>::default();
-    for topic in ctx.topics.list() {
+    for topic in &now.topics {
         for p in &topic.partitions {
             let labels = PartitionLabels {
                 topic: topic.name.clone(),
-                partition: p.index,
+                partition: p.partition,
             };
-            start.get_or_create(&labels).set(p.log_start_offset());
-            end.get_or_create(&labels).set(p.log_end_offset());
-            let n = i64::try_from(p.segments().len()).unwrap_or(i64::MAX);
+            start.get_or_create(&labels).set(p.log_start_offset);
+            end.get_or_create(&labels).set(p.log_end_offset);
+            let n = i64::try_from(p.segments.len()).unwrap_or(i64::MAX);
             segments.get_or_create(&labels).set(n);
-            let bytes = i64::try_from(p.size()).unwrap_or(i64::MAX);
+            let bytes = i64::try_from(p.size_bytes).unwrap_or(i64::MAX);
             size.get_or_create(&labels).set(bytes);
         }
     }
@@ -124,31 +126,31 @@ fn partitions(ctx: &BrokerContext, registry: &mut Registry) {
 }
 
 /// Members and generation of every group; committed offset and lag per partition.
-fn groups(ctx: &BrokerContext, registry: &mut Registry) {
+fn groups(now: &Snapshot, registry: &mut Registry) {
     let members = Family::<GroupLabels, Gauge>::default();
     let generation = Family::<GroupLabels, Gauge>::default();
-    for (group, n, gen) in ctx.groups.group_summaries() {
-        let labels = GroupLabels { group };
-        members
-            .get_or_create(&labels)
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
-        generation.get_or_create(&labels).set(i64::from(gen));
-    }
     let committed = Family::<GroupPartitionLabels, Gauge>::default();
     let lag = Family::<GroupPartitionLabels, Gauge>::default();
-    for (key, offset) in ctx.groups.committed_offsets() {
-        let end = ctx
-            .topics
-            .partition(&key.topic, key.partition)
-            .map(|p| p.log_end_offset());
-        let labels = GroupPartitionLabels {
-            group: key.group,
-            topic: key.topic,
-            partition: key.partition,
+    for g in &now.groups {
+        let labels = GroupLabels {
+            group: g.group_id.clone(),
         };
-        committed.get_or_create(&labels).set(offset);
-        if let Some(end) = end {
-            lag.get_or_create(&labels).set((end - offset).max(0));
+        members
+            .get_or_create(&labels)
+            .set(i64::try_from(g.members.len()).unwrap_or(i64::MAX));
+        generation
+            .get_or_create(&labels)
+            .set(i64::from(g.generation));
+        for o in &g.offsets {
+            let labels = GroupPartitionLabels {
+                group: g.group_id.clone(),
+                topic: o.topic.clone(),
+                partition: o.partition,
+            };
+            committed.get_or_create(&labels).set(o.committed_offset);
+            if let Some(l) = o.lag {
+                lag.get_or_create(&labels).set(l);
+            }
         }
     }
     registry.register(

@@ -55,14 +55,7 @@ pub struct MemberReport {
     pub host: String,
     pub client_id: String,
     /// The assignment, decoded from the consumer protocol's bytes.
-    pub assignment: Vec<Assigned>,
-}
-
-/// The partitions of one topic assigned to a member.
-#[derive(Debug, Serialize)]
-pub struct Assigned {
-    pub topic: String,
-    pub partitions: Vec<i32>,
+    pub assignment: Vec<crate::group::assignment::Assigned>,
 }
 
 /// One row of the `kafka-consumer-groups --describe` table.

@@ -16,19 +16,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, ConsumerProtocolAssignment, DescribeGroupsRequest, DescribeGroupsResponse, GroupId,
-    ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    OffsetFetchRequest, OffsetFetchResponse, ResponseHeader, TopicName,
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::groups::{Assigned, GroupReport, GroupsReport, MemberReport, PartitionRow};
+use super::groups::{GroupReport, GroupsReport, MemberReport, PartitionRow};
 use super::InspectError;
+use crate::group::assignment::{self, Assigned};
 
 const LIST_GROUPS_VERSION: i16 = 2;
 const DESCRIBE_GROUPS_VERSION: i16 = 3;
@@ -174,7 +175,10 @@ pub async fn groups(addr: &str, timeout: Duration) -> Result<GroupsReport, Inspe
                 consumer_id: m.member_id.to_string(),
                 host: m.client_host.to_string(),
                 client_id: m.client_id.to_string(),
-                assignment: decode_assignment(m.member_assignment),
+                assignment: assignment::decode(m.member_assignment).unwrap_or_else(|| {
+                    tracing::warn!("undecodable consumer-protocol assignment");
+                    Vec::new()
+                }),
             };
             for Assigned { topic, partitions } in &member.assignment {
                 for &p in partitions {
@@ -277,29 +281,5 @@ fn check(conn: &Conn, what: &str, code: i16) -> Result<(), InspectError> {
         Ok(())
     } else {
         Err(conn.err(format!("{what} answered error code {code}")))
-    }
-}
-
-/// The consumer protocol's assignment: i16 version, then (topic, partitions)… and user
-/// data. Empty bytes (a member that has not synced yet) is an empty assignment.
-fn decode_assignment(mut bytes: Bytes) -> Vec<Assigned> {
-    if bytes.remaining() < 2 {
-        return Vec::new();
-    }
-    // Later versions only add fields at the end, so decode what we know (Kafka does too).
-    let version = bytes.get_i16().clamp(0, 3);
-    match ConsumerProtocolAssignment::decode(&mut bytes, version) {
-        Ok(a) => a
-            .assigned_partitions
-            .into_iter()
-            .map(|tp| Assigned {
-                topic: tp.topic.to_string(),
-                partitions: tp.partitions,
-            })
-            .collect(),
-        Err(e) => {
-            tracing::warn!("undecodable consumer-protocol assignment: {e}");
-            Vec::new()
-        }
     }
 }

@@ -1,0 +1,231 @@
+//! A snapshot of what is inside the broker right now: every topic's partitions with
+//! their offsets and segment files, every consumer group with its members, their
+//! assignments, and the committed offsets with their lag. The dashboard serves it as
+//! JSON on `/api/state` (`http/`), the tour prints it (`minikafka-demo`'s `tour`), and
+//! an embedding test can read it from [`crate::BrokerHandle::snapshot`].
+//!
+//! Where it sits: at the top, beside `server` and `http`: it reads the broker through
+//! the same [`BrokerContext`] the protocol layer uses (the topic registry and the group
+//! coordinator), and no lower layer imports it.
+//!
+//! What must stay true:
+//! - It only reads: taking a snapshot never changes the broker, and holds each lock only
+//!   while copying out of it (the group table's, one partition log's at a time).
+//! - It is a plain, serde-serialisable value, so JSON is its only other form: the field
+//!   names are the JSON names `/api/state` documents (docs/metrics.md).
+//! - A group is listed when it has members or committed offsets: after a restart a
+//!   group has no members until they join again, but its commits are still there.
+//! - Everything is sorted (topics and groups by name, partitions and members in order),
+//!   so two snapshots of an idle broker are equal.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::group::assignment::{self, Assigned};
+use crate::protocol::BrokerContext;
+
+/// Everything [`snapshot`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Topics by name, `__consumer_offsets` included (with `internal: true`).
+    pub topics: Vec<TopicView>,
+    /// Groups by id.
+    pub groups: Vec<GroupView>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicView {
+    pub name: String,
+    /// Kafka's own topics (`__consumer_offsets`).
+    pub internal: bool,
+    pub partitions: Vec<PartitionView>,
+}
+
+/// One partition: its log, from the first offset still kept to the next one to come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionView {
+    pub partition: i32,
+    /// First offset still in the log (moves when retention deletes a segment).
+    pub log_start_offset: i64,
+    /// The offset the next record will get.
+    pub log_end_offset: i64,
+    /// What consumers may read up to (one node: the log end offset).
+    pub high_watermark: i64,
+    /// Bytes of all its `.log` files.
+    pub size_bytes: u64,
+    /// Oldest first; the last one is the active segment, the one appended to.
+    pub segments: Vec<SegmentView>,
+}
+
+/// One segment: a `.log` file and its `.index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentView {
+    /// The first offset in it, which is also its file name.
+    pub base_offset: i64,
+    /// The offset after its last record.
+    pub next_offset: i64,
+    pub size_bytes: u64,
+    pub index_entries: usize,
+    /// Its path under the data dir: `demo-topic-0/00000000000000000000.log`.
+    pub file: String,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupView {
+    pub group_id: String,
+    /// `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Stable` or `Dead`; `Empty`
+    /// for a group known only by its commits.
+    pub state: String,
+    /// One more per completed rebalance (0: never rebalanced since the broker started).
+    pub generation: i32,
+    /// `consumer` for consumer groups.
+    pub protocol_type: Option<String>,
+    /// The assignor of this generation (`range`, `roundrobin`, ...).
+    pub protocol: Option<String>,
+    /// The member that assigns (the first to join).
+    pub leader: Option<String>,
+    /// In the order they joined.
+    pub members: Vec<MemberView>,
+    /// By topic and partition.
+    pub offsets: Vec<CommittedView>,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub member_id: String,
+    /// `group.instance.id`, for a static member.
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: u64,
+    /// What the leader gave it in this generation; empty until it has synced (and for a
+    /// protocol other than `consumer`, whose bytes the broker cannot read).
+    pub assignment: Vec<Assigned>,
+}
+
+/// A group's committed offset for one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommittedView {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset the group will read there.
+    pub committed_offset: i64,
+    /// `None` when the partition no longer exists.
+    pub log_end_offset: Option<i64>,
+    /// Log end offset minus committed offset, never below 0.
+    pub lag: Option<i64>,
+}
+
+/// Reads the whole broker state. Reads the logs' metadata under their locks: call it
+/// off the async workers (`spawn_blocking`) when the broker is busy.
+pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
+    let mut topics: Vec<TopicView> = ctx
+        .topics
+        .list()
+        .iter()
+        .map(|topic| TopicView {
+            name: topic.name.clone(),
+            internal: topic.internal,
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let dir = format!("{}-{}", topic.name, p.index);
+                    PartitionView {
+                        partition: p.index,
+                        log_start_offset: p.log_start_offset(),
+                        log_end_offset: p.log_end_offset(),
+                        high_watermark: p.high_watermark(),
+                        size_bytes: p.size(),
+                        segments: p
+                            .segments()
+                            .into_iter()
+                            .map(|s| SegmentView {
+                                base_offset: s.base_offset,
+                                next_offset: s.next_offset,
+                                size_bytes: s.size,
+                                index_entries: s.index_entries,
+                                file: format!("{dir}/{:020}.log", s.base_offset),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut groups: BTreeMap<String, GroupView> = ctx.groups.read_groups(|table| {
+        table
+            .values()
+            .map(|g| {
+                let view = GroupView {
+                    group_id: g.id.clone(),
+                    state: g.state.to_string(),
+                    generation: g.generation,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol: g.protocol.clone(),
+                    leader: g.leader.clone(),
+                    members: g
+                        .members
+                        .values()
+                        .map(|m| MemberView {
+                            member_id: m.id.clone(),
+                            group_instance_id: m.group_instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            session_timeout_ms: u64::try_from(m.session_timeout.as_millis())
+                                .unwrap_or(u64::MAX),
+                            assignment: match g.protocol_type.as_deref() {
+                                Some("consumer") => {
+                                    assignment::decode(m.assignment.clone()).unwrap_or_default()
+                                }
+                                _ => Vec::new(),
+                            },
+                        })
+                        .collect(),
+                    offsets: Vec::new(),
+                };
+                (g.id.clone(), view)
+            })
+            .collect()
+    });
+    for (key, offset) in ctx.groups.committed_offsets() {
+        let end = ctx
+            .topics
+            .partition(&key.topic, key.partition)
+            .map(|p| p.log_end_offset());
+        let group = groups
+            .entry(key.group.clone())
+            .or_insert_with(|| GroupView {
+                group_id: key.group.clone(),
+                state: crate::group::GroupState::Empty.to_string(),
+                generation: 0,
+                protocol_type: None,
+                protocol: None,
+                leader: None,
+                members: Vec::new(),
+                offsets: Vec::new(),
+            });
+        group.offsets.push(CommittedView {
+            topic: key.topic,
+            partition: key.partition,
+            committed_offset: offset,
+            log_end_offset: end,
+            lag: end.map(|end| (end - offset).max(0)),
+        });
+    }
+    let groups = groups
+        .into_values()
+        .map(|mut g| {
+            g.offsets
+                .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            g
+        })
+        .collect();
+    Snapshot { topics, groups }
+}

@@ -1,0 +1,152 @@
+//! Black-box test of `BrokerHandle::snapshot` (`snapshot.rs`), what the dashboard's
+//! `/api/state` and the tour read: a real broker on 127.0.0.1:0, a known workload over
+//! the wire (a topic, produces that roll a tiny segment, a group that joins, syncs and
+//! commits), then the snapshot; then a restart, after which the group is known only by
+//! its commits.
+// Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use kafka_protocol::messages::{
+    ApiKey, JoinGroupResponse, OffsetCommitResponse, SyncGroupResponse,
+};
+use minikafka_broker::group::assignment::Assigned;
+use minikafka_testkit::groups::{assignment, commit_errors, commit_req, join_req, sync_req, TOPIC};
+use minikafka_testkit::wire::{self, Client};
+use minikafka_testkit::TestBroker;
+
+const GROUP: &str = "snapshot-group";
+
+#[tokio::test]
+async fn snapshot_after_a_known_workload_and_a_restart() {
+    // Segments of at most 200 bytes: each batch of partition 0 below rolls a new one.
+    let mut broker = TestBroker::builder()
+        .config(|c| c.log.segment_bytes = 200)
+        .start()
+        .await
+        .unwrap();
+    let mut c = Client::connect(broker.addr()).await;
+    c.create_topic(TOPIC, 3).await;
+    // Timestamps of now: records from 1970 would go at the restart's retention check.
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let batch = wire::batch(&[(Some("a"), &"x".repeat(100)), (Some("a"), "2")], now_ms);
+        assert_eq!(c.produce(TOPIC, 0, batch).await.error_code, 0);
+    }
+    let batch = wire::batch(
+        &[(None, "1"), (None, "2"), (None, "3"), (None, "4")],
+        now_ms,
+    );
+    assert_eq!(c.produce(TOPIC, 1, batch).await.error_code, 0);
+
+    let session = Duration::from_secs(30);
+    let first: JoinGroupResponse = c
+        .call(
+            ApiKey::JoinGroup,
+            5,
+            &join_req(GROUP, "", &["range"], session),
+        )
+        .await;
+    let id = first.member_id.to_string();
+    let joined: JoinGroupResponse = c
+        .call(
+            ApiKey::JoinGroup,
+            5,
+            &join_req(GROUP, &id, &["range"], session),
+        )
+        .await;
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    let mine = assignment(&[(TOPIC, &[0, 2])]);
+    let synced: SyncGroupResponse = c
+        .call(
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(GROUP, &id, 1, &[(&id, mine)]),
+        )
+        .await;
+    assert_eq!(synced.error_code, 0);
+    let committed: OffsetCommitResponse = c
+        .call(
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(GROUP, &id, 1, &[(0, 5, ""), (1, 4, "")]),
+        )
+        .await;
+    assert_eq!(commit_errors(&committed), vec![(0, 0), (1, 0)]);
+
+    let now = broker.handle().unwrap().snapshot();
+    let names: Vec<&str> = now.topics.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["__consumer_offsets", TOPIC]);
+    assert!(now.topics[0].internal);
+    let topic = &now.topics[1];
+    assert!(!topic.internal);
+    let ends: Vec<(i32, i64, i64)> = topic
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.log_start_offset, p.log_end_offset))
+        .collect();
+    assert_eq!(ends, [(0, 0, 6), (1, 0, 4), (2, 0, 0)]);
+    // Partition 0 rolled before each append that would not fit: one segment per batch,
+    // the last one active.
+    let p0 = &topic.partitions[0];
+    let bases: Vec<i64> = p0.segments.iter().map(|s| s.base_offset).collect();
+    assert_eq!(bases, [0, 2, 4], "{p0:?}");
+    assert_eq!(p0.segments[1].next_offset, 4);
+    assert_eq!(
+        p0.segments[1].file,
+        format!("{TOPIC}-0/00000000000000000002.log")
+    );
+    let on_disk = std::fs::metadata(broker.data_dir().join(&p0.segments[1].file)).unwrap();
+    assert_eq!(p0.segments[1].size_bytes, on_disk.len());
+    assert_eq!(
+        p0.size_bytes,
+        p0.segments.iter().map(|s| s.size_bytes).sum::<u64>()
+    );
+
+    assert_eq!(now.groups.len(), 1);
+    let g = &now.groups[0];
+    assert_eq!(
+        (g.group_id.as_str(), g.state.as_str(), g.generation),
+        (GROUP, "Stable", 1)
+    );
+    assert_eq!(g.leader.as_deref(), Some(id.as_str()));
+    assert_eq!(g.protocol.as_deref(), Some("range"));
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(g.members[0].member_id, id);
+    assert_eq!(g.members[0].session_timeout_ms, 30_000);
+    assert_eq!(
+        g.members[0].assignment,
+        [Assigned {
+            topic: TOPIC.to_string(),
+            partitions: vec![0, 2]
+        }]
+    );
+    let offsets: Vec<(i32, i64, Option<i64>)> = g
+        .offsets
+        .iter()
+        .map(|o| (o.partition, o.committed_offset, o.lag))
+        .collect();
+    assert_eq!(offsets, [(0, 5, Some(1)), (1, 4, Some(0))]);
+    // Taking a snapshot changes nothing.
+    assert_eq!(broker.handle().unwrap().snapshot(), now);
+
+    // After a restart, membership is gone but the commits are replayed.
+    drop(c);
+    broker.restart().await.unwrap();
+    let after = broker.handle().unwrap().snapshot();
+    assert_eq!(after.topics, now.topics);
+    let g = &after.groups[0];
+    assert_eq!(
+        (g.state.as_str(), g.generation, g.members.len()),
+        ("Empty", 0, 0)
+    );
+    assert_eq!(g.offsets, now.groups[0].offsets);
+    broker.stop().await;
+}
