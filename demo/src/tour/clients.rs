@@ -43,9 +43,16 @@ pub fn consumer_config(bootstrap: &str, group: &str, client_id: &str) -> Consume
 
 /// Sends the classroom messages `ids` to `demo-topic`, one at a time as the `producer`
 /// demo does, and returns each delivery report with its key and value.
-pub async fn produce(
+pub async fn produce(tour: &Tour, ids: Range<u64>) -> Result<Vec<(DemoEvent, RecordMetadata)>> {
+    produce_to(tour, TOPIC, ids, |_| Ok(())).await
+}
+
+/// [`produce`] to `topic`, calling `after` with each delivery report as it comes.
+pub async fn produce_to(
     tour: &Tour,
+    topic: &str,
     ids: Range<u64>,
+    mut after: impl FnMut(&RecordMetadata) -> Result<()>,
 ) -> Result<Vec<(DemoEvent, RecordMetadata)>> {
     let producer = Producer::new(tour.producer_config())
         .await
@@ -53,14 +60,15 @@ pub async fn produce(
     let mut sent = Vec::new();
     for id in ids {
         let event = crate::demo_event(id);
-        let record = ProducerRecord::new(TOPIC)
+        let record = ProducerRecord::new(topic)
             .key(event.key)
             .value(event.value.clone())
             .timestamp(event.timestamp);
         let meta = producer
             .send(record)
             .await
-            .with_context(|| format!("sending message {id}"))?;
+            .with_context(|| format!("sending message {id} to {topic}"))?;
+        after(&meta)?;
         sent.push((event, meta));
     }
     producer.close().await;
@@ -83,10 +91,7 @@ pub async fn read_records(
                     records.push(r);
                 }
             }
-            Err(_) => bail!(
-                "got {} of {count} records within {within:?}",
-                records.len()
-            ),
+            Err(_) => bail!("got {} of {count} records within {within:?}", records.len()),
         }
     }
     Ok(records)
@@ -236,9 +241,7 @@ impl Member {
                 }
                 task.await.context("the member task")?
             }
-            Kind::Child { child, .. } => {
-                child.kill().await.context("stopping the child member")
-            }
+            Kind::Child { child, .. } => child.kill().await.context("stopping the child member"),
         }
     }
 
@@ -246,7 +249,10 @@ impl Member {
     pub async fn kill(mut self) -> Result<()> {
         match &mut self.kind {
             Kind::Child { child, .. } => child.kill().await.context("killing the child member"),
-            Kind::Task { .. } => bail!("{} runs in this process: only a child can be killed", self.name),
+            Kind::Task { .. } => bail!(
+                "{} runs in this process: only a child can be killed",
+                self.name
+            ),
         }
     }
 }
@@ -268,7 +274,10 @@ pub async fn child_member(bootstrap: &str, topic: &str, group: &str) -> Result<(
             let ps = if ps.is_empty() {
                 "-".to_string()
             } else {
-                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                ps.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             };
             let id = consumer.member_id().unwrap_or_default();
             println!("assigned {id} {ps}");

@@ -137,8 +137,10 @@ pub async fn run(args: Args) -> Result<()> {
             tour.stop().await;
             return Err(e.context(format!("chapter {n} ({}) failed", CHAPTERS[n - 1])));
         }
-        tour.out
-            .dim(format!("(chapter {n} took {:.1} s)", started.elapsed().as_secs_f64()));
+        tour.out.dim(format!(
+            "(chapter {n} took {:.1} s)",
+            started.elapsed().as_secs_f64()
+        ));
         if args.step && i + 1 < chapters.len() {
             wait_for_enter(chapters[i + 1]).await?;
         }
@@ -243,7 +245,9 @@ impl Tour {
         out.key_line("minikafka tour: a Kafka-compatible broker, running inside this process");
         out.line(format!("broker:    {} (Kafka protocol)", self.bootstrap));
         if let Some(http) = self.config.http {
-            out.line(format!("dashboard: http://{http}/   (open it now: it follows the tour live)"));
+            out.line(format!(
+                "dashboard: http://{http}/   (open it now: it follows the tour live)"
+            ));
         }
         out.line(format!("data dir:  {}", self.data_dir.display()));
         out.line("timings made lesson-sized (Kafka's defaults in brackets):");
@@ -361,8 +365,12 @@ impl Tour {
         if self.kept {
             let dir = self.data_dir.display();
             out.line(format!("Its data is in {dir}. Look at it from the files:"));
-            out.line(format!("  cargo run -p minikafka-broker -- inspect topics {dir}"));
-            out.line(format!("  cargo run -p minikafka-broker -- inspect groups {dir}"));
+            out.line(format!(
+                "  cargo run -p minikafka-broker -- inspect topics {dir}"
+            ));
+            out.line(format!(
+                "  cargo run -p minikafka-broker -- inspect groups {dir}"
+            ));
             out.line(format!(
                 "  cargo run -p minikafka-broker -- inspect dump --hex {dir}/{TOPIC}-1/00000000000000000000.log"
             ));
@@ -394,8 +402,7 @@ pub fn consumer_offsets_dirs(data_dir: &Path) -> Vec<PathBuf> {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("__consumer_offsets-"))
-                && std::fs::metadata(p.join("00000000000000000000.log"))
-                    .is_ok_and(|m| m.len() > 0)
+                && std::fs::metadata(p.join("00000000000000000000.log")).is_ok_and(|m| m.len() > 0)
         })
         .collect();
     dirs.sort();

@@ -55,15 +55,17 @@ impl Out {
     }
 
     /// The start of a block of what the clients saw.
-    pub fn client(&self, what: &str) {
+    pub fn client(&self, what: impl AsRef<str>) {
         println!();
-        println!("{}", self.paint(&format!("{BOLD};{CYAN}"), &format!("[client] {what}")));
+        let what = format!("[client] {}", what.as_ref());
+        println!("{}", self.paint(&format!("{BOLD};{CYAN}"), &what));
     }
 
     /// The start of a block read inside the broker, in-process.
-    pub fn broker(&self, what: &str) {
+    pub fn broker(&self, what: impl AsRef<str>) {
         println!();
-        println!("{}", self.paint(&format!("{BOLD};{GREEN}"), &format!("[broker] {what}")));
+        let what = format!("[broker] {}", what.as_ref());
+        println!("{}", self.paint(&format!("{BOLD};{GREEN}"), &what));
     }
 
     /// One line of a block, indented under it.
@@ -87,7 +89,11 @@ impl Out {
     /// `code: file.rs: name  (what it did)`: where to open the code next.
     pub fn code(&self, r: &CodeRef, did: &str) {
         let name = format!("{}: {}", r.file, r.name);
-        println!("  code: {}  {}", self.paint(BOLD, &name), self.paint(DIM, did));
+        println!(
+            "  code: {}  {}",
+            self.paint(BOLD, &name),
+            self.paint(DIM, did)
+        );
     }
 
     /// A dim line, for side information (timings, paths).

@@ -1,0 +1,184 @@
+//! Chapter 4, load balancing: three consumers in one group share demo-topic's three
+//! partitions, one each. One leaves cleanly and the group rebalances at once; then one
+//! is killed (SIGKILL, in a child process) and its partitions move only when its session
+//! timeout ([`super::SESSION_TIMEOUT`]) expires.
+//!
+//! Where it sits: the group coordinator, beside the flow: join → (leader assigns) → sync,
+//! heartbeats, leave, and the session timer.
+//!
+//! What must stay true: each member's assignment is shown twice, as its consumer was told
+//! (`ConsumerEvent::Assigned`) and as the broker holds it (the snapshot), and the chapter
+//! waits until the two agree before printing.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use minikafka_broker::snapshot::GroupView;
+
+use super::clients::Member;
+use super::consumer_group::show_group;
+use super::out::{list, plural};
+use super::{refs, Tour, SESSION_TIMEOUT};
+
+pub const TITLE: &str = "Load balancing";
+const GROUP: &str = "tour-balance";
+
+pub async fn run(tour: &mut Tour) -> Result<()> {
+    let out = tour.out;
+    out.chapter(
+        4,
+        super::CHAPTERS.len(),
+        TITLE,
+        "Three consumers join group tour-balance: the 3 partitions are shared out, one each.\n\
+         Then one leaves, and later one is killed without a word. Watch who gets what.",
+    );
+    tour.ensure_demo_messages().await?;
+
+    // The one to kill runs in a child process; it starts first so all three join at once.
+    let child = Member::spawn_child(tour, GROUP, "consumer-c")?;
+    let a = Member::spawn(tour, GROUP, "consumer-a").await?;
+    let b = Member::spawn(tour, GROUP, "consumer-b").await?;
+    let mut members = vec![a, b, child];
+    let group = settle(tour, &members, "three members sharing the partitions").await?;
+    out.client("each consumer's ConsumerEvent::Assigned:");
+    show_members(tour, &members);
+    out.broker(format!("the group {GROUP}:"));
+    show_group(&out, &group);
+    out.code(
+        &refs::JOIN_HANDLE,
+        "each member joins; the first is the leader",
+    );
+    out.code(
+        &refs::ROUNDROBIN_ASSIGN,
+        "the leader (a client!) computes the assignment",
+    );
+    out.code(&refs::SYNC_HANDLE, "the broker hands each member its part");
+    let generation = group.generation;
+
+    // 1. consumer-a leaves: LeaveGroup, and the others rebalance at once.
+    let a = members.remove(0);
+    let left = Instant::now();
+    a.leave().await?;
+    let group = settle(tour, &members, "two members after consumer-a left").await?;
+    out.client(format!(
+        "consumer-a called close(): LeaveGroup. {:.1} s later the other two hold all 3:",
+        left.elapsed().as_secs_f64()
+    ));
+    show_members(tour, &members);
+    out.broker(format!(
+        "generation {} → {}: the leave started a rebalance right away",
+        generation, group.generation
+    ));
+    show_group(&out, &group);
+    out.code(
+        &refs::LEAVE_HANDLE,
+        "removes the member and starts the rebalance",
+    );
+
+    // 2. consumer-c is killed: no LeaveGroup; the broker waits for its session to expire.
+    let generation = group.generation;
+    let c = members.pop().context("consumer-c")?;
+    let (pid, c_id) = (c.pid(), c.seen().member_id);
+    let killed = Instant::now();
+    c.kill().await?;
+    out.client(format!(
+        "{} killed consumer-c (pid {pid}) with SIGKILL: no LeaveGroup, no goodbye",
+        tour.clock()
+    ));
+    tokio::time::sleep(SESSION_TIMEOUT / 3).await;
+    let still = tour.snapshot()?;
+    let still_there = still
+        .groups
+        .iter()
+        .find(|g| g.group_id == GROUP)
+        .is_some_and(|g| g.members.iter().any(|m| m.member_id == c_id));
+    out.broker(format!(
+        "{:.1} s after the kill: {}",
+        killed.elapsed().as_secs_f64(),
+        if still_there {
+            "consumer-c is still a member; its partitions are read by nobody"
+        } else {
+            "consumer-c is already gone"
+        }
+    ));
+    let group = settle(tour, &members, "consumer-b alone after the session timeout").await?;
+    let moved = killed.elapsed();
+    out.broker(format!(
+        "{:.1} s after the kill: no heartbeat from consumer-c for session.timeout.ms = {} ms,",
+        moved.as_secs_f64(),
+        SESSION_TIMEOUT.as_millis()
+    ));
+    out.key_line(format!(
+        "so the broker removed it: generation {} → {}, a rebalance after the session timeout",
+        generation, group.generation
+    ));
+    show_group(&out, &group);
+    out.code(&refs::SESSION_TIMER, "expires a silent member");
+    out.code(&refs::REMOVE_MEMBER, "and rebalances the rest");
+    out.client("consumer-b learned it from its next heartbeat, rejoined, and now holds:");
+    show_members(tour, &members);
+    ensure!(
+        moved >= SESSION_TIMEOUT,
+        "the partitions moved before the session timeout"
+    );
+    for m in members {
+        m.leave().await?;
+    }
+    out.note(format!(
+        "Notice: a clean leave moves partitions at once; a crash takes the session timeout\n\
+         ({} ms here, 45 s by default in Kafka). Until then, no one reads the dead member's\n\
+         partitions: that is the price of not guessing too early that a member is dead.",
+        SESSION_TIMEOUT.as_millis()
+    ));
+    Ok(())
+}
+
+/// Prints each member's last assignment as its consumer saw it.
+fn show_members(tour: &Tour, members: &[Member]) {
+    for m in members {
+        let seen = m.seen();
+        let place = if m.pid() != 0 {
+            format!(" (child process, pid {})", m.pid())
+        } else {
+            String::new()
+        };
+        tour.out.line(format!(
+            "{}{place}: partitions [{}], {} so far",
+            m.name,
+            list(&seen.partitions),
+            plural(seen.records as i64, "record")
+        ));
+    }
+}
+
+/// Waits until the group is Stable with exactly `members`, each consumer's own view of
+/// its partitions matches the broker's, and together they hold every partition.
+async fn settle(tour: &Tour, members: &[Member], what: &str) -> Result<GroupView> {
+    tour.wait_for(what, SESSION_TIMEOUT + Duration::from_secs(15), |snap| {
+        let group = snap.groups.iter().find(|g| g.group_id == GROUP)?;
+        if group.state != "Stable" || group.members.len() != members.len() {
+            return None;
+        }
+        let mut all = BTreeSet::new();
+        for m in members {
+            let seen = m.seen();
+            let view = group
+                .members
+                .iter()
+                .find(|v| v.member_id == seen.member_id)?;
+            let mut held: Vec<i32> = view
+                .assignment
+                .iter()
+                .flat_map(|a| a.partitions.iter().copied())
+                .collect();
+            held.sort_unstable();
+            if held != seen.partitions || held.is_empty() {
+                return None;
+            }
+            all.extend(held);
+        }
+        (all.len() == 3).then(|| group.clone())
+    })
+    .await
+}
