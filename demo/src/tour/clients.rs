@@ -106,8 +106,8 @@ pub struct Seen {
     pub partitions: Vec<i32>,
     /// How many `Assigned` events it got so far.
     pub assignments: u32,
-    /// How many records it received.
-    pub records: usize,
+    /// (partition, offset) of every record it received, in order.
+    pub records: Vec<(i32, i64)>,
 }
 
 /// A group member: an in-process consumer in its own task, or the child process.
@@ -131,9 +131,12 @@ enum Kind {
 }
 
 impl Member {
-    /// A consumer of `group` subscribed to `demo-topic`, in its own task.
+    /// A consumer of `group` subscribed to `demo-topic`, in its own task, with Kafka's
+    /// default auto-commit (every 5 s, and whenever partitions are revoked).
     pub async fn spawn(tour: &Tour, group: &str, name: &str) -> Result<Member> {
-        let mut consumer = Consumer::new(tour.consumer_config(group, name))
+        let mut config = tour.consumer_config(group, name);
+        config.enable_auto_commit = true;
+        let mut consumer = Consumer::new(config)
             .await
             .with_context(|| format!("cannot start consumer {name}"))?;
         consumer.subscribe(&[TOPIC]).await?;
@@ -146,7 +149,9 @@ impl Member {
                     event = consumer.recv() => event?,
                 };
                 match event {
-                    ConsumerEvent::Record(_) => tx.send_modify(|s| s.records += 1),
+                    ConsumerEvent::Record(r) => {
+                        tx.send_modify(|s| s.records.push((r.partition, r.offset)));
+                    }
                     ConsumerEvent::Assigned(tps) => {
                         let id = consumer.member_id().unwrap_or_default();
                         tx.send_modify(|s| {
@@ -187,18 +192,25 @@ impl Member {
         let (tx, seen) = watch::channel(Seen::default());
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
-            // `assigned <member id> <p,p,…|->`: what the child's consumer was told.
+            // `assigned <member id> <p,p,…|->` and `record <partition> <offset>`: what
+            // the child's consumer was told.
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut words = line.split_whitespace();
-                if let (Some("assigned"), Some(id), Some(ps)) =
-                    (words.next(), words.next(), words.next())
-                {
-                    let ps = ps.split(',').filter_map(|p| p.parse().ok()).collect();
-                    tx.send_modify(|s| {
-                        s.member_id = id.to_string();
-                        s.partitions = ps;
-                        s.assignments += 1;
-                    });
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    ["assigned", id, ps] => {
+                        let ps = ps.split(',').filter_map(|p| p.parse().ok()).collect();
+                        tx.send_modify(|s| {
+                            s.member_id = id.to_string();
+                            s.partitions = ps;
+                            s.assignments += 1;
+                        });
+                    }
+                    ["record", p, o] => {
+                        if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
+                            tx.send_modify(|s| s.records.push((p, o)));
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
@@ -222,14 +234,18 @@ impl Member {
         }
     }
 
-    /// Waits until its consumer got an assignment after `after` earlier ones.
-    pub async fn assigned_after(&mut self, after: u32, within: Duration) -> Result<Seen> {
+    /// Waits until its consumer has received every record of `wanted`.
+    pub async fn received(&mut self, wanted: &[(i32, i64)], within: Duration) -> Result<()> {
         let name = self.name.clone();
-        let seen = tokio::time::timeout(within, self.seen.wait_for(|s| s.assignments > after))
-            .await
-            .with_context(|| format!("{name} got no new assignment within {within:?}"))?
-            .with_context(|| format!("{name} stopped"))?;
-        Ok(seen.clone())
+        tokio::time::timeout(
+            within,
+            self.seen
+                .wait_for(|s| wanted.iter().all(|w| s.records.contains(w))),
+        )
+        .await
+        .with_context(|| format!("{name} did not receive {wanted:?} within {within:?}"))?
+        .with_context(|| format!("{name} stopped"))?;
+        Ok(())
     }
 
     /// Leaves the group cleanly (LeaveGroup), as a consumer that is closed does.
@@ -263,13 +279,20 @@ fn partitions(tps: &[TopicPartition]) -> Vec<i32> {
     ps
 }
 
-/// `tour member`: the child process of chapter 4. Prints `assigned <member id> <p,p>` at
-/// each assignment, and runs until killed.
+/// `tour member`: the child process of chapter 4, a consumer with auto-commit as
+/// [`Member::spawn`]'s. Prints `assigned <member id> <p,p>` at each assignment and
+/// `record <partition> <offset>` for each record, and runs until killed.
 pub async fn child_member(bootstrap: &str, topic: &str, group: &str) -> Result<()> {
-    let mut consumer = Consumer::new(consumer_config(bootstrap, group, "tour-child")).await?;
+    let mut config = consumer_config(bootstrap, group, "consumer-c");
+    config.enable_auto_commit = true;
+    let mut consumer = Consumer::new(config).await?;
     consumer.subscribe(&[topic]).await?;
     loop {
-        if let ConsumerEvent::Assigned(tps) = consumer.recv().await? {
+        let event = consumer.recv().await?;
+        if let ConsumerEvent::Record(r) = &event {
+            println!("record {} {}", r.partition, r.offset);
+        }
+        if let ConsumerEvent::Assigned(tps) = event {
             let ps = partitions(&tps);
             let ps = if ps.is_empty() {
                 "-".to_string()

@@ -188,8 +188,8 @@ pub fn show_commit_records(tour: &Tour, group: &str, last: usize) -> Result<()> 
                         )
                     };
                     shown.push(format!(
-                        "{name} @ {} (byte {}): key=({}, {}, {}) → {what}",
-                        r.offset, b.position, c.group, c.topic, c.partition
+                        "{name} offset {}: key (group {}, {} [{}]) → value: {what}",
+                        r.offset, c.group, c.topic, c.partition
                     ));
                 }
             }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::GroupView;
 
-use super::clients::Member;
+use super::clients::{self, Member};
 use super::consumer_group::show_group;
 use super::out::{list, plural};
 use super::{refs, Tour, SESSION_TIMEOUT};
@@ -31,7 +31,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         super::CHAPTERS.len(),
         TITLE,
         "Three consumers join group tour-balance: the 3 partitions are shared out, one each.\n\
-         Then one leaves, and later one is killed without a word. Watch who gets what.",
+         Then one leaves, and later one is killed without a word. Watch who gets what.\n\
+         (They auto-commit, as Kafka's consumers do by default.)",
     );
     tour.ensure_demo_messages().await?;
 
@@ -62,7 +63,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     a.leave().await?;
     let group = settle(tour, &members, "two members after consumer-a left").await?;
     out.client(format!(
-        "consumer-a called close(): LeaveGroup. {:.1} s later the other two hold all 3:",
+        "consumer-a called close(): a last commit, then LeaveGroup. {:.1} s later the other two\n  \
+         hold all 3, and continue from consumer-a's commit:",
         left.elapsed().as_secs_f64()
     ));
     show_members(tour, &members);
@@ -76,14 +78,31 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         "removes the member and starts the rebalance",
     );
 
-    // 2. consumer-c is killed: no LeaveGroup; the broker waits for its session to expire.
+    // 2. New messages; consumer-c reads its share, and dies before committing it.
     let generation = group.generation;
+    let next = super::consumer_group::end_offsets(&tour.snapshot()?)
+        .values()
+        .sum::<i64>();
+    let next = u64::try_from(next)?;
+    let sent = clients::produce(tour, next..next + 3).await?;
+    let c_partitions = members[1].seen().partitions;
+    let (on_c, on_b): (Vec<(i32, i64)>, Vec<(i32, i64)>) = sent
+        .iter()
+        .map(|(_, m)| (m.partition, m.offset))
+        .partition(|(p, _)| c_partitions.contains(p));
+    members[0].received(&on_b, Duration::from_secs(10)).await?;
+    members[1].received(&on_c, Duration::from_secs(10)).await?;
+    out.client(format!(
+        "3 new messages; consumer-c read {}; its auto-commit (every 5 s) has not run yet",
+        offsets(&on_c)
+    ));
     let c = members.pop().context("consumer-c")?;
     let (pid, c_id) = (c.pid(), c.seen().member_id);
+    let b_before = members[0].seen().records.len();
     let killed = Instant::now();
     c.kill().await?;
-    out.client(format!(
-        "{} killed consumer-c (pid {pid}) with SIGKILL: no LeaveGroup, no goodbye",
+    out.key_line(format!(
+        "{} consumer-c (pid {pid}) is killed with SIGKILL: no commit, no LeaveGroup",
         tour.clock()
     ));
     tokio::time::sleep(SESSION_TIMEOUT / 3).await;
@@ -116,8 +135,22 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     show_group(&out, &group);
     out.code(&refs::SESSION_TIMER, "expires a silent member");
     out.code(&refs::REMOVE_MEMBER, "and rebalances the rest");
+    members[0].received(&on_c, Duration::from_secs(10)).await?;
     out.client("consumer-b learned it from its next heartbeat, rejoined, and now holds:");
     show_members(tour, &members);
+    let again: Vec<(i32, i64)> = members[0].seen().records[b_before..]
+        .iter()
+        .copied()
+        .filter(|r| on_c.contains(r))
+        .collect();
+    ensure!(
+        !again.is_empty(),
+        "consumer-b did not get consumer-c's uncommitted records"
+    );
+    out.key_line(format!(
+        "consumer-b got {} again: consumer-c had read it, but never committed (at-least-once)",
+        offsets(&again)
+    ));
     ensure!(
         moved >= SESSION_TIMEOUT,
         "the partitions moved before the session timeout"
@@ -126,12 +159,21 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         m.leave().await?;
     }
     out.note(format!(
-        "Notice: a clean leave moves partitions at once; a crash takes the session timeout\n\
-         ({} ms here, 45 s by default in Kafka). Until then, no one reads the dead member's\n\
-         partitions: that is the price of not guessing too early that a member is dead.",
+        "Notice: a clean leave commits and moves partitions at once; a crash takes the session\n\
+         timeout ({} ms here, 45 s by default in Kafka), and what the dead member read but did\n\
+         not commit is delivered again. Process each message so that twice is harmless.",
         SESSION_TIMEOUT.as_millis()
     ));
     Ok(())
+}
+
+/// `demo-topic [1] @ 4, demo-topic [2] @ 4`
+fn offsets(records: &[(i32, i64)]) -> String {
+    let all: Vec<String> = records
+        .iter()
+        .map(|(p, o)| format!("{} [{p}] @ {o}", super::TOPIC))
+        .collect();
+    list(&all)
 }
 
 /// Prints each member's last assignment as its consumer saw it.
@@ -147,7 +189,7 @@ fn show_members(tour: &Tour, members: &[Member]) {
             "{}{place}: partitions [{}], {} so far",
             m.name,
             list(&seen.partitions),
-            plural(seen.records as i64, "record")
+            plural(seen.records.len() as i64, "record")
         ));
     }
 }

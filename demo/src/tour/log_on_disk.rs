@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use minikafka_broker::inspect::{self, hex, DumpReport};
+use minikafka_broker::inspect::{self, hex, DumpReport, Shown};
 use minikafka_client::partitioner::partition_for_key;
 
 use super::out::plural;
@@ -46,10 +46,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
             ));
         }
     }
-    out.line(format!(
-        "(an .index is preallocated, segment.index.bytes; {} bytes per entry are used)",
-        8
-    ));
+    out.line("each .index is preallocated to segment.index.bytes (10 MiB) so it can be memory-");
+    out.line("mapped; it is trimmed to its entries (8 bytes each) when the segment rolls.");
 
     // The partition of student_1, the first key: it holds several batches.
     let partition = partition_for_key(crate::DEMO_KEYS[0].as_bytes(), 3);
@@ -84,8 +82,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
                 b.last_offset.unwrap_or(-1)
             ),
             b.size,
-            inspect::shown(first.and_then(|r| r.key.as_ref())),
-            inspect::shown(first.and_then(|r| r.value.as_ref())),
+            text(first.and_then(|r| r.key.as_ref())),
+            text(first.and_then(|r| r.value.as_ref())),
         ));
     }
     out.code(
@@ -146,8 +144,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         out.line(format!(
             "record at offset {}: key={} value={}",
             r.offset,
-            inspect::shown(r.key.as_ref()),
-            inspect::shown(r.value.as_ref())
+            text(r.key.as_ref()),
+            text(r.value.as_ref())
         ));
     }
     out.code(&refs::BATCH_HEADER_PARSE, "reads these header fields");
@@ -157,6 +155,14 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          base offset (bytes 0..8). The CRC covers bytes 21.. so that rewrite keeps it valid.",
     );
     Ok(())
+}
+
+/// A key or value: its text as is when it is UTF-8, else as `inspect` shows it.
+fn text(s: Option<&Shown>) -> String {
+    match s {
+        Some(Shown::Text(t)) => t.clone(),
+        other => inspect::shown(other),
+    }
 }
 
 /// The files of a partition directory with their sizes, by name.

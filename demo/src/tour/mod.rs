@@ -242,7 +242,10 @@ impl Tour {
 
     fn welcome(&self) {
         let out = &self.out;
-        out.key_line("minikafka tour: a Kafka-compatible broker, running inside this process");
+        println!(
+            "{}",
+            out.heading("minikafka tour: a Kafka-compatible broker, running inside this process")
+        );
         out.line(format!("broker:    {} (Kafka protocol)", self.bootstrap));
         if let Some(http) = self.config.http {
             out.line(format!(

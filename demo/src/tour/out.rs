@@ -47,11 +47,18 @@ impl Out {
     /// `== Chapter 1 of 7: Partitioning ==` and what the chapter shows.
     pub fn chapter(&self, n: usize, of: usize, title: &str, what: &str) {
         println!();
-        let heading = format!("== Chapter {n} of {of}: {title} ==");
-        println!("{}", self.paint(&format!("{BOLD};{MAGENTA}"), &heading));
+        println!(
+            "{}",
+            self.heading(&format!("== Chapter {n} of {of}: {title} =="))
+        );
         for line in what.lines() {
             println!("{line}");
         }
+    }
+
+    /// A title line, bold.
+    pub fn heading(&self, text: &str) -> String {
+        self.paint(&format!("{BOLD};{MAGENTA}"), text)
     }
 
     /// The start of a block of what the clients saw.

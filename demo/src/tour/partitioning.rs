@@ -78,13 +78,13 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         "toPositive(murmur2(key)) % partitions",
     );
 
-    out.broker("demo-topic's partitions now:");
+    out.broker("demo-topic's partitions now (offsets a..b: from a, up to but not including b):");
     let snapshot = tour.snapshot()?;
     if let Some(topic) = snapshot.topics.iter().find(|t| t.name == TOPIC) {
         for p in &topic.partitions {
             let new = p.log_end_offset - before.get(&p.partition).copied().unwrap_or(0);
             out.line(format!(
-                "partition {}: offsets {}..{} ({} new), {} bytes in {}",
+                "partition {}: offsets {}..{} ({} added), {} bytes in {}",
                 p.partition,
                 p.log_start_offset,
                 p.log_end_offset,
