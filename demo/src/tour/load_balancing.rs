@@ -22,6 +22,8 @@ use super::out::{list, plural};
 use super::{refs, Tour, SESSION_TIMEOUT};
 
 pub const TITLE: &str = "Load balancing";
+/// A record's (partition, offset).
+type Position = (i32, i64);
 const GROUP: &str = "tour-balance";
 
 pub async fn run(tour: &mut Tour) -> Result<()> {
@@ -86,7 +88,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let next = u64::try_from(next)?;
     let sent = clients::produce(tour, next..next + 3).await?;
     let c_partitions = members[1].seen().partitions;
-    let (on_c, on_b): (Vec<(i32, i64)>, Vec<(i32, i64)>) = sent
+    let (on_c, on_b): (Vec<Position>, Vec<Position>) = sent
         .iter()
         .map(|(_, m)| (m.partition, m.offset))
         .partition(|(p, _)| c_partitions.contains(p));
