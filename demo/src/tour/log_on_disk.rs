@@ -76,11 +76,11 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         out.line(format!(
             "{:>8}  {:>7}  {:>5}  key={} value={}",
             b.position,
-            format!(
-                "{}..={}",
-                b.base_offset.unwrap_or(-1),
-                b.last_offset.unwrap_or(-1)
-            ),
+            match (b.base_offset, b.last_offset) {
+                (Some(first), Some(last)) if first == last => first.to_string(),
+                (Some(first), Some(last)) => format!("{first}-{last}"),
+                _ => "?".to_string(),
+            },
             b.size,
             text(first.and_then(|r| r.key.as_ref())),
             text(first.and_then(|r| r.value.as_ref())),
@@ -96,7 +96,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     };
     out.broker(format!(
         "{}: {} (one after every {INDEX_INTERVAL_BYTES} bytes written, index.interval.bytes)",
-        index.file,
+        segment.file.replace(".log", ".index"),
         plural(index.entries.len() as i64, "entry")
     ));
     for e in &index.entries {

@@ -270,7 +270,7 @@ impl Tour {
             INDEX_INTERVAL_BYTES
         ));
         out.line("Each chapter shows [client] what the clients saw and [broker] what happened");
-        out.line("inside, and names the code that did it (`code: file: function`).");
+        out.line("inside, and names the code that did it (code: file: function), to open next.");
     }
 
     /// The broker's state right now, read in-process.
