@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use minikafka_client::Consumer;
 
-use super::consumer_group::{end_offsets, show_group};
+use super::consumer_group::show_group;
 use super::out::plural;
 use super::{clients, refs, Tour, TOPIC};
 
@@ -30,7 +30,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          to demo-topic. Each group gets every message: one log, two readers.",
     );
     tour.ensure_demo_messages().await?;
-    let total = end_offsets(&tour.snapshot()?).values().sum::<i64>();
+    let total = tour.demo_records()?;
 
     let mut consumers = Vec::new();
     for group in GROUPS {
@@ -63,11 +63,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
 
     let snapshot = tour.snapshot()?;
     for group in GROUPS {
-        let g = snapshot
-            .groups
-            .iter()
-            .find(|g| g.group_id == group)
-            .with_context(|| format!("group {group} is missing"))?;
+        let g =
+            super::group(&snapshot, group).with_context(|| format!("group {group} is missing"))?;
         out.broker(format!("group {group}:"));
         show_group(&out, g);
     }

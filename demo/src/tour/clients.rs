@@ -41,6 +41,18 @@ pub fn consumer_config(bootstrap: &str, group: &str, client_id: &str) -> Consume
     config
 }
 
+/// How often chapter 4's members auto-commit (Kafka's default: 5 s). Long, so that the
+/// killed member surely dies with a read record not yet committed, however slow the
+/// machine; they still commit whenever partitions are revoked and on close.
+pub const AUTO_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// `config` with auto-commit on, every [`AUTO_COMMIT_INTERVAL`].
+pub fn auto_committing(mut config: ConsumerConfig) -> ConsumerConfig {
+    config.enable_auto_commit = true;
+    config.auto_commit_interval = AUTO_COMMIT_INTERVAL;
+    config
+}
+
 /// Sends the classroom messages `ids` to `demo-topic`, one at a time as the `producer`
 /// demo does, and returns each delivery report with its key and value.
 pub async fn produce(tour: &Tour, ids: Range<u64>) -> Result<Vec<(DemoEvent, RecordMetadata)>> {
@@ -125,17 +137,18 @@ enum Kind {
         task: JoinHandle<Result<()>>,
     },
     Child {
-        child: tokio::process::Child,
+        child: Box<tokio::process::Child>,
         pid: u32,
+        /// Held open while the member lives; dropped, the child sees EOF and exits.
+        _stdin: Option<tokio::process::ChildStdin>,
     },
 }
 
 impl Member {
-    /// A consumer of `group` subscribed to `demo-topic`, in its own task, with Kafka's
-    /// default auto-commit (every 5 s, and whenever partitions are revoked).
+    /// A consumer of `group` subscribed to `demo-topic`, in its own task, auto-committing
+    /// (see [`auto_committing`]).
     pub async fn spawn(tour: &Tour, group: &str, name: &str) -> Result<Member> {
-        let mut config = tour.consumer_config(group, name);
-        config.enable_auto_commit = true;
+        let config = auto_committing(tour.consumer_config(group, name));
         let mut consumer = Consumer::new(config)
             .await
             .with_context(|| format!("cannot start consumer {name}"))?;
@@ -182,12 +195,15 @@ impl Member {
         let mut child = tokio::process::Command::new(exe)
             .args(["member", "--bootstrap", &tour.bootstrap])
             .args(["--topic", TOPIC, "--group", group])
-            .stdin(Stdio::null())
+            // The child reads its stdin only to notice the tour is gone (EOF): then it
+            // exits, so a tour that dies never leaves a consumer behind.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .context("cannot start the child member")?;
         let pid = child.id().unwrap_or_default();
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().context("the child's stdout")?;
         let (tx, seen) = watch::channel(Seen::default());
         tokio::spawn(async move {
@@ -217,7 +233,11 @@ impl Member {
         Ok(Member {
             name: name.to_string(),
             seen,
-            kind: Kind::Child { child, pid },
+            kind: Kind::Child {
+                child: Box::new(child),
+                pid,
+                _stdin: stdin,
+            },
         })
     }
 
@@ -281,10 +301,15 @@ fn partitions(tps: &[TopicPartition]) -> Vec<i32> {
 
 /// `tour member`: the child process of chapter 4, a consumer with auto-commit as
 /// [`Member::spawn`]'s. Prints `assigned <member id> <p,p>` at each assignment and
-/// `record <partition> <offset>` for each record, and runs until killed.
+/// `record <partition> <offset>` for each record, and runs until killed, or until its
+/// stdin closes (the tour is gone).
 pub async fn child_member(bootstrap: &str, topic: &str, group: &str) -> Result<()> {
-    let mut config = consumer_config(bootstrap, group, "consumer-c");
-    config.enable_auto_commit = true;
+    tokio::spawn(async {
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+        std::process::exit(0);
+    });
+    let config = auto_committing(consumer_config(bootstrap, group, "consumer-c"));
     let mut consumer = Consumer::new(config).await?;
     consumer.subscribe(&[topic]).await?;
     loop {

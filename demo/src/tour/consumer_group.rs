@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use minikafka_broker::inspect::{self, DumpReport};
-use minikafka_broker::snapshot::{GroupView, Snapshot};
+use minikafka_broker::snapshot::GroupView;
 use minikafka_client::Consumer;
 
 use super::out::{list, plural, Out};
-use super::{clients, consumer_offsets_dirs, refs, Tour, TOPIC};
+use super::{clients, consumer_offsets_dirs, group, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "A consumer group";
 const GROUP: &str = "tour-readers";
@@ -33,7 +33,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          how far it got. The broker keeps the commit as a record of __consumer_offsets.",
     );
     tour.ensure_demo_messages().await?;
-    let total = end_offsets(&tour.snapshot()?).values().sum::<i64>();
+    let total = tour.demo_records()?;
 
     let mut consumer = Consumer::new(tour.consumer_config(GROUP, "tour-reader"))
         .await
@@ -65,11 +65,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.code(&refs::FETCH_HANDLE, "served the records");
 
     let snapshot = tour.snapshot()?;
-    let group = snapshot
-        .groups
-        .iter()
-        .find(|g| g.group_id == GROUP)
-        .context("the group is missing")?;
+    let group = group(&snapshot, GROUP).context("the group is missing")?;
     out.broker(format!("the group {GROUP}, read in-process:"));
     show_group(&out, group);
     out.code(
@@ -96,17 +92,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          lag = log end offset - committed offset. The commit is just another record in a log.",
     );
     Ok(())
-}
-
-/// Each partition's log end offset in demo-topic.
-pub fn end_offsets(snapshot: &Snapshot) -> BTreeMap<i32, i64> {
-    snapshot
-        .topics
-        .iter()
-        .filter(|t| t.name == TOPIC)
-        .flat_map(|t| &t.partitions)
-        .map(|p| (p.partition, p.log_end_offset))
-        .collect()
 }
 
 /// A group's state, generation, members with their assignment, and committed offsets.

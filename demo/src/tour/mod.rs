@@ -31,12 +31,13 @@ mod persistence;
 pub mod refs;
 mod segments;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use minikafka_broker::snapshot::Snapshot;
+use minikafka_broker::snapshot::{GroupView, Snapshot};
 use minikafka_broker::{Broker, BrokerHandle, Config};
 use minikafka_client::{ConsumerConfig, ProducerConfig};
 
@@ -150,11 +151,11 @@ pub async fn run(args: Args) -> Result<()> {
 
 /// `--step`: waits for Enter before chapter `next`.
 async fn wait_for_enter(next: usize) -> Result<()> {
-    println!();
-    println!(
+    out::emit("");
+    out::emit(&format!(
         "-- press Enter for chapter {next} ({}) --",
         CHAPTERS[next - 1]
-    );
+    ));
     tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().read_line(&mut line).map(|_| ())
@@ -242,9 +243,8 @@ impl Tour {
 
     fn welcome(&self) {
         let out = &self.out;
-        println!(
-            "{}",
-            out.heading("minikafka tour: a Kafka-compatible broker, running inside this process")
+        out::emit(
+            &out.heading("minikafka tour: a Kafka-compatible broker, running inside this process"),
         );
         out.line(format!("broker:    {} (Kafka protocol)", self.bootstrap));
         if let Some(http) = self.config.http {
@@ -332,17 +332,14 @@ impl Tour {
         Ok(started.elapsed())
     }
 
+    /// How many records `demo-topic` holds (its log end offsets, summed).
+    pub fn demo_records(&self) -> Result<i64> {
+        Ok(end_offsets(&self.snapshot()?).values().sum())
+    }
+
     /// Ensures `demo-topic` holds the 10 messages of chapter 1 (for a chapter run alone).
     pub async fn ensure_demo_messages(&mut self) -> Result<()> {
-        let have: i64 = self
-            .snapshot()?
-            .topics
-            .iter()
-            .filter(|t| t.name == TOPIC)
-            .flat_map(|t| &t.partitions)
-            .map(|p| p.log_end_offset)
-            .sum();
-        if have == 0 {
+        if self.demo_records()? == 0 {
             self.out
                 .dim("(run alone: first producing chapter 1's 10 messages to demo-topic)");
             clients::produce(self, 0..partitioning::COUNT).await?;
@@ -360,7 +357,7 @@ impl Tour {
     async fn finish(mut self) -> Result<()> {
         self.stop().await;
         let out = self.out;
-        println!();
+        out::emit("");
         out.key_line(format!(
             "Tour done in {:.1} s. The broker stopped cleanly.",
             self.started.elapsed().as_secs_f64()
@@ -392,6 +389,22 @@ impl Tour {
         out.line("concept to its code; run the broker alone with --explain to see every step.");
         Ok(())
     }
+}
+
+/// Each partition's log end offset in `demo-topic` (none before it exists).
+pub fn end_offsets(snapshot: &Snapshot) -> BTreeMap<i32, i64> {
+    snapshot
+        .topics
+        .iter()
+        .filter(|t| t.name == TOPIC)
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition, p.log_end_offset))
+        .collect()
+}
+
+/// The group `id` in `snapshot`.
+pub fn group<'a>(snapshot: &'a Snapshot, id: &str) -> Option<&'a GroupView> {
+    snapshot.groups.iter().find(|g| g.group_id == id)
 }
 
 /// The `__consumer_offsets-<n>` directories of `data_dir` that hold records, sorted.

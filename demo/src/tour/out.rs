@@ -9,7 +9,7 @@
 //! - Everything goes to stdout, one `println!` per line, so the lines of the tour and
 //!   of its test come in order.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use super::refs::CodeRef;
 
@@ -46,13 +46,10 @@ impl Out {
 
     /// `== Chapter 1 of 7: Partitioning ==` and what the chapter shows.
     pub fn chapter(&self, n: usize, of: usize, title: &str, what: &str) {
-        println!();
-        println!(
-            "{}",
-            self.heading(&format!("== Chapter {n} of {of}: {title} =="))
-        );
+        emit("");
+        emit(&self.heading(&format!("== Chapter {n} of {of}: {title} ==")));
         for line in what.lines() {
-            println!("{line}");
+            emit(line);
         }
     }
 
@@ -63,50 +60,56 @@ impl Out {
 
     /// The start of a block of what the clients saw.
     pub fn client(&self, what: impl AsRef<str>) {
-        println!();
+        emit("");
         let what = format!("[client] {}", what.as_ref());
-        println!("{}", self.paint(&format!("{BOLD};{CYAN}"), &what));
+        emit(&self.paint(&format!("{BOLD};{CYAN}"), &what));
     }
 
     /// The start of a block read inside the broker, in-process.
     pub fn broker(&self, what: impl AsRef<str>) {
-        println!();
+        emit("");
         let what = format!("[broker] {}", what.as_ref());
-        println!("{}", self.paint(&format!("{BOLD};{GREEN}"), &what));
+        emit(&self.paint(&format!("{BOLD};{GREEN}"), &what));
     }
 
     /// One line of a block, indented under it.
     pub fn line(&self, text: impl AsRef<str>) {
-        println!("  {}", text.as_ref());
+        emit(&format!("  {}", text.as_ref()));
     }
 
     /// A line that matters most in its block (the moment of a lesson).
     pub fn key_line(&self, text: impl AsRef<str>) {
-        println!("  {}", self.paint(BOLD, text.as_ref()));
+        emit(&format!("  {}", self.paint(BOLD, text.as_ref())));
     }
 
     /// A remark between blocks: what to notice.
     pub fn note(&self, text: impl AsRef<str>) {
-        println!();
+        emit("");
         for line in text.as_ref().lines() {
-            println!("{}", self.paint(YELLOW, line));
+            emit(&self.paint(YELLOW, line));
         }
     }
 
     /// `code: file.rs: name  (what it did)`: where to open the code next.
     pub fn code(&self, r: &CodeRef, did: &str) {
         let name = format!("{}: {}", r.file, r.name);
-        println!(
+        emit(&format!(
             "  code: {}  {}",
             self.paint(BOLD, &name),
             self.paint(DIM, did)
-        );
+        ));
     }
 
     /// A dim line, for side information (timings, paths).
     pub fn dim(&self, text: impl AsRef<str>) {
-        println!("{}", self.paint(DIM, text.as_ref()));
+        emit(&self.paint(DIM, text.as_ref()));
     }
+}
+
+/// Writes one line to stdout. A closed stdout (`tour | head`) is ignored rather than a
+/// panic: the tour runs to its end and stops its broker and child process cleanly.
+pub fn emit(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// `1 partition`, `3 partitions`: `n` and the word, plural when `n` is not 1.

@@ -29,7 +29,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         "The producer sends 10 JSON events keyed by user to demo-topic (auto-created with 3\n\
          partitions). The key picks the partition: murmur2(key), made positive, modulo 3.",
     );
-    let before = partition_ends(tour)?;
+    let before = super::end_offsets(&tour.snapshot()?);
     let sent = clients::produce(tour, 0..COUNT).await?;
 
     out.client("the producer's delivery reports (topic [partition] @ offset):");
@@ -104,16 +104,4 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          only the hash does. The broker never hashes: the client chose the partition.",
     );
     Ok(())
-}
-
-/// Each partition's log end offset before this chapter's messages.
-fn partition_ends(tour: &Tour) -> Result<BTreeMap<i32, i64>> {
-    Ok(tour
-        .snapshot()?
-        .topics
-        .iter()
-        .filter(|t| t.name == TOPIC)
-        .flat_map(|t| &t.partitions)
-        .map(|p| (p.partition, p.log_end_offset))
-        .collect())
 }

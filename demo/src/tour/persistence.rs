@@ -15,9 +15,8 @@ use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::Snapshot;
 use minikafka_client::Consumer;
 
-use super::consumer_group::end_offsets;
 use super::out::{list, plural};
-use super::{clients, refs, Tour, TOPIC};
+use super::{clients, end_offsets, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "Persistence";
 const GROUP: &str = "tour-persist";
@@ -32,7 +31,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
          left off. Then the broker itself is restarted: the log and the offsets survive.",
     );
     tour.ensure_demo_messages().await?;
-    let total = end_offsets(&tour.snapshot()?).values().sum::<i64>();
+    let total = tour.demo_records()?;
 
     // 1. Read everything, commit, stop.
     let got = read_in_group(tour, "tour-persist-1", total).await?;
@@ -158,10 +157,8 @@ async fn read_in_group(tour: &Tour, client_id: &str, count: i64) -> Result<Vec<(
 
 /// The group's committed offset for each partition of demo-topic.
 fn committed(snapshot: &Snapshot) -> BTreeMap<i32, i64> {
-    snapshot
-        .groups
-        .iter()
-        .filter(|g| g.group_id == GROUP)
+    super::group(snapshot, GROUP)
+        .into_iter()
         .flat_map(|g| &g.offsets)
         .filter(|o| o.topic == TOPIC)
         .map(|o| (o.partition, o.committed_offset))
