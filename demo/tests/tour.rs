@@ -19,26 +19,40 @@ use std::time::{Duration, Instant};
 
 use minikafka_client::partitioner::partition_for_key;
 
-/// Runs the tour with `args`; its exit status and stdout. Fails after two minutes.
+/// Runs the tour with `args`; its exit status and stdout (a failure status also shows its
+/// stderr). Fails after two minutes.
 fn tour(args: &[&str]) -> (ExitStatus, String) {
     run(Path::new(env!("CARGO_BIN_EXE_tour")), args)
 }
 
 fn run(program: &Path, args: &[&str]) -> (ExitStatus, String) {
+    let (status, stdout, stderr) = run_full(program, args);
+    if status.success() {
+        (status, stdout)
+    } else {
+        (status, format!("{stdout}\n--- stderr ---\n{stderr}"))
+    }
+}
+
+/// Runs `program`: its exit status, stdout and stderr.
+fn run_full(program: &Path, args: &[&str]) -> (ExitStatus, String, String) {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .env_remove("NO_COLOR")
         .spawn()
         .expect("the binary starts");
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).expect("utf-8 output");
-        text
-    });
+    let read_all = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            from.read_to_string(&mut text).expect("utf-8 output");
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped stderr")));
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -53,12 +67,13 @@ fn run(program: &Path, args: &[&str]) -> (ExitStatus, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let text = reader.join().expect("the reader thread");
+    let text = stdout.join().expect("the stdout reader");
+    let errors = stderr.join().expect("the stderr reader");
     assert!(
         !text.contains('\x1b'),
         "piped output must hold no escape sequence:\n{text}"
     );
-    (status, text)
+    (status, text, errors)
 }
 
 /// The part of `out` from the heading of chapter `n` to the next heading.
@@ -215,8 +230,12 @@ fn kept_data_can_be_inspected() {
     assert!(groups.contains("tour-readers"), "{groups}");
 
     // A second run refuses the used dir instead of mixing two tours.
-    let (status, _) = tour(&["--chapter", "1", "--keep-data", data_arg]);
+    let (status, _, stderr) = run_full(
+        Path::new(env!("CARGO_BIN_EXE_tour")),
+        &["--chapter", "1", "--keep-data", data_arg],
+    );
     assert!(!status.success());
+    assert!(stderr.contains("is not empty"), "{stderr}");
 }
 
 /// The broker's binary, beside the demo's own.

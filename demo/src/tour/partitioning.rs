@@ -32,7 +32,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let before = super::end_offsets(&tour.snapshot()?);
     let sent = clients::produce(tour, 0..COUNT).await?;
 
-    out.client("the producer's delivery reports (topic [partition] @ offset):");
+    out.client("the producer's delivery reports, as the producer demo prints them (acks=all):");
+    out.line("topic [partition] @ offset  key  value");
     for (event, meta) in &sent {
         out.line(format!(
             "{} [{}] @ {}  key={}  value={}",
@@ -94,7 +95,10 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
             ));
         }
     }
-    out.code(&refs::PRODUCE_HANDLE, "one Produce request, per partition");
+    out.code(
+        &refs::PRODUCE_HANDLE,
+        "takes the Produce request, partition by partition",
+    );
     out.code(
         &refs::PARTITION_LOG_APPEND,
         "gives the batch its offsets, writes it",
