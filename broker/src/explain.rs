@@ -44,8 +44,49 @@ pub fn always(explain: bool, site: &str, what: Arguments<'_>) {
     }
 }
 
+/// `n` and the noun, singular or plural as `n` asks: `1 record`, `3 records`,
+/// `0 batches`. The plural is the singular plus `s`, or plus `es` after `s`, `sh`, `ch`
+/// and `x` (`batch` → `batches`); a noun ending in consonant + `y` takes `ies`
+/// (`entry` → `entries`). Every count in a log line or an `inspect` report goes
+/// through here, so none reads `1 partitions`.
+pub fn count<N: std::fmt::Display + TryInto<u64> + Copy>(n: N, noun: &str) -> String {
+    if n.try_into().ok() == Some(1) {
+        return format!("1 {noun}");
+    }
+    let bytes = noun.as_bytes();
+    let consonant_y = noun.len() >= 2
+        && noun.ends_with('y')
+        && !matches!(bytes[bytes.len() - 2], b'a' | b'e' | b'i' | b'o' | b'u');
+    if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
+    } else if ["s", "sh", "ch", "x"].iter().any(|end| noun.ends_with(end)) {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The last path component of a partition directory: `demo-topic-1`.
 pub fn partition_name(dir: &std::path::Path) -> std::borrow::Cow<'_, str> {
     dir.file_name()
         .map_or_else(|| dir.to_string_lossy(), |n| n.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1u32, "partition"), "1 partition");
+        assert_eq!(count(3u32, "partition"), "3 partitions");
+        assert_eq!(count(0u32, "record"), "0 records");
+        assert_eq!(count(2u32, "batch"), "2 batches");
+        assert_eq!(count(1u32, "batch"), "1 batch");
+        assert_eq!(count(1i32, "record"), "1 record");
+        assert_eq!(count(2usize, "group"), "2 groups");
+        assert_eq!(count(5u64, "entry"), "5 entries");
+        assert_eq!(count(2u8, "key"), "2 keys");
+        assert_eq!(count(4u32, "committed offset"), "4 committed offsets");
+    }
 }

@@ -94,13 +94,18 @@ fn print<T: serde::Serialize>(
     text: impl FnOnce(&T, &mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, report).context("cannot write JSON")?;
-        writeln!(out).context("cannot write to standard output")?;
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
     } else {
-        text(report, &mut out).context("cannot write to standard output")?;
+        text(report, &mut out)
+    };
+    match written {
+        // The reader went away (`inspect dump ... | head`): stop quietly, as `cat` does.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("cannot write to standard output"),
     }
-    Ok(())
 }
 
 fn inspect(command: Inspect) -> anyhow::Result<()> {
@@ -349,10 +354,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             handle.addr(),
             data_dir.display()
         );
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot wait for Ctrl+C")?;
-        tracing::info!("Ctrl+C: shutting down");
+        // Ctrl+C (SIGINT) or SIGTERM (`kill`, systemd, docker stop): the same graceful
+        // shutdown, so the next start needs no recovery.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot wait for SIGTERM")?;
+        let signal = tokio::select! {
+            ctrl_c = tokio::signal::ctrl_c() => {
+                ctrl_c.context("cannot wait for Ctrl+C")?;
+                "Ctrl+C"
+            }
+            _ = term.recv() => "SIGTERM",
+        };
+        tracing::info!("{signal}: shutting down");
         handle.shutdown().await;
         Ok(())
     })

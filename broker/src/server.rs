@@ -38,23 +38,29 @@ use crate::shutdown::{self, stopping};
 use crate::topics::Topics;
 use crate::Config;
 
-/// Why the broker could not start.
+/// Why the broker could not start. Each message already says why in full (the cause
+/// is in it, not behind `source()`), so printing the error once is enough.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Locked(#[from] crate::topics::lock::LockError),
     #[error("cannot open data directory: {0}")]
-    Data(#[from] crate::topics::TopicError),
+    Data(crate::topics::TopicError),
     /// The blocking task that opens the data directory did not finish (the runtime
     /// is shutting down).
     #[error("opening the data directory was cancelled: {0}")]
-    Cancelled(#[source] tokio::task::JoinError),
+    Cancelled(tokio::task::JoinError),
+}
+
+impl From<crate::topics::TopicError> for StartError {
+    fn from(e: crate::topics::TopicError) -> Self {
+        StartError::Data(e)
+    }
 }
 
 /// The broker as a library: [`Broker::start`] is the whole API.
@@ -85,6 +91,33 @@ pub struct BrokerHandle {
 impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
+        // The sockets first: a taken port fails the start before the data dir is
+        // touched (or created). Connections that arrive while the logs open wait in
+        // the listen backlog.
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|error| StartError::Bind {
+                    addr: config.listen,
+                    error,
+                })?;
+        let addr = listener.local_addr().map_err(|error| StartError::Bind {
+            addr: config.listen,
+            error,
+        })?;
+
+        // `--http`: `/metrics` and the dashboard (see `http/`).
+        let http_listener = match config.http {
+            Some(http) => {
+                let bind_error = |error| StartError::Bind { addr: http, error };
+                let listener = TcpListener::bind(http).await.map_err(bind_error)?;
+                let http_addr = listener.local_addr().map_err(bind_error)?;
+                Some((listener, http_addr))
+            }
+            None => None,
+        };
+        let http_addr = http_listener.as_ref().map(|(_, a)| *a);
+
         // One broker per data dir; held until the logs are closed (see `topics/lock.rs`).
         let dir = config.data_dir.clone();
         let lock =
@@ -108,18 +141,6 @@ impl Broker {
         .map_err(StartError::Cancelled)??;
         let topics = Arc::new(topics);
 
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-
         let groups = {
             let topics = topics.clone();
             let config = config.clone();
@@ -133,17 +154,6 @@ impl Broker {
             host: advertised_host(&config, addr),
             port: i32::from(config.advertised_port.unwrap_or(addr.port())),
         };
-        // `--http`: `/metrics` (see `http/`), bound now so a taken port fails the start.
-        let http_listener = match config.http {
-            Some(http) => {
-                let bind_error = |source| StartError::Bind { addr: http, source };
-                let listener = TcpListener::bind(http).await.map_err(bind_error)?;
-                let http_addr = listener.local_addr().map_err(bind_error)?;
-                Some((listener, http_addr))
-            }
-            None => None,
-        };
-        let http_addr = http_listener.as_ref().map(|(_, a)| *a);
 
         let (shutdown_tx, shutdown_rx) = shutdown::channel();
         let ctx = Arc::new(BrokerContext::new(

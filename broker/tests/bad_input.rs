@@ -176,3 +176,39 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     assert_eq!(got, sent);
     broker.stop().await;
 }
+
+#[test]
+fn a_taken_port_fails_the_start_once_and_clearly_without_creating_the_data_dir() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for (what, args) in [
+        ("the Kafka port", vec!["--listen", port.as_str()]),
+        (
+            "the HTTP port",
+            vec!["--listen", "127.0.0.1:0", "--http", port.as_str()],
+        ),
+    ] {
+        let data = dir.path().join("data");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        let line = format!("cannot listen on {port}: ");
+        assert!(stderr.contains(&line), "{what}: {stderr}");
+        assert_eq!(
+            stderr.matches("in use").count(),
+            1,
+            "{what}: the cause is said once: {stderr}"
+        );
+        assert!(
+            !data.exists(),
+            "{what}: a failed start created {}",
+            data.display()
+        );
+    }
+}

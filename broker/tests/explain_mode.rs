@@ -113,18 +113,31 @@ impl Broker {
     }
 
     /// Ctrl+C (SIGINT), then waits for the graceful shutdown to finish.
-    fn stop(mut self) {
+    fn stop(self) {
+        self.stop_with("INT");
+    }
+
+    /// Sends `SIG<signal>` (`INT` for Ctrl+C, `TERM` for `kill`), then waits for the
+    /// graceful shutdown to finish and checks its exit status is 0.
+    fn stop_with(mut self, signal: &str) {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
         assert!(sent.success());
         let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("the broker did not stop after SIGINT: {}", self.log());
+                panic!("the broker did not stop after SIG{signal}: {}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        assert!(status.success(), "SIG{signal}: {status}: {}", self.log());
         self.wait_for("the shutdown line", |l| l.contains("shutdown complete"));
     }
 }
@@ -386,7 +399,12 @@ async fn retention_runs_at_start_up() {
     }
     drop(client);
     assert_eq!(segment_files(&data).len(), 3, "one segment per batch");
-    broker.stop();
+    // `kill` (SIGTERM) shuts down as gracefully as Ctrl+C: the markers are written.
+    broker.stop_with("TERM");
+    assert!(
+        data.join("clean-shutdown").is_file(),
+        "SIGTERM left no clean-shutdown marker"
+    );
 
     // At start-up, before the listener opens, the expired segments go (never the
     // active one).

@@ -149,6 +149,37 @@ fn dump_log_shows_batches_and_records() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_inspect_quietly() {
+    // `inspect dump --hex … | head -1`: the pipe closes before (most of) the output is
+    // written; inspect stops without an error, as `cat` would.
+    let dir = tempfile::tempdir().unwrap();
+    data_dir(dir.path());
+    let seg = dir.path().join("orders-0").join("00000000000000000000.log");
+    for json in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_minikafka-broker"));
+        cmd.args(["inspect", "dump", "--hex"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .arg(&seg)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "json {json}: {}: {stderr}",
+            out.status
+        );
+        assert!(stderr.is_empty(), "json {json}: {stderr}");
+    }
+}
+
+#[test]
 fn dump_reports_a_bad_crc_and_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     data_dir(dir.path());

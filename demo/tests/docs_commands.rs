@@ -13,6 +13,9 @@
 //! | `cargo run -p minikafka-demo [--release] --bin B -- ARGS` | `B ARGS --bootstrap-server <broker>` |
 //! | `kcat ARGS`                                          | `kcat ARGS` (the kit's external-client rule) |
 //!
+//! A ```` ```python runnable ```` block is one script, run whole (`python3 -c SCRIPT`)
+//! by the kit's Python, the one with kafka-python (the external-client rule again).
+//!
 //! `127.0.0.1:9092` and `localhost:9092` in a command become the test broker's address,
 //! and `./data` is that broker's data directory (each command runs in a directory where
 //! `data` links to it).
@@ -26,27 +29,58 @@ use std::path::{Path, PathBuf};
 use minikafka_testkit::{external, TestBroker};
 use tokio::process::Command;
 
-/// The runnable blocks of one markdown file: (line number, command).
+/// Where the reader of a markdown file is.
+#[derive(Clone, Copy, PartialEq)]
+enum Block {
+    Outside,
+    /// A block that is not runnable.
+    Other,
+    Sh,
+    /// A `python runnable` block, which started on this line.
+    Python(usize),
+}
+
+/// The runnable blocks of one markdown file, in order: (line number, command). A
+/// `python runnable` block is one command, `python3 -c <the block>`.
 fn runnable_commands(markdown: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    let mut in_block = false;
+    let mut block = Block::Outside;
     let mut pending = String::new();
     for (i, line) in markdown.lines().enumerate() {
         let trimmed = line.trim();
         if let Some(info) = trimmed.strip_prefix("```") {
-            in_block = !in_block && info.split_whitespace().any(|w| w == "runnable");
+            let words: Vec<&str> = info.split_whitespace().collect();
+            block = match block {
+                Block::Python(start) => {
+                    out.push((
+                        start,
+                        format!("python3 -c {}", std::mem::take(&mut pending)),
+                    ));
+                    Block::Outside
+                }
+                Block::Sh | Block::Other => Block::Outside,
+                Block::Outside if !words.contains(&"runnable") => Block::Other,
+                Block::Outside if words.first() == Some(&"python") => Block::Python(i + 2),
+                Block::Outside => Block::Sh,
+            };
             continue;
         }
-        if !in_block || trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+        match block {
+            Block::Python(_) => {
+                pending.push_str(line);
+                pending.push('\n');
+            }
+            Block::Sh if !trimmed.is_empty() && !trimmed.starts_with('#') => {
+                let command = trimmed.split(" # ").next().unwrap_or_default().trim_end();
+                if let Some(head) = command.strip_suffix('\\') {
+                    pending.push_str(head);
+                    continue;
+                }
+                pending.push_str(command);
+                out.push((i + 1, std::mem::take(&mut pending)));
+            }
+            _ => {}
         }
-        let command = trimmed.split(" # ").next().unwrap_or_default().trim_end();
-        if let Some(head) = command.strip_suffix('\\') {
-            pending.push_str(head);
-            continue;
-        }
-        pending.push_str(command);
-        out.push((i + 1, std::mem::take(&mut pending)));
     }
     out
 }
@@ -75,6 +109,12 @@ fn translate(command: &str, bootstrap: &str) -> Result<Run, String> {
     let command = command
         .replace("127.0.0.1:9092", bootstrap)
         .replace("localhost:9092", bootstrap);
+    if let Some(script) = command.strip_prefix("python3 -c ") {
+        return Ok(match external::python() {
+            Some(python) => Run::Program(python, vec!["-c".to_string(), script.to_string()]),
+            None => Run::Skipped,
+        });
+    }
     let words: Vec<String> = command.split_whitespace().map(str::to_string).collect();
     let (program, rest) = words.split_first().ok_or("empty command")?;
     if program == "kcat" {
@@ -171,12 +211,17 @@ async fn every_runnable_command_in_the_docs_works() {
 #[test]
 fn blocks_lines_and_comments_are_read_as_a_reader_would() {
     let md = "text\n```sh runnable\ncargo run -p a -- x  # note\n# only a comment\n\
-              kcat -b h \\\n  -L\n```\n```sh\nnot runnable\n```\n";
+              kcat -b h \\\n  -L\n```\n```sh\nnot runnable\n```\n\
+              ```python runnable\nimport kafka\n# kept\n\nprint(1)\n```\n```python\nno\n```\n";
     assert_eq!(
         runnable_commands(md),
         [
             (3, "cargo run -p a -- x".to_string()),
-            (6, "kcat -b h -L".to_string())
+            (6, "kcat -b h -L".to_string()),
+            (
+                12,
+                "python3 -c import kafka\n# kept\n\nprint(1)\n".to_string()
+            )
         ]
     );
 }

@@ -341,8 +341,9 @@ impl LogDump {
         }
         writeln!(
             out,
-            "total: {} batches, {records} records, {bad_crc} with a bad CRC",
-            self.batches.len()
+            "total: {}, {}, {bad_crc} with a bad CRC",
+            crate::explain::count(self.batches.len(), "batch"),
+            crate::explain::count(records, "record")
         )
     }
 }

@@ -39,7 +39,8 @@ pub async fn handle(
         let result = match create_one(ctx, &topic, req.validate_only).await {
             Ok((partitions, configs)) => {
                 summary.push(format!(
-                    "{name} ({partitions} partitions){}",
+                    "{name} ({}){}",
+                    crate::explain::count(partitions, "partition"),
                     if req.validate_only {
                         " validated"
                     } else {

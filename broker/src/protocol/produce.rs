@@ -32,6 +32,7 @@
 //! - The response carries the base offset of the first batch and the log start offset.
 //! - Appends (disk I/O, maybe fsync) run on the blocking pool.
 
+use crate::explain::count;
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -164,13 +165,13 @@ fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
     match outcome {
         Ok(info) => {
             let batches = if info.batch_count > 1 {
-                format!(" in {} batches", info.batch_count)
+                format!(" in {}", count(info.batch_count, "batch"))
             } else {
                 String::new()
             };
             format!(
-                "{topic}[{index}] {} records{batches} -> offsets {}..{} (segment {}, byte {})",
-                info.record_count,
+                "{topic}[{index}] {}{batches} -> offsets {}..{} (segment {}, byte {})",
+                count(info.record_count, "record"),
                 info.base_offset,
                 info.last_offset,
                 info.segment_base,
