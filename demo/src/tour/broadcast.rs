@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use minikafka_client::Consumer;
 
 use super::consumer_group::show_group;
-use super::out::plural;
+use super::out::count;
 use super::{clients, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "Broadcast";
@@ -52,8 +52,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
             records.iter().map(|r| r.partition).collect();
         out.line(format!(
             "{group}: {} of {total}, from {}",
-            plural(records.len() as i64, "message"),
-            plural(partitions.len() as i64, "partition")
+            count(records.len(), "message"),
+            count(partitions.len(), "partition")
         ));
         c.commit().await.context("the commit failed")?;
         seen.push(offsets);

@@ -17,7 +17,7 @@ use minikafka_broker::inspect::{self, DumpReport};
 use minikafka_broker::snapshot::GroupView;
 use minikafka_client::Consumer;
 
-use super::out::{list, plural, Out};
+use super::out::{count, list, Out};
 use super::{clients, consumer_offsets_dirs, group, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "A consumer group";
@@ -48,7 +48,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.client(format!(
         "consumer tour-reader (member {}) got {}:",
         consumer.member_id().unwrap_or_default(),
-        plural(records.len() as i64, "record")
+        count(records.len(), "record")
     ));
     let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
     for r in &records {
@@ -101,7 +101,7 @@ pub fn show_group(out: &Out, g: &GroupView) {
         g.state,
         g.generation,
         g.protocol.as_deref().unwrap_or("-"),
-        plural(g.members.len() as i64, "member")
+        count(g.members.len(), "member")
     ));
     for m in &g.members {
         let assigned: Vec<String> = m
@@ -182,10 +182,7 @@ pub fn show_commit_records(tour: &Tour, group: &str, last: usize) -> Result<()> 
     }
     let skip = shown.len().saturating_sub(last);
     if skip > 0 {
-        out.line(format!(
-            "… {} earlier, then:",
-            plural(skip as i64, "commit record")
-        ));
+        out.line(format!("… {} earlier, then:", count(skip, "commit record")));
     }
     for line in &shown[skip..] {
         out.line(line);

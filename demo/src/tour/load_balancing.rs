@@ -18,7 +18,7 @@ use minikafka_broker::snapshot::GroupView;
 
 use super::clients::{self, Member};
 use super::consumer_group::show_group;
-use super::out::{list, plural};
+use super::out::{count, list};
 use super::{refs, Tour, HEARTBEAT_INTERVAL, SESSION_TIMEOUT};
 
 pub const TITLE: &str = "Load balancing";
@@ -189,7 +189,7 @@ fn show_members(tour: &Tour, members: &[Member]) {
             "{}{place}: partitions [{}], {} so far",
             m.name,
             list(&seen.partitions),
-            plural(seen.records.len() as i64, "record")
+            count(seen.records.len(), "record")
         ));
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use minikafka_broker::inspect::{self, hex, DumpReport, Shown};
 use minikafka_client::partitioner::partition_for_key;
 
-use super::out::plural;
+use super::out::count;
 use super::{refs, Tour, INDEX_INTERVAL_BYTES, TOPIC};
 
 pub const TITLE: &str = "The log on disk";
@@ -65,7 +65,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.broker(format!(
         "{}: {} (one per send: the producer awaited each)",
         segment.file,
-        plural(log.batches.len() as i64, "batch")
+        count(log.batches.len(), "batch")
     ));
     out.line(format!(
         "{:>8}  {:>7}  {:>5}  first record",
@@ -97,7 +97,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.broker(format!(
         "{}: {} (one after every {INDEX_INTERVAL_BYTES} bytes written, index.interval.bytes)",
         segment.file.replace(".log", ".index"),
-        plural(index.entries.len() as i64, "entry")
+        count(index.entries.len(), "entry")
     ));
     for e in &index.entries {
         out.line(format!(

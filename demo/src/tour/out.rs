@@ -1,5 +1,6 @@
 //! How the tour prints: chapter headings, the two kinds of block ("the client saw" and
-//! "inside the broker"), the file and function that did the work, and plurals.
+//! "inside the broker"), the file and function that did the work. Counts go through
+//! the broker's `explain::count` (`1 partition`, `3 entries`), re-exported as [`count`].
 //!
 //! Where it sits: under every chapter; nothing here knows Kafka.
 //!
@@ -10,6 +11,8 @@
 //!   of its test come in order.
 
 use std::io::{IsTerminal, Write};
+
+pub use minikafka_broker::explain::count;
 
 use super::refs::CodeRef;
 
@@ -112,23 +115,6 @@ pub fn emit(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-/// `1 partition`, `3 partitions`: `n` and the word, plural when `n` is not 1.
-pub fn plural(n: impl Into<i64>, word: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {word}")
-    } else if let Some(stem) = word
-        .strip_suffix('y')
-        .filter(|stem| !stem.ends_with(['a', 'e', 'o', 'u']))
-    {
-        format!("{n} {stem}ies")
-    } else if word.ends_with('s') || word.ends_with("ch") {
-        format!("{n} {word}es")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// `0, 1, 2` for a list of numbers; `(none)` when empty.
 pub fn list<T: std::fmt::Display>(items: &[T]) -> String {
     if items.is_empty() {
@@ -146,13 +132,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plurals() {
-        assert_eq!(plural(1, "partition"), "1 partition");
-        assert_eq!(plural(0, "partition"), "0 partitions");
-        assert_eq!(plural(3, "entry"), "3 entries");
-        assert_eq!(plural(3, "key"), "3 keys");
-        assert_eq!(plural(2, "batch"), "2 batches");
-        assert_eq!(plural(1, "batch"), "1 batch");
+    fn lists() {
         assert_eq!(list::<i32>(&[]), "(none)");
         assert_eq!(list(&[0, 2]), "0, 2");
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{ensure, Result};
 use minikafka_client::partitioner::{murmur2, partition_for_key, to_positive};
 
-use super::out::{list, plural};
+use super::out::{count, list};
 use super::{clients, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "Partitioning";
@@ -71,7 +71,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     }
     out.line(format!(
         "every key reached the partition its hash picked, each time ({}).",
-        plural(sent.len() as i64, "message")
+        count(sent.len(), "message")
     ));
     out.code(&refs::MURMUR2, "Java's murmur2, bit for bit");
     out.code(
@@ -89,9 +89,9 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
                 p.partition,
                 p.log_start_offset,
                 p.log_end_offset,
-                plural(new, "record"),
+                count(new, "record"),
                 p.size_bytes,
-                plural(p.segments.len() as i64, "segment"),
+                count(p.segments.len(), "segment"),
             ));
         }
     }

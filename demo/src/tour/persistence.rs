@@ -15,7 +15,7 @@ use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::Snapshot;
 use minikafka_client::Consumer;
 
-use super::out::{list, plural};
+use super::out::{count, list};
 use super::{clients, end_offsets, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "Persistence";
@@ -37,7 +37,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let got = read_in_group(tour, "tour-persist-1", total).await?;
     out.client(format!(
         "consumer tour-persist-1 read {}, committed and stopped",
-        plural(got.len() as i64, "message")
+        count(got.len(), "message")
     ));
     let first_commit = committed(&tour.snapshot()?);
     out.line(format!(

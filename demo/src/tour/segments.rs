@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::{PartitionView, Snapshot};
 use minikafka_client::{Admin, NewTopic, Offset, PartitionReader, ReaderConfig};
 
-use super::out::plural;
+use super::out::count;
 use super::{clients, refs, Tour, RETENTION_CHECK_INTERVAL};
 
 pub const TITLE: &str = "Segments";
@@ -170,7 +170,7 @@ fn show_partition(tour: &Tour, p: &PartitionView) {
         "log start offset {}, log end offset {}, {}:",
         p.log_start_offset,
         p.log_end_offset,
-        plural(p.segments.len() as i64, "segment")
+        count(p.segments.len(), "segment")
     ));
     for (i, s) in p.segments.iter().enumerate() {
         let active = if i + 1 == p.segments.len() {
