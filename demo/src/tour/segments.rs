@@ -45,6 +45,10 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
             .config("retention.ms", RETENTION_MS.to_string())])
         .await
         .with_context(|| format!("cannot create {TOPIC}"))?;
+    out.client(format!(
+        "Admin::create_topics: {TOPIC}, 1 partition, topic configs segment.bytes={SEGMENT_BYTES} \
+         and retention.ms={RETENTION_MS}"
+    ));
     out.code(
         &refs::LOG_CONFIG,
         "applies a topic's configs over the broker's defaults",
