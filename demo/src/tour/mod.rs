@@ -122,31 +122,44 @@ pub async fn run(args: Args) -> Result<()> {
         Some(n) => vec![usize::from(n)],
         None => (1..=CHAPTERS.len()).collect(),
     };
+    // Ctrl+C stops the broker cleanly (and removes the temporary data dir) too.
+    let outcome = tokio::select! {
+        outcome = run_chapters(&mut tour, &chapters, args.step) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl+C)")),
+    };
+    match outcome {
+        Ok(()) => tour.finish().await,
+        Err(e) => {
+            tour.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// Runs `chapters` in order, pausing between them with `step`.
+async fn run_chapters(tour: &mut Tour, chapters: &[usize], step: bool) -> Result<()> {
     for (i, &n) in chapters.iter().enumerate() {
         let started = Instant::now();
         let result = match n {
-            1 => partitioning::run(&mut tour).await,
-            2 => log_on_disk::run(&mut tour).await,
-            3 => consumer_group::run(&mut tour).await,
-            4 => load_balancing::run(&mut tour).await,
-            5 => broadcast::run(&mut tour).await,
-            6 => persistence::run(&mut tour).await,
-            7 => segments::run(&mut tour).await,
+            1 => partitioning::run(tour).await,
+            2 => log_on_disk::run(tour).await,
+            3 => consumer_group::run(tour).await,
+            4 => load_balancing::run(tour).await,
+            5 => broadcast::run(tour).await,
+            6 => persistence::run(tour).await,
+            7 => segments::run(tour).await,
             _ => bail!("there is no chapter {n}"),
         };
-        if let Err(e) = result {
-            tour.stop().await;
-            return Err(e.context(format!("chapter {n} ({}) failed", CHAPTERS[n - 1])));
-        }
+        result.with_context(|| format!("chapter {n} ({}) failed", CHAPTERS[n - 1]))?;
         tour.out.dim(format!(
             "(chapter {n} took {:.1} s)",
             started.elapsed().as_secs_f64()
         ));
-        if args.step && i + 1 < chapters.len() {
+        if step && i + 1 < chapters.len() {
             wait_for_enter(chapters[i + 1]).await?;
         }
     }
-    tour.finish().await
+    Ok(())
 }
 
 /// `--step`: waits for Enter before chapter `next`.
