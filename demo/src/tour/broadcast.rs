@@ -8,14 +8,11 @@
 //! What must stay true: both groups read the same stored records (same offsets), and
 //! the broker shows two independent sets of committed offsets.
 
-use std::time::Duration;
-
 use anyhow::{ensure, Context, Result};
-use minikafka_client::Consumer;
 
 use super::consumer_group::show_group;
 use super::out::count;
-use super::{clients, refs, Tour, TOPIC};
+use super::{clients, refs, Tour};
 
 pub const TITLE: &str = "Broadcast";
 const GROUPS: [&str; 2] = ["tour-analytics", "tour-billing"];
@@ -24,7 +21,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         5,
-        super::CHAPTERS.len(),
         TITLE,
         "Two consumers in two different groups, tour-analytics and tour-billing, subscribe\n\
          to demo-topic. Each group gets every message: one log, two readers.",
@@ -34,17 +30,12 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
 
     let mut consumers = Vec::new();
     for group in GROUPS {
-        let mut c = Consumer::new(tour.consumer_config(group, &format!("{group}-1")))
-            .await
-            .with_context(|| format!("cannot start the consumer of {group}"))?;
-        c.subscribe(&[TOPIC]).await?;
-        consumers.push(c);
+        consumers.push(clients::subscribed(tour, group, &format!("{group}-1")).await?);
     }
     out.client("what each group's consumer received:");
     let mut seen = Vec::new();
     for (group, c) in GROUPS.iter().zip(&mut consumers) {
-        let records =
-            clients::read_records(c, usize::try_from(total)?, Duration::from_secs(15)).await?;
+        let records = clients::read_records(c, total).await?;
         let mut offsets: Vec<(i32, i64)> =
             records.iter().map(|r| (r.partition, r.offset)).collect();
         offsets.sort_unstable();

@@ -87,13 +87,23 @@ pub async fn produce_to(
     Ok(sent)
 }
 
-/// Receives until `count` records arrived (or `within` passed: an error), ignoring
+/// How long [`read_records`] waits for the records it expects.
+const READ_WAIT: Duration = Duration::from_secs(15);
+
+/// A consumer of `group` (the tour's settings, commits only when asked) subscribed to
+/// `demo-topic`.
+pub async fn subscribed(tour: &Tour, group: &str, client_id: &str) -> Result<Consumer> {
+    let mut consumer = Consumer::new(tour.consumer_config(group, client_id))
+        .await
+        .with_context(|| format!("cannot start consumer {client_id}"))?;
+    consumer.subscribe(&[TOPIC]).await?;
+    Ok(consumer)
+}
+
+/// Receives until `count` records arrived (or [`READ_WAIT`] passed: an error), ignoring
 /// rebalance events.
-pub async fn read_records(
-    consumer: &mut Consumer,
-    count: usize,
-    within: Duration,
-) -> Result<Vec<ConsumerRecord>> {
+pub async fn read_records(consumer: &mut Consumer, count: i64) -> Result<Vec<ConsumerRecord>> {
+    let (within, count) = (READ_WAIT, usize::try_from(count)?);
     let mut records = Vec::new();
     let deadline = tokio::time::Instant::now() + within;
     while records.len() < count {

@@ -10,12 +10,10 @@
 //! `inspect::dump`, which uses the offset store's own codec.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use minikafka_broker::inspect::{self, DumpReport};
 use minikafka_broker::snapshot::GroupView;
-use minikafka_client::Consumer;
 
 use super::out::{count, list, Out};
 use super::{clients, consumer_offsets_dirs, group, refs, Tour, TOPIC};
@@ -27,7 +25,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         3,
-        super::CHAPTERS.len(),
         TITLE,
         "A consumer joins group tour-readers, reads demo-topic from the start and commits\n\
          how far it got. The broker keeps the commit as a record of __consumer_offsets.",
@@ -35,16 +32,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     tour.ensure_demo_messages().await?;
     let total = tour.demo_records()?;
 
-    let mut consumer = Consumer::new(tour.consumer_config(GROUP, "tour-reader"))
-        .await
-        .context("cannot start the consumer")?;
-    consumer.subscribe(&[TOPIC]).await?;
-    let records = clients::read_records(
-        &mut consumer,
-        usize::try_from(total)?,
-        Duration::from_secs(15),
-    )
-    .await?;
+    let mut consumer = clients::subscribed(tour, GROUP, "tour-reader").await?;
+    let records = clients::read_records(&mut consumer, total).await?;
     out.client(format!(
         "consumer tour-reader (member {}) got {}:",
         consumer.member_id().unwrap_or_default(),

@@ -30,7 +30,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         4,
-        super::CHAPTERS.len(),
         TITLE,
         &format!(
             "Three consumers join group tour-balance: the 3 partitions are shared out, one each.\n\

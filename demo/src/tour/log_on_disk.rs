@@ -23,7 +23,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         2,
-        super::CHAPTERS.len(),
         TITLE,
         "Each partition is a directory of segments: a .log file holding the record batches\n\
          exactly as the producer sent them, and an .index mapping offsets to byte positions.",

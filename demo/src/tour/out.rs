@@ -48,7 +48,8 @@ impl Out {
     }
 
     /// `== Chapter 1 of 7: Partitioning ==` and what the chapter shows.
-    pub fn chapter(&self, n: usize, of: usize, title: &str, what: &str) {
+    pub fn chapter(&self, n: usize, title: &str, what: &str) {
+        let of = super::CHAPTERS.len();
         emit("");
         emit(&self.heading(&format!("== Chapter {n} of {of}: {title} ==")));
         for line in what.lines() {

@@ -24,7 +24,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         1,
-        super::CHAPTERS.len(),
         TITLE,
         "The producer sends 10 JSON events keyed by user to demo-topic (auto-created with 3\n\
          partitions). The key picks the partition: murmur2(key), made positive, modulo 3.",

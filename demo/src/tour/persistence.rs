@@ -9,11 +9,9 @@
 //! offsets read after the restart equal those read before it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::Snapshot;
-use minikafka_client::Consumer;
 
 use super::out::{count, list};
 use super::{clients, end_offsets, refs, Tour, TOPIC};
@@ -25,7 +23,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         6,
-        super::CHAPTERS.len(),
         TITLE,
         "A consumer reads and commits, stops, and a new one in its group picks up where it\n\
          left off. Then the broker itself is restarted: the log and the offsets survive.",
@@ -138,16 +135,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
 /// A consumer of the group reads `count` records, commits and leaves; returns
 /// (partition, offset) of each, sorted.
 async fn read_in_group(tour: &Tour, client_id: &str, count: i64) -> Result<Vec<(i32, i64)>> {
-    let mut consumer = Consumer::new(tour.consumer_config(GROUP, client_id))
-        .await
-        .context("cannot start the consumer")?;
-    consumer.subscribe(&[TOPIC]).await?;
-    let records = clients::read_records(
-        &mut consumer,
-        usize::try_from(count)?,
-        Duration::from_secs(15),
-    )
-    .await?;
+    let mut consumer = clients::subscribed(tour, GROUP, client_id).await?;
+    let records = clients::read_records(&mut consumer, count).await?;
     consumer.commit().await.context("the commit failed")?;
     consumer.close().await.context("leaving the group")?;
     let mut got: Vec<(i32, i64)> = records.iter().map(|r| (r.partition, r.offset)).collect();

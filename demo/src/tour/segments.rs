@@ -30,7 +30,6 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     let out = tour.out;
     out.chapter(
         7,
-        super::CHAPTERS.len(),
         TITLE,
         &format!(
             "Topic {TOPIC} has 1 partition, segment.bytes={SEGMENT_BYTES} (Kafka: 1 GiB) and\n\
