@@ -100,7 +100,7 @@ pub async fn subscribed(tour: &Tour, group: &str, client_id: &str) -> Result<Con
     Ok(consumer)
 }
 
-/// Receives until `count` records arrived (or [`READ_WAIT`] passed: an error), ignoring
+/// Receives until `count` records arrived (or `READ_WAIT` passed: an error), ignoring
 /// rebalance events.
 pub async fn read_records(consumer: &mut Consumer, count: i64) -> Result<Vec<ConsumerRecord>> {
     let (within, count) = (READ_WAIT, usize::try_from(count)?);
