@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! explain: <file> <function>: <what happened, in Kafka's words>
-//! explain: log/partition_log.rs PartitionLog::append: demo-topic-1 batch of 3 records at offsets 4..=6 → segment 00000000000000000000.log position 430; index entry (rel 4 → 430)
+//! explain: log/partition_log.rs PartitionLog::append: demo-topic-1 batch of 3 records at offsets 4 to 6 → segment 00000000000000000000.log position 430; index entry (rel 4 → 430)
 //! ```
 //!
 //! Where the switch lives (no global): [`Config::explain`] is the one public knob.
@@ -66,6 +66,17 @@ pub fn count<N: std::fmt::Display + TryInto<u64> + Copy>(n: N, noun: &str) -> St
     }
 }
 
+/// A run of offsets, both ends included: `offset 7`, or `offsets 4 to 6`. Every log
+/// line and `inspect` report says a range of offsets this way (a segment's, a batch's,
+/// a produce's), so "to" always includes its end.
+pub fn offsets(first: i64, last: i64) -> String {
+    if first == last {
+        format!("offset {first}")
+    } else {
+        format!("offsets {first} to {last}")
+    }
+}
+
 /// The last path component of a partition directory: `demo-topic-1`.
 pub fn partition_name(dir: &std::path::Path) -> std::borrow::Cow<'_, str> {
     dir.file_name()
@@ -88,5 +99,11 @@ mod tests {
         assert_eq!(count(5u64, "entry"), "5 entries");
         assert_eq!(count(2u8, "key"), "2 keys");
         assert_eq!(count(4u32, "committed offset"), "4 committed offsets");
+    }
+
+    #[test]
+    fn offset_runs_include_both_ends() {
+        assert_eq!(super::offsets(7, 7), "offset 7");
+        assert_eq!(super::offsets(4, 6), "offsets 4 to 6");
     }
 }

@@ -21,8 +21,10 @@
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal
 //! every layer listens to), [`error_codes`] (Kafka's names for its error codes) and
 //! [`explain`] (the one shape of `--explain`'s lines).
-//! [`stats`] holds the request, byte and connection counters the layers bump;
-//! [`http`] (beside `server`, at the top) serves them on `/metrics` with `--http`.
+//! [`stats`] holds the request, byte and connection counters the layers bump, and
+//! [`events`] the ring of recent events (joins, rebalances, rolls, retention) they
+//! record; [`http`] (beside `server`, at the top) serves them with `--http`: `/metrics`,
+//! and the live dashboard `/` with its JSON, `/api/state`.
 //! [`snapshot`] (also at the top) reads what is inside the broker now (topics, segments,
 //! groups, committed offsets, lag) for the dashboard, the tour and `BrokerHandle::snapshot`.
 //! [`inspect`] is what `minikafka-broker inspect` prints, built on `topics`, `log` and `group`.
@@ -69,6 +71,7 @@
 pub mod config;
 pub mod connection;
 pub mod error_codes;
+pub mod events;
 pub mod explain;
 pub mod group;
 pub mod http;

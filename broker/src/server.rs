@@ -164,7 +164,7 @@ impl Broker {
             shutdown_rx.clone(),
         ));
         let http = http_listener.map(|(listener, http_addr)| {
-            info!("serving /metrics on http://{http_addr}/metrics");
+            info!("serving the dashboard on http://{http_addr}/ and metrics on http://{http_addr}/metrics");
             tokio::spawn(crate::http::serve(
                 listener,
                 ctx.clone(),

@@ -1,6 +1,7 @@
 //! A snapshot of what is inside the broker right now: every topic's partitions with
 //! their offsets and segment files, every consumer group with its members, their
-//! assignments, and the committed offsets with their lag. The dashboard serves it as
+//! assignments, and the committed offsets with their lag; and the recent events of
+//! `events.rs` (joins, rebalances, rolls, retention). The dashboard serves it as
 //! JSON on `/api/state` (`http/`), the tour prints it (`minikafka-demo`'s `tour`), and
 //! an embedding test can read it from [`crate::BrokerHandle::snapshot`].
 //!
@@ -15,13 +16,14 @@
 //!   names are the JSON names `/api/state` documents (docs/metrics.md).
 //! - A group is listed when it has members or committed offsets: after a restart a
 //!   group has no members until they join again, but its commits are still there.
-//! - Everything is sorted (topics and groups by name, partitions and members in order),
-//!   so two snapshots of an idle broker are equal.
+//! - Everything is sorted (topics and groups by name, partitions and members in order,
+//!   events by `seq`), so two snapshots of an idle broker are equal.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::events::Event;
 use crate::group::assignment::{self, Assigned};
 use crate::protocol::BrokerContext;
 
@@ -32,6 +34,8 @@ pub struct Snapshot {
     pub topics: Vec<TopicView>,
     /// Groups by id.
     pub groups: Vec<GroupView>,
+    /// The recent events still kept (the newest `events::KEPT`), oldest first.
+    pub events: Vec<Event>,
 }
 
 /// One topic.
@@ -227,5 +231,9 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
             g
         })
         .collect();
-    Snapshot { topics, groups }
+    Snapshot {
+        topics,
+        groups,
+        events: ctx.events.since(0),
+    }
 }

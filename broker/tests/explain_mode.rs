@@ -220,7 +220,7 @@ async fn explain_names_every_step() {
     broker.explained(
         "log/partition_log.rs PartitionLog::append",
         &[
-            "demo-topic-0 batch of 3 records at offsets 0..=2",
+            "demo-topic-0 batch of 3 records at offsets 0 to 2",
             "segment 00000000000000000000.log position 0",
             "no index entry",
         ],

@@ -13,33 +13,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use kafka_protocol::messages::{
     ApiKey, JoinGroupResponse, OffsetCommitResponse, SyncGroupResponse,
 };
 use minikafka_testkit::groups::{assignment, commit_errors, commit_req, join_req, sync_req, TOPIC};
+use minikafka_testkit::http::get;
 use minikafka_testkit::wire::{self, Client};
-use minikafka_testkit::{within, TestBroker};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use minikafka_testkit::TestBroker;
 use tokio::net::TcpStream;
 
 const GROUP: &str = "metrics-group";
-
-/// `GET path` over HTTP/1.1; returns the status code and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    within("the HTTP answer", stream.read_to_string(&mut answer))
-        .await
-        .unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
-}
 
 /// `name{labels}` → value, for every sample line of a text exposition.
 fn samples(text: &str) -> BTreeMap<String, f64> {

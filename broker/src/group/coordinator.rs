@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::offset_store::{OffsetStore, OffsetStoreError};
 use super::state::{Group, GroupState};
 use super::OFFSETS_TOPIC;
+use crate::events::{EventKind, Events};
 use crate::topics::{TopicError, Topics};
 use crate::Config;
 
@@ -41,6 +42,8 @@ pub(super) struct Settings {
     pub initial_rebalance_delay: Duration,
     /// Explain mode (`Config::explain`), copied into every group this coordinator creates.
     pub explain: bool,
+    /// The broker's event ring (from `Topics::events`), shared with every group.
+    pub events: Events,
 }
 
 /// The coordinator of every group on this broker. Shared as `Arc<GroupCoordinator>`;
@@ -100,11 +103,12 @@ impl GroupCoordinator {
                 reason: other.to_string(),
             },
         })?;
+        let events = topics.events().clone();
         let groups = store
             .groups()
             .into_iter()
             .map(|id| {
-                let group = Group::new(&id, config.explain);
+                let group = Group::new(&id, config.explain, events.clone());
                 (id, group)
             })
             .collect();
@@ -114,6 +118,7 @@ impl GroupCoordinator {
             max_session_timeout: config.group_max_session_timeout,
             initial_rebalance_delay: config.group_initial_rebalance_delay,
             explain: config.explain,
+            events,
         };
         Ok(Arc::new_cyclic(|me| GroupCoordinator {
             topics,
@@ -257,10 +262,12 @@ impl GroupCoordinator {
             .collect();
         for id in gone {
             group.members.shift_remove(&id);
-            tracing::info!(
+            let text = format!(
                 "group {}: member {id} did not rejoin within the rebalance timeout; removed",
                 group.id
             );
+            tracing::info!("{text}");
+            group.events.record(EventKind::MemberExpired, text);
         }
         group.join_not_before = None;
         if !group
@@ -329,12 +336,21 @@ impl GroupCoordinator {
         }
     }
 
-    /// Removes a member (LeaveGroup or session timeout) and moves the group on.
-    pub(super) fn remove_member(&self, group: &mut Group, member_id: &str, why: &str) {
+    /// Removes a member (LeaveGroup: `kind` is `MemberLeft`; session timeout:
+    /// `MemberExpired`) and moves the group on.
+    pub(super) fn remove_member(
+        &self,
+        group: &mut Group,
+        member_id: &str,
+        kind: EventKind,
+        why: &str,
+    ) {
         let Some(member) = group.members.shift_remove(member_id) else {
             return;
         };
-        tracing::info!("group {}: member {member_id} removed ({why})", group.id);
+        let text = format!("group {}: member {member_id} removed ({why})", group.id);
+        tracing::info!("{text}");
+        group.events.record(kind, text);
         if let Some(tx) = member.awaiting_join {
             let _ = tx.send(join_error(ResponseError::UnknownMemberId, member_id));
         }

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::coordinator::join_error;
 use super::state::{Group, GroupState, Member};
 use super::{outcome, ClientInfo, GroupCoordinator};
+use crate::events::EventKind;
 
 enum Outcome {
     Done(JoinGroupResponse),
@@ -128,9 +129,13 @@ fn register(
             return fail(ResponseError::InconsistentGroupProtocol);
         }
     }
-    let group = groups
-        .entry(args.group_id.clone())
-        .or_insert_with(|| Group::new(&args.group_id, c.settings.explain));
+    let group = groups.entry(args.group_id.clone()).or_insert_with(|| {
+        Group::new(
+            &args.group_id,
+            c.settings.explain,
+            c.settings.events.clone(),
+        )
+    });
     if group.state == GroupState::Dead {
         return fail(ResponseError::CoordinatorNotAvailable);
     }
@@ -210,13 +215,15 @@ fn add_member(
         group.leader = Some(args.member_id.clone());
     }
     let names: Vec<&str> = args.protocols.iter().map(|(n, _)| n.as_str()).collect();
-    tracing::info!(
+    let text = format!(
         "group {}: member {} joined (client id {:?}, protocols [{}])",
         group.id,
         args.member_id,
         client.client_id,
         names.join(", ")
     );
+    tracing::info!("{text}");
+    group.events.record(EventKind::MemberJoined, text);
     let member = Member {
         id: args.member_id.clone(),
         group_instance_id: args.group_instance_id,

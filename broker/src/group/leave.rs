@@ -22,6 +22,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::state::GroupState;
 use super::{comma_list, outcome, GroupCoordinator};
+use crate::events::EventKind;
 
 /// LeaveGroup v0–v4.
 pub async fn handle(
@@ -76,7 +77,12 @@ fn leave(c: &GroupCoordinator, req: LeaveGroupRequest, version: i16) -> LeaveGro
     let mut results = Vec::with_capacity(leaving.len());
     for (member_id, instance_id) in leaving {
         let error = if group.members.contains_key(&member_id) {
-            c.remove_member(group, &member_id, "it sent LeaveGroup");
+            c.remove_member(
+                group,
+                &member_id,
+                EventKind::MemberLeft,
+                "it sent LeaveGroup",
+            );
             0
         } else if group.pending_members.remove(&member_id).is_some() {
             c.try_complete_join(group, false);

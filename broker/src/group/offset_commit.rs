@@ -193,7 +193,7 @@ fn check_commit(
             // A group that only stores offsets (no membership): list it as Empty, as Kafka.
             groups.insert(
                 group_id.to_string(),
-                Group::new(group_id, c.settings.explain),
+                Group::new(group_id, c.settings.explain, c.settings.events.clone()),
             );
             return Ok(());
         }

@@ -37,6 +37,8 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::events::{EventKind, Events};
+
 /// The classic group states, named as Kafka names them on the wire (DescribeGroups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
@@ -130,6 +132,9 @@ pub struct Group {
     pub rebalance_reason: String,
     /// Explain mode (`Config::explain`): state changes are logged in the explain shape.
     pub explain: bool,
+    /// The broker's event ring: state changes, joins, leaves and assignments are
+    /// recorded there for the dashboard.
+    pub events: Events,
 }
 
 impl Group {
@@ -159,7 +164,7 @@ impl Group {
         v
     }
 
-    pub fn new(id: &str, explain: bool) -> Group {
+    pub fn new(id: &str, explain: bool, events: Events) -> Group {
         Group {
             id: id.to_string(),
             state: GroupState::Empty,
@@ -173,14 +178,20 @@ impl Group {
             join_not_before: None,
             rebalance_reason: String::new(),
             explain,
+            events,
         }
     }
 
-    /// Moves to `to`, logging the change in plain words.
+    /// Moves to `to`, logging the change in plain words and recording it as a
+    /// rebalance event.
     pub fn transition(&mut self, to: GroupState, why: &str) {
         if self.state == to {
             return;
         }
+        let text = format!(
+            "group {}: {} -> {} ({why}); generation {}",
+            self.id, self.state, to, self.generation
+        );
         if self.explain {
             let members: Vec<&str> = self.members.keys().map(String::as_str).collect();
             crate::explain::line(
@@ -196,8 +207,9 @@ impl Group {
                 ),
             );
         } else {
-            tracing::info!("group {}: {} -> {} ({why})", self.id, self.state, to);
+            tracing::info!("{text}");
         }
+        self.events.record(EventKind::Rebalance, text);
         self.state = to;
     }
 
@@ -310,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn protocol_is_one_every_member_supports() {
-        let mut g = Group::new("g", false);
+        let mut g = Group::new("g", false, Events::default());
         g.members
             .insert("a".into(), member("a", &["range", "roundrobin"]));
         g.members.insert("b".into(), member("b", &["roundrobin"]));
@@ -324,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn most_votes_win_and_ties_follow_the_leader() {
-        let mut g = Group::new("g", false);
+        let mut g = Group::new("g", false, Events::default());
         g.members
             .insert("a".into(), member("a", &["range", "roundrobin"]));
         g.members

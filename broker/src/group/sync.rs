@@ -33,6 +33,7 @@ use super::assignment;
 use super::coordinator::sync_error;
 use super::state::{Group, GroupState};
 use super::{outcome, GroupCoordinator};
+use crate::events::EventKind;
 
 enum Outcome {
     Done(SyncGroupResponse),
@@ -148,13 +149,15 @@ fn complete_sync(group: &mut Group, mut assignments: HashMap<String, Bytes>) {
             )
         })
         .collect();
-    tracing::info!(
+    let text = format!(
         "group {}: {} -> generation {}; assignment: {}",
         group.id,
         group.rebalance_reason,
         group.generation,
         shares.join(", ")
     );
+    tracing::info!("{text}");
+    group.events.record(EventKind::Assignment, text);
     group.transition(GroupState::Stable, "the leader sent the assignment");
     let protocol_type = group.protocol_type.clone();
     let protocol = group.protocol.clone();

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::state::GroupState;
 use super::GroupCoordinator;
+use crate::events::EventKind;
 
 impl GroupCoordinator {
     /// Completes (or, with `force`, ends) the rebalance of `epoch` after `after`: `force`
@@ -130,7 +131,7 @@ impl GroupCoordinator {
             "session timeout: no heartbeat for {} ms",
             member.session_timeout.as_millis()
         );
-        self.remove_member(group, member_id, &why);
+        self.remove_member(group, member_id, EventKind::MemberExpired, &why);
         None
     }
 }

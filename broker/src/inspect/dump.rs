@@ -375,8 +375,8 @@ impl BatchDump {
         let opt = |v: Option<i64>| v.unwrap_or_default();
         writeln!(
             out,
-            "batch offsets {base}..={} position {} size {} magic {} {crc} compression {} records {}{flags}",
-            opt(self.last_offset),
+            "batch {} position {} size {} magic {} {crc} compression {} records {}{flags}",
+            crate::explain::offsets(base, opt(self.last_offset)),
             self.position,
             self.size,
             self.magic.unwrap_or_default(),

@@ -66,10 +66,9 @@ fn value(h: &BatchHeader, batch: &[u8], range: &Range<usize>) -> String {
     let r = range.clone();
     if r == BASE_OFFSET {
         format!(
-            "{} (offsets {}..={})",
+            "{} ({})",
             h.base_offset,
-            h.base_offset,
-            h.last_offset()
+            crate::explain::offsets(h.base_offset, h.last_offset())
         )
     } else if r == BATCH_LENGTH {
         format!("{} (bytes after this field)", h.batch_length)

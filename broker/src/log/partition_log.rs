@@ -32,6 +32,7 @@ use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::Segment;
 use super::LogError;
 use crate::config::{FsyncPolicy, LogConfig};
+use crate::events::{EventKind, Events};
 
 #[cfg(test)]
 mod tests;
@@ -67,6 +68,9 @@ pub struct PartitionLog {
     inner: Mutex<Inner>,
     /// Group commit for `FsyncPolicy::Always`.
     commit: GroupCommit,
+    /// Where rolls, retention deletions and truncations are recorded for the
+    /// dashboard (the broker's ring, see [`PartitionLog::with_events`]).
+    events: Events,
 }
 
 struct Inner {
@@ -150,7 +154,15 @@ impl PartitionLog {
                 closed: false,
             }),
             commit: GroupCommit::default(),
+            events: Events::default(),
         })
+    }
+
+    /// Records this log's rolls, retention deletions and truncations in `events` (the
+    /// broker's ring, from `Topics`) instead of a ring of its own that nobody reads.
+    pub fn with_events(mut self, events: Events) -> PartitionLog {
+        self.events = events;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -255,11 +267,10 @@ impl PartitionLog {
         crate::explain::line(
             "log/partition_log.rs PartitionLog::append",
             format_args!(
-                "{} batch of {} records at offsets {}..={} → segment {} position {position}, {} bytes; {index}",
+                "{} batch of {} at {} → segment {} position {position}, {} bytes; {index}",
                 crate::explain::partition_name(&self.dir),
-                h.record_count,
-                h.base_offset,
-                h.last_offset(),
+                crate::explain::count(h.record_count, "record"),
+                crate::explain::offsets(h.base_offset, h.last_offset()),
                 file_name_of(seg.path()),
                 h.total_len(),
             ),
@@ -341,20 +352,21 @@ impl PartitionLog {
             Some(self.config.max_index_bytes),
         )?;
         let old = inner.active();
+        let text = format!(
+            "{}: rolled segment {} ({}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
+            crate::explain::partition_name(&self.dir),
+            file_name_of(old.path()),
+            crate::explain::offsets(old.base_offset(), next - 1),
+            old.size(),
+            why,
+            file_name_of(seg.path()),
+        );
         crate::explain::always(
             self.config.explain,
             "log/partition_log.rs PartitionLog::maybe_roll",
-            format_args!(
-                "{}: rolled segment {} (offsets {}..{}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
-                crate::explain::partition_name(&self.dir),
-                file_name_of(old.path()),
-                old.base_offset(),
-                next,
-                old.size(),
-                why,
-                file_name_of(seg.path()),
-            ),
+            format_args!("{text}"),
         );
+        self.events.record(EventKind::SegmentRolled, text);
         inner.segments.push(seg);
         recovery::write_recovery_point(&self.dir, next)?;
         self.commit.mark_synced(inner.written);
@@ -397,11 +409,10 @@ impl PartitionLog {
         crate::explain::line(
             "log/partition_log.rs PartitionLog::read",
             format_args!(
-                "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} (offsets {}..={}); {len} bytes of whole batches read",
+                "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} ({}); {len} bytes of whole batches read",
                 crate::explain::partition_name(&self.dir),
                 file_name_of(seg.path()),
-                h.base_offset,
-                h.last_offset(),
+                crate::explain::offsets(h.base_offset, h.last_offset()),
             ),
         );
     }
@@ -492,11 +503,13 @@ impl PartitionLog {
         seg.sync()?;
         let base = seg.base_offset();
         recovery::write_recovery_point(&self.dir, base)?;
-        tracing::info!(
+        let text = format!(
             "{}: truncated to offset {} (asked for {offset})",
             self.dir.display(),
             inner.log_end_offset()
         );
+        tracing::info!("{text}");
+        self.events.record(EventKind::Truncated, text);
         Ok(())
     }
 
@@ -543,23 +556,24 @@ impl PartitionLog {
             deleted += 1;
             let first = inner.segments[0].base_offset();
             inner.log_start_offset = inner.log_start_offset.max(first);
+            let text = format!(
+                "retention: deleted {} ({}, {} bytes, by {}); log start offset is now {}",
+                path.display(),
+                crate::explain::offsets(base, next - 1),
+                size,
+                if by_bytes {
+                    "retention.bytes"
+                } else {
+                    "retention.ms"
+                },
+                inner.log_start_offset,
+            );
             crate::explain::always(
                 self.config.explain,
                 "log/partition_log.rs PartitionLog::apply_retention",
-                format_args!(
-                    "retention: deleted {} (offsets {}..{}, {} bytes, by {}); log start offset is now {}",
-                    path.display(),
-                    base,
-                    next,
-                    size,
-                    if by_bytes {
-                        "retention.bytes"
-                    } else {
-                        "retention.ms"
-                    },
-                    inner.log_start_offset,
-                ),
+                format_args!("{text}"),
             );
+            self.events.record(EventKind::SegmentDeleted, text);
         }
         Ok(deleted)
     }

@@ -61,6 +61,7 @@ use kafka_protocol::ResponseError;
 use tracing::info;
 
 pub use crate::error_codes::error_name;
+use crate::events::Events;
 use crate::group::{
     describe_groups, find_coordinator, heartbeat, join, leave, list_groups, offset_commit,
     offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
@@ -86,6 +87,9 @@ pub struct BrokerContext {
     pub next_producer_id: AtomicI64,
     /// Requests, latency, bytes and connections, for `/metrics` (see `stats.rs`).
     pub stats: Stats,
+    /// Recent events for the dashboard's timeline (see `events.rs`); the ring made by
+    /// `Topics::open` and shared by every layer that records.
+    pub events: Events,
 }
 
 impl BrokerContext {
@@ -97,6 +101,7 @@ impl BrokerContext {
         shutdown: shutdown::Receiver,
     ) -> BrokerContext {
         BrokerContext {
+            events: topics.events().clone(),
             topics,
             groups,
             config,

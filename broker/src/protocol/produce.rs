@@ -32,7 +32,7 @@
 //! - The response carries the base offset of the first batch and the log start offset.
 //! - Appends (disk I/O, maybe fsync) run on the blocking pool.
 
-use crate::explain::count;
+use crate::explain::{count, offsets};
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -160,7 +160,7 @@ fn partition_response(
     }
 }
 
-/// `demo-topic[1] 3 records -> offsets 12..14 (segment 0, byte 4096)`.
+/// `demo-topic[1] 3 records -> offsets 12 to 14 (segment 0, byte 4096)`.
 fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
     match outcome {
         Ok(info) => {
@@ -170,10 +170,9 @@ fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
                 String::new()
             };
             format!(
-                "{topic}[{index}] {}{batches} -> offsets {}..{} (segment {}, byte {})",
+                "{topic}[{index}] {}{batches} -> {} (segment {}, byte {})",
                 count(info.record_count, "record"),
-                info.base_offset,
-                info.last_offset,
+                offsets(info.base_offset, info.last_offset),
                 info.segment_base,
                 info.position
             )

@@ -21,6 +21,7 @@ use std::path::Path;
 use tokio::sync::watch;
 
 use crate::config::LogConfig;
+use crate::events::Events;
 use crate::log::partition_log::SegmentInfo;
 use crate::log::{AppendInfo, LogError, PartitionLog};
 
@@ -35,14 +36,17 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Opens (or creates) `<data_dir>/<topic>-<index>/`, recovering it if needed.
+    /// Opens (or creates) `<data_dir>/<topic>-<index>/`, recovering it if needed; its
+    /// log records rolls and retention deletions in `events` (the broker's ring).
     pub(super) fn open(
         data_dir: &Path,
         topic: &str,
         index: i32,
         config: LogConfig,
+        events: Events,
     ) -> Result<Partition, LogError> {
-        let log = PartitionLog::open(&data_dir.join(format!("{topic}-{index}")), config)?;
+        let log = PartitionLog::open(&data_dir.join(format!("{topic}-{index}")), config)?
+            .with_events(events);
         let (appended, _) = watch::channel(log.log_end_offset());
         Ok(Partition {
             topic: topic.to_string(),
@@ -164,7 +168,8 @@ mod tests {
     #[test]
     fn append_wakes_subscribers_and_offsets_follow() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Partition::open(dir.path(), "t", 0, LogConfig::default()).unwrap();
+        let p =
+            Partition::open(dir.path(), "t", 0, LogConfig::default(), Events::default()).unwrap();
         assert_eq!(p.name(), "t-0");
         let mut rx = p.subscribe();
         let mut two = [one_batch(), one_batch()].concat();

@@ -19,6 +19,7 @@ use super::file::{TopicEntry, TopicsFile, TOPICS_FILE};
 use super::name::{is_internal, validate_topic_name};
 use super::{Partition, TopicError};
 use crate::config::LogConfig;
+use crate::events::{EventKind, Events};
 use crate::log::LogError;
 
 /// A topic: its partitions, in order.
@@ -40,6 +41,9 @@ pub struct Topics {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises create/delete so `topics.json` and the map change together.
     meta: Mutex<()>,
+    /// The broker's event ring (see `events.rs`): made here, the first thing a broker
+    /// opens; every partition log, the group coordinator and `BrokerContext` share it.
+    events: Events,
 }
 
 impl Topics {
@@ -52,6 +56,7 @@ impl Topics {
             path: path.clone(),
             reason,
         };
+        let events = Events::default();
         let mut topics = BTreeMap::new();
         for (name, entry) in file.topics {
             validate_topic_name(&name).map_err(|e| corrupt(e.to_string()))?;
@@ -64,7 +69,9 @@ impl Topics {
             let cfg = log_config(&defaults, &entry.config)
                 .map_err(|e| corrupt(format!("topic {name:?}: {e}")))?;
             let partitions = (0..entry.partitions)
-                .map(|i| Partition::open(data_dir, &name, i, cfg.clone()).map(Arc::new))
+                .map(|i| {
+                    Partition::open(data_dir, &name, i, cfg.clone(), events.clone()).map(Arc::new)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let topic = Topic {
                 internal: is_internal(&name),
@@ -80,7 +87,13 @@ impl Topics {
             defaults,
             topics: RwLock::new(topics),
             meta: Mutex::new(()),
+            events,
         })
+    }
+
+    /// The broker's event ring, for the dashboard's timeline (see `events.rs`).
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -137,6 +150,7 @@ impl Topics {
                 name,
                 i,
                 cfg.clone(),
+                self.events.clone(),
             )?));
         }
         let topic = Arc::new(Topic {
@@ -149,7 +163,12 @@ impl Topics {
         next.insert(name.to_string(), topic.clone());
         self.write_file(&next)?;
         *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
-        tracing::info!("created topic {name:?} with {partitions} partitions");
+        let text = format!(
+            "created topic {name:?} with {}",
+            crate::explain::count(partitions, "partition")
+        );
+        tracing::info!("{text}");
+        self.events.record(EventKind::TopicCreated, text);
         Ok(topic)
     }
 
@@ -170,7 +189,9 @@ impl Topics {
                 Err(e) => return Err(LogError::io(dir, e).into()),
             }
         }
-        tracing::info!("deleted topic {name:?}");
+        let text = format!("deleted topic {name:?}");
+        tracing::info!("{text}");
+        self.events.record(EventKind::TopicDeleted, text);
         Ok(())
     }
 
@@ -277,6 +298,14 @@ mod tests {
         topics
             .create("__consumer_offsets", 1, BTreeMap::new())
             .unwrap();
+        // Creations are on the broker's event ring, in the log line's words.
+        let created: Vec<_> = topics.events().since(0);
+        assert_eq!(created.len(), 2);
+        assert_eq!(created[0].kind, EventKind::TopicCreated);
+        assert_eq!(
+            created[0].text,
+            r#"created topic "orders" with 3 partitions"#
+        );
         let p = topics.partition("orders", 2).unwrap();
         let rx = p.subscribe();
         let mut b = crate::log::record::build(

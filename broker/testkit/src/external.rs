@@ -1,7 +1,8 @@
 //! The external clients the compatibility tests run (kcat, a Python with kafka-python and
-//! confluent-kafka), with one rule for when one is missing, and bounded process runs.
+//! confluent-kafka) and the dashboard tests' headless [`chromium`], with one rule for
+//! when one is missing, and bounded process runs.
 //!
-//! Flow: a test asks for a client ([`kcat`], [`python`]) → found: the test runs it
+//! Flow: a test asks for a client ([`kcat`], [`python`], [`chromium`]) → found: the test runs it
 //! against a [`crate::TestBroker`]; missing: the test fails or is skipped.
 //!
 //! What must stay true:
@@ -25,12 +26,22 @@ pub const REQUIRE_EXTERNAL: &str = "MINIKAFKA_REQUIRE_EXTERNAL";
 
 /// `kcat` on PATH; `None` when the test should skip (see the module docs).
 pub fn kcat() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
+    require("kcat is not on PATH", on_path("kcat"))
+}
+
+/// The first `program` on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|p| p.join("kcat"))
+            .map(|p| p.join(program))
             .find(|p| p.is_file())
-    });
-    require("kcat is not on PATH", found)
+    })
+}
+
+/// Debian's `chromium` on PATH (the dashboard's browser tests); `None` when the test
+/// should skip.
+pub fn chromium() -> Option<PathBuf> {
+    require("chromium is not on PATH", on_path("chromium"))
 }
 
 /// The Python with kafka-python and confluent-kafka: `$MINIKAFKA_PYTHON`, else the

@@ -17,8 +17,9 @@
 //!
 //! - [`wire`]: a Kafka client that speaks raw frames, built on `kafka-protocol`'s codecs.
 //! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
-//! - [`external`]: finding kcat and Python; found → run, missing → skip or fail.
+//! - [`external`]: finding kcat, Python and chromium; found → run, missing → skip or fail.
 //! - [`disk`]: what a partition's segments hold, read with the log's own framing.
+//! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
 //!   [`backend_tests!`] macro that runs it per backend.
 
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod disk;
 pub mod external;
 pub mod groups;
+pub mod http;
 pub mod wire;
 
 use std::future::Future;

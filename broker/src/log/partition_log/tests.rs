@@ -460,3 +460,42 @@ fn crash_right_after_a_roll_leaves_every_older_index_trimmed() {
         segs[0].index_entries * 8
     );
 }
+
+#[test]
+fn rolls_retention_and_truncation_are_recorded_as_events() {
+    use crate::events::{EventKind, Events};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small(600);
+    cfg.retention_bytes = Some(1);
+    let events = Events::default();
+    let log = PartitionLog::open(dir.path(), cfg)
+        .unwrap()
+        .with_events(events.clone());
+    fill(&log, 6);
+    let segments = log.segments().len();
+    assert!(segments > 2);
+    log.apply_retention().unwrap();
+    log.truncate_to(log.log_end_offset() - 1).unwrap();
+    let seen = events.since(0);
+    let kinds: Vec<EventKind> = seen.iter().map(|e| e.kind).collect();
+    let rolls = kinds
+        .iter()
+        .filter(|k| **k == EventKind::SegmentRolled)
+        .count();
+    let deletions = kinds
+        .iter()
+        .filter(|k| **k == EventKind::SegmentDeleted)
+        .count();
+    assert_eq!(
+        (rolls, deletions),
+        (segments - 1, segments - 1),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&EventKind::Truncated));
+    // The words of the info lines.
+    assert!(seen[0]
+        .text
+        .contains(": rolled segment 00000000000000000000.log (offsets 0 to "));
+    assert!(seen[rolls].text.starts_with("retention: deleted "));
+    assert!(seen.last().unwrap().text.contains(": truncated to offset "));
+}
