@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use minikafka_broker::inspect::{self, hex, DumpReport, Shown};
 use minikafka_client::partitioner::partition_for_key;
 
-use super::out::count;
+use super::out::{count, offsets};
 use super::{refs, Tour, INDEX_INTERVAL_BYTES, TOPIC};
 
 pub const TITLE: &str = "The log on disk";
@@ -67,17 +67,16 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         count(log.batches.len(), "batch")
     ));
     out.line(format!(
-        "{:>8}  {:>7}  {:>5}  first record",
-        "position", "offsets", "bytes"
+        "{:>8}  {:<10}  {:>5}  first record",
+        "position", "holds", "bytes"
     ));
     for b in &log.batches {
         let first = b.records.first();
         out.line(format!(
-            "{:>8}  {:>7}  {:>5}  key={} value={}",
+            "{:>8}  {:<10}  {:>5}  key={} value={}",
             b.position,
             match (b.base_offset, b.last_offset) {
-                (Some(first), Some(last)) if first == last => first.to_string(),
-                (Some(first), Some(last)) => format!("{first}-{last}"),
+                (Some(first), Some(last)) => offsets(first, last),
                 _ => "?".to_string(),
             },
             b.size,

@@ -1,6 +1,8 @@
 //! How the tour prints: chapter headings, the two kinds of block ("the client saw" and
-//! "inside the broker"), the file and function that did the work. Counts go through
-//! the broker's `explain::count` (`1 partition`, `3 entries`), re-exported as [`count`].
+//! "inside the broker"), the file and function that did the work. Counts and runs of
+//! offsets are said as the broker's log lines say them, by its `explain::count`
+//! (`1 partition`, `3 entries`) and `explain::offsets` (`offsets 4 to 6`, both ends
+//! included), re-exported here.
 //!
 //! Where it sits: under every chapter; nothing here knows Kafka.
 //!
@@ -12,7 +14,7 @@
 
 use std::io::{IsTerminal, Write};
 
-pub use minikafka_broker::explain::count;
+pub use minikafka_broker::explain::{count, offsets};
 
 use super::refs::CodeRef;
 

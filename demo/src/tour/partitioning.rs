@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use anyhow::{ensure, Result};
 use minikafka_client::partitioner::{murmur2, partition_for_key, to_positive};
 
-use super::out::{count, list};
+use super::out::{count, list, offsets};
 use super::{clients, refs, Tour, TOPIC};
 
 pub const TITLE: &str = "Partitioning";
@@ -78,17 +78,21 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         "toPositive(murmur2(key)) % partitions",
     );
 
-    out.broker("demo-topic's partitions now (offsets a..b: from a, up to but not including b):");
+    out.broker("demo-topic's partitions now:");
     let snapshot = tour.snapshot()?;
     if let Some(topic) = snapshot.topics.iter().find(|t| t.name == TOPIC) {
         for p in &topic.partitions {
             let new = p.log_end_offset - before.get(&p.partition).copied().unwrap_or(0);
+            let held = if p.log_end_offset > p.log_start_offset {
+                offsets(p.log_start_offset, p.log_end_offset - 1)
+            } else {
+                "no records".to_string()
+            };
             out.line(format!(
-                "partition {}: offsets {}..{} ({} added), {} bytes in {}",
+                "partition {}: {held} ({} added), next offset {}, {} bytes in {}",
                 p.partition,
-                p.log_start_offset,
-                p.log_end_offset,
                 count(new, "record"),
+                p.log_end_offset,
                 p.size_bytes,
                 count(p.segments.len(), "segment"),
             ));

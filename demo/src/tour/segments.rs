@@ -14,7 +14,7 @@ use anyhow::{ensure, Context, Result};
 use minikafka_broker::snapshot::{PartitionView, Snapshot};
 use minikafka_client::{Admin, NewTopic, Offset, PartitionReader, ReaderConfig};
 
-use super::out::count;
+use super::out::{count, offsets};
 use super::{clients, refs, Tour, RETENTION_CHECK_INTERVAL};
 
 pub const TITLE: &str = "Segments";
@@ -116,10 +116,9 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     for s in &deleted {
         let gone = !tour.data_dir.join(&s.file).exists();
         out.line(format!(
-            "deleted {} (offsets {}..{}){}",
+            "deleted {} ({}){}",
             s.file,
-            s.base_offset,
-            s.next_offset,
+            offsets(s.base_offset, s.next_offset - 1),
             if gone { ": the file is gone" } else { "" }
         ));
     }
@@ -182,8 +181,10 @@ fn show_partition(tour: &Tour, p: &PartitionView) {
             ""
         };
         tour.out.line(format!(
-            "  {}  offsets {}..{}, {} bytes{active}",
-            s.file, s.base_offset, s.next_offset, s.size_bytes
+            "  {}  {}, {} bytes{active}",
+            s.file,
+            offsets(s.base_offset, s.next_offset - 1),
+            s.size_bytes
         ));
     }
 }
