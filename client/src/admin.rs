@@ -21,6 +21,9 @@ pub struct NewTopic {
     pub partitions: i32,
     /// Copies of each partition (1 on minikafka).
     pub replication_factor: i16,
+    /// Topic configs by Kafka's names (`segment.bytes`, `retention.ms`, ...), overriding
+    /// the broker's defaults for this topic only.
+    pub configs: Vec<(String, String)>,
 }
 
 impl NewTopic {
@@ -30,7 +33,14 @@ impl NewTopic {
             name: name.into(),
             partitions,
             replication_factor: 1,
+            configs: Vec::new(),
         }
+    }
+
+    /// Sets one topic config by its Kafka name, e.g. `config("segment.bytes", "1024")`.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
     }
 }
 

@@ -306,6 +306,8 @@ kafka_codes! {
     InvalidPartitions = 37, "INVALID_PARTITIONS", false, "the partition count must be at least 1";
     /// 38
     InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false, "use a replication factor the cluster can hold (1 on minikafka)";
+    /// 40
+    InvalidConfig = 40, "INVALID_CONFIG", false, "a topic config has an unknown name or a bad value (see NewTopic::config)";
     /// 41
     NotController = 41, "NOT_CONTROLLER", true, "the controller moved; retrying";
     /// 42

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use minikafka_client::{
-    Admin, Backend, Error, KafkaCode, Offset, PartitionReader, Producer, ProducerRecord,
+    Admin, Backend, Error, KafkaCode, NewTopic, Offset, PartitionReader, Producer, ProducerRecord,
 };
 use minikafka_testkit::{
     backend_tests, client_config, producer_config, reader_config, within, Cluster, TestBroker,
@@ -18,6 +18,7 @@ backend_tests!(
     // The mock cluster has no CreateTopics or DeleteTopics, and no way to turn off topic
     // auto-creation; the last scenario needs no cluster at all.
     ours_only: admin_creates_lists_and_deletes_topics,
+    topic_configs_reach_the_broker,
     unknown_topic_without_auto_create_is_a_clear_error,
     unreachable_bootstrap_gives_a_clear_error,
 );
@@ -83,6 +84,47 @@ async fn admin_creates_lists_and_deletes_topics(backend: Backend, cluster: &mut 
     admin.delete_topics(&["made"]).await.expect("delete");
     let all = admin.list_topics().await.expect("list");
     assert!(all.topics.iter().all(|t| t.name != "made"));
+}
+
+/// `NewTopic::config` is sent with CreateTopics: the broker refuses a bad value, and
+/// applies a good one (`segment.bytes` small enough that every batch rolls a segment).
+async fn topic_configs_reach_the_broker(backend: Backend, cluster: &mut Cluster) {
+    let broker = cluster.broker();
+    let admin = Admin::new(client_config(&broker.bootstrap(), backend))
+        .await
+        .expect("admin");
+    let err = admin
+        .create_topics(&[NewTopic::new("badly-configured", 1).config("segment.bytes", "1")])
+        .await
+        .expect_err("segment.bytes=1 is refused");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::InvalidConfig,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    admin
+        .create_topics(&[NewTopic::new("small-segments", 1).config("segment.bytes", "100")])
+        .await
+        .expect("create with a config");
+    let producer = Producer::new(producer_config(&broker.bootstrap(), backend))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let record = ProducerRecord::new("small-segments").value(format!("record {i}"));
+        within("send", producer.send(record)).await.expect("sent");
+    }
+    producer.close().await;
+    let logs = std::fs::read_dir(broker.data_dir().join("small-segments-0"))
+        .expect("the partition dir")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert_eq!(logs, 3, "one segment per batch with segment.bytes=100");
 }
 
 async fn unknown_topic_without_auto_create_is_a_clear_error(backend: Backend, _: &mut Cluster) {

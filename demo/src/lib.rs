@@ -1,9 +1,9 @@
-//! What the classroom binaries (`producer`, `consumer`) share: logging to stderr, the
-//! exit code, `--config key=value` parsing, and the demo's keys. Their stdout stays for
-//! the messages.
+//! What the classroom binaries (`producer`, `consumer`, `tour`) share: logging to stderr,
+//! the exit code, `--config key=value` parsing, the demo's keys and its messages. Their
+//! stdout stays for the messages. The guided tour itself is the [`tour`] module.
 //!
 //! Where it sits: under both ends of the flow, the demo `producer` (start) and
-//! `consumer` (end).
+//! `consumer` (end); `tour` runs both around a broker embedded in-process.
 //!
 //! What must stay true:
 //! - Nothing here writes to stdout: logs and errors go to stderr.
@@ -15,8 +15,11 @@
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+
+pub mod tour;
 
 /// The users the demo producer's events are keyed by, in the order it sends them.
 ///
@@ -25,6 +28,41 @@ use anyhow::Context;
 /// `user_3` go to 0, 1, 0: partition 2 would stay empty.) The numbers in the names do not
 /// predict the partition; only the hash does.
 pub const DEMO_KEYS: [&str; 3] = ["student_1", "student_2", "student_3"];
+
+/// What the demo users do, in turn.
+const ACTIONS: [&str; 4] = ["login", "view", "click", "logout"];
+
+/// One classroom message: keyed by its user, the value a small JSON event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoEvent {
+    /// The user, one of [`DEMO_KEYS`]: the record's key.
+    pub key: &'static str,
+    /// `{"id":…,"user":…,"action":…,"timestamp":…}`: the record's value.
+    pub value: String,
+    /// Milliseconds since the epoch, also the record's timestamp.
+    pub timestamp: i64,
+}
+
+/// The `id`-th message the demo producer sends: users and actions in turn, stamped now.
+pub fn demo_event(id: u64) -> DemoEvent {
+    let key = DEMO_KEYS[(id % DEMO_KEYS.len() as u64) as usize];
+    let action = ACTIONS[(id % ACTIONS.len() as u64) as usize];
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let value = serde_json::json!({
+        "id": id,
+        "user": key,
+        "action": action,
+        "timestamp": timestamp,
+    })
+    .to_string();
+    DemoEvent {
+        key,
+        value,
+        timestamp,
+    }
+}
 
 /// Logs to stderr at `warn` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {

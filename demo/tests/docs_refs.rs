@@ -1,6 +1,7 @@
 //! The teaching docs name the code that does each thing as `` `path/to/file.rs: name` ``
-//! (docs/concepts.md, docs/beyond.md). This test keeps those names true: each file must
-//! exist and define each name, so a rename that forgets the docs fails here.
+//! (docs/concepts.md, docs/beyond.md, docs/tour.md), and so does the tour's output (its
+//! one table, `demo/src/tour/refs.rs`). This test keeps those names true: each file must
+//! exist and define each name, so a rename that forgets the docs or the tour fails here.
 //!
 //! What is checked, in each doc's inline code spans:
 //! - `file.rs: Name` or `file.rs: Type::name`: the file exists and defines `name` (a fn,
@@ -11,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-const DOCS: [&str; 2] = ["docs/concepts.md", "docs/beyond.md"];
+const DOCS: [&str; 3] = ["docs/concepts.md", "docs/beyond.md", "docs/tour.md"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -141,6 +142,19 @@ fn problems(doc: &str) -> Vec<String> {
 #[test]
 fn every_file_and_function_the_teaching_docs_name_exists() {
     let all: Vec<String> = DOCS.iter().flat_map(|doc| problems(doc)).collect();
+    assert!(all.is_empty(), "{}", all.join("\n"));
+}
+
+#[test]
+fn every_file_and_function_the_tour_names_exists() {
+    let all: Vec<String> = minikafka_demo::tour::refs::ALL
+        .iter()
+        .filter_map(|r| match std::fs::read_to_string(root().join(r.file)) {
+            Ok(source) if defines(&source, r.name) => None,
+            Ok(_) => Some(format!("tour: {} defines no `{}`", r.file, r.name)),
+            Err(e) => Some(format!("tour: cannot read {}: {e}", r.file)),
+        })
+        .collect();
     assert!(all.is_empty(), "{}", all.join("\n"));
 }
 

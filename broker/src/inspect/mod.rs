@@ -28,6 +28,9 @@ pub mod remote;
 mod topics;
 
 pub use dump::{dump, DumpReport};
+/// How a dumped key or value prints (`"text"`, `0x…` or `null`), for other readers of a
+/// [`DumpReport`] such as the tour.
+pub use format::{shown, Shown};
 pub use groups::{groups, GroupsReport};
 pub use topics::{topics, TopicsReport};
 

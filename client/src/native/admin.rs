@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::{ClusterMetadata, NewTopic};
 use crate::config::ClientConfig;
@@ -45,6 +46,16 @@ impl NativeAdmin {
                 c.name = topic_name(&t.name);
                 c.num_partitions = t.partitions;
                 c.replication_factor = t.replication_factor;
+                c.configs = t
+                    .configs
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut config = CreatableTopicConfig::default();
+                        config.name = StrBytes::from_string(k.clone());
+                        config.value = Some(StrBytes::from_string(v.clone()));
+                        config
+                    })
+                    .collect();
                 c
             })
             .collect();

@@ -63,10 +63,13 @@ impl RdAdmin {
         let new: Vec<RdNewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                RdNewTopic::new(
-                    &t.name,
-                    t.partitions,
-                    TopicReplication::Fixed(i32::from(t.replication_factor)),
+                t.configs.iter().fold(
+                    RdNewTopic::new(
+                        &t.name,
+                        t.partitions,
+                        TopicReplication::Fixed(i32::from(t.replication_factor)),
+                    ),
+                    |new, (k, v)| new.set(k, v),
                 )
             })
             .collect();

@@ -16,14 +16,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use minikafka_client::{
     Acks, Admin, Backend, ClientConfig, Producer, ProducerConfig, ProducerRecord,
 };
-use minikafka_demo::DEMO_KEYS;
 
 #[derive(Debug, Parser)]
 #[command(about = "Send JSON events keyed by user and print where each one was stored")]
@@ -47,8 +46,6 @@ struct Args {
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
 }
-
-const ACTIONS: [&str; 4] = ["login", "view", "click", "logout"];
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -77,22 +74,12 @@ async fn run() -> Result<()> {
     eprintln!("{}", reached(client).await);
 
     for id in 0..args.count {
-        let user = DEMO_KEYS[(id % DEMO_KEYS.len() as u64) as usize];
-        let action = ACTIONS[(id % ACTIONS.len() as u64) as usize];
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let value = serde_json::json!({
-            "id": id,
-            "user": user,
-            "action": action,
-            "timestamp": timestamp,
-        })
-        .to_string();
+        let event = minikafka_demo::demo_event(id);
+        let (user, value) = (event.key, event.value);
         let record = ProducerRecord::new(&args.topic)
             .key(user.to_string())
             .value(value.clone())
-            .timestamp(timestamp);
+            .timestamp(event.timestamp);
         let meta = producer
             .send(record)
             .await

@@ -1,0 +1,250 @@
+//! The tour (`cargo run --release -p minikafka-demo --bin tour`) end to end: the real
+//! binary, its output piped, checked for what each chapter must show.
+//!
+//! What is checked:
+//! - the whole tour exits 0 and prints every chapter heading and the dashboard URL;
+//! - chapter 1: each key's acknowledged partition is the client crate's murmur2 choice;
+//! - chapter 4: the killed member's partitions move only after the session timeout,
+//!   with a rebalance, and its uncommitted record is delivered again;
+//! - chapter 6: the offsets before and after the broker restart are the same;
+//! - chapter 7: retention moved the log start offset;
+//! - `--chapter N` runs that chapter alone; `--keep-data DIR` leaves a data dir that
+//!   `minikafka-broker inspect topics|groups` reads;
+//! - piped output holds no ANSI escape sequence.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use minikafka_client::partitioner::partition_for_key;
+
+/// Runs the tour with `args`; its exit status and stdout (a failure status also shows its
+/// stderr). Fails after two minutes.
+fn tour(args: &[&str]) -> (ExitStatus, String) {
+    run(Path::new(env!("CARGO_BIN_EXE_tour")), args)
+}
+
+fn run(program: &Path, args: &[&str]) -> (ExitStatus, String) {
+    let (status, stdout, stderr) = run_full(program, args);
+    if status.success() {
+        (status, stdout)
+    } else {
+        (status, format!("{stdout}\n--- stderr ---\n{stderr}"))
+    }
+}
+
+/// Runs `program`: its exit status, stdout and stderr.
+fn run_full(program: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("NO_COLOR")
+        .spawn()
+        .expect("the binary starts");
+    let read_all = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            from.read_to_string(&mut text).expect("utf-8 output");
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{} {args:?} did not finish within 2 minutes",
+                program.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = stdout.join().expect("the stdout reader");
+    let errors = stderr.join().expect("the stderr reader");
+    assert!(
+        !text.contains('\x1b'),
+        "piped output must hold no escape sequence:\n{text}"
+    );
+    (status, text, errors)
+}
+
+/// The part of `out` from the heading of chapter `n` to the next heading.
+fn chapter(out: &str, n: usize) -> &str {
+    let start = out
+        .find(&format!("== Chapter {n} of 7:"))
+        .unwrap_or_else(|| panic!("no chapter {n} in:\n{out}"));
+    let rest = &out[start..];
+    let end = rest[1..].find("== Chapter ").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+/// The number right after `marker` on the first line that has it.
+fn number_after(text: &str, marker: &str) -> f64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{text}"));
+    let digits: String = text[at + marker.len()..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after `{marker}` in:\n{text}"))
+}
+
+#[test]
+fn the_whole_tour_shows_every_lesson() {
+    let (status, out) = tour(&[]);
+    assert!(status.success(), "exit {status}:\n{out}");
+    for (n, title) in minikafka_demo::tour::CHAPTERS.iter().enumerate() {
+        assert!(
+            out.contains(&format!("== Chapter {} of 7: {title} ==", n + 1)),
+            "chapter {} heading missing:\n{out}",
+            n + 1
+        );
+    }
+    assert!(out.contains("dashboard: http://127.0.0.1:"), "{out}");
+    assert!(out.contains("Tour done in"), "{out}");
+
+    // 1. Every delivery report's partition is murmur2's choice for its key.
+    let one = chapter(&out, 1);
+    let mut reports = 0;
+    for line in one.lines() {
+        let Some(rest) = line.trim().strip_prefix("demo-topic [") else {
+            continue;
+        };
+        let partition: i32 = rest[..rest.find(']').expect("]")]
+            .parse()
+            .expect("a partition");
+        let key = rest
+            .split("key=")
+            .nth(1)
+            .and_then(|k| k.split_whitespace().next())
+            .expect("a key");
+        assert_eq!(partition, partition_for_key(key.as_bytes(), 3), "{line}");
+        reports += 1;
+    }
+    assert_eq!(reports, 10, "{one}");
+    for key in minikafka_demo::DEMO_KEYS {
+        assert!(one.contains(key), "{key} missing from:\n{one}");
+    }
+
+    // 2. The files and one batch, labelled.
+    let two = chapter(&out, 2);
+    for needle in [
+        "00000000000000000000.log",
+        ".index:",
+        "baseOffset",
+        "crc",
+        "recordCount",
+    ] {
+        assert!(two.contains(needle), "`{needle}` missing from:\n{two}");
+    }
+
+    // 3. Commits decoded from __consumer_offsets.
+    let three = chapter(&out, 3);
+    assert!(three.contains("__consumer_offsets-0/"), "{three}");
+    assert!(
+        three.contains("key (group tour-readers, demo-topic [1]) → value: offset 4"),
+        "{three}"
+    );
+
+    // 4. The kill: nothing moves before the session timeout, then a rebalance.
+    let four = chapter(&out, 4);
+    assert!(four.contains("killed with SIGKILL"), "{four}");
+    assert!(four.contains("consumer-c is still a member"), "{four}");
+    let expiry = four
+        .lines()
+        .find(|l| l.contains("s after the kill: consumer-c's last heartbeat is"))
+        .unwrap_or_else(|| panic!("no expiry line in:\n{four}"));
+    let seconds = number_after(expiry, "[broker]");
+    // The session counts from the last heartbeat, at most one interval before the kill.
+    let session = (minikafka_demo::tour::SESSION_TIMEOUT
+        - minikafka_demo::tour::HEARTBEAT_INTERVAL)
+        .as_secs_f64();
+    assert!(
+        seconds >= session,
+        "moved after {seconds} s < {session} s:\n{four}"
+    );
+    assert!(
+        four.contains("a rebalance after the session timeout"),
+        "{four}"
+    );
+    assert!(four.contains("1 member"), "{four}");
+    assert!(four.contains("again: consumer-c had read it"), "{four}");
+
+    // 6. The same offsets before and after the restart.
+    let six = chapter(&out, 6);
+    let rows: Vec<&str> = six
+        .lines()
+        .filter(|l| l.contains("log end offset") || l.contains("committed ["))
+        .collect();
+    assert_eq!(rows.len(), 6, "{six}");
+    for row in rows {
+        let numbers: Vec<&str> = row.split_whitespace().rev().take(2).collect();
+        assert_eq!(numbers[0], numbers[1], "changed over the restart: {row}");
+    }
+    assert!(six.contains("the same offsets after the restart"), "{six}");
+
+    // 7. Retention moved the log start offset.
+    let seven = chapter(&out, 7);
+    assert!(seven.contains("rolled"), "{seven}");
+    let moved_to = number_after(seven, "log start offset: 0 →");
+    assert!(moved_to > 0.0, "{seven}");
+}
+
+#[test]
+fn one_chapter_runs_alone() {
+    let (status, out) = tour(&["--chapter", "7"]);
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(out.contains("== Chapter 7 of 7: Segments =="), "{out}");
+    assert!(!out.contains("== Chapter 1 of 7"), "{out}");
+    assert!(out.contains("log start offset: 0 →"), "{out}");
+}
+
+/// `--keep-data` leaves the data dir behind, and `inspect` reads it.
+#[test]
+fn kept_data_can_be_inspected() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("a UTF-8 path");
+    let (status, out) = tour(&["--chapter", "3", "--keep-data", data_arg]);
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(out.contains("inspect groups"), "{out}");
+
+    let broker = broker_bin();
+    let (status, topics) = run(&broker, &["inspect", "topics", data_arg]);
+    assert!(status.success(), "{topics}");
+    assert!(topics.contains("demo-topic"), "{topics}");
+    let (status, groups) = run(&broker, &["inspect", "groups", data_arg]);
+    assert!(status.success(), "{groups}");
+    assert!(groups.contains("tour-readers"), "{groups}");
+
+    // A second run refuses the used dir instead of mixing two tours.
+    let (status, _, stderr) = run_full(
+        Path::new(env!("CARGO_BIN_EXE_tour")),
+        &["--chapter", "1", "--keep-data", data_arg],
+    );
+    assert!(!status.success());
+    assert!(stderr.contains("is not empty"), "{stderr}");
+}
+
+/// The broker's binary, beside the demo's own.
+fn broker_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_tour")).with_file_name("minikafka-broker");
+    assert!(
+        path.is_file(),
+        "{} is not built; run this test with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
