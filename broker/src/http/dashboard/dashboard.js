@@ -95,6 +95,12 @@ function shortMember(m) {
   return `${m.client_id || 'member'}-${rest.slice(0, 4)}`;
 }
 
+// A key as a cell can show it: whole when short, else its end ("…nt_1"), since keys
+// such as student_1 / student_2 differ at the end. The whole key is in the tooltip.
+function shortKey(key) {
+  return key.length <= 5 ? key : `…${key.slice(-4)}`;
+}
+
 // A child of `parent` with this data key, made by `make` the first time.
 function keyed(parent, selector, make) {
   let node = parent.querySelector(`:scope > ${selector}`);
@@ -255,7 +261,7 @@ function drawPartition(node, t, p, extra, who, cells, width) {
       const r = byOffset.get(o);
       // A commit in __consumer_offsets is labelled with its offset ("→5"); hover for the rest.
       const commit = t.internal && r && /^offset \d+$/.test(r.value || '');
-      const k = r ? (commit ? `→${r.value.slice(7)}` : (r.key == null ? '∅' : r.key)) : '';
+      const k = r ? (commit ? `→${r.value.slice(7)}` : (r.key == null ? '∅' : shortKey(r.key))) : '';
       const title = r ? `offset ${o}\nkey: ${r.key == null ? '(null)' : r.key}\nvalue: ${r.value == null ? '(null)' : r.value}\ntime: ${new Date(r.timestamp).toISOString()}`
         : `offset ${o}`;
       const seg = segIndex(o);
