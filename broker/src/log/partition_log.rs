@@ -50,6 +50,9 @@ pub struct AppendInfo {
     /// Byte position of the batch inside that segment's `.log`.
     pub position: u64,
     pub log_start_offset: i64,
+    /// The time the broker stamped on the batches (`message.timestamp.type=
+    /// LogAppendTime`); -1 with CreateTime. Produce answers it as `log_append_time_ms`.
+    pub log_append_time: i64,
 }
 
 /// A summary of one segment (`Partition::segments`): which offsets it holds.
@@ -206,6 +209,14 @@ impl PartitionLog {
                 let base = inner.log_end_offset();
                 set_base_offset(batch, base);
                 h.base_offset = base;
+                let log_append_time = if self.config.log_append_time {
+                    let now = now_ms();
+                    record_batch::set_log_append_time(batch, now);
+                    h = BatchHeader::parse(batch)?;
+                    now
+                } else {
+                    -1
+                };
                 let active = inner.active_mut();
                 let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;
@@ -224,6 +235,7 @@ impl PartitionLog {
                         segment_base,
                         position,
                         log_start_offset,
+                        log_append_time,
                     },
                     Some(first) => AppendInfo {
                         last_offset: h.last_offset(),
