@@ -103,8 +103,11 @@ fn read_bytes(buf: &mut &[u8], what: &str) -> Result<Option<Bytes>, BatchError> 
     Ok(Some(Bytes::copy_from_slice(b)))
 }
 
-/// The records section, decompressed when the batch is compressed.
-fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
+/// The records section, decompressed when the batch is compressed, with the
+/// kafka-protocol crate's codecs: gzip, snappy (raw, or xerial-framed as the Java
+/// client writes it), lz4 frames and zstd. A payload the codec cannot read is
+/// [`BatchError::Undecompressable`] (CORRUPT_MESSAGE).
+pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
     use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
     let raw = batch
         .get(HEADER_LEN..h.total_len().min(batch.len()))
@@ -118,12 +121,15 @@ fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
         Compression::Lz4 => Lz4::decompress(&mut src, take),
         Compression::Zstd => Zstd::decompress(&mut src, take),
     };
-    out.map_err(|e| bad(format!("cannot decompress {}: {e:#}", h.compression_name())))
+    out.map_err(|e| BatchError::Undecompressable {
+        codec: h.compression_name(),
+        reason: format!("{e:#}"),
+    })
 }
 
-/// The walk [`validate`](super::record_batch::validate) makes over an uncompressed
-/// batch's records: exactly `count` records, with offset deltas 0, 1, 2, …, ending at
-/// the end of `body`. It reads each record's length, attributes, timestampDelta and
+/// The walk [`validate`](super::record_batch::validate) makes over a batch's records
+/// (the decompressed ones, for a compressed batch): exactly `count` records, with
+/// offset deltas 0, 1, 2, …, ending at the end of `body`. It reads each record's length, attributes, timestampDelta and
 /// offsetDelta with the same varint readers as [`records`], and copies nothing.
 pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
     let mut rest = body;

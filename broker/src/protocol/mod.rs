@@ -134,6 +134,11 @@ pub enum ProtocolError {
         max: i16,
     },
     #[error(
+        "Produce v{version} is advertised for old librdkafka's sake but not served \
+         (v3+ is; message format v0/v1 is gone): closing the connection, as Kafka 4.0 does"
+    )]
+    RefusedProduceVersion { version: i16 },
+    #[error(
         "an acks=0 produce failed for {failed} partition(s); closing the connection \
          so the producer notices (as Kafka does)"
     )]
@@ -189,6 +194,13 @@ pub async fn handle_request(
         return Ok(Some(api_versions::unsupported_version_response(
             correlation_id,
         )));
+    }
+    // Produce v0–v2 are advertised (see `api_versions::advertised_min`) but refused when
+    // they arrive, as Kafka 4.0 refuses them: its socket server closes the connection.
+    if api == ApiKey::Produce && (0..3).contains(&version) {
+        ctx.stats
+            .request("Produce", version, ResponseError::UnsupportedVersion.code());
+        return Err(ProtocolError::RefusedProduceVersion { version });
     }
     let (min, max) = range.ok_or(ProtocolError::UnsupportedApi { api, api_key })?;
     if !speaks {
