@@ -472,6 +472,42 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// ListOffsets' MAX_TIMESTAMP (-3): the offset and timestamp of the record with the
+    /// largest timestamp, the first one if several share it, as Kafka answers;
+    /// `None` on an empty log. Without a time index, it reads batch headers only
+    /// (each segment's cached maxTimestamp, then the headers of the first segment
+    /// holding it), and decodes one batch to find the record inside.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let mut inner = self.lock();
+        let mut best: Option<(usize, i64)> = None;
+        for (i, seg) in inner.segments.iter_mut().enumerate() {
+            let ts = seg.max_timestamp()?;
+            if ts >= 0 && best.is_none_or(|(_, max)| ts > max) {
+                best = Some((i, ts));
+            }
+        }
+        let Some((i, max)) = best else {
+            return Ok(None);
+        };
+        let seg = &inner.segments[i];
+        let mut found = None;
+        seg.for_each_header(|pos, h| {
+            if h.max_timestamp == max {
+                found = Some((pos, h.total_len()));
+                return false;
+            }
+            true
+        })?;
+        let Some((pos, len)) = found else {
+            return Ok(None);
+        };
+        let bytes = seg.read(pos, len)?;
+        let hit = record::records(&bytes)?
+            .into_iter()
+            .find(|r| r.timestamp == max);
+        Ok(hit.map(|r| (r.offset, r.timestamp)))
+    }
+
     /// Drops every record at `offset` and after. A batch is the unit of storage, so the
     /// whole batch holding `offset` goes: the log end offset becomes that batch's base
     /// offset. `offset >= log_end_offset` does nothing; below `log_start_offset` is an

@@ -112,6 +112,12 @@ impl Partition {
         self.log.offset_for_timestamp(ts)
     }
 
+    /// The offset and timestamp of the record with the largest timestamp (the first
+    /// such record); `None` on an empty log. Blocking.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.log.offset_of_max_timestamp()
+    }
+
     /// Truncates the log (see `PartitionLog::truncate_to`) and publishes the new end.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         self.log.truncate_to(offset)?;
