@@ -115,6 +115,10 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// Durability policy (Kafka: `flush.messages` / `flush.ms`).
     pub fsync: FsyncPolicy,
+    /// `compression.type`: `None` is `producer` (the default: batches are stored as
+    /// they came); `Some(codec)` recompresses every batch in another codec to it
+    /// (`uncompressed` is `Some(Compression::None)`), see `record::recompress`.
+    pub compression: Option<crate::log::record_batch::Compression>,
     /// Explain mode for this log (not a topic config: no topic can set it).
     /// `Broker::start` copies [`Config::explain`] here, and every partition inherits it
     /// from the broker defaults.
@@ -132,6 +136,7 @@ impl Default for LogConfig {
             max_index_bytes: 10 * 1024 * 1024,
             max_message_bytes: 1024 * 1024 + 12,
             fsync: FsyncPolicy::Never,
+            compression: None,
             explain: false,
         }
     }

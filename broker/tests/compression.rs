@@ -190,3 +190,80 @@ async fn corrupt_compressed_batches_are_refused_and_not_stored() {
     }
     broker.stop().await;
 }
+
+/// Creates `topic` (one partition) with `compression.type` set.
+async fn create_with_compression(client: &mut Client, topic: &str, codec: &str) {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+    use kafka_protocol::protocol::StrBytes;
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(wire::topic_name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("compression.type"))
+                .with_value(Some(StrBytes::from_string(codec.to_string())))])]);
+    let resp: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &req).await;
+    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
+}
+
+/// `compression.type=gzip` stores gzip whatever the producer sent (Kafka's
+/// LogValidator): another codec, or none, is written again as one gzip batch with
+/// the same records; a gzip batch is stored as it came. `uncompressed` stores none.
+#[tokio::test]
+async fn a_topic_codec_is_applied_to_what_producers_send() {
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    create_with_compression(&mut client, "gz", "gzip").await;
+    create_with_compression(&mut client, "plain", "uncompressed").await;
+    let mut expected = Vec::new();
+    for (i, codec) in [
+        Compression::None,
+        Compression::Lz4,
+        Compression::Gzip,
+        Compression::Zstd,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let values: Vec<String> = (0..3)
+            .map(|j| format!("{}-{i}-{j}", codec.name()))
+            .collect();
+        let recs: Vec<NewRecord> = values.iter().map(|v| rec(v)).collect();
+        let sent = build(&recs, 1000, codec);
+        for topic in ["gz", "plain"] {
+            let r = client.produce(topic, 0, Bytes::from(sent.clone())).await;
+            assert_eq!(
+                (r.error_code, r.base_offset),
+                (0, 3 * i as i64),
+                "{topic} {codec:?}"
+            );
+        }
+        if codec == Compression::Gzip {
+            let fetched = client.fetch("gz", 0, 3 * i as i64, 0, 1).await;
+            let served = fetched.records.expect("records");
+            assert_eq!(
+                &served[8..],
+                &sent[8..],
+                "gzip sent to a gzip topic: as it came"
+            );
+        }
+        expected.push(values);
+    }
+    for (topic, codec) in [("gz", "gzip"), ("plain", "none")] {
+        let batches = stored(broker.data_dir(), topic);
+        assert_eq!(batches.len(), 4, "{topic}: {batches:?}");
+        for ((stored_codec, values), want) in batches.iter().zip(&expected) {
+            assert_eq!(stored_codec, codec, "{topic}");
+            assert_eq!(values, want, "{topic}: the same records");
+        }
+        // Fetch serves what is stored, readable by any client.
+        let fetched = client.fetch(topic, 0, 0, 0, 1).await;
+        let read = wire::decode_records(fetched.records.expect("records"));
+        let values: Vec<String> = read.into_iter().map(|(_, _, v)| v).collect();
+        assert_eq!(values, expected.concat(), "{topic}: fetched");
+    }
+    broker.stop().await;
+}

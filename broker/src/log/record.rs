@@ -283,6 +283,65 @@ pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compressio
     b
 }
 
+/// Kafka's `compression.type` other than `producer` (its `LogValidator`): when a batch
+/// of `produced` (one or more, back to back, as in a Produce request) is in another
+/// codec than `target`, every record of every batch is decoded and written again into
+/// **one** batch in `target`, keeping each record's key, value, headers and timestamp
+/// and the first batch's producer id, epoch, base sequence, transactional bit and
+/// leader epoch. `None` when nothing needs it: every batch is already in `target`, or
+/// a batch is a control batch (never recompressed). Each batch is validated first
+/// (`record_batch::validate`), so a bad one is refused as it would be unchanged.
+///
+/// The cost: a decompression, a decode and a compression of the whole request on the
+/// produce path, and a stored batch that differs from what the producer sent (its CRC
+/// is new), so the "stored byte for byte" rule holds only under `producer`.
+pub fn recompress(
+    produced: &[u8],
+    target: Compression,
+    max_message_bytes: usize,
+) -> Result<Option<Vec<u8>>, BatchError> {
+    use super::record_batch::{split_exact, validate};
+    let ranges = split_exact(produced)?;
+    let mut headers = Vec::with_capacity(ranges.len());
+    for r in &ranges {
+        headers.push(validate(&produced[r.clone()], max_message_bytes)?);
+    }
+    let keep = |h: &BatchHeader| h.is_control() || h.compression().is_ok_and(|c| c == target);
+    if headers.iter().all(keep) || headers.iter().any(BatchHeader::is_control) {
+        return Ok(None);
+    }
+    let mut all = Vec::new();
+    for r in &ranges {
+        all.extend(
+            records(&produced[r.clone()])?
+                .into_iter()
+                .map(|r| NewRecord {
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    timestamp: r.timestamp,
+                }),
+        );
+    }
+    let first = headers[0];
+    let base_timestamp = all.first().map_or(first.base_timestamp, |r| r.timestamp);
+    let mut b = build(&all, base_timestamp, target);
+    use super::record_batch::{
+        ATTRIBUTES, BASE_SEQUENCE, CRC, PARTITION_LEADER_EPOCH, PRODUCER_EPOCH, PRODUCER_ID,
+    };
+    b[PARTITION_LEADER_EPOCH].copy_from_slice(&first.partition_leader_epoch.to_be_bytes());
+    b[PRODUCER_ID].copy_from_slice(&first.producer_id.to_be_bytes());
+    b[PRODUCER_EPOCH].copy_from_slice(&first.producer_epoch.to_be_bytes());
+    b[BASE_SEQUENCE].copy_from_slice(&first.base_sequence.to_be_bytes());
+    if first.is_transactional() {
+        let attributes = i16::from_be_bytes([b[ATTRIBUTES.start], b[ATTRIBUTES.start + 1]]);
+        b[ATTRIBUTES].copy_from_slice(&(attributes | 0x10).to_be_bytes());
+    }
+    let crc = compute_crc(&b);
+    b[CRC].copy_from_slice(&crc.to_be_bytes());
+    Ok(Some(b))
+}
+
 fn compress(body: &[u8], compression: Compression) -> Result<Vec<u8>, String> {
     use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
     let mut out: Vec<u8> = Vec::new();

@@ -242,3 +242,57 @@ fn raw_snappy_without_xerial_framing_is_read_too() {
     validate(&b, 1 << 20).unwrap();
     assert_eq!(records(&b).unwrap()[0].value.as_deref(), Some(&b"raw"[..]));
 }
+
+#[test]
+fn recompress_keeps_records_and_producer_identity() {
+    use crate::log::record::recompress;
+    let mut lz4 = build(
+        &[rec("a", "1", 1000), rec("b", "2", 1007)],
+        1000,
+        Compression::Lz4,
+    );
+    lz4[PRODUCER_ID].copy_from_slice(&77i64.to_be_bytes());
+    lz4[PRODUCER_EPOCH].copy_from_slice(&3i16.to_be_bytes());
+    lz4[BASE_SEQUENCE].copy_from_slice(&12i32.to_be_bytes());
+    fix_crc(&mut lz4);
+    let plain = build(&[rec("c", "3", 1010)], 1010, Compression::None);
+    let mut both = lz4.clone();
+    both.extend_from_slice(&plain);
+
+    let gz = recompress(&both, Compression::Gzip, 1 << 20)
+        .unwrap()
+        .expect("rewritten");
+    let h = validate(&gz, 1 << 20).unwrap();
+    assert_eq!(h.compression().unwrap(), Compression::Gzip);
+    assert_eq!(
+        (
+            h.producer_id,
+            h.producer_epoch,
+            h.base_sequence,
+            h.record_count
+        ),
+        (77, 3, 12, 3),
+        "one batch, the first batch's producer"
+    );
+    let values: Vec<_> = records(&gz)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (Some(Bytes::from_static(b"1")), 1000),
+            (Some(Bytes::from_static(b"2")), 1007),
+            (Some(Bytes::from_static(b"3")), 1010)
+        ]
+    );
+    // Already in the topic's codec: stored as it came.
+    assert!(recompress(&lz4, Compression::Lz4, 1 << 20)
+        .unwrap()
+        .is_none());
+    // A bad batch is refused as it would be without recompression.
+    let mut bad = lz4.clone();
+    bad[RECORD_COUNT].copy_from_slice(&5i32.to_be_bytes());
+    assert!(recompress(&bad, Compression::Gzip, 1 << 20).is_err());
+}
