@@ -305,3 +305,39 @@ async fn python_clients_compress_and_read_back() {
     }
     broker.stop().await;
 }
+
+/// zstd came with Produce v7 and Fetch v10 (KIP-110): an older Produce carrying zstd,
+/// and an older Fetch of a zstd topic, get UNSUPPORTED_COMPRESSION_TYPE (76), as Kafka
+/// answers.
+#[tokio::test]
+async fn zstd_needs_produce_v7_and_fetch_v10() {
+    use kafka_protocol::messages::{FetchResponse, ProduceResponse};
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    create_with_compression(&mut client, "z", "zstd").await;
+    let zstd = Bytes::from(build(&[rec("z")], 1000, Compression::Zstd));
+    let gzip = Bytes::from(build(&[rec("g")], 1000, Compression::Gzip));
+    for (version, records, code) in [(6, zstd.clone(), 76), (6, gzip, 0), (7, zstd, 0)] {
+        let resp: ProduceResponse = client
+            .call(
+                ApiKey::Produce,
+                version,
+                &wire::produce_request("z", 0, records, -1),
+            )
+            .await;
+        let p = &resp.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, code, "Produce v{version}: {p:?}");
+    }
+    for (version, code) in [(9, 76), (10, 0)] {
+        let resp: FetchResponse = client
+            .call(
+                ApiKey::Fetch,
+                version,
+                &wire::fetch_request("z", 0, 0, 0, 1),
+            )
+            .await;
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, code, "Fetch v{version}");
+    }
+    broker.stop().await;
+}

@@ -224,6 +224,14 @@ pub async fn handle_request(
             );
             ctx.stats
                 .request(outcome::api_name(api), version, unsupported::CODE);
+            if ctx.config.explain {
+                crate::explain::line(
+                    "protocol/unsupported.rs unsupported::answer",
+                    format_args!(
+                        "{api:?} v{version} is not in api_versions::SUPPORTED (ApiVersions never advertised it); Kafka's answer to an API it cannot serve is the API's own response with UNSUPPORTED_VERSION (35) in its error fields, so the client reports an error instead of reconnecting"
+                    ),
+                );
+            }
             return Ok(Some(answer));
         }
         return Err(match range {

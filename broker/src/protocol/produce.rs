@@ -33,6 +33,7 @@
 //!   stored compressed as it came. The one exception is a topic whose
 //!   `compression.type` is a codec: batches in another codec are written again in it
 //!   (`Partition::append`), as Kafka does, and the log line says so.
+//! - A zstd batch in Produce below v7 gets UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
 //! - The response carries the base offset of the first batch and the log start offset.
 //! - Appends (disk I/O, maybe fsync) run on the blocking pool.
 
@@ -73,7 +74,7 @@ pub async fn handle(
                 if ctx.config.explain {
                     explain_choice(ctx, &name, data.index, data.records.as_ref());
                 }
-                produce_partition(ctx, &name, data.index, data.records).await
+                produce_partition(ctx, &name, data.index, data.records, version).await
             };
             lines.push(describe(&name, data.index, &outcome));
             partitions.push(partition_response(data.index, outcome, version));
@@ -110,6 +111,7 @@ async fn produce_partition(
     topic: &str,
     index: i32,
     records: Option<Bytes>,
+    version: i16,
 ) -> PartitionOutcome {
     let Some(partition) = ctx.topics.partition(topic, index) else {
         return Err((
@@ -118,7 +120,26 @@ async fn produce_partition(
         ));
     };
     let records = records.unwrap_or_default();
+    // zstd needs Produce v7+ (KIP-110); Kafka checks the first batch
+    // (`ProduceRequest.validateRecords`).
+    let codec = BatchHeader::parse(&records)
+        .ok()
+        .and_then(|h| h.compression().ok());
+    if version < 7 && codec == Some(Compression::Zstd) {
+        return Err((
+            ResponseError::UnsupportedCompressionType.code(),
+            format!("Produce v{version} may not carry zstd batches (v7+ may)"),
+        ));
+    }
     let recompressed = recompression(&partition, &records);
+    if let (true, Some(what)) = (ctx.config.explain, &recompressed) {
+        crate::explain::line(
+            "topics/partition.rs Partition::append",
+            format_args!(
+                "{topic}[{index}]: {what}: the batch is decompressed, its records decoded and written again as one batch in the topic's codec before the log appends it (Kafka's LogValidator); under compression.type=producer it would be stored byte for byte"
+            ),
+        );
+    }
     let appended = tokio::task::spawn_blocking(move || {
         // The log writes each batch's base offset in place, so the records are copied
         // out of the shared request buffer once.
