@@ -106,6 +106,14 @@ fn error_response(api: ApiKey, body: &mut Bytes, version: i16, buf: &mut BytesMu
         GetTelemetrySubscriptions: GetTelemetrySubscriptionsRequest -> GetTelemetrySubscriptionsResponse from 0,
         PushTelemetry: PushTelemetryRequest -> PushTelemetryResponse from 0,
         UpdateFeatures: UpdateFeaturesRequest -> UpdateFeaturesResponse from 0,
+        // Served APIs, at a version past what this broker serves (clients do not send
+        // those, having read ApiVersions; a hand-rolled client might).
+        JoinGroup: JoinGroupRequest -> JoinGroupResponse from 0,
+        Heartbeat: HeartbeatRequest -> HeartbeatResponse from 0,
+        LeaveGroup: LeaveGroupRequest -> LeaveGroupResponse from 0,
+        SyncGroup: SyncGroupRequest -> SyncGroupResponse from 0,
+        ListGroups: ListGroupsRequest -> ListGroupsResponse from 0,
+        InitProducerId: InitProducerIdRequest -> InitProducerIdResponse from 0,
     )
 }
 
@@ -298,6 +306,20 @@ mod tests {
             ResponseError::UnsupportedVersion.code()
         );
         assert_eq!(resp.results[0].resource_name.as_str(), "t");
+    }
+
+    #[test]
+    fn a_served_api_past_our_range_gets_the_error_answer() {
+        // InitProducerId v5 exists in Kafka 3.9/4.0; this broker serves 0–4.
+        let mut body = request(5, &InitProducerIdRequest::default());
+        let mut bytes = answer(ApiKey::InitProducerId, 5, 3, &mut body).expect("answered");
+        let header =
+            <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(&mut bytes, 1).unwrap();
+        assert_eq!(header.correlation_id, 3);
+        let resp =
+            <InitProducerIdResponse as kafka_protocol::protocol::Decodable>::decode(&mut bytes, 5)
+                .unwrap();
+        assert_eq!(resp.error_code, CODE);
     }
 
     #[test]
