@@ -364,14 +364,13 @@ async fn rdkafka_crate_compresses_and_reads_back() {
         let values: Vec<String> = (0..20)
             .map(|i| format!("{i:03} {codec} the quick brown fox jumps over the lazy dog"))
             .collect();
-        let pending: Vec<_> = values
-            .iter()
-            .map(|v| {
-                producer.send_result(FutureRecord::<(), _>::to(&topic).partition(0).payload(v))
-            })
-            .collect();
+        let mut pending = Vec::with_capacity(values.len());
+        for v in &values {
+            let record = FutureRecord::<(), _>::to(&topic).partition(0).payload(v);
+            pending.push(producer.send_result(record).expect("queue has room"));
+        }
         for p in pending {
-            let delivered = p.expect("queued").await.expect("delivered");
+            let delivered = p.await.expect("delivered");
             assert!(delivered.is_ok(), "{topic}: {delivered:?}");
         }
         let batches = stored(broker.data_dir(), &topic);
