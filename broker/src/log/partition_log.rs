@@ -299,8 +299,7 @@ impl PartitionLog {
         recovery::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
         inner
             .active_mut()
-            .index
-            .resize(self.config.max_index_bytes)?;
+            .preallocate_indexes(self.config.max_index_bytes)?;
         inner.closed = false;
         Ok(())
     }
@@ -324,8 +323,8 @@ impl PartitionLog {
         });
         let why = if active.size() + len as u64 > self.config.segment_bytes {
             "segment.bytes reached"
-        } else if active.index().is_full() {
-            "the index is full"
+        } else if active.index().is_full() || active.time_index().is_full() {
+            "an index is full"
         } else if too_old {
             "older than segment.ms"
         } else if active.cannot_hold(&as_stored, len) {
@@ -334,10 +333,10 @@ impl PartitionLog {
             return Ok(());
         };
         let old = inner.active_mut();
-        old.index.trim()?;
+        old.seal()?;
         old.sync()?;
         // A file left under the new name (say, by a failed delete) holds nothing valid.
-        for ext in ["log", "index"] {
+        for ext in ["log", "index", "timeindex"] {
             let stale = self.dir.join(super::segment::file_name(next, ext));
             match std::fs::remove_file(&stale) {
                 Ok(()) => tracing::warn!("removed stale {} before rolling", stale.display()),
@@ -445,23 +444,17 @@ impl PartitionLog {
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is >= `ts`,
-    /// with that timestamp; `None` when no record is that new.
+    /// with that timestamp; `None` when no record is that new. Segments whose largest
+    /// timestamp is older are skipped; in the first that is not, the time index says
+    /// where to start (`Segment::find_timestamp`), and the records of that batch are
+    /// read to find the first one.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
         for seg in inner.segments.iter_mut() {
-            if seg.max_timestamp()? < ts {
+            let Some((pos, h)) = seg.find_timestamp(ts)? else {
                 continue;
-            }
-            let mut found = None;
-            seg.for_each_header(|pos, h| {
-                if h.max_timestamp >= ts {
-                    found = Some((pos, h.total_len()));
-                    return false;
-                }
-                true
-            })?;
-            let Some((pos, len)) = found else { continue };
-            let bytes = seg.read(pos, len)?;
+            };
+            let bytes = seg.read(pos, h.total_len())?;
             let hit = record::records(&bytes)?
                 .into_iter()
                 .find(|r| r.timestamp >= ts);
@@ -474,9 +467,10 @@ impl PartitionLog {
 
     /// ListOffsets' MAX_TIMESTAMP (-3): the offset and timestamp of the record with the
     /// largest timestamp, the first one if several share it, as Kafka answers;
-    /// `None` on an empty log. Without a time index, it reads batch headers only
-    /// (each segment's cached maxTimestamp, then the headers of the first segment
-    /// holding it), and decodes one batch to find the record inside.
+    /// `None` on an empty log. As Kafka: the first segment with the largest max
+    /// timestamp (each segment knows its own, from its time index or one header scan),
+    /// then in it the first batch reaching that timestamp (`Segment::find_timestamp`,
+    /// through the time index), whose records are read to find the record.
     pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
         let mut best: Option<(usize, i64)> = None;
@@ -489,19 +483,11 @@ impl PartitionLog {
         let Some((i, max)) = best else {
             return Ok(None);
         };
-        let seg = &inner.segments[i];
-        let mut found = None;
-        seg.for_each_header(|pos, h| {
-            if h.max_timestamp == max {
-                found = Some((pos, h.total_len()));
-                return false;
-            }
-            true
-        })?;
-        let Some((pos, len)) = found else {
+        let seg = &mut inner.segments[i];
+        let Some((pos, h)) = seg.find_timestamp(max)? else {
             return Ok(None);
         };
-        let bytes = seg.read(pos, len)?;
+        let bytes = seg.read(pos, h.total_len())?;
         let hit = record::records(&bytes)?
             .into_iter()
             .find(|r| r.timestamp == max);
@@ -535,7 +521,7 @@ impl PartitionLog {
         if let Some((pos, h)) = seg.find(offset)? {
             seg.truncate(pos, h.base_offset)?;
         }
-        seg.index.resize(self.config.max_index_bytes)?;
+        seg.preallocate_indexes(self.config.max_index_bytes)?;
         seg.sync()?;
         let base = seg.base_offset();
         recovery::write_recovery_point(&self.dir, base)?;
@@ -640,7 +626,7 @@ impl PartitionLog {
             return Ok(());
         }
         let active = inner.active_mut();
-        active.index.trim()?;
+        active.seal()?;
         active.sync()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
