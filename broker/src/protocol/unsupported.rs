@@ -117,6 +117,27 @@ fn error_response(api: ApiKey, body: &mut Bytes, version: i16, buf: &mut BytesMu
     )
 }
 
+/// One error per config resource of the request (the three config APIs share the shape):
+/// `Request, Response.with_results_field, ResultType, "Api"`.
+macro_rules! per_resource {
+    ($body:expr, $version:expr, $buf:expr, $req:ty,
+     $resp:ident . $with:ident, $result:ty, $name:literal) => {{
+        let req: $req = decode($body, $version)?;
+        let results = req
+            .resources
+            .into_iter()
+            .map(|r| {
+                <$result>::default()
+                    .with_error_code(CODE)
+                    .with_error_message(message($name))
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+            })
+            .collect();
+        put($resp::default().$with(results), $version, $buf)
+    }};
+}
+
 /// Answers with one error per item of the request, as Kafka's `getErrorResponse`.
 fn per_item(api: ApiKey, body: &mut Bytes, version: i16, buf: &mut BytesMut) -> Option<()> {
     use kafka_protocol::messages::{
@@ -125,61 +146,33 @@ fn per_item(api: ApiKey, body: &mut Bytes, version: i16, buf: &mut BytesMut) -> 
         offset_for_leader_epoch_response as ofle,
     };
     match api {
-        ApiKey::DescribeConfigs => {
-            let req: DescribeConfigsRequest = decode(body, version)?;
-            put(
-                DescribeConfigsResponse::default().with_results(
-                    req.resources
-                        .into_iter()
-                        .map(|r| {
-                            dc::DescribeConfigsResult::default()
-                                .with_error_code(CODE)
-                                .with_error_message(message("DescribeConfigs"))
-                                .with_resource_type(r.resource_type)
-                                .with_resource_name(r.resource_name)
-                        })
-                        .collect(),
-                ),
-                version,
-                buf,
-            )
-        }
-        ApiKey::AlterConfigs => {
-            let req: AlterConfigsRequest = decode(body, version)?;
-            put(
-                AlterConfigsResponse::default().with_responses(
-                    req.resources
-                        .into_iter()
-                        .map(|r| {
-                            alter_configs_response::AlterConfigsResourceResponse::default()
-                                .with_error_code(CODE)
-                                .with_error_message(message("AlterConfigs"))
-                                .with_resource_type(r.resource_type)
-                                .with_resource_name(r.resource_name)
-                        })
-                        .collect(),
-                ),
-                version,
-                buf,
-            )
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            let req: IncrementalAlterConfigsRequest = decode(body, version)?;
-            put(
-            IncrementalAlterConfigsResponse::default().with_responses(
-                req.resources
-                    .into_iter()
-                    .map(|r| {
-                        incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                            .with_error_code(CODE)
-                            .with_error_message(message("IncrementalAlterConfigs"))
-                            .with_resource_type(r.resource_type)
-                            .with_resource_name(r.resource_name)
-                    })
-                    .collect(),
-            ),
-            version, buf)
-        }
+        ApiKey::DescribeConfigs => per_resource!(
+            body,
+            version,
+            buf,
+            DescribeConfigsRequest,
+            DescribeConfigsResponse.with_results,
+            dc::DescribeConfigsResult,
+            "DescribeConfigs"
+        ),
+        ApiKey::AlterConfigs => per_resource!(
+            body,
+            version,
+            buf,
+            AlterConfigsRequest,
+            AlterConfigsResponse.with_responses,
+            alter_configs_response::AlterConfigsResourceResponse,
+            "AlterConfigs"
+        ),
+        ApiKey::IncrementalAlterConfigs => per_resource!(
+            body,
+            version,
+            buf,
+            IncrementalAlterConfigsRequest,
+            IncrementalAlterConfigsResponse.with_responses,
+            incremental_alter_configs_response::AlterConfigsResourceResponse,
+            "IncrementalAlterConfigs"
+        ),
         ApiKey::CreatePartitions => {
             let req: CreatePartitionsRequest = decode(body, version)?;
             put(
