@@ -118,6 +118,10 @@ pub struct LogConfig {
     /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch with the
     /// time it appends it (`false`: CreateTime, the producer's timestamps, the default).
     pub log_append_time: bool,
+    /// `compression.type`: `None` is `producer` (the default: batches are stored as
+    /// they came); `Some(codec)` recompresses every batch in another codec to it
+    /// (`uncompressed` is `Some(Compression::None)`), see `record::recompress`.
+    pub compression: Option<crate::log::record_batch::Compression>,
     /// Explain mode for this log (not a topic config: no topic can set it).
     /// `Broker::start` copies [`Config::explain`] here, and every partition inherits it
     /// from the broker defaults.
@@ -136,6 +140,7 @@ impl Default for LogConfig {
             max_message_bytes: 1024 * 1024 + 12,
             fsync: FsyncPolicy::Never,
             log_append_time: false,
+            compression: None,
             explain: false,
         }
     }

@@ -20,8 +20,10 @@
 //! - Requests are handled one at a time, in the order they arrive, so responses
 //!   leave in request order even when the client pipelines (this is what Kafka does:
 //!   it mutes a connection while one of its requests is being processed).
-//! - Garbage, a truncated or oversized frame, an unknown API key or an unsupported
-//!   version ends *this* connection with one log line; no other client notices.
+//! - Garbage, a truncated or oversized frame, an unknown API key, a version Kafka
+//!   does not know, or Produce v0–v2 ends *this* connection with one log line; no
+//!   other client notices. (An API Kafka serves and minikafka does not is answered
+//!   with UNSUPPORTED_VERSION instead: `protocol/unsupported.rs`.)
 //! - On shutdown, the request being handled and any complete requests already
 //!   received are answered, then the connection closes.
 

@@ -24,10 +24,10 @@ fn versions(resp: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
 }
 
 #[tokio::test]
-async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
+async fn api_versions_v0_to_v4_advertise_the_implemented_apis() {
     let broker = TestBroker::start().await.expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;
-    for version in 0..=3 {
+    for version in 0..=4 {
         let req = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("test"))
             .with_client_software_version(StrBytes::from_static_str("1.0"));
@@ -35,9 +35,9 @@ async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
         assert_eq!(resp.error_code, 0, "v{version}");
         let advertised = versions(&resp);
         for expected in [
-            (0, 3, 9),  // Produce
+            (0, 0, 9),  // Produce: v0–v2 advertised, refused (Kafka 4.0, KAFKA-18659)
             (1, 4, 12), // Fetch
-            (2, 1, 6),  // ListOffsets
+            (2, 1, 7),  // ListOffsets
             (3, 1, 12), // Metadata
             (8, 2, 8),  // OffsetCommit
             (9, 1, 8),  // OffsetFetch
@@ -48,7 +48,7 @@ async fn api_versions_v0_to_v3_advertise_the_implemented_apis() {
             (14, 0, 5), // SyncGroup
             (15, 0, 5), // DescribeGroups
             (16, 0, 4), // ListGroups
-            (18, 0, 3), // ApiVersions
+            (18, 0, 4), // ApiVersions
             (19, 2, 7), // CreateTopics
             (20, 1, 6), // DeleteTopics
             (22, 0, 4), // InitProducerId
@@ -111,12 +111,13 @@ async fn api_versions_v3_bytes_are_exact() {
 }
 
 /// kafka-python asks for a version we lack first and needs Kafka's answer: v0
-/// format, UNSUPPORTED_VERSION (35), and the ranges, on a connection that stays open.
+/// format, UNSUPPORTED_VERSION (35), and ApiVersions' own range (only that, as Kafka's
+/// `ApiVersionsRequest.getErrorResponse`), on a connection that stays open.
 #[tokio::test]
-async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
+async fn api_versions_unsupported_version_gets_v0_error_with_its_own_range() {
     let broker = TestBroker::start().await.expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;
-    for version in [4i16, 99] {
+    for version in [5i16, 99] {
         // Header v2 like a flexible request would have; the broker must not need it.
         let mut body = Vec::new();
         body.extend_from_slice(&18i16.to_be_bytes());
@@ -132,14 +133,14 @@ async fn api_versions_unsupported_version_gets_v0_error_with_ranges() {
         let resp = ApiVersionsResponse::decode(&mut frame, 0).expect("v0 body");
         assert_eq!(frame.remaining(), 0);
         assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
-        assert!(versions(&resp).contains(&(18, 0, 3)), "{resp:?}");
-        assert!(versions(&resp).contains(&(0, 3, 9)), "{resp:?}");
+        assert_eq!(versions(&resp), [(18, 0, 4)], "{resp:?}");
     }
-    // The client retries lower, on the same connection.
+    // The client retries at the highest version both know, on the same connection.
     let resp: ApiVersionsResponse = client
-        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default())
         .await;
     assert_eq!(resp.error_code, 0);
+    assert!(versions(&resp).contains(&(0, 0, 9)), "{resp:?}");
     broker.stop().await;
 }
 

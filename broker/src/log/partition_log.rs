@@ -477,6 +477,35 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// ListOffsets' MAX_TIMESTAMP (-3): the offset and timestamp of the record with the
+    /// largest timestamp, the first one if several share it, as Kafka answers;
+    /// `None` on an empty log. As Kafka: the first segment with the largest max
+    /// timestamp (each segment knows its own, from its time index or one header scan),
+    /// then in it the first batch reaching that timestamp (`Segment::find_timestamp`,
+    /// through the time index), whose records are read to find the record.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let mut inner = self.lock();
+        let mut best: Option<(usize, i64)> = None;
+        for (i, seg) in inner.segments.iter_mut().enumerate() {
+            let ts = seg.max_timestamp()?;
+            if ts >= 0 && best.is_none_or(|(_, max)| ts > max) {
+                best = Some((i, ts));
+            }
+        }
+        let Some((i, max)) = best else {
+            return Ok(None);
+        };
+        let seg = &mut inner.segments[i];
+        let Some((pos, h)) = seg.find_timestamp(max)? else {
+            return Ok(None);
+        };
+        let bytes = seg.read(pos, h.total_len())?;
+        let hit = record::records(&bytes)?
+            .into_iter()
+            .find(|r| r.timestamp == max);
+        Ok(hit.map(|r| (r.offset, r.timestamp)))
+    }
+
     /// Drops every record at `offset` and after. A batch is the unit of storage, so the
     /// whole batch holding `offset` goes: the log end offset becomes that batch's base
     /// offset. `offset >= log_end_offset` does nothing; below `log_start_offset` is an

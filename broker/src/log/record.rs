@@ -103,8 +103,11 @@ fn read_bytes(buf: &mut &[u8], what: &str) -> Result<Option<Bytes>, BatchError> 
     Ok(Some(Bytes::copy_from_slice(b)))
 }
 
-/// The records section, decompressed when the batch is compressed.
-fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
+/// The records section, decompressed when the batch is compressed, with the
+/// kafka-protocol crate's codecs: gzip, snappy (raw, or xerial-framed as the Java
+/// client writes it), lz4 frames and zstd. A payload the codec cannot read is
+/// [`BatchError::Undecompressable`] (CORRUPT_MESSAGE).
+pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
     use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
     let raw = batch
         .get(HEADER_LEN..h.total_len().min(batch.len()))
@@ -118,12 +121,15 @@ fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
         Compression::Lz4 => Lz4::decompress(&mut src, take),
         Compression::Zstd => Zstd::decompress(&mut src, take),
     };
-    out.map_err(|e| bad(format!("cannot decompress {}: {e:#}", h.compression_name())))
+    out.map_err(|e| BatchError::Undecompressable {
+        codec: h.compression_name(),
+        reason: format!("{e:#}"),
+    })
 }
 
-/// The walk [`validate`](super::record_batch::validate) makes over an uncompressed
-/// batch's records: exactly `count` records, with offset deltas 0, 1, 2, …, ending at
-/// the end of `body`. It reads each record's length, attributes, timestampDelta and
+/// The walk [`validate`](super::record_batch::validate) makes over a batch's records
+/// (the decompressed ones, for a compressed batch): exactly `count` records, with
+/// offset deltas 0, 1, 2, …, ending at the end of `body`. It reads each record's length, attributes, timestampDelta and
 /// offsetDelta with the same varint readers as [`records`], and copies nothing.
 pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
     let mut rest = body;
@@ -275,6 +281,65 @@ pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compressio
     let crc = compute_crc(&b);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
+}
+
+/// Kafka's `compression.type` other than `producer` (its `LogValidator`): when a batch
+/// of `produced` (one or more, back to back, as in a Produce request) is in another
+/// codec than `target`, every record of every batch is decoded and written again into
+/// **one** batch in `target`, keeping each record's key, value, headers and timestamp
+/// and the first batch's producer id, epoch, base sequence, transactional bit and
+/// leader epoch. `None` when nothing needs it: every batch is already in `target`, or
+/// a batch is a control batch (never recompressed). Each batch is validated first
+/// (`record_batch::validate`), so a bad one is refused as it would be unchanged.
+///
+/// The cost: a decompression, a decode and a compression of the whole request on the
+/// produce path, and a stored batch that differs from what the producer sent (its CRC
+/// is new), so the "stored byte for byte" rule holds only under `producer`.
+pub fn recompress(
+    produced: &[u8],
+    target: Compression,
+    max_message_bytes: usize,
+) -> Result<Option<Vec<u8>>, BatchError> {
+    use super::record_batch::{split_exact, validate};
+    let ranges = split_exact(produced)?;
+    let mut headers = Vec::with_capacity(ranges.len());
+    for r in &ranges {
+        headers.push(validate(&produced[r.clone()], max_message_bytes)?);
+    }
+    let keep = |h: &BatchHeader| h.is_control() || h.compression().is_ok_and(|c| c == target);
+    if headers.iter().all(keep) || headers.iter().any(BatchHeader::is_control) {
+        return Ok(None);
+    }
+    let mut all = Vec::new();
+    for r in &ranges {
+        all.extend(
+            records(&produced[r.clone()])?
+                .into_iter()
+                .map(|r| NewRecord {
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    timestamp: r.timestamp,
+                }),
+        );
+    }
+    let first = headers[0];
+    let base_timestamp = all.first().map_or(first.base_timestamp, |r| r.timestamp);
+    let mut b = build(&all, base_timestamp, target);
+    use super::record_batch::{
+        ATTRIBUTES, BASE_SEQUENCE, CRC, PARTITION_LEADER_EPOCH, PRODUCER_EPOCH, PRODUCER_ID,
+    };
+    b[PARTITION_LEADER_EPOCH].copy_from_slice(&first.partition_leader_epoch.to_be_bytes());
+    b[PRODUCER_ID].copy_from_slice(&first.producer_id.to_be_bytes());
+    b[PRODUCER_EPOCH].copy_from_slice(&first.producer_epoch.to_be_bytes());
+    b[BASE_SEQUENCE].copy_from_slice(&first.base_sequence.to_be_bytes());
+    if first.is_transactional() {
+        let attributes = i16::from_be_bytes([b[ATTRIBUTES.start], b[ATTRIBUTES.start + 1]]);
+        b[ATTRIBUTES].copy_from_slice(&(attributes | 0x10).to_be_bytes());
+    }
+    let crc = compute_crc(&b);
+    b[CRC].copy_from_slice(&crc.to_be_bytes());
+    Ok(Some(b))
 }
 
 fn compress(body: &[u8], compression: Compression) -> Result<Vec<u8>, String> {

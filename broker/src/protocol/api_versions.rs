@@ -4,9 +4,12 @@
 //! Flow: a client connects (wire) → **ApiVersions** → it picks, per API, the highest
 //! version both sides support → every later request uses those versions.
 //!
-//! # Response, v0–v2 (non-flexible) and v3 (flexible)
+//! # Response, v0–v2 (non-flexible) and v3–v4 (flexible)
 //!
-//! | field            | v0–v2                     | v3                                   |
+//! v4 is v3 with one fix to the `supported_features` tag (KAFKA-17011: a feature's
+//! min version may be 0); this broker advertises no features, so both encode the same.
+//!
+//! | field            | v0–v2                     | v3–v4                                |
 //! |------------------|---------------------------|--------------------------------------|
 //! | header           | correlation_id i32        | correlation_id i32 (still header v0!) |
 //! | error_code       | i16                       | i16                                  |
@@ -20,8 +23,13 @@
 //!   checks every request against it and has one match arm per entry, and ApiVersions
 //!   advertises exactly it.
 //! - An ApiVersions version we do not support is answered in the **v0 format** with
-//!   UNSUPPORTED_VERSION (35) and the full list, so clients such as kafka-python can
-//!   retry at a version we know.
+//!   UNSUPPORTED_VERSION (35) and one entry, ApiVersions' own range, as Kafka's
+//!   `ApiVersionsRequest.getErrorResponse` does (KIP-511), so clients such as
+//!   kafka-python and librdkafka retry at the highest version both know.
+//! - Produce is advertised from v0 although only v3+ is served ([`advertised_min`]),
+//!   as Kafka 4.0 does (KAFKA-18659): librdkafka before 2.11.1 compresses with gzip,
+//!   snappy or lz4 only when the broker advertises Produce v0. A v0–v2 request that
+//!   does arrive is refused by closing the connection (`protocol::handle_request`).
 //! - The response header is always v0 (no tagged fields), even for v3: clients parse
 //!   it before they know our versions. A v1 header here is what makes librdkafka 2.0.2
 //!   fail with "read buffer underflow".
@@ -38,11 +46,12 @@ use super::BrokerContext;
 /// Ranges are where what librdkafka 2.0–2.16, kafka-python 3 and the Java client send
 /// meets what the `kafka-protocol` crate encodes, and stop before versions that need
 /// features this broker lacks (topic ids: Fetch v13+, Produce v13, Metadata v13;
-/// ListOffsets v7 asks for the max-timestamp offset).
+/// ListOffsets v8 asks for tiered storage's offsets). The served range; what
+/// ApiVersions advertises differs only in Produce's minimum ([`advertised_min`]).
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
-    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 1, 8),     // v8: the multi-group format
@@ -53,17 +62,28 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4), // v4: states filter
-    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 4),
 ];
 
-/// Every supported API as it goes on the wire, `(api_key, min, max)`, sorted by key.
+/// The minimum version ApiVersions advertises for `api`: Produce's is 0, below the
+/// v3 it serves, as Kafka 4.0 answers (`ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION`);
+/// every other API's is its served minimum.
+pub fn advertised_min(api: ApiKey, served_min: i16) -> i16 {
+    if api == ApiKey::Produce {
+        0
+    } else {
+        served_min
+    }
+}
+
+/// Every supported API as ApiVersions advertises it, `(api_key, min, max)`, sorted by key.
 pub fn supported() -> Vec<(i16, i16, i16)> {
     SUPPORTED
         .iter()
-        .map(|&(api, min, max)| (api as i16, min, max))
+        .map(|&(api, min, max)| (api as i16, advertised_min(api, min), max))
         .collect()
 }
 
@@ -87,7 +107,7 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// ApiVersions v0–v3.
+/// ApiVersions v0–v4.
 pub async fn handle(
     _ctx: &BrokerContext,
     req: ApiVersionsRequest,
@@ -114,18 +134,22 @@ pub async fn handle(
 }
 
 /// The whole response (header + body) to an ApiVersions request of a version we do
-/// not support: v0 format, UNSUPPORTED_VERSION and our ranges, as Kafka answers.
+/// not support: v0 format, UNSUPPORTED_VERSION and ApiVersions' own range only, as
+/// Kafka answers (the client retries at `min(its max, our max)`, then learns the rest).
 /// Written by hand, field by field, because this is the one answer whose layout
 /// must not depend on the version the client asked for:
 ///
-/// | bytes | field                                         |
-/// |-------|-----------------------------------------------|
-/// | 0–3   | correlation_id i32 (header v0)                |
-/// | 4–5   | error_code i16 = 35 UNSUPPORTED_VERSION       |
-/// | 6–9   | api_keys count i32                            |
-/// | 10…   | per API: key i16, min_version i16, max_version i16 |
+/// | bytes | field                                          |
+/// |-------|------------------------------------------------|
+/// | 0–3   | correlation_id i32 (header v0)                 |
+/// | 4–5   | error_code i16 = 35 UNSUPPORTED_VERSION        |
+/// | 6–9   | api_keys count i32 = 1                         |
+/// | 10–15 | key i16 = 18, min_version i16, max_version i16 |
 pub fn unsupported_version_response(correlation_id: i32) -> Bytes {
-    let keys = supported();
+    let keys: Vec<_> = supported()
+        .into_iter()
+        .filter(|&(key, _, _)| key == ApiKey::ApiVersions as i16)
+        .collect();
     let mut buf = BytesMut::with_capacity(10 + 6 * keys.len());
     buf.put_i32(correlation_id);
     buf.put_i16(ResponseError::UnsupportedVersion.code());
@@ -149,5 +173,19 @@ mod tests {
         assert!(SUPPORTED
             .iter()
             .all(|&(_, min, max)| 0 <= min && min <= max));
+    }
+
+    #[test]
+    fn produce_is_advertised_from_v0_and_served_from_v3() {
+        let produce = supported()[0];
+        assert_eq!(produce, (0, 0, 9));
+        assert_eq!(supported_range(ApiKey::Produce), Some((3, 9)));
+    }
+
+    #[test]
+    fn the_unsupported_version_answer_lists_only_api_versions() {
+        let bytes = unsupported_version_response(42);
+        let expected: &[u8] = &[0, 0, 0, 42, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4];
+        assert_eq!(&bytes[..], expected);
     }
 }

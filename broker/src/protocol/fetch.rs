@@ -20,6 +20,9 @@
 //!   than the limits (Kafka's KIP-74), so a consumer can always make progress; after
 //!   that, batches that do not fit are left for the next fetch.
 //! - `records` is never null: an empty byte string when there is nothing.
+//! - Compressed batches go out compressed, as stored: the consumer decompresses. A
+//!   Fetch below v10 of a topic with `compression.type=zstd` gets
+//!   UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers (KIP-110).
 //! - An offset outside `[log_start, log_end]` gets OFFSET_OUT_OF_RANGE; `log_end`
 //!   itself is valid and simply waits for the next append.
 //! - high watermark = last stable offset = log end offset (one replica, no
@@ -37,6 +40,7 @@ use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use super::BrokerContext;
+use crate::log::record_batch::Compression;
 use crate::log::LogError;
 use crate::topics::Partition;
 
@@ -74,7 +78,7 @@ impl Read {
 pub async fn handle(
     ctx: &BrokerContext,
     req: FetchRequest,
-    _version: i16,
+    version: i16,
 ) -> (FetchResponse, String) {
     if req.session_id != 0 {
         // We never hand out a session id, so a client cannot hold one.
@@ -113,7 +117,7 @@ pub async fn handle(
             .collect();
         // Subscribe first: anything appended from now on marks these as changed.
         let mut watchers: Vec<_> = partitions.iter().flatten().map(|p| p.subscribe()).collect();
-        let reads = read_all(&wanted, partitions, max_bytes).await;
+        let reads = read_all(&wanted, partitions, max_bytes, version).await;
         let total: usize = reads.iter().map(|r| r.records.len()).sum();
         let any_error = reads.iter().any(|r| r.error != 0);
         if total >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
@@ -173,6 +177,7 @@ async fn read_all(
     wanted: &[Wanted],
     partitions: Vec<Option<Arc<Partition>>>,
     max_bytes: usize,
+    version: i16,
 ) -> Vec<Read> {
     let jobs: Vec<(Option<Arc<Partition>>, i64, usize)> = wanted
         .iter()
@@ -180,7 +185,7 @@ async fn read_all(
         .map(|(w, p)| (p, w.offset, w.max_bytes))
         .collect();
     let count = jobs.len();
-    match tokio::task::spawn_blocking(move || read_blocking(jobs, max_bytes)).await {
+    match tokio::task::spawn_blocking(move || read_blocking(jobs, max_bytes, version)).await {
         Ok(reads) => reads,
         Err(e) => {
             tracing::warn!("fetch read did not finish: {e}");
@@ -189,7 +194,11 @@ async fn read_all(
     }
 }
 
-fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usize) -> Vec<Read> {
+fn read_blocking(
+    jobs: Vec<(Option<Arc<Partition>>, i64, usize)>,
+    max_bytes: usize,
+    version: i16,
+) -> Vec<Read> {
     let mut remaining = max_bytes;
     let mut have_data = false;
     let mut reads = Vec::with_capacity(jobs.len());
@@ -202,6 +211,16 @@ fn read_blocking(jobs: Vec<(Option<Arc<Partition>>, i64, usize)>, max_bytes: usi
             ));
             continue;
         };
+        // zstd needs Fetch v10+ (KIP-110): Kafka refuses older fetches of a topic whose
+        // compression.type is zstd, whatever the batches hold.
+        if version < 10 && partition.config().compression == Some(Compression::Zstd) {
+            reads.push(Read::error(
+                ResponseError::UnsupportedCompressionType.code(),
+                partition.high_watermark(),
+                partition.log_start_offset(),
+            ));
+            continue;
+        }
         let limit = partition_max.min(remaining);
         let read = if have_data && limit == 0 {
             Ok(Bytes::new())

@@ -8,13 +8,17 @@
 //! | -2 (EARLIEST)   | the log start offset                                        |
 //! | -1 (LATEST)     | the high watermark (= the log end offset on one replica):   |
 //! |                 | the offset the next record will get                         |
+//! | -3 (MAX_TIMESTAMP, v7+) | the record with the largest timestamp (the first of |
+//! |                 | several), with that timestamp; -1 and -1 on an empty log    |
 //! | t >= 0          | the first offset whose timestamp is >= t, with its timestamp; |
 //! |                 | offset -1 and timestamp -1 when no record is that new       |
 //!
 //! What must stay true: one result per requested partition; an unknown partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION; every answer comes from `topics::Partition`
-//! (`log_start_offset`, `high_watermark`, `offset_for_timestamp`); the timestamp lookup
-//! reads the log on the blocking pool.
+//! (`log_start_offset`, `high_watermark`, `offset_for_timestamp`,
+//! `offset_of_max_timestamp`); the timestamp lookups read the log on the blocking pool.
+//! -3 before v7 is INVALID_REQUEST, as other negative timestamps are (a client may ask
+//! for it only once the broker advertises v7).
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -28,8 +32,9 @@ use super::BrokerContext;
 /// ListOffsets' special timestamps.
 pub const EARLIEST: i64 = -2;
 pub const LATEST: i64 = -1;
+pub const MAX_TIMESTAMP: i64 = -3;
 
-/// ListOffsets v1–v6.
+/// ListOffsets v1–v7.
 pub async fn handle(
     ctx: &BrokerContext,
     req: ListOffsetsRequest,
@@ -49,12 +54,18 @@ pub async fn handle(
             let what = match p.timestamp {
                 EARLIEST => "earliest".to_string(),
                 LATEST => "latest".to_string(),
+                MAX_TIMESTAMP => "max timestamp".to_string(),
                 ts => format!("timestamp {ts}"),
             };
-            let (resp, outcome) = match lookup(ctx, &name, p.partition_index, p.timestamp).await {
+            let looked_up = lookup(ctx, &name, p.partition_index, p.timestamp, version).await;
+            let (resp, outcome) = match looked_up {
                 Ok((offset, timestamp)) => (
                     resp.with_offset(offset).with_timestamp(timestamp),
-                    offset.to_string(),
+                    if timestamp >= 0 {
+                        format!("{offset} (timestamp {timestamp})")
+                    } else {
+                        offset.to_string()
+                    },
                 ),
                 Err(code) => (
                     resp.with_error_code(code)
@@ -83,6 +94,7 @@ async fn lookup(
     topic: &str,
     index: i32,
     timestamp: i64,
+    version: i16,
 ) -> Result<(i64, i64), i16> {
     let partition = ctx
         .topics
@@ -91,9 +103,15 @@ async fn lookup(
     match timestamp {
         EARLIEST => Ok((partition.log_start_offset(), -1)),
         LATEST => Ok((partition.high_watermark(), -1)),
-        ts if ts >= 0 => {
-            let found =
-                tokio::task::spawn_blocking(move || partition.offset_for_timestamp(ts)).await;
+        ts if ts >= 0 || (ts == MAX_TIMESTAMP && version >= 7) => {
+            let found = tokio::task::spawn_blocking(move || {
+                if ts == MAX_TIMESTAMP {
+                    partition.offset_of_max_timestamp()
+                } else {
+                    partition.offset_for_timestamp(ts)
+                }
+            })
+            .await;
             match found {
                 Ok(Ok(Some((offset, timestamp)))) => Ok((offset, timestamp)),
                 Ok(Ok(None)) => Ok((-1, -1)),
@@ -104,7 +122,7 @@ async fn lookup(
                 Err(_) => Err(ResponseError::UnknownServerError.code()),
             }
         }
-        // -3 (max timestamp) needs v7+, which is not advertised; other negatives are invalid.
+        // -3 before v7, and any other negative timestamp, is not a question Kafka answers.
         _ => Err(ResponseError::InvalidRequest.code()),
     }
 }

@@ -37,8 +37,10 @@
 //! What must stay true:
 //! - ApiVersions advertises exactly the APIs dispatched here: the `match` has one arm
 //!   per entry of [`api_versions::SUPPORTED`], and nothing else gets past the version check.
-//! - An unsupported ApiVersions version gets the v0-format error answer; any other
-//!   unknown key or unsupported version is an error that closes the connection, as
+//! - An unsupported ApiVersions version gets the v0-format error answer. An API or
+//!   version Kafka serves and this broker does not gets Kafka's error answer
+//!   (UNSUPPORTED_VERSION, `unsupported.rs`) where one is written; an unknown key, a
+//!   version Kafka does not know, Produce v0–v2 and the rest close the connection, as
 //!   Kafka does.
 
 pub mod api_versions;
@@ -50,6 +52,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod outcome;
 pub mod produce;
+pub mod unsupported;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -134,6 +137,11 @@ pub enum ProtocolError {
         max: i16,
     },
     #[error(
+        "Produce v{version} is advertised for old librdkafka's sake but not served \
+         (v3+ is; message format v0/v1 is gone): closing the connection, as Kafka 4.0 does"
+    )]
+    RefusedProduceVersion { version: i16 },
+    #[error(
         "an acks=0 produce failed for {failed} partition(s); closing the connection \
          so the producer notices (as Kafka does)"
     )]
@@ -190,13 +198,50 @@ pub async fn handle_request(
             correlation_id,
         )));
     }
-    let (min, max) = range.ok_or(ProtocolError::UnsupportedApi { api, api_key })?;
+    // Produce v0–v2 are advertised (see `api_versions::advertised_min`) but refused when
+    // they arrive, as Kafka 4.0 refuses them: its socket server closes the connection.
+    if api == ApiKey::Produce && (0..3).contains(&version) {
+        ctx.stats
+            .request("Produce", version, ResponseError::UnsupportedVersion.code());
+        return Err(ProtocolError::RefusedProduceVersion { version });
+    }
     if !speaks {
-        return Err(ProtocolError::UnsupportedVersion {
-            api,
-            version,
-            min,
-            max,
+        // An API (or version) Kafka serves and this broker does not: Kafka's own error
+        // answer where one is written (see `unsupported.rs`), else closed, as Kafka
+        // closes an API it does not serve on a client listener.
+        let mut body = frame.clone();
+        let header_version = api.request_header_version(version);
+        let skipped = decode::<RequestHeader>(&mut body, api, header_version);
+        if let Some(answer) = skipped
+            .ok()
+            .and_then(|_| unsupported::answer(api, version, correlation_id, &mut body))
+        {
+            log_request(
+                ctx,
+                format!(
+                    "{api:?} v{version} is not served here -> UNSUPPORTED_VERSION, connection kept"
+                ),
+            );
+            ctx.stats
+                .request(outcome::api_name(api), version, unsupported::CODE);
+            if ctx.config.explain {
+                crate::explain::line(
+                    "protocol/unsupported.rs unsupported::answer",
+                    format_args!(
+                        "{api:?} v{version} is not in api_versions::SUPPORTED (ApiVersions never advertised it); Kafka's answer to an API it cannot serve is the API's own response with UNSUPPORTED_VERSION (35) in its error fields, so the client reports an error instead of reconnecting"
+                    ),
+                );
+            }
+            return Ok(Some(answer));
+        }
+        return Err(match range {
+            None => ProtocolError::UnsupportedApi { api, api_key },
+            Some((min, max)) => ProtocolError::UnsupportedVersion {
+                api,
+                version,
+                min,
+                max,
+            },
         });
     }
     let header: RequestHeader = decode(&mut frame, api, api.request_header_version(version))?;

@@ -29,6 +29,11 @@
 //!   before the first one is written. This file parses no batch bytes itself.
 //! - The batches are stored byte for byte as sent, except the base offset (bytes
 //!   0–7), which the log assigns. The CRC does not cover it, so it stays valid.
+//!   A compressed batch is checked record by record after decompressing, and still
+//!   stored compressed as it came. The one exception is a topic whose
+//!   `compression.type` is a codec: batches in another codec are written again in it
+//!   (`Partition::append`), as Kafka does, and the log line says so.
+//! - A zstd batch in Produce below v7 gets UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
 //! - The response carries the base offset of the first batch and the log start offset.
 //! - Appends (disk I/O, maybe fsync) run on the blocking pool.
 
@@ -40,10 +45,12 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::BrokerContext;
+use crate::log::record_batch::{BatchHeader, Compression};
 use crate::log::{AppendInfo, LogError};
 
-/// One partition's outcome: where its records landed, or a Kafka error.
-type PartitionOutcome = Result<AppendInfo, (i16, String)>;
+/// One partition's outcome: where its records landed (and, when the topic's
+/// `compression.type` recompressed them, the codecs), or a Kafka error.
+type PartitionOutcome = Result<(AppendInfo, Option<String>), (i16, String)>;
 
 /// Produce v3–v9. The caller sends no response at all when `acks == 0`.
 pub async fn handle(
@@ -67,7 +74,7 @@ pub async fn handle(
                 if ctx.config.explain {
                     explain_choice(ctx, &name, data.index, data.records.as_ref());
                 }
-                produce_partition(ctx, &name, data.index, data.records).await
+                produce_partition(ctx, &name, data.index, data.records, version).await
             };
             lines.push(describe(&name, data.index, &outcome));
             partitions.push(partition_response(data.index, outcome, version));
@@ -104,6 +111,7 @@ async fn produce_partition(
     topic: &str,
     index: i32,
     records: Option<Bytes>,
+    version: i16,
 ) -> PartitionOutcome {
     let Some(partition) = ctx.topics.partition(topic, index) else {
         return Err((
@@ -112,6 +120,26 @@ async fn produce_partition(
         ));
     };
     let records = records.unwrap_or_default();
+    // zstd needs Produce v7+ (KIP-110); Kafka checks the first batch
+    // (`ProduceRequest.validateRecords`).
+    let codec = BatchHeader::parse(&records)
+        .ok()
+        .and_then(|h| h.compression().ok());
+    if version < 7 && codec == Some(Compression::Zstd) {
+        return Err((
+            ResponseError::UnsupportedCompressionType.code(),
+            format!("Produce v{version} may not carry zstd batches (v7+ may)"),
+        ));
+    }
+    let recompressed = recompression(&partition, &records);
+    if let (true, Some(what)) = (ctx.config.explain, &recompressed) {
+        crate::explain::line(
+            "topics/partition.rs Partition::append",
+            format_args!(
+                "{topic}[{index}]: {what}: the batch is decompressed, its records decoded and written again as one batch in the topic's codec before the log appends it (Kafka's LogValidator); under compression.type=producer it would be stored byte for byte"
+            ),
+        );
+    }
     let appended = tokio::task::spawn_blocking(move || {
         // The log writes each batch's base offset in place, so the records are copied
         // out of the shared request buffer once.
@@ -119,7 +147,7 @@ async fn produce_partition(
     })
     .await;
     match appended {
-        Ok(Ok(info)) => Ok(info),
+        Ok(Ok(info)) => Ok((info, recompressed)),
         Ok(Err(LogError::InvalidBatch(e))) => Err((
             e.kafka_error_code(),
             format!("batch for {topic}[{index}] rejected: {e}"),
@@ -135,6 +163,25 @@ async fn produce_partition(
     }
 }
 
+/// `sent gzip, stored zstd (compression.type=zstd)` when the topic's codec differs from
+/// the codec of the first batch sent (`Partition::append` does the recompressing).
+fn recompression(partition: &crate::topics::Partition, records: &[u8]) -> Option<String> {
+    let target = partition.config().compression?;
+    let sent = BatchHeader::parse(records).ok()?.compression().ok()?;
+    let name = |c: Compression| match c {
+        Compression::None => "uncompressed",
+        c => c.name(),
+    };
+    (sent != target).then(|| {
+        format!(
+            "sent {}, stored {} (compression.type={})",
+            sent.name(),
+            target.name(),
+            name(target)
+        )
+    })
+}
+
 fn partition_response(
     index: i32,
     outcome: PartitionOutcome,
@@ -142,7 +189,7 @@ fn partition_response(
 ) -> PartitionProduceResponse {
     let resp = PartitionProduceResponse::default().with_index(index);
     match outcome {
-        Ok(info) => resp
+        Ok((info, _)) => resp
             .with_base_offset(info.base_offset)
             .with_log_append_time_ms(info.log_append_time)
             .with_log_start_offset(info.log_start_offset),
@@ -164,14 +211,17 @@ fn partition_response(
 /// `demo-topic[1] 3 records -> offsets 12 to 14 (segment 0, byte 4096)`.
 fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
     match outcome {
-        Ok(info) => {
+        Ok((info, recompressed)) => {
             let batches = if info.batch_count > 1 {
                 format!(" in {}", count(info.batch_count, "batch"))
             } else {
                 String::new()
             };
+            let recompressed = recompressed
+                .as_ref()
+                .map_or_else(String::new, |r| format!(", {r}"));
             format!(
-                "{topic}[{index}] {}{batches} -> {} (segment {}, byte {})",
+                "{topic}[{index}] {}{batches} -> {} (segment {}, byte {}{recompressed})",
                 count(info.record_count, "record"),
                 offsets(info.base_offset, info.last_offset),
                 info.segment_base,

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use super::TopicError;
 use crate::config::{FsyncPolicy, LogConfig};
+use crate::log::record_batch::Compression;
 
 /// Topic configs that are accepted and stored but not acted on by minikafka
 /// (`flush.messages=1` is the exception: it means `fsync always`).
 pub const STORED_ONLY: &[&str] = &[
     "cleanup.policy",
-    "compression.type",
     "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
@@ -84,6 +84,21 @@ pub fn log_config(
                     _ => return Err(bad("must be CreateTime or LogAppendTime")),
                 }
             }
+            "compression.type" => {
+                c.compression = match value.as_str() {
+                    "producer" => None,
+                    "uncompressed" => Some(Compression::None),
+                    "gzip" => Some(Compression::Gzip),
+                    "snappy" => Some(Compression::Snappy),
+                    "lz4" => Some(Compression::Lz4),
+                    "zstd" => Some(Compression::Zstd),
+                    _ => {
+                        return Err(bad(
+                            "must be one of uncompressed, zstd, lz4, snappy, gzip, producer",
+                        ))
+                    }
+                }
+            }
             k if STORED_ONLY.contains(&k) => {
                 if k == "flush.messages" && int()? == 1 {
                     c.fsync = FsyncPolicy::Always;
@@ -124,6 +139,7 @@ pub(super) mod tests {
         assert_eq!(c.segment_bytes, 4096);
         assert_eq!(c.fsync, FsyncPolicy::Always);
         assert_eq!(c.max_message_bytes, d.max_message_bytes);
+        assert_eq!(c.compression, None, "producer, the default");
     }
 
     #[test]
@@ -134,11 +150,29 @@ pub(super) mod tests {
             ("retention.ms", "x"),
             ("segment.bytes", "13"),
             ("segment.index.bytes", "99999999999"),
+            ("compression.type", "brotli"),
+            ("compression.type", "none"), // Kafka's name for it is `uncompressed`
         ] {
             assert!(matches!(
                 log_config(&d, &cfg(&[(k, v)])),
                 Err(TopicError::InvalidConfig { .. })
             ));
+        }
+    }
+
+    #[test]
+    fn compression_type_names_a_codec_or_producer() {
+        let d = LogConfig::default();
+        for (v, want) in [
+            ("producer", None),
+            ("uncompressed", Some(Compression::None)),
+            ("gzip", Some(Compression::Gzip)),
+            ("snappy", Some(Compression::Snappy)),
+            ("lz4", Some(Compression::Lz4)),
+            ("zstd", Some(Compression::Zstd)),
+        ] {
+            let c = log_config(&d, &cfg(&[("compression.type", v)])).unwrap();
+            assert_eq!(c.compression, want, "{v}");
         }
     }
 }

@@ -63,9 +63,22 @@ impl Partition {
 
     /// Appends the batches in `records` (one or more, back to back, as in a Produce
     /// request: all are stored or none, see `PartitionLog::append`) and wakes the
-    /// fetches waiting on [`subscribe`](Self::subscribe). Blocking.
+    /// fetches waiting on [`subscribe`](Self::subscribe). Under a topic
+    /// `compression.type` other than `producer`, batches in another codec are first
+    /// written again in the topic's (`record::recompress`). Blocking.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
-        let info = self.log.append(records)?;
+        let config = self.log.config();
+        let recompressed = match config.compression {
+            Some(target) => {
+                crate::log::record::recompress(records, target, config.max_message_bytes as usize)
+                    .map_err(LogError::InvalidBatch)?
+            }
+            None => None,
+        };
+        let info = match recompressed {
+            Some(mut batch) => self.log.append(&mut batch)?,
+            None => self.log.append(records)?,
+        };
         let end = info.last_offset + 1;
         self.appended.send_if_modified(|v| {
             let newer = end > *v;
@@ -110,6 +123,12 @@ impl Partition {
     /// when no record is that new. Blocking.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.log.offset_for_timestamp(ts)
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp (the first
+    /// such record); `None` on an empty log. Blocking.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.log.offset_of_max_timestamp()
     }
 
     /// Truncates the log (see `PartitionLog::truncate_to`) and publishes the new end.

@@ -111,8 +111,12 @@ fn require(why: &str, found: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// Runs `cmd` to completion within [`WAIT`] and returns its output, whatever its status.
+///
+/// The client runs without `LD_LIBRARY_PATH`: under `--features rdkafka`, cargo puts
+/// rdkafka-sys's freshly built `librdkafka.so` on it, and kcat (or confluent-kafka)
+/// would load that one (2.12, no zstd) instead of its own (Debian's 2.0.2).
 pub async fn output(cmd: &mut Command) -> Output {
-    cmd.kill_on_drop(true);
+    cmd.kill_on_drop(true).env_remove("LD_LIBRARY_PATH");
     tokio::time::timeout(WAIT, cmd.output())
         .await
         .unwrap_or_else(|_| panic!("{cmd:?} did not finish within {WAIT:?}"))

@@ -355,6 +355,24 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
 }
 
 #[test]
+fn offset_of_max_timestamp_finds_the_first_record_with_the_largest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small(600)).unwrap();
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), None, "empty log");
+    // Records 0–2 at 100..102, 3–5 at 900..902 (the largest, 902, is offset 5), then
+    // later segments that only reach 500..502 and 902 again (a tie: the first wins).
+    for ts in [100, 900, 500, 500, 900] {
+        log.append(&mut batch(3, 100, ts)).unwrap();
+    }
+    assert!(log.segments().len() > 1, "the max is in an older segment");
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((5, 902)));
+    // Still after a reopen, when the sealed segments' time indexes answer.
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small(600)).unwrap();
+    assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((5, 902)));
+}
+
+#[test]
 fn fsync_always_with_concurrent_appenders() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small(1 << 20);

@@ -167,3 +167,132 @@ fn frames_says_where_and_why_it_stopped() {
     assert_eq!(frame_len(&a, 30), Err(FrameError::Short { left: 30 }));
     assert_eq!(frame_len(&a, n), Ok(n));
 }
+
+/// Rewrites the CRC after a test damaged a batch, so that validation gets past it.
+fn fix_crc(b: &mut [u8]) {
+    let crc = compute_crc(b);
+    b[CRC].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[test]
+fn a_compressed_payload_that_does_not_decompress_is_corrupt() {
+    for c in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut b = build(&[rec("k", "v", 1)], 1, c);
+        // Garble the compressed bytes after the codec's own header, then make the CRC
+        // agree: only decompression can notice.
+        let end = b.len();
+        for byte in &mut b[HEADER_LEN + 4..end] {
+            *byte ^= 0x5a;
+        }
+        fix_crc(&mut b);
+        let e = validate(&b, 1 << 20).unwrap_err();
+        assert_eq!(e.kafka_error_code(), 2, "{}: {e}", c.name());
+    }
+}
+
+#[test]
+fn compressed_records_must_agree_with_the_header() {
+    for c in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        // Three records inside, but the header says two.
+        let mut b = build(
+            &[rec("a", "1", 1), rec("b", "2", 2), rec("c", "3", 3)],
+            1,
+            c,
+        );
+        b[RECORD_COUNT].copy_from_slice(&2i32.to_be_bytes());
+        b[LAST_OFFSET_DELTA].copy_from_slice(&1i32.to_be_bytes());
+        fix_crc(&mut b);
+        let e = validate(&b, 1 << 20).unwrap_err();
+        assert!(
+            matches!(e, BatchError::InvalidRecords(_)),
+            "{}: {e}",
+            c.name()
+        );
+        assert_eq!(e.kafka_error_code(), 87);
+    }
+}
+
+#[test]
+fn raw_snappy_without_xerial_framing_is_read_too() {
+    // librdkafka writes raw snappy; the Java client the xerial framing (what `build`
+    // writes). Both must validate and read back.
+    let plain = build(&[rec("k", "raw", 7)], 7, Compression::None);
+    // The smallest raw snappy stream: the length as a varint, then one literal element
+    // (tag (len-1)<<2 for a literal shorter than 61 bytes), a test vector, not a codec.
+    let body = &plain[HEADER_LEN..];
+    assert!(body.len() < 61);
+    let mut raw = vec![body.len() as u8, ((body.len() - 1) << 2) as u8];
+    raw.extend_from_slice(body);
+    let mut b = plain[..HEADER_LEN].to_vec();
+    b.extend_from_slice(&raw);
+    let len = (b.len() - LOG_OVERHEAD) as i32;
+    b[BATCH_LENGTH].copy_from_slice(&len.to_be_bytes());
+    b[ATTRIBUTES].copy_from_slice(&Compression::Snappy.attribute_bits().to_be_bytes());
+    fix_crc(&mut b);
+    validate(&b, 1 << 20).unwrap();
+    assert_eq!(records(&b).unwrap()[0].value.as_deref(), Some(&b"raw"[..]));
+}
+
+#[test]
+fn recompress_keeps_records_and_producer_identity() {
+    use crate::log::record::recompress;
+    let mut lz4 = build(
+        &[rec("a", "1", 1000), rec("b", "2", 1007)],
+        1000,
+        Compression::Lz4,
+    );
+    lz4[PRODUCER_ID].copy_from_slice(&77i64.to_be_bytes());
+    lz4[PRODUCER_EPOCH].copy_from_slice(&3i16.to_be_bytes());
+    lz4[BASE_SEQUENCE].copy_from_slice(&12i32.to_be_bytes());
+    fix_crc(&mut lz4);
+    let plain = build(&[rec("c", "3", 1010)], 1010, Compression::None);
+    let mut both = lz4.clone();
+    both.extend_from_slice(&plain);
+
+    let gz = recompress(&both, Compression::Gzip, 1 << 20)
+        .unwrap()
+        .expect("rewritten");
+    let h = validate(&gz, 1 << 20).unwrap();
+    assert_eq!(h.compression().unwrap(), Compression::Gzip);
+    assert_eq!(
+        (
+            h.producer_id,
+            h.producer_epoch,
+            h.base_sequence,
+            h.record_count
+        ),
+        (77, 3, 12, 3),
+        "one batch, the first batch's producer"
+    );
+    let values: Vec<_> = records(&gz)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (Some(Bytes::from_static(b"1")), 1000),
+            (Some(Bytes::from_static(b"2")), 1007),
+            (Some(Bytes::from_static(b"3")), 1010)
+        ]
+    );
+    // Already in the topic's codec: stored as it came.
+    assert!(recompress(&lz4, Compression::Lz4, 1 << 20)
+        .unwrap()
+        .is_none());
+    // A bad batch is refused as it would be without recompression.
+    let mut bad = lz4.clone();
+    bad[RECORD_COUNT].copy_from_slice(&5i32.to_be_bytes());
+    assert!(recompress(&bad, Compression::Gzip, 1 << 20).is_err());
+}
