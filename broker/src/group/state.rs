@@ -400,6 +400,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_static_member_is_replaced_in_place_and_its_old_id_fenced() {
+        let mut g = Group::new("g", false, Events::default());
+        g.members.insert("a".into(), member("a", &["range"]));
+        let mut b = member("b", &["range"]);
+        b.group_instance_id = Some("inst-b".into());
+        b.assignment = Bytes::from_static(b"partitions of b");
+        let (tx, mut rx) = oneshot::channel();
+        b.awaiting_sync = Some(tx);
+        g.members.insert("b".into(), b);
+        g.members.insert("c".into(), member("c", &["range"]));
+        g.leader = Some("b".into());
+
+        assert_eq!(g.static_member("inst-b"), Some("b"));
+        assert_eq!(g.check_member("b", Some("inst-b")), Ok(()));
+        assert!(g.replace_static_member("b", "b2"));
+        // The waiting SyncGroup of the old id is answered FENCED_INSTANCE_ID at once.
+        let fenced = rx.try_recv().expect("answered");
+        assert_eq!(fenced.error_code, ResponseError::FencedInstanceId.code());
+        // Same place, same assignment, the leadership moves with it.
+        let order: Vec<&str> = g.members.keys().map(String::as_str).collect();
+        assert_eq!(order, vec!["a", "b2", "c"]);
+        assert_eq!(g.members["b2"].id, "b2");
+        assert_eq!(&g.members["b2"].assignment[..], b"partitions of b");
+        assert_eq!(g.leader.as_deref(), Some("b2"));
+        assert_eq!(g.static_member("inst-b"), Some("b2"));
+        // Kafka's validateCurrentMember.
+        assert_eq!(
+            g.check_member("b", Some("inst-b")),
+            Err(ResponseError::FencedInstanceId)
+        );
+        assert_eq!(
+            g.check_member("b", None),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.check_member("b2", Some("inst-b")), Ok(()));
+        assert_eq!(
+            g.check_member("a", Some("nobody")),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.check_member("a", None), Ok(()));
+        assert!(!g.replace_static_member("gone", "x"));
+    }
+
+    #[tokio::test]
     async fn most_votes_win_and_ties_follow_the_leader() {
         let mut g = Group::new("g", false, Events::default());
         g.members
