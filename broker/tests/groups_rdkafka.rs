@@ -223,19 +223,39 @@ fn expected(prefixes: &[(&str, usize)]) -> BTreeSet<String> {
         .collect()
 }
 
-async fn create_topic(broker: &TestBroker, topic: &str, partitions: i32) {
+/// Waits until `members` together have read every value of `want`, then checks that
+/// none was read twice and nothing else was read.
+async fn read_exactly_once(members: &[&Member], want: &BTreeSet<String>) {
+    until("every record is read", || {
+        let counts = read_counts(members);
+        want.iter().all(|v| counts.contains_key(v))
+    })
+    .await;
+    let counts = read_counts(members);
+    let twice: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(v, _)| v)
+        .collect();
+    assert!(twice.is_empty(), "read twice: {twice:?}");
+    assert_eq!(counts.len(), want.len());
+}
+
+/// A broker with `topic` created, and its bootstrap address.
+async fn broker_with(topic: &str, partitions: i32) -> (TestBroker, String) {
+    let broker = TestBroker::start().await.expect("broker starts");
     Client::connect(broker.addr())
         .await
         .create_topic(topic, partitions)
         .await;
+    let bootstrap = broker.bootstrap();
+    (broker, bootstrap)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance() {
-    let broker = TestBroker::start().await.expect("broker starts");
-    let bootstrap = broker.bootstrap();
     let (topic, group) = ("static-rdk", "static-rdk-group");
-    create_topic(&broker, topic, 6).await;
+    let (broker, bootstrap) = broker_with(topic, 6).await;
     let member = |instance: &str| {
         Member::start(&bootstrap, group, topic, &[("group.instance.id", instance)])
     };
@@ -290,19 +310,7 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
     // where C left off.
     produce(&bootstrap, topic, "after", 60).await;
     let want = expected(&[("before", 60), ("gap", 60), ("after", 60)]);
-    until("every record is read", || {
-        let counts = read_counts(&[&a, &b, &c, &c2]);
-        want.iter().all(|v| counts.contains_key(v))
-    })
-    .await;
-    let counts = read_counts(&[&a, &b, &c, &c2]);
-    let twice: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(v, _)| v)
-        .collect();
-    assert!(twice.is_empty(), "read twice: {twice:?}");
-    assert_eq!(counts.len(), want.len());
+    read_exactly_once(&[&a, &b, &c, &c2], &want).await;
     let gap_on_c2 = c2
         .seen()
         .records
@@ -321,10 +329,8 @@ async fn a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_static_member_fences_the_first() {
-    let broker = TestBroker::start().await.expect("broker starts");
-    let bootstrap = broker.bootstrap();
     let (topic, group) = ("dup-rdk", "dup-rdk-group");
-    create_topic(&broker, topic, 3).await;
+    let (broker, bootstrap) = broker_with(topic, 3).await;
     let mut first = Member::start(&bootstrap, group, topic, &[("group.instance.id", "dup")]);
     until("the first member is assigned", || {
         first.assignment().len() == 3
@@ -355,10 +361,8 @@ async fn a_duplicate_static_member_fences_the_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_sticky_members_join_and_leave_and_every_record_is_read_once() {
-    let broker = TestBroker::start().await.expect("broker starts");
-    let bootstrap = broker.bootstrap();
     let (topic, group) = ("coop-rdk", "coop-rdk-group");
-    create_topic(&broker, topic, 6).await;
+    let (broker, bootstrap) = broker_with(topic, 6).await;
     let member = || {
         Member::start(
             &bootstrap,
@@ -442,19 +446,7 @@ async fn cooperative_sticky_members_join_and_leave_and_every_record_is_read_once
         ("four", 100),
         ("five", 100),
     ]);
-    until("every record is read", || {
-        let counts = read_counts(&[&m1, &m2, &m3]);
-        want.iter().all(|v| counts.contains_key(v))
-    })
-    .await;
-    let counts = read_counts(&[&m1, &m2, &m3]);
-    let twice: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(v, _)| v)
-        .collect();
-    assert!(twice.is_empty(), "read twice: {twice:?}");
-    assert_eq!(counts.len(), want.len());
+    read_exactly_once(&[&m1, &m2, &m3], &want).await;
     m1.close();
     broker.stop().await;
 }
