@@ -220,14 +220,15 @@ fn register(
     }
     if let Err(e) = group.check_member(&member_id, args.group_instance_id.as_deref()) {
         if e == ResponseError::FencedInstanceId {
-            tracing::info!(
-                "group {}: member {member_id} is fenced: instance {:?} now belongs to {}",
-                group.id,
-                args.group_instance_id.as_deref().unwrap_or_default(),
-                args.group_instance_id
-                    .as_deref()
-                    .and_then(|i| group.static_member(i))
-                    .unwrap_or_default()
+            let instance = args.group_instance_id.as_deref().unwrap_or_default();
+            crate::explain::always(
+                group.explain,
+                "group/state.rs Group::check_member",
+                format_args!(
+                    "group {}: member {member_id} is fenced (FENCED_INSTANCE_ID): instance {instance:?} now belongs to {}",
+                    group.id,
+                    group.static_member(instance).unwrap_or_default()
+                ),
             );
         }
         return fail(e);
@@ -287,7 +288,11 @@ fn replace_static_member(
         "group {}: static member {instance:?} came back as {new_id}; it takes the place (and the partitions) of {old_id}, which is fenced from now on",
         group.id
     );
-    tracing::info!("{text}");
+    crate::explain::always(
+        group.explain,
+        "group/join.rs replace_static_member",
+        format_args!("{text}"),
+    );
     group.events.record(EventKind::MemberJoined, text);
     c.spawn_session_timer(&group.id, &new_id);
     let (tx, rx) = oneshot::channel();
@@ -308,11 +313,15 @@ fn replace_static_member(
     }
     match group.state {
         GroupState::Stable if stays => {
-            tracing::info!(
-                "group {}: no rebalance: the group is Stable and its protocol stays {}; generation {} goes on",
-                group.id,
-                group.protocol.as_deref().unwrap_or("none"),
-                group.generation
+            crate::explain::always(
+                group.explain,
+                "group/join.rs replace_static_member",
+                format_args!(
+                    "group {}: no rebalance: the group is Stable and its protocol stays {}; generation {} goes on",
+                    group.id,
+                    group.protocol.as_deref().unwrap_or("none"),
+                    group.generation
+                ),
             );
             let is_leader = group.leader.as_deref() == Some(new_id.as_str());
             let mut response = group.join_response(&new_id);
