@@ -28,7 +28,6 @@ pub const STORED_ONLY: &[&str] = &[
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.difference.max.ms",
-    "message.timestamp.type",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
     "min.insync.replicas",
@@ -78,6 +77,13 @@ pub fn log_config(
             "index.interval.bytes" => c.index_interval_bytes = u32_at_least(0)?,
             "segment.index.bytes" => c.max_index_bytes = u32_at_least(8)?,
             "max.message.bytes" => c.max_message_bytes = u32_at_least(0)?,
+            "message.timestamp.type" => {
+                c.log_append_time = match value.as_str() {
+                    "CreateTime" => false,
+                    "LogAppendTime" => true,
+                    _ => return Err(bad("must be CreateTime or LogAppendTime")),
+                }
+            }
             k if STORED_ONLY.contains(&k) => {
                 if k == "flush.messages" && int()? == 1 {
                     c.fsync = FsyncPolicy::Always;
