@@ -39,15 +39,15 @@ async fn api_versions_v0_to_v4_advertise_the_implemented_apis() {
             (1, 4, 12), // Fetch
             (2, 1, 7),  // ListOffsets
             (3, 1, 12), // Metadata
-            (8, 2, 8),  // OffsetCommit
-            (9, 1, 8),  // OffsetFetch
-            (10, 0, 4), // FindCoordinator
-            (11, 0, 7), // JoinGroup
+            (8, 2, 9),  // OffsetCommit
+            (9, 1, 9),  // OffsetFetch
+            (10, 0, 6), // FindCoordinator
+            (11, 0, 9), // JoinGroup
             (12, 0, 4), // Heartbeat
-            (13, 0, 4), // LeaveGroup
+            (13, 0, 5), // LeaveGroup
             (14, 0, 5), // SyncGroup
             (15, 0, 5), // DescribeGroups
-            (16, 0, 4), // ListGroups
+            (16, 0, 5), // ListGroups
             (18, 0, 4), // ApiVersions
             (19, 2, 7), // CreateTopics
             (20, 1, 6), // DeleteTopics

@@ -254,13 +254,17 @@ impl GroupCoordinator {
         }
     }
 
-    /// Kafka's `onCompleteJoin`: drop members that did not rejoin, start the next
+    /// Kafka's `onCompleteJoin`: drop dynamic members that did not rejoin, start the next
     /// generation, choose the protocol, and answer every waiting JoinGroup.
+    ///
+    /// Static members (a `group.instance.id`, KIP-345) that did not rejoin stay, keeping
+    /// their place in the assignment, until their session times out: a restarting static
+    /// consumer comes back to its partitions.
     fn complete_join(&self, group: &mut Group, why: &str) {
         let gone: Vec<String> = group
             .members
             .values()
-            .filter(|m| m.awaiting_join.is_none())
+            .filter(|m| m.awaiting_join.is_none() && m.group_instance_id.is_none())
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
@@ -273,12 +277,32 @@ impl GroupCoordinator {
             group.events.record(EventKind::MemberExpired, text);
         }
         group.join_not_before = None;
-        if !group
+        // Kafka's `maybeElectNewJoinedLeader`: the leader must be a member that rejoined,
+        // since only a waiting JoinGroup can carry the member list to it.
+        let leader_rejoined = group
             .leader
             .as_ref()
-            .is_some_and(|l| group.members.contains_key(l))
-        {
-            group.leader = group.members.keys().next().cloned();
+            .and_then(|l| group.members.get(l))
+            .is_some_and(|m| m.awaiting_join.is_some());
+        if !leader_rejoined {
+            let joined = group
+                .members
+                .values()
+                .find(|m| m.awaiting_join.is_some())
+                .map(|m| m.id.clone());
+            if joined.is_none() && !group.members.is_empty() {
+                // Only static members that have not rejoined: nobody can lead. Wait another
+                // rebalance timeout; their sessions expire meanwhile if they are gone.
+                tracing::info!(
+                    "group {}: no member rejoined ({} static member(s) still away); waiting another rebalance timeout",
+                    group.id,
+                    group.members.len()
+                );
+                let timeout = group.rebalance_timeout();
+                self.spawn_rebalance_timer(&group.id, group.rebalance_epoch, timeout, true);
+                return;
+            }
+            group.leader = joined;
         }
         group.generation += 1;
         if group.members.is_empty() {

@@ -3,8 +3,12 @@
 //! Where it sits: consumer start → **FindCoordinator** → JoinGroup (sent to the answer).
 //!
 //! Versions: v0–v3 ask for one `key` and answer in the top-level fields; v4 asks for a batch
-//! of `coordinator_keys` and answers one `Coordinator` entry per key. `key_type` 0 is a
-//! group; 1 (a transactional id) gets COORDINATOR_NOT_AVAILABLE, since this broker has no
+//! of `coordinator_keys` and answers one `Coordinator` entry per key; v5 only says the client
+//! understands TRANSACTION_ABORTABLE; v6 allows `key_type` 2 (a share group, KIP-932), which
+//! Kafka 3.9 answers COORDINATOR_NOT_AVAILABLE as this broker does, and which before v6 is an
+//! INVALID_REQUEST.
+//!
+//! `key_type` 0 is a group; 1 (a transactional id) gets COORDINATOR_NOT_AVAILABLE, since this broker has no
 //! transaction coordinator. After shutdown every key gets COORDINATOR_NOT_AVAILABLE, which
 //! makes clients retry elsewhere or later, as with Kafka.
 //!
@@ -20,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{comma_list, outcome, GroupCoordinator, NodeInfo};
 
-/// FindCoordinator v0–v4.
+/// FindCoordinator v0–v6.
 pub async fn handle(
     c: &GroupCoordinator,
     req: FindCoordinatorRequest,
@@ -32,7 +36,9 @@ pub async fn handle(
     } else {
         comma_list(req.coordinator_keys.iter().map(|k| k.as_str()))
     };
-    let error = if !c.is_active() || req.key_type != 0 {
+    let error = if req.key_type == 2 && version < 6 {
+        Some(ResponseError::InvalidRequest)
+    } else if !c.is_active() || req.key_type != 0 {
         Some(ResponseError::CoordinatorNotAvailable)
     } else {
         None

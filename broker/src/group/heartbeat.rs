@@ -14,7 +14,9 @@
 //! | Empty                | UNKNOWN_MEMBER_ID                                   |
 //! | Dead                 | COORDINATOR_NOT_AVAILABLE                           |
 //!
-//! An unknown group or member gets UNKNOWN_MEMBER_ID; another generation gets
+//! An unknown group or member gets UNKNOWN_MEMBER_ID; a member id whose `group.instance.id`
+//! (v3+) now belongs to another member id gets FENCED_INSTANCE_ID, the answer that stops a
+//! replaced static member (see `Group::check_member`); another generation gets
 //! ILLEGAL_GENERATION.
 //!
 //! What must stay true:
@@ -41,8 +43,13 @@ pub async fn handle(
         v.error_code = error;
         v
     };
+    let instance = req
+        .group_instance_id
+        .as_ref()
+        .map(|i| format!(" instance {:?}", i.as_str()))
+        .unwrap_or_default();
     let line = format!(
-        "heartbeat {} generation {} member {:?}{}",
+        "heartbeat {} generation {} member {:?}{instance}{}",
         req.group_id.0.as_str(),
         req.generation_id,
         req.member_id.as_str(),
@@ -59,18 +66,20 @@ fn check(c: &GroupCoordinator, req: &HeartbeatRequest) -> Result<(), ResponseErr
     let group = groups
         .get_mut(req.group_id.0.as_str())
         .ok_or(ResponseError::UnknownMemberId)?;
-    match group.state {
-        GroupState::Dead => return Err(ResponseError::CoordinatorNotAvailable),
-        GroupState::Empty => return Err(ResponseError::UnknownMemberId),
-        _ => {}
+    if group.state == GroupState::Dead {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    group.check_member(req.member_id.as_str(), req.group_instance_id.as_deref())?;
+    if req.generation_id != group.generation {
+        return Err(ResponseError::IllegalGeneration);
+    }
+    if group.state == GroupState::Empty {
+        return Err(ResponseError::UnknownMemberId);
     }
     let member = group
         .members
         .get_mut(req.member_id.as_str())
         .ok_or(ResponseError::UnknownMemberId)?;
-    if req.generation_id != group.generation {
-        return Err(ResponseError::IllegalGeneration);
-    }
     member.last_seen = Instant::now();
     if group.state == GroupState::PreparingRebalance {
         return Err(ResponseError::RebalanceInProgress);

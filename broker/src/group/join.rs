@@ -8,13 +8,25 @@
 //!    `[group.min.session.timeout.ms, group.max.session.timeout.ms]` (else
 //!    INVALID_SESSION_TIMEOUT), a protocol type and protocols the group can share (else
 //!    INCONSISTENT_GROUP_PROTOCOL).
-//! 2. No member id: mint `<client_id>-<uuid>`. From v4 on, answer MEMBER_ID_REQUIRED with it
-//!    and wait for the client to rejoin with it; before v4, add the member at once.
-//! 3. A new member, or a known one whose metadata changed (or the leader rejoining a Stable
-//!    group), starts a rebalance; its JoinGroup waits until every member has rejoined or the
-//!    rebalance timeout passes (`GroupCoordinator::try_complete_join`).
+//! 2. No member id: mint `<client_id>-<uuid>`. A dynamic member (no `group.instance.id`)
+//!    gets MEMBER_ID_REQUIRED with it from v4 on and rejoins with it; before v4 it is added
+//!    at once. A static member (v5+, `group.instance.id`, KIP-345) is never asked to rejoin:
+//!    - its instance id is new to the group: it is added, as a new member;
+//!    - its instance id is known: it **takes the old member's place** under the new id
+//!      ([`replace_static_member`]), keeping the assignment. In a Stable group whose
+//!      protocol stays the same this is answered at once, without a rebalance; the old member
+//!      id is fenced from then on (FENCED_INSTANCE_ID).
+//! 3. A known member id (checked with its instance id by `Group::check_member`: a replaced
+//!    one gets FENCED_INSTANCE_ID), or a known one whose metadata changed (or the leader
+//!    rejoining a Stable group), starts a rebalance; its JoinGroup waits until every member has
+//!    rejoined or the rebalance timeout passes (`GroupCoordinator::try_complete_join`).
 //! 4. A known member rejoining with the same metadata while the group is Stable or
 //!    CompletingRebalance gets the current generation back at once.
+//!
+//! Versions: v0–v9. v1 adds the rebalance timeout, v4 MEMBER_ID_REQUIRED, v5 the instance
+//! id, v8 the client's `reason` (shown in the log line and the rebalance's reason), v9
+//! `skip_assignment` (a static leader coming back to a Stable group is told it leads, with
+//! the member list, but must not assign; before v9 it is told the old leader id instead).
 //!
 //! Invariant: the response handed to a waiting member names its own member id; only the
 //! leader's response lists the members and their subscriptions.
@@ -46,17 +58,39 @@ struct JoinArgs {
     rebalance_timeout: Duration,
     protocol_type: String,
     protocols: Vec<(String, Bytes)>,
+    /// v8+: why the client (re)joins, e.g. "rebalance failed due to ...", for the log.
+    reason: Option<String>,
 }
 
-/// JoinGroup v0–v7. The answer may wait until the rebalance completes.
+impl JoinArgs {
+    /// `; client reason: ...` for a rebalance's reason, when the client gave one (v8+).
+    fn because(&self) -> String {
+        self.reason
+            .as_deref()
+            .map(|r| format!("; client reason: {r}"))
+            .unwrap_or_default()
+    }
+}
+
+/// JoinGroup v0–v9. The answer may wait until the rebalance completes.
 pub async fn handle(
     c: &GroupCoordinator,
     req: JoinGroupRequest,
     version: i16,
     client: &ClientInfo,
 ) -> (JoinGroupResponse, String) {
+    let instance = req
+        .group_instance_id
+        .as_ref()
+        .map(|i| format!(" instance {:?}", i.as_str()))
+        .unwrap_or_default();
+    let reason = req
+        .reason
+        .as_ref()
+        .map(|r| format!(" (client reason: {r})"))
+        .unwrap_or_default();
     let head = format!(
-        "join_group {} member {:?}",
+        "join_group {} member {:?}{instance}{reason}",
         req.group_id.0.as_str(),
         req.member_id.as_str()
     );
@@ -68,8 +102,13 @@ pub async fn handle(
             .await
             .unwrap_or_else(|_| join_error(ResponseError::CoordinatorNotAvailable, &member_id)),
     };
+    let skip = if resp.skip_assignment {
+        " (skip assignment: the group is Stable)"
+    } else {
+        ""
+    };
     let line = format!(
-        "{head} -> generation {}, member {:?}, leader {:?}{}",
+        "{head} -> generation {}, member {:?}, leader {:?}{skip}{}",
         resp.generation_id,
         resp.member_id.as_str(),
         resp.leader.as_str(),
@@ -117,6 +156,7 @@ fn register(
             .into_iter()
             .map(|p| (p.name.to_string(), p.metadata))
             .collect(),
+        reason: req.reason.map(|r| r.to_string()),
     };
 
     let mut groups = c.groups();
@@ -151,7 +191,11 @@ fn register(
 
     if member_id.is_empty() {
         let new_id = c.new_member_id(&client.client_id);
-        if version >= 4 {
+        if let Some(instance) = args.group_instance_id.clone() {
+            if let Some(old_id) = group.static_member(&instance).map(str::to_string) {
+                return replace_static_member(c, group, &old_id, new_id, args, version);
+            }
+        } else if version >= 4 {
             let expires = now + args.session_timeout;
             group.pending_members.insert(new_id.clone(), expires);
             c.spawn_pending_timer(&group.id, expires);
@@ -174,29 +218,147 @@ fn register(
     if group.pending_members.remove(&member_id).is_some() {
         return add_member(c, group, args, client);
     }
+    if let Err(e) = group.check_member(&member_id, args.group_instance_id.as_deref()) {
+        if e == ResponseError::FencedInstanceId {
+            let instance = args.group_instance_id.as_deref().unwrap_or_default();
+            crate::explain::always(
+                group.explain,
+                "group/state.rs Group::check_member",
+                format_args!(
+                    "group {}: member {member_id} is fenced (FENCED_INSTANCE_ID): instance {instance:?} now belongs to {}",
+                    group.id,
+                    group.static_member(instance).unwrap_or_default()
+                ),
+            );
+        }
+        return fail(e);
+    }
     let Some(member) = group.members.get(&member_id) else {
         return fail(ResponseError::UnknownMemberId);
     };
     let same = member.protocols == args.protocols;
     let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+    let because = args.because();
     match group.state {
-        GroupState::PreparingRebalance => update_member(c, group, args, "rejoined"),
-        GroupState::CompletingRebalance if same => Outcome::Done(group.join_response(&member_id)),
-        GroupState::CompletingRebalance => {
-            update_member(c, group, args, "rejoined with new metadata")
+        GroupState::PreparingRebalance => {
+            update_member(c, group, args, &format!("rejoined{because}"))
         }
-        GroupState::Stable if same && !is_leader => Outcome::Done(group.join_response(&member_id)),
-        GroupState::Stable => update_member(
+        GroupState::CompletingRebalance if same => Outcome::Done(group.join_response(&member_id)),
+        GroupState::CompletingRebalance => update_member(
             c,
             group,
             args,
-            if same {
+            &format!("rejoined with new metadata{because}"),
+        ),
+        GroupState::Stable if same && !is_leader => Outcome::Done(group.join_response(&member_id)),
+        GroupState::Stable => {
+            let what = if same {
                 "(the leader) rejoined"
             } else {
                 "rejoined with new metadata"
-            },
-        ),
+            };
+            update_member(c, group, args, &format!("{what}{because}"))
+        }
         GroupState::Empty | GroupState::Dead => fail(ResponseError::UnknownMemberId),
+    }
+}
+
+/// Kafka's `updateStaticMemberAndRebalance`: a static member came back (a restarted
+/// process, or a second one with the same `group.instance.id`) without a member id. It
+/// takes `old_id`'s place under `new_id`; `old_id` is fenced from now on.
+///
+/// | group state         | what happens                                                   |
+/// |---------------------|----------------------------------------------------------------|
+/// | Stable, same protocol | answered at once, same generation: no rebalance; its SyncGroup gets the old assignment |
+/// | Stable, protocol would change | a rebalance                                          |
+/// | CompletingRebalance | a rebalance (the leader may be assigning to the old id)        |
+/// | PreparingRebalance  | it waits for the rebalance like any member that rejoined       |
+fn replace_static_member(
+    c: &GroupCoordinator,
+    group: &mut Group,
+    old_id: &str,
+    new_id: String,
+    args: JoinArgs,
+    version: i16,
+) -> Outcome {
+    let instance = args.group_instance_id.clone().unwrap_or_default();
+    let old_leader = group.leader.clone().unwrap_or_default();
+    group.replace_static_member(old_id, &new_id);
+    let text = format!(
+        "group {}: static member {instance:?} came back as {new_id}; it takes the place (and the partitions) of {old_id}, which is fenced from now on",
+        group.id
+    );
+    crate::explain::always(
+        group.explain,
+        "group/join.rs replace_static_member",
+        format_args!("{text}"),
+    );
+    group.events.record(EventKind::MemberJoined, text);
+    c.spawn_session_timer(&group.id, &new_id);
+    let (tx, rx) = oneshot::channel();
+    let because = args.because();
+    let Some(member) = group.members.get_mut(&new_id) else {
+        return Outcome::Done(join_error(ResponseError::UnknownMemberId, &new_id));
+    };
+    member.protocols = args.protocols;
+    member.session_timeout = args.session_timeout;
+    member.rebalance_timeout = args.rebalance_timeout;
+    member.last_seen = Instant::now();
+    let stays = group.state == GroupState::Stable && group.select_protocol() == group.protocol;
+    if !stays {
+        // It waits for the rebalance like any member that rejoined.
+        if let Some(member) = group.members.get_mut(&new_id) {
+            member.awaiting_join = Some(tx);
+        }
+    }
+    match group.state {
+        GroupState::Stable if stays => {
+            crate::explain::always(
+                group.explain,
+                "group/join.rs replace_static_member",
+                format_args!(
+                    "group {}: no rebalance: the group is Stable and its protocol stays {}; generation {} goes on",
+                    group.id,
+                    group.protocol.as_deref().unwrap_or("none"),
+                    group.generation
+                ),
+            );
+            let is_leader = group.leader.as_deref() == Some(new_id.as_str());
+            let mut response = group.join_response(&new_id);
+            if version >= 9 {
+                // The leader learns it leads (it keeps watching metadata) but must not
+                // run the assignor: a Stable group would ignore the new assignment.
+                response.skip_assignment = is_leader;
+            } else {
+                // Before v9 the old leader id is named, so a returning leader acts as a
+                // follower and just fetches its assignment.
+                response.leader = old_leader.into();
+                response.members.clear();
+            }
+            Outcome::Done(response)
+        }
+        GroupState::Stable => {
+            c.prepare_rebalance(
+                group,
+                &format!("static member {instance:?} came back with a change of protocol{because}"),
+            );
+            c.try_complete_join(group, false);
+            Outcome::Wait(rx)
+        }
+        GroupState::CompletingRebalance => {
+            c.prepare_rebalance(
+                group,
+                &format!(
+                    "static member {instance:?} came back while the leader was assigning{because}"
+                ),
+            );
+            c.try_complete_join(group, false);
+            Outcome::Wait(rx)
+        }
+        GroupState::PreparingRebalance | GroupState::Empty | GroupState::Dead => {
+            c.try_complete_join(group, false);
+            Outcome::Wait(rx)
+        }
     }
 }
 
@@ -214,9 +376,14 @@ fn add_member(
     if group.leader.is_none() {
         group.leader = Some(args.member_id.clone());
     }
+    let static_ = match &args.group_instance_id {
+        Some(instance) => format!(" (static, instance {instance:?})"),
+        None => String::new(),
+    };
+    let because = args.because();
     let names: Vec<&str> = args.protocols.iter().map(|(n, _)| n.as_str()).collect();
     let text = format!(
-        "group {}: member {} joined (client id {:?}, protocols [{}])",
+        "group {}: member {}{static_} joined (client id {:?}, protocols [{}])",
         group.id,
         args.member_id,
         client.client_id,
@@ -240,7 +407,10 @@ fn add_member(
     group.members.insert(args.member_id.clone(), member);
     c.spawn_session_timer(&group.id, &args.member_id);
     if group.state != GroupState::PreparingRebalance {
-        c.prepare_rebalance(group, &format!("member {} joined", args.member_id));
+        c.prepare_rebalance(
+            group,
+            &format!("member {}{static_} joined{because}", args.member_id),
+        );
     } else if group.join_not_before.is_some_and(|t| Instant::now() < t) {
         // Kafka's InitialDelayedJoin: each newcomer during the initial delay extends it
         // (the rebalance timeout still bounds the whole wait).

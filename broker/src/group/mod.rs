@@ -9,7 +9,9 @@
 //! 1. [`find_coordinator`] — "which broker runs my group?" (always this one).
 //! 2. [`state`] — one group's state machine (Empty → PreparingRebalance →
 //!    CompletingRebalance → Stable, and Dead).
-//! 3. [`join`] — JoinGroup, member ids, generations, the leader.
+//! 3. [`join`] — JoinGroup, member ids, generations, the leader; a static member
+//!    (`group.instance.id`, KIP-345) coming back takes its old place without a rebalance,
+//!    and the id it replaced is fenced (`state::Group::check_member`) in every step below.
 //! 4. [`sync`] — SyncGroup, the leader's assignment handed to every member.
 //! 5. [`heartbeat`] — staying alive, and learning that a rebalance began.
 //! 6. [`leave`] — LeaveGroup.

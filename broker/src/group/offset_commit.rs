@@ -3,17 +3,21 @@
 //! Where it sits: consumer → Fetch → process → **OffsetCommit** → `__consumer_offsets`
 //! (see [`super::offset_store`]); read back by [`super::offset_fetch`].
 //!
-//! OffsetCommit (v2–v8), checked as Kafka's `handleCommitOffsets`:
+//! OffsetCommit (v2–v9), checked as Kafka's `validateOffsetCommit` (in this order):
 //!
 //! | case                                                  | answer                   |
 //! |-------------------------------------------------------|--------------------------|
 //! | generation -1, group unknown or Empty (simple commit) | stored                   |
-//! | generation ≥ 0, group unknown                         | ILLEGAL_GENERATION       |
-//! | group CompletingRebalance                             | REBALANCE_IN_PROGRESS    |
+//! | generation ≥ 0, group unknown                         | ILLEGAL_GENERATION (v9: GROUP_ID_NOT_FOUND) |
+//! | instance id (v7+) held by another member id           | FENCED_INSTANCE_ID       |
 //! | member not in the group                               | UNKNOWN_MEMBER_ID        |
 //! | generation not the group's                            | ILLEGAL_GENERATION       |
+//! | group CompletingRebalance                             | REBALANCE_IN_PROGRESS    |
 //! | partition unknown to the broker                       | UNKNOWN_TOPIC_OR_PARTITION |
 //! | metadata longer than 4096 bytes                       | OFFSET_METADATA_TOO_LARGE |
+//!
+//! v9 is the first version KIP-848 consumers may send; for a classic group it is v8, except
+//! that an unknown group is named as such (GROUP_ID_NOT_FOUND).
 //!
 //! What must stay true:
 //! - Each partition is answered on its own; a rejected one stores nothing.
@@ -40,11 +44,11 @@ use crate::error_codes::error_name;
 /// Kafka's `offset.metadata.max.bytes`.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
-/// OffsetCommit v2–v8.
+/// OffsetCommit v2–v9.
 pub async fn handle(
     c: &GroupCoordinator,
     req: OffsetCommitRequest,
-    _version: i16,
+    version: i16,
 ) -> (OffsetCommitResponse, String) {
     let offsets = comma_list(req.topics.iter().flat_map(|t| {
         t.partitions.iter().map(move |p| {
@@ -57,7 +61,7 @@ pub async fn handle(
         })
     }));
     let head = format!("offset_commit {} {offsets}", req.group_id.0.as_str());
-    let resp = commit(c, req).await;
+    let resp = commit(c, req, version).await;
     let errors: Vec<String> = resp
         .topics
         .iter()
@@ -84,13 +88,21 @@ pub async fn handle(
 }
 
 /// Checks the commit, stores the accepted offsets, and answers per partition.
-async fn commit(c: &GroupCoordinator, req: OffsetCommitRequest) -> OffsetCommitResponse {
+async fn commit(
+    c: &GroupCoordinator,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
     let group_id = req.group_id.0.to_string();
     let verdict = check_commit(
         c,
         &group_id,
-        req.generation_id_or_member_epoch,
-        &req.member_id,
+        Committer {
+            generation: req.generation_id_or_member_epoch,
+            member_id: &req.member_id,
+            instance_id: req.group_instance_id.as_deref(),
+        },
+        version,
     );
     let now = now_ms();
     let mut answers: Vec<(String, Vec<(i32, i16)>)> = Vec::new();
@@ -174,12 +186,19 @@ async fn commit(c: &GroupCoordinator, req: OffsetCommitRequest) -> OffsetCommitR
     }
 }
 
+/// Who commits: the generation, member id and instance id of the request.
+struct Committer<'a> {
+    generation: i32,
+    member_id: &'a str,
+    instance_id: Option<&'a str>,
+}
+
 /// May this member of this generation commit now? (The table in the module docs.)
 fn check_commit(
     c: &GroupCoordinator,
     group_id: &str,
-    generation: i32,
-    member_id: &str,
+    who: Committer<'_>,
+    version: i16,
 ) -> Result<(), ResponseError> {
     if !c.is_active() {
         return Err(ResponseError::CoordinatorNotAvailable);
@@ -187,6 +206,7 @@ fn check_commit(
     if group_id.is_empty() {
         return Err(ResponseError::InvalidGroupId);
     }
+    let generation = who.generation;
     let mut groups = c.groups();
     let Some(group) = groups.get_mut(group_id) else {
         if generation < 0 {
@@ -197,7 +217,11 @@ fn check_commit(
             );
             return Ok(());
         }
-        return Err(ResponseError::IllegalGeneration);
+        return Err(if version >= 9 {
+            ResponseError::GroupIdNotFound
+        } else {
+            ResponseError::IllegalGeneration
+        });
     };
     if group.state == GroupState::Dead {
         return Err(ResponseError::CoordinatorNotAvailable);
@@ -205,16 +229,21 @@ fn check_commit(
     if generation < 0 && group.state == GroupState::Empty {
         return Ok(());
     }
+    if generation >= 0 || !who.member_id.is_empty() || who.instance_id.is_some() {
+        group.check_member(who.member_id, who.instance_id)?;
+        if generation != group.generation {
+            return Err(ResponseError::IllegalGeneration);
+        }
+    } else if group.state != GroupState::Empty {
+        // No member id and no generation: only an Empty group takes such a commit.
+        return Err(ResponseError::UnknownMemberId);
+    }
     if group.state == GroupState::CompletingRebalance {
         return Err(ResponseError::RebalanceInProgress);
     }
-    let Some(member) = group.members.get_mut(member_id) else {
-        return Err(ResponseError::UnknownMemberId);
-    };
-    if generation != group.generation {
-        return Err(ResponseError::IllegalGeneration);
-    }
     // A commit is a sign of life too (Kafka completes the heartbeat on commit).
-    member.last_seen = Instant::now();
+    if let Some(member) = group.members.get_mut(who.member_id) {
+        member.last_seen = Instant::now();
+    }
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! partitions → Fetch from there. Answered from the in-memory view of
 //! [`super::offset_store`], which [`super::offset_commit`] keeps up to date.
 //!
-//! OffsetFetch (v1–v8) answers offset, leader epoch and metadata per partition, -1 with empty
+//! OffsetFetch (v1–v9) answers offset, leader epoch and metadata per partition, -1 with empty
 //! metadata when nothing was committed; `topics = null` (v2+) means every committed
-//! partition of the group. v8 carries several groups per request.
+//! partition of the group. v8 carries several groups per request. v9 adds a member id and
+//! member epoch per group, which Kafka checks only for KIP-848 (`consumer` protocol) groups:
+//! for the classic groups served here they are ignored, as Kafka ignores them.
 //!
 //! What must stay true:
 //! - Read-only and in memory: never reads the log, never changes a group, and asks for no
@@ -68,7 +70,7 @@ fn parts(answers: Vec<Answer>, error: i16) -> impl Iterator<Item = (i32, i64, i3
     })
 }
 
-/// OffsetFetch v1–v8.
+/// OffsetFetch v1–v9.
 pub async fn handle(
     c: &GroupCoordinator,
     req: OffsetFetchRequest,

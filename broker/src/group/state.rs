@@ -23,7 +23,8 @@
 //! ```
 //!
 //! Invariants: `generation` only grows; `leader` is a member id in `members` whenever the
-//! group has members; a member has at most one waiting JoinGroup and one waiting SyncGroup.
+//! group has members; a member has at most one waiting JoinGroup and one waiting SyncGroup;
+//! a `group.instance.id` (static membership, KIP-345) belongs to at most one member.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,12 +32,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::coordinator::{join_error, sync_error};
 use crate::events::{EventKind, Events};
 
 /// The classic group states, named as Kafka names them on the wire (DescribeGroups).
@@ -193,7 +196,15 @@ impl Group {
             self.id, self.state, to, self.generation
         );
         if self.explain {
-            let members: Vec<&str> = self.members.keys().map(String::as_str).collect();
+            // A static member shows its instance id: `c-1-…(static "a")`.
+            let members: Vec<String> = self
+                .members
+                .values()
+                .map(|m| match &m.group_instance_id {
+                    Some(instance) => format!("{} (static {instance:?})", m.id),
+                    None => m.id.clone(),
+                })
+                .collect();
             crate::explain::line(
                 "group/state.rs Group::transition",
                 format_args!(
@@ -282,6 +293,60 @@ impl Group {
         self.pending_members.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
     }
 
+    /// Kafka's `currentStaticMemberId`: the member id that holds `instance_id` now.
+    pub fn static_member(&self, instance_id: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.group_instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.id.as_str())
+    }
+
+    /// Kafka's `validateCurrentMember`, shared by JoinGroup, SyncGroup, Heartbeat,
+    /// LeaveGroup and OffsetCommit: with an instance id, it must be held by `member_id`
+    /// (another member id → FENCED_INSTANCE_ID: an older process of that instance, or a
+    /// duplicate, was replaced; nobody → UNKNOWN_MEMBER_ID); without one, `member_id` must
+    /// be a member (else UNKNOWN_MEMBER_ID).
+    pub fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        match instance_id {
+            Some(instance) => match self.static_member(instance) {
+                Some(current) if current != member_id => Err(ResponseError::FencedInstanceId),
+                Some(_) => Ok(()),
+                None => Err(ResponseError::UnknownMemberId),
+            },
+            None if self.members.contains_key(member_id) => Ok(()),
+            None => Err(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// Kafka's `replaceStaticMember`: the member holding `old_id` continues as `new_id`,
+    /// with its place in the join order, its assignment and its leadership. A JoinGroup or
+    /// SyncGroup the old id is still waiting on is answered FENCED_INSTANCE_ID at once.
+    /// Returns false when there is no member `old_id`.
+    pub fn replace_static_member(&mut self, old_id: &str, new_id: &str) -> bool {
+        let Some(index) = self.members.get_index_of(old_id) else {
+            return false;
+        };
+        let Some((_, mut member)) = self.members.shift_remove_index(index) else {
+            return false;
+        };
+        if let Some(tx) = member.awaiting_join.take() {
+            let _ = tx.send(join_error(ResponseError::FencedInstanceId, old_id));
+        }
+        if let Some(tx) = member.awaiting_sync.take() {
+            let _ = tx.send(sync_error(ResponseError::FencedInstanceId));
+        }
+        member.id = new_id.to_string();
+        self.members.shift_insert(index, new_id.to_string(), member);
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.to_string());
+        }
+        true
+    }
+
     /// The longest rebalance timeout of the members: how long a rebalance may wait.
     pub fn rebalance_timeout(&self) -> Duration {
         self.members
@@ -332,6 +397,50 @@ mod tests {
         assert!(!g.supports("connect", &[("roundrobin".into(), Bytes::new())]));
         assert!(g.supports("consumer", &[("roundrobin".into(), Bytes::new())]));
         assert!(!g.supports("consumer", &[("range".into(), Bytes::new())]));
+    }
+
+    #[tokio::test]
+    async fn a_static_member_is_replaced_in_place_and_its_old_id_fenced() {
+        let mut g = Group::new("g", false, Events::default());
+        g.members.insert("a".into(), member("a", &["range"]));
+        let mut b = member("b", &["range"]);
+        b.group_instance_id = Some("inst-b".into());
+        b.assignment = Bytes::from_static(b"partitions of b");
+        let (tx, mut rx) = oneshot::channel();
+        b.awaiting_sync = Some(tx);
+        g.members.insert("b".into(), b);
+        g.members.insert("c".into(), member("c", &["range"]));
+        g.leader = Some("b".into());
+
+        assert_eq!(g.static_member("inst-b"), Some("b"));
+        assert_eq!(g.check_member("b", Some("inst-b")), Ok(()));
+        assert!(g.replace_static_member("b", "b2"));
+        // The waiting SyncGroup of the old id is answered FENCED_INSTANCE_ID at once.
+        let fenced = rx.try_recv().expect("answered");
+        assert_eq!(fenced.error_code, ResponseError::FencedInstanceId.code());
+        // Same place, same assignment, the leadership moves with it.
+        let order: Vec<&str> = g.members.keys().map(String::as_str).collect();
+        assert_eq!(order, vec!["a", "b2", "c"]);
+        assert_eq!(g.members["b2"].id, "b2");
+        assert_eq!(&g.members["b2"].assignment[..], b"partitions of b");
+        assert_eq!(g.leader.as_deref(), Some("b2"));
+        assert_eq!(g.static_member("inst-b"), Some("b2"));
+        // Kafka's validateCurrentMember.
+        assert_eq!(
+            g.check_member("b", Some("inst-b")),
+            Err(ResponseError::FencedInstanceId)
+        );
+        assert_eq!(
+            g.check_member("b", None),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.check_member("b2", Some("inst-b")), Ok(()));
+        assert_eq!(
+            g.check_member("a", Some("nobody")),
+            Err(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.check_member("a", None), Ok(()));
+        assert!(!g.replace_static_member("gone", "x"));
     }
 
     #[tokio::test]

@@ -8,7 +8,9 @@
 //! leader's arrives; then the group is Stable. If a new rebalance begins first, waiting
 //! members get REBALANCE_IN_PROGRESS and rejoin.
 //!
-//! Errors, as Kafka: unknown group or member → UNKNOWN_MEMBER_ID; another generation →
+//! Errors, as Kafka: unknown group or member → UNKNOWN_MEMBER_ID; a member id whose
+//! `group.instance.id` now belongs to another member id → FENCED_INSTANCE_ID (see
+//! `Group::check_member`); another generation →
 //! ILLEGAL_GENERATION; a rebalance under way → REBALANCE_IN_PROGRESS; v5 protocol type or
 //! name not the group's → INCONSISTENT_GROUP_PROTOCOL.
 //!
@@ -86,8 +88,8 @@ fn register(c: &GroupCoordinator, req: SyncGroupRequest, version: i16) -> Outcom
     if group.state == GroupState::Dead {
         return fail(ResponseError::CoordinatorNotAvailable);
     }
-    if !group.members.contains_key(&member_id) {
-        return fail(ResponseError::UnknownMemberId);
+    if let Err(e) = group.check_member(&member_id, req.group_instance_id.as_deref()) {
+        return fail(e);
     }
     if req.generation_id != group.generation {
         return fail(ResponseError::IllegalGeneration);

@@ -53,15 +53,15 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 8),     // v8: the multi-group format
-    (ApiKey::FindCoordinator, 0, 4), // v4: coordinator_keys
-    (ApiKey::JoinGroup, 0, 7),       // v4+: MEMBER_ID_REQUIRED
+    (ApiKey::OffsetCommit, 2, 9),    // v9: GROUP_ID_NOT_FOUND
+    (ApiKey::OffsetFetch, 1, 9),     // v8: several groups
+    (ApiKey::FindCoordinator, 0, 6), // v4: coordinator_keys
+    (ApiKey::JoinGroup, 0, 9),       // v4: MEMBER_ID_REQUIRED; v5: static
     (ApiKey::Heartbeat, 0, 4),
-    (ApiKey::LeaveGroup, 0, 4), // v3+: a batch of members
+    (ApiKey::LeaveGroup, 0, 5), // v3+: a batch of members
     (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name
     (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::ListGroups, 0, 4), // v4: states filter
+    (ApiKey::ListGroups, 0, 5), // v4: states, v5: types filter
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
