@@ -12,6 +12,7 @@
 
 pub mod durability;
 pub mod index;
+pub mod log_start;
 pub mod partition_log;
 pub mod record;
 pub mod record_batch;

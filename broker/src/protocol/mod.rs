@@ -41,10 +41,15 @@
 //!   unknown key or unsupported version is an error that closes the connection, as
 //!   Kafka does.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -356,6 +361,35 @@ async fn dispatch(
                 reply,
                 init_producer_id::handle(ctx, req, version).await,
             )
+        }
+        ApiKey::DescribeConfigs => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                describe_configs::handle(ctx, req, version).await,
+            )
+        }
+        ApiKey::AlterConfigs => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, alter_configs::handle(ctx, req, version).await)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let req = decode(frame, api, version)?;
+            let answer = incremental_alter_configs::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::CreatePartitions => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                create_partitions::handle(ctx, req, version).await,
+            )
+        }
+        ApiKey::DeleteRecords => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, delete_records::handle(ctx, req, version).await)
         }
         // Not in the table: already refused by the version check in `handle_request`.
         _ => Err(ProtocolError::UnsupportedApi {

@@ -59,7 +59,8 @@ macro_rules! per_partition {
 per_partition!(
     ProduceResponse: responses.partition_responses,
     ListOffsetsResponse: topics.partitions,
-    OffsetCommitResponse: topics.partitions
+    OffsetCommitResponse: topics.partitions,
+    DeleteRecordsResponse: topics.partitions
 );
 
 impl ErrorCode for FetchResponse {
@@ -115,6 +116,30 @@ impl ErrorCode for DeleteTopicsResponse {
     }
 }
 
+impl ErrorCode for DescribeConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for AlterConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.responses.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for IncrementalAlterConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.responses.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for CreatePartitionsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
 /// Kafka's name of an API, the `api` label of the request metrics.
 pub fn api_name(api: ApiKey) -> &'static str {
     match api {
@@ -134,7 +159,12 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ApiVersions => "ApiVersions",
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DeleteRecords => "DeleteRecords",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
 }

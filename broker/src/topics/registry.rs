@@ -204,6 +204,86 @@ impl Topics {
         Ok(())
     }
 
+    /// Grows a live topic to `count` partitions (CreatePartitions): opens the new
+    /// partitions with the topic's config, writes `topics.json`, then publishes the
+    /// longer list. Clients see the new partitions at their next Metadata. Blocking.
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>, TopicError> {
+        let _meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.read().clone();
+        let old = next
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let have = old.partitions.len() as i32;
+        if count <= have {
+            return Err(TopicError::InvalidPartitions(count));
+        }
+        let cfg = log_config(&self.defaults, &old.config)?;
+        let mut partitions = old.partitions.clone();
+        for i in have..count {
+            let dir = self.data_dir.join(format!("{name}-{i}"));
+            if dir.exists() {
+                tracing::warn!("replacing stale partition directory {}", dir.display());
+                std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+            }
+            partitions.push(Arc::new(Partition::open(
+                &self.data_dir,
+                name,
+                i,
+                cfg.clone(),
+                self.events.clone(),
+            )?));
+        }
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions,
+            config: old.config.clone(),
+            internal: old.internal,
+        });
+        next.insert(name.to_string(), topic.clone());
+        self.write_file(&next)?;
+        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
+        let text = format!("topic {name:?} grew from {have} to {count} partitions");
+        tracing::info!("{text}");
+        self.events.record(EventKind::TopicCreated, text);
+        Ok(topic)
+    }
+
+    /// Replaces the config overrides of a live topic (AlterConfigs and
+    /// IncrementalAlterConfigs): checks them, writes `topics.json`, then hands every
+    /// partition its new `LogConfig`, so the next append, roll and retention check use
+    /// it. Blocking (writes the file).
+    pub fn alter_config(
+        &self,
+        name: &str,
+        config: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let cfg = log_config(&self.defaults, &config)?;
+        let _meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.read().clone();
+        let old = next
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions: old.partitions.clone(),
+            config,
+            internal: old.internal,
+        });
+        next.insert(name.to_string(), topic.clone());
+        self.write_file(&next)?;
+        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
+        tracing::info!("topic {name:?}: config is now {:?}", topic.config);
+        for p in &topic.partitions {
+            p.set_config(cfg.clone());
+            // A shorter retention.ms or retention.bytes takes effect now, not at the
+            // next periodic check.
+            if let Err(e) = p.apply_retention() {
+                tracing::error!("{}: retention after a config change: {e}", p.name());
+            }
+        }
+        Ok(topic)
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.read().get(name).cloned()
     }
