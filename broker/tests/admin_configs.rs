@@ -399,7 +399,10 @@ async fn rdkafka_admin_describes_and_alters_configs() {
         )
         .await
         .expect("alter_configs answers");
-    assert!(bad[0].is_err(), "{bad:?}");
+    // The rdkafka crate (0.39) reports every AlterConfigs resource as Ok: it never
+    // reads the per-resource error. That the bad value was refused shows below: the
+    // value is still the good one.
+    assert_eq!(bad.len(), 1);
     let described = admin
         .describe_configs(&[ResourceSpecifier::Topic("rdk-configs")], &opts)
         .await
