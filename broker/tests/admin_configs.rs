@@ -147,7 +147,7 @@ async fn describe_shows_every_topic_config_with_its_source() {
             .configs
             .iter()
             .find(|c| c.name.as_str() == "retention.ms")
-            .unwrap();
+            .expect("present");
         let synonyms: Vec<_> = retention
             .synonyms
             .iter()
@@ -167,7 +167,7 @@ async fn describe_shows_every_topic_config_with_its_source() {
                 .configs
                 .iter()
                 .find(|c| c.name.as_str() == "preallocate")
-                .unwrap();
+                .expect("present");
             let doc = doc
                 .documentation
                 .as_ref()
@@ -254,7 +254,7 @@ async fn alters_are_checked_applied_at_once_and_survive_a_restart() {
     // hour old: the default retention.ms (7 days) keeps them, 1000 ms does not.
     let an_hour_ago = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("the clock is past 1970")
         .as_millis() as i64
         - 3_600_000;
     for i in 0..3 {
@@ -269,10 +269,10 @@ async fn alters_are_checked_applied_at_once_and_survive_a_restart() {
     }
     let segments = |broker: &TestBroker| {
         std::fs::read_dir(broker.data_dir().join("altered-0"))
-            .unwrap()
+            .expect("the partition directory")
             .filter(|e| {
                 e.as_ref()
-                    .unwrap()
+                    .expect("present")
                     .path()
                     .extension()
                     .is_some_and(|x| x == "log")
@@ -409,10 +409,14 @@ async fn rdkafka_admin_describes_and_alters_configs() {
         .expect("describe_configs");
     let topic = described[0].as_ref().expect("topic described");
     assert_eq!(
-        topic.get("segment.bytes").unwrap().value.as_deref(),
+        topic
+            .get("segment.bytes")
+            .expect("present")
+            .value
+            .as_deref(),
         Some("1048576")
     );
     // AlterConfigs replaces the whole set: retention.ms is back to the default.
-    assert!(topic.get("retention.ms").unwrap().is_default);
+    assert!(topic.get("retention.ms").expect("present").is_default);
     broker.stop().await;
 }

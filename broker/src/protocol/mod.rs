@@ -68,8 +68,8 @@ use tracing::info;
 pub use crate::error_codes::error_name;
 use crate::events::Events;
 use crate::group::{
-    describe_groups, find_coordinator, heartbeat, join, leave, list_groups, offset_commit,
-    offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
+    delete_groups, describe_groups, find_coordinator, heartbeat, join, leave, list_groups,
+    offset_commit, offset_delete, offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
 };
 use crate::shutdown;
 use crate::stats::Stats;
@@ -390,6 +390,22 @@ async fn dispatch(
         ApiKey::DeleteRecords => {
             let req = decode(frame, api, version)?;
             respond(ctx, reply, delete_records::handle(ctx, req, version).await)
+        }
+        ApiKey::DeleteGroups => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                delete_groups::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::OffsetDelete => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                offset_delete::handle(groups, req, version).await,
+            )
         }
         // Not in the table: already refused by the version check in `handle_request`.
         _ => Err(ProtocolError::UnsupportedApi {

@@ -140,6 +140,19 @@ impl ErrorCode for CreatePartitionsResponse {
     }
 }
 
+impl ErrorCode for DeleteGroupsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for OffsetDeleteResponse {
+    fn error_code(&self) -> i16 {
+        let parts = self.topics.iter().flat_map(|t| &t.partitions);
+        first(std::iter::once(self.error_code).chain(parts.map(|p| p.error_code)))
+    }
+}
+
 /// Kafka's name of an API, the `api` label of the request metrics.
 pub fn api_name(api: ApiKey) -> &'static str {
     match api {
@@ -164,6 +177,8 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
