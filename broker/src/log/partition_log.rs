@@ -61,6 +61,19 @@ pub struct SegmentInfo {
     pub index_entries: usize,
 }
 
+/// The leader epoch of every partition: one broker, never re-elected, so always 0.
+/// [`PartitionLog::append`] writes it into each batch, as a Kafka leader does, and
+/// OffsetForLeaderEpoch answers from it.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// Writes [`LEADER_EPOCH`] into a batch's `partitionLeaderEpoch` (bytes 12..16). The
+/// CRC covers bytes 21.. (attributes onwards), so it stays valid.
+fn stamp_leader_epoch(batch: &mut [u8]) {
+    if let Some(field) = batch.get_mut(record_batch::PARTITION_LEADER_EPOCH) {
+        field.copy_from_slice(&LEADER_EPOCH.to_be_bytes());
+    }
+}
+
 /// The partition log. See the module docs.
 pub struct PartitionLog {
     dir: PathBuf,
@@ -200,7 +213,8 @@ impl PartitionLog {
     /// to a whole batch) and each batch is validated once ([`record_batch::validate`]),
     /// all before the lock is taken and before anything is written, so a bad batch
     /// rejects the whole set. Then, under the lock, each batch gets the next offset as
-    /// its base offset (written in place) and goes to the active segment. The returned
+    /// its base offset and the leader epoch 0 (both written in place, both outside the
+    /// CRC) and goes to the active segment. The returned
     /// info spans all of them: the first base offset, the last offset, the total record
     /// count, and the position of the first batch.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
@@ -221,6 +235,8 @@ impl PartitionLog {
                 let base = inner.log_end_offset();
                 set_base_offset(batch, base);
                 h.base_offset = base;
+                stamp_leader_epoch(batch);
+                h.partition_leader_epoch = LEADER_EPOCH;
                 let active = inner.active_mut();
                 let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;

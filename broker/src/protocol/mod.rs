@@ -47,12 +47,14 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod outcome;
 pub mod produce;
 
@@ -405,6 +407,19 @@ async fn dispatch(
                 ctx,
                 reply,
                 offset_delete::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let req = decode(frame, api, version)?;
+            let answer = offset_for_leader_epoch::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::DescribeCluster => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                describe_cluster::handle(ctx, req, version).await,
             )
         }
         // Not in the table: already refused by the version check in `handle_request`.

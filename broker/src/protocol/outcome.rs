@@ -38,7 +38,8 @@ top_level!(
     SyncGroupResponse,
     ListGroupsResponse,
     ApiVersionsResponse,
-    InitProducerIdResponse
+    InitProducerIdResponse,
+    DescribeClusterResponse
 );
 
 /// Answers with one error code per partition, grouped by topic.
@@ -60,7 +61,8 @@ per_partition!(
     ProduceResponse: responses.partition_responses,
     ListOffsetsResponse: topics.partitions,
     OffsetCommitResponse: topics.partitions,
-    DeleteRecordsResponse: topics.partitions
+    DeleteRecordsResponse: topics.partitions,
+    OffsetForLeaderEpochResponse: topics.partitions
 );
 
 impl ErrorCode for FetchResponse {
@@ -174,11 +176,13 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DeleteRecords => "DeleteRecords",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         ApiKey::DescribeConfigs => "DescribeConfigs",
         ApiKey::AlterConfigs => "AlterConfigs",
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
