@@ -190,6 +190,58 @@ async fn describe_shows_every_topic_config_with_its_source() {
 }
 
 #[tokio::test]
+async fn create_topics_checks_configs_and_answers_every_one() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    let create = |value: &str, validate_only: bool| {
+        CreateTopicsRequest::default()
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(minikafka_testkit::wire::topic_name("with-configs"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)
+                .with_configs(vec![CreatableTopicConfig::default()
+                    .with_name(s("cleanup.policy"))
+                    .with_value(Some(s(value)))])])
+            .with_timeout_ms(5000)
+            .with_validate_only(validate_only)
+    };
+    let resp: CreateTopicsResponse = client
+        .call(ApiKey::CreateTopics, 7, &create("sometimes", true))
+        .await;
+    assert_eq!(
+        resp.topics[0].error_code, 40,
+        "INVALID_CONFIG, even with validate_only"
+    );
+    let resp: CreateTopicsResponse = client
+        .call(ApiKey::CreateTopics, 7, &create("compact", false))
+        .await;
+    let t = &resp.topics[0];
+    assert_eq!(t.error_code, 0);
+    let configs = t.configs.as_ref().expect("v5+ lists the configs");
+    assert!(configs.len() > 30, "every config: {}", configs.len());
+    let policy = configs
+        .iter()
+        .find(|c| c.name.as_str() == "cleanup.policy")
+        .expect("cleanup.policy");
+    assert_eq!(
+        (policy.value.as_deref(), policy.config_source),
+        (Some("compact"), 1)
+    );
+    let retention = configs
+        .iter()
+        .find(|c| c.name.as_str() == "retention.ms")
+        .expect("retention.ms");
+    assert_eq!(
+        (retention.value.as_deref(), retention.config_source),
+        (Some("604800000"), 5)
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn alters_are_checked_applied_at_once_and_survive_a_restart() {
     let mut broker = TestBroker::start().await.expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;

@@ -315,6 +315,39 @@ mod tests {
             .all(|d| d.value.source == ConfigSource::Default));
     }
 
+    /// A valid value other than Kafka's default, for `def`.
+    fn another_value(def: &ConfigDef) -> String {
+        match def.kind {
+            ConfigType::Boolean if def.default == "true" => "false".into(),
+            ConfigType::Boolean => "true".into(),
+            // flush.messages is acted on for 1 only.
+            _ if def.name == "flush.messages" => "1".into(),
+            ConfigType::Int | ConfigType::Short | ConfigType::Long => "20000".into(),
+            ConfigType::Double => "0.75".into(),
+            ConfigType::String | ConfigType::List => def
+                .choices
+                .iter()
+                .find(|c| **c != def.default)
+                .map_or_else(|| "0:0".to_string(), |c| c.to_string()),
+        }
+    }
+
+    /// `acted_on` says the truth: a config marked as ignored changes nothing in the
+    /// `LogConfig` (so its documentation may say "does not act on it"), and one marked
+    /// as acted on changes it. When a config starts to be acted on, flip its flag.
+    #[test]
+    fn acted_on_matches_what_log_config_does() {
+        let d = LogConfig::default();
+        for def in TOPIC_CONFIGS {
+            let value = another_value(def);
+            let set = BTreeMap::from([(def.name.to_string(), value.clone())]);
+            let applied = super::super::config::log_config(&d, &set)
+                .unwrap_or_else(|e| panic!("{}={value}: {e}", def.name));
+            let changed = applied != d;
+            assert_eq!(changed, def.acted_on, "{}={value}", def.name);
+        }
+    }
+
     #[test]
     fn overrides_and_broker_settings_show_their_source() {
         let defaults = LogConfig {
