@@ -3,8 +3,6 @@
 //! the wire, and with librdkafka (with `--features rdkafka`): a transactional producer's
 //! `init_transactions` fails at once with a clear error instead of retrying for a minute.
 
-use std::time::Duration;
-
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
@@ -115,6 +113,8 @@ async fn find_coordinator_refuses_transactional_ids_with_a_fatal_error() {
 #[cfg(feature = "rdkafka")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rdkafka_init_transactions_fails_fast_with_a_clear_error() {
+    use std::time::Duration;
+
     use rdkafka::producer::{BaseProducer, Producer};
     use rdkafka::ClientConfig;
 

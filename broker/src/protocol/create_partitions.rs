@@ -20,6 +20,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::create_topics::only_this_broker;
 use super::{topic_error_code, BrokerContext};
 use crate::topics::name::is_internal;
 
@@ -114,18 +115,7 @@ async fn grow(
                 ),
             ));
         }
-        let only_us = assignments
-            .iter()
-            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == ctx.node.node_id);
-        if !only_us {
-            return Err((
-                ResponseError::InvalidReplicaAssignment.code(),
-                format!(
-                    "every partition must have exactly one replica, broker {}",
-                    ctx.node.node_id
-                ),
-            ));
-        }
+        only_this_broker(ctx, assignments.iter().map(|a| &a.broker_ids[..]))?;
     }
     if validate_only {
         return Ok(have);

@@ -21,7 +21,7 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -73,6 +73,22 @@ pub async fn handle(
 
 type Created = (i32, Vec<CreatableTopicConfigs>);
 
+/// Manual replica assignments (CreateTopics, CreatePartitions): with one broker, each
+/// partition must have exactly one replica, this broker; else INVALID_REPLICA_ASSIGNMENT.
+pub(super) fn only_this_broker<'a>(
+    ctx: &BrokerContext,
+    mut assignments: impl Iterator<Item = &'a [BrokerId]>,
+) -> Result<(), (i16, String)> {
+    let node = ctx.node.node_id;
+    if assignments.all(|replicas| replicas.len() == 1 && replicas[0].0 == node) {
+        return Ok(());
+    }
+    Err((
+        ResponseError::InvalidReplicaAssignment.code(),
+        format!("every partition must have exactly one replica, broker {node}"),
+    ))
+}
+
 async fn create_one(
     ctx: &BrokerContext,
     topic: &CreatableTopic,
@@ -105,19 +121,7 @@ async fn create_one(
                 "both assignments and a partition count or replication factor were given".into(),
             ));
         }
-        let only_us = topic
-            .assignments
-            .iter()
-            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == ctx.node.node_id);
-        if !only_us {
-            return Err((
-                ResponseError::InvalidReplicaAssignment.code(),
-                format!(
-                    "every partition must have exactly one replica, broker {}",
-                    ctx.node.node_id
-                ),
-            ));
-        }
+        only_this_broker(ctx, topic.assignments.iter().map(|a| &a.broker_ids[..]))?;
         i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)
     };
     if partitions < 1 {

@@ -312,7 +312,24 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "The largest request accepted.",
         ),
     ];
-    let mut entries: Vec<Entry> = own
+    let mut rows: Vec<(&str, String, &str, ConfigType, String)> = own
+        .into_iter()
+        .map(|(name, value, default, kind, doc)| (name, value, default, kind, doc.to_string()))
+        .collect();
+    for def in catalog::TOPIC_CONFIGS {
+        let Some(name) = def.broker else { continue };
+        if rows.iter().any(|row| row.0 == name) {
+            continue;
+        }
+        let doc = format!(
+            "The default of topic config {} for every topic. {}",
+            def.name,
+            catalog::documentation(def)
+        );
+        let value = catalog::broker_value(def, ctx.topics.defaults());
+        rows.push((name, value, def.default, def.kind, doc));
+    }
+    let mut entries: Vec<Entry> = rows
         .into_iter()
         .map(|(name, value, default, kind, doc)| {
             let source = if value == default {
@@ -330,38 +347,10 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
                 value,
                 kind,
                 read_only: true,
-                doc: doc.to_string(),
+                doc,
             }
         })
         .collect();
-    for def in catalog::TOPIC_CONFIGS {
-        let Some(name) = def.broker else { continue };
-        if entries.iter().any(|e| e.value.name == name) {
-            continue;
-        }
-        let value = catalog::broker_value(def, ctx.topics.defaults());
-        let source = if value == def.default {
-            ConfigSource::Default
-        } else {
-            ConfigSource::StaticBroker
-        };
-        let value = Sourced {
-            name: name.to_string(),
-            value,
-            source,
-        };
-        entries.push(Entry {
-            synonyms: vec![value.clone()],
-            value,
-            kind: def.kind,
-            read_only: true,
-            doc: format!(
-                "The default of topic config {} for every topic. {}",
-                def.name,
-                catalog::documentation(def)
-            ),
-        });
-    }
     entries.sort_by(|a, b| a.value.name.cmp(&b.value.name));
     entries
 }

@@ -130,6 +130,29 @@ impl Topics {
         file.save(&self.data_dir)
     }
 
+    /// Opens partition `index` of a topic being created or grown, in a fresh directory:
+    /// one left by a crash between mkdir and `topics.json` is stale and replaced.
+    fn open_new_partition(
+        &self,
+        name: &str,
+        index: i32,
+        cfg: &LogConfig,
+    ) -> Result<Arc<Partition>, TopicError> {
+        let dir = self.data_dir.join(format!("{name}-{index}"));
+        if dir.exists() {
+            tracing::warn!("replacing stale partition directory {}", dir.display());
+            std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        }
+        let partition = Partition::open(
+            &self.data_dir,
+            name,
+            index,
+            cfg.clone(),
+            self.events.clone(),
+        )?;
+        Ok(Arc::new(partition))
+    }
+
     /// Creates a topic (blocking disk work: call from `spawn_blocking`).
     pub fn create(
         &self,
@@ -148,19 +171,7 @@ impl Topics {
         }
         let mut parts = Vec::new();
         for i in 0..partitions {
-            // A directory left by a crash between mkdir and topics.json is stale.
-            let dir = self.data_dir.join(format!("{name}-{i}"));
-            if dir.exists() {
-                tracing::warn!("replacing stale partition directory {}", dir.display());
-                std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
-            }
-            parts.push(Arc::new(Partition::open(
-                &self.data_dir,
-                name,
-                i,
-                cfg.clone(),
-                self.events.clone(),
-            )?));
+            parts.push(self.open_new_partition(name, i, &cfg)?);
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -220,18 +231,7 @@ impl Topics {
         let cfg = log_config(&self.defaults, &old.config)?;
         let mut partitions = old.partitions.clone();
         for i in have..count {
-            let dir = self.data_dir.join(format!("{name}-{i}"));
-            if dir.exists() {
-                tracing::warn!("replacing stale partition directory {}", dir.display());
-                std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
-            }
-            partitions.push(Arc::new(Partition::open(
-                &self.data_dir,
-                name,
-                i,
-                cfg.clone(),
-                self.events.clone(),
-            )?));
+            partitions.push(self.open_new_partition(name, i, &cfg)?);
         }
         let topic = Arc::new(Topic {
             name: old.name.clone(),
