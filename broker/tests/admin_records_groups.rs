@@ -157,7 +157,18 @@ async fn delete_records_moves_the_log_start_and_deletes_whole_segments() {
         .produce("trimmed", 0, batch(&[(None, "after")], now + 9))
         .await;
     assert_eq!(p.base_offset, 6);
-    broker.stop().await;
+    // `inspect topics` reads the stored log start offset too.
+    let dir = broker.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+        .args(["inspect", "topics"])
+        .arg(dir.path())
+        .output()
+        .expect("run inspect");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("partition 0: log start 6, log end 7"),
+        "{text}"
+    );
 }
 
 async fn commit(client: &mut Client, group: &str, topic: &str, partitions: &[i32]) {
