@@ -176,3 +176,57 @@ async fn rdkafka_admin_creates_partitions() {
     assert_eq!(partition_count(&mut client, "rdk-grown").await, 5);
     broker.stop().await;
 }
+
+#[cfg(feature = "rdkafka")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_librdkafka_group_rebalances_onto_new_partitions() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::ClientConfig;
+
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    client.create_topic("rdk-regrouped", 1).await;
+    let bootstrap = broker.bootstrap();
+    // librdkafka's consumer runs on its own threads; poll it off the runtime.
+    let member = tokio::task::spawn_blocking(move || {
+        let member: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "rdk-regroup")
+            .set("topic.metadata.refresh.interval.ms", "300")
+            .create()
+            .expect("rdkafka consumer");
+        member.subscribe(&["rdk-regrouped"]).expect("subscribe");
+        member
+    })
+    .await
+    .expect("consumer created");
+    let owned = |member: BaseConsumer, n: usize| {
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + minikafka_testkit::WAIT;
+            while std::time::Instant::now() < deadline {
+                let _ = member.poll(Duration::from_millis(50));
+                let count = member.assignment().map(|a| a.count()).unwrap_or(0);
+                if count == n {
+                    return (member, count);
+                }
+            }
+            let count = member.assignment().map(|a| a.count()).unwrap_or(0);
+            (member, count)
+        })
+    };
+    let (member, count) = owned(member, 1).await.expect("polled");
+    assert_eq!(count, 1, "the first assignment");
+    assert_eq!(
+        grow(&mut client, "rdk-regrouped", 3, None, false).await.0,
+        0
+    );
+    let (member, count) = owned(member, 3).await.expect("polled");
+    assert_eq!(
+        count, 3,
+        "librdkafka noticed the new partitions and rejoined"
+    );
+    tokio::task::spawn_blocking(move || drop(member))
+        .await
+        .expect("closed");
+    broker.stop().await;
+}
