@@ -579,7 +579,11 @@ impl PartitionLog {
                 format!("deleted {}", deleted.join(", "))
             }
         );
-        tracing::info!("{text}");
+        crate::explain::always(
+            self.config().explain,
+            "log/partition_log.rs PartitionLog::delete_records",
+            format_args!("{text}"),
+        );
         self.events.record(EventKind::SegmentDeleted, text);
         Ok(offset)
     }

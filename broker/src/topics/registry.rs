@@ -243,7 +243,11 @@ impl Topics {
         self.write_file(&next)?;
         *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
         let text = format!("topic {name:?} grew from {have} to {count} partitions");
-        tracing::info!("{text}");
+        crate::explain::always(
+            self.defaults.explain,
+            "topics/registry.rs Topics::add_partitions",
+            format_args!("{text}; topics.json rewritten, clients see them at their next Metadata"),
+        );
         self.events.record(EventKind::TopicCreated, text);
         Ok(topic)
     }
@@ -272,7 +276,15 @@ impl Topics {
         next.insert(name.to_string(), topic.clone());
         self.write_file(&next)?;
         *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
-        tracing::info!("topic {name:?}: config is now {:?}", topic.config);
+        crate::explain::always(
+            self.defaults.explain,
+            "topics/registry.rs Topics::alter_config",
+            format_args!(
+                "topic {name:?}: config is now {:?}; topics.json rewritten, {} handed the new LogConfig",
+                topic.config,
+                crate::explain::count(topic.partitions.len(), "partition")
+            ),
+        );
         for p in &topic.partitions {
             p.set_config(cfg.clone());
             // A shorter retention.ms or retention.bytes takes effect now, not at the
