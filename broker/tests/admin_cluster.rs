@@ -16,7 +16,11 @@ use minikafka_testkit::TestBroker;
 
 #[tokio::test]
 async fn describe_cluster_names_this_broker() {
-    let broker = TestBroker::start().await.expect("broker starts");
+    let broker = TestBroker::builder()
+        .config(|c| c.http = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))))
+        .start()
+        .await
+        .expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;
     for version in [0, 1] {
         let req = DescribeClusterRequest::default()
@@ -37,6 +41,19 @@ async fn describe_cluster_names_this_broker() {
     let controllers = DescribeClusterRequest::default().with_endpoint_type(2);
     let resp: DescribeClusterResponse = client.call(ApiKey::DescribeCluster, 1, &controllers).await;
     assert_eq!(resp.error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
+    // Counted in /metrics by API, version and error code, like every API.
+    let http = broker
+        .handle()
+        .expect("running")
+        .http_addr()
+        .expect("http is on");
+    let (_, metrics) = minikafka_testkit::http::get(http, "/metrics").await;
+    for line in [
+        r#"kafka_server_requests_total{api="DescribeCluster",version="1",error_code="0"} 1"#,
+        r#"kafka_server_requests_total{api="DescribeCluster",version="1",error_code="115"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     broker.stop().await;
 }
 
