@@ -115,6 +115,9 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// Durability policy (Kafka: `flush.messages` / `flush.ms`).
     pub fsync: FsyncPolicy,
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch with the
+    /// time it appends it (`false`: CreateTime, the producer's timestamps, the default).
+    pub log_append_time: bool,
     /// Explain mode for this log (not a topic config: no topic can set it).
     /// `Broker::start` copies [`Config::explain`] here, and every partition inherits it
     /// from the broker defaults.
@@ -132,6 +135,7 @@ impl Default for LogConfig {
             max_index_bytes: 10 * 1024 * 1024,
             max_message_bytes: 1024 * 1024 + 12,
             fsync: FsyncPolicy::Never,
+            log_append_time: false,
             explain: false,
         }
     }

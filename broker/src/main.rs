@@ -55,9 +55,9 @@ enum Inspect {
         json: bool,
     },
     /// Print every batch and record of a `.log` (commits decoded in
-    /// `__consumer_offsets`), or every entry of an `.index`.
+    /// `__consumer_offsets`), or every entry of an `.index` or a `.timeindex`.
     Dump {
-        /// A `<base offset>.log` or `<base offset>.index` file.
+        /// A `<base offset>.log`, `.index` or `.timeindex` file.
         file: PathBuf,
         /// Label every byte of each batch header (offsets, length, CRC, ...).
         #[arg(long)]

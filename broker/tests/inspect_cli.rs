@@ -108,7 +108,7 @@ fn topics_lists_partitions_offsets_and_segments() {
         "{out}"
     );
     assert!(
-        out.contains("partition 1: log start 0, log end 0, 1 segments"),
+        out.contains("partition 1: log start 0, log end 0, 1 segment ("),
         "{out}"
     );
     assert!(out.contains("clean shutdown"), "{out}");
@@ -122,6 +122,24 @@ fn topics_lists_partitions_offsets_and_segments() {
     assert!(rows.len() >= 2, "{out}");
     let first: Vec<&str> = rows[0].split_whitespace().collect();
     assert_eq!(first[0], "0", "{out}");
+    // base offset, bytes, batches, records, index entries, time entries, max timestamp:
+    // a closed segment has a time index (its last entry: the largest timestamp).
+    assert!(first[5].parse::<usize>().unwrap() >= 1, "{out}");
+    assert!(rows[0].contains("T"), "the max timestamp as a date: {out}");
+    // `dump` reads a `.timeindex` too.
+    let ti = dir
+        .path()
+        .join("orders-0")
+        .join("00000000000000000000.timeindex");
+    let out = stdout(&inspect(&["dump", ti.to_str().unwrap()]));
+    assert!(
+        out.starts_with("time index 00000000000000000000.timeindex: base offset 0"),
+        "{out}"
+    );
+    assert!(out.contains("-> relative offset"), "{out}");
+    let j = json(&inspect(&["dump", "--json", ti.to_str().unwrap()]));
+    assert_eq!(j["kind"], "time_index");
+    assert!(!j["entries"].as_array().unwrap().is_empty(), "{j}");
 }
 
 #[test]

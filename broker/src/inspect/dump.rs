@@ -1,5 +1,6 @@
-//! `inspect dump <file.log|file.index>`: every batch and record of a segment, or every
-//! entry of an offset index, exactly as stored. With `--hex`, each batch header as a
+//! `inspect dump <file.log|file.index|file.timeindex>`: every batch and record of a
+//! segment, or every entry of an offset index (a time index: `time_index.rs`), exactly
+//! as stored. With `--hex`, each batch header as a
 //! byte table ([`super::hex`]); in a `__consumer_offsets-*` directory, each record
 //! decoded as the offset commit (or tombstone) it is.
 //!
@@ -36,6 +37,7 @@ use crate::log::segment::{parse_file_name, BatchReader, ReadStep};
 pub enum DumpReport {
     Log(LogDump),
     Index(IndexDump),
+    TimeIndex(super::time_index::TimeIndexDump),
 }
 
 #[derive(Debug, Serialize)]
@@ -140,7 +142,7 @@ pub struct IndexEntryDump {
     pub position: u32,
 }
 
-/// `inspect dump <file.log|file.index>`; `hex` adds the header byte tables.
+/// `inspect dump <file.log|file.index|file.timeindex>`; `hex` adds the header byte tables.
 pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
     let name = path
         .file_name()
@@ -178,10 +180,12 @@ pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
                 ..i
             })
         })
+    } else if name.ends_with(".timeindex") {
+        super::time_index::dump_time_index(path, name, running).map(DumpReport::TimeIndex)
     } else {
         Err(InspectError::new(
             path,
-            "not a segment file: expected <base offset>.log or <base offset>.index",
+            "not a segment file: expected <base offset>.log, .index or .timeindex",
         ))
     }
 }
@@ -334,6 +338,7 @@ impl DumpReport {
         match self {
             DumpReport::Log(l) => l.write_text(out),
             DumpReport::Index(i) => i.write_text(out),
+            DumpReport::TimeIndex(t) => t.write_text(out),
         }
     }
 }

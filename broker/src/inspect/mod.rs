@@ -6,9 +6,10 @@
 //! clean-shutdown marker or preallocate indexes). Damage is reported, not repaired.
 //!
 //! - [`topics`] (`inspect topics <data-dir>`): topics, partitions, offsets, segments.
-//! - [`dump`] (`inspect dump <file.log|file.index>`): every batch and record of a
-//!   `.log` (with `--hex`, the header bytes labelled; in `__consumer_offsets`, each
-//!   commit decoded), or every entry of an `.index`.
+//! - [`dump`] (`inspect dump <file.log|file.index|file.timeindex>`): every batch and
+//!   record of a `.log` (with `--hex`, the header bytes labelled; in
+//!   `__consumer_offsets`, each commit decoded), or every entry of an `.index` or a
+//!   `.timeindex` ([`time_index`]).
 //! - [`groups`] (`inspect groups <data-dir>`): committed offsets replayed from
 //!   `__consumer_offsets`, and the lag; [`remote::groups`] asks a running broker instead.
 //!
@@ -25,6 +26,7 @@ mod format;
 mod groups;
 pub mod hex;
 pub mod remote;
+mod time_index;
 mod topics;
 
 pub use dump::{dump, DumpReport};

@@ -24,6 +24,7 @@ use super::{running_broker, InspectError};
 use crate::log::index::parse_entries;
 use crate::log::recovery::{list_segments, scan, CLEAN_SHUTDOWN_FILE};
 use crate::log::segment::file_name;
+use crate::log::time_index::parse_time_entries;
 use crate::topics::{TopicsFile, TOPICS_FILE};
 
 /// What `inspect topics` found.
@@ -63,6 +64,10 @@ pub struct SegmentReport {
     pub records: u64,
     /// `None` when the `.index` file is missing.
     pub index_entries: Option<usize>,
+    /// `None` when the `.timeindex` file is missing.
+    pub time_index_entries: Option<usize>,
+    /// The largest record timestamp (what `retention.ms` compares), if any record.
+    pub max_timestamp: Option<i64>,
     pub damage: Option<Damage>,
 }
 
@@ -144,12 +149,16 @@ pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, Inspe
             .len();
         let s =
             scan(&file, &path, size, base, u32::MAX).map_err(|e| InspectError::new(&path, e))?;
-        let index_path = dir.join(file_name(base, "index"));
-        let index_entries = match std::fs::read(&index_path) {
-            Ok(bytes) => Some(parse_entries(&bytes).len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(InspectError::new(&index_path, e)),
+        let entries = |ext: &str, parse: fn(&[u8]) -> usize| {
+            let path = dir.join(file_name(base, ext));
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(parse(&bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(InspectError::new(&path, e)),
+            }
         };
+        let index_entries = entries("index", |b| parse_entries(b).len())?;
+        let time_index_entries = entries("timeindex", |b| parse_time_entries(b).len())?;
         if report.segments.is_empty() {
             report.log_start_offset = base;
         }
@@ -160,6 +169,8 @@ pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, Inspe
             batches: s.batches,
             records: s.records,
             index_entries,
+            time_index_entries,
+            max_timestamp: s.max.map(|(ts, _)| ts).filter(|&ts| ts >= 0),
             damage: s.cut.map(|cut| Damage {
                 position: cut.position,
                 reason: cut.reason,
@@ -223,25 +234,31 @@ impl PartitionReport {
         };
         writeln!(
             out,
-            "  partition {}: log start {}, log end {}, {} segments ({state})",
+            "  partition {}: log start {}, log end {}, {} ({state})",
             self.partition,
             self.log_start_offset,
             self.log_end_offset,
-            self.segments.len()
+            crate::explain::count(self.segments.len(), "segment")
         )?;
         writeln!(
             out,
-            "    {:>20} {:>12} {:>8} {:>10} {:>13}",
-            "base offset", "bytes", "batches", "records", "index entries"
+            "    {:>20} {:>12} {:>8} {:>10} {:>13} {:>12}  max timestamp",
+            "base offset", "bytes", "batches", "records", "index entries", "time entries"
         )?;
+        let shown = |n: Option<usize>| n.map_or_else(|| "missing".to_string(), |n| n.to_string());
         for s in &self.segments {
-            let entries = s
-                .index_entries
-                .map_or_else(|| "missing".to_string(), |n| n.to_string());
+            let max = s
+                .max_timestamp
+                .map_or_else(|| "-".to_string(), super::format::timestamp);
             writeln!(
                 out,
-                "    {:>20} {:>12} {:>8} {:>10} {entries:>13}",
-                s.base_offset, s.bytes, s.batches, s.records
+                "    {:>20} {:>12} {:>8} {:>10} {:>13} {:>12}  {max}",
+                s.base_offset,
+                s.bytes,
+                s.batches,
+                s.records,
+                shown(s.index_entries),
+                shown(s.time_index_entries)
             )?;
             if let Some(cut) = &s.damage {
                 writeln!(

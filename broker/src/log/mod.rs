@@ -3,7 +3,8 @@
 //! Reading order: [`record_batch`] (the v2 batch, the unit of everything, and the one
 //! function that frames bytes into batches) →
 //! [`record`] (the key/value records inside it) →
-//! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) →
+//! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) and
+//! [`time_index`] (its `.timeindex`), both files of [`index_file`] →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
 //! (what happens on open after a crash) → [`durability`] (when bytes reach the disk).
 //!
@@ -12,12 +13,14 @@
 
 pub mod durability;
 pub mod index;
+pub mod index_file;
 pub mod log_start;
 pub mod partition_log;
 pub mod record;
 pub mod record_batch;
 pub mod recovery;
 pub mod segment;
+pub mod time_index;
 
 pub use partition_log::{AppendInfo, PartitionLog};
 pub use record_batch::BatchError;

@@ -50,6 +50,9 @@ pub struct AppendInfo {
     /// Byte position of the batch inside that segment's `.log`.
     pub position: u64,
     pub log_start_offset: i64,
+    /// The time the broker stamped on the batches (`message.timestamp.type=
+    /// LogAppendTime`); -1 with CreateTime. Produce answers it as `log_append_time_ms`.
+    pub log_append_time: i64,
 }
 
 /// A summary of one segment (`Partition::segments`): which offsets it holds.
@@ -237,6 +240,14 @@ impl PartitionLog {
                 h.base_offset = base;
                 stamp_leader_epoch(batch);
                 h.partition_leader_epoch = LEADER_EPOCH;
+                let log_append_time = if self.config().log_append_time {
+                    let now = now_ms();
+                    record_batch::set_log_append_time(batch, now);
+                    h = BatchHeader::parse(batch)?;
+                    now
+                } else {
+                    -1
+                };
                 let active = inner.active_mut();
                 let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;
@@ -255,6 +266,7 @@ impl PartitionLog {
                         segment_base,
                         position,
                         log_start_offset,
+                        log_append_time,
                     },
                     Some(first) => AppendInfo {
                         last_offset: h.last_offset(),
@@ -330,8 +342,7 @@ impl PartitionLog {
         recovery::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
         inner
             .active_mut()
-            .index
-            .resize(self.config().max_index_bytes)?;
+            .preallocate_indexes(self.config().max_index_bytes)?;
         inner.closed = false;
         Ok(())
     }
@@ -355,8 +366,8 @@ impl PartitionLog {
         });
         let why = if active.size() + len as u64 > self.config().segment_bytes {
             "segment.bytes reached"
-        } else if active.index().is_full() {
-            "the index is full"
+        } else if active.index().is_full() || active.time_index().is_full() {
+            "an index is full"
         } else if too_old {
             "older than segment.ms"
         } else if active.cannot_hold(&as_stored, len) {
@@ -365,10 +376,10 @@ impl PartitionLog {
             return Ok(());
         };
         let old = inner.active_mut();
-        old.index.trim()?;
+        old.seal()?;
         old.sync()?;
         // A file left under the new name (say, by a failed delete) holds nothing valid.
-        for ext in ["log", "index"] {
+        for ext in ["log", "index", "timeindex"] {
             let stale = self.dir.join(super::segment::file_name(next, ext));
             match std::fs::remove_file(&stale) {
                 Ok(()) => tracing::warn!("removed stale {} before rolling", stale.display()),
@@ -476,23 +487,17 @@ impl PartitionLog {
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is >= `ts`,
-    /// with that timestamp; `None` when no record is that new.
+    /// with that timestamp; `None` when no record is that new. Segments whose largest
+    /// timestamp is older are skipped; in the first that is not, the time index says
+    /// where to start (`Segment::find_timestamp`), and the records of that batch are
+    /// read to find the first one.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
         for seg in inner.segments.iter_mut() {
-            if seg.max_timestamp()? < ts {
+            let Some((pos, h)) = seg.find_timestamp(ts)? else {
                 continue;
-            }
-            let mut found = None;
-            seg.for_each_header(|pos, h| {
-                if h.max_timestamp >= ts {
-                    found = Some((pos, h.total_len()));
-                    return false;
-                }
-                true
-            })?;
-            let Some((pos, len)) = found else { continue };
-            let bytes = seg.read(pos, len)?;
+            };
+            let bytes = seg.read(pos, h.total_len())?;
             let hit = record::records(&bytes)?
                 .into_iter()
                 .find(|r| r.timestamp >= ts);
@@ -530,7 +535,7 @@ impl PartitionLog {
         if let Some((pos, h)) = seg.find(offset)? {
             seg.truncate(pos, h.base_offset)?;
         }
-        seg.index.resize(self.config().max_index_bytes)?;
+        seg.preallocate_indexes(self.config().max_index_bytes)?;
         seg.sync()?;
         let base = seg.base_offset();
         recovery::write_recovery_point(&self.dir, base)?;
@@ -679,7 +684,7 @@ impl PartitionLog {
             return Ok(());
         }
         let active = inner.active_mut();
-        active.index.trim()?;
+        active.seal()?;
         active.sync()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)

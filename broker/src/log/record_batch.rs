@@ -229,7 +229,7 @@ impl BatchHeader {
         self.compression().map_or("unknown", Compression::name)
     }
     pub fn is_log_append_time(&self) -> bool {
-        self.attributes & 0x08 != 0
+        self.attributes & LOG_APPEND_TIME_BIT != 0
     }
     pub fn is_transactional(&self) -> bool {
         self.attributes & 0x10 != 0
@@ -292,6 +292,24 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
         super::record::check_offset_deltas(&batch[HEADER_LEN..], h.record_count)?;
     }
     Ok(h)
+}
+
+/// Attribute bit 3: the batch's timestamps are the broker's append time.
+pub const LOG_APPEND_TIME_BIT: i16 = 0x08;
+
+/// `message.timestamp.type=LogAppendTime`: sets attribute bit 3 and maxTimestamp to
+/// `now`, then recomputes the CRC (both fields are in the bytes it covers, 21..). The
+/// records' own timestamps stay as sent; a reader takes maxTimestamp for every record
+/// of such a batch (`record.rs: records`). Kafka's `LogValidator` does the same.
+pub fn set_log_append_time(batch: &mut [u8], now: i64) {
+    if batch.len() < HEADER_LEN {
+        return;
+    }
+    let attributes = be_i16(batch, ATTRIBUTES.start) | LOG_APPEND_TIME_BIT;
+    batch[ATTRIBUTES].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP].copy_from_slice(&now.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Writes the broker-assigned base offset into bytes 0–7, leaving the CRC valid.

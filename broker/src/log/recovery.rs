@@ -1,4 +1,5 @@
-//! Recovery on open: find the segments, check them, cut a torn tail, rebuild indexes.
+//! Recovery on open: find the segments, check them, cut a torn tail, rebuild indexes
+//! (the offset index and the time index, together).
 //!
 //! Flow: broker start → topics → `PartitionLog::open` → **recovery::load** → segments
 //! ready for appends and fetches.
@@ -13,6 +14,8 @@
 //! What happens on open:
 //! - **Clean** (marker present): no scan. Each index's last entry must point at a batch
 //!   with that offset; the headers after it are walked to the end offset, else rescan.
+//!   A segment with records but an empty time index (a data dir from before time
+//!   indexes) is rescanned too, which builds it.
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
 //!   (`check_frame` plus offset continuity) and the file cut at the first bad byte.
 //!
@@ -30,7 +33,8 @@ use std::path::Path;
 
 use super::index::IndexEntry;
 use super::record_batch::{check_frame, BatchError};
-use super::segment::{parse_file_name, BatchReader, ReadStep, Segment};
+use super::segment::{due_entries, max_with, parse_file_name, BatchReader, ReadStep, Segment};
+use super::time_index::TimeEntry;
 use super::LogError;
 
 /// Name of the clean-shutdown marker in a partition directory.
@@ -56,12 +60,17 @@ pub struct ScanOutcome {
     pub records: u64,
     /// The index entries the valid batches call for.
     pub entries: Vec<IndexEntry>,
+    /// The time-index entries they call for.
+    pub time_entries: Vec<TimeEntry>,
+    /// The largest timestamp, with the last offset of its batch (`None`: no batch).
+    pub max: Option<(i64, i64)>,
     pub cut: Option<Cut>,
 }
 
 /// Scans `file` from the start, checking every batch (length, magic, CRC-32C, record
-/// count, offset continuity from `base_offset`), and computes the index entries for
-/// `index_interval` bytes. Stops at the first bad byte.
+/// count, offset continuity from `base_offset`), and computes the entries of both
+/// indexes for `index_interval` bytes (`segment.rs: due_entries`, as on append). Stops
+/// at the first bad byte.
 pub fn scan(
     file: &File,
     path: &Path,
@@ -73,7 +82,6 @@ pub fn scan(
         next_offset: base_offset,
         ..ScanOutcome::default()
     };
-    let mut last_entry_pos = 0u64;
     let mut reader = BatchReader::new(file, 0, size);
     while let Some(step) = reader.next_step().map_err(|e| LogError::io(path, e))? {
         let (position, bytes) = match step {
@@ -105,16 +113,15 @@ pub fn scan(
             });
             break;
         }
-        if let Some(entry) = IndexEntry::due(
-            base_offset,
-            h.base_offset,
-            position,
-            last_entry_pos,
-            index_interval,
-        ) {
-            out.entries.push(entry);
-            last_entry_pos = position;
-        }
+        let max = max_with(out.max, &h);
+        let last = (
+            out.entries.last().copied(),
+            out.time_entries.last().copied(),
+        );
+        let (entry, time) = due_entries(base_offset, position, &h, last, max, index_interval);
+        out.entries.extend(entry);
+        out.time_entries.extend(time);
+        out.max = max;
         out.valid_bytes = position + bytes.len() as u64;
         out.next_offset = h.last_offset() + 1;
         out.batches += 1;
@@ -144,8 +151,14 @@ pub fn recover_segment(seg: &mut Segment, index_interval: u32) -> Result<Option<
         );
         seg.truncate(out.valid_bytes, out.next_offset)?;
     }
-    seg.set_loaded(out.valid_bytes, out.next_offset);
+    let empty = (-1, seg.base_offset() - 1);
+    seg.set_loaded(
+        out.valid_bytes,
+        out.next_offset,
+        Some(out.max.unwrap_or(empty)),
+    );
     seg.index.reset(&out.entries)?;
+    seg.time_index.reset(&out.time_entries)?;
     Ok(out.cut)
 }
 
@@ -158,12 +171,25 @@ fn quick_load(seg: &mut Segment, index_interval: u32) -> Result<bool, LogError> 
     };
     let entry_pos = pos;
     let has_entry = seg.index.last().is_some();
+    if seg.size() > 0 && seg.time_index.is_empty() {
+        // No time index yet (a data dir from before them, or it was lost): build it.
+        // (Records without timestamps give none either; those segments are rescanned.)
+        return Ok(false);
+    }
     loop {
         if pos == seg.size() {
             if has_entry && pos == entry_pos {
                 return Ok(false); // the last entry points past the last batch
             }
-            seg.set_loaded(pos, expected);
+            // Sealed on roll or clean close: the time index's last entry is the max.
+            let max = seg
+                .time_index
+                .last()
+                .map(|t| (t.timestamp, base + i64::from(t.relative_offset)));
+            if max.is_some_and(|(_, offset)| offset >= expected) {
+                return Ok(false); // the time index points past the log
+            }
+            seg.set_loaded(pos, expected, max);
             return Ok(true);
         }
         if pos - entry_pos > u64::from(index_interval) {
@@ -279,7 +305,7 @@ pub fn load(
         if must_scan || !quick_load(&mut seg, index_interval)? {
             if !must_scan {
                 tracing::warn!(
-                    "{}: index disagrees with the log; rebuilding it",
+                    "{}: an index disagrees with the log (or the time index is missing); rebuilding both",
                     seg.index().path().display()
                 );
             }
@@ -290,15 +316,14 @@ pub fn load(
     if segments.is_empty() {
         segments.push(Segment::open(dir, 0, index_interval, None)?);
     }
-    // Older segments keep exactly their entries (a crash can leave one preallocated);
-    // the active one is preallocated again.
+    // Older segments are sealed: exactly their entries (a crash can leave one
+    // preallocated), and the time index's last entry for their largest timestamp. The
+    // active one is preallocated again.
     let last = segments.len() - 1;
     for seg in &mut segments[..last] {
-        if seg.index.capacity() != seg.index.len() {
-            seg.index.trim()?;
-        }
+        seg.seal()?;
     }
-    segments[last].index.resize(max_index_bytes)?;
+    segments[last].preallocate_indexes(max_index_bytes)?;
     if clean {
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
         sync_dir(dir).map_err(|e| LogError::io(dir, e))?;

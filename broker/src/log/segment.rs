@@ -1,19 +1,25 @@
-//! One segment: the `<base offset:020>.log` file of whole batches, plus its index.
+//! One segment: the `<base offset:020>.log` file of whole batches, plus its two indexes.
 //!
-//! Flow: partition log → **segment append** (one positional write of the batch bytes,
-//! an index entry every `index.interval.bytes`) → page cache → disk on `sync`.
-//! Fetch reads back whole batches from a position the index gives.
+//! Flow: partition log → **segment append** (one positional write of the batch bytes;
+//! every `index.interval.bytes`, an offset-index entry and, when the largest timestamp
+//! grew, a time-index entry) → page cache → disk on `sync`. Fetch reads back whole
+//! batches from a position the offset index gives; ListOffsets by time starts where the
+//! time index says.
 //!
 //! # Files of a segment whose first offset is 1234
 //!
-//! | file                          | contents                                        |
-//! |-------------------------------|-------------------------------------------------|
-//! | `00000000000000001234.log`    | v2 batches back to back, nothing else (see `record_batch`) |
-//! | `00000000000000001234.index`  | 8-byte entries (see `index`)                     |
+//! | file                              | contents                                    |
+//! |-----------------------------------|---------------------------------------------|
+//! | `00000000000000001234.log`        | v2 batches back to back, nothing else (see `record_batch`) |
+//! | `00000000000000001234.index`      | 8-byte entries: offset → position (see `index`) |
+//! | `00000000000000001234.timeindex`  | 12-byte entries: timestamp → offset (see `time_index`) |
 //!
 //! What must stay true: `size` is the end of the last whole batch, `next_offset` is the
 //! offset after its last record, and positions fit in u32 (segments stay < 4 GiB).
-//! `sync` calls `sync_data`; a `flush` on a `File` would do nothing.
+//! [`due_entries`] is the one rule for new index entries, on append and in recovery.
+//! A segment that stops being active ([`Segment::seal`]: roll, clean close) gets a last
+//! time-index entry for its largest timestamp. `sync` calls `sync_data`; a `flush` on a
+//! `File` would do nothing.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -23,6 +29,7 @@ use std::time::SystemTime;
 
 use super::index::{IndexEntry, OffsetIndex};
 use super::record_batch::{frame_len, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::time_index::{TimeEntry, TimeIndex};
 use super::LogError;
 
 /// `<base:020>.<ext>`: zero-padded so the names sort as the offsets do.
@@ -39,7 +46,42 @@ pub fn parse_file_name(name: &str, ext: &str) -> Option<i64> {
     stem.parse().ok()
 }
 
-/// One `.log` file and its `.index`. Not synchronised: the partition log's mutex guards it.
+/// The index entries due for the batch `h` at `position`, given the indexes' last
+/// entries and the segment's largest timestamp so far *with this batch counted*
+/// (`max`: timestamp, and the last offset of the batch holding it). Both entries are
+/// due at the same moments (`index.interval.bytes`, `IndexEntry::due`); the time entry
+/// only if the largest timestamp grew (`TimeEntry::due`). Kafka's `LogSegment.append`.
+pub fn due_entries(
+    segment_base: i64,
+    position: u64,
+    h: &BatchHeader,
+    last: (Option<IndexEntry>, Option<TimeEntry>),
+    max: Option<(i64, i64)>,
+    interval: u32,
+) -> (Option<IndexEntry>, Option<TimeEntry>) {
+    let last_position = last.0.map_or(0, |e| u64::from(e.position));
+    let Some(entry) = IndexEntry::due(
+        segment_base,
+        h.base_offset,
+        position,
+        last_position,
+        interval,
+    ) else {
+        return (None, None);
+    };
+    let time = max.and_then(|(ts, offset)| TimeEntry::due(segment_base, ts, offset, last.1));
+    (Some(entry), time)
+}
+
+/// The largest timestamp of `(so_far, batch)`, with the last offset of its batch.
+pub fn max_with(so_far: Option<(i64, i64)>, h: &BatchHeader) -> Option<(i64, i64)> {
+    match so_far {
+        Some((ts, _)) if ts >= h.max_timestamp => so_far,
+        _ => Some((h.max_timestamp, h.last_offset())),
+    }
+}
+
+/// One `.log` file and its indexes. Not synchronised: the partition log's mutex guards it.
 pub struct Segment {
     base_offset: i64,
     path: PathBuf,
@@ -49,9 +91,12 @@ pub struct Segment {
     /// Offset after the last record; `base_offset` when empty.
     pub(crate) next_offset: i64,
     pub(crate) index: OffsetIndex,
+    pub(crate) time_index: TimeIndex,
     index_interval: u32,
-    /// Largest batch maxTimestamp, computed on first use for segments opened from disk.
-    max_timestamp: Option<i64>,
+    /// Largest batch maxTimestamp, with the last offset of its batch; `None` until known
+    /// (a segment opened from disk learns it from its time index, a scan, or
+    /// recovery). An empty segment's is `Some((-1, base - 1))`.
+    max: Option<(i64, i64)>,
     /// When this segment started, for `segment.ms`.
     pub(crate) created: SystemTime,
 }
@@ -88,6 +133,15 @@ impl Segment {
             &dir.join(file_name(base_offset, "index")),
             preallocate_index,
         )?;
+        let time_index = TimeIndex::open(
+            &dir.join(file_name(base_offset, "timeindex")),
+            preallocate_index,
+        )?;
+        let max = if meta.len() == 0 {
+            Some((-1, base_offset - 1))
+        } else {
+            None
+        };
         Ok(Segment {
             base_offset,
             path,
@@ -95,8 +149,9 @@ impl Segment {
             size: meta.len(),
             next_offset: base_offset,
             index,
+            time_index,
             index_interval,
-            max_timestamp: None,
+            max,
             created: meta.modified().unwrap_or_else(|_| SystemTime::now()),
         })
     }
@@ -116,6 +171,9 @@ impl Segment {
     pub fn index(&self) -> &OffsetIndex {
         &self.index
     }
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
     pub(crate) fn file(&self) -> &Arc<File> {
         &self.file
     }
@@ -131,29 +189,75 @@ impl Segment {
     /// back, so a partial batch is never left behind.
     pub fn append(&mut self, batch: &[u8], h: &BatchHeader) -> Result<u64, LogError> {
         let position = self.size;
-        let last_entry = self.index.last().map_or(0, |e| u64::from(e.position));
-        if let Some(entry) = IndexEntry::due(
+        let known = self.max_known()?;
+        let max = max_with(Some(known), h);
+        let last = (self.index.last(), self.time_index.last());
+        let (entry, time) = due_entries(
             self.base_offset,
-            h.base_offset,
             position,
-            last_entry,
+            h,
+            last,
+            max,
             self.index_interval,
-        ) {
+        );
+        if let Some(entry) = entry {
             self.index.append(entry)?;
+        }
+        if let Some(time) = time {
+            if !self.time_index.is_full() {
+                self.time_index.append(time)?;
+            }
         }
         if let Err(e) = self.file.write_all_at(batch, position) {
             let _ = self.file.set_len(position);
             self.index.truncate_to_position(position);
+            self.time_index
+                .truncate_to_offset((h.base_offset - self.base_offset) as u32);
             return Err(LogError::io(&self.path, e));
         }
         self.size += batch.len() as u64;
         self.next_offset = h.last_offset() + 1;
-        if let Some(ts) = self.max_timestamp.as_mut() {
-            *ts = (*ts).max(h.max_timestamp);
-        } else if position == 0 {
-            self.max_timestamp = Some(h.max_timestamp);
-        }
+        self.max = max;
         Ok(position)
+    }
+
+    /// The largest timestamp and its batch's last offset, learning it if needed: from
+    /// the time index's last entry when the segment was sealed, else by a scan of the
+    /// batch headers (once).
+    fn max_known(&mut self) -> Result<(i64, i64), LogError> {
+        if let Some(max) = self.max {
+            return Ok(max);
+        }
+        let mut max = None;
+        self.for_each_header(|_, h| {
+            max = max_with(max, h);
+            true
+        })?;
+        let max = max.unwrap_or((-1, self.base_offset - 1));
+        self.max = Some(max);
+        Ok(max)
+    }
+
+    /// The segment stops being active (roll, clean close): its time index gets a last
+    /// entry for its largest timestamp, unless it has it already, and both indexes are
+    /// trimmed to their entries.
+    pub fn seal(&mut self) -> Result<(), LogError> {
+        let (ts, offset) = self.max_known()?;
+        if let Some(last) = TimeEntry::due(self.base_offset, ts, offset, self.time_index.last()) {
+            if self.time_index.is_full() {
+                self.time_index
+                    .resize(((self.time_index.len() + 1) * TimeEntry::LEN_BYTES) as u32)?;
+            }
+            self.time_index.append(last)?;
+        }
+        self.index.trim()?;
+        self.time_index.trim()
+    }
+
+    /// Preallocates both indexes to `bytes` (the active segment).
+    pub fn preallocate_indexes(&mut self, bytes: u32) -> Result<(), LogError> {
+        self.index.resize(bytes)?;
+        self.time_index.resize(bytes)
     }
 
     /// Up to `max_bytes` raw bytes from `position` (fewer at the end of the file).
@@ -233,18 +337,31 @@ impl Segment {
         Ok(())
     }
 
-    /// Largest maxTimestamp of any batch (−1 when empty); scans headers once.
+    /// Largest maxTimestamp of any batch (−1 when empty).
     pub fn max_timestamp(&mut self) -> Result<i64, LogError> {
-        if let Some(ts) = self.max_timestamp {
-            return Ok(ts);
+        Ok(self.max_known()?.0)
+    }
+
+    /// Position and header of the first batch whose max timestamp is ≥ `ts`, starting
+    /// where the time index says (the entry ≤ `ts`; see `time_index.rs`). `None` when
+    /// no batch of this segment is that new.
+    pub fn find_timestamp(&mut self, ts: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        if self.max_known()?.0 < ts {
+            return Ok(None);
         }
-        let mut max = -1;
-        self.for_each_header(|_, h| {
-            max = max.max(h.max_timestamp);
-            true
-        })?;
-        self.max_timestamp = Some(max);
-        Ok(max)
+        let mut pos = match self.time_index.lookup(ts) {
+            Some(e) => self
+                .find(self.base_offset + i64::from(e.relative_offset))?
+                .map_or(0, |(pos, _)| pos),
+            None => 0,
+        };
+        while let Some(h) = self.header_at(pos)? {
+            if h.max_timestamp >= ts {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
     }
 
     /// Cuts the file at `position` (a batch boundary), dropping index entries at or
@@ -256,36 +373,38 @@ impl Segment {
         self.size = position;
         self.next_offset = next_offset;
         self.index.truncate_to_position(position);
-        self.max_timestamp = None;
+        self.time_index
+            .truncate_to_offset(u32::try_from(next_offset - self.base_offset).unwrap_or(0));
+        self.max = None;
         Ok(())
     }
 
-    /// Loads the state a recovery scan found.
-    pub(crate) fn set_loaded(&mut self, size: u64, next_offset: i64) {
+    /// Loads the state a recovery scan found (`max`: the largest timestamp, if known).
+    pub(crate) fn set_loaded(&mut self, size: u64, next_offset: i64, max: Option<(i64, i64)>) {
         self.size = size;
         self.next_offset = next_offset;
+        self.max = max.or(self.max);
     }
 
-    /// `sync_data` on the `.log` (data reaches the disk) and a sync of the index.
+    /// `sync_data` on the `.log` (data reaches the disk) and a sync of both indexes.
     pub fn sync(&self) -> Result<(), LogError> {
         self.file
             .sync_data()
             .map_err(|e| LogError::io(&self.path, e))?;
-        self.index.sync()
+        self.index.sync()?;
+        self.time_index.sync()
     }
 
-    /// Deletes both files (retention, truncation).
+    /// Deletes its three files (retention, truncation).
     pub fn delete(self) -> Result<(), LogError> {
-        let index_path = self.index.path().to_path_buf();
-        drop(self.index);
-        for p in [&self.path, &index_path] {
-            match std::fs::remove_file(p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(LogError::io(p, e)),
-            }
+        self.index.delete()?;
+        self.time_index.delete()?;
+        drop(self.file);
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LogError::io(&self.path, e)),
         }
-        Ok(())
     }
 }
 

@@ -144,6 +144,7 @@ fn partition_response(
     match outcome {
         Ok(info) => resp
             .with_base_offset(info.base_offset)
+            .with_log_append_time_ms(info.log_append_time)
             .with_log_start_offset(info.log_start_offset),
         Err((code, message)) => {
             let resp = resp

@@ -121,7 +121,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "How far in the past a record timestamp may be."),
     def!("message.timestamp.difference.max.ms", Long, MAX, Some("log.message.timestamp.difference.max.ms"), false,
         "Deprecated: the largest difference between a record's timestamp and the broker's clock."),
-    def!("message.timestamp.type", String, "CreateTime", Some("log.message.timestamp.type"), false,
+    def!("message.timestamp.type", String, "CreateTime", Some("log.message.timestamp.type"), true,
         "Whether a record's timestamp is the producer's (CreateTime) or the broker's (LogAppendTime).",
         ["CreateTime", "LogAppendTime"]),
     def!("min.cleanable.dirty.ratio", Double, "0.5", Some("log.cleaner.min.cleanable.ratio"), false,
@@ -224,6 +224,7 @@ pub fn broker_value(def: &ConfigDef, defaults: &LogConfig) -> String {
         "segment.index.bytes" => defaults.max_index_bytes.to_string(),
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "flush.messages" if defaults.fsync == FsyncPolicy::Always => "1".to_string(),
+        "message.timestamp.type" if defaults.log_append_time => "LogAppendTime".to_string(),
         "flush.ms" => match defaults.fsync {
             FsyncPolicy::Interval(d) => d.as_millis().to_string(),
             _ => MAX.to_string(),

@@ -28,7 +28,6 @@ pub const STORED_ONLY: &[&str] = &[
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.difference.max.ms",
-    "message.timestamp.type",
     "min.cleanable.dirty.ratio",
     "min.compaction.lag.ms",
     "min.insync.replicas",
@@ -81,6 +80,7 @@ pub fn log_config(
             "index.interval.bytes" => c.index_interval_bytes = u32_at_least(0)?,
             "segment.index.bytes" => c.max_index_bytes = u32_at_least(8)?,
             "max.message.bytes" => c.max_message_bytes = u32_at_least(0)?,
+            "message.timestamp.type" => c.log_append_time = value == "LogAppendTime",
             "flush.messages" if int()? == 1 => c.fsync = FsyncPolicy::Always,
             // Known to Kafka (checked above; the STORED_ONLY ones and the rest of
             // `catalog.rs`), not acted on by minikafka: stored as is.

@@ -1,8 +1,9 @@
 //! The external clients the compatibility tests run (kcat, a Python with kafka-python and
-//! confluent-kafka) and the dashboard tests' headless [`chromium`], with one rule for
-//! when one is missing, and bounded process runs.
+//! confluent-kafka, Node.js with kafkajs) and the dashboard tests' headless [`chromium`],
+//! with one rule for when one is missing, and bounded process runs.
 //!
-//! Flow: a test asks for a client ([`kcat`], [`python`], [`chromium`]) → found: the test runs it
+//! Flow: a test asks for a client ([`kcat`], [`python`], [`kafkajs`], [`chromium`]) →
+//! found: the test runs it
 //! against a [`crate::TestBroker`]; missing: the test fails or is skipped.
 //!
 //! What must stay true:
@@ -55,6 +56,31 @@ pub fn python() -> Option<PathBuf> {
         "no Python venv with kafka-python (set MINIKAFKA_PYTHON or create .venv)",
         found,
     )
+}
+
+/// Node.js with kafkajs: `node` on PATH, and the `node_modules` directory holding
+/// kafkajs in `$MINIKAFKA_NODE_MODULES`, else the repository's `.ci/node/node_modules`
+/// (where `.ci/run` installs it). Returns `(node, node_modules)`; `None` when the test
+/// should skip.
+pub fn kafkajs() -> Option<(PathBuf, PathBuf)> {
+    let modules = std::env::var_os("MINIKAFKA_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/node/node_modules")
+        });
+    let node = require("node is not on PATH", on_path("node"))?;
+    let modules = require(
+        "kafkajs is not installed (set MINIKAFKA_NODE_MODULES or run `npm install --prefix .ci/node kafkajs`)",
+        Some(modules).filter(|m| m.join("kafkajs").is_dir()),
+    )?;
+    Some((node, modules))
+}
+
+/// A script of `broker/tests/node/`, the Node.js side of the kafkajs tests.
+pub fn node_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/node")
+        .join(name)
 }
 
 /// A script of `broker/tests/python/`, the Python side of the compatibility tests.

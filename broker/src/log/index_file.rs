@@ -1,0 +1,235 @@
+//! A memory-mapped file of fixed-size index entries: what the offset index (`.index`,
+//! see `index.rs`) and the time index (`.timeindex`, see `time_index.rs`) both are.
+//! Each kind of entry says how long it is, how it is encoded, and which entry may
+//! follow which ([`Entry`]); this file does the rest: open, append, truncate,
+//! preallocate, trim, sync.
+//!
+//! Flow: partition log → segment append → **an entry appended here** (every
+//! `index.interval.bytes`) → page cache (msync on flush) → disk on `sync`.
+//!
+//! What must stay true:
+//! - While a segment is active its index files are preallocated (to
+//!   `segment.index.bytes`) and the unused tail is zeros. [`IndexFile::open`] reads
+//!   entries only while each may follow the one before ([`Entry::follows`]), so a
+//!   zeroed tail (or garbage after a crash) is never read as entries.
+//! - Entries are in memory as well, so lookups do not decode the map.
+//! - The file is trimmed to exactly its entries on roll and on close.
+//! - The map is dropped before the file's length changes, so no access can fall past
+//!   the end of the file.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use memmap2::MmapMut;
+
+use super::LogError;
+
+/// One kind of index entry.
+pub trait Entry: Copy + std::fmt::Debug + PartialEq {
+    /// Bytes per entry on disk.
+    const LEN: usize;
+    /// Decodes one entry from exactly [`Entry::LEN`] bytes.
+    fn decode(bytes: &[u8]) -> Self;
+    /// Encodes into exactly [`Entry::LEN`] bytes.
+    fn encode(&self, out: &mut [u8]);
+    /// Whether this entry may come after `prev` (`None`: it would be the first). Open
+    /// stops reading at the first entry that may not; append refuses it.
+    fn follows(&self, prev: Option<&Self>) -> bool;
+}
+
+/// Reads the valid entries from raw index bytes: they stop at the first entry that may
+/// not follow the one before. Used by [`IndexFile::open`] and by `inspect`.
+pub fn parse<E: Entry>(bytes: &[u8]) -> Vec<E> {
+    let mut out: Vec<E> = Vec::new();
+    for chunk in bytes.chunks_exact(E::LEN) {
+        let e = E::decode(chunk);
+        if !e.follows(out.last()) {
+            break;
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// A memory-mapped index file. Owned by its `Segment`; not synchronised itself.
+pub struct IndexFile<E> {
+    path: PathBuf,
+    file: File,
+    /// `None` when the file is shorter than one entry (it cannot be mapped).
+    mmap: Option<MmapMut>,
+    entries: Vec<E>,
+}
+
+impl<E> std::fmt::Debug for IndexFile<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexFile")
+            .field("path", &self.path)
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps `file` read-write.
+#[allow(unsafe_code)]
+fn map(file: &File, path: &Path) -> Result<MmapMut, LogError> {
+    // SAFETY: the index file is private to this broker's data directory (which the
+    // broker locks, see `topics/lock.rs`) and this process holds the only handle that
+    // writes it (one `IndexFile` per file, behind the partition's mutex). The map is
+    // dropped before the file is resized (`resize`), so no access can fall past the
+    // end of the file.
+    unsafe { MmapMut::map_mut(file) }.map_err(|e| LogError::io(path, e))
+}
+
+impl<E: Entry> IndexFile<E> {
+    /// Opens or creates the file. With `preallocate = Some(bytes)` (the active segment)
+    /// the file is grown to that size; its zero tail is ignored.
+    pub fn open(path: &Path, preallocate: Option<u32>) -> Result<IndexFile<E>, LogError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| LogError::io(path, e))?;
+        let mut index = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            mmap: None,
+            entries: Vec::new(),
+        };
+        let len = index
+            .file
+            .metadata()
+            .map_err(|e| LogError::io(path, e))?
+            .len();
+        index.remap(len)?;
+        index.entries = parse(index.mmap.as_deref().unwrap_or(&[]));
+        if let Some(bytes) = preallocate {
+            index.resize(bytes)?;
+        }
+        Ok(index)
+    }
+
+    fn remap(&mut self, len: u64) -> Result<(), LogError> {
+        self.mmap = None;
+        if len >= E::LEN as u64 {
+            self.mmap = Some(map(&self.file, &self.path)?);
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// How many entries fit in the current file.
+    pub fn capacity(&self) -> usize {
+        self.mmap.as_ref().map_or(0, |m| m.len() / E::LEN)
+    }
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.capacity()
+    }
+    pub fn last(&self) -> Option<E> {
+        self.entries.last().copied()
+    }
+
+    /// Appends an entry; refuses one that may not follow the last or does not fit.
+    pub fn append(&mut self, e: E) -> Result<(), LogError> {
+        if self.is_full() {
+            return Err(self.corrupt(format!("index is full ({} entries)", self.len())));
+        }
+        if !e.follows(self.entries.last()) {
+            return Err(self.corrupt(format!("entry {e:?} does not follow {:?}", self.last())));
+        }
+        let at = self.entries.len() * E::LEN;
+        if let Some(m) = self.mmap.as_mut() {
+            e.encode(&mut m[at..at + E::LEN]);
+        }
+        self.entries.push(e);
+        Ok(())
+    }
+
+    fn corrupt(&self, reason: String) -> LogError {
+        LogError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Keeps the first `keep` entries, zeroing the bytes of the rest so a later open
+    /// cannot read them back.
+    pub fn truncate_entries(&mut self, keep: usize) {
+        let keep = keep.min(self.entries.len());
+        self.entries.truncate(keep);
+        if let Some(m) = self.mmap.as_mut() {
+            m[keep * E::LEN..].fill(0);
+        }
+    }
+
+    /// Replaces every entry (index rebuild), zeroing the rest of the file.
+    pub fn reset(&mut self, entries: &[E]) -> Result<(), LogError> {
+        self.truncate_entries(0);
+        if entries.len() > self.capacity() {
+            self.resize((entries.len() * E::LEN) as u32)?;
+        }
+        for e in entries {
+            self.append(*e)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the file size to `bytes` (rounded down to whole entries, never below the
+    /// entries in use) and maps it again.
+    pub fn resize(&mut self, bytes: u32) -> Result<(), LogError> {
+        let want = (bytes as usize / E::LEN).max(self.entries.len()) * E::LEN;
+        self.flush()?;
+        self.mmap = None;
+        self.file
+            .set_len(want as u64)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        self.remap(want as u64)
+    }
+
+    /// Trims the file to exactly the entries in use (on roll and close).
+    pub fn trim(&mut self) -> Result<(), LogError> {
+        if self.capacity() == self.entries.len() {
+            return Ok(()); // already exactly its entries
+        }
+        self.resize((self.entries.len() * E::LEN) as u32)
+    }
+
+    /// Writes dirty pages back (msync); no fsync of metadata.
+    pub fn flush(&self) -> Result<(), LogError> {
+        if let Some(m) = &self.mmap {
+            m.flush().map_err(|e| LogError::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// `flush` plus `sync_data` on the file (its size may have changed).
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.flush()?;
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io(&self.path, e))
+    }
+
+    /// Closes the map and deletes the file (a missing file is fine).
+    pub fn delete(self) -> Result<(), LogError> {
+        let path = self.path.clone();
+        drop(self);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(LogError::io(&path, e)),
+        }
+    }
+}
