@@ -9,7 +9,8 @@
 //! librdkafka (`rd_kafka_txn_handle_FindCoordinator`) and the Java client
 //! (`TransactionManager.FindCoordinatorHandler`) treat as fatal, so `init_transactions`
 //! fails at once instead of retrying COORDINATOR_NOT_AVAILABLE until `max.block.ms`
-//! (60 s). Any other key type is INVALID_REQUEST. After shutdown every key gets
+//! (60 s). A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as from Kafka
+//! 3.9; any other key type is INVALID_REQUEST. After shutdown every key gets
 //! COORDINATOR_NOT_AVAILABLE, which makes clients retry elsewhere or later, as with Kafka.
 //!
 //! What must stay true:
@@ -45,6 +46,11 @@ pub async fn handle(
         1 => Some((
             ResponseError::TransactionalIdAuthorizationFailed,
             "minikafka has no transaction coordinator: transactional producers are not supported",
+        )),
+        // A share group (KIP-932, v6+): Kafka 3.9 has no share coordinator either.
+        2 if version >= 6 => Some((
+            ResponseError::CoordinatorNotAvailable,
+            "no share coordinator on this broker",
         )),
         _ => Some((
             ResponseError::InvalidRequest,
