@@ -9,7 +9,7 @@
 //! librdkafka (`rd_kafka_txn_handle_FindCoordinator`) and the Java client
 //! (`TransactionManager.FindCoordinatorHandler`) treat as fatal, so `init_transactions`
 //! fails at once instead of retrying COORDINATOR_NOT_AVAILABLE until `max.block.ms`
-//! (60 s). A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as from Kafka
+//! (60 s). A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as Kafka
 //! 3.9; any other key type is INVALID_REQUEST. After shutdown every key gets
 //! COORDINATOR_NOT_AVAILABLE, which makes clients retry elsewhere or later, as with Kafka.
 //!
