@@ -6,7 +6,8 @@
 //! [`Topics::apply_retention`], [`Topics::sync_all`] and [`Topics::close`].
 //!
 //! What must stay true: `topics.json` (see `file.rs`) lists exactly the topics in
-//! memory: create and delete write it before they change the map, under one mutex. A
+//! memory: create, delete, `alter_config` and `add_partitions` write it before they
+//! change the map, under one mutex. A
 //! partition directory that `topics.json` does not list is left alone (with a warning)
 //! on open, and replaced when a topic of that name is created.
 
@@ -37,9 +38,10 @@ pub struct Topic {
 pub struct Topics {
     data_dir: PathBuf,
     defaults: LogConfig,
-    /// Read on every request; written only by create/delete.
+    /// Read on every request; written only by create, delete, alter and grow.
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    /// Serialises create/delete so `topics.json` and the map change together.
+    /// Serialises create, delete, alter and grow so `topics.json` and the map change
+    /// together.
     meta: Mutex<()>,
     /// The broker's event ring (see `events.rs`): made here, the first thing a broker
     /// opens; every partition log, the group coordinator and `BrokerContext` share it.
