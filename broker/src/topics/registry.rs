@@ -2,14 +2,15 @@
 //!
 //! Flow: producer → wire → server → protocol → **`Topics::partition`** (find the
 //! partition) → `Partition::append` / `read` → partition log → segment. CreateTopics,
-//! DeleteTopics and Metadata's auto-create come here too; the server calls
+//! DeleteTopics, Metadata's auto-create, AlterConfigs ([`Topics::alter_config`]) and
+//! CreatePartitions ([`Topics::add_partitions`]) come here too; the server calls
 //! [`Topics::apply_retention`], [`Topics::sync_all`] and [`Topics::close`].
 //!
 //! What must stay true: `topics.json` (see `file.rs`) lists exactly the topics in
 //! memory: create, delete, `alter_config` and `add_partitions` write it before they
-//! change the map, under one mutex. A
-//! partition directory that `topics.json` does not list is left alone (with a warning)
-//! on open, and replaced when a topic of that name is created.
+//! change the map, under one mutex. A partition directory that `topics.json` does not
+//! list is left alone (with a warning) on open, and replaced when a topic of that name
+//! is created or grows into it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
