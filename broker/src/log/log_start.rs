@@ -14,11 +14,9 @@
 //! What must stay true: the file is replaced whole (temp file, fsync, rename, fsync
 //! the directory), so a crash leaves the old or the new number; the number only grows.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
-use super::recovery::sync_dir;
+use super::recovery::{read_offset_file, write_offset_file};
 use super::LogError;
 
 /// Name of the file in the partition directory.
@@ -26,24 +24,12 @@ pub const LOG_START_FILE: &str = "log-start-offset";
 
 /// The stored log start offset; `None` when there is none (or it does not parse).
 pub fn read(dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(dir.join(LOG_START_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    read_offset_file(dir, LOG_START_FILE)
 }
 
 /// Stores `offset` atomically (temp file, fsync, rename, fsync the directory).
 pub fn write(dir: &Path, offset: i64) -> Result<(), LogError> {
-    let tmp = dir.join(format!("{LOG_START_FILE}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{offset}")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(LOG_START_FILE))?;
-        sync_dir(dir)
-    };
-    write().map_err(|e| LogError::io(&tmp, e))
+    write_offset_file(dir, LOG_START_FILE, offset)
 }
 
 #[cfg(test)]
