@@ -27,6 +27,15 @@ const CODECS: [Compression; 4] = [
 ];
 
 /// The `.log` files of partition 0 of `topic`, in offset order.
+/// A batch without the two fields the broker writes on append: baseOffset (bytes 0–7)
+/// and partitionLeaderEpoch (12–15). Neither is covered by the CRC.
+fn but_broker_fields(batch: &[u8]) -> Vec<u8> {
+    let mut b = batch.to_vec();
+    b[0..8].fill(0);
+    b[12..16].fill(0);
+    b
+}
+
 fn segments(data_dir: &Path, topic: &str) -> Vec<PathBuf> {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(data_dir.join(format!("{topic}-0")))
         .expect("partition dir")
@@ -176,10 +185,15 @@ async fn corrupt_compressed_batches_are_refused_and_not_stored() {
             (0, 0),
             "{topic}: intact is stored"
         );
-        // Stored and served byte for byte as produced (only baseOffset is the broker's).
+        // Stored and served byte for byte as produced (only baseOffset and the
+        // partitionLeaderEpoch are the broker's).
         let fetched = client.fetch(&topic, 0, 0, 0, 1).await;
         let served = fetched.records.expect("records");
-        assert_eq!(&served[..], &good[..], "{topic}: fetch never recompresses");
+        assert_eq!(
+            but_broker_fields(&served),
+            but_broker_fields(&good),
+            "{topic}: fetch never recompresses"
+        );
         assert_eq!(
             stored(broker.data_dir(), &topic),
             [(
@@ -245,8 +259,8 @@ async fn a_topic_codec_is_applied_to_what_producers_send() {
             let fetched = client.fetch("gz", 0, 3 * i as i64, 0, 1).await;
             let served = fetched.records.expect("records");
             assert_eq!(
-                &served[8..],
-                &sent[8..],
+                but_broker_fields(&served),
+                but_broker_fields(&sent),
                 "gzip sent to a gzip topic: as it came"
             );
         }
@@ -296,9 +310,20 @@ async fn python_clients_compress_and_read_back() {
         let topic = format!("py-{client}-{codec}");
         let batches = stored(broker.data_dir(), &topic);
         assert!(!batches.is_empty(), "{topic}");
-        for (stored_codec, _) in &batches {
-            assert_eq!(stored_codec, codec, "{topic}: {batches:?}");
+        // librdkafka sends a batch uncompressed when compressing would not make it
+        // smaller, which happens to a batch of one short record (the first send can
+        // leave alone, before linger gathers the rest): such a batch may be `none`.
+        for (stored_codec, records) in &batches {
+            let alone = records.len() == 1 && client == "confluent";
+            assert!(
+                stored_codec == codec || (alone && stored_codec == "none"),
+                "{topic}: {batches:?}"
+            );
         }
+        assert!(
+            batches.iter().any(|(c, _)| c == codec),
+            "{topic}: no {codec} batch: {batches:?}"
+        );
         let inside: Vec<String> = batches.into_iter().flat_map(|(_, v)| v).collect();
         assert_eq!(inside.len(), 20, "{topic}: {inside:?}");
         assert!(inside[19].starts_with(&format!("019 {codec} ")), "{topic}");
@@ -375,9 +400,20 @@ async fn rdkafka_crate_compresses_and_reads_back() {
         }
         let batches = stored(broker.data_dir(), &topic);
         assert!(!batches.is_empty(), "{topic}");
-        for (stored_codec, _) in &batches {
-            assert_eq!(stored_codec, codec, "{topic}: {batches:?}");
+        // librdkafka sends a batch uncompressed when compressing would not make it
+        // smaller, which happens to a batch of one short record (the first send can
+        // leave alone, before linger gathers the rest): such a batch may be `none`.
+        for (stored_codec, records) in &batches {
+            let alone = records.len() == 1 && client == "confluent";
+            assert!(
+                stored_codec == codec || (alone && stored_codec == "none"),
+                "{topic}: {batches:?}"
+            );
         }
+        assert!(
+            batches.iter().any(|(c, _)| c == codec),
+            "{topic}: no {codec} batch: {batches:?}"
+        );
         let inside: Vec<String> = batches.into_iter().flat_map(|(_, v)| v).collect();
         assert_eq!(inside, values, "{topic}: inspect dump");
 

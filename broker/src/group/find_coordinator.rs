@@ -3,14 +3,15 @@
 //! Where it sits: consumer start → **FindCoordinator** → JoinGroup (sent to the answer).
 //!
 //! Versions: v0–v3 ask for one `key` and answer in the top-level fields; v4 asks for a batch
-//! of `coordinator_keys` and answers one `Coordinator` entry per key; v5 only says the client
-//! understands TRANSACTION_ABORTABLE; v6 allows `key_type` 2 (a share group, KIP-932), which
-//! Kafka 3.9 answers COORDINATOR_NOT_AVAILABLE as this broker does, and which before v6 is an
-//! INVALID_REQUEST.
-//!
-//! `key_type` 0 is a group; 1 (a transactional id) gets COORDINATOR_NOT_AVAILABLE, since this broker has no
-//! transaction coordinator. After shutdown every key gets COORDINATOR_NOT_AVAILABLE, which
-//! makes clients retry elsewhere or later, as with Kafka.
+//! of `coordinator_keys` and answers one `Coordinator` entry per key. `key_type` 0 is a
+//! group. 1 (a transactional id) gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message
+//! saying why: this broker has no transaction coordinator, and that is the error both
+//! librdkafka (`rd_kafka_txn_handle_FindCoordinator`) and the Java client
+//! (`TransactionManager.FindCoordinatorHandler`) treat as fatal, so `init_transactions`
+//! fails at once instead of retrying COORDINATOR_NOT_AVAILABLE until `max.block.ms`
+//! (60 s). A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as Kafka
+//! 3.9; any other key type is INVALID_REQUEST. After shutdown every key gets
+//! COORDINATOR_NOT_AVAILABLE, which makes clients retry elsewhere or later, as with Kafka.
 //!
 //! What must stay true:
 //! - The answer is the same `NodeInfo` (node id, host, port) that Metadata advertises.
@@ -36,12 +37,25 @@ pub async fn handle(
     } else {
         comma_list(req.coordinator_keys.iter().map(|k| k.as_str()))
     };
-    let error = if req.key_type == 2 && version < 6 {
-        Some(ResponseError::InvalidRequest)
-    } else if !c.is_active() || req.key_type != 0 {
-        Some(ResponseError::CoordinatorNotAvailable)
-    } else {
-        None
+    let error = match req.key_type {
+        _ if !c.is_active() => Some((
+            ResponseError::CoordinatorNotAvailable,
+            "no coordinator for this key on this broker",
+        )),
+        0 => None,
+        1 => Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "minikafka has no transaction coordinator: transactional producers are not supported",
+        )),
+        // A share group (KIP-932, v6+): Kafka 3.9 has no share coordinator either.
+        2 if version >= 6 => Some((
+            ResponseError::CoordinatorNotAvailable,
+            "no share coordinator on this broker",
+        )),
+        _ => Some((
+            ResponseError::InvalidRequest,
+            "unknown coordinator key type",
+        )),
     };
     let entry = |key: StrBytes| {
         let mut coordinator = {
@@ -50,11 +64,9 @@ pub async fn handle(
             v
         };
         match error {
-            Some(e) => {
+            Some((e, message)) => {
                 coordinator.error_code = e.code();
-                coordinator.error_message = Some(StrBytes::from_static_str(
-                    "no coordinator for this key on this broker",
-                ));
+                coordinator.error_message = Some(StrBytes::from_static_str(message));
                 coordinator.node_id = BrokerId(-1);
                 coordinator.port = -1;
             }

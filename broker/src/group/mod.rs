@@ -22,6 +22,8 @@
 //! 9. [`coordinator`] — the [`GroupCoordinator`] every step shares: the group table and
 //!    rebalances.
 //! 10. [`timers`] — rebalance timeouts, the initial delay, member sessions.
+//! 11. [`delete_groups`] and [`offset_delete`] — the admin side: forget an empty group,
+//!     or some of a group's offsets (tombstones in `__consumer_offsets`).
 //!
 //! What must stay true:
 //! - The group table's lock is never held across `.await` (see [`coordinator`]).
@@ -34,6 +36,7 @@
 
 pub mod assignment;
 pub mod coordinator;
+pub mod delete_groups;
 pub mod describe_groups;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -41,6 +44,7 @@ pub mod join;
 pub mod leave;
 pub mod list_groups;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_store;
 pub mod state;

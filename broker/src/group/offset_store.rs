@@ -208,6 +208,40 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// Deletes committed offsets (DeleteGroups, OffsetDelete): appends one batch of
+    /// tombstones (the key, a null value), then removes the keys from memory, under the
+    /// same lock as `commit`, so memory stays "the last record per key". Keys with no
+    /// commit are skipped. Returns how many were deleted. Blocking.
+    pub fn delete(&self, keys: &[OffsetKey]) -> Result<usize, OffsetStoreError> {
+        let mut map = self.lock();
+        let gone: Vec<&OffsetKey> = keys.iter().filter(|k| map.contains_key(k)).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let now = super::coordinator::now_ms();
+        let records: Vec<NewRecord> = gone
+            .iter()
+            .map(|key| NewRecord {
+                key: Some(encode_key(key)),
+                value: None,
+                headers: Vec::new(),
+                timestamp: now,
+            })
+            .collect();
+        let mut batch = record::build(&records, now, Compression::None);
+        let log_end = self.partition.log_end_offset();
+        self.partition
+            .append(&mut batch)
+            .map_err(|source| OffsetStoreError::Log {
+                offset: log_end,
+                source,
+            })?;
+        for key in &gone {
+            map.remove(*key);
+        }
+        Ok(gone.len())
+    }
+
     /// The committed offset of one partition, if any.
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
         let key = OffsetKey {

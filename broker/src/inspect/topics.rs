@@ -178,6 +178,12 @@ pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, Inspe
             }),
         });
     }
+    // DeleteRecords may have moved the start past the first segment (`log/log_start.rs`).
+    if let Some(start) = crate::log::log_start::read(dir) {
+        if !report.segments.is_empty() {
+            report.log_start_offset = start.clamp(report.log_start_offset, report.log_end_offset);
+        }
+    }
     Ok(report)
 }
 

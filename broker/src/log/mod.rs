@@ -14,6 +14,7 @@
 pub mod durability;
 pub mod index;
 pub mod index_file;
+pub mod log_start;
 pub mod partition_log;
 pub mod record;
 pub mod record_batch;

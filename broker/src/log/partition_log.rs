@@ -22,7 +22,7 @@
 //! pool, so a long scan delays that partition, not the async workers.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
@@ -64,10 +64,25 @@ pub struct SegmentInfo {
     pub index_entries: usize,
 }
 
+/// The leader epoch of every partition: one broker, never re-elected, so always 0.
+/// [`PartitionLog::append`] writes it into each batch, as a Kafka leader does, and
+/// OffsetForLeaderEpoch answers from it.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// Writes [`LEADER_EPOCH`] into a batch's `partitionLeaderEpoch` (bytes 12..16). The
+/// CRC covers bytes 21.. (attributes onwards), so it stays valid.
+fn stamp_leader_epoch(batch: &mut [u8]) {
+    if let Some(field) = batch.get_mut(record_batch::PARTITION_LEADER_EPOCH) {
+        field.copy_from_slice(&LEADER_EPOCH.to_be_bytes());
+    }
+}
+
 /// The partition log. See the module docs.
 pub struct PartitionLog {
     dir: PathBuf,
-    config: LogConfig,
+    /// Replaced whole by [`PartitionLog::set_config`] (AlterConfigs on a live topic);
+    /// each call reads it once, so it sees one config throughout.
+    config: RwLock<Arc<LogConfig>>,
     inner: Mutex<Inner>,
     /// Group commit for `FsyncPolicy::Always`.
     commit: GroupCommit,
@@ -146,10 +161,13 @@ impl PartitionLog {
                 last.created = SystemTime::now();
             }
         }
-        let log_start_offset = segments.first().map_or(0, Segment::base_offset);
+        // DeleteRecords may have moved the start past the first segment's base.
+        let first = segments.first().map_or(0, Segment::base_offset);
+        let end = segments.last().map_or(0, Segment::next_offset);
+        let log_start_offset = super::log_start::read(dir).map_or(first, |s| s.clamp(first, end));
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
-            config,
+            config: RwLock::new(Arc::new(config)),
             inner: Mutex::new(Inner {
                 segments,
                 log_start_offset,
@@ -177,8 +195,18 @@ impl PartitionLog {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The settings in force now (a snapshot: a later `set_config` does not change it).
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings (AlterConfigs on a live topic). The next append, roll and
+    /// retention check use them; segments already written keep their index sizes.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
     }
 
     /// Appends the v2 batches in `records` (one or more, back to back: the `records`
@@ -188,11 +216,12 @@ impl PartitionLog {
     /// to a whole batch) and each batch is validated once ([`record_batch::validate`]),
     /// all before the lock is taken and before anything is written, so a bad batch
     /// rejects the whole set. Then, under the lock, each batch gets the next offset as
-    /// its base offset (written in place) and goes to the active segment. The returned
+    /// its base offset and the leader epoch 0 (both written in place, both outside the
+    /// CRC) and goes to the active segment. The returned
     /// info spans all of them: the first base offset, the last offset, the total record
     /// count, and the position of the first batch.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
-        let max = self.config.max_message_bytes as usize;
+        let max = self.config().max_message_bytes as usize;
         let batches = record_batch::split_exact(records)?
             .into_iter()
             .map(|range| Ok((record_batch::validate(&records[range.clone()], max)?, range)))
@@ -209,7 +238,9 @@ impl PartitionLog {
                 let base = inner.log_end_offset();
                 set_base_offset(batch, base);
                 h.base_offset = base;
-                let log_append_time = if self.config.log_append_time {
+                stamp_leader_epoch(batch);
+                h.partition_leader_epoch = LEADER_EPOCH;
+                let log_append_time = if self.config().log_append_time {
                     let now = now_ms();
                     record_batch::set_log_append_time(batch, now);
                     h = BatchHeader::parse(batch)?;
@@ -221,7 +252,7 @@ impl PartitionLog {
                 let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;
                 let segment_base = active.base_offset();
-                if self.config.explain {
+                if self.config().explain {
                     self.explain_append(active, &h, position, entries_before);
                 }
                 inner.written += batch.len() as u64;
@@ -247,7 +278,7 @@ impl PartitionLog {
             }
             (info, inner.written)
         };
-        if self.config.fsync == FsyncPolicy::Always {
+        if self.config().fsync == FsyncPolicy::Always {
             self.commit.wait_synced(seq, || {
                 let (file, covered, path) = {
                     let inner = self.lock();
@@ -255,7 +286,7 @@ impl PartitionLog {
                     (a.file().clone(), inner.written, a.path().to_path_buf())
                 };
                 file.sync_data().map_err(|e| LogError::io(&path, e))?;
-                if self.config.explain {
+                if self.config().explain {
                     self.explain_fsync("PartitionLog::append", &path, covered);
                 }
                 Ok(covered)
@@ -273,7 +304,7 @@ impl PartitionLog {
             ),
             _ => format!(
                 "no index entry (one every index.interval.bytes = {})",
-                self.config.index_interval_bytes
+                self.config().index_interval_bytes
             ),
         };
         crate::explain::line(
@@ -311,7 +342,7 @@ impl PartitionLog {
         recovery::sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
         inner
             .active_mut()
-            .preallocate_indexes(self.config.max_index_bytes)?;
+            .preallocate_indexes(self.config().max_index_bytes)?;
         inner.closed = false;
         Ok(())
     }
@@ -328,12 +359,12 @@ impl PartitionLog {
         }
         let mut as_stored = *h;
         as_stored.base_offset = next;
-        let too_old = self.config.segment_ms.is_some_and(|ms| {
+        let too_old = self.config().segment_ms.is_some_and(|ms| {
             SystemTime::now()
                 .duration_since(active.created)
                 .is_ok_and(|age| age >= ms)
         });
-        let why = if active.size() + len as u64 > self.config.segment_bytes {
+        let why = if active.size() + len as u64 > self.config().segment_bytes {
             "segment.bytes reached"
         } else if active.index().is_full() || active.time_index().is_full() {
             "an index is full"
@@ -359,8 +390,8 @@ impl PartitionLog {
         let seg = Segment::open(
             &self.dir,
             next,
-            self.config.index_interval_bytes,
-            Some(self.config.max_index_bytes),
+            self.config().index_interval_bytes,
+            Some(self.config().max_index_bytes),
         )?;
         let old = inner.active();
         let text = format!(
@@ -373,7 +404,7 @@ impl PartitionLog {
             file_name_of(seg.path()),
         );
         crate::explain::always(
-            self.config.explain,
+            self.config().explain,
             "log/partition_log.rs PartitionLog::maybe_roll",
             format_args!("{text}"),
         );
@@ -401,7 +432,7 @@ impl PartitionLog {
         for seg in &inner.segments[inner.segment_for(offset)..] {
             if let Some((pos, h)) = seg.find(offset)? {
                 let bytes = seg.read_batches(pos, max_bytes)?;
-                if self.config.explain {
+                if self.config().explain {
                     self.explain_read(seg, offset, pos, &h, bytes.len());
                 }
                 return Ok(bytes);
@@ -533,7 +564,7 @@ impl PartitionLog {
         if let Some((pos, h)) = seg.find(offset)? {
             seg.truncate(pos, h.base_offset)?;
         }
-        seg.preallocate_indexes(self.config.max_index_bytes)?;
+        seg.preallocate_indexes(self.config().max_index_bytes)?;
         seg.sync()?;
         let base = seg.base_offset();
         recovery::write_recovery_point(&self.dir, base)?;
@@ -545,6 +576,50 @@ impl PartitionLog {
         tracing::info!("{text}");
         self.events.record(EventKind::Truncated, text);
         Ok(())
+    }
+
+    /// DeleteRecords: moves the log start offset forward to `offset` (records below it
+    /// are gone for consumers at once), stores it (`log_start.rs`), then deletes the
+    /// segments wholly below it, never the active one. `offset` past the log end offset
+    /// is `OffsetOutOfRange`; at or below the log start it changes nothing. Returns the
+    /// log start offset (Kafka's "low watermark").
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        let mut inner = self.lock();
+        let (log_start, log_end) = (inner.log_start_offset, inner.log_end_offset());
+        if offset > log_end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        if offset <= log_start {
+            return Ok(log_start);
+        }
+        super::log_start::write(&self.dir, offset)?;
+        inner.log_start_offset = offset;
+        let mut deleted = Vec::new();
+        while inner.segments.len() > 1 && inner.segments[0].next_offset() <= offset {
+            let seg = inner.segments.remove(0);
+            deleted.push(file_name_of(seg.path()).into_owned());
+            seg.delete()?;
+        }
+        let text = format!(
+            "{}: DeleteRecords moved the log start offset from {log_start} to {offset}; {}",
+            crate::explain::partition_name(&self.dir),
+            if deleted.is_empty() {
+                "no segment lies wholly below it".to_string()
+            } else {
+                format!("deleted {}", deleted.join(", "))
+            }
+        );
+        crate::explain::always(
+            self.config().explain,
+            "log/partition_log.rs PartitionLog::delete_records",
+            format_args!("{text}"),
+        );
+        self.events.record(EventKind::SegmentDeleted, text);
+        Ok(offset)
     }
 
     /// Applies `retention.bytes` / `retention.ms`; returns how many segments were deleted.
@@ -559,10 +634,10 @@ impl PartitionLog {
             let total: u64 = inner.segments.iter().map(Segment::size).sum();
             let oldest = &mut inner.segments[0];
             let by_bytes = self
-                .config
+                .config()
                 .retention_bytes
                 .is_some_and(|limit| total - oldest.size() >= limit);
-            let by_time = match self.config.retention_ms {
+            let by_time = match self.config().retention_ms {
                 Some(ms) => {
                     let mut newest = oldest.max_timestamp()?;
                     if newest < 0 {
@@ -603,7 +678,7 @@ impl PartitionLog {
                 inner.log_start_offset,
             );
             crate::explain::always(
-                self.config.explain,
+                self.config().explain,
                 "log/partition_log.rs PartitionLog::apply_retention",
                 format_args!("{text}"),
             );
@@ -625,7 +700,7 @@ impl PartitionLog {
         file.sync_data().map_err(|e| LogError::io(&path, e))?;
         self.commit.mark_synced(covered);
         // A periodic sync with nothing new to write is not worth a line.
-        if self.config.explain && covered > before {
+        if self.config().explain && covered > before {
             self.explain_fsync("PartitionLog::sync", &path, covered);
         }
         Ok(())

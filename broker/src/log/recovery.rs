@@ -208,21 +208,34 @@ fn quick_load(seg: &mut Segment, index_interval: u32) -> Result<bool, LogError> 
 
 /// Reads the recovery point; `None` when missing or unreadable (scan everything).
 fn read_recovery_point(dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+    read_offset_file(dir, RECOVERY_POINT_FILE)
+}
+
+/// Writes the recovery point atomically (temp file, fsync, rename, fsync dir).
+pub fn write_recovery_point(dir: &Path, offset: i64) -> Result<(), LogError> {
+    write_offset_file(dir, RECOVERY_POINT_FILE, offset)
+}
+
+/// Reads a one-offset file of the partition directory (`recovery-point`,
+/// `log-start-offset`): one line, the offset in decimal. `None` when missing or
+/// unreadable.
+pub fn read_offset_file(dir: &Path, name: &str) -> Option<i64> {
+    std::fs::read_to_string(dir.join(name))
         .ok()?
         .trim()
         .parse()
         .ok()
 }
 
-/// Writes the recovery point atomically (temp file, fsync, rename, fsync dir).
-pub fn write_recovery_point(dir: &Path, offset: i64) -> Result<(), LogError> {
-    let tmp = dir.join(format!("{RECOVERY_POINT_FILE}.tmp"));
+/// Replaces a one-offset file atomically: `<name>.tmp`, fsync, rename, fsync the
+/// directory, so a crash leaves the old number or the new one.
+pub fn write_offset_file(dir: &Path, name: &str, offset: i64) -> Result<(), LogError> {
+    let tmp = dir.join(format!("{name}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
         writeln!(f, "{offset}")?;
         f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(RECOVERY_POINT_FILE))?;
+        std::fs::rename(&tmp, dir.join(name))?;
         sync_dir(dir)
     };
     write().map_err(|e| LogError::io(&tmp, e))

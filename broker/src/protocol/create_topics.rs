@@ -10,8 +10,10 @@
 //!   accepted, anything larger is INVALID_REPLICATION_FACTOR, as Kafka answers when
 //!   there are fewer brokers than replicas.
 //! - Disk work (creating directories) runs on the blocking pool.
-//! - `validate_only` checks the name, the partition count and the replication factor
-//!   and then stops: nothing is created.
+//! - `validate_only` checks the name, the partition count, the replication factor and
+//!   the configs, and then stops: nothing is created.
+//! - The answer (v5+) lists every config of the new topic with its source, as
+//!   DescribeConfigs shows it (`topics/catalog.rs`).
 
 use std::collections::BTreeMap;
 
@@ -19,12 +21,12 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{topic_error_code, BrokerContext};
-use crate::topics::{validate_topic_name, TopicError};
+use crate::topics::{catalog, validate_topic_name, TopicError};
 
 /// CreateTopics v2–v7.
 pub async fn handle(
@@ -71,6 +73,22 @@ pub async fn handle(
 
 type Created = (i32, Vec<CreatableTopicConfigs>);
 
+/// Manual replica assignments (CreateTopics, CreatePartitions): with one broker, each
+/// partition must have exactly one replica, this broker; else INVALID_REPLICA_ASSIGNMENT.
+pub(super) fn only_this_broker<'a>(
+    ctx: &BrokerContext,
+    mut assignments: impl Iterator<Item = &'a [BrokerId]>,
+) -> Result<(), (i16, String)> {
+    let node = ctx.node.node_id;
+    if assignments.all(|replicas| replicas.len() == 1 && replicas[0].0 == node) {
+        return Ok(());
+    }
+    Err((
+        ResponseError::InvalidReplicaAssignment.code(),
+        format!("every partition must have exactly one replica, broker {node}"),
+    ))
+}
+
 async fn create_one(
     ctx: &BrokerContext,
     topic: &CreatableTopic,
@@ -103,19 +121,7 @@ async fn create_one(
                 "both assignments and a partition count or replication factor were given".into(),
             ));
         }
-        let only_us = topic
-            .assignments
-            .iter()
-            .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == ctx.node.node_id);
-        if !only_us {
-            return Err((
-                ResponseError::InvalidReplicaAssignment.code(),
-                format!(
-                    "every partition must have exactly one replica, broker {}",
-                    ctx.node.node_id
-                ),
-            ));
-        }
+        only_this_broker(ctx, topic.assignments.iter().map(|a| &a.broker_ids[..]))?;
         i32::try_from(topic.assignments.len()).unwrap_or(i32::MAX)
     };
     if partitions < 1 {
@@ -134,15 +140,19 @@ async fn create_one(
                 .map(|v| (c.name.as_str().to_string(), v.as_str().to_string()))
         })
         .collect();
-    let described: Vec<CreatableTopicConfigs> = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_value(Some(StrBytes::from_string(v.clone())))
-                .with_config_source(1) // DYNAMIC_TOPIC_CONFIG
-        })
-        .collect();
+    // Bad configs fail a validate_only request too, as in Kafka.
+    crate::topics::log_config(ctx.topics.defaults(), &configs).map_err(fail)?;
+    // v5+: every config of the new topic, as DescribeConfigs would show it.
+    let described: Vec<CreatableTopicConfigs> =
+        catalog::describe_topic(&configs, ctx.topics.defaults())
+            .into_iter()
+            .map(|d| {
+                CreatableTopicConfigs::default()
+                    .with_name(StrBytes::from_string(d.value.name))
+                    .with_value(Some(StrBytes::from_string(d.value.value)))
+                    .with_config_source(d.value.source as i8)
+            })
+            .collect();
     if validate_only {
         return Ok((partitions, described));
     }

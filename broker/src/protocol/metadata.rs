@@ -29,7 +29,7 @@ use crate::topics::{Topic, TopicError};
 pub const CLUSTER_ID: &str = "minikafka-cluster-0000";
 
 /// The leader epoch of every partition. One node, no elections: it never changes.
-pub const LEADER_EPOCH: i32 = 0;
+pub const LEADER_EPOCH: i32 = crate::log::partition_log::LEADER_EPOCH;
 
 /// Metadata v1–v12.
 pub async fn handle(

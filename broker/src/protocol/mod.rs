@@ -43,13 +43,20 @@
 //!   version Kafka does not know, Produce v0–v2 and the rest close the connection, as
 //!   Kafka does.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod outcome;
 pub mod produce;
 pub mod unsupported;
@@ -66,8 +73,8 @@ use tracing::info;
 pub use crate::error_codes::error_name;
 use crate::events::Events;
 use crate::group::{
-    describe_groups, find_coordinator, heartbeat, join, leave, list_groups, offset_commit,
-    offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
+    delete_groups, describe_groups, find_coordinator, heartbeat, join, leave, list_groups,
+    offset_commit, offset_delete, offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
 };
 use crate::shutdown;
 use crate::stats::Stats;
@@ -400,6 +407,64 @@ async fn dispatch(
                 ctx,
                 reply,
                 init_producer_id::handle(ctx, req, version).await,
+            )
+        }
+        ApiKey::DescribeConfigs => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                describe_configs::handle(ctx, req, version).await,
+            )
+        }
+        ApiKey::AlterConfigs => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, alter_configs::handle(ctx, req, version).await)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let req = decode(frame, api, version)?;
+            let answer = incremental_alter_configs::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::CreatePartitions => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                create_partitions::handle(ctx, req, version).await,
+            )
+        }
+        ApiKey::DeleteRecords => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, delete_records::handle(ctx, req, version).await)
+        }
+        ApiKey::DeleteGroups => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                delete_groups::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::OffsetDelete => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                offset_delete::handle(groups, req, version).await,
+            )
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let req = decode(frame, api, version)?;
+            let answer = offset_for_leader_epoch::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::DescribeCluster => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                describe_cluster::handle(ctx, req, version).await,
             )
         }
         // Not in the table: already refused by the version check in `handle_request`.

@@ -38,7 +38,8 @@ top_level!(
     SyncGroupResponse,
     ListGroupsResponse,
     ApiVersionsResponse,
-    InitProducerIdResponse
+    InitProducerIdResponse,
+    DescribeClusterResponse
 );
 
 /// Answers with one error code per partition, grouped by topic.
@@ -59,7 +60,9 @@ macro_rules! per_partition {
 per_partition!(
     ProduceResponse: responses.partition_responses,
     ListOffsetsResponse: topics.partitions,
-    OffsetCommitResponse: topics.partitions
+    OffsetCommitResponse: topics.partitions,
+    DeleteRecordsResponse: topics.partitions,
+    OffsetForLeaderEpochResponse: topics.partitions
 );
 
 impl ErrorCode for FetchResponse {
@@ -115,6 +118,43 @@ impl ErrorCode for DeleteTopicsResponse {
     }
 }
 
+impl ErrorCode for DescribeConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for AlterConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.responses.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for IncrementalAlterConfigsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.responses.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for CreatePartitionsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for DeleteGroupsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.results.iter().map(|r| r.error_code))
+    }
+}
+
+impl ErrorCode for OffsetDeleteResponse {
+    fn error_code(&self) -> i16 {
+        let parts = self.topics.iter().flat_map(|t| &t.partitions);
+        first(std::iter::once(self.error_code).chain(parts.map(|p| p.error_code)))
+    }
+}
+
 /// Kafka's name of an API, the `api` label of the request metrics.
 pub fn api_name(api: ApiKey) -> &'static str {
     match api {
@@ -134,7 +174,16 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ApiVersions => "ApiVersions",
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DeleteRecords => "DeleteRecords",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         _ => "Other",
     }
 }

@@ -1,7 +1,8 @@
 //! `topics.json`: the list of topics, their partition counts and configs, on disk.
 //!
-//! Flow: `Topics::open` reads it once at start ([`TopicsFile::load`]); every create and
-//! delete replaces it whole ([`TopicsFile::save`]); `inspect topics` reads it
+//! Flow: `Topics::open` reads it once at start ([`TopicsFile::load`]); every create,
+//! delete, config change (AlterConfigs) and partition increase (CreatePartitions) replaces
+//! it whole ([`TopicsFile::save`]); `inspect topics` reads it
 //! ([`TopicsFile::parse`]) without opening the registry.
 //!
 //! # Format

@@ -23,6 +23,7 @@
 //! - `topics.json` lists exactly the topics in memory (see [`registry`]).
 //! - Lookups only read-lock the topic map; create and delete are serialised.
 
+pub mod catalog;
 pub mod config;
 pub mod file;
 pub mod lock;

@@ -131,6 +131,13 @@ impl Partition {
         self.log.offset_of_max_timestamp()
     }
 
+    /// DeleteRecords: moves the log start offset to `offset` and deletes the segments
+    /// wholly below it (see `PartitionLog::delete_records`); returns the new log start
+    /// offset. Blocking.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        self.log.delete_records(offset)
+    }
+
     /// Truncates the log (see `PartitionLog::truncate_to`) and publishes the new end.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
         self.log.truncate_to(offset)?;
@@ -138,9 +145,15 @@ impl Partition {
         Ok(())
     }
 
-    /// The log settings this partition was opened with (broker defaults + topic config).
-    pub fn config(&self) -> &LogConfig {
+    /// The log settings in force (broker defaults + topic config).
+    pub fn config(&self) -> std::sync::Arc<LogConfig> {
         self.log.config()
+    }
+
+    /// Replaces the log settings (AlterConfigs, through `Topics::alter_config`): the
+    /// next append, roll and retention check use them.
+    pub(super) fn set_config(&self, config: LogConfig) {
+        self.log.set_config(config);
     }
 
     /// One summary per segment, oldest first.

@@ -2,13 +2,15 @@
 //!
 //! Flow: producer → wire → server → protocol → **`Topics::partition`** (find the
 //! partition) → `Partition::append` / `read` → partition log → segment. CreateTopics,
-//! DeleteTopics and Metadata's auto-create come here too; the server calls
+//! DeleteTopics, Metadata's auto-create, AlterConfigs ([`Topics::alter_config`]) and
+//! CreatePartitions ([`Topics::add_partitions`]) come here too; the server calls
 //! [`Topics::apply_retention`], [`Topics::sync_all`] and [`Topics::close`].
 //!
 //! What must stay true: `topics.json` (see `file.rs`) lists exactly the topics in
-//! memory: create and delete write it before they change the map, under one mutex. A
-//! partition directory that `topics.json` does not list is left alone (with a warning)
-//! on open, and replaced when a topic of that name is created.
+//! memory: create, delete, `alter_config` and `add_partitions` write it before they
+//! change the map, under one mutex. A partition directory that `topics.json` does not
+//! list is left alone (with a warning) on open, and replaced when a topic of that name
+//! is created or grows into it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,9 +39,10 @@ pub struct Topic {
 pub struct Topics {
     data_dir: PathBuf,
     defaults: LogConfig,
-    /// Read on every request; written only by create/delete.
+    /// Read on every request; written only by create, delete, alter and grow.
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    /// Serialises create/delete so `topics.json` and the map change together.
+    /// Serialises create, delete, alter and grow so `topics.json` and the map change
+    /// together.
     meta: Mutex<()>,
     /// The broker's event ring (see `events.rs`): made here, the first thing a broker
     /// opens; every partition log, the group coordinator and `BrokerContext` share it.
@@ -130,6 +133,29 @@ impl Topics {
         file.save(&self.data_dir)
     }
 
+    /// Opens partition `index` of a topic being created or grown, in a fresh directory:
+    /// one left by a crash between mkdir and `topics.json` is stale and replaced.
+    fn open_new_partition(
+        &self,
+        name: &str,
+        index: i32,
+        cfg: &LogConfig,
+    ) -> Result<Arc<Partition>, TopicError> {
+        let dir = self.data_dir.join(format!("{name}-{index}"));
+        if dir.exists() {
+            tracing::warn!("replacing stale partition directory {}", dir.display());
+            std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+        }
+        let partition = Partition::open(
+            &self.data_dir,
+            name,
+            index,
+            cfg.clone(),
+            self.events.clone(),
+        )?;
+        Ok(Arc::new(partition))
+    }
+
     /// Creates a topic (blocking disk work: call from `spawn_blocking`).
     pub fn create(
         &self,
@@ -148,19 +174,7 @@ impl Topics {
         }
         let mut parts = Vec::new();
         for i in 0..partitions {
-            // A directory left by a crash between mkdir and topics.json is stale.
-            let dir = self.data_dir.join(format!("{name}-{i}"));
-            if dir.exists() {
-                tracing::warn!("replacing stale partition directory {}", dir.display());
-                std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
-            }
-            parts.push(Arc::new(Partition::open(
-                &self.data_dir,
-                name,
-                i,
-                cfg.clone(),
-                self.events.clone(),
-            )?));
+            parts.push(self.open_new_partition(name, i, &cfg)?);
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -202,6 +216,87 @@ impl Topics {
         tracing::info!("{text}");
         self.events.record(EventKind::TopicDeleted, text);
         Ok(())
+    }
+
+    /// Grows a live topic to `count` partitions (CreatePartitions): opens the new
+    /// partitions with the topic's config, writes `topics.json`, then publishes the
+    /// longer list. Clients see the new partitions at their next Metadata. Blocking.
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<Arc<Topic>, TopicError> {
+        let _meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.read().clone();
+        let old = next
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let have = old.partitions.len() as i32;
+        if count <= have {
+            return Err(TopicError::InvalidPartitions(count));
+        }
+        let cfg = log_config(&self.defaults, &old.config)?;
+        let mut partitions = old.partitions.clone();
+        for i in have..count {
+            partitions.push(self.open_new_partition(name, i, &cfg)?);
+        }
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions,
+            config: old.config.clone(),
+            internal: old.internal,
+        });
+        next.insert(name.to_string(), topic.clone());
+        self.write_file(&next)?;
+        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
+        let text = format!("topic {name:?} grew from {have} to {count} partitions");
+        crate::explain::always(
+            self.defaults.explain,
+            "topics/registry.rs Topics::add_partitions",
+            format_args!("{text}; topics.json rewritten, clients see them at their next Metadata"),
+        );
+        self.events.record(EventKind::TopicCreated, text);
+        Ok(topic)
+    }
+
+    /// Replaces the config overrides of a live topic (AlterConfigs and
+    /// IncrementalAlterConfigs): checks them, writes `topics.json`, then hands every
+    /// partition its new `LogConfig`, so the next append, roll and retention check use
+    /// it. Blocking (writes the file).
+    pub fn alter_config(
+        &self,
+        name: &str,
+        config: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
+        let cfg = log_config(&self.defaults, &config)?;
+        let _meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self.read().clone();
+        let old = next
+            .get(name)
+            .ok_or_else(|| TopicError::UnknownTopic(name.to_string()))?;
+        let topic = Arc::new(Topic {
+            name: old.name.clone(),
+            partitions: old.partitions.clone(),
+            config,
+            internal: old.internal,
+        });
+        next.insert(name.to_string(), topic.clone());
+        self.write_file(&next)?;
+        *self.topics.write().unwrap_or_else(|p| p.into_inner()) = next;
+        crate::explain::always(
+            self.defaults.explain,
+            "topics/registry.rs Topics::alter_config",
+            format_args!(
+                "topic {name:?}: config is now {:?}; topics.json rewritten, {} handed the new LogConfig",
+                topic.config,
+                crate::explain::count(topic.partitions.len(), "partition")
+            ),
+        );
+        for p in &topic.partitions {
+            p.set_config(cfg.clone());
+            // A shorter retention.ms or retention.bytes takes effect now, not at the
+            // next periodic check.
+            if let Err(e) = p.apply_retention() {
+                tracing::error!("{}: retention after a config change: {e}", p.name());
+            }
+        }
+        Ok(topic)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {

@@ -277,10 +277,13 @@ pub fn decode_records(mut records: Bytes) -> Vec<(i64, Option<String>, String)> 
         .collect()
 }
 
-/// `bytes` with its base offset replaced, as the broker stores it.
+/// `bytes` with its base offset replaced and the leader epoch 0 stamped, as the broker
+/// stores it (see `PartitionLog::append`).
 pub fn with_base_offset(bytes: &Bytes, base_offset: i64) -> Vec<u8> {
     let mut v = bytes.to_vec();
     set_base_offset(&mut v, base_offset);
+    v[minikafka_broker::log::record_batch::PARTITION_LEADER_EPOCH]
+        .copy_from_slice(&0i32.to_be_bytes());
     v
 }
 
