@@ -25,7 +25,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
         2,
         TITLE,
         "Each partition is a directory of segments: a .log file holding the record batches\n\
-         exactly as the producer sent them, and an .index mapping offsets to byte positions.",
+         exactly as the producer sent them, an .index mapping offsets to byte positions,\n\
+         and a .timeindex mapping timestamps to offsets.",
     );
     tour.ensure_demo_messages().await?;
     let snapshot = tour.snapshot()?;
@@ -45,8 +46,9 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
             ));
         }
     }
-    out.line("each .index is preallocated to segment.index.bytes (10 MiB) so it can be memory-");
-    out.line("mapped; it is trimmed to its entries (8 bytes each) when the segment rolls.");
+    out.line("each .index and .timeindex is preallocated to segment.index.bytes (10 MiB, in whole");
+    out.line("entries) so it can be memory-mapped; both are trimmed to their entries (8 and 12");
+    out.line("bytes each) when the segment rolls.");
 
     // The partition of student_1, the first key: it holds several batches.
     let partition = partition_for_key(crate::DEMO_KEYS[0].as_bytes(), 3);
@@ -109,6 +111,33 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.code(&refs::INDEX_DUE, "decides when a batch gets an entry");
     out.code(&refs::SEGMENT_FIND, "looks an offset up through the index");
 
+    let time_path = log_path.with_extension("timeindex");
+    let DumpReport::TimeIndex(times) = inspect::dump(&time_path, false)? else {
+        anyhow::bail!("{} is not a time index", time_path.display());
+    };
+    out.broker(format!(
+        "{}: {} (at the same moments, when the largest timestamp grew)",
+        segment.file.replace(".log", ".timeindex"),
+        count(times.entries.len(), "entry")
+    ));
+    for e in &times.entries {
+        out.line(format!(
+            "timestamp {} → offset {}",
+            e.timestamp,
+            e.offset.unwrap_or(-1)
+        ));
+    }
+    out.line("ListOffsets by time (\"from 10:00 on\") starts at the last entry ≤ the time asked;");
+    out.line("a segment that rolls gets one more entry: its largest timestamp, which retention.ms reads.");
+    out.code(
+        &refs::TIME_ENTRY_DUE,
+        "decides when a batch gets a time entry",
+    );
+    out.code(
+        &refs::SEGMENT_FIND_TIMESTAMP,
+        "finds the first batch at or after a time",
+    );
+
     let batch = log.batches.first().context("a batch")?;
     let bytes =
         std::fs::read(&log_path).with_context(|| format!("cannot read {}", log_path.display()))?;
@@ -150,7 +179,8 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
     out.code(&refs::ANNOTATE_HEADER, "labelled them for this table");
     out.note(
         "Notice: the broker stored the producer's bytes as they came; it only wrote the\n\
-         base offset (bytes 0..8). The CRC covers bytes 21.. so that rewrite keeps it valid.",
+         base offset (bytes 0..8) and the leader epoch (12..16). The CRC covers bytes 21..\n\
+         so those writes keep it valid.",
     );
     Ok(())
 }

@@ -33,6 +33,8 @@ code_refs! {
     SEGMENT_APPEND = "broker/src/log/segment.rs": "Segment::append";
     SEGMENT_FIND = "broker/src/log/segment.rs": "Segment::find";
     INDEX_DUE = "broker/src/log/index.rs": "IndexEntry::due";
+    TIME_ENTRY_DUE = "broker/src/log/time_index.rs": "TimeEntry::due";
+    SEGMENT_FIND_TIMESTAMP = "broker/src/log/segment.rs": "Segment::find_timestamp";
     BATCH_HEADER_PARSE = "broker/src/log/record_batch.rs": "BatchHeader::parse";
     ANNOTATE_HEADER = "broker/src/inspect/hex.rs": "annotate_header";
     FETCH_HANDLE = "broker/src/protocol/fetch.rs": "handle";
