@@ -118,6 +118,11 @@ pub struct LogConfig {
     /// `message.timestamp.type=LogAppendTime`: the broker stamps each batch with the
     /// time it appends it (`false`: CreateTime, the producer's timestamps, the default).
     pub log_append_time: bool,
+    /// `cleanup.policy` has `delete` (the default): retention deletes old segments. A
+    /// compact-only topic (`cleanup.policy=compact`) keeps every segment whatever
+    /// `retention.ms` and `retention.bytes` say, as Kafka does; minikafka has no log
+    /// cleaner yet, so such a topic keeps every record.
+    pub retention_deletes: bool,
     /// `compression.type`: `None` is `producer` (the default: batches are stored as
     /// they came); `Some(codec)` recompresses every batch in another codec to it
     /// (`uncompressed` is `Some(Compression::None)`), see `record::recompress`.
@@ -140,6 +145,7 @@ impl Default for LogConfig {
             max_message_bytes: 1024 * 1024 + 12,
             fsync: FsyncPolicy::Never,
             log_append_time: false,
+            retention_deletes: true,
             compression: None,
             explain: false,
         }

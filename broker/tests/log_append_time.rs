@@ -8,14 +8,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ListOffsetsResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, ListOffsetsResponse};
 use minikafka_broker::log::record::records;
 use minikafka_broker::log::record_batch::{check_frame, split_batches};
-use minikafka_testkit::wire::{self, topic_name, Client};
+use minikafka_testkit::wire::{self, Client};
 use minikafka_testkit::TestBroker;
 
 fn now_ms() -> i64 {
@@ -28,34 +24,20 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
-async fn create(c: &mut Client, name: &str, timestamp_type: Option<&str>) -> i16 {
-    let configs = timestamp_type
-        .map(|t| {
-            vec![CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("message.timestamp.type"))
-                .with_value(Some(StrBytes::from_string(t.to_string())))]
-        })
-        .unwrap_or_default();
-    let topic = CreatableTopic::default()
-        .with_name(topic_name(name))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(configs);
-    let req = CreateTopicsRequest::default()
-        .with_topics(vec![topic])
-        .with_timeout_ms(5000);
-    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
-    resp.topics[0].error_code
-}
-
 #[tokio::test]
 async fn the_broker_stamps_batches_of_a_log_append_time_topic() {
     let broker = TestBroker::start().await.unwrap();
     let mut c = Client::connect(broker.addr()).await;
-    assert_eq!(create(&mut c, "stamped", Some("LogAppendTime")).await, 0);
-    assert_eq!(create(&mut c, "created", Some("CreateTime")).await, 0);
+    let ts_type = |t| [("message.timestamp.type", t)];
+    let stamped = ts_type("LogAppendTime");
+    assert_eq!(c.create_topic_with("stamped", 1, &stamped).await, 0);
     assert_eq!(
-        create(&mut c, "bad", Some("WallClock")).await,
+        c.create_topic_with("created", 1, &ts_type("CreateTime"))
+            .await,
+        0
+    );
+    assert_eq!(
+        c.create_topic_with("bad", 1, &ts_type("WallClock")).await,
         40,
         "INVALID_CONFIG"
     );

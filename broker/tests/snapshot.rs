@@ -195,3 +195,44 @@ async fn retention_never_deletes_committed_offsets() {
     drop(c);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn retention_deletes_nothing_from_a_compact_only_topic() {
+    // Two topics with 200-byte segments, 1 ms retention and old records; retention is
+    // checked every 50 ms. `cleanup.policy=delete` loses every closed segment;
+    // `cleanup.policy=compact` (Connect's configs, Schema Registry's `_schemas`) keeps
+    // them all, as Kafka does.
+    let broker = TestBroker::builder()
+        .config(|c| c.retention_check_interval = Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let mut c = Client::connect(broker.addr()).await;
+    for (topic, policy) in [("kept", "compact"), ("deleted", "delete")] {
+        let configs = [
+            ("cleanup.policy", policy),
+            ("retention.ms", "1"),
+            ("segment.bytes", "200"),
+        ];
+        assert_eq!(c.create_topic_with(topic, 1, &configs).await, 0);
+        for _ in 0..3 {
+            let batch = wire::batch(&[(Some("k"), &"x".repeat(120))], 1_000);
+            assert_eq!(c.produce(topic, 0, batch).await.error_code, 0);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = broker.handle().unwrap().snapshot();
+    let log = |name: &str| {
+        let t = now.topics.iter().find(|t| t.name == name).unwrap();
+        let p = &t.partitions[0];
+        (p.log_start_offset, p.segments.len())
+    };
+    assert_eq!(log("kept"), (0, 3), "compact only: every segment stays");
+    assert_eq!(
+        log("deleted"),
+        (2, 1),
+        "delete: only the active segment stays"
+    );
+    drop(c);
+    broker.stop().await;
+}

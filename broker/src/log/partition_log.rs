@@ -627,6 +627,9 @@ impl PartitionLog {
     /// compares against a segment's largest record timestamp (its file time when it has
     /// none), and `retention.bytes` deletes while the rest would still be at least that big.
     pub fn apply_retention(&self) -> Result<usize, LogError> {
+        if !self.config().retention_deletes {
+            return Ok(0); // cleanup.policy=compact: retention deletes nothing
+        }
         let mut inner = self.lock();
         let now = now_ms();
         let mut deleted = 0;

@@ -78,8 +78,8 @@ macro_rules! def {
 
 /// Every topic config of Kafka 3.9, sorted by name.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    def!("cleanup.policy", List, "delete", Some("log.cleanup.policy"), false,
-        "The retention policy of old segments: delete, compact, or both.", ["delete", "compact"]),
+    def!("cleanup.policy", List, "delete", Some("log.cleanup.policy"), true,
+        "The retention policy of old segments: delete, compact, or both. (minikafka: compact without delete keeps every segment; there is no log cleaner yet.)", ["delete", "compact"]),
     def!("compression.gzip.level", Int, "-1", Some("compression.gzip.level"), false,
         "The gzip level used when compression.type is gzip."),
     def!("compression.lz4.level", Int, "9", Some("compression.lz4.level"), false,
@@ -225,6 +225,7 @@ pub fn broker_value(def: &ConfigDef, defaults: &LogConfig) -> String {
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "flush.messages" if defaults.fsync == FsyncPolicy::Always => "1".to_string(),
         "message.timestamp.type" if defaults.log_append_time => "LogAppendTime".to_string(),
+        "cleanup.policy" if !defaults.retention_deletes => "compact".to_string(),
         "compression.type" => defaults.compression.map_or_else(
             || "producer".to_string(),
             |c| match c {

@@ -18,7 +18,6 @@ use crate::log::record_batch::Compression;
 /// Topic configs that are accepted and stored but not acted on by minikafka
 /// (`flush.messages=1` is the exception: it means `fsync always`).
 pub const STORED_ONLY: &[&str] = &[
-    "cleanup.policy",
     "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
@@ -96,6 +95,9 @@ pub fn log_config(
                 }
             }
             "message.timestamp.type" => c.log_append_time = value == "LogAppendTime",
+            "cleanup.policy" => {
+                c.retention_deletes = value.split(',').any(|p| p.trim() == "delete");
+            }
             "flush.messages" if int()? == 1 => c.fsync = FsyncPolicy::Always,
             // Known to Kafka (checked above; the STORED_ONLY ones and the rest of
             // `catalog.rs`), not acted on by minikafka: stored as is.
@@ -133,6 +135,10 @@ pub(super) mod tests {
         assert_eq!(c.retention_ms, None);
         assert_eq!(c.segment_bytes, 4096);
         assert_eq!(c.fsync, FsyncPolicy::Always);
+        assert!(
+            !c.retention_deletes,
+            "compact only: retention deletes nothing"
+        );
         assert_eq!(c.max_message_bytes, d.max_message_bytes);
         assert_eq!(c.compression, None, "producer, the default");
     }

@@ -142,16 +142,41 @@ impl Client {
 
     /// Creates a topic and asserts it worked.
     pub async fn create_topic(&mut self, name: &str, partitions: i32) {
-        let topic = kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+        let code = self.create_topic_with(name, partitions, &[]).await;
+        assert_eq!(code, 0, "create {name}");
+    }
+
+    /// Creates a topic with topic configs (`("retention.ms", "1000")`, ...); returns
+    /// the CreateTopics error code (0: created).
+    pub async fn create_topic_with(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> i16 {
+        use kafka_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        use kafka_protocol::protocol::StrBytes;
+        let configs = configs
+            .iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string((*k).to_string()))
+                    .with_value(Some(StrBytes::from_string((*v).to_string())))
+            })
+            .collect();
+        let topic = CreatableTopic::default()
             .with_name(topic_name(name))
             .with_num_partitions(partitions)
-            .with_replication_factor(1);
+            .with_replication_factor(1)
+            .with_configs(configs);
         let req = CreateTopicsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(5000);
         let resp: kafka_protocol::messages::CreateTopicsResponse =
             self.call(ApiKey::CreateTopics, 7, &req).await;
-        assert_eq!(resp.topics[0].error_code, 0, "create {name}: {resp:?}");
+        resp.topics[0].error_code
     }
 
     /// Produces `records` to one partition with Produce v9; returns the partition result.
