@@ -129,10 +129,77 @@ pub struct IndexDump {
     pub base_offset: Option<i64>,
     pub bytes: usize,
     pub entries: Vec<IndexEntryDump>,
+    #[serde(flatten)]
+    pub tail: IndexTail,
+}
+
+/// What follows the entries of an index file (`.index` or `.timeindex`).
+#[derive(Debug, Serialize)]
+pub struct IndexTail {
     /// Zero bytes after the entries (preallocated space).
     pub zero_tail_bytes: usize,
     /// Non-zero bytes after the entries (stale or corrupt).
     pub junk_tail_bytes: usize,
+}
+
+impl IndexTail {
+    /// The bytes of `file` after its first `used` bytes of entries.
+    pub(super) fn of(file: &[u8], used: usize) -> IndexTail {
+        let rest = &file[used.min(file.len())..];
+        let zero = rest.iter().all(|&b| b == 0);
+        IndexTail {
+            zero_tail_bytes: if zero { rest.len() } else { 0 },
+            junk_tail_bytes: if zero { 0 } else { rest.len() },
+        }
+    }
+
+    /// The lines that say what the tail is; `rebuilt` names the index recovery rebuilds.
+    pub(super) fn write_text(
+        &self,
+        file_len: usize,
+        rebuilt: &str,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        if self.zero_tail_bytes > 0 {
+            writeln!(
+                out,
+                "  {} zero bytes of preallocated space (the segment is active or was not closed cleanly)",
+                self.zero_tail_bytes
+            )?;
+        }
+        if self.junk_tail_bytes > 0 {
+            writeln!(
+                out,
+                "  entries stop at byte {}: the next {} bytes do not follow them (stale or corrupt; recovery rebuilds the {rebuilt})",
+                file_len - self.junk_tail_bytes,
+                self.junk_tail_bytes
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The first lines of an index dump: `<what> <file>: base offset …, bytes, entries`,
+/// and the running-broker warning.
+pub(super) fn write_index_head(
+    out: &mut dyn Write,
+    what: &str,
+    file: &str,
+    base_offset: Option<i64>,
+    bytes: usize,
+    entries: usize,
+    running: Option<&super::RunningBroker>,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{what} {file}: base offset {}, {bytes} bytes, {}",
+        base_offset.map_or("unknown".into(), |b| b.to_string()),
+        crate::explain::count(entries, "entry")
+    )?;
+    if let Some(running) = running {
+        writeln!(out, "{running}")?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -312,9 +379,8 @@ fn dump_index(path: &Path, name: &str) -> Result<IndexDump, InspectError> {
     let bytes = std::fs::read(path).map_err(|e| InspectError::new(path, e))?;
     let base = parse_file_name(name, "index");
     let entries = parse_entries(&bytes);
-    let rest = &bytes[entries.len() * ENTRY_LEN..];
-    let zero = rest.iter().all(|&b| b == 0);
     Ok(IndexDump {
+        tail: IndexTail::of(&bytes, entries.len() * ENTRY_LEN),
         broker_running: None,
         file: name.to_string(),
         base_offset: base,
@@ -327,8 +393,6 @@ fn dump_index(path: &Path, name: &str) -> Result<IndexDump, InspectError> {
                 position: e.position,
             })
             .collect(),
-        zero_tail_bytes: if zero { rest.len() } else { 0 },
-        junk_tail_bytes: if zero { 0 } else { rest.len() },
     })
 }
 
@@ -491,17 +555,15 @@ impl CommitDump {
 
 impl IndexDump {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(
+        write_index_head(
             out,
-            "index {}: base offset {}, {} bytes, {}",
-            self.file,
-            self.base_offset.map_or("unknown".into(), |b| b.to_string()),
+            "index",
+            &self.file,
+            self.base_offset,
             self.bytes,
-            crate::explain::count(self.entries.len(), "entry")
+            self.entries.len(),
+            self.broker_running.as_ref(),
         )?;
-        if let Some(running) = &self.broker_running {
-            writeln!(out, "{running}")?;
-        }
         for e in &self.entries {
             let absolute = e.offset.map_or(String::new(), |o| format!(" (offset {o})"));
             writeln!(
@@ -510,21 +572,6 @@ impl IndexDump {
                 e.relative_offset, e.position
             )?;
         }
-        if self.zero_tail_bytes > 0 {
-            writeln!(
-                out,
-                "  {} zero bytes of preallocated space (the segment is active or was not closed cleanly)",
-                self.zero_tail_bytes
-            )?;
-        }
-        if self.junk_tail_bytes > 0 {
-            writeln!(
-                out,
-                "  entries stop at byte {}: the next {} bytes are not increasing entries (stale or corrupt; recovery rebuilds the index)",
-                self.bytes - self.junk_tail_bytes,
-                self.junk_tail_bytes
-            )?;
-        }
-        Ok(())
+        self.tail.write_text(self.bytes, "index", out)
     }
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::dump::{write_index_head, IndexTail};
 use super::{format, InspectError, RunningBroker};
 use crate::log::segment::parse_file_name;
 use crate::log::time_index::{parse_time_entries, TIME_ENTRY_LEN};
@@ -25,10 +26,8 @@ pub struct TimeIndexDump {
     pub base_offset: Option<i64>,
     pub bytes: usize,
     pub entries: Vec<TimeEntryDump>,
-    /// Zero bytes after the entries (preallocated space).
-    pub zero_tail_bytes: usize,
-    /// Non-zero bytes after the entries (stale or corrupt).
-    pub junk_tail_bytes: usize,
+    #[serde(flatten)]
+    pub tail: IndexTail,
 }
 
 /// One entry: the segment's largest timestamp up to (the batch of) `offset`.
@@ -48,9 +47,8 @@ pub fn dump_time_index(
     let bytes = std::fs::read(path).map_err(|e| InspectError::new(path, e))?;
     let base = parse_file_name(name, "timeindex");
     let entries = parse_time_entries(&bytes);
-    let rest = &bytes[entries.len() * TIME_ENTRY_LEN..];
-    let zero = rest.iter().all(|&b| b == 0);
     Ok(TimeIndexDump {
+        tail: IndexTail::of(&bytes, entries.len() * TIME_ENTRY_LEN),
         file: name.to_string(),
         broker_running,
         base_offset: base,
@@ -63,25 +61,21 @@ pub fn dump_time_index(
                 offset: base.map(|b| b + i64::from(e.relative_offset)),
             })
             .collect(),
-        zero_tail_bytes: if zero { rest.len() } else { 0 },
-        junk_tail_bytes: if zero { 0 } else { rest.len() },
     })
 }
 
 impl TimeIndexDump {
     /// The text rendering.
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(
+        write_index_head(
             out,
-            "time index {}: base offset {}, {} bytes, {}",
-            self.file,
-            self.base_offset.map_or("unknown".into(), |b| b.to_string()),
+            "time index",
+            &self.file,
+            self.base_offset,
             self.bytes,
-            crate::explain::count(self.entries.len(), "entry")
+            self.entries.len(),
+            self.broker_running.as_ref(),
         )?;
-        if let Some(running) = &self.broker_running {
-            writeln!(out, "{running}")?;
-        }
         for e in &self.entries {
             let absolute = e.offset.map_or(String::new(), |o| format!(" (offset {o})"));
             writeln!(
@@ -91,21 +85,6 @@ impl TimeIndexDump {
                 e.relative_offset
             )?;
         }
-        if self.zero_tail_bytes > 0 {
-            writeln!(
-                out,
-                "  {} zero bytes of preallocated space (the segment is active or was not closed cleanly)",
-                self.zero_tail_bytes
-            )?;
-        }
-        if self.junk_tail_bytes > 0 {
-            writeln!(
-                out,
-                "  entries stop at byte {}: the next {} bytes do not follow (stale or corrupt; recovery rebuilds the time index)",
-                self.bytes - self.junk_tail_bytes,
-                self.junk_tail_bytes
-            )?;
-        }
-        Ok(())
+        self.tail.write_text(self.bytes, "time index", out)
     }
 }
