@@ -259,22 +259,8 @@ async fn explain_names_every_step() {
 
     // A group: join (MEMBER_ID_REQUIRED, then the real join), sync, commit.
     let session = Duration::from_secs(10);
-    let first: JoinGroupResponse = client
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &groups::join_req("lesson", "", &["range"], session),
-        )
-        .await;
-    assert_eq!(first.error_code, 79);
-    let member = first.member_id.to_string();
-    let joined: JoinGroupResponse = client
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &groups::join_req("lesson", &member, &["range"], session),
-        )
-        .await;
+    let joined = groups::join_new_over_wire(&mut client, "lesson", &["range"], session).await;
+    let member = joined.member_id.to_string();
     assert_eq!((joined.error_code, joined.generation_id), (0, 1));
     let mine = groups::assignment(&[(TOPIC, &[0])]);
     let synced: SyncGroupResponse = client

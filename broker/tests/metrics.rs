@@ -15,10 +15,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kafka_protocol::messages::{
-    ApiKey, JoinGroupResponse, OffsetCommitResponse, SyncGroupResponse,
+use kafka_protocol::messages::{ApiKey, OffsetCommitResponse, SyncGroupResponse};
+use minikafka_testkit::groups::{
+    assignment, commit_errors, commit_req, join_new_over_wire, sync_req, TOPIC,
 };
-use minikafka_testkit::groups::{assignment, commit_errors, commit_req, join_req, sync_req, TOPIC};
 use minikafka_testkit::http::get;
 use minikafka_testkit::wire::{self, Client};
 use minikafka_testkit::TestBroker;
@@ -68,22 +68,8 @@ async fn metrics_after_a_known_workload() {
     // One member joins (MEMBER_ID_REQUIRED, then generation 1), syncs and commits
     // 5 of partition 0's 6 records and all of partition 1's 4.
     let session = Duration::from_secs(30);
-    let first: JoinGroupResponse = c
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &join_req(GROUP, "", &["range"], session),
-        )
-        .await;
-    assert_eq!(first.error_code, 79);
-    let id = first.member_id.to_string();
-    let joined: JoinGroupResponse = c
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &join_req(GROUP, &id, &["range"], session),
-        )
-        .await;
+    let joined = join_new_over_wire(&mut c, GROUP, &["range"], session).await;
+    let id = joined.member_id.to_string();
     assert_eq!((joined.error_code, joined.generation_id), (0, 1));
     let mine = assignment(&[(TOPIC, &[0, 1, 2])]);
     let synced: SyncGroupResponse = c

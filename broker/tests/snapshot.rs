@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use kafka_protocol::messages::{
-    ApiKey, JoinGroupResponse, OffsetCommitResponse, SyncGroupResponse,
-};
+use kafka_protocol::messages::{ApiKey, OffsetCommitResponse, SyncGroupResponse};
 use minikafka_broker::group::assignment::Assigned;
-use minikafka_testkit::groups::{assignment, commit_errors, commit_req, join_req, sync_req, TOPIC};
+use minikafka_testkit::groups::{
+    assignment, commit_errors, commit_req, join_new_over_wire, sync_req, TOPIC,
+};
 use minikafka_testkit::wire::{self, Client};
 use minikafka_testkit::TestBroker;
 
@@ -47,21 +47,8 @@ async fn snapshot_after_a_known_workload_and_a_restart() {
     assert_eq!(c.produce(TOPIC, 1, batch).await.error_code, 0);
 
     let session = Duration::from_secs(30);
-    let first: JoinGroupResponse = c
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &join_req(GROUP, "", &["range"], session),
-        )
-        .await;
-    let id = first.member_id.to_string();
-    let joined: JoinGroupResponse = c
-        .call(
-            ApiKey::JoinGroup,
-            5,
-            &join_req(GROUP, &id, &["range"], session),
-        )
-        .await;
+    let joined = join_new_over_wire(&mut c, GROUP, &["range"], session).await;
+    let id = joined.member_id.to_string();
     assert_eq!((joined.error_code, joined.generation_id), (0, 1));
     let mine = assignment(&[(TOPIC, &[0, 2])]);
     let synced: SyncGroupResponse = c

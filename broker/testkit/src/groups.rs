@@ -150,6 +150,33 @@ pub async fn join_new(c: &GroupCoordinator, group: &str, session: Duration) -> J
     .0
 }
 
+/// [`join_new`] over the wire: the same two JoinGroup v5 steps, sent by a real
+/// client connection to a running broker. Returns the second response; its
+/// `member_id` is the new member's.
+pub async fn join_new_over_wire(
+    c: &mut crate::wire::Client,
+    group: &str,
+    protocols: &[&str],
+    session: Duration,
+) -> JoinGroupResponse {
+    use kafka_protocol::messages::ApiKey;
+    let first: JoinGroupResponse = c
+        .call(
+            ApiKey::JoinGroup,
+            5,
+            &join_req(group, "", protocols, session),
+        )
+        .await;
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED first: {first:?}");
+    let id = first.member_id.to_string();
+    c.call(
+        ApiKey::JoinGroup,
+        5,
+        &join_req(group, &id, protocols, session),
+    )
+    .await
+}
+
 pub fn commit_req(
     group: &str,
     member_id: &str,
