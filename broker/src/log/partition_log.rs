@@ -221,7 +221,9 @@ impl PartitionLog {
     /// info spans all of them: the first base offset, the last offset, the total record
     /// count, and the position of the first batch.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
-        let max = self.config().max_message_bytes as usize;
+        // One look at the settings per append (AlterConfigs may swap them meanwhile).
+        let config = self.config();
+        let max = config.max_message_bytes as usize;
         let batches = record_batch::split_exact(records)?
             .into_iter()
             .map(|range| Ok((record_batch::validate(&records[range.clone()], max)?, range)))
@@ -240,7 +242,7 @@ impl PartitionLog {
                 h.base_offset = base;
                 stamp_leader_epoch(batch);
                 h.partition_leader_epoch = LEADER_EPOCH;
-                let log_append_time = if self.config().log_append_time {
+                let log_append_time = if config.log_append_time {
                     let now = now_ms();
                     record_batch::set_log_append_time(batch, now);
                     h = BatchHeader::parse(batch)?;
@@ -252,7 +254,7 @@ impl PartitionLog {
                 let entries_before = active.index().len();
                 let position = active.append(batch, &h)?;
                 let segment_base = active.base_offset();
-                if self.config().explain {
+                if config.explain {
                     self.explain_append(active, &h, position, entries_before);
                 }
                 inner.written += batch.len() as u64;
@@ -278,7 +280,7 @@ impl PartitionLog {
             }
             (info, inner.written)
         };
-        if self.config().fsync == FsyncPolicy::Always {
+        if config.fsync == FsyncPolicy::Always {
             self.commit.wait_synced(seq, || {
                 let (file, covered, path) = {
                     let inner = self.lock();
@@ -286,7 +288,7 @@ impl PartitionLog {
                     (a.file().clone(), inner.written, a.path().to_path_buf())
                 };
                 file.sync_data().map_err(|e| LogError::io(&path, e))?;
-                if self.config().explain {
+                if config.explain {
                     self.explain_fsync("PartitionLog::append", &path, covered);
                 }
                 Ok(covered)
@@ -352,6 +354,7 @@ impl PartitionLog {
     /// would not fit the index's u32 fields. The old segment is trimmed and synced,
     /// and the recovery point moves to the new segment.
     fn maybe_roll(&self, inner: &mut Inner, h: &BatchHeader, len: usize) -> Result<(), LogError> {
+        let config = self.config();
         let next = inner.log_end_offset();
         let active = inner.active();
         if active.size() == 0 {
@@ -359,12 +362,12 @@ impl PartitionLog {
         }
         let mut as_stored = *h;
         as_stored.base_offset = next;
-        let too_old = self.config().segment_ms.is_some_and(|ms| {
+        let too_old = config.segment_ms.is_some_and(|ms| {
             SystemTime::now()
                 .duration_since(active.created)
                 .is_ok_and(|age| age >= ms)
         });
-        let why = if active.size() + len as u64 > self.config().segment_bytes {
+        let why = if active.size() + len as u64 > config.segment_bytes {
             "segment.bytes reached"
         } else if active.index().is_full() || active.time_index().is_full() {
             "an index is full"
@@ -390,8 +393,8 @@ impl PartitionLog {
         let seg = Segment::open(
             &self.dir,
             next,
-            self.config().index_interval_bytes,
-            Some(self.config().max_index_bytes),
+            config.index_interval_bytes,
+            Some(config.max_index_bytes),
         )?;
         let old = inner.active();
         let text = format!(
@@ -404,7 +407,7 @@ impl PartitionLog {
             file_name_of(seg.path()),
         );
         crate::explain::always(
-            self.config().explain,
+            config.explain,
             "log/partition_log.rs PartitionLog::maybe_roll",
             format_args!("{text}"),
         );
