@@ -120,9 +120,20 @@ pub struct LogConfig {
     pub log_append_time: bool,
     /// `cleanup.policy` has `delete` (the default): retention deletes old segments. A
     /// compact-only topic (`cleanup.policy=compact`) keeps every segment whatever
-    /// `retention.ms` and `retention.bytes` say, as Kafka does; minikafka has no log
-    /// cleaner yet, so such a topic keeps every record.
+    /// `retention.ms` and `retention.bytes` say, as Kafka does.
     pub retention_deletes: bool,
+    /// `cleanup.policy` has `compact`: the log cleaner keeps the latest record per key
+    /// (`log/cleaner.rs`), and a record without a key is refused on produce.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long a tombstone (a record with a key and a null
+    /// value) stays after the cleaner first saw it. Default 1 day.
+    pub delete_retention: Duration,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long (a
+    /// segment whose newest record is younger is not cleaned). Default 0.
+    pub min_compaction_lag: Duration,
+    /// `min.cleanable.dirty.ratio`: clean a compacted log only once the share of its
+    /// bytes not yet cleaned reaches this. Default 0.5.
+    pub min_cleanable_dirty_ratio: f64,
     /// `compression.type`: `None` is `producer` (the default: batches are stored as
     /// they came); `Some(codec)` recompresses every batch in another codec to it
     /// (`uncompressed` is `Some(Compression::None)`), see `record::recompress`.
@@ -146,6 +157,10 @@ impl Default for LogConfig {
             fsync: FsyncPolicy::Never,
             log_append_time: false,
             retention_deletes: true,
+            compact: false,
+            delete_retention: Duration::from_millis(86_400_000),
+            min_compaction_lag: Duration::ZERO,
+            min_cleanable_dirty_ratio: 0.5,
             compression: None,
             explain: false,
         }

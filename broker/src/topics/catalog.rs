@@ -79,7 +79,7 @@ macro_rules! def {
 /// Every topic config of Kafka 3.9, sorted by name.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def!("cleanup.policy", List, "delete", Some("log.cleanup.policy"), true,
-        "The retention policy of old segments: delete, compact, or both. (minikafka: compact without delete keeps every segment; there is no log cleaner yet.)", ["delete", "compact"]),
+        "The retention policy of old segments: delete, compact (the log cleaner keeps the latest record per key), or both.", ["delete", "compact"]),
     def!("compression.gzip.level", Int, "-1", Some("compression.gzip.level"), false,
         "The gzip level used when compression.type is gzip."),
     def!("compression.lz4.level", Int, "9", Some("compression.lz4.level"), false,
@@ -89,7 +89,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
     def!("compression.zstd.level", Int, "3", Some("compression.zstd.level"), false,
         "The zstd level used when compression.type is zstd."),
-    def!("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), false,
+    def!("delete.retention.ms", Long, "86400000", Some("log.cleaner.delete.retention.ms"), true,
         "How long tombstones are kept on a compacted topic."),
     def!("file.delete.delay.ms", Long, "60000", Some("log.segment.delete.delay.ms"), false,
         "How long to wait before deleting a file from the filesystem."),
@@ -124,9 +124,9 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def!("message.timestamp.type", String, "CreateTime", Some("log.message.timestamp.type"), true,
         "Whether a record's timestamp is the producer's (CreateTime) or the broker's (LogAppendTime).",
         ["CreateTime", "LogAppendTime"]),
-    def!("min.cleanable.dirty.ratio", Double, "0.5", Some("log.cleaner.min.cleanable.ratio"), false,
+    def!("min.cleanable.dirty.ratio", Double, "0.5", Some("log.cleaner.min.cleanable.ratio"), true,
         "How dirty a compacted log gets before it is cleaned."),
-    def!("min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), false,
+    def!("min.compaction.lag.ms", Long, "0", Some("log.cleaner.min.compaction.lag.ms"), true,
         "The least time a record stays uncompacted."),
     def!("min.insync.replicas", Int, "1", Some("min.insync.replicas"), false,
         "Replicas that must acknowledge an acks=all write (one broker: 1)."),
@@ -225,7 +225,14 @@ pub fn broker_value(def: &ConfigDef, defaults: &LogConfig) -> String {
         "max.message.bytes" => defaults.max_message_bytes.to_string(),
         "flush.messages" if defaults.fsync == FsyncPolicy::Always => "1".to_string(),
         "message.timestamp.type" if defaults.log_append_time => "LogAppendTime".to_string(),
-        "cleanup.policy" if !defaults.retention_deletes => "compact".to_string(),
+        "cleanup.policy" => match (defaults.compact, defaults.retention_deletes) {
+            (true, true) => "compact,delete".to_string(),
+            (true, false) => "compact".to_string(),
+            _ => "delete".to_string(),
+        },
+        "delete.retention.ms" => defaults.delete_retention.as_millis().to_string(),
+        "min.compaction.lag.ms" => defaults.min_compaction_lag.as_millis().to_string(),
+        "min.cleanable.dirty.ratio" => defaults.min_cleanable_dirty_ratio.to_string(),
         "compression.type" => defaults.compression.map_or_else(
             || "producer".to_string(),
             |c| match c {

@@ -18,7 +18,6 @@ use crate::log::record_batch::Compression;
 /// Topic configs that are accepted and stored but not acted on by minikafka
 /// (`flush.messages=1` is the exception: it means `fsync always`).
 pub const STORED_ONLY: &[&str] = &[
-    "delete.retention.ms",
     "file.delete.delay.ms",
     "flush.messages",
     "flush.ms",
@@ -27,8 +26,6 @@ pub const STORED_ONLY: &[&str] = &[
     "message.timestamp.after.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.difference.max.ms",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
     "min.insync.replicas",
     "preallocate",
     "segment.jitter.ms",
@@ -97,6 +94,22 @@ pub fn log_config(
             "message.timestamp.type" => c.log_append_time = value == "LogAppendTime",
             "cleanup.policy" => {
                 c.retention_deletes = value.split(',').any(|p| p.trim() == "delete");
+                c.compact = value.split(',').any(|p| p.trim() == "compact");
+            }
+            "delete.retention.ms" => {
+                c.delete_retention = Duration::from_millis(at_least(0)? as u64);
+            }
+            "min.compaction.lag.ms" => {
+                c.min_compaction_lag = Duration::from_millis(at_least(0)? as u64);
+            }
+            "min.cleanable.dirty.ratio" => {
+                let ratio = value
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| bad("must be a number between 0 and 1"))?;
+                c.min_cleanable_dirty_ratio = ratio;
             }
             "flush.messages" if int()? == 1 => c.fsync = FsyncPolicy::Always,
             // Known to Kafka (checked above; the STORED_ONLY ones and the rest of
@@ -139,6 +152,7 @@ pub(super) mod tests {
             !c.retention_deletes,
             "compact only: retention deletes nothing"
         );
+        assert!(c.compact);
         assert_eq!(c.max_message_bytes, d.max_message_bytes);
         assert_eq!(c.compression, None, "producer, the default");
     }
@@ -153,6 +167,8 @@ pub(super) mod tests {
             ("segment.index.bytes", "99999999999"),
             ("compression.type", "brotli"),
             ("compression.type", "none"), // Kafka's name for it is `uncompressed`
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("delete.retention.ms", "-1"),
         ] {
             assert!(matches!(
                 log_config(&d, &cfg(&[(k, v)])),
