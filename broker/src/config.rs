@@ -52,6 +52,9 @@ pub struct Config {
     /// `log.retention.check.interval.ms` (`--retention-check-interval-ms`): how often
     /// retention runs. It also runs once at start-up, in `Broker::start`. Default 5 minutes.
     pub retention_check_interval: Duration,
+    /// `log.cleaner.backoff.ms` (`--log-cleaner-backoff-ms`): how often the log cleaner
+    /// looks for compacted topics to clean (`log/cleaner.rs`). Default 15 s.
+    pub log_cleaner_backoff: Duration,
     /// `group.min.session.timeout.ms` (`--group-min-session-timeout-ms`): a JoinGroup
     /// asking for a shorter session gets INVALID_SESSION_TIMEOUT. Default 6 s.
     pub group_min_session_timeout: Duration,
@@ -87,6 +90,7 @@ impl Default for Config {
             advertised_port: None,
             log: LogConfig::default(),
             retention_check_interval: Duration::from_secs(300),
+            log_cleaner_backoff: Duration::from_secs(15),
             group_min_session_timeout: Duration::from_millis(6000),
             group_max_session_timeout: Duration::from_secs(1800),
             group_initial_rebalance_delay: Duration::from_millis(0),

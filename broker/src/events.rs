@@ -50,6 +50,8 @@ pub enum EventKind {
     SegmentRolled,
     /// Retention deleted the oldest segment; the log start offset moved.
     SegmentDeleted,
+    /// The log cleaner swapped in compacted segments (`cleanup.policy=compact`).
+    SegmentCleaned,
     Truncated,
 }
 

@@ -191,6 +191,10 @@ struct ServeArgs {
     /// log.retention.check.interval.ms). One check also runs at start-up.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     retention_check_interval_ms: Option<u64>,
+    /// How often the log cleaner looks for compacted topics (cleanup.policy=compact) to
+    /// clean, in milliseconds (Kafka: log.cleaner.backoff.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    log_cleaner_backoff_ms: Option<u64>,
     /// Smallest session timeout a consumer may ask for, in milliseconds; a JoinGroup
     /// outside the range gets INVALID_SESSION_TIMEOUT (Kafka: group.min.session.timeout.ms).
     #[arg(long)]
@@ -231,6 +235,10 @@ impl ServeArgs {
         set(
             &mut config.retention_check_interval,
             ms(self.retention_check_interval_ms),
+        );
+        set(
+            &mut config.log_cleaner_backoff,
+            ms(self.log_cleaner_backoff_ms),
         );
         set(
             &mut config.group_min_session_timeout,
@@ -282,6 +290,10 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         (
             "retention_check_interval_ms",
             d.retention_check_interval.as_millis().to_string(),
+        ),
+        (
+            "log_cleaner_backoff_ms",
+            d.log_cleaner_backoff.as_millis().to_string(),
         ),
         (
             "group_min_session_timeout_ms",

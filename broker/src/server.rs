@@ -311,8 +311,9 @@ fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Retention every `retention_check_interval` (the first check ran in `Broker::start`); with `--fsync <ms>`, `sync_all` every
-/// `<ms>`. Both run on the blocking pool. Ends when shutdown is signalled.
+/// Retention every `retention_check_interval` (the first check ran in `Broker::start`);
+/// the log cleaner every `log_cleaner_backoff`; with `--fsync <ms>`, `sync_all` every
+/// `<ms>`. All run on the blocking pool. Ends when shutdown is signalled.
 async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     let mut retention = tokio::time::interval(ctx.config.retention_check_interval);
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -325,6 +326,9 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
     let mut sync = tokio::time::interval(sync_every.unwrap_or(Duration::from_secs(3600)));
     sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sync.tick().await;
+    let mut cleaner = tokio::time::interval(ctx.config.log_cleaner_backoff);
+    cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    cleaner.tick().await;
 
     loop {
         tokio::select! {
@@ -334,6 +338,14 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
                     Ok(Ok(())) => debug!("retention check done"),
                     Ok(Err(e)) => warn!("retention failed: {e}"),
                     Err(e) => warn!("retention task failed: {e}"),
+                }
+            }
+            _ = cleaner.tick() => {
+                let topics = ctx.topics.clone();
+                match tokio::task::spawn_blocking(move || topics.clean()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!("log cleaner failed: {e}"),
+                    Err(e) => warn!("log cleaner task failed: {e}"),
                 }
             }
             _ = sync.tick(), if sync_every.is_some() => {

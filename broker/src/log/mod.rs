@@ -6,11 +6,14 @@
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) and
 //! [`time_index`] (its `.timeindex`), both files of [`index_file`] →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
-//! (what happens on open after a crash) → [`durability`] (when bytes reach the disk).
+//! (what happens on open after a crash) → [`durability`] (when bytes reach the disk) →
+//! [`cleaner`] (compaction: the latest record per key, for `cleanup.policy=compact`).
 //!
-//! Invariant kept by this whole module: offsets are dense and increasing, and a
-//! `.log` file only ever holds whole, CRC-valid v2 batches after recovery.
+//! Invariant kept by this whole module: offsets increase (dense as appended; the
+//! cleaner leaves gaps, never moves a record), and a `.log` file only ever holds
+//! whole, CRC-valid v2 batches after recovery.
 
+pub mod cleaner;
 pub mod durability;
 pub mod index;
 pub mod index_file;

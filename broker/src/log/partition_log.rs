@@ -34,8 +34,11 @@ use super::LogError;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::events::{EventKind, Events};
 
+mod clean;
 #[cfg(test)]
 mod tests;
+
+pub use clean::CleanReport;
 
 /// Where an append landed, for the response and for the request log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,9 @@ pub struct SegmentInfo {
     pub next_offset: i64,
     pub size: u64,
     pub index_entries: usize,
+    /// The log cleaner has been over it (it lies before the cleaner checkpoint): it
+    /// holds the latest record of each key as of that pass, with gaps in its offsets.
+    pub cleaned: bool,
 }
 
 /// The leader epoch of every partition: one broker, never re-elected, so always 0.
@@ -99,6 +105,14 @@ struct Inner {
     written: u64,
     /// `close` wrote the marker; the next append removes it again.
     closed: bool,
+    /// Where the log cleaner's last pass stopped (`cleaner-checkpoint`); 0 before any.
+    cleaner_checkpoint: i64,
+    /// When a tombstone kept by the cleaner may be removed (its earliest delete
+    /// horizon), so a pass is due then even if nothing is dirty. After a restart it is
+    /// unknown: one pass looks.
+    next_horizon: Option<i64>,
+    /// The last cleaning pass that changed something.
+    last_clean: Option<CleanReport>,
 }
 
 impl Inner {
@@ -165,6 +179,7 @@ impl PartitionLog {
         let first = segments.first().map_or(0, Segment::base_offset);
         let end = segments.last().map_or(0, Segment::next_offset);
         let log_start_offset = super::log_start::read(dir).map_or(first, |s| s.clamp(first, end));
+        let cleaner_checkpoint = recovery::read_offset_file(dir, super::cleaner::CHECKPOINT_FILE);
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
@@ -173,6 +188,9 @@ impl PartitionLog {
                 log_start_offset,
                 written: 0,
                 closed: false,
+                cleaner_checkpoint: cleaner_checkpoint.unwrap_or(0),
+                next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
+                last_clean: None,
             }),
             commit: GroupCommit::default(),
             events: Events::default(),
@@ -472,14 +490,18 @@ impl PartitionLog {
 
     /// One summary per segment, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        self.lock()
+        let inner = self.lock();
+        let last = inner.segments.len() - 1;
+        inner
             .segments
             .iter()
-            .map(|s| SegmentInfo {
+            .enumerate()
+            .map(|(i, s)| SegmentInfo {
                 base_offset: s.base_offset(),
                 next_offset: s.next_offset(),
                 size: s.size(),
                 index_entries: s.index().len(),
+                cleaned: i < last && s.base_offset() < inner.cleaner_checkpoint,
             })
             .collect()
     }

@@ -3,7 +3,7 @@
 //! Flow: producer builds records into a batch → … → the batch is stored as it came
 //! (see `record_batch`) → consumers, `inspect` and the group coordinator decode the
 //! records with [`records`]; the group coordinator writes `__consumer_offsets` entries
-//! with [`build`].
+//! with [`build`]; the log cleaner writes the records it keeps with [`rebuild`].
 //!
 //! What must stay true: [`build`] produces a batch that `record_batch::validate`
 //! accepts, and [`records`] reads back exactly what was built (offsets made absolute
@@ -216,37 +216,151 @@ pub fn records(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
 /// batch without records). If the codec fails (it should not), the batch
 /// is built uncompressed instead, so a valid batch always comes back.
 pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compression) -> Vec<u8> {
-    let mut body = Vec::with_capacity(records.len() * 32);
+    let body = encode(
+        records.iter().enumerate().map(|(i, r)| Encoded {
+            offset_delta: i as i64,
+            timestamp: r.timestamp,
+            key: &r.key,
+            value: &r.value,
+            headers: &r.headers,
+        }),
+        base_timestamp,
+    );
+    let max_ts = records
+        .iter()
+        .map(|r| r.timestamp)
+        .max()
+        .unwrap_or(base_timestamp);
+    let count = records.len() as i32;
+    frame(
+        Fields {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            last_offset_delta: (count - 1).max(0),
+            base_timestamp,
+            max_timestamp: max_ts,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: count,
+        },
+        body,
+        compression,
+    )
+}
+
+/// The log cleaner's batch (Kafka's `MemoryRecords.filterTo`): `kept`, the records of
+/// `original` it keeps (at least one), in a new batch that keeps the original's
+/// baseOffset and lastOffsetDelta (so its offsets, and the producer's last sequence,
+/// stay as they were), its codec, producer id, epoch, base sequence, leader epoch and
+/// attribute bits. Each record keeps its offset (offsetDelta from the same base), key,
+/// value, headers and timestamp. maxTimestamp becomes the largest kept timestamp
+/// (LogAppendTime: the original's). With `delete_horizon`, attribute bit 6 is set and
+/// baseTimestamp holds the horizon (KIP-534): the timestamp deltas are taken from it.
+pub fn rebuild(original: &BatchHeader, kept: &[Record], delete_horizon: Option<i64>) -> Vec<u8> {
+    use super::record_batch::DELETE_HORIZON_BIT;
+    let base_timestamp = delete_horizon.unwrap_or_else(|| {
+        kept.first()
+            .map_or(original.base_timestamp, |r| r.timestamp)
+    });
+    let body = encode(
+        kept.iter().map(|r| Encoded {
+            offset_delta: r.offset - original.base_offset,
+            timestamp: r.timestamp,
+            key: &r.key,
+            value: &r.value,
+            headers: &r.headers,
+        }),
+        base_timestamp,
+    );
+    let max_timestamp = if original.is_log_append_time() {
+        original.max_timestamp
+    } else {
+        kept.iter()
+            .map(|r| r.timestamp)
+            .max()
+            .unwrap_or(original.max_timestamp)
+    };
+    let mut attributes = original.attributes & !DELETE_HORIZON_BIT;
+    if delete_horizon.is_some() {
+        attributes |= DELETE_HORIZON_BIT;
+    }
+    let compression = original.compression().unwrap_or_default();
+    frame(
+        Fields {
+            base_offset: original.base_offset,
+            partition_leader_epoch: original.partition_leader_epoch,
+            attributes,
+            last_offset_delta: original.last_offset_delta,
+            base_timestamp,
+            max_timestamp,
+            producer_id: original.producer_id,
+            producer_epoch: original.producer_epoch,
+            base_sequence: original.base_sequence,
+            record_count: kept.len() as i32,
+        },
+        body,
+        compression,
+    )
+}
+
+/// One record as [`encode`] writes it.
+struct Encoded<'a> {
+    offset_delta: i64,
+    timestamp: i64,
+    key: &'a Option<Bytes>,
+    value: &'a Option<Bytes>,
+    headers: &'a [(String, Option<Bytes>)],
+}
+
+/// The records section, uncompressed (the table in the module docs).
+fn encode<'a>(records: impl Iterator<Item = Encoded<'a>>, base_timestamp: i64) -> Vec<u8> {
+    let mut body = Vec::new();
     let mut rec = Vec::new();
-    for (i, r) in records.iter().enumerate() {
+    let put_bytes = |out: &mut Vec<u8>, field: Option<&[u8]>| match field {
+        Some(b) => {
+            put_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+        None => put_varint(out, -1),
+    };
+    for r in records {
         rec.clear();
         rec.push(0);
         put_varint(&mut rec, r.timestamp.wrapping_sub(base_timestamp));
-        put_varint(&mut rec, i as i64);
-        for field in [&r.key, &r.value] {
-            match field {
-                Some(b) => {
-                    put_varint(&mut rec, b.len() as i64);
-                    rec.extend_from_slice(b);
-                }
-                None => put_varint(&mut rec, -1),
-            }
-        }
+        put_varint(&mut rec, r.offset_delta);
+        put_bytes(&mut rec, r.key.as_deref());
+        put_bytes(&mut rec, r.value.as_deref());
         put_varint(&mut rec, r.headers.len() as i64);
-        for (k, v) in &r.headers {
-            put_varint(&mut rec, k.len() as i64);
-            rec.extend_from_slice(k.as_bytes());
-            match v {
-                Some(b) => {
-                    put_varint(&mut rec, b.len() as i64);
-                    rec.extend_from_slice(b);
-                }
-                None => put_varint(&mut rec, -1),
-            }
+        for (k, v) in r.headers {
+            put_bytes(&mut rec, Some(k.as_bytes()));
+            put_bytes(&mut rec, v.as_deref());
         }
         put_varint(&mut body, rec.len() as i64);
         body.extend_from_slice(&rec);
     }
+    body
+}
+
+/// The header fields of a batch [`frame`] writes (the table in `record_batch`).
+struct Fields {
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    /// Without the codec bits: [`frame`] sets those.
+    attributes: i16,
+    last_offset_delta: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    record_count: i32,
+}
+
+/// A whole batch: the header, then `body` compressed with `compression` (uncompressed
+/// if the codec fails, which it should not), and the CRC-32C over bytes 21.. .
+fn frame(f: Fields, body: Vec<u8>, compression: Compression) -> Vec<u8> {
     let (body, compression) = match compress(&body, compression) {
         Ok(c) => (c, compression),
         Err(e) => {
@@ -257,26 +371,21 @@ pub fn build(records: &[NewRecord], base_timestamp: i64, compression: Compressio
             (body, Compression::None)
         }
     };
-    let max_ts = records
-        .iter()
-        .map(|r| r.timestamp)
-        .max()
-        .unwrap_or(base_timestamp);
-    let count = records.len() as i32;
+    let attributes = (f.attributes & !0x07) | compression.attribute_bits();
     let mut b = Vec::with_capacity(HEADER_LEN + body.len());
-    b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&f.base_offset.to_be_bytes());
     b.extend_from_slice(&((HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
+    b.extend_from_slice(&f.partition_leader_epoch.to_be_bytes());
     b.push(2);
     b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(&compression.attribute_bits().to_be_bytes());
-    b.extend_from_slice(&(count - 1).max(0).to_be_bytes());
-    b.extend_from_slice(&base_timestamp.to_be_bytes());
-    b.extend_from_slice(&max_ts.to_be_bytes());
-    b.extend_from_slice(&(-1i64).to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.extend_from_slice(&count.to_be_bytes());
+    b.extend_from_slice(&attributes.to_be_bytes());
+    b.extend_from_slice(&f.last_offset_delta.to_be_bytes());
+    b.extend_from_slice(&f.base_timestamp.to_be_bytes());
+    b.extend_from_slice(&f.max_timestamp.to_be_bytes());
+    b.extend_from_slice(&f.producer_id.to_be_bytes());
+    b.extend_from_slice(&f.producer_epoch.to_be_bytes());
+    b.extend_from_slice(&f.base_sequence.to_be_bytes());
+    b.extend_from_slice(&f.record_count.to_be_bytes());
     b.extend_from_slice(&body);
     let crc = compute_crc(&b);
     b[17..21].copy_from_slice(&crc.to_be_bytes());

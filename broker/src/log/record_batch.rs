@@ -9,7 +9,10 @@
 //! What must stay true:
 //! - A stored batch is exactly the bytes the producer sent except for `baseOffset`,
 //!   which the broker writes in place ([`set_base_offset`]). The CRC does not cover
-//!   `baseOffset`, so no re-encoding and no CRC recomputation happen.
+//!   `baseOffset`, so no re-encoding and no CRC recomputation happen. (Three things
+//!   do re-encode, each with a new CRC: `message.timestamp.type=LogAppendTime`,
+//!   `compression.type` other than `producer`, and the log cleaner, which writes a
+//!   compacted batch with the records it keeps: `record.rs: rebuild`.)
 //! - batchLength (bytes 8–11) is decoded in one place, `batch_length`, and "is there
 //!   a whole batch here" is decided in one place, [`frame_len`]. Every reader of
 //!   concatenated batches goes through [`frames`] (or, on a file, `frame_len`).
@@ -23,9 +26,9 @@
 //! | 12–15  | partitionLeaderEpoch i32 |                                              |
 //! | 16     | magic i8               | must be 2                                      |
 //! | 17–20  | crc u32                | CRC-32C (Castagnoli) of bytes 21..end          |
-//! | 21–22  | attributes i16         | bits 0–2 compression, 3 LogAppendTime, 4 transactional, 5 control |
-//! | 23–26  | lastOffsetDelta i32    | recordCount − 1 for batches we accept          |
-//! | 27–34  | baseTimestamp i64      |                                                |
+//! | 21–22  | attributes i16         | bits 0–2 compression, 3 LogAppendTime, 4 transactional, 5 control, 6 delete horizon |
+//! | 23–26  | lastOffsetDelta i32    | recordCount − 1 as produced; kept by the cleaner, so ≥ recordCount − 1 after compaction |
+//! | 27–34  | baseTimestamp i64      | with bit 6: the delete horizon (KIP-534)       |
 //! | 35–42  | maxTimestamp i64       |                                                |
 //! | 43–50  | producerId i64         |                                                |
 //! | 51–52  | producerEpoch i16      |                                                |
@@ -243,7 +246,16 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & 0x20 != 0
     }
+    /// KIP-534: the log cleaner set a delete horizon (attribute bit 6); it is then the
+    /// batch's baseTimestamp, the time after which its tombstones may be removed.
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_BIT != 0).then_some(self.base_timestamp)
+    }
 }
+
+/// Attribute bit 6 (KIP-534): baseTimestamp holds the delete horizon, set by the log
+/// cleaner on a batch in which it kept tombstones (`log/cleaner.rs`).
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// CRC-32C of bytes 21..end, the value the `crc` field must hold.
 pub fn compute_crc(batch: &[u8]) -> u32 {
@@ -251,9 +263,10 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
 }
 
 /// Checks the parts of a batch that do not depend on where it is stored: the length
-/// agrees with the bytes, magic 2, the CRC-32C, `lastOffsetDelta == recordCount - 1`.
-/// Touches each byte once (the CRC) and reads no record. Used by recovery and by
-/// [`validate`].
+/// agrees with the bytes, magic 2, the CRC-32C, at least one record, and
+/// `lastOffsetDelta >= recordCount - 1` (equal as produced, greater once the log
+/// cleaner removed records: it keeps the batch's offsets). Touches each byte once (the
+/// CRC) and reads no record. Used by recovery and by [`validate`].
 pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(batch)?;
     if h.total_len() != batch.len() {
@@ -273,7 +286,7 @@ pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
             computed,
         });
     }
-    if h.record_count < 1 || h.last_offset_delta != h.record_count - 1 {
+    if h.record_count < 1 || h.last_offset_delta < h.record_count - 1 {
         return Err(BatchError::InvalidRecords(format!(
             "recordCount {} and lastOffsetDelta {} disagree",
             h.record_count, h.last_offset_delta
@@ -298,6 +311,12 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
         });
     }
     let h = check_frame(batch)?;
+    if h.last_offset_delta != h.record_count - 1 {
+        return Err(BatchError::InvalidRecords(format!(
+            "recordCount {} and lastOffsetDelta {} disagree",
+            h.record_count, h.last_offset_delta
+        )));
+    }
     if h.compression()? == Compression::None {
         super::record::check_offset_deltas(&batch[HEADER_LEN..], h.record_count)?;
     } else {

@@ -17,11 +17,14 @@
 //!   A segment with records but an empty time index (a data dir from before time
 //!   indexes) is rescanned too, which builds it.
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
-//!   (`check_frame` plus offset continuity) and the file cut at the first bad byte.
+//!   (`check_frame` plus increasing offsets) and the file cut at the first bad byte.
+//! - **Either way, first**: the leftovers of a cleaning pass a crash interrupted are
+//!   undone or finished (`cleaner/swap.rs: recover`).
 //!
 //! What must stay true:
-//! - Offsets stay dense: a segment that does not start where the one before ends, and
-//!   every segment after a cut, is deleted.
+//! - Offsets increase: dense as appended, with gaps where the log cleaner removed
+//!   records. A segment that starts before the one before it ends, and every segment
+//!   after a cut, is deleted.
 //! - The marker is removed only after every segment has loaded, so a crash while the
 //!   log is open always means the unclean path on the next open.
 //! - At least one segment comes back; only the last (active) one has a preallocated index.
@@ -68,7 +71,7 @@ pub struct ScanOutcome {
 }
 
 /// Scans `file` from the start, checking every batch (length, magic, CRC-32C, record
-/// count, offset continuity from `base_offset`), and computes the entries of both
+/// count, offsets increasing from `base_offset`: a compacted segment has gaps), and computes the entries of both
 /// indexes for `index_interval` bytes (`segment.rs: due_entries`, as on append). Stops
 /// at the first bad byte.
 pub fn scan(
@@ -101,7 +104,8 @@ pub fn scan(
                 break;
             }
         };
-        if h.base_offset != out.next_offset {
+        // Increasing, not dense: the log cleaner leaves gaps (`cleaner.rs`).
+        if h.base_offset < out.next_offset {
             out.cut = Some(Cut {
                 position,
                 reason: BatchError::InvalidRecords(format!(
@@ -196,7 +200,7 @@ fn quick_load(seg: &mut Segment, index_interval: u32) -> Result<bool, LogError> 
             return Ok(false); // an entry is missing: the index is short
         }
         match seg.header_at(pos) {
-            Ok(Some(h)) if h.base_offset == expected && h.magic == 2 => {
+            Ok(Some(h)) if h.base_offset >= expected && h.magic == 2 => {
                 pos += h.total_len() as u64;
                 expected = h.last_offset() + 1;
             }
@@ -241,10 +245,7 @@ pub fn write_offset_file(dir: &Path, name: &str, offset: i64) -> Result<(), LogE
     write().map_err(|e| LogError::io(&tmp, e))
 }
 
-/// fsync of a directory, so creates, renames and removes in it are durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub use super::segment::sync_dir;
 
 /// Base offsets of the `.log` files in `dir`, sorted. Other files are left alone.
 pub fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
@@ -273,6 +274,8 @@ pub fn load(
 ) -> Result<Vec<Segment>, LogError> {
     let marker = dir.join(CLEAN_SHUTDOWN_FILE);
     let clean = marker.exists();
+    // A crash during a cleaning pass: undo it or finish it, before anything is read.
+    super::cleaner::swap::recover(dir)?;
     let recovery_point = if clean {
         i64::MAX
     } else {
@@ -300,9 +303,10 @@ pub fn load(
         }
         let mut seg = Segment::open(dir, base, index_interval, None)?;
         if let Some(prev) = segments.last() {
-            if prev.next_offset() != base {
+            // A gap between segments is fine (compaction), an overlap is not.
+            if prev.next_offset() > base {
                 tracing::warn!(
-                    "recovery: deleting segment {} of {} and later ones: it should start at offset {}",
+                    "recovery: deleting segment {} of {} and later ones: it should start at offset {} or later",
                     base,
                     dir.display(),
                     prev.next_offset()

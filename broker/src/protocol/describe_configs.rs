@@ -256,6 +256,13 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "Where the broker accepts connections (--listen).",
         ),
         (
+            "log.cleaner.backoff.ms",
+            ms(c.log_cleaner_backoff),
+            "15000",
+            ConfigType::Long,
+            "How often the log cleaner looks for compacted logs to clean (--log-cleaner-backoff-ms).",
+        ),
+        (
             "log.dirs",
             c.data_dir.display().to_string(),
             "/tmp/kafka-logs",

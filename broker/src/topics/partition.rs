@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::LogConfig;
 use crate::events::Events;
-use crate::log::partition_log::SegmentInfo;
+use crate::log::partition_log::{CleanReport, SegmentInfo};
 use crate::log::{AppendInfo, LogError, PartitionLog};
 
 /// One partition: its log plus a way to wake long-polling fetches.
@@ -174,6 +174,16 @@ impl Partition {
     /// Applies `retention.ms` / `retention.bytes`; returns how many segments went.
     pub(super) fn apply_retention(&self) -> Result<usize, LogError> {
         self.log.apply_retention()
+    }
+
+    /// One pass of the log cleaner (`cleanup.policy=compact`; otherwise nothing).
+    pub fn clean(&self) -> Result<Option<CleanReport>, LogError> {
+        self.log.clean()
+    }
+
+    /// The last cleaning pass that rewrote segments, since the broker started.
+    pub fn last_clean(&self) -> Option<CleanReport> {
+        self.log.last_clean()
     }
 
     /// `sync_data` on the active segment (for `--fsync <ms>`).

@@ -336,6 +336,13 @@ impl Topics {
         self.for_each_partition(|p| p.apply_retention().map(|_| ()))
     }
 
+    /// One pass of the log cleaner over every partition of a compacted topic (called
+    /// every `log.cleaner.backoff.ms` by the server). Every partition is tried; the
+    /// first error is returned.
+    pub fn clean(&self) -> Result<(), TopicError> {
+        self.for_each_partition(|p| p.clean().map(|_| ()))
+    }
+
     /// Syncs every partition (for `--fsync <ms>`: the server calls this on a timer
     /// every interval, from `spawn_blocking`).
     pub fn sync_all(&self) -> Result<(), TopicError> {
