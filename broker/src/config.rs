@@ -61,6 +61,10 @@ pub struct Config {
     /// `group.max.session.timeout.ms` (`--group-max-session-timeout-ms`): the same for a
     /// longer one. Default 30 minutes.
     pub group_max_session_timeout: Duration,
+    /// `offsets.topic.segment.bytes` (`--offsets-topic-segment-bytes`): the segment size
+    /// of `__consumer_offsets` when it is created or opened. Smaller segments roll
+    /// sooner, so the log cleaner compacts the commits sooner. Default 100 MiB.
+    pub offsets_topic_segment_bytes: u64,
     /// `group.initial.rebalance.delay.ms`: wait this long for more members before
     /// completing the first rebalance of an empty group.
     pub group_initial_rebalance_delay: Duration,
@@ -94,6 +98,7 @@ impl Default for Config {
             group_min_session_timeout: Duration::from_millis(6000),
             group_max_session_timeout: Duration::from_secs(1800),
             group_initial_rebalance_delay: Duration::from_millis(0),
+            offsets_topic_segment_bytes: 104_857_600,
             log_requests: true,
             explain: false,
         }

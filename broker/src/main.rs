@@ -195,6 +195,10 @@ struct ServeArgs {
     /// clean, in milliseconds (Kafka: log.cleaner.backoff.ms).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     log_cleaner_backoff_ms: Option<u64>,
+    /// Segment size of __consumer_offsets, in bytes (Kafka: offsets.topic.segment.bytes).
+    /// Smaller segments let the log cleaner compact the commits sooner.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(14..))]
+    offsets_topic_segment_bytes: Option<u64>,
     /// Smallest session timeout a consumer may ask for, in milliseconds; a JoinGroup
     /// outside the range gets INVALID_SESSION_TIMEOUT (Kafka: group.min.session.timeout.ms).
     #[arg(long)]
@@ -239,6 +243,10 @@ impl ServeArgs {
         set(
             &mut config.log_cleaner_backoff,
             ms(self.log_cleaner_backoff_ms),
+        );
+        set(
+            &mut config.offsets_topic_segment_bytes,
+            self.offsets_topic_segment_bytes,
         );
         set(
             &mut config.group_min_session_timeout,
@@ -294,6 +302,10 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         (
             "log_cleaner_backoff_ms",
             d.log_cleaner_backoff.as_millis().to_string(),
+        ),
+        (
+            "offsets_topic_segment_bytes",
+            d.offsets_topic_segment_bytes.to_string(),
         ),
         (
             "group_min_session_timeout_ms",

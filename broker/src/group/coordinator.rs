@@ -96,13 +96,15 @@ impl GroupCoordinator {
     /// group that has committed offsets as an Empty group (as Kafka loads them).
     /// Blocking (reads the whole offsets log): call it before serving, or in spawn_blocking.
     pub fn open(topics: Arc<Topics>, config: &Config) -> Result<Arc<GroupCoordinator>, TopicError> {
-        let store = OffsetStore::open(&topics).map_err(|e| match e {
-            OffsetStoreError::Topic(t) => t,
-            other => TopicError::Corrupt {
-                path: topics.data_dir().join(format!("{OFFSETS_TOPIC}-0")),
-                reason: other.to_string(),
+        let store = OffsetStore::open(&topics, config.offsets_topic_segment_bytes).map_err(
+            |e| match e {
+                OffsetStoreError::Topic(t) => t,
+                other => TopicError::Corrupt {
+                    path: topics.data_dir().join(format!("{OFFSETS_TOPIC}-0")),
+                    reason: other.to_string(),
+                },
             },
-        })?;
+        )?;
         let events = topics.events().clone();
         let groups = store
             .groups()

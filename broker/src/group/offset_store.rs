@@ -37,9 +37,10 @@
 //!
 //! One OffsetCommit request becomes one v2 record batch (built with
 //! [`record::build`]) with one record per partition, appended with
-//! [`Partition::append`]. The topic is created with `retention.ms=-1`: Kafka compacts it,
-//! minikafka keeps it whole, so replay reads every commit ever made (fine at classroom scale).
-//! The replay walks the batches with [`record_batch::split_batches`] and
+//! [`Partition::append`]. The topic is compacted, as Kafka's ([`offsets_topic_config`]):
+//! the log cleaner keeps the last record per key, so a replay reads the latest commit of
+//! each key plus what was committed since the last cleaning pass, not every commit ever
+//! made. The replay walks the batches with [`record_batch::split_batches`] and
 //! [`record::records`].
 
 use std::collections::BTreeMap;
@@ -55,6 +56,16 @@ use crate::topics::{Partition, TopicError, Topics};
 
 /// The internal topic that holds every committed offset.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's configs of `__consumer_offsets`: compacted (the log cleaner keeps the last
+/// commit per key, and retention never deletes a live one), in segments of
+/// `offsets.topic.segment.bytes` (`Config::offsets_topic_segment_bytes`).
+pub fn offsets_topic_config(segment_bytes: u64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("segment.bytes".to_string(), segment_bytes.to_string()),
+    ])
+}
 
 const KEY_VERSION: i16 = 1;
 const VALUE_VERSION: i16 = 3;
@@ -105,18 +116,21 @@ pub struct OffsetStore {
 impl OffsetStore {
     /// Opens `__consumer_offsets` (creating it with one partition if missing) and replays it.
     /// Blocking: call from `open` or `spawn_blocking`.
-    pub fn open(topics: &Topics) -> Result<OffsetStore, OffsetStoreError> {
+    pub fn open(topics: &Topics, segment_bytes: u64) -> Result<OffsetStore, OffsetStoreError> {
+        let config = offsets_topic_config(segment_bytes);
         let topic = match topics.get(OFFSETS_TOPIC) {
-            Some(topic) => topic,
+            Some(topic) if topic.config == config => topic,
+            Some(topic) => {
+                // A data dir from before compaction (the topic was kept whole with
+                // retention.ms=-1), or another offsets.topic.segment.bytes.
+                tracing::info!(
+                    "{OFFSETS_TOPIC}: config {:?} becomes {config:?} (compacted, as in Kafka)",
+                    topic.config
+                );
+                topics.alter_config(OFFSETS_TOPIC, config)?
+            }
             None => {
                 tracing::info!("creating internal topic {OFFSETS_TOPIC} with 1 partition");
-                // Kafka compacts this topic; minikafka has no compaction, so it keeps every
-                // segment instead of letting retention (by time or by the broker-wide
-                // `--retention-bytes`) drop live commits.
-                let config = BTreeMap::from([
-                    ("retention.ms".to_string(), "-1".to_string()),
-                    ("retention.bytes".to_string(), "-1".to_string()),
-                ]);
                 topics.create(OFFSETS_TOPIC, 1, config)?
             }
         };

@@ -312,6 +312,13 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "Replicas of __consumer_offsets; one broker, so 1.",
         ),
         (
+            "offsets.topic.segment.bytes",
+            c.offsets_topic_segment_bytes.to_string(),
+            "104857600",
+            ConfigType::Int,
+            "Segment size of __consumer_offsets (--offsets-topic-segment-bytes).",
+        ),
+        (
             "socket.request.max.bytes",
             c.max_request_bytes.to_string(),
             "104857600",
