@@ -96,16 +96,20 @@ async fn kcat_and_confluent_kafka_read_the_latest_value_per_key_at_its_offset() 
 
     // Four rounds of updates, each a kcat run of its own (and so a segment of its own:
     // segment.ms is 50 ms); round 3 deletes user_0 with a tombstone (-Z: an empty value
-    // is sent as NULL). Offsets are dense as produced: round r, user u → 5r + u.
+    // is sent as NULL) and updates user_1 twice, so that the cleaner removes a record
+    // from inside that round's batch. Offsets are dense as produced.
     let mut produced: Vec<(i64, String, Option<String>)> = Vec::new();
     for round in 0..4 {
-        let lines: Vec<(String, Option<String>)> = (0..5)
+        let mut lines: Vec<(String, Option<String>)> = (0..5)
             .map(|u| {
                 let value =
                     (round != 3 || u != 0).then(|| format!("{{\"user\":{u},\"version\":{round}}}"));
                 (format!("user_{u}"), value)
             })
             .collect();
+        if round == 3 {
+            lines.push(("user_1".into(), Some("{\"user\":1,\"version\":4}".into())));
+        }
         let input: String = lines
             .iter()
             .map(|(k, v)| format!("{k}\t{}\n", v.as_deref().unwrap_or("")))
@@ -130,18 +134,24 @@ async fn kcat_and_confluent_kafka_read_the_latest_value_per_key_at_its_offset() 
             p
         }))
     .await;
-    produced.push((20, "user_9".into(), Some("last".into())));
-    wait_for_clean(&broker, "profiles-0", "offsets below 20 cleaned").await;
+    let sealed = produced.len() as i64;
+    produced.push((sealed, "user_9".into(), Some("last".into())));
+    wait_for_clean(
+        &broker,
+        "profiles-0",
+        &format!("offsets below {sealed} cleaned"),
+    )
+    .await;
 
     // What must be left: rounds 0–3 compacted (the latest per key, the tombstone kept:
     // delete.retention.ms is a day), then the active segment's record.
     let mut latest = BTreeMap::new();
-    for (o, k, _) in &produced[..20] {
+    for (o, k, _) in &produced[..sealed as usize] {
         latest.insert(k.clone(), *o);
     }
     let expected: Vec<(i64, String, Option<String>)> = produced
         .iter()
-        .filter(|(o, k, _)| *o >= 20 || latest[k] == *o)
+        .filter(|(o, k, _)| *o >= sealed || latest[k] == *o)
         .cloned()
         .collect();
     assert!(expected.len() < produced.len());
@@ -170,6 +180,22 @@ async fn kcat_and_confluent_kafka_read_the_latest_value_per_key_at_its_offset() 
         })
         .collect();
     assert_eq!(got, expected, "kcat read:\n{out}");
+
+    // `inspect dump` of the cleaned segment shows the gaps and the tombstone's horizon.
+    let segment = broker
+        .data_dir()
+        .join("profiles-0/00000000000000000000.log");
+    let dump = run(Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+        .args(["inspect", "dump"])
+        .arg(&segment))
+    .await;
+    // Rounds 0–2 went whole; round 3 (offsets 15–20) lost user_1's first update.
+    assert!(!dump.contains("batch offsets 0 "), "{dump}");
+    assert!(
+        dump.contains("compacted: 1 of its offsets removed"),
+        "{dump}"
+    );
+    assert!(dump.contains("delete horizon"), "{dump}");
 
     // confluent-kafka (librdkafka 2.x) reads the same.
     if let Some(python) = python() {

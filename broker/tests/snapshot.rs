@@ -142,10 +142,11 @@ async fn snapshot_after_a_known_workload_and_a_restart() {
 async fn retention_never_deletes_committed_offsets() {
     // Broker-wide retention of 100 bytes, checked every 50 ms, and 200-byte segments:
     // any ordinary topic would lose all but its active segment. `__consumer_offsets`
-    // (which Kafka compacts instead) keeps every commit.
+    // (compacted, so retention leaves it alone) keeps every commit.
     let broker = TestBroker::builder()
         .config(|c| {
             c.log.segment_bytes = 200;
+            c.offsets_topic_segment_bytes = 200;
             c.log.retention_bytes = Some(100);
             c.retention_check_interval = Duration::from_millis(50);
         })

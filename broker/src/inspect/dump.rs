@@ -74,6 +74,9 @@ pub struct BatchDump {
     pub transactional: bool,
     pub control: bool,
     pub log_append_time: bool,
+    /// Set by the log cleaner on a batch that keeps tombstones (attribute bit 6): the
+    /// time after which they may be removed. It is the baseTimestamp then.
+    pub delete_horizon: Option<i64>,
     pub base_timestamp: Option<i64>,
     pub max_timestamp: Option<i64>,
     pub producer_id: Option<i64>,
@@ -304,6 +307,7 @@ fn batch(position: u64, bytes: &[u8], hex: bool, commits: bool) -> BatchDump {
         transactional: hh.is_some_and(BatchHeader::is_transactional),
         control: hh.is_some_and(BatchHeader::is_control),
         log_append_time: hh.is_some_and(BatchHeader::is_log_append_time),
+        delete_horizon: hh.and_then(BatchHeader::delete_horizon),
         base_timestamp: hh.map(|h| h.base_timestamp),
         max_timestamp: hh.map(|h| h.max_timestamp),
         producer_id: hh.map(|h| h.producer_id),
@@ -465,6 +469,18 @@ impl BatchDump {
         ] {
             if set {
                 flags.push_str(name);
+            }
+        }
+        if let Some(horizon) = self.delete_horizon {
+            flags.push_str(&format!(
+                ", delete horizon {} (tombstones kept until then)",
+                super::format::timestamp(horizon)
+            ));
+        }
+        if let (Some(last), Some(count)) = (self.last_offset, self.record_count) {
+            let gaps = last - base + 1 - i64::from(count);
+            if gaps > 0 {
+                flags.push_str(&format!(", compacted: {} of its offsets removed", gaps));
             }
         }
         let opt = |v: Option<i64>| v.unwrap_or_default();
