@@ -196,6 +196,16 @@ async fn kcat_and_confluent_kafka_read_the_latest_value_per_key_at_its_offset() 
         "{dump}"
     );
     assert!(dump.contains("delete horizon"), "{dump}");
+    // `inspect topics` marks the cleaned segment and the checkpoint.
+    let topics = run(Command::new(env!("CARGO_BIN_EXE_minikafka-broker"))
+        .args(["inspect", "topics"])
+        .arg(broker.data_dir()))
+    .await;
+    assert!(
+        topics.contains(&format!("compacted below offset {sealed}")),
+        "{topics}"
+    );
+    assert!(topics.contains("(cleaned)"), "{topics}");
 
     // confluent-kafka (librdkafka 2.x) reads the same.
     if let Some(python) = python() {

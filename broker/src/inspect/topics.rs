@@ -53,6 +53,8 @@ pub struct PartitionReport {
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub clean_shutdown: bool,
+    /// A compacted topic's `cleaner-checkpoint`: the log cleaner has cleaned below it.
+    pub cleaner_checkpoint: Option<i64>,
     pub segments: Vec<SegmentReport>,
 }
 
@@ -68,6 +70,9 @@ pub struct SegmentReport {
     pub time_index_entries: Option<usize>,
     /// The largest record timestamp (what `retention.ms` compares), if any record.
     pub max_timestamp: Option<i64>,
+    /// The log cleaner has been over it (below the cleaner checkpoint): its offsets
+    /// have gaps where older records of a key were removed.
+    pub cleaned: bool,
     pub damage: Option<Damage>,
 }
 
@@ -135,6 +140,10 @@ pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, Inspe
         log_start_offset: 0,
         log_end_offset: 0,
         clean_shutdown: dir.join(CLEAN_SHUTDOWN_FILE).exists(),
+        cleaner_checkpoint: crate::log::recovery::read_offset_file(
+            dir,
+            crate::log::cleaner::CHECKPOINT_FILE,
+        ),
         segments: Vec::new(),
     };
     if !report.present {
@@ -171,6 +180,7 @@ pub(super) fn partition(dir: &Path, index: i32) -> Result<PartitionReport, Inspe
             index_entries,
             time_index_entries,
             max_timestamp: s.max.map(|(ts, _)| ts).filter(|&ts| ts >= 0),
+            cleaned: report.cleaner_checkpoint.is_some_and(|c| base < c),
             damage: s.cut.map(|cut| Damage {
                 position: cut.position,
                 reason: cut.reason,
@@ -232,9 +242,13 @@ impl PartitionReport {
         } else {
             "no clean-shutdown marker: recovery runs on open"
         };
+        let cleaned = self
+            .cleaner_checkpoint
+            .map(|c| format!(", compacted below offset {c}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "  partition {}: log start {}, log end {}, {} ({state})",
+            "  partition {}: log start {}, log end {}, {}{cleaned} ({state})",
             self.partition,
             self.log_start_offset,
             self.log_end_offset,
@@ -250,9 +264,10 @@ impl PartitionReport {
             let max = s
                 .max_timestamp
                 .map_or_else(|| "-".to_string(), super::format::timestamp);
+            let cleaned = if s.cleaned { "  (cleaned)" } else { "" };
             writeln!(
                 out,
-                "    {:>20} {:>12} {:>8} {:>10} {:>13} {:>12}  {max}",
+                "    {:>20} {:>12} {:>8} {:>10} {:>13} {:>12}  {max}{cleaned}",
                 s.base_offset,
                 s.bytes,
                 s.batches,
