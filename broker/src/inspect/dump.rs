@@ -74,6 +74,9 @@ pub struct BatchDump {
     pub transactional: bool,
     pub control: bool,
     pub log_append_time: bool,
+    /// KIP-534: the log cleaner kept a tombstone in this batch and wrote, in its base
+    /// timestamp, the time after which that tombstone may be removed (attribute bit 6).
+    pub delete_horizon: Option<i64>,
     pub base_timestamp: Option<i64>,
     pub max_timestamp: Option<i64>,
     pub producer_id: Option<i64>,
@@ -304,6 +307,7 @@ fn batch(position: u64, bytes: &[u8], hex: bool, commits: bool) -> BatchDump {
         transactional: hh.is_some_and(BatchHeader::is_transactional),
         control: hh.is_some_and(BatchHeader::is_control),
         log_append_time: hh.is_some_and(BatchHeader::is_log_append_time),
+        delete_horizon: hh.and_then(BatchHeader::delete_horizon),
         base_timestamp: hh.map(|h| h.base_timestamp),
         max_timestamp: hh.map(|h| h.max_timestamp),
         producer_id: hh.map(|h| h.producer_id),
@@ -466,6 +470,12 @@ impl BatchDump {
             if set {
                 flags.push_str(name);
             }
+        }
+        if let Some(t) = self.delete_horizon {
+            flags.push_str(&format!(
+                ", delete horizon {} (its tombstones go after it)",
+                format::timestamp(t)
+            ));
         }
         let opt = |v: Option<i64>| v.unwrap_or_default();
         writeln!(
