@@ -17,11 +17,14 @@
 //!   cancelled halfway.
 //! - Retention runs once at start-up, before the listener opens (so segments that
 //!   expired while the broker was down are gone once `Broker::start` returns), then
-//!   every `log.retention.check.interval.ms`. It and, with `--fsync <ms>`, the
-//!   periodic sync run on the blocking pool, never on the async workers.
+//!   every `log.retention.check.interval.ms`. It, the log cleaner (every
+//!   `log.cleaner.backoff.ms`, or now with [`BrokerHandle::clean_now`]) and, with
+//!   `--fsync <ms>`, the periodic sync run on the blocking pool, never on the async
+//!   workers.
 //! - With `--http`, the HTTP server of [`crate::http`] starts here and stops on the same
 //!   signal; the broker task waits for it before releasing the data dir.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::config::FsyncPolicy;
 use crate::group::{GroupCoordinator, NodeInfo};
+use crate::log::partition_log::CleanReport;
 use crate::protocol::BrokerContext;
 use crate::shutdown::{self, stopping};
 use crate::topics::Topics;
@@ -61,6 +65,17 @@ impl From<crate::topics::TopicError> for StartError {
     fn from(e: crate::topics::TopicError) -> Self {
         StartError::Data(e)
     }
+}
+
+/// Why [`BrokerHandle::clean_now`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    /// A partition's pass failed (the others were still tried).
+    #[error("log cleaner: {0}")]
+    Clean(crate::topics::TopicError),
+    /// The blocking task did not finish (it panicked, or the runtime is shutting down).
+    #[error("the log cleaner task did not finish: {0}")]
+    Cancelled(tokio::task::JoinError),
 }
 
 /// The broker as a library: [`Broker::start`] is the whole API.
@@ -211,6 +226,20 @@ impl BrokerHandle {
         crate::snapshot::snapshot(&self.ctx)
     }
 
+    /// Runs one pass of the log cleaner now, over every partition of a compacted
+    /// topic (`cleanup.policy=compact`), as the timer does every
+    /// `--log-cleaner-backoff-ms`: for tests and the tour, which cannot wait for it. It
+    /// runs on the blocking pool, one pass at a time with the timer's. Returns what it
+    /// did per partition (`<topic>-<partition>`), for the partitions it cleaned (a
+    /// partition with nothing to clean is left out: see `log/cleaner.rs: plan`).
+    pub async fn clean_now(&self) -> Result<BTreeMap<String, CleanReport>, CleanError> {
+        let topics = self.ctx.topics.clone();
+        tokio::task::spawn_blocking(move || topics.clean())
+            .await
+            .map_err(CleanError::Cancelled)?
+            .map_err(CleanError::Clean)
+    }
+
     /// Stops accepting, finishes requests in flight, syncs the logs and writes the
     /// clean-shutdown markers.
     pub async fn shutdown(self) {
@@ -343,7 +372,7 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
             _ = cleaner.tick() => {
                 let topics = ctx.topics.clone();
                 match tokio::task::spawn_blocking(move || topics.clean()).await {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => warn!("log cleaner failed: {e}"),
                     Err(e) => warn!("log cleaner task failed: {e}"),
                 }

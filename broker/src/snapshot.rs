@@ -1,7 +1,8 @@
 //! A snapshot of what is inside the broker right now: every topic's partitions with
 //! their offsets and segment files, every consumer group with its members, their
 //! assignments, and the committed offsets with their lag; and the recent events of
-//! `events.rs` (joins, rebalances, rolls, retention). The dashboard serves it as
+//! `events.rs` (joins, rebalances, rolls, retention, cleaning); for a compacted topic,
+//! which segments the log cleaner has been over and what its last pass did. The dashboard serves it as
 //! JSON on `/api/state` (`http/`), the tour prints it (`minikafka-demo`'s `tour`), and
 //! an embedding test can read it from [`crate::BrokerHandle::snapshot`].
 //!
@@ -23,9 +24,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::LogConfig;
 use crate::events::Event;
 use crate::group::assignment::{self, Assigned};
+use crate::log::partition_log::CleanReport;
 use crate::protocol::BrokerContext;
+use crate::topics::catalog;
 
 /// Everything [`snapshot`] reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,8 +63,56 @@ pub struct PartitionView {
     pub high_watermark: i64,
     /// Bytes of all its `.log` files.
     pub size_bytes: u64,
+    /// Its topic's `cleanup.policy`: `delete` (retention deletes old segments),
+    /// `compact` (the log cleaner keeps the latest record per key) or `compact,delete`.
+    pub cleanup_policy: String,
     /// Oldest first; the last one is the active segment, the one appended to.
     pub segments: Vec<SegmentView>,
+    /// The last pass of the log cleaner that rewrote segments here, since the broker
+    /// started (`None`: none yet, or not a compacted topic).
+    pub last_clean: Option<CleanView>,
+}
+
+/// What one pass of the log cleaner did to a partition (`log/partition_log/clean.rs:
+/// CleanReport`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CleanView {
+    /// When it ran, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The dirty part began here (the cleaner checkpoint it started from).
+    pub first_dirty: i64,
+    /// It cleaned the offsets below this (the first uncleanable offset), and wrote it as
+    /// the new checkpoint.
+    pub cleaned_up_to: i64,
+    pub segments_before: usize,
+    pub segments_after: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_before: u64,
+    pub records_after: u64,
+    /// Tombstones dropped because their delete horizon had passed.
+    pub tombstones_removed: u64,
+    /// The earliest delete horizon of the tombstones it kept: a later pass after this
+    /// time removes them.
+    pub next_delete_horizon_ms: Option<i64>,
+}
+
+impl From<CleanReport> for CleanView {
+    fn from(r: CleanReport) -> Self {
+        CleanView {
+            at_ms: r.at_ms,
+            first_dirty: r.first_dirty,
+            cleaned_up_to: r.cleaned_up_to,
+            segments_before: r.stats.segments_before,
+            segments_after: r.stats.segments_after,
+            bytes_before: r.stats.bytes_before,
+            bytes_after: r.stats.bytes_after,
+            records_before: r.stats.records_before,
+            records_after: r.stats.records_after,
+            tombstones_removed: r.stats.tombstones_removed,
+            next_delete_horizon_ms: r.stats.next_horizon,
+        }
+    }
 }
 
 /// One segment: a `.log` file and its `.index`.
@@ -74,6 +126,9 @@ pub struct SegmentView {
     pub index_entries: usize,
     /// Its path under the data dir: `demo-topic-0/00000000000000000000.log`.
     pub file: String,
+    /// The log cleaner has been over it (it lies below the cleaner checkpoint): it holds
+    /// the latest record of each key as of that pass, and its offsets have gaps.
+    pub cleaned: bool,
 }
 
 /// One consumer group.
@@ -145,6 +200,7 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
                         log_end_offset: p.log_end_offset(),
                         high_watermark: p.high_watermark(),
                         size_bytes: p.size(),
+                        cleanup_policy: cleanup_policy(&p.config()),
                         segments: p
                             .segments()
                             .into_iter()
@@ -154,8 +210,10 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
                                 size_bytes: s.size,
                                 index_entries: s.index_entries,
                                 file: format!("{dir}/{:020}.log", s.base_offset),
+                                cleaned: s.cleaned,
                             })
                             .collect(),
+                        last_clean: p.last_clean().map(CleanView::from),
                     }
                 })
                 .collect(),
@@ -236,4 +294,12 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
         groups,
         events: ctx.events.since(0),
     }
+}
+
+/// `cleanup.policy` as DescribeConfigs says it (`topics/catalog.rs: broker_value`).
+fn cleanup_policy(config: &LogConfig) -> String {
+    catalog::find("cleanup.policy").map_or_else(
+        || "delete".to_string(),
+        |def| catalog::broker_value(def, config),
+    )
 }

@@ -19,7 +19,10 @@
 //! - a screenshot is written and is not blank. Set `MINIKAFKA_DASHBOARD_PNG` to a path
 //!   to keep a copy of it and look at it;
 //! - a member whose session times out is a `member-expired` event (on the coordinator
-//!   itself, with tokio's clock paused).
+//!   itself, with tokio's clock paused);
+//! - a compacted topic after a cleaning pass (`BrokerHandle::clean_now`): its cleaned
+//!   segments, the gaps in its offsets, its tombstone and its last pass, in
+//!   `/api/state` and on the page.
 //!
 //! Chromium is an external program: missing, these tests are skipped (or fail under
 //! `MINIKAFKA_REQUIRE_EXTERNAL=1`, as in CI), by the test kit's one rule. Every run is
@@ -39,6 +42,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use minikafka_broker::events::EventKind;
+use minikafka_testkit::compaction;
 use minikafka_testkit::external;
 use minikafka_testkit::groups::{
     self, assignment, commit_errors, commit_req, join_req, sync_req, TOPIC,
@@ -50,6 +54,8 @@ use serde_json::Value;
 use tokio::process::Command;
 
 const GROUP: &str = "demo-group";
+/// The compacted topic of [`a_cleaned_segment_is_shown`].
+const ACCOUNTS: &str = "accounts";
 const SESSION: Duration = Duration::from_secs(120);
 /// Records per partition, and the offsets the group commits.
 const RECORDS: [i64; 3] = [8, 7, 5];
@@ -421,10 +427,15 @@ async fn rendered_dom(browser: &Path, http: SocketAddr) -> String {
     external::run(&mut cmd).await
 }
 
-/// The HTML of one partition's log in the rendered DOM.
+/// The HTML of one partition's log of demo-topic in the rendered DOM.
 fn partition_html(dom: &str, partition: i32) -> &str {
+    partition_in(dom, TOPIC, partition)
+}
+
+/// The HTML of one partition's log in the rendered DOM.
+fn partition_in<'a>(dom: &'a str, topic: &str, partition: i32) -> &'a str {
     let start =
-        format!("class=\"partition\" data-topic=\"{TOPIC}\" data-partition=\"{partition}\"");
+        format!("class=\"partition\" data-topic=\"{topic}\" data-partition=\"{partition}\"");
     let from = dom
         .find(&start)
         .unwrap_or_else(|| panic!("no {start} in the page:\n{dom}"));
@@ -532,6 +543,119 @@ async fn screenshot_of_a_realistic_state() {
         std::fs::copy(&png, keep).unwrap();
     }
     demo.broker.stop().await;
+}
+
+/// A compacted topic after `BrokerHandle::clean_now`: `/api/state` marks the cleaned
+/// segments and the last pass, and the page draws them: the segments with a `cleaned`
+/// band, the gaps the cleaner left as empty offsets, the tombstone, the partition's
+/// last cleaning in words, and the `segment-cleaned` event. Set
+/// `MINIKAFKA_DASHBOARD_CLEANED_PNG` to a path to keep a screenshot of it.
+#[tokio::test]
+async fn a_cleaned_segment_is_shown() {
+    let broker = TestBroker::builder()
+        .config(|c| {
+            c.http = Some("127.0.0.1:0".parse().unwrap());
+            c.log_cleaner_backoff = Duration::from_secs(3600);
+        })
+        .start()
+        .await
+        .unwrap();
+    let http = broker.handle().unwrap().http_addr().unwrap();
+    let bootstrap = broker.bootstrap();
+    compaction::create(
+        &bootstrap,
+        ACCOUNTS,
+        &[
+            ("segment.bytes", "200"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    )
+    .await;
+    let produced = compaction::produce(&bootstrap, ACCOUNTS, &compaction::BALANCES).await;
+    let reports = broker.handle().unwrap().clean_now().await.unwrap();
+    let up_to = reports["accounts-0"].cleaned_up_to;
+    let kept = compaction::after_cleaning(&produced, up_to, false);
+    let gap = (0..up_to)
+        .find(|o| !kept.iter().any(|(k, _, _)| k == o))
+        .unwrap();
+
+    // /api/state: which segments are cleaned, the last pass, the offsets read.
+    let st = state(http, "/api/state").await;
+    let p = &find(&st["topics"], "name", ACCOUNTS)["partitions"][0];
+    assert_eq!(p["cleanup_policy"], "compact");
+    let segments = p["segments"].as_array().unwrap();
+    let (active, sealed) = segments.split_last().unwrap();
+    assert_eq!(active["cleaned"], false);
+    assert!(sealed.iter().all(|s| s["cleaned"] == true), "{p}");
+    assert_eq!(p["last_clean"]["cleaned_up_to"], up_to);
+    assert_eq!(p["last_clean"]["records_before"], up_to);
+    assert!(p["last_clean"]["next_delete_horizon_ms"].is_i64(), "{p}");
+    let extra = &st["partitions"]["accounts-0"];
+    assert_eq!(
+        (extra["records_from"].as_i64(), extra["records_to"].as_i64()),
+        (Some(0), Some(12))
+    );
+    let offsets: Vec<i64> = extra["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, kept.iter().map(|(o, _, _)| *o).collect::<Vec<_>>());
+    let cleaned = find(&st["events"], "kind", "segment-cleaned");
+    assert!(
+        cleaned["text"]
+            .as_str()
+            .unwrap()
+            .contains("accounts-0: log cleaner"),
+        "{cleaned}"
+    );
+
+    let Some(browser) = external::chromium() else {
+        broker.stop().await;
+        return;
+    };
+    let dom = rendered_dom(&browser, http).await;
+    let page = partition_in(&dom, ACCOUNTS, 0);
+    assert!(page.contains(&format!("data-log-end=\"{}\"", 12)), "{page}");
+    assert!(page.contains("class=\"segment cleaned starts\""), "{page}");
+    assert!(
+        page.contains(&format!("class=\"cell gap\" data-offset=\"{gap}\"")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "class=\"cell tombstone\" data-offset=\"{}\"",
+            compaction::BALANCES_TOMBSTONE
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "class=\"clean-summary\" data-cleaned-up-to=\"{up_to}\""
+        )),
+        "{page}"
+    );
+    assert!(page.contains("records → "), "{page}");
+    assert!(
+        dom.contains("compacted: the latest record per key is kept"),
+        "{dom}"
+    );
+    assert!(dom.contains("data-kind=\"segment-cleaned\""), "{dom}");
+
+    let profile = tempfile::tempdir().unwrap();
+    let png = profile.path().join("cleaned.png");
+    let mut cmd = chromium(&browser, profile.path());
+    cmd.args(["--virtual-time-budget=4000", "--window-size=1400,1000"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("http://{http}/"));
+    external::run(&mut cmd).await;
+    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    if let Some(keep) = std::env::var_os("MINIKAFKA_DASHBOARD_CLEANED_PNG") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+    broker.stop().await;
 }
 
 /// The timeline's `member-expired`: a member that stops heartbeating is removed after its

@@ -5,7 +5,7 @@
 //! groups, members, assignments, committed offsets, lag, recent events), plus what only
 //! the page needs: the broker's address and clock, each partition's settings, and the
 //! keys and values of each partition's newest records (so the page can label the cells
-//! it draws). `?since=<seq>` keeps only the events newer than `seq`. The JSON is
+//! it draws, and show the gaps the log cleaner left in a compacted one). `?since=<seq>` keeps only the events newer than `seq`. The JSON is
 //! described, with a sample, in `docs/metrics.md` ("Dashboard").
 //!
 //! Where it sits: called by `http/mod.rs`; the page's files are beside this one, in
@@ -21,6 +21,7 @@
 //!   `demo-group demo-topic-0`, value `offset 5`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -105,6 +106,11 @@ pub struct PartitionExtra {
     pub retention_bytes: Option<u64>,
     /// The newest records (at most [`TAIL_RECORDS`]), oldest first.
     pub records: Vec<RecordView>,
+    /// The offsets `records` covers: `[records_from, records_to)`. An offset in it with
+    /// no record is a gap the log cleaner left (a compacted topic keeps only the latest
+    /// record of each key, at its original offset).
+    pub records_from: i64,
+    pub records_to: i64,
 }
 
 /// One record, as the page labels its cell (a commit of `__consumer_offsets`: decoded).
@@ -126,7 +132,7 @@ pub fn state(ctx: &BrokerContext, since: u64) -> State {
     for topic in ctx.topics.list() {
         for p in &topic.partitions {
             let config = p.config();
-            let records = tail(p);
+            let (records, covered) = tail(p);
             partitions.insert(
                 p.name(),
                 PartitionExtra {
@@ -134,6 +140,8 @@ pub fn state(ctx: &BrokerContext, since: u64) -> State {
                     retention_ms: config.retention_ms.map(|d| d.as_millis() as u64),
                     retention_bytes: config.retention_bytes,
                     records,
+                    records_from: covered.start,
+                    records_to: covered.end,
                 },
             );
         }
@@ -152,14 +160,16 @@ pub fn state(ctx: &BrokerContext, since: u64) -> State {
     }
 }
 
-/// The partition's newest records, oldest first. A record that cannot be read (the
-/// log moved under us: retention, truncation) ends the list early; the page then
-/// draws those cells without a label.
-fn tail(p: &Partition) -> Vec<RecordView> {
+/// The partition's newest records, oldest first, and the offsets they cover (from
+/// the first offset read to the one after the last record read). A record that cannot
+/// be read (the log moved under us: retention, truncation) ends the list early; the
+/// page then draws the cells after it without a label.
+fn tail(p: &Partition) -> (Vec<RecordView>, Range<i64>) {
     let end = p.log_end_offset();
-    let mut next = (end - TAIL_RECORDS).max(p.log_start_offset());
+    let from = (end - TAIL_RECORDS).max(p.log_start_offset());
+    let mut next = from;
     let mut out = Vec::new();
-    while next < end {
+    'reading: while next < end {
         let Ok(bytes) = p.read(next, TAIL_BYTES) else {
             break;
         };
@@ -169,7 +179,7 @@ fn tail(p: &Partition) -> Vec<RecordView> {
         let before = next;
         for range in batches {
             let Ok(records) = record::records(&bytes[range]) else {
-                return out;
+                break 'reading;
             };
             for r in records {
                 if r.offset < next {
@@ -183,7 +193,7 @@ fn tail(p: &Partition) -> Vec<RecordView> {
             break; // nothing new in what was read: do not spin
         }
     }
-    out
+    (out, from..next)
 }
 
 /// A record as the page shows it: UTF-8, or for `__consumer_offsets` the commit decoded.

@@ -106,7 +106,13 @@ fn value(h: &BatchHeader, batch: &[u8], range: &Range<usize>) -> String {
     } else if r == LAST_OFFSET_DELTA {
         h.last_offset_delta.to_string()
     } else if r == BASE_TIMESTAMP {
-        format::timestamp(h.base_timestamp)
+        match h.delete_horizon() {
+            Some(t) => format!(
+                "{} (the delete horizon: its tombstones go after it)",
+                format::timestamp(t)
+            ),
+            None => format::timestamp(h.base_timestamp),
+        }
     } else if r == MAX_TIMESTAMP {
         format::timestamp(h.max_timestamp)
     } else if r == PRODUCER_ID {

@@ -4,7 +4,8 @@
 //! partition) → `Partition::append` / `read` → partition log → segment. CreateTopics,
 //! DeleteTopics, Metadata's auto-create, AlterConfigs ([`Topics::alter_config`]) and
 //! CreatePartitions ([`Topics::add_partitions`]) come here too; the server calls
-//! [`Topics::apply_retention`], [`Topics::sync_all`] and [`Topics::close`].
+//! [`Topics::apply_retention`], [`Topics::clean`], [`Topics::sync_all`] and
+//! [`Topics::close`].
 //!
 //! What must stay true: `topics.json` (see `file.rs`) lists exactly the topics in
 //! memory: create, delete, `alter_config` and `add_partitions` write it before they
@@ -22,6 +23,7 @@ use super::name::{is_internal, validate_topic_name};
 use super::{Partition, TopicError};
 use crate::config::LogConfig;
 use crate::events::{EventKind, Events};
+use crate::log::partition_log::CleanReport;
 use crate::log::LogError;
 
 /// A topic: its partitions, in order.
@@ -44,6 +46,10 @@ pub struct Topics {
     /// Serialises create, delete, alter and grow so `topics.json` and the map change
     /// together.
     meta: Mutex<()>,
+    /// Held for a whole cleaning pass ([`Topics::clean`]), so that the server's timer
+    /// and `BrokerHandle::clean_now` never clean one partition at the same time (two
+    /// passes would write the same `<base>.log.cleaned` file).
+    cleaner: Mutex<()>,
     /// The broker's event ring (see `events.rs`): made here, the first thing a broker
     /// opens; every partition log, the group coordinator and `BrokerContext` share it.
     events: Events,
@@ -99,6 +105,7 @@ impl Topics {
             defaults,
             topics: RwLock::new(topics),
             meta: Mutex::new(()),
+            cleaner: Mutex::new(()),
             events,
         })
     }
@@ -337,10 +344,20 @@ impl Topics {
     }
 
     /// One pass of the log cleaner over every partition of a compacted topic (called
-    /// every `log.cleaner.backoff.ms` by the server). Every partition is tried; the
-    /// first error is returned.
-    pub fn clean(&self) -> Result<(), TopicError> {
-        self.for_each_partition(|p| p.clean().map(|_| ()))
+    /// every `log.cleaner.backoff.ms` by the server, and by `BrokerHandle::clean_now`).
+    /// Returns what it did per partition (`<topic>-<partition>`), for the partitions it
+    /// cleaned. One pass at a time; every partition is tried; the first error is
+    /// returned.
+    pub fn clean(&self) -> Result<BTreeMap<String, CleanReport>, TopicError> {
+        let _one_pass = self.cleaner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reports = BTreeMap::new();
+        self.for_each_partition(|p| {
+            if let Some(report) = p.clean()? {
+                reports.insert(p.name(), report);
+            }
+            Ok(())
+        })?;
+        Ok(reports)
     }
 
     /// Syncs every partition (for `--fsync <ms>`: the server calls this on a timer

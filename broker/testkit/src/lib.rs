@@ -16,6 +16,8 @@
 //! # Layout
 //!
 //! - [`wire`]: a Kafka client that speaks raw frames, built on `kafka-protocol`'s codecs.
+//! - [`compaction`]: a compacted topic, its keyed updates and tombstones, and what a
+//!   cleaning pass must leave of them.
 //! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
 //! - [`external`]: finding kcat, Python and chromium; found → run, missing → skip or fail.
 //! - [`disk`]: what a partition's segments hold, read with the log's own framing.
@@ -24,6 +26,7 @@
 //!   [`backend_tests!`] macro that runs it per backend.
 
 pub mod cluster;
+pub mod compaction;
 pub mod disk;
 pub mod external;
 pub mod groups;

@@ -6,7 +6,10 @@
 // - Every name and key from the broker goes through esc() before it reaches innerHTML.
 // - The DOM keeps stable hooks for the tests (broker/tests/dashboard.rs):
 //   [data-topic], .partition[data-partition][data-log-start][data-log-end],
-//   .cell[data-offset], .group[data-group], .cursor[data-group][data-offset][data-lag],
+//   .cell[data-offset] (.cell.gap: an offset the log cleaner emptied; .cell.tombstone),
+//   .segment[data-base-offset] (.segment.cleaned: the cleaner has been over it),
+//   .clean-summary[data-cleaned-up-to] (a partition's last cleaning pass),
+//   .group[data-group], .cursor[data-group][data-offset][data-lag],
 //   #events li[data-seq][data-kind].
 // - Elements are kept between polls (keyed by topic, partition, group), so the open
 //   state of a <details> survives and a cursor slides (a CSS transition) instead of
@@ -26,7 +29,7 @@ const KIND_NAMES = {
   'member-joined': 'member joined', 'member-left': 'member left',
   'member-expired': 'member expired', 'rebalance': 'rebalance',
   'assignment': 'assignment', 'segment-rolled': 'segment rolled',
-  'segment-deleted': 'retention', 'truncated': 'truncated',
+  'segment-deleted': 'retention', 'segment-cleaned': 'cleaned', 'truncated': 'truncated',
 };
 
 const seen = {
@@ -126,6 +129,32 @@ function changed(key, sig) {
   return true;
 }
 
+// Whether the partition's topic is compacted (cleanup.policy has compact).
+function compactedPolicy(p) {
+  return (p.cleanup_policy || '').includes('compact');
+}
+
+// A partition's last cleaning pass, in words ('' when there was none).
+function cleanSummary(p) {
+  const c = p.last_clean;
+  if (!c) {
+    return compactedPolicy(p) ? '<span class="clean-summary none">not cleaned yet: the log cleaner ' +
+      'rewrites closed segments once enough of the log is dirty (min.cleanable.dirty.ratio)</span>' : '';
+  }
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const parts = [
+    `offsets below ${c.cleaned_up_to} cleaned (dirty from ${c.first_dirty})`,
+    `${plural(c.segments_before, 'segment', 'segments')} → ${c.segments_after}`,
+    `${plural(c.records_before, 'record', 'records')} → ${c.records_after}`,
+    `${bytes(c.bytes_before)} → ${bytes(c.bytes_after)}`,
+  ];
+  if (c.tombstones_removed) parts.push(`${plural(c.tombstones_removed, 'tombstone', 'tombstones')} removed`);
+  if (c.next_delete_horizon_ms != null) parts.push(`tombstones kept until ${clock(c.next_delete_horizon_ms)} (delete horizon)`);
+  return `<span class="clean-summary" data-cleaned-up-to="${c.cleaned_up_to}" title="the last pass of the log cleaner ` +
+    `over this partition; the cleaner checkpoint is now ${c.cleaned_up_to}">` +
+    `<span class="clean-badge">cleaned</span> ${ago(c.at_ms)}: ${esc(parts.join(' · '))}</span>`;
+}
+
 // ---- who reads what: (topic, partition) -> [{group, member, committed, lag}] ----
 
 function readers(groups) {
@@ -199,8 +228,14 @@ function drawTopic(node, t, st, readersOf, cells, width) {
     `retention.ms ${duration(extra.retention_ms)}`,
   ];
   if (extra.retention_bytes != null) facts.push(`retention.bytes ${bytes(extra.retention_bytes)}`);
+  const policy = t.partitions[0]?.cleanup_policy || 'delete';
+  const compacted = policy.includes('compact');
+  if (compacted) facts.push(`cleanup.policy ${policy}`);
   const headHtml = `<span class="topic-name">${esc(t.name)}</span>` +
     (t.internal ? '<span class="tag">internal: every group\'s committed offsets are records here</span>' : '') +
+    (compacted ? '<span class="tag compacted" title="cleanup.policy=compact: the log cleaner rewrites old segments ' +
+      'keeping only the latest record of each key, at its original offset; a null value (tombstone) deletes a key">' +
+      'compacted: the latest record per key is kept</span>' : '') +
     `<span class="facts">${esc(facts.join(' · '))}</span>`;
   if (head.innerHTML !== headHtml) head.innerHTML = headHtml;
   const parts = node.querySelector('.partitions');
@@ -210,7 +245,8 @@ function drawTopic(node, t, st, readersOf, cells, width) {
       n.className = 'partition';
       n.dataset.topic = t.name;
       n.dataset.partition = p.partition;
-      n.innerHTML = '<div class="p-head"></div><div class="log"><div class="cells"></div><div class="cursors"></div></div>';
+      n.innerHTML = '<div class="p-head"></div><div class="p-clean"></div>' +
+        '<div class="log"><div class="cells"></div><div class="cursors"></div></div>';
       return n;
     });
     drawPartition(pnode, t, p, st.partitions[`${t.name}-${p.partition}`] || { records: [] },
@@ -239,6 +275,9 @@ function drawPartition(node, t, p, extra, who, cells, width) {
     `${segs} segment${segs === 1 ? '' : 's'} · ${bytes(p.size_bytes)}</span>${owners}`;
   const head = node.querySelector('.p-head');
   if (head.innerHTML !== headHtml) head.innerHTML = headHtml;
+  const cleanHtml = cleanSummary(p);
+  const clean = node.querySelector('.p-clean');
+  if (clean.innerHTML !== cleanHtml) clean.innerHTML = cleanHtml;
 
   const logNode = node.querySelector('.log');
   const lanes = who.filter((r) => r.committed != null);
@@ -246,14 +285,19 @@ function drawPartition(node, t, p, extra, who, cells, width) {
   logNode.style.width = `${x(end) + END_SLOT}px`;
 
   // The cells, the segment bands and the markers: redrawn when the partition changed.
-  if (changed(`cells:${key}`, [p, extra.records, cells])) {
+  if (changed(`cells:${key}`, [p, extra.records, extra.records_from, extra.records_to, cells])) {
     const drawnEnd = seen.logEnds.get(key);
     const animateFrom = drawnEnd == null || drawnEnd > end ? Infinity : drawnEnd;
     const byOffset = new Map(extra.records.map((r) => [r.offset, r]));
-    const segIndex = (o) => p.segments.findIndex((s) => o >= s.base_offset && o < s.next_offset);
+    // A segment's offsets run from its base to the next one's: a compacted segment may
+    // end in a gap, or (all its records replaced) hold none at all.
+    const spanEnd = (i) => (i + 1 < p.segments.length ? p.segments[i + 1].base_offset : p.segments[i].next_offset);
+    const segIndex = (o) => p.segments.findIndex((s, i) => o >= s.base_offset && o < spanEnd(i));
+    // Offsets read without finding a record: the log cleaner removed them.
+    const read = (o) => o >= (extra.records_from ?? end) && o < (extra.records_to ?? end);
     let html = `<div class="marker start" style="left:0">log start ${start} ↓</div>`;
     if (from > start) {
-      const hidden = p.segments.filter((s) => s.next_offset <= from).length;
+      const hidden = p.segments.filter((s, i) => spanEnd(i) <= from).length;
       html += `<div class="ellipsis" title="offsets ${start}–${from - 1} are not drawn` +
         `${hidden ? ` (${hidden} older segment${hidden === 1 ? '' : 's'})` : ''}">…</div>`;
     }
@@ -265,30 +309,49 @@ function drawPartition(node, t, p, extra, who, cells, width) {
       const title = r ? `offset ${o}\nkey: ${r.key == null ? '(null)' : r.key}\nvalue: ${r.value == null ? '(null)' : r.value}\ntime: ${new Date(r.timestamp).toISOString()}`
         : `offset ${o}`;
       const seg = segIndex(o);
-      html += `<div class="cell seg-${seg % 2 ? 'b' : 'a'}${o >= animateFrom ? ' new' : ''}" data-offset="${o}" ` +
-        `style="left:${x(o)}px" title="${esc(title)}"><span class="o">${o}</span>` +
+      const cleaned = p.segments[seg]?.cleaned;
+      if (!r && read(o)) {
+        html += `<div class="cell gap" data-offset="${o}" style="left:${x(o)}px" title="${esc(
+          `offset ${o}: no record any more. The log cleaner removed it: a later record has ` +
+          'the same key (or it was a tombstone past its delete horizon). Offsets are never reused.')}">` +
+          `<span class="o">${o}</span><span class="k">gap</span></div>`;
+        continue;
+      }
+      const tombstone = compactedPolicy(p) && r && r.key != null && r.value == null;
+      const kind = tombstone ? ' tombstone' : (cleaned ? ` kept seg-${seg % 2 ? 'd' : 'c'}` : ` seg-${seg % 2 ? 'b' : 'a'}`);
+      const why = tombstone ? '\ntombstone: a null value deletes this key; the cleaner keeps it until its delete horizon'
+        : (cleaned ? '\nkept by the log cleaner: the latest record of its key, at its original offset' : '');
+      html += `<div class="cell${kind}${o >= animateFrom ? ' new' : ''}" data-offset="${o}" ` +
+        `style="left:${x(o)}px" title="${esc(title + why)}"><span class="o">${o}</span>` +
         `<span class="k">${esc(k)}</span></div>`;
     }
     html += `<div class="end-slot" style="left:${x(end)}px" title="log end offset = high watermark = ${end}: ` +
       `the next record appended gets this offset"><span class="o">${end}</span><span class="k">log end / HW</span></div>`;
     p.segments.forEach((s, i) => {
       const active = i === p.segments.length - 1;
-      if (s.next_offset <= from && !(active && s.next_offset === s.base_offset)) return;
+      const last = spanEnd(i);
+      if (last <= from && !(active && s.next_offset === s.base_offset)) return;
       const a = Math.max(s.base_offset, from);
-      const empty = s.base_offset === s.next_offset;
+      const empty = active && s.base_offset === s.next_offset;
       const l = empty ? x(end) : x(a);
-      const w = empty ? END_SLOT : x(s.next_offset) - x(a);
+      const w = empty ? END_SLOT : x(last) - x(a);
       const name = s.file.split('/').pop();
       // As much of "segment <file> · <size> · active" as fits; else the file name's end.
       const fits = Math.floor((w - 8) / 6.3);
-      const words = [`segment ${name} · ${bytes(s.size_bytes)}${active ? ' · active' : ''}`,
-        `${name} · ${bytes(s.size_bytes)}`, name];
-      const label = words.find((t) => t.length <= fits) || `…${name.slice(-Math.max(1, fits - 1))}`;
-      html += `<div class="segment${active ? ' active' : ''}${s.base_offset >= from ? ' starts' : ''}" ` +
+      const state = active ? ' · active' : (s.cleaned ? ' · cleaned' : '');
+      const words = [`segment ${name} · ${bytes(s.size_bytes)}${state}`,
+        `${name} · ${bytes(s.size_bytes)}${state}`, `${name}${state}`];
+      // Too narrow for the whole name: its end (a cleaned one says so first).
+      const tail = (room) => `…${name.slice(-Math.max(1, room - 1))}`;
+      if (s.cleaned) words.push(`cleaned ${tail(fits - 8)}`, 'cleaned');
+      else words.push(name);
+      const label = words.find((t) => t.length <= fits) || tail(fits);
+      html += `<div class="segment${active ? ' active' : ''}${s.cleaned ? ' cleaned' : ''}${s.base_offset >= from ? ' starts' : ''}" ` +
         `style="left:${l}px;width:${w}px" data-base-offset="${s.base_offset}" ` +
-        `title="segment ${esc(s.file)}: ${empty ? 'no records yet' : `offsets ${s.base_offset}–${s.next_offset - 1}`}, ` +
+        `title="segment ${esc(s.file)}: ${empty ? 'no records yet' : `offsets ${s.base_offset}–${last - 1}`}, ` +
         `${bytes(s.size_bytes)}, ` +
-        `${s.index_entries} index entries${active ? ' (active: appends go here)' : ''}">` +
+        `${s.index_entries} index entries${active ? ' (active: appends go here; never cleaned)' : ''}` +
+        `${s.cleaned ? '; cleaned: the log cleaner kept the latest record of each key, so its offsets have gaps' : ''}">` +
         `<span class="seg-label"><span>${esc(label)}</span></span></div>`;
     });
     node.querySelector('.cells').innerHTML = html;
