@@ -168,3 +168,46 @@ async fn metrics_after_a_known_workload() {
         "the HTTP port still accepts after shutdown"
     );
 }
+
+#[tokio::test]
+async fn the_log_cleaner_s_last_pass_is_in_the_scrape() {
+    use minikafka_testkit::compaction::{create, produce, BALANCES};
+    let broker = TestBroker::builder()
+        .config(|c| c.http = Some("127.0.0.1:0".parse().unwrap()))
+        .start()
+        .await
+        .unwrap();
+    let http = broker.handle().unwrap().http_addr().expect("http is on");
+    let bootstrap = broker.bootstrap();
+    create(
+        &bootstrap,
+        "balances",
+        &[
+            ("segment.bytes", "200"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    )
+    .await;
+    let produced = produce(&bootstrap, "balances", &BALANCES).await;
+    let part = |name: &str| format!("{name}{{topic=\"balances\",partition=\"0\"}}");
+    let before = samples(&get(http, "/metrics").await.1);
+    assert!(!before.contains_key(&part("kafka_log_cleaner_cleaned_up_to_offset")));
+
+    let reports = broker.handle().unwrap().clean_now().await.unwrap();
+    let report = &reports["balances-0"];
+    let s = samples(&get(http, "/metrics").await.1);
+    assert_eq!(
+        value(&s, &part("kafka_log_cleaner_cleaned_up_to_offset")),
+        report.cleaned_up_to as f64
+    );
+    assert!(report.cleaned_up_to > 0 && report.cleaned_up_to < produced.len() as i64);
+    let removed = report.stats.records_before - report.stats.records_after;
+    assert!(removed > 0);
+    assert_eq!(
+        value(&s, &part("kafka_log_cleaner_records_removed")),
+        removed as f64
+    );
+    let ratio = value(&s, &part("kafka_log_cleaner_recopy_ratio"));
+    assert!(ratio > 0.0 && ratio < 1.0, "{ratio}");
+    broker.stop().await;
+}

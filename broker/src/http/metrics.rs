@@ -12,6 +12,8 @@
 //! - Lag = log end offset - committed offset, never below 0; a partition that no longer
 //!   exists shows its committed offset without a lag.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -89,6 +91,9 @@ fn partitions(now: &Snapshot, registry: &mut Registry) {
     let end = Family::<PartitionLabels, Gauge>::default();
     let segments = Family::<PartitionLabels, Gauge>::default();
     let size = Family::<PartitionLabels, Gauge>::default();
+    let cleaned_up_to = Family::<PartitionLabels, Gauge>::default();
+    let recopy = Family::<PartitionLabels, Gauge<f64, AtomicU64>>::default();
+    let cleaned_records = Family::<PartitionLabels, Gauge>::default();
     for topic in &now.topics {
         for p in &topic.partitions {
             let labels = PartitionLabels {
@@ -101,8 +106,34 @@ fn partitions(now: &Snapshot, registry: &mut Registry) {
             segments.get_or_create(&labels).set(n);
             let bytes = i64::try_from(p.size_bytes).unwrap_or(i64::MAX);
             size.get_or_create(&labels).set(bytes);
+            if let Some(c) = &p.last_clean {
+                cleaned_up_to.get_or_create(&labels).set(c.cleaned_up_to);
+                if c.bytes_before > 0 {
+                    let ratio = c.bytes_after as f64 / c.bytes_before as f64;
+                    recopy.get_or_create(&labels).set(ratio);
+                }
+                let removed = c.records_before.saturating_sub(c.records_after);
+                cleaned_records
+                    .get_or_create(&labels)
+                    .set(i64::try_from(removed).unwrap_or(i64::MAX));
+            }
         }
     }
+    registry.register(
+        "kafka_log_cleaner_cleaned_up_to_offset",
+        "Compacted topics: the log cleaner's checkpoint after its last pass (offsets below it are cleaned)",
+        cleaned_up_to,
+    );
+    registry.register(
+        "kafka_log_cleaner_recopy_ratio",
+        "Compacted topics: bytes written / bytes read by the last cleaning pass (Kafka's cleaner-recopy-percent, as a ratio)",
+        recopy,
+    );
+    registry.register(
+        "kafka_log_cleaner_records_removed",
+        "Compacted topics: records the last cleaning pass removed",
+        cleaned_records,
+    );
     registry.register(
         "kafka_log_log_start_offset",
         "First offset still in the partition's log (moves with retention)",
