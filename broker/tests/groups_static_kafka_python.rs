@@ -89,6 +89,19 @@ impl PyMember {
             .count()
     }
 
+    /// What it printed apart from records (assignments, revocations, fenced, closed), for
+    /// a failure message.
+    fn events(&mut self) -> String {
+        self.drain();
+        let events: Vec<String> = self
+            .seen
+            .iter()
+            .filter(|v| v.get("partition").is_none())
+            .map(|v| v.to_string())
+            .collect();
+        format!("[{}]", events.join(", "))
+    }
+
     fn printed(&mut self, key: &str) -> bool {
         self.drain();
         self.seen.iter().any(|v| v.get(key).is_some())
@@ -106,9 +119,18 @@ impl PyMember {
 
 /// Waits until `cond` holds; fails with `what` after [`WAIT`].
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    until_state(what, || if cond() { Ok(()) } else { Err(String::new()) }).await;
+}
+
+/// Waits until `check` gives `Ok`; fails with `what` and the last state `check` described
+/// after [`WAIT`].
+async fn until_state(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+    while let Err(state) = check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}; {state}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -146,15 +168,31 @@ async fn kafka_python_static_member_restarts_without_a_rebalance_and_a_duplicate
 
     let mut a = PyMember::start(&python, &bootstrap, "py-a", "py-a");
     let mut b = PyMember::start(&python, &bootstrap, "py-b", "py-b");
-    until("both members share the three partitions, Stable", || {
-        let stable =
-            group_view(&broker).is_some_and(|g| g.state == "Stable" && g.members.len() == 2);
-        match (a.assignment(), b.assignment()) {
-            (Some(x), Some(y)) => {
-                stable && x.is_disjoint(&y) && x.len() + y.len() == 3 && !y.is_empty()
-            }
+    until_state("both members share the three partitions, Stable", || {
+        let view = group_view(&broker);
+        let stable = view
+            .as_ref()
+            .is_some_and(|g| g.state == "Stable" && g.members.len() == 2);
+        let shared = match (a.assignment(), b.assignment()) {
+            (Some(x), Some(y)) => x.is_disjoint(&y) && x.len() + y.len() == 3 && !y.is_empty(),
             _ => false,
+        };
+        if stable && shared {
+            return Ok(());
         }
+        let group = view.map_or("not listed".to_string(), |g| {
+            format!(
+                "{} in generation {} with {} members",
+                g.state,
+                g.generation,
+                g.members.len()
+            )
+        });
+        Err(format!(
+            "the group is {group}; A printed {}; B printed {}",
+            a.events(),
+            b.events()
+        ))
     })
     .await;
     let generation = group_view(&broker).expect("group").generation;

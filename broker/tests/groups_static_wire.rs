@@ -11,6 +11,8 @@
 //!   on, and is told the old leader id before;
 //! - LeaveGroup by instance id; an unknown instance id is UNKNOWN_MEMBER_ID;
 //! - a static member that does not rejoin stays through a rebalance until its session ends;
+//! - the leader's JoinGroup in a Stable group starts a rebalance even with unchanged
+//!   metadata (so it can reassign after a topic change), and waits for the other members;
 //! - OffsetCommit v9's GROUP_ID_NOT_FOUND, ListGroups v5's type filter, FindCoordinator v6.
 
 use std::time::Duration;
@@ -387,6 +389,66 @@ async fn a_static_member_that_does_not_rejoin_stays_until_its_session_ends() {
         .call(ApiKey::Heartbeat, 4, &heartbeat("away", &a_id, 2, None))
         .await;
     assert_eq!(hb.error_code, REBALANCE_IN_PROGRESS);
+    broker.stop().await;
+}
+
+/// Kafka's `doCurrentMemberJoinGroup`: the leader rejoining a Stable group with the same
+/// metadata starts a rebalance (a consumer leader does this when the topic's metadata
+/// changes, e.g. the partitions it did not know at its first assignment). Its JoinGroup is
+/// answered only once the other member, told by its heartbeat, has rejoined too: a client
+/// must keep driving a join that outlasts its poll (kafka-python 3.0.12 does not, see the
+/// member script in tests/python).
+#[tokio::test]
+async fn the_leader_rejoining_a_stable_group_waits_for_the_others_to_rejoin() {
+    let broker = TestBroker::start().await.expect("broker starts");
+    let group = "leader-rejoins";
+    let ((mut a, a_id), (mut b, b_id)) = two_static_members(&broker, group).await;
+
+    let leader = a_id.clone();
+    let a_join = tokio::spawn(async move {
+        let resp = join_static(&mut a, group, &leader, "a", 5).await;
+        (a, resp)
+    });
+    let mut told = false;
+    for _ in 0..200 {
+        let hb: HeartbeatResponse = b
+            .call(ApiKey::Heartbeat, 4, &heartbeat(group, &b_id, 2, Some("b")))
+            .await;
+        if hb.error_code == REBALANCE_IN_PROGRESS {
+            told = true;
+            break;
+        }
+        assert_eq!(hb.error_code, 0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(told, "B learns of the rebalance from its heartbeat");
+    let view = group_view(&broker, group);
+    assert_eq!(
+        (view.state.as_str(), view.generation),
+        ("PreparingRebalance", 2)
+    );
+    assert!(!a_join.is_finished(), "the leader's JoinGroup waits for B");
+
+    let b3 = join_static(&mut b, group, &b_id, "b", 5).await;
+    let (_a, a3) = tokio::time::timeout(minikafka_testkit::WAIT, a_join)
+        .await
+        .expect("the leader's JoinGroup is answered once B rejoined")
+        .expect("A's task");
+    assert_eq!((a3.error_code, b3.error_code), (0, 0));
+    assert_eq!((a3.generation_id, b3.generation_id), (3, 3));
+    assert_eq!(a3.leader.as_str(), a_id, "A still leads");
+    assert_eq!(b3.leader.as_str(), a_id);
+    assert_eq!(
+        a3.members.len(),
+        2,
+        "the leader gets both members to assign"
+    );
+    assert!(b3.members.is_empty(), "a follower gets no member list");
+    let view = group_view(&broker, group);
+    assert_eq!(
+        (view.state.as_str(), view.generation),
+        ("CompletingRebalance", 3)
+    );
     broker.stop().await;
 }
 

@@ -7,15 +7,17 @@ Joins GROUP with the round-robin assignor and prints one JSON line per event:
   {"committed": true}               after a commit asked for with a line "commit"
   {"closed": true}                  after a clean stop
   {"fenced": true}                  when another process took its INSTANCE_ID (it exits)
-It stops cleanly (commit, leave the group) when its standard input is closed or
-receives a line "stop". With INSTANCE_ID it is a static member (group_instance_id,
-KIP-345): it does not leave the group on close, and its session timeout (10 s) decides
-when it is gone, so a restart with the same INSTANCE_ID within it costs no rebalance.
+It learns TOPIC's partitions before it joins (see below why). It stops cleanly (commit,
+leave the group) when its standard input is closed or receives a line "stop". With
+INSTANCE_ID it is a static member (group_instance_id, KIP-345): it does not leave the
+group on close, and its session timeout (10 s) decides when it is gone, so a restart with
+the same INSTANCE_ID within it costs no rebalance.
 """
 import json
 import os
 import sys
 import threading
+import time
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import FencedInstanceIdError
@@ -64,6 +66,15 @@ consumer = KafkaConsumer(
 )
 consumer.subscribe([topic], listener=Listener())
 threading.Thread(target=watch_stdin, daemon=True).start()
+# Know the topic's partitions before the first poll joins the group. kafka-python 3.0.12
+# strands a leader that joined without them: its first assignment is empty, the metadata
+# that arrives next makes it rejoin, and if that JoinGroup outlasts a poll (it waits for
+# the other members to rejoin) the assignment it then makes clears need_rejoin(), so no
+# later poll collects the finished join: no assignment, heartbeats stay off, and the
+# session timeout removes it. (Java's client keeps polling while a join is pending:
+# rejoinNeededOrPending().)
+while not stop.is_set() and not consumer.partitions_for_topic(topic):
+    time.sleep(0.1)
 try:
     while not stop.is_set():
         # kafka-python's consumer is not thread-safe: the commit is made here, between polls.
