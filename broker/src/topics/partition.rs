@@ -254,14 +254,22 @@ mod tests {
         );
         assert_eq!(p.log_end_offset(), 2, "nothing stored");
         assert!(!rx.has_changed().unwrap());
-        let mut two = [build(&[keyed.clone()], 0, Compression::None), mixed()].concat();
+        let mut two = [
+            build(std::slice::from_ref(&keyed), 0, Compression::None),
+            mixed(),
+        ]
+        .concat();
         assert!(
             p.append(&mut two).is_err(),
             "the keyed first batch is not stored either"
         );
         assert_eq!(p.log_end_offset(), 2);
-        p.append(&mut build(&[keyed.clone()], 0, Compression::Gzip))
-            .unwrap();
+        p.append(&mut build(
+            std::slice::from_ref(&keyed),
+            0,
+            Compression::Gzip,
+        ))
+        .unwrap();
         assert_eq!(p.log_end_offset(), 3);
 
         // The batch the topic's codec writes again is checked too.
