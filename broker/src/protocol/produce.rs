@@ -67,6 +67,8 @@ type PartitionOutcome = Result<(AppendInfo, Option<String>), Refusal>;
 struct Refusal {
     code: i16,
     reason: String,
+    /// Where the records were looked at and refused, for the explain line.
+    checked_by: Option<&'static str>,
     /// `(batch_index, message)` of each refused record, in batch order: Produce v8+
     /// sends them as `record_errors`, and `error_message` becomes Kafka's summary of
     /// them ([`kafka_summary`]).
@@ -78,6 +80,7 @@ impl Refusal {
         Refusal {
             code,
             reason,
+            checked_by: None,
             record_errors: Vec::new(),
         }
     }
@@ -99,7 +102,10 @@ impl Refusal {
         };
         Refusal {
             code: e.kafka_error_code(),
-            reason: format!("batch for {topic}[{index}] rejected: {e}"),
+            reason: e.to_string(),
+            checked_by: Some(
+                "log/record_batch.rs split_exact and validate_for, which PartitionLog::append runs on every batch before it writes one",
+            ),
             record_errors,
         }
     }
@@ -198,10 +204,13 @@ fn explain_refusal(topic: &str, index: i32, refusal: &Refusal, version: i16) {
             format!("; Produce v{version} has no record_errors (v8+), so only the code goes back")
         }
     };
+    let checked_by = refusal
+        .checked_by
+        .map_or_else(String::new, |by| format!(" (found by {by})"));
     crate::explain::line(
         "protocol/produce.rs produce::handle",
         format_args!(
-            "{topic}[{index}] refused with {}, nothing of it appended: {}{told}",
+            "{topic}[{index}] refused with {}, nothing of it appended: {}{checked_by}{told}",
             super::error_name(refusal.code),
             refusal.reason,
         ),
