@@ -343,14 +343,19 @@ async fn alters_are_checked_applied_at_once_and_survive_a_restart() {
     )
     .await;
     assert_eq!(code, 0, "{message}");
+    // Keyed: the topic is compacted now, and a compacted topic refuses key-less records.
     for i in 0..3 {
-        client
+        let p = client
             .produce(
                 "altered",
                 0,
-                batch(&[(None, "a value of a few bytes")], an_hour_ago + 10 + i),
+                batch(
+                    &[(Some("k"), "a value of a few bytes")],
+                    an_hour_ago + 10 + i,
+                ),
             )
             .await;
+        assert_eq!(p.error_code, 0);
     }
     assert_eq!(
         segments(&broker),

@@ -12,7 +12,9 @@
 //! - the retention check at start-up deletes a segment that expired while the broker was
 //!   down, before the listener opens;
 //! - `--group-min/max-session-timeout-ms` bound JoinGroup's session timeout, refused with
-//!   Kafka's INVALID_SESSION_TIMEOUT (26).
+//!   Kafka's INVALID_SESSION_TIMEOUT (26);
+//! - a refused produce (key-less records in a compacted topic) is explained, and its
+//!   request log line shows the error.
 // Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
 #![allow(clippy::unwrap_used)]
 
@@ -429,6 +431,37 @@ async fn session_timeouts_outside_the_broker_range_are_refused() {
             "session timeout {ms} ms: 26 = INVALID_SESSION_TIMEOUT, 79 = MEMBER_ID_REQUIRED"
         );
     }
+    drop(client);
+    broker.stop();
+}
+
+/// A refused produce: the explain line says why (key-less records in a compacted topic,
+/// which ones, and what the producer is told) and the request log line shows the error.
+#[tokio::test]
+async fn a_refused_produce_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(dir.path(), &["--explain"]);
+    let mut client = Client::connect(broker.addr).await;
+    let topic = "compacted";
+    let code = client
+        .create_topic_with(topic, 1, &[("cleanup.policy", "compact")])
+        .await;
+    assert_eq!(code, 0);
+    let keyless = wire::batch(&[(Some("k"), "a"), (None, "b")], now_ms());
+    let r = client.produce(topic, 0, keyless).await;
+    assert_eq!(r.error_code, 87, "INVALID_RECORD");
+    broker.explained(
+        "protocol/produce.rs produce::handle",
+        &[
+            "compacted[0] refused with INVALID_RECORD, nothing of it appended",
+            "1 of the batch's 2 records have no key (batch index 1)",
+            "cleanup.policy=compact",
+            "record_errors names the 1 refused record",
+        ],
+    );
+    broker.wait_for("the request log line", |l| {
+        l.contains("produce acks=-1 compacted[0] rejected: INVALID_RECORD")
+    });
     drop(client);
     broker.stop();
 }

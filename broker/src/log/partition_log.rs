@@ -231,9 +231,9 @@ impl PartitionLog {
     /// field of a Produce request) and follows the fsync policy before returning.
     ///
     /// `records` is framed once ([`record_batch::split_exact`]: every byte must belong
-    /// to a whole batch) and each batch is validated once ([`record_batch::validate`]),
-    /// all before the lock is taken and before anything is written, so a bad batch
-    /// rejects the whole set. Then, under the lock, each batch gets the next offset as
+    /// to a whole batch) and each batch is validated once ([`record_batch::validate_for`];
+    /// on a compacted topic every record must have a key), all before the lock is taken
+    /// and before anything is written, so a bad batch rejects the whole set. Then, under the lock, each batch gets the next offset as
     /// its base offset and the leader epoch 0 (both written in place, both outside the
     /// CRC) and goes to the active segment. The returned
     /// info spans all of them: the first base offset, the last offset, the total record
@@ -244,7 +244,13 @@ impl PartitionLog {
         let max = config.max_message_bytes as usize;
         let batches = record_batch::split_exact(records)?
             .into_iter()
-            .map(|range| Ok((record_batch::validate(&records[range.clone()], max)?, range)))
+            .map(|range| {
+                let batch = &records[range.clone()];
+                Ok((
+                    record_batch::validate_for(batch, max, config.compact)?,
+                    range,
+                ))
+            })
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();

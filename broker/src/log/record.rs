@@ -468,3 +468,31 @@ fn compress(body: &[u8], compression: Compression) -> Result<Vec<u8>, String> {
     r.map_err(|e| format!("{e:#}"))?;
     Ok(out)
 }
+
+/// The records of a batch that have no key (key length −1), by their index in the batch:
+/// what a compacted topic refuses (Kafka's `LogValidator.validateKey`; see
+/// [`validate_for`](super::record_batch::validate_for)). `body` is the records section
+/// (decompressed, for a compressed batch) that [`check_offset_deltas`] accepted. The walk
+/// reads each record's length and the three varints before the key, with the same
+/// readers as [`records`]; it copies nothing and allocates only when it finds a key-less
+/// record.
+pub fn keyless_records(body: &[u8], count: i32) -> Result<Vec<i32>, BatchError> {
+    let mut rest = body;
+    let mut keyless = Vec::new();
+    for i in 0..count {
+        let len = read_varint(&mut rest)?;
+        let record = usize::try_from(len)
+            .ok()
+            .and_then(|len| rest.get(..len))
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| bad(format!("record {i} has a bad length")))?;
+        let mut r = &record[1..]; // after the attributes byte
+        read_varlong(&mut r)?; // timestampDelta
+        read_varint(&mut r)?; // offsetDelta
+        if read_varint(&mut r)? < 0 {
+            keyless.push(i);
+        }
+        rest = &rest[record.len()..];
+    }
+    Ok(keyless)
+}

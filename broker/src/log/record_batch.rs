@@ -2,7 +2,8 @@
 //!
 //! Flow: producer → wire → server → `Partition::append` → `PartitionLog::append`, which
 //! cuts the request's bytes into batches ([`split_exact`]) and checks each one once
-//! ([`validate`]) → segment; and on the way out, fetch → consumer, or recovery,
+//! ([`validate_for`]: [`validate`], plus "every record has a key" on a compacted
+//! topic) → segment; and on the way out, fetch → consumer, or recovery,
 //! `inspect` and the group coordinator walking stored bytes ([`split_batches`],
 //! [`check_frame`], [`records`](super::record::records)).
 //!
@@ -105,18 +106,38 @@ pub enum BatchError {
     /// Larger than `max.message.bytes`.
     #[error("batch of {size} bytes is larger than max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
+    /// Records without a key, sent to a compacted topic (`cleanup.policy` has
+    /// `compact`): `indexes` are their positions inside the batch (Kafka's
+    /// `batch_index`), in order; `count` is the batch's recordCount.
+    #[error(
+        "{} of the batch's {count} records have no key (batch index {}), and a compacted topic (cleanup.policy=compact) keeps the latest record per key, so it takes only keyed records",
+        indexes.len(),
+        first_indexes(indexes)
+    )]
+    KeylessRecords { indexes: Vec<i32>, count: i32 },
+}
+
+/// `1, 3` or, past three, `1, 3, 5, … (7 in all)`: the indexes a log line shows.
+fn first_indexes(indexes: &[i32]) -> String {
+    let shown: Vec<String> = indexes.iter().take(3).map(i32::to_string).collect();
+    if indexes.len() > 3 {
+        format!("{}, … ({} in all)", shown.join(", "), indexes.len())
+    } else {
+        shown.join(", ")
+    }
 }
 
 impl BatchError {
     /// The Kafka error code a Produce response carries for this error:
-    /// CORRUPT_MESSAGE (2), INVALID_RECORD (87) or MESSAGE_TOO_LARGE (10).
+    /// CORRUPT_MESSAGE (2), INVALID_RECORD (87: inconsistent records, or key-less ones
+    /// in a compacted topic) or MESSAGE_TOO_LARGE (10).
     pub fn kafka_error_code(&self) -> i16 {
         match self {
             BatchError::BadLength(_)
             | BatchError::BadMagic(_)
             | BatchError::BadCrc { .. }
             | BatchError::Undecompressable { .. } => 2,
-            BatchError::InvalidRecords(_) => 87,
+            BatchError::InvalidRecords(_) | BatchError::KeylessRecords { .. } => 87,
             BatchError::TooLarge { .. } => 10,
         }
     }
@@ -304,6 +325,21 @@ pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
 /// payload that does not decompress is CORRUPT_MESSAGE; records that disagree with the
 /// header are INVALID_RECORD, compressed or not (Kafka's `InvalidRecordException`).
 pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, BatchError> {
+    validate_for(batch, max_message_bytes, false)
+}
+
+/// [`validate`], plus Kafka's rule for a compacted topic (`compacted`: its
+/// `cleanup.policy` has `compact`): every record of a batch that is not a control batch
+/// must have a key, since the cleaner keeps the latest record per key. The key-less
+/// ones are [`BatchError::KeylessRecords`] with their indexes in the batch
+/// (INVALID_RECORD, and Produce v8+ lists them in `record_errors`, KIP-467); Kafka's
+/// `LogValidator.validateKey`. The key walk (`record::keyless_records`) goes over the
+/// same records section as the offset walk, so a compressed batch is decompressed once.
+pub fn validate_for(
+    batch: &[u8],
+    max_message_bytes: usize,
+    compacted: bool,
+) -> Result<BatchHeader, BatchError> {
     if batch.len() > max_message_bytes {
         return Err(BatchError::TooLarge {
             size: batch.len(),
@@ -317,11 +353,22 @@ pub fn validate(batch: &[u8], max_message_bytes: usize) -> Result<BatchHeader, B
             h.record_count, h.last_offset_delta
         )));
     }
-    if h.compression()? == Compression::None {
-        super::record::check_offset_deltas(&batch[HEADER_LEN..], h.record_count)?;
+    let decompressed;
+    let body = if h.compression()? == Compression::None {
+        &batch[HEADER_LEN..]
     } else {
-        let body = super::record::records_section(batch, &h)?;
-        super::record::check_offset_deltas(&body, h.record_count)?;
+        decompressed = super::record::records_section(batch, &h)?;
+        &decompressed[..]
+    };
+    super::record::check_offset_deltas(body, h.record_count)?;
+    if compacted && !h.is_control() {
+        let indexes = super::record::keyless_records(body, h.record_count)?;
+        if !indexes.is_empty() {
+            return Err(BatchError::KeylessRecords {
+                indexes,
+                count: h.record_count,
+            });
+        }
     }
     Ok(h)
 }

@@ -25,8 +25,14 @@
 //!   magic, CRC-32C), INVALID_RECORD (inconsistent records, or no batch at all) or
 //!   MESSAGE_TOO_LARGE (`BatchError::kafka_error_code`), and **nothing** of that
 //!   partition's records is stored: `PartitionLog::append` frames the records
-//!   (`record_batch::split_exact`) and validates every batch (`record_batch::validate`)
-//!   before the first one is written. This file parses no batch bytes itself.
+//!   (`record_batch::split_exact`) and validates every batch
+//!   (`record_batch::validate_for`) before the first one is written. This file parses
+//!   no batch bytes itself.
+//! - A compacted topic (`cleanup.policy` has `compact`) takes only keyed records, as in
+//!   Kafka: a batch with key-less records gets INVALID_RECORD
+//!   (`BatchError::KeylessRecords`, found by `record_batch::validate_for`), and from v8
+//!   on (KIP-467) `record_errors` names each (`batch_index`, Kafka's message) and
+//!   `error_message` is Kafka's summary (`kafka_summary`). Below v8, just the code.
 //! - The batches are stored byte for byte as sent, except the base offset (bytes
 //!   0–7), which the log assigns. The CRC does not cover it, so it stays valid.
 //!   A compressed batch is checked record by record after decompressing, and still
@@ -39,18 +45,96 @@
 
 use crate::explain::{count, offsets};
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::BrokerContext;
 use crate::log::record_batch::{BatchHeader, Compression};
-use crate::log::{AppendInfo, LogError};
+use crate::log::{AppendInfo, BatchError, LogError};
 
 /// One partition's outcome: where its records landed (and, when the topic's
-/// `compression.type` recompressed them, the codecs), or a Kafka error.
-type PartitionOutcome = Result<(AppendInfo, Option<String>), (i16, String)>;
+/// `compression.type` recompressed them, the codecs), or why they were refused.
+type PartitionOutcome = Result<(AppendInfo, Option<String>), Refusal>;
+
+/// Why a partition's records were refused: the Kafka error code, our reason (for the
+/// request log line, and `error_message` from v8 on), and, when single records were at
+/// fault, KIP-467's per-record errors.
+#[derive(Debug)]
+struct Refusal {
+    code: i16,
+    reason: String,
+    /// Where the records were looked at and refused, for the explain line.
+    checked_by: Option<&'static str>,
+    /// `(batch_index, message)` of each refused record, in batch order: Produce v8+
+    /// sends them as `record_errors`, and `error_message` becomes Kafka's summary of
+    /// them ([`kafka_summary`]).
+    record_errors: Vec<(i32, String)>,
+}
+
+impl Refusal {
+    fn new(code: i16, reason: String) -> Refusal {
+        Refusal {
+            code,
+            reason,
+            checked_by: None,
+            record_errors: Vec::new(),
+        }
+    }
+
+    /// A batch `Partition::append` refused. Key-less records in a compacted topic are
+    /// refused one by one, with Kafka's message for each (`LogValidator.validateKey`).
+    fn from_batch(topic: &str, index: i32, e: BatchError) -> Refusal {
+        let record_errors = match &e {
+            BatchError::KeylessRecords { indexes, .. } => indexes
+                .iter()
+                .map(|&i| {
+                    (
+                        i,
+                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}"),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Refusal {
+            code: e.kafka_error_code(),
+            reason: e.to_string(),
+            checked_by: Some(
+                "log/record_batch.rs split_exact and validate_for, which PartitionLog::append runs on every batch before it writes one",
+            ),
+            record_errors,
+        }
+    }
+
+    /// What `error_message` carries (v8+): Kafka's summary when records were refused one
+    /// by one, else our reason.
+    fn error_message(&self) -> String {
+        if self.record_errors.is_empty() {
+            self.reason.clone()
+        } else {
+            kafka_summary(&self.record_errors)
+        }
+    }
+}
+
+/// Kafka's `error_message` for per-record errors (`LogValidator.processRecordErrors`):
+/// the count, then the first three as Java prints a `List<RecordError>`.
+fn kafka_summary(record_errors: &[(i32, String)]) -> String {
+    let first: Vec<String> = record_errors
+        .iter()
+        .take(3)
+        .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+        .collect();
+    format!(
+        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+        record_errors.len(),
+        first.join(", ")
+    )
+}
 
 /// Produce v3–v9. The caller sends no response at all when `acks == 0`.
 pub async fn handle(
@@ -66,7 +150,7 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let outcome = if !matches!(acks, -1..=1) {
-                Err((
+                Err(Refusal::new(
                     ResponseError::InvalidRequiredAcks.code(),
                     format!("acks must be -1, 0 or 1, got {acks}"),
                 ))
@@ -76,6 +160,9 @@ pub async fn handle(
                 }
                 produce_partition(ctx, &name, data.index, data.records, version).await
             };
+            if let (true, Err(refusal)) = (ctx.config.explain, &outcome) {
+                explain_refusal(&name, data.index, refusal, version);
+            }
             lines.push(describe(&name, data.index, &outcome));
             partitions.push(partition_response(data.index, outcome, version));
         }
@@ -104,6 +191,32 @@ fn explain_choice(ctx: &BrokerContext, topic: &str, index: i32, records: Option<
     );
 }
 
+/// The explain line of a refused partition (explain mode only): the error, why, and
+/// what the producer is told.
+fn explain_refusal(topic: &str, index: i32, refusal: &Refusal, version: i16) {
+    let told = match (refusal.record_errors.len(), version >= 8) {
+        (0, _) => String::new(),
+        (n, true) => format!(
+            "; record_errors names the {} (KIP-467, Produce v8+), and error_message is Kafka's summary",
+            count(n, "refused record")
+        ),
+        (_, false) => {
+            format!("; Produce v{version} has no record_errors (v8+), so only the code goes back")
+        }
+    };
+    let checked_by = refusal
+        .checked_by
+        .map_or_else(String::new, |by| format!(" (found by {by})"));
+    crate::explain::line(
+        "protocol/produce.rs produce::handle",
+        format_args!(
+            "{topic}[{index}] refused with {}, nothing of it appended: {}{checked_by}{told}",
+            super::error_name(refusal.code),
+            refusal.reason,
+        ),
+    );
+}
+
 /// Appends the records of one partition: one call to `Partition::append`, which frames
 /// the batches, validates each once, and stores all of them or none.
 async fn produce_partition(
@@ -114,7 +227,7 @@ async fn produce_partition(
     version: i16,
 ) -> PartitionOutcome {
     let Some(partition) = ctx.topics.partition(topic, index) else {
-        return Err((
+        return Err(Refusal::new(
             ResponseError::UnknownTopicOrPartition.code(),
             format!("this broker has no partition {topic}[{index}]"),
         ));
@@ -126,7 +239,7 @@ async fn produce_partition(
         .ok()
         .and_then(|h| h.compression().ok());
     if version < 7 && codec == Some(Compression::Zstd) {
-        return Err((
+        return Err(Refusal::new(
             ResponseError::UnsupportedCompressionType.code(),
             format!("Produce v{version} may not carry zstd batches (v7+ may)"),
         ));
@@ -148,15 +261,15 @@ async fn produce_partition(
     .await;
     match appended {
         Ok(Ok(info)) => Ok((info, recompressed)),
-        Ok(Err(LogError::InvalidBatch(e))) => Err((
-            e.kafka_error_code(),
-            format!("batch for {topic}[{index}] rejected: {e}"),
-        )),
+        Ok(Err(LogError::InvalidBatch(e))) => Err(Refusal::from_batch(topic, index, e)),
         Ok(Err(e)) => {
             tracing::warn!("append to {topic}[{index}] failed: {e}");
-            Err((ResponseError::KafkaStorageError.code(), e.to_string()))
+            Err(Refusal::new(
+                ResponseError::KafkaStorageError.code(),
+                e.to_string(),
+            ))
         }
-        Err(e) => Err((
+        Err(e) => Err(Refusal::new(
             ResponseError::UnknownServerError.code(),
             format!("append to {topic}[{index}] did not finish: {e}"),
         )),
@@ -193,14 +306,24 @@ fn partition_response(
             .with_base_offset(info.base_offset)
             .with_log_append_time_ms(info.log_append_time)
             .with_log_start_offset(info.log_start_offset),
-        Err((code, message)) => {
+        Err(refusal) => {
             let resp = resp
-                .with_error_code(code)
+                .with_error_code(refusal.code)
                 .with_base_offset(-1)
                 .with_log_start_offset(-1);
-            // error_message exists from v8 on.
+            // record_errors and error_message exist from v8 on (KIP-467).
             if version >= 8 {
-                resp.with_error_message(Some(StrBytes::from_string(message)))
+                let record_errors = refusal
+                    .record_errors
+                    .iter()
+                    .map(|(i, m)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(*i)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(m.clone())))
+                    })
+                    .collect();
+                resp.with_record_errors(record_errors)
+                    .with_error_message(Some(StrBytes::from_string(refusal.error_message())))
             } else {
                 resp
             }
@@ -228,10 +351,11 @@ fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
                 info.position
             )
         }
-        Err((code, message)) => {
+        Err(refusal) => {
             format!(
-                "{topic}[{index}] rejected: {}: {message}",
-                super::error_name(*code)
+                "{topic}[{index}] rejected: {}: {}",
+                super::error_name(refusal.code),
+                refusal.reason
             )
         }
     }

@@ -233,4 +233,58 @@ mod tests {
         p.truncate_to(1).unwrap();
         assert_eq!(*rx.borrow_and_update(), 1);
     }
+
+    /// `cleanup.policy=compact`: a batch with a key-less record is refused whole, nothing
+    /// stored and no one woken; keyed batches go in. A topic altered to compact
+    /// (`set_config`) refuses from its next append, and under `compression.type` too.
+    #[test]
+    fn a_compacted_partition_refuses_keyless_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let p =
+            Partition::open(dir.path(), "t", 0, LogConfig::default(), Events::default()).unwrap();
+        let keyed = NewRecord {
+            key: Some(bytes::Bytes::from_static(b"k")),
+            ..NewRecord::default()
+        };
+        let mixed = || build(&[keyed.clone(), NewRecord::default()], 0, Compression::None);
+        p.append(&mut mixed()).unwrap();
+        assert_eq!(p.log_end_offset(), 2, "not compacted: accepted");
+
+        let compact = |compression| LogConfig {
+            compact: true,
+            compression,
+            ..LogConfig::default()
+        };
+        p.set_config(compact(None));
+        let rx = p.subscribe();
+        let e = p.append(&mut mixed()).unwrap_err();
+        assert!(
+            matches!(&e, LogError::InvalidBatch(crate::log::BatchError::KeylessRecords { indexes, .. }) if indexes == &[1]),
+            "{e}"
+        );
+        assert_eq!(p.log_end_offset(), 2, "nothing stored");
+        assert!(!rx.has_changed().unwrap());
+        let mut two = [
+            build(std::slice::from_ref(&keyed), 0, Compression::None),
+            mixed(),
+        ]
+        .concat();
+        assert!(
+            p.append(&mut two).is_err(),
+            "the keyed first batch is not stored either"
+        );
+        assert_eq!(p.log_end_offset(), 2);
+        p.append(&mut build(
+            std::slice::from_ref(&keyed),
+            0,
+            Compression::Gzip,
+        ))
+        .unwrap();
+        assert_eq!(p.log_end_offset(), 3);
+
+        // The batch the topic's codec writes again is checked too.
+        p.set_config(compact(Some(Compression::Lz4)));
+        assert!(p.append(&mut mixed()).is_err());
+        assert_eq!(p.log_end_offset(), 3);
+    }
 }

@@ -296,3 +296,49 @@ fn recompress_keeps_records_and_producer_identity() {
     bad[RECORD_COUNT].copy_from_slice(&5i32.to_be_bytes());
     assert!(recompress(&bad, Compression::Gzip, 1 << 20).is_err());
 }
+
+/// A compacted topic's rule (`validate_for(.., true)`): the key-less records of a batch
+/// are named by their index in it, compressed or not; a null key is key-less, an empty
+/// one is a key; control batches and non-compacted topics are not checked.
+#[test]
+fn compacted_topics_refuse_keyless_records_by_index() {
+    let keyless = |v: &str| NewRecord {
+        key: None,
+        ..rec("", v, 1000)
+    };
+    let input = [
+        rec("a", "0", 1000),
+        keyless("1"),
+        rec("", "2", 1000),
+        keyless("3"),
+    ];
+    for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let b = build(&input, 1000, c);
+        validate_for(&b, 1 << 20, false).unwrap();
+        let e = validate_for(&b, 1 << 20, true).unwrap_err();
+        let BatchError::KeylessRecords { indexes, count } = &e else {
+            panic!("{c:?}: {e}");
+        };
+        assert_eq!((indexes.as_slice(), *count), (&[1, 3][..], 4), "{c:?}");
+        assert_eq!(e.kafka_error_code(), 87, "INVALID_RECORD");
+        assert!(
+            e.to_string()
+                .contains("2 of the batch's 4 records have no key (batch index 1, 3)"),
+            "{e}"
+        );
+        let keyed = build(&[rec("a", "0", 1000), rec("", "1", 1000)], 1000, c);
+        validate_for(&keyed, 1 << 20, true).unwrap();
+    }
+    // Many: the message shows the first three and the total.
+    let many: Vec<NewRecord> = (0..7).map(|i| keyless(&i.to_string())).collect();
+    let e = validate_for(&build(&many, 1000, Compression::None), 1 << 20, true).unwrap_err();
+    assert!(
+        e.to_string().contains("batch index 0, 1, 2, … (7 in all)"),
+        "{e}"
+    );
+    // A control batch (attribute bit 5) is not the producer's data: not checked.
+    let mut control = build(&[keyless("marker")], 1000, Compression::None);
+    control[ATTRIBUTES].copy_from_slice(&0x20i16.to_be_bytes());
+    fix_crc(&mut control);
+    validate_for(&control, 1 << 20, true).unwrap();
+}
