@@ -14,14 +14,8 @@
 //! `compacted_keys_clients.rs`.
 
 use bytes::Bytes;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::{
-    ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ProduceResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use minikafka_broker::log::record::{build, NewRecord};
 use minikafka_broker::log::record_batch::Compression;
 use minikafka_testkit::wire::{self, Client};
@@ -51,19 +45,10 @@ async fn high_watermark(client: &mut Client, topic: &str) -> i64 {
 }
 
 async fn alter_cleanup_policy(client: &mut Client, topic: &str, policy: &str) {
-    let s = |t: &str| StrBytes::from_string(t.to_string());
-    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(2) // TOPIC
-            .with_resource_name(s(topic))
-            .with_configs(vec![AlterableConfig::default()
-                .with_name(s("cleanup.policy"))
-                .with_config_operation(0) // SET
-                .with_value(Some(s(policy)))]),
-    ]);
-    let resp: IncrementalAlterConfigsResponse =
-        client.call(ApiKey::IncrementalAlterConfigs, 1, &req).await;
-    assert_eq!(resp.responses[0].error_code, 0, "{:?}", resp.responses[0]);
+    let code = client
+        .alter_topic_config(topic, "cleanup.policy", policy)
+        .await;
+    assert_eq!(code, 0, "alter {topic}'s cleanup.policy");
 }
 
 #[tokio::test]

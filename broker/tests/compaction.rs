@@ -331,21 +331,12 @@ async fn a_crash_in_the_middle_of_a_cleaning_pass_leaves_the_old_segments_or_the
             &["--log-cleaner-backoff-ms", "100"],
         );
         let mut client = Client::connect(addr.parse().unwrap()).await;
-        // Cleanable only once its records are 2 s old: all of it is written by then.
+        // Written as an ordinary topic (one segment per record: segment.ms is 1 ms),
+        // then made compacted: the next cleaner tick starts the pass.
         let code = client
-            .create_topic_with(
-                "ledger",
-                1,
-                &[
-                    ("cleanup.policy", "compact"),
-                    ("segment.ms", "1"),
-                    ("min.compaction.lag.ms", "2000"),
-                ],
-            )
+            .create_topic_with("ledger", 1, &[("segment.ms", "1")])
             .await;
         assert_eq!(code, 0);
-        // One timestamp for all: every sealed segment becomes cleanable at the same
-        // moment, so the pass cleans them all in one group.
         let ts = now_ms();
         let mut produced = Vec::new();
         for i in 0..12 {
@@ -360,6 +351,10 @@ async fn a_crash_in_the_middle_of_a_cleaning_pass_leaves_the_old_segments_or_the
         }
         let before = read_all(&mut client, "ledger").await;
         assert_eq!(before, produced);
+        let code = client
+            .alter_topic_config("ledger", "cleanup.policy", "compact")
+            .await;
+        assert_eq!(code, 0);
 
         // The pass starts after 2 s and aborts the process at the failpoint.
         let deadline = Instant::now() + WAIT;

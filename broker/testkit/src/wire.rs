@@ -179,6 +179,30 @@ impl Client {
         resp.topics[0].error_code
     }
 
+    /// Sets one topic config with IncrementalAlterConfigs v1 (SET); returns the
+    /// resource's error code (0: done).
+    pub async fn alter_topic_config(&mut self, topic: &str, name: &str, value: &str) -> i16 {
+        use kafka_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        use kafka_protocol::messages::{
+            IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+        };
+        let s = |t: &str| StrBytes::from_string(t.to_string());
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2) // TOPIC
+                .with_resource_name(s(topic))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s(name))
+                    .with_config_operation(0) // SET
+                    .with_value(Some(s(value)))]),
+        ]);
+        let resp: IncrementalAlterConfigsResponse =
+            self.call(ApiKey::IncrementalAlterConfigs, 1, &req).await;
+        resp.responses[0].error_code
+    }
+
     /// Produces `records` to one partition with Produce v9; returns the partition result.
     pub async fn produce(
         &mut self,

@@ -264,7 +264,11 @@ fn recovery_drops_an_uncommitted_pass_and_finishes_a_committed_swap() {
 fn records_without_a_key_are_dropped_by_the_cleaner() {
     // Possible only from before a topic became compacted: produce refuses them after.
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), compacted()).unwrap();
+    let not_yet = LogConfig {
+        compact: false,
+        ..compacted()
+    };
+    let log = PartitionLog::open(dir.path(), not_yet).unwrap();
     std::thread::sleep(Duration::from_millis(3));
     let mut b = build(
         &[
@@ -285,6 +289,7 @@ fn records_without_a_key_are_dropped_by_the_cleaner() {
         Compression::None,
     );
     log.append(&mut b).unwrap();
+    log.set_config(compacted());
     put(&log, &[("z", Some("z1"))], Compression::None);
     log.clean().unwrap().unwrap();
     let chunk = log.read(0, 1 << 20).unwrap();
