@@ -8,6 +8,9 @@
 //!   with a rebalance, and its uncommitted record is delivered again;
 //! - chapter 6: the offsets before and after the broker restart are the same;
 //! - chapter 7: retention moved the log start offset;
+//! - chapter 8: after a cleaning pass, a reader from the earliest offset gets the latest
+//!   value of each key at the offset it was produced at (the tombstone too), and after
+//!   the second pass, past the delete horizon, no tombstone;
 //! - `--chapter N` runs that chapter alone; `--keep-data DIR` leaves a data dir that
 //!   `minikafka-broker inspect topics|groups` reads;
 //! - piped output holds no ANSI escape sequence.
@@ -79,7 +82,7 @@ fn run_full(program: &Path, args: &[&str]) -> (ExitStatus, String, String) {
 /// The part of `out` from the heading of chapter `n` to the next heading.
 fn chapter(out: &str, n: usize) -> &str {
     let start = out
-        .find(&format!("== Chapter {n} of 7:"))
+        .find(&format!("== Chapter {n} of 8:"))
         .unwrap_or_else(|| panic!("no chapter {n} in:\n{out}"));
     let rest = &out[start..];
     let end = rest[1..].find("== Chapter ").map_or(rest.len(), |e| e + 1);
@@ -107,7 +110,7 @@ fn the_whole_tour_shows_every_lesson() {
     assert!(status.success(), "exit {status}:\n{out}");
     for (n, title) in minikafka_demo::tour::CHAPTERS.iter().enumerate() {
         assert!(
-            out.contains(&format!("== Chapter {} of 7: {title} ==", n + 1)),
+            out.contains(&format!("== Chapter {} of 8: {title} ==", n + 1)),
             "chapter {} heading missing:\n{out}",
             n + 1
         );
@@ -200,15 +203,75 @@ fn the_whole_tour_shows_every_lesson() {
     assert!(seven.contains("rolled"), "{seven}");
     let moved_to = number_after(seven, "log start offset: 0 →");
     assert!(moved_to > 0.0, "{seven}");
+
+    check_compaction(chapter(&out, 8));
+}
+
+/// `(offset, key, value)` of the lines of `text` that start with `prefix` and go on
+/// `<offset>  key=<key>  value=<value>` (`None` for `null`, whatever follows it).
+fn records(text: &str, prefix: &str) -> Vec<(i64, String, Option<String>)> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(prefix))
+        .map(|rest| {
+            let (offset, rest) = rest.split_once("  key=").expect("key=");
+            let (key, value) = rest.split_once("  value=").expect("value=");
+            let value = (!value.starts_with("null")).then(|| value.to_string());
+            (offset.parse().expect("an offset"), key.to_string(), value)
+        })
+        .collect()
+}
+
+/// Chapter 8: what the reader got after each pass, against what was produced.
+fn check_compaction(eight: &str) {
+    let produced = records(eight, "tour-balances [0] @ ");
+    assert_eq!(produced.len(), 9, "{eight}");
+    let up_to = number_after(eight, "offsets below") as i64;
+    let tombstone = produced
+        .iter()
+        .find(|(_, _, v)| v.is_none())
+        .unwrap_or_else(|| panic!("no tombstone produced:\n{eight}"))
+        .clone();
+    assert!(tombstone.0 < up_to, "the tombstone was cleaned:\n{eight}");
+    // The latest record of each key below `up_to`, and everything from it on.
+    let expected = |tombstones_gone: bool| -> Vec<_> {
+        let latest = |o: i64, k: &str| {
+            !produced
+                .iter()
+                .any(|(later, key, _)| *later > o && *later < up_to && key == k)
+        };
+        produced
+            .iter()
+            .filter(|(o, k, v)| *o >= up_to || (latest(*o, k) && !(tombstones_gone && v.is_none())))
+            .cloned()
+            .collect()
+    };
+    let (first, second) = eight
+        .split_once("past the delete horizon, a second pass")
+        .unwrap_or_else(|| panic!("no second pass in:\n{eight}"));
+    let read = records(first, "read @ ");
+    assert_eq!(read, expected(false), "{eight}");
+    assert!(read.contains(&tombstone), "{eight}");
+    assert!(read.len() < produced.len(), "nothing was cleaned:\n{eight}");
+    assert!(first.contains("merged "), "{eight}");
+    assert!(first.contains("delete horizon set"), "{eight}");
+    assert!(first.contains("cleaner-checkpoint: "), "{eight}");
+    let read = records(second, "read @ ");
+    assert_eq!(read, expected(true), "{eight}");
+    assert!(second.contains("1 tombstone removed"), "{eight}");
+    assert!(!read.iter().any(|(_, k, _)| *k == tombstone.1), "{eight}");
 }
 
 #[test]
 fn one_chapter_runs_alone() {
     let (status, out) = tour(&["--chapter", "7"]);
     assert!(status.success(), "exit {status}:\n{out}");
-    assert!(out.contains("== Chapter 7 of 7: Segments =="), "{out}");
-    assert!(!out.contains("== Chapter 1 of 7"), "{out}");
+    assert!(out.contains("== Chapter 7 of 8: Segments =="), "{out}");
+    assert!(!out.contains("== Chapter 1 of 8"), "{out}");
     assert!(out.contains("log start offset: 0 →"), "{out}");
+    let (status, out) = tour(&["--chapter", "8"]);
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(!out.contains("== Chapter 7 of 8"), "{out}");
+    check_compaction(chapter(&out, 8));
 }
 
 /// `--keep-data` leaves the data dir behind, and `inspect` reads it.

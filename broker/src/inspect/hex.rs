@@ -191,4 +191,38 @@ mod tests {
             ("00 00 00 01", "1")
         );
     }
+
+    #[test]
+    fn a_delete_horizon_is_labelled() {
+        let batch = build(
+            &[NewRecord {
+                key: Some(bytes::Bytes::from_static(b"k")),
+                value: None,
+                headers: Vec::new(),
+                timestamp: 1_700_000_000_000,
+            }],
+            1_700_000_000_000,
+            Compression::None,
+        );
+        let h = BatchHeader::parse(&batch).unwrap();
+        let tombstones = crate::log::record::records(&batch).unwrap();
+        let cleaned = crate::log::record::rebuild(&h, &tombstones, Some(1_700_000_086_400));
+        let fields = annotate_header(&cleaned);
+        let field = |name: &str| fields.iter().find(|f| f.field == name).unwrap().clone();
+        assert_eq!(field("attributes").hex, "00 40");
+        assert!(field("attributes")
+            .value
+            .ends_with("(compression none, delete horizon set)"));
+        assert!(
+            field("baseTimestamp")
+                .value
+                .starts_with("1700000086400 (2023-11-14T22:14:46.400Z) (the delete horizon"),
+            "{:?}",
+            field("baseTimestamp")
+        );
+        // Without the bit, the same field is only a timestamp.
+        assert!(!annotate_header(&batch)
+            .iter()
+            .any(|f| f.value.contains("delete horizon")));
+    }
 }

@@ -1,5 +1,5 @@
 //! The guided tour (`cargo run --release -p minikafka-demo --bin tour`): a broker embedded
-//! in this process, the classroom's producer and consumers around it, and seven chapters
+//! in this process, the classroom's producer and consumers around it, and eight chapters
 //! that each show what the clients saw and, read in-process, what happened inside the
 //! broker, naming the file and function that did the work.
 //!
@@ -22,6 +22,7 @@
 
 mod broadcast;
 pub mod clients;
+mod compaction;
 mod consumer_group;
 mod load_balancing;
 mod log_on_disk;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use minikafka_broker::log::partition_log::CleanReport;
 use minikafka_broker::snapshot::{GroupView, Snapshot};
 use minikafka_broker::{Broker, BrokerHandle, Config};
 use minikafka_client::{ConsumerConfig, ProducerConfig};
@@ -59,9 +61,13 @@ pub const RETENTION_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// The broker's `index.interval.bytes` (Kafka's default: 4096), so a few small batches
 /// already get index entries.
 pub const INDEX_INTERVAL_BYTES: u32 = 128;
+/// The broker's `log.cleaner.backoff.ms` (Kafka's default: 15 s): long, so the log
+/// cleaner never runs on its own; chapter 8 runs each pass with
+/// `BrokerHandle::clean_now`, so its before and after are exactly one pass apart.
+pub const LOG_CLEANER_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// The chapters, in order: their titles.
-pub const CHAPTERS: [&str; 7] = [
+pub const CHAPTERS: [&str; 8] = [
     partitioning::TITLE,
     log_on_disk::TITLE,
     consumer_group::TITLE,
@@ -69,6 +75,7 @@ pub const CHAPTERS: [&str; 7] = [
     broadcast::TITLE,
     persistence::TITLE,
     segments::TITLE,
+    compaction::TITLE,
 ];
 
 /// `tour`'s command line.
@@ -81,8 +88,8 @@ pub struct Args {
     /// Pause after each chapter until Enter is pressed.
     #[arg(long)]
     pub step: bool,
-    /// Run only chapter N (1 to 7); it sets up what it needs.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=7))]
+    /// Run only chapter N (1 to 8); it sets up what it needs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
     pub chapter: Option<u8>,
     /// Keep the broker's data in DIR (new or empty) for `minikafka-broker inspect`.
     #[arg(long, value_name = "DIR")]
@@ -148,6 +155,7 @@ async fn run_chapters(tour: &mut Tour, chapters: &[usize], step: bool) -> Result
             5 => broadcast::run(tour).await,
             6 => persistence::run(tour).await,
             7 => segments::run(tour).await,
+            8 => compaction::run(tour).await,
             _ => bail!("there is no chapter {n}"),
         };
         result.with_context(|| format!("chapter {n} ({}) failed", CHAPTERS[n - 1]))?;
@@ -231,6 +239,7 @@ impl Tour {
             group_initial_rebalance_delay: INITIAL_REBALANCE_DELAY,
             group_min_session_timeout: MIN_SESSION_TIMEOUT,
             retention_check_interval: RETENTION_CHECK_INTERVAL,
+            log_cleaner_backoff: LOG_CLEANER_BACKOFF,
             ..Config::default()
         };
         config.log.index_interval_bytes = INDEX_INTERVAL_BYTES;
@@ -282,6 +291,10 @@ impl Tour {
             RETENTION_CHECK_INTERVAL.as_millis(),
             INDEX_INTERVAL_BYTES
         ));
+        out.line(format!(
+            "          log.cleaner.backoff.ms {} [15000] (chapter 8 runs the cleaner itself)",
+            LOG_CLEANER_BACKOFF.as_millis()
+        ));
         out.line("Each chapter shows [client] what the clients saw and [broker] what happened");
         out.line("inside, and names the code that did it (code: file: function), to open next.");
     }
@@ -290,6 +303,15 @@ impl Tour {
     pub fn snapshot(&self) -> Result<Snapshot> {
         match &self.broker {
             Some(b) => Ok(b.snapshot()),
+            None => bail!("the broker is not running"),
+        }
+    }
+
+    /// One pass of the log cleaner now (`BrokerHandle::clean_now`): what it did, per
+    /// partition it cleaned (`<topic>-<partition>`).
+    pub async fn clean_now(&self) -> Result<BTreeMap<String, CleanReport>> {
+        match &self.broker {
+            Some(b) => Ok(b.clean_now().await?),
             None => bail!("the broker is not running"),
         }
     }

@@ -54,4 +54,12 @@ code_refs! {
     MAYBE_ROLL = "broker/src/log/partition_log.rs": "PartitionLog::maybe_roll";
     APPLY_RETENTION = "broker/src/log/partition_log.rs": "PartitionLog::apply_retention";
     LOG_CONFIG = "broker/src/topics/config.rs": "log_config";
+    CLEAN_NOW = "broker/src/server.rs": "BrokerHandle::clean_now";
+    PARTITION_LOG_CLEAN = "broker/src/log/partition_log/clean.rs": "PartitionLog::clean";
+    CLEANER_PLAN = "broker/src/log/cleaner.rs": "plan";
+    CLEANER_OFFSET_MAP = "broker/src/log/cleaner.rs": "offset_map";
+    CLEANER_RETAINS = "broker/src/log/cleaner.rs": "retains";
+    BATCH_DELETE_HORIZON = "broker/src/log/record_batch.rs": "BatchHeader::delete_horizon";
+    SWAP_COMMIT = "broker/src/log/cleaner/swap.rs": "commit";
+    SWAP_RECOVER = "broker/src/log/cleaner/swap.rs": "recover";
 }

@@ -138,8 +138,11 @@ function compactedPolicy(p) {
 function cleanSummary(p) {
   const c = p.last_clean;
   if (!c) {
-    return compactedPolicy(p) ? '<span class="clean-summary none">not cleaned yet: the log cleaner ' +
-      'rewrites closed segments once enough of the log is dirty (min.cleanable.dirty.ratio)</span>' : '';
+    if (!compactedPolicy(p)) return '';
+    return p.segments.some((s) => s.cleaned)
+      ? '<span class="clean-summary none">cleaned before the broker started; no pass since</span>'
+      : '<span class="clean-summary none">not cleaned yet: the log cleaner rewrites closed segments ' +
+        'once enough of the log is dirty (min.cleanable.dirty.ratio)</span>';
   }
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
   const parts = [
