@@ -93,10 +93,7 @@ fn value(h: &BatchHeader, batch: &[u8], range: &Range<usize>) -> String {
             (h.is_log_append_time(), "LogAppendTime"),
             (h.is_transactional(), "transactional"),
             (h.is_control(), "control"),
-            (
-                h.delete_horizon().is_some(),
-                "delete horizon in baseTimestamp",
-            ),
+            (h.delete_horizon().is_some(), "delete horizon set"),
         ] {
             if set {
                 parts.push(name.to_string());
