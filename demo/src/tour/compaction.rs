@@ -322,13 +322,7 @@ async fn clean_now(tour: &Tour) -> Result<minikafka_broker::log::partition_log::
 
 /// The topic's one partition.
 fn partition(snapshot: &Snapshot) -> Result<PartitionView> {
-    snapshot
-        .topics
-        .iter()
-        .find(|t| t.name == TOPIC)
-        .and_then(|t| t.partitions.first())
-        .cloned()
-        .with_context(|| format!("{TOPIC} [0] is missing"))
+    super::first_partition(snapshot, TOPIC)
 }
 
 /// The records of each segment (by base offset), read from its file with `inspect`.

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use minikafka_broker::log::partition_log::CleanReport;
-use minikafka_broker::snapshot::{GroupView, Snapshot};
+use minikafka_broker::snapshot::{GroupView, PartitionView, Snapshot};
 use minikafka_broker::{Broker, BrokerHandle, Config};
 use minikafka_client::{ConsumerConfig, ProducerConfig};
 
@@ -435,6 +435,17 @@ pub fn end_offsets(snapshot: &Snapshot) -> BTreeMap<i32, i64> {
         .flat_map(|t| &t.partitions)
         .map(|p| (p.partition, p.log_end_offset))
         .collect()
+}
+
+/// Partition 0 of `topic` in `snapshot` (the chapters' one-partition topics).
+pub fn first_partition(snapshot: &Snapshot, topic: &str) -> Result<PartitionView> {
+    snapshot
+        .topics
+        .iter()
+        .find(|t| t.name == topic)
+        .and_then(|t| t.partitions.first())
+        .cloned()
+        .with_context(|| format!("{topic} [0] is missing"))
 }
 
 /// The group `id` in `snapshot`.

@@ -158,13 +158,7 @@ pub async fn run(tour: &mut Tour) -> Result<()> {
 
 /// The topic's one partition.
 fn partition(snapshot: &Snapshot) -> Result<PartitionView> {
-    snapshot
-        .topics
-        .iter()
-        .find(|t| t.name == TOPIC)
-        .and_then(|t| t.partitions.first())
-        .cloned()
-        .with_context(|| format!("{TOPIC} [0] is missing"))
+    super::first_partition(snapshot, TOPIC)
 }
 
 fn show_partition(tour: &Tour, p: &PartitionView) {
