@@ -119,6 +119,8 @@ async fn kcat_and_confluent_kafka_read_the_latest_value_per_key_at_its_offset() 
         std::fs::write(&path, input).unwrap();
         run(Command::new(&kcat)
             .args(["-b", &bootstrap, "-t", "profiles", "-P", "-K\t", "-Z", "-l"])
+            // One batch per round (what `inspect dump` is checked against below).
+            .args(["-X", "queue.buffering.max.ms=200"])
             .arg(&path))
         .await;
         for (k, v) in lines {

@@ -151,7 +151,7 @@ fn keeps_the_latest_record_per_key_at_its_offset_and_reads_across_the_gaps() {
 fn tombstones_go_once_their_delete_horizon_has_passed() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
-        delete_retention: Duration::from_millis(200),
+        delete_retention: Duration::from_millis(1500),
         ..compacted()
     };
     let log = PartitionLog::open(dir.path(), config).unwrap();
@@ -161,15 +161,20 @@ fn tombstones_go_once_their_delete_horizon_has_passed() {
     let first = log.clean().unwrap().unwrap();
     assert_eq!(first.stats.tombstones_removed, 0);
     let horizon = first.stats.next_horizon.expect("the tombstone's horizon");
-    assert!(horizon > now() - 1000 && horizon <= now() + 200);
+    assert!(horizon > now() - 1000 && horizon <= now() + 1500);
     // The tombstone's batch carries the horizon (attribute bit 6, baseTimestamp).
     let c = read_all(&log).into_iter().find(|r| r.1 == "c").unwrap();
     let chunk = log.read(c.0, 1).unwrap();
     let h = BatchHeader::parse(split_batches(&chunk).next().unwrap()).unwrap();
     assert_eq!(h.delete_horizon(), Some(horizon));
-    // Before the horizon nothing is due; after it a pass runs and drops the tombstone.
-    assert_eq!(log.clean().unwrap(), None);
-    std::thread::sleep(Duration::from_millis(250));
+    // Before the horizon nothing is due (checked only if the call surely ran before it:
+    // a loaded machine may be slow); after it a pass runs and drops the tombstone.
+    let early = log.clean().unwrap();
+    if now() < horizon {
+        assert_eq!(early, None);
+    }
+    let wait = (horizon - now()).max(0) as u64 + 50;
+    std::thread::sleep(Duration::from_millis(wait));
     let second = log.clean().unwrap().expect("the horizon made a pass due");
     assert_eq!(second.stats.tombstones_removed, 1);
     assert_eq!(read_all(&log), expected(&before, active, true));
