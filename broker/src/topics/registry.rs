@@ -366,8 +366,11 @@ impl Topics {
         self.for_each_partition(|p| p.sync())
     }
 
-    /// Clean shutdown: sync, trim indexes, write each clean-shutdown marker.
+    /// Clean shutdown: sync, trim indexes, write each clean-shutdown marker. A cleaning
+    /// pass in flight finishes first (it holds the cleaner lock), so no swap happens
+    /// after a partition is closed.
     pub fn close(&self) -> Result<(), TopicError> {
+        let _no_pass = self.cleaner.lock().unwrap_or_else(|e| e.into_inner());
         self.for_each_partition(|p| p.close())
     }
 }
