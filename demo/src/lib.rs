@@ -19,6 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+pub mod perf;
 pub mod tour;
 
 /// The users the demo producer's events are keyed by, in the order it sends them.
