@@ -261,6 +261,12 @@ async fn bad_arguments_and_a_broker_that_is_down_fail_clearly() {
         !out.status.success() && stderr.contains("brotli"),
         "{stderr}"
     );
+    let out = common::run(PERF, &["produce", "--throughput", "0"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not a rate"),
+        "{stderr}"
+    );
     let out = common::run(PERF, &["consume", "--mode", "stream"]).await;
     assert!(!out.status.success());
 

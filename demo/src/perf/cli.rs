@@ -64,7 +64,7 @@ pub struct ProduceArgs {
     #[arg(long, default_value_t = 100)]
     pub record_size: usize,
     /// At most this many records per second over all producers; -1 means no limit.
-    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true, value_parser = parse_rate)]
     pub throughput: f64,
     /// Acknowledgements to wait for: 0, 1, or all (-1).
     #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = parse_acks)]
@@ -147,4 +147,14 @@ impl From<CompressionArg> for Compression {
 fn parse_acks(s: &str) -> Result<Acks, String> {
     s.parse()
         .map_err(|e: minikafka_client::Error| e.to_string())
+}
+
+/// A rate above 0, or -1 for none.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r == -1.0 || (r > 0.0 && r.is_finite()) => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate; give records per second above 0, or -1"
+        )),
+    }
 }
