@@ -28,7 +28,8 @@ impl Progress {
         let task = tokio::spawn(async move {
             tokio::time::sleep(DELAY).await;
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
-            let template = format!("{{bar:40}} {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}})");
+            let template =
+                format!("{{bar:40}} {{pos}}/{{len}} {what} ({{elapsed}} since the bar appeared)");
             if let Ok(style) = ProgressStyle::with_template(&template) {
                 bar.set_style(style);
             }
