@@ -1,6 +1,7 @@
 //! What the classroom binaries (`producer`, `consumer`, `tour`) share: logging to stderr,
 //! the exit code, `--config key=value` parsing, the demo's keys and its messages. Their
-//! stdout stays for the messages. The guided tour itself is the [`tour`] module.
+//! stdout stays for the messages. The guided tour itself is the [`tour`] module, and the
+//! `perf` tool's logic the [`perf`] module.
 //!
 //! Where it sits: under both ends of the flow, the demo `producer` (start) and
 //! `consumer` (end); `tour` runs both around a broker embedded in-process.
@@ -19,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+pub mod perf;
 pub mod tour;
 
 /// The users the demo producer's events are keyed by, in the order it sends them.

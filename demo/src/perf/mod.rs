@@ -1,0 +1,38 @@
+//! The `perf` tool: load generators in the spirit of Kafka's kafka-producer-perf-test and
+//! kafka-consumer-perf-test, driven through our own client crate.
+//!
+//! Where it sits: `demo/src/bin/perf.rs` parses [`cli::Cli`] and calls [`run`]; `produce`
+//! and `consume` do the work, `broker_cpu` reads the broker's CPU from `/metrics`,
+//! `progress` draws the bar, `summary` formats the one line every run ends with.
+//!
+//! What must stay true:
+//! - stdout carries only the summary (one line, or one JSON object with `--json`), plus the
+//!   progress bar when stdout is a terminal; logs and errors go to stderr.
+//! - A failed run (broker down, a record not delivered, fewer records than asked for)
+//!   returns an error; it never prints a summary that looks like success.
+
+pub mod broker_cpu;
+pub mod cli;
+pub mod consume;
+pub mod produce;
+pub mod progress;
+pub mod summary;
+
+use anyhow::Result;
+
+use cli::{Cli, Command};
+
+/// Runs one perf command and prints its summary on stdout.
+pub async fn run(cli: Cli) -> Result<()> {
+    let (summary, json) = match cli.command {
+        Command::Produce(args) => {
+            let json = args.output.json;
+            (produce::run(args).await?, json)
+        }
+        Command::Consume(args) => {
+            let json = args.output.json;
+            (consume::run(args).await?, json)
+        }
+    };
+    summary.print(json)
+}
