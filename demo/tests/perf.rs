@@ -1,6 +1,6 @@
 //! The `perf` binary against a real broker: `produce` then `consume` of the same records,
-//! `--json`, a rate-limited run, `--producers 2`, bad arguments, and (feature `rdkafka`) the
-//! rdkafka backend. Each run checks the summary line's counts and that the records really
+//! `--json`, a rate-limited run, `--producers 2`, `--acks 0`, `end-to-end`, bad arguments,
+//! and (feature `rdkafka`) the rdkafka backend. Each run checks the summary line's counts and that the records really
 //! are in the topic; nothing here asserts on speed.
 #![allow(clippy::unwrap_used)]
 
@@ -248,6 +248,123 @@ async fn json_rate_limited_and_two_producers() {
 }
 
 #[tokio::test]
+async fn produce_with_acks_0_still_writes_every_record() {
+    let broker = common::broker().await;
+    let line = perf(
+        &broker,
+        &[
+            "produce",
+            "--topic",
+            "a0",
+            "--num-records",
+            "1000",
+            "--acks",
+            "0",
+        ],
+    )
+    .await;
+    assert!(line.starts_with("produce: 1000 records, "), "{line}");
+    // Nothing acknowledges them, so wait (bounded) for the broker to have appended them all.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sum = log_end_sum(&broker, "a0").await;
+        if sum == 1000 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {sum} of 1000 records arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn end_to_end_counts_every_record_and_reports_latency() {
+    let broker = broker_with_http().await;
+    let http = broker.handle().unwrap().http_addr().expect("http is on");
+    let metrics = format!("http://{http}/metrics");
+    // Records already in the topic are not read: readers start at the end.
+    perf(&broker, &["produce", "--topic", "e", "--num-records", "50"]).await;
+    // 300 records at 1000/s: about 0.3 s.
+    let line = perf(
+        &broker,
+        &[
+            "end-to-end",
+            "--topic",
+            "e",
+            "--num-records",
+            "300",
+            "--throughput",
+            "1000",
+            "--record-size",
+            "64",
+            "--acks",
+            "all",
+            "--broker-metrics",
+            &metrics,
+        ],
+    )
+    .await;
+    assert!(line.starts_with("end-to-end: 300 records, "), "{line}");
+    for p in ["p50", "p95", "p99", "p99.9", "max"] {
+        assert!(labelled(&line, p) > 0.0, "{line}");
+    }
+    assert!(labelled(&line, "p50") <= labelled(&line, "p99"), "{line}");
+    assert!(labelled(&line, "p99") <= labelled(&line, "max"), "{line}");
+    assert!(
+        line.contains(", latency from intended, broker cpu "),
+        "{line}"
+    );
+    assert!(
+        figure(&line, " s") >= 0.25,
+        "the rate paced the run: {line}"
+    );
+    assert_eq!(log_end_sum(&broker, "e").await, 350);
+
+    // A topic that does not exist yet is created (here with 2 partitions); --json.
+    let json = perf(
+        &broker,
+        &[
+            "end-to-end",
+            "--topic",
+            "fresh",
+            "--partitions",
+            "2",
+            "--num-records",
+            "200",
+            "--throughput",
+            "2000",
+            "--acks",
+            "0",
+            "--json",
+        ],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&json).expect(&json);
+    assert_eq!(v["command"], "end-to-end", "{json}");
+    assert_eq!(v["records"], 200, "{json}");
+    assert_eq!(v["bytes"], 200 * 100, "{json}");
+    assert_eq!(v["latency"]["from"], "intended", "{json}");
+    for p in ["p50_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"] {
+        assert!(v["latency"][p].as_f64().unwrap() > 0.0, "{json}");
+    }
+    assert!(v.get("broker_cpu_ms_per_million").is_none(), "{json}");
+    let ends = log_end(&broker, "fresh", 0).await + log_end(&broker, "fresh", 1).await;
+    assert_eq!(ends, 200);
+
+    // Too small a record for the send time is refused before connecting.
+    let out = common::run(PERF, &["end-to-end", "--record-size", "7"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("send time"),
+        "{stderr}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn bad_arguments_and_a_broker_that_is_down_fail_clearly() {
     let out = common::run(PERF, &["produce", "--acks", "2"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -314,6 +431,33 @@ async fn the_rdkafka_backend_produces() {
     .await;
     assert!(line.starts_with("produce: 2000 records, "), "{line}");
     assert_eq!(log_end_sum(&broker, "rd").await, 2000);
+    broker.stop().await;
+}
+
+#[cfg(feature = "rdkafka")]
+#[tokio::test]
+async fn the_rdkafka_backend_consumes() {
+    let broker = common::broker().await;
+    perf(
+        &broker,
+        &["produce", "--topic", "rdc", "--num-records", "1500"],
+    )
+    .await;
+    let line = perf(
+        &broker,
+        &[
+            "consume",
+            "--topic",
+            "rdc",
+            "--num-records",
+            "1500",
+            "--backend",
+            "rdkafka",
+        ],
+    )
+    .await;
+    assert!(line.starts_with("consume: 1500 records, "), "{line}");
+    assert!(figure(&line, "MB/s") > 0.0, "{line}");
     broker.stop().await;
 }
 

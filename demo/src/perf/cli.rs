@@ -1,4 +1,4 @@
-//! The command line of `perf`: `perf produce` and `perf consume`, with the flags of Kafka's
+//! The command line of `perf`: `perf produce`, `perf consume` and `perf end-to-end`, with the flags of Kafka's
 //! perf-test tools where they have one.
 //!
 //! What must stay true:
@@ -27,6 +27,9 @@ pub enum Command {
     Produce(ProduceArgs),
     /// Read records from the beginning of a topic and report records/s and MB/s.
     Consume(ConsumeArgs),
+    /// Produce at a fixed rate while reading the same records, and report produce-to-consume
+    /// latency percentiles.
+    EndToEnd(EndToEndArgs),
 }
 
 /// Flags every command shares.
@@ -113,6 +116,37 @@ pub struct ConsumeArgs {
     pub output: Output,
 }
 
+/// `perf end-to-end`.
+#[derive(Debug, Args)]
+pub struct EndToEndArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Bytes in each record's value, at least 8 (the first 8 carry the send time).
+    #[arg(long, default_value_t = 100, value_parser = parse_e2e_size)]
+    pub record_size: usize,
+    /// Records per second to send (a fixed rate; latency is only meaningful below the
+    /// broker's limit).
+    #[arg(long, default_value_t = 1000.0, value_parser = parse_fixed_rate)]
+    pub throughput: f64,
+    /// Acknowledgements to wait for: 0, 1, or all (-1).
+    #[arg(long, default_value = "1", allow_hyphen_values = true, value_parser = parse_acks)]
+    pub acks: Acks,
+    /// How long a batch may wait for more records (linger.ms).
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// Partitions to create the topic with, if it does not exist.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+    /// Fail when no record arrives for this long.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// Client implementation: native (pure Rust) or rdkafka (needs --features rdkafka).
+    #[arg(long, default_value = "native")]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub output: Output,
+}
+
 /// How `perf consume` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -141,6 +175,26 @@ impl From<CompressionArg> for Compression {
             CompressionArg::Lz4 => Compression::Lz4,
             CompressionArg::Zstd => Compression::Zstd,
         }
+    }
+}
+
+/// A record size with room for the 8-byte send time.
+fn parse_e2e_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 8 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is too small; the first 8 bytes carry the send time"
+        )),
+    }
+}
+
+/// A rate above 0 (end-to-end needs one).
+fn parse_fixed_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate; give records per second above 0"
+        )),
     }
 }
 

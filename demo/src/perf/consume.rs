@@ -123,7 +123,10 @@ async fn readers(args: &ConsumeArgs, done: Arc<AtomicU64>) -> Result<(u64, u64, 
 }
 
 /// The partition ids of `topic`, or an error naming why there are none.
-async fn partitions_of(client: minikafka_client::ClientConfig, topic: &str) -> Result<Vec<i32>> {
+pub(super) async fn partitions_of(
+    client: minikafka_client::ClientConfig,
+    topic: &str,
+) -> Result<Vec<i32>> {
     let bootstrap = client.bootstrap_servers.join(",");
     let admin = Admin::new(client)
         .await

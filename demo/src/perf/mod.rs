@@ -1,8 +1,8 @@
 //! The `perf` tool: load generators in the spirit of Kafka's kafka-producer-perf-test and
 //! kafka-consumer-perf-test, driven through our own client crate.
 //!
-//! Where it sits: `demo/src/bin/perf.rs` parses [`cli::Cli`] and calls [`run`]; `produce`
-//! and `consume` do the work, `broker_cpu` reads the broker's CPU from `/metrics`,
+//! Where it sits: `demo/src/bin/perf.rs` parses [`cli::Cli`] and calls [`run`]; `produce`,
+//! `consume` and `end_to_end` do the work, `broker_cpu` reads the broker's CPU from `/metrics`,
 //! `progress` draws the bar, `summary` formats the one line every run ends with.
 //!
 //! What must stay true:
@@ -14,6 +14,7 @@
 pub mod broker_cpu;
 pub mod cli;
 pub mod consume;
+pub mod end_to_end;
 pub mod produce;
 pub mod progress;
 pub mod summary;
@@ -32,6 +33,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => {
             let json = args.output.json;
             (consume::run(args).await?, json)
+        }
+        Command::EndToEnd(args) => {
+            let json = args.output.json;
+            (end_to_end::run(args).await?, json)
         }
     };
     summary.print(json)

@@ -182,6 +182,6 @@ async fn collect(
 }
 
 /// Microseconds from 1 µs to an hour, 3 significant digits.
-fn new_histogram() -> Histogram<u64> {
+pub(super) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds and precision")
 }

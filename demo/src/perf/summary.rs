@@ -19,7 +19,7 @@ use serde::Serialize;
 /// The summary of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// `produce` or `consume`.
+    /// `produce`, `consume` or `end-to-end`.
     pub command: &'static str,
     /// Records sent and acknowledged, or read.
     pub records: u64,
@@ -31,7 +31,7 @@ pub struct Summary {
     pub records_per_s: f64,
     /// `bytes / 10^6 / elapsed_s`.
     pub mb_per_s: f64,
-    /// Send-to-acknowledgement latency (produce only).
+    /// Send-to-acknowledgement latency (produce), or send-to-receive (end-to-end).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
     /// Broker CPU milliseconds per million records (with `--broker-metrics` only).
