@@ -365,6 +365,48 @@ async fn end_to_end_counts_every_record_and_reports_latency() {
 }
 
 #[tokio::test]
+async fn end_to_end_fails_rather_than_hangs_when_the_broker_goes_away() {
+    let mut broker = common::broker().await;
+    let addr = broker.addr().to_string();
+    let args = [
+        "end-to-end",
+        "--topic",
+        "gone",
+        "--num-records",
+        "5000",
+        "--throughput",
+        "1000",
+        "--timeout-ms",
+        "2000",
+        "--bootstrap-server",
+        &addr,
+    ];
+    let run = common::run(PERF, &args);
+    // Take the broker away once records flow, i.e. during the measured part.
+    let pause = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let mut flowing = false;
+            for p in 0..3 {
+                let config = ReaderConfig::new(&addr);
+                let end = PartitionReader::assign(config, "gone", p, Offset::Latest).await;
+                flowing |= end.is_ok_and(|r| r.position() > 0);
+            }
+            if flowing {
+                break;
+            }
+        }
+        broker.pause().await;
+    };
+    let (out, ()) = tokio::join!(run, pause);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: end-to-end on gone"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no summary on failure");
+    broker.stop().await;
+}
+
+#[tokio::test]
 async fn bad_arguments_and_a_broker_that_is_down_fail_clearly() {
     let out = common::run(PERF, &["produce", "--acks", "2"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -436,7 +478,7 @@ async fn the_rdkafka_backend_produces() {
 
 #[cfg(feature = "rdkafka")]
 #[tokio::test]
-async fn the_rdkafka_backend_consumes() {
+async fn the_rdkafka_backend_consumes_and_runs_end_to_end() {
     let broker = common::broker().await;
     perf(
         &broker,
@@ -458,6 +500,24 @@ async fn the_rdkafka_backend_consumes() {
     .await;
     assert!(line.starts_with("consume: 1500 records, "), "{line}");
     assert!(figure(&line, "MB/s") > 0.0, "{line}");
+
+    let line = perf(
+        &broker,
+        &[
+            "end-to-end",
+            "--topic",
+            "rdc",
+            "--num-records",
+            "200",
+            "--throughput",
+            "1000",
+            "--backend",
+            "rdkafka",
+        ],
+    )
+    .await;
+    assert!(line.starts_with("end-to-end: 200 records, "), "{line}");
+    assert_eq!(log_end_sum(&broker, "rdc").await, 1700);
     broker.stop().await;
 }
 
