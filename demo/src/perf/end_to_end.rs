@@ -13,6 +13,7 @@
 //! - The run fails, never hangs, when no record arrives for `--timeout-ms`, when a record is
 //!   not delivered, or when a reader fails; it never prints a summary that looks like
 //!   success. A missing topic is created with `--partitions` before anything is timed.
+//! - The elapsed time runs from the first intended send to the last record received.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,6 +89,7 @@ pub async fn run(args: EndToEndArgs) -> Result<Summary> {
     let mut latency = new_histogram();
     let mut received = 0;
     let mut sent = false;
+    let mut elapsed = Duration::ZERO;
     let outcome = async {
         while received < total {
             tokio::select! {
@@ -99,22 +101,28 @@ pub async fn run(args: EndToEndArgs) -> Result<Summary> {
                 next = tokio::time::timeout(timeout, rx.recv()) => {
                     let micros = next
                         .with_context(|| {
-                            format!("{received} of {total} records arrived, then none for {timeout:?} (--timeout-ms)")
+                            format!(
+                                "{received} of {total} records arrived, then none for \
+                                 {timeout:?} (--timeout-ms)"
+                            )
                         })?
                         .context("every reader stopped")??;
                     latency.saturating_record(micros.max(1));
                     received += 1;
+                    elapsed = start.elapsed();
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         if !sent {
-            (&mut sending).await.context("the producer task panicked")?.context("producing")?;
+            (&mut sending)
+                .await
+                .context("the producer task panicked")?
+                .context("producing")?;
         }
         anyhow::Ok(())
     }
     .await;
-    let elapsed = start.elapsed();
     progress.finish().await;
     for task in &reading {
         task.abort();
