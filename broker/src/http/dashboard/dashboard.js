@@ -223,16 +223,19 @@ function drawTopic(node, t, st, readersOf, cells, width) {
   const size = t.partitions.reduce((n, p) => n + p.size_bytes, 0);
   const extra = st.partitions[`${t.name}-0`] || {};
   const head = node.querySelector('.topic-head');
+  const policy = t.partitions[0]?.cleanup_policy || 'delete';
+  const compacted = policy.includes('compact');
   const facts = [
     `${t.partitions.length} partition${t.partitions.length === 1 ? '' : 's'}`,
     `${records} record${records === 1 ? '' : 's'}`,
     bytes(size),
     `segment.bytes ${bytes(extra.segment_bytes || 0)}`,
-    `retention.ms ${duration(extra.retention_ms)}`,
   ];
-  if (extra.retention_bytes != null) facts.push(`retention.bytes ${bytes(extra.retention_bytes)}`);
-  const policy = t.partitions[0]?.cleanup_policy || 'delete';
-  const compacted = policy.includes('compact');
+  // Retention deletes nothing from a compact-only topic: its settings would mislead.
+  if (policy.includes('delete')) {
+    facts.push(`retention.ms ${duration(extra.retention_ms)}`);
+    if (extra.retention_bytes != null) facts.push(`retention.bytes ${bytes(extra.retention_bytes)}`);
+  }
   if (compacted) facts.push(`cleanup.policy ${policy}`);
   const headHtml = `<span class="topic-name">${esc(t.name)}</span>` +
     (t.internal ? '<span class="tag">internal: every group\'s committed offsets are records here</span>' : '') +
