@@ -26,15 +26,20 @@
 //!   with UNSUPPORTED_VERSION instead: `protocol/unsupported.rs`.)
 //! - On shutdown, the request being handled and any complete requests already
 //!   received are answered, then the connection closes.
+//! - A response goes out in its pieces (`protocol/response.rs`): encoded bytes through
+//!   the write buffer, stored batches with `sendfile` from their segment file, the
+//!   buffer flushed before each so the bytes keep their order.
 
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter, Interest};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
+use crate::log::FileSlice;
+use crate::protocol::response::Piece;
 use crate::protocol::{self, BrokerContext};
 use crate::shutdown::{self, stopping};
 
@@ -196,6 +201,35 @@ async fn drain_buffered(
     }
 }
 
+/// Sends stored batches from their segment file to the socket with `sendfile`: the
+/// bytes go from the page cache to the socket buffer without passing through the
+/// broker's memory. Waits for the socket to be writable when its buffer is full.
+async fn send_file(stream: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let mut position = slice.position;
+    let mut left = slice.len;
+    while left > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, &*slice.file, Some(&mut position), left)
+                .map_err(std::io::Error::from)
+        });
+        match sent {
+            // The file ends before the slice does: it was truncated after the read.
+            // The frame cannot be completed, so the connection must close.
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} is shorter than the batches read", slice.path.display()),
+                ))
+            }
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Handles one request and writes its response (if it has one). Returns `false`
 /// when the connection must close.
 async fn answer(
@@ -222,7 +256,15 @@ async fn answer(
     };
     let written = async {
         writer.write_all(&size.to_be_bytes()).await?;
-        writer.write_all(&response).await?;
+        for piece in response.pieces() {
+            match piece {
+                Piece::Bytes(bytes) => writer.write_all(bytes).await?,
+                Piece::File(slice) => {
+                    writer.flush().await?;
+                    send_file(writer.get_ref().as_ref(), slice).await?;
+                }
+            }
+        }
         writer.flush().await
     }
     .await;

@@ -27,6 +27,7 @@ pub mod time_index;
 
 pub use partition_log::{AppendInfo, PartitionLog};
 pub use record_batch::BatchError;
+pub use segment::FileSlice;
 
 use std::path::PathBuf;
 

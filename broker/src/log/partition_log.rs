@@ -29,7 +29,7 @@ use super::durability::GroupCommit;
 use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
-use super::segment::Segment;
+use super::segment::{FileSlice, Segment};
 use super::LogError;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::events::{EventKind, Events};
@@ -321,6 +321,32 @@ impl PartitionLog {
         info.ok_or_else(|| BatchError::InvalidRecords("no record batch given".into()).into())
     }
 
+    /// Whether an append of `len` bytes may wait on the disk: it syncs before returning
+    /// (`fsync=always`), or it may roll the active segment (a roll syncs the old one).
+    /// Any other append is a write into the page cache, which takes microseconds: the
+    /// protocol layer runs those on its own thread instead of handing them to the
+    /// blocking pool, whose two thread switches would cost more than the write.
+    pub fn append_may_block(&self, len: usize) -> bool {
+        let config = self.config();
+        if config.fsync == FsyncPolicy::Always {
+            return true;
+        }
+        let inner = self.lock();
+        if inner.closed {
+            return true;
+        }
+        let active = inner.active();
+        let old = config.segment_ms.is_some_and(|ms| {
+            SystemTime::now()
+                .duration_since(active.created)
+                .map_or(true, |age| age + Duration::from_secs(1) >= ms)
+        });
+        active.size() + len as u64 > config.segment_bytes
+            || active.index().is_full()
+            || active.time_index().is_full()
+            || old
+    }
+
     /// The explain line of one appended batch (explain mode only).
     fn explain_append(&self, seg: &Segment, h: &BatchHeader, position: u64, entries_before: usize) {
         let index = match seg.index().last() {
@@ -447,6 +473,15 @@ impl PartitionLog {
     /// `offset == log_end_offset` gives an empty vector; outside
     /// `[log_start_offset, log_end_offset]` gives `LogError::OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        match self.slice(offset, max_bytes)? {
+            Some(slice) => slice.read(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The batches [`read`](Self::read) would return, as a range of one segment file
+    /// (`None` at the log end): Fetch sends them from the page cache without copying.
+    pub fn slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>, LogError> {
         let inner = self.lock();
         let (log_start, log_end) = (inner.log_start_offset, inner.log_end_offset());
         if offset < log_start || offset > log_end {
@@ -458,14 +493,14 @@ impl PartitionLog {
         }
         for seg in &inner.segments[inner.segment_for(offset)..] {
             if let Some((pos, h)) = seg.find(offset)? {
-                let bytes = seg.read_batches(pos, max_bytes)?;
+                let slice = seg.slice(pos, max_bytes)?;
                 if self.config().explain {
-                    self.explain_read(seg, offset, pos, &h, bytes.len());
+                    self.explain_read(seg, offset, pos, &h, slice.len);
                 }
-                return Ok(bytes);
+                return Ok(Some(slice));
             }
         }
-        Ok(Vec::new())
+        Ok(None)
     }
 
     /// The explain line of one read (explain mode only).

@@ -106,6 +106,30 @@ pub struct Segment {
     pub(crate) created: SystemTime,
 }
 
+/// A range of whole batches in a segment file, read by Fetch without copying them
+/// (`Segment::slice`). The open file stays readable when retention or the cleaner
+/// removes its name meanwhile.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    /// The file's path when the slice was taken, for error messages.
+    pub path: PathBuf,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// The bytes of the slice, read into memory (for clients the zero-copy path cannot
+    /// serve, and for tests).
+    pub fn read(&self) -> Result<Vec<u8>, LogError> {
+        let mut buf = vec![0; self.len];
+        self.file
+            .read_exact_at(&mut buf, self.position)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        Ok(buf)
+    }
+}
+
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
@@ -313,18 +337,49 @@ impl Segment {
 
     /// Whole batches from `position`, at most `max_bytes` but at least one batch.
     pub fn read_batches(&self, position: u64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        let mut end = position;
+        let end = self.batches_end(position, max_bytes)?;
+        self.read(position, (end - position) as usize)
+    }
+
+    /// The same batches as [`read_batches`](Self::read_batches), as a range of this
+    /// segment's file rather than a copy: Fetch sends it from the page cache.
+    pub fn slice(&self, position: u64, max_bytes: usize) -> Result<FileSlice, LogError> {
+        let end = self.batches_end(position, max_bytes)?;
+        Ok(FileSlice {
+            file: self.file.clone(),
+            path: self.path.clone(),
+            position,
+            len: (end - position) as usize,
+        })
+    }
+
+    /// Where the whole batches from `position` that fit in `max_bytes` end (at least
+    /// one batch; `position` itself at the end of the segment). Only headers are read:
+    /// the offset index gives the last batch starting at or below the limit (every
+    /// batch before it fits), and the walk goes on from there. A read's cost follows
+    /// the bytes it returns, not the number of batches in them.
+    fn batches_end(&self, position: u64, max_bytes: usize) -> Result<u64, LogError> {
+        let Some(first) = self.header_at(position)? else {
+            return Ok(position);
+        };
+        let mut end = position + first.total_len() as u64;
+        let limit = position.saturating_add(max_bytes as u64).min(self.size);
+        if end >= limit {
+            return Ok(end);
+        }
+        let entries = self.index.entries();
+        let below = entries.partition_point(|e| u64::from(e.position) <= limit);
+        if let Some(e) = below.checked_sub(1).map(|i| entries[i]) {
+            end = end.max(u64::from(e.position));
+        }
         while let Some(h) = self.header_at(end)? {
             let next = end + h.total_len() as u64;
-            if next - position > max_bytes as u64 && end > position {
+            if next > limit {
                 break;
             }
             end = next;
-            if end - position >= max_bytes as u64 {
-                break;
-            }
         }
-        self.read(position, (end - position) as usize)
+        Ok(end)
     }
 
     /// Calls `f` with the header and position of every batch, in order.

@@ -16,6 +16,10 @@
 //! What must stay true:
 //! - Batches go out exactly as stored, whole, never re-encoded. Clients skip the
 //!   records before their offset inside the first batch.
+//! - They are not copied through the broker's memory either: a read gives where the
+//!   batches are (`FileSlice`, a range of a segment file), and the connection sends them
+//!   from the page cache (`response.rs`). A read costs a few header reads, whatever the
+//!   bytes it covers.
 //! - The first batch of the first partition with data is sent even if it is larger
 //!   than the limits (Kafka's KIP-74), so a consumer can always make progress; after
 //!   that, batches that do not fit are left for the next fetch.
@@ -41,7 +45,7 @@ use tokio::time::Instant;
 
 use super::BrokerContext;
 use crate::log::record_batch::Compression;
-use crate::log::LogError;
+use crate::log::{FileSlice, LogError};
 use crate::topics::Partition;
 
 /// One requested partition, as the request names it.
@@ -53,11 +57,11 @@ struct Wanted {
     max_bytes: usize,
 }
 
-/// What was read for one partition.
+/// What was read for one partition: where its batches are, not a copy of them.
 #[derive(Debug, Clone)]
 struct Read {
     error: i16,
-    records: Bytes,
+    records: Option<FileSlice>,
     high_watermark: i64,
     log_start: i64,
 }
@@ -66,20 +70,60 @@ impl Read {
     fn error(error: i16, high_watermark: i64, log_start: i64) -> Read {
         Read {
             error,
-            records: Bytes::new(),
+            records: None,
             high_watermark,
             log_start,
         }
+    }
+
+    /// Bytes of records read.
+    fn len(&self) -> usize {
+        self.records.as_ref().map_or(0, |r| r.len)
+    }
+}
+
+/// A Fetch answered: the request, and what was read for each of its partitions, in
+/// request order. The connection sends it with the records straight from the segment
+/// files (`response.rs`).
+#[derive(Debug)]
+pub struct Fetched {
+    req: FetchRequest,
+    reads: Vec<Read>,
+}
+
+impl Fetched {
+    /// An answer with no reads (FETCH_SESSION_ID_NOT_FOUND).
+    fn refused(error: i16) -> Fetched {
+        Fetched {
+            req: FetchRequest::default(),
+            reads: vec![Read::error(error, -1, -1)],
+        }
+    }
+
+    /// The response with every records field empty, or (`marked`) one byte long where
+    /// records were read: the two encodings `response::splice` compares.
+    pub fn response(&self, marked: bool) -> FetchResponse {
+        if self.req.topics.is_empty() {
+            let error = self.reads.first().map_or(0, |r| r.error);
+            return FetchResponse::default().with_error_code(error);
+        }
+        build_response(&self.req, &self.reads, marked)
+    }
+
+    /// Whether any partition returned records or an error (else a quiet long poll).
+    pub fn has_news(&self) -> bool {
+        self.reads.iter().any(|r| r.error != 0 || r.len() > 0)
+    }
+
+    /// The records read, in response order.
+    pub fn into_slices(self) -> Vec<FileSlice> {
+        self.reads.into_iter().filter_map(|r| r.records).collect()
     }
 }
 
 /// Fetch v4–v12. Every version reads the same way; the codec takes care of the fields
 /// each one adds.
-pub async fn handle(
-    ctx: &BrokerContext,
-    req: FetchRequest,
-    version: i16,
-) -> (FetchResponse, String) {
+pub async fn handle(ctx: &BrokerContext, req: FetchRequest, version: i16) -> (Fetched, String) {
     if req.session_id != 0 {
         // We never hand out a session id, so a client cannot hold one.
         let line = format!(
@@ -87,7 +131,7 @@ pub async fn handle(
             req.session_id
         );
         return (
-            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code()),
+            Fetched::refused(ResponseError::FetchSessionIdNotFound.code()),
             line,
         );
     }
@@ -118,7 +162,7 @@ pub async fn handle(
         // Subscribe first: anything appended from now on marks these as changed.
         let mut watchers: Vec<_> = partitions.iter().flatten().map(|p| p.subscribe()).collect();
         let reads = read_all(&wanted, partitions, max_bytes, version).await;
-        let total: usize = reads.iter().map(|r| r.records.len()).sum();
+        let total: usize = reads.iter().map(Read::len).sum();
         let any_error = reads.iter().any(|r| r.error != 0);
         if total >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
             break reads;
@@ -159,8 +203,12 @@ pub async fn handle(
         }
     };
 
-    let line = describe(&req, &wanted, &reads, started.elapsed());
-    (build_response(&req, reads), line)
+    let line = if super::describing(ctx) {
+        describe(&req, &wanted, &reads, started.elapsed())
+    } else {
+        String::new()
+    };
+    (Fetched { req, reads }, line)
 }
 
 /// `demo-topic-0@4, demo-topic-1@7`, for explain lines.
@@ -223,25 +271,22 @@ fn read_blocking(
         }
         let limit = partition_max.min(remaining);
         let read = if have_data && limit == 0 {
-            Ok(Bytes::new())
+            Ok(None)
         } else {
-            // `read` gives at least one whole batch (Kafka's minOneMessage), and more
+            // `slice` gives at least one whole batch (Kafka's minOneMessage), and more
             // only while they fit. Only the response's first batch may exceed the limits:
             // a later partition whose first batch does not fit sends nothing this time.
-            partition.read(offset, limit).map(|data| {
-                if have_data && data.len() > limit {
-                    Bytes::new()
-                } else {
-                    Bytes::from(data)
-                }
-            })
+            partition
+                .slice(offset, limit)
+                .map(|slice| slice.filter(|s| s.len > 0 && !(have_data && s.len > limit)))
         };
         let log_start = partition.log_start_offset();
         let high_watermark = partition.high_watermark();
         reads.push(match read {
             Ok(records) => {
-                have_data |= !records.is_empty();
-                remaining = remaining.saturating_sub(records.len());
+                let len = records.as_ref().map_or(0, |r| r.len);
+                have_data |= len > 0;
+                remaining = remaining.saturating_sub(len);
                 Read {
                     error: 0,
                     records,
@@ -271,8 +316,10 @@ fn read_blocking(
     reads
 }
 
-fn build_response(req: &FetchRequest, reads: Vec<Read>) -> FetchResponse {
-    let mut reads = reads.into_iter();
+/// The response, every records field empty or (`marked`) one byte where records were
+/// read; `response::splice` puts the records in.
+fn build_response(req: &FetchRequest, reads: &[Read], marked: bool) -> FetchResponse {
+    let mut reads = reads.iter();
     let responses = req
         .topics
         .iter()
@@ -281,9 +328,13 @@ fn build_response(req: &FetchRequest, reads: Vec<Read>) -> FetchResponse {
                 .partitions
                 .iter()
                 .map(|p| {
-                    let read = reads.next().unwrap_or_else(|| {
-                        Read::error(ResponseError::UnknownServerError.code(), -1, -1)
-                    });
+                    let lost = Read::error(ResponseError::UnknownServerError.code(), -1, -1);
+                    let read = reads.next().unwrap_or(&lost);
+                    let records = if marked && read.len() > 0 {
+                        Bytes::from_static(&[0xff])
+                    } else {
+                        Bytes::new()
+                    };
                     PartitionData::default()
                         .with_partition_index(p.partition)
                         .with_error_code(read.error)
@@ -291,7 +342,7 @@ fn build_response(req: &FetchRequest, reads: Vec<Read>) -> FetchResponse {
                         .with_last_stable_offset(read.high_watermark)
                         .with_log_start_offset(read.log_start)
                         .with_aborted_transactions(Some(Vec::new()))
-                        .with_records(Some(read.records))
+                        .with_records(Some(records))
                 })
                 .collect();
             FetchableTopicResponse::default()
@@ -317,7 +368,7 @@ fn describe(req: &FetchRequest, wanted: &[Wanted], reads: &[Read], waited: Durat
                     "{topic}[{}]@{} -> {} bytes (hwm {})",
                     w.partition,
                     w.offset,
-                    r.records.len(),
+                    r.len(),
                     r.high_watermark
                 )
             } else {

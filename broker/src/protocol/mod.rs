@@ -59,6 +59,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod outcome;
 pub mod produce;
+pub mod response;
 pub mod unsupported;
 
 use std::sync::atomic::AtomicI64;
@@ -81,6 +82,7 @@ use crate::stats::Stats;
 use crate::topics::{TopicError, Topics};
 use crate::Config;
 use outcome::ErrorCode;
+use response::Response;
 
 /// Everything a request handler may use. One per broker, shared by every connection.
 #[derive(Debug)]
@@ -167,9 +169,9 @@ pub enum ProtocolError {
     },
 }
 
-/// The answer to one request: the response bytes (header + body, without the frame
-/// size), or `None` when the request gets no response (Produce with acks=0).
-pub type Answer = Result<Option<Bytes>, ProtocolError>;
+/// The answer to one request: the response (header + body, without the frame size;
+/// see `response.rs`), or `None` when the request gets no response (Produce with acks=0).
+pub type Answer = Result<Option<Response>, ProtocolError>;
 
 /// Decodes the request in `frame` (sent by `peer`), runs it and encodes the response.
 pub async fn handle_request(
@@ -201,9 +203,9 @@ pub async fn handle_request(
         );
         let unsupported = ResponseError::UnsupportedVersion.code();
         ctx.stats.request("ApiVersions", version, unsupported);
-        return Ok(Some(api_versions::unsupported_version_response(
-            correlation_id,
-        )));
+        return Ok(Some(
+            api_versions::unsupported_version_response(correlation_id).into(),
+        ));
     }
     // Produce v0–v2 are advertised (see `api_versions::advertised_min`) but refused when
     // they arrive, as Kafka 4.0 refuses them: its socket server closes the connection.
@@ -239,7 +241,7 @@ pub async fn handle_request(
                     ),
                 );
             }
-            return Ok(Some(answer));
+            return Ok(Some(answer.into()));
         }
         return Err(match range {
             None => ProtocolError::UnsupportedApi { api, api_key },
@@ -298,21 +300,28 @@ async fn dispatch(
             respond(ctx, reply, (resp, line))
         }
         ApiKey::Fetch => {
-            let (resp, line) = fetch::handle(ctx, decode(frame, api, version)?, version).await;
+            let (fetched, line) = fetch::handle(ctx, decode(frame, api, version)?, version).await;
             // An idle consumer long-polls all day: only fetches that return data or
             // an error are worth an info line; empty ones go to debug.
-            let idle = resp
-                .responses
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .all(|p| p.error_code == 0 && p.records.as_ref().is_none_or(|r| r.is_empty()));
-            if idle {
-                tracing::debug!("{line}");
-                count(ctx, reply, &resp);
-                reply.encode(&resp)
+            if fetched.has_news() {
+                log_request(ctx, line);
             } else {
-                respond(ctx, reply, (resp, line))
+                tracing::debug!("{line}");
             }
+            // The records stay in their segment files: the codec encodes the answer
+            // without them, and `response::splice` marks where they go.
+            let empty = fetched.response(false);
+            count(ctx, reply, &empty);
+            let e0 = reply.encode(&empty)?;
+            let e1 = reply.encode(&fetched.response(true))?;
+            let flexible = api.response_header_version(version) >= 1;
+            return response::splice(e0, &e1, fetched.into_slices(), flexible)
+                .map(Some)
+                .map_err(|e| ProtocolError::Encode {
+                    api,
+                    version,
+                    reason: e.to_string(),
+                });
         }
         ApiKey::ListOffsets => {
             let req = decode(frame, api, version)?;
@@ -473,7 +482,7 @@ async fn dispatch(
             api_key: api as i16,
         }),
     };
-    answer.map(Some)
+    answer.map(|bytes| Some(bytes.into()))
 }
 
 /// Logs a handler's line, counts the answer and encodes it.
@@ -501,6 +510,13 @@ pub(crate) fn log_request(ctx: &BrokerContext, line: String) {
     if ctx.config.log_requests {
         info!("{line}");
     }
+}
+
+/// Whether a request's log line will be written anywhere: `log_request` writes it at
+/// INFO unless `--quiet`, and the quiet fetch and heartbeat lines go to DEBUG. Handlers
+/// on the hot path (Produce, Fetch) skip formatting a line no one reads.
+pub(crate) fn describing(ctx: &BrokerContext) -> bool {
+    ctx.config.log_requests || tracing::enabled!(tracing::Level::DEBUG)
 }
 
 /// Decodes a header or body, turning the codec's error into ours.

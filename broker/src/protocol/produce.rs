@@ -41,7 +41,10 @@
 //!   (`Partition::append`), as Kafka does, and the log line says so.
 //! - A zstd batch in Produce below v7 gets UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
 //! - The response carries the base offset of the first batch and the log start offset.
-//! - Appends (disk I/O, maybe fsync) run on the blocking pool.
+//! - Appends that may wait on the disk (fsync=always, a segment roll) run on the
+//!   blocking pool, all the partitions of one request in one trip there, in request
+//!   order. The others are writes into the page cache and run inline: cheaper than the
+//!   trip (`Partition::append_may_block`).
 
 use crate::explain::{count, offsets};
 use bytes::Bytes;
@@ -55,6 +58,8 @@ use kafka_protocol::ResponseError;
 use super::BrokerContext;
 use crate::log::record_batch::{BatchHeader, Compression};
 use crate::log::{AppendInfo, BatchError, LogError};
+use crate::topics::Partition;
+use std::sync::Arc;
 
 /// One partition's outcome: where its records landed (and, when the topic's
 /// `compression.type` recompressed them, the codecs), or why they were refused.
@@ -137,19 +142,24 @@ fn kafka_summary(record_errors: &[(i32, String)]) -> String {
 }
 
 /// Produce v3–v9. The caller sends no response at all when `acks == 0`.
+///
+/// Three steps: check every partition (the topic exists, the codec is allowed), append
+/// all the accepted ones in **one** trip to the blocking pool, then answer each. The
+/// cost of a request does not grow with a handoff per partition.
 pub async fn handle(
     ctx: &BrokerContext,
     req: ProduceRequest,
     version: i16,
 ) -> (ProduceResponse, String) {
     let acks = req.acks;
-    let mut responses = Vec::with_capacity(req.topic_data.len());
-    let mut lines = Vec::new();
+    // 1. Check each partition; the accepted ones become append jobs.
+    let mut checked: Vec<(String, i32, Result<Job, Refusal>)> = Vec::new();
+    let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.as_str().to_string();
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        let mut count = 0;
         for data in topic.partition_data {
-            let outcome = if !matches!(acks, -1..=1) {
+            let job = if !matches!(acks, -1..=1) {
                 Err(Refusal::new(
                     ResponseError::InvalidRequiredAcks.code(),
                     format!("acks must be -1, 0 or 1, got {acks}"),
@@ -158,22 +168,95 @@ pub async fn handle(
                 if ctx.config.explain {
                     explain_choice(ctx, &name, data.index, data.records.as_ref());
                 }
-                produce_partition(ctx, &name, data.index, data.records, version).await
+                prepare(ctx, &name, data.index, data.records, version)
             };
-            if let (true, Err(refusal)) = (ctx.config.explain, &outcome) {
-                explain_refusal(&name, data.index, refusal, version);
-            }
-            lines.push(describe(&name, data.index, &outcome));
-            partitions.push(partition_response(data.index, outcome, version));
+            checked.push((name.clone(), data.index, job));
+            count += 1;
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partitions),
-        );
+        topics.push((topic.name, count));
     }
-    let line = format!("produce acks={acks} {}", lines.join("; "));
+
+    // 2. Append every accepted partition, in request order, on the blocking pool.
+    let jobs: Vec<Option<(Arc<Partition>, Bytes)>> = checked
+        .iter_mut()
+        .map(|(_, _, job)| match job {
+            Ok(job) => Some((job.partition.clone(), std::mem::take(&mut job.records))),
+            Err(_) => None,
+        })
+        .collect();
+    // A write into the page cache takes microseconds, less than the two thread switches
+    // of a trip to the blocking pool: such appends run here. One that may wait on the
+    // disk (fsync=always, a roll) sends the whole request there.
+    let blocking = jobs
+        .iter()
+        .flatten()
+        .any(|(partition, records)| partition.append_may_block(records.len()));
+    let append_all = move || {
+        jobs.into_iter()
+            .map(|job| {
+                // The log writes each batch's base offset in place, so the records are
+                // copied out of the shared request buffer once.
+                job.map(|(partition, records)| partition.append(&mut records.to_vec()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let appended = if blocking {
+        tokio::task::spawn_blocking(append_all).await
+    } else {
+        Ok(append_all())
+    };
+
+    // 3. One answer (and log line) per partition. `results` has one entry per checked
+    // partition (None for a refused one), so it stays in step with `checked`.
+    let (results, lost) = match appended {
+        Ok(results) => (results, String::new()),
+        Err(e) => (Vec::new(), e.to_string()),
+    };
+    let mut results = results.into_iter();
+    let describing = super::describing(ctx);
+    let mut lines = Vec::new();
+    let mut outcomes = Vec::with_capacity(checked.len());
+    for (name, index, job) in checked {
+        let result = results.next().flatten();
+        let outcome = match (job, result) {
+            (Err(refusal), _) => Err(refusal),
+            (Ok(job), Some(result)) => finish(&name, index, result, job.recompressed),
+            (Ok(_), None) => Err(Refusal::new(
+                ResponseError::UnknownServerError.code(),
+                format!("append to {name}[{index}] did not finish: {lost}"),
+            )),
+        };
+        if let (true, Err(refusal)) = (ctx.config.explain, &outcome) {
+            explain_refusal(&name, index, refusal, version);
+        }
+        if describing {
+            lines.push(describe(&name, index, &outcome));
+        }
+        outcomes.push(partition_response(index, outcome, version));
+    }
+    let mut outcomes = outcomes.into_iter();
+    let responses = topics
+        .into_iter()
+        .map(|(name, count)| {
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(outcomes.by_ref().take(count).collect())
+        })
+        .collect();
+    let line = if describing {
+        format!("produce acks={acks} {}", lines.join("; "))
+    } else {
+        String::new()
+    };
     (ProduceResponse::default().with_responses(responses), line)
+}
+
+/// One partition's records, accepted for appending.
+struct Job {
+    partition: Arc<Partition>,
+    records: Bytes,
+    /// `sent gzip, stored zstd (…)` when the topic's codec rewrites the batches.
+    recompressed: Option<String>,
 }
 
 /// The explain line of the partition a producer chose (explain mode only).
@@ -217,15 +300,16 @@ fn explain_refusal(topic: &str, index: i32, refusal: &Refusal, version: i16) {
     );
 }
 
-/// Appends the records of one partition: one call to `Partition::append`, which frames
-/// the batches, validates each once, and stores all of them or none.
-async fn produce_partition(
+/// Checks one partition before its append: it exists, and zstd only from v7.
+/// `Partition::append` then frames the batches, validates each once, and stores all
+/// of them or none.
+fn prepare(
     ctx: &BrokerContext,
     topic: &str,
     index: i32,
     records: Option<Bytes>,
     version: i16,
-) -> PartitionOutcome {
+) -> Result<Job, Refusal> {
     let Some(partition) = ctx.topics.partition(topic, index) else {
         return Err(Refusal::new(
             ResponseError::UnknownTopicOrPartition.code(),
@@ -253,26 +337,30 @@ async fn produce_partition(
             ),
         );
     }
-    let appended = tokio::task::spawn_blocking(move || {
-        // The log writes each batch's base offset in place, so the records are copied
-        // out of the shared request buffer once.
-        partition.append(&mut records.to_vec())
+    Ok(Job {
+        partition,
+        records,
+        recompressed,
     })
-    .await;
-    match appended {
-        Ok(Ok(info)) => Ok((info, recompressed)),
-        Ok(Err(LogError::InvalidBatch(e))) => Err(Refusal::from_batch(topic, index, e)),
-        Ok(Err(e)) => {
+}
+
+/// The outcome of one append, as Produce reports it.
+fn finish(
+    topic: &str,
+    index: i32,
+    result: Result<AppendInfo, LogError>,
+    recompressed: Option<String>,
+) -> PartitionOutcome {
+    match result {
+        Ok(info) => Ok((info, recompressed)),
+        Err(LogError::InvalidBatch(e)) => Err(Refusal::from_batch(topic, index, e)),
+        Err(e) => {
             tracing::warn!("append to {topic}[{index}] failed: {e}");
             Err(Refusal::new(
                 ResponseError::KafkaStorageError.code(),
                 e.to_string(),
             ))
         }
-        Err(e) => Err(Refusal::new(
-            ResponseError::UnknownServerError.code(),
-            format!("append to {topic}[{index}] did not finish: {e}"),
-        )),
     }
 }
 

@@ -14,7 +14,8 @@
 //!   (or truncation); it only moves forward on append.
 //! - Every method here may do blocking file I/O (they lock the log, and append and read
 //!   touch files): call them from `spawn_blocking`, except the offset getters, which
-//!   only take the log's short-held lock.
+//!   only take the log's short-held lock, and an append that
+//!   [`Partition::append_may_block`] says is a write into the page cache.
 
 use std::path::Path;
 
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use crate::config::LogConfig;
 use crate::events::Events;
 use crate::log::partition_log::{CleanReport, SegmentInfo};
-use crate::log::{AppendInfo, LogError, PartitionLog};
+use crate::log::{AppendInfo, FileSlice, LogError, PartitionLog};
 
 /// One partition: its log plus a way to wake long-polling fetches.
 #[derive(Debug)]
@@ -90,10 +91,22 @@ impl Partition {
         Ok(info)
     }
 
+    /// Whether appending `len` bytes may wait on the disk (an fsync, or a roll); see
+    /// `PartitionLog::append_may_block`. Produce runs the other appends inline.
+    pub fn append_may_block(&self, len: usize) -> bool {
+        self.log.append_may_block(len)
+    }
+
     /// Whole stored batches from the one holding `offset`, up to `max_bytes` but at
     /// least one (see `PartitionLog::read`). Blocking.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
         self.log.read(offset, max_bytes)
+    }
+
+    /// The batches [`read`](Self::read) would return, as a range of a segment file
+    /// (`None` at the log end), for Fetch to send without copying. Blocking.
+    pub fn slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>, LogError> {
+        self.log.slice(offset, max_bytes)
     }
 
     /// A receiver that sees the log end offset change after every append. Subscribe
