@@ -36,10 +36,10 @@ fn append(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 // A fresh log per sample, so the files never grow past one sample.
                 let (_dir, log) = temp_log();
-                let mut buf = template.clone();
+                let buf = template.clone();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    log.append(&mut buf).expect("append");
+                    log.append(&buf).expect("append");
                 }
                 start.elapsed()
             })
@@ -51,9 +51,9 @@ fn append(c: &mut Criterion) {
 fn read(c: &mut Criterion) {
     let mut g = c.benchmark_group("read");
     let (_dir, log) = temp_log();
-    let mut b = batch(500, 100);
+    let b = batch(500, 100);
     for _ in 0..200 {
-        log.append(&mut b).expect("append");
+        log.append(&b).expect("append");
     }
     let end = log.log_end_offset();
     let one = log.read(0, 1).expect("read").len() as u64;

@@ -77,7 +77,7 @@ fn data_dir(dir: &Path) {
     let p = topics.partition("orders", 0).unwrap();
     for i in 0..6 {
         let key = format!("user-{i}");
-        let mut b = build(
+        let b = build(
             &[
                 rec(key.as_bytes(), b"hello", 1_700_000_000_000 + i),
                 rec(b"bin", &[0xff, 0x00, 0x10], 1_700_000_000_000),
@@ -89,7 +89,7 @@ fn data_dir(dir: &Path) {
                 Compression::None
             },
         );
-        p.append(&mut b).unwrap();
+        p.append(&b).unwrap();
     }
     topics.close().unwrap();
 }

@@ -34,8 +34,8 @@ fn concurrent_producers_get_dense_offsets_and_every_record_survives_reopen() {
                         headers: vec![],
                         timestamp: 1,
                     };
-                    let mut b = build(&[rec.clone(), rec], 1, Compression::None);
-                    let info = part.append(&mut b).unwrap();
+                    let b = build(&[rec.clone(), rec], 1, Compression::None);
+                    let info = part.append(&b).unwrap();
                     assert_eq!(info.last_offset, info.base_offset + 1);
                     seen.push(info.base_offset);
                 }

@@ -14,6 +14,7 @@ use std::io::Write;
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
 use minikafka_broker::log::index::{lookup_in, IndexEntry};
+use minikafka_broker::log::partition_log::as_stored;
 use minikafka_broker::log::record::{build, records, NewRecord};
 use minikafka_broker::log::record_batch::{split_batches, BatchHeader, Compression};
 use minikafka_broker::log::PartitionLog;
@@ -100,12 +101,12 @@ proptest! {
         let mut stored = Vec::new();
         let mut next = 0;
         for (i, (n, len)) in spec.iter().enumerate() {
-            let mut b = make(*n, *len, i as i64);
-            let info = log.append(&mut b).unwrap();
+            let b = make(*n, *len, i as i64);
+            let info = log.append(&b).unwrap();
             prop_assert_eq!(info.base_offset, next);
             prop_assert_eq!(info.last_offset, next + *n as i64 - 1);
             next += *n as i64;
-            stored.push(b);
+            stored.push(as_stored(&b, info.base_offset));
         }
         prop_assert_eq!(log.log_end_offset(), next);
         // Each offset reads back the batch that holds it (this goes through the index).
@@ -135,9 +136,9 @@ proptest! {
         let log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
         let mut stored = Vec::new();
         for (i, (n, len)) in spec.iter().enumerate() {
-            let mut b = make(*n, *len, i as i64);
-            let info = log.append(&mut b).unwrap();
-            stored.push((info.segment_base, info.position, b));
+            let b = make(*n, *len, i as i64);
+            let info = log.append(&b).unwrap();
+            stored.push((info.segment_base, info.position, as_stored(&b, info.base_offset)));
         }
         let active = log.segments().last().unwrap().base_offset;
         drop(log); // crash: no clean-shutdown marker
@@ -163,12 +164,12 @@ proptest! {
         // The file itself is cut at the last valid byte, not just hidden.
         prop_assert_eq!(std::fs::metadata(&path).unwrap().len(), kept.size);
         // Appends continue right after the prefix and survive a crash and a reopen.
-        let mut more = make(2, 10, 7);
-        let info = log.append(&mut more).unwrap();
+        let more = make(2, 10, 7);
+        let info = log.append(&more).unwrap();
         prop_assert_eq!(info.base_offset, kept.next_offset);
         drop(log);
         let log = PartitionLog::open(dir.path(), cfg).unwrap();
-        prop_assert_eq!(read_all(&log), [expected, more].concat());
+        prop_assert_eq!(read_all(&log), [expected, as_stored(&more, info.base_offset)].concat());
     }
 
     #[test]
@@ -200,7 +201,7 @@ proptest! {
         for op in ops {
             match op {
                 Some((n, len)) => {
-                    log.append(&mut make(n, len, 0)).unwrap();
+                    log.append(&make(n, len, 0)).unwrap();
                 }
                 None => {
                     let before = log.segments();
@@ -255,7 +256,7 @@ proptest! {
                         timestamp: 1_000,
                     })
                     .collect();
-                let info = log.append(&mut build(&recs, 1_000, compression)).unwrap();
+                let info = log.append(&build(&recs, 1_000, compression)).unwrap();
                 for (i, (k, v)) in batch.iter().enumerate() {
                     written.push((info.base_offset + i as i64, *k, v.map(|len| vec![*k; len])));
                 }

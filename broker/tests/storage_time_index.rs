@@ -48,8 +48,7 @@ fn fill(log: &PartitionLog) {
                 timestamp: t,
             })
             .collect();
-        log.append(&mut build(&recs, ts[0], Compression::None))
-            .unwrap();
+        log.append(&build(&recs, ts[0], Compression::None)).unwrap();
     }
 }
 

@@ -186,12 +186,12 @@ impl OffsetStore {
                 }
             })
             .collect();
-        let mut batch = record::build(&records, now, Compression::None);
+        let batch = record::build(&records, now, Compression::None);
         let mut map = self.lock();
         let log_end = self.partition.log_end_offset();
         let info = self
             .partition
-            .append(&mut batch)
+            .append(&batch)
             .map_err(|source| OffsetStoreError::Log {
                 offset: log_end,
                 source,
@@ -242,10 +242,10 @@ impl OffsetStore {
                 timestamp: now,
             })
             .collect();
-        let mut batch = record::build(&records, now, Compression::None);
+        let batch = record::build(&records, now, Compression::None);
         let log_end = self.partition.log_end_offset();
         self.partition
-            .append(&mut batch)
+            .append(&batch)
             .map_err(|source| OffsetStoreError::Log {
                 offset: log_end,
                 source,

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
 use super::record;
-use super::record_batch::{self, set_base_offset, BatchError, BatchHeader};
+use super::record_batch::{self, set_base_offset, BatchError, BatchHeader, HEADER_LEN};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::{FileSlice, Segment};
 use super::LogError;
@@ -81,6 +81,24 @@ fn stamp_leader_epoch(batch: &mut [u8]) {
     if let Some(field) = batch.get_mut(record_batch::PARTITION_LEADER_EPOCH) {
         field.copy_from_slice(&LEADER_EPOCH.to_be_bytes());
     }
+}
+
+/// `records` (one or more whole batches) exactly as [`PartitionLog::append`] writes them
+/// when they get offsets from `base` on: each batch's base offset and the leader epoch
+/// set in its header. `append` patches a copy of each header, so the caller's bytes stay
+/// as they were; tests compare what they read back with this.
+pub fn as_stored(records: &[u8], base: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut next = base;
+    for batch in record_batch::split_batches(records) {
+        let start = out.len();
+        out.extend_from_slice(batch);
+        let stored = &mut out[start..];
+        set_base_offset(stored, next);
+        stamp_leader_epoch(stored);
+        next = BatchHeader::parse(stored).map_or(next, |h| h.last_offset() + 1);
+    }
+    out
 }
 
 /// The partition log. See the module docs.
@@ -238,7 +256,7 @@ impl PartitionLog {
     /// CRC) and goes to the active segment. The returned
     /// info spans all of them: the first base offset, the last offset, the total record
     /// count, and the position of the first batch.
-    pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, LogError> {
+    pub fn append(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
         // One look at the settings per append (AlterConfigs may swap them meanwhile).
         let config = self.config();
         let max = config.max_message_bytes as usize;
@@ -259,24 +277,35 @@ impl PartitionLog {
             }
             let mut info: Option<AppendInfo> = None;
             for (mut h, range) in batches {
-                let batch = &mut records[range];
+                let batch = &records[range];
                 self.maybe_roll(&mut inner, &h, batch.len())?;
                 let base = inner.log_end_offset();
-                set_base_offset(batch, base);
+                // What the broker writes into a batch (base offset, leader epoch, and
+                // with LogAppendTime the timestamp and CRC) is all in its 61-byte
+                // header: the header is patched in a copy, and the records after it go
+                // to the file as they came, without being copied.
+                let (head, body) = batch.split_at(HEADER_LEN);
+                let mut head: [u8; HEADER_LEN] = head.try_into().map_err(|_| {
+                    BatchError::InvalidRecords("a batch shorter than its header".into())
+                })?;
+                set_base_offset(&mut head, base);
                 h.base_offset = base;
-                stamp_leader_epoch(batch);
+                stamp_leader_epoch(&mut head);
                 h.partition_leader_epoch = LEADER_EPOCH;
                 let log_append_time = if config.log_append_time {
+                    // The new maxTimestamp is under the CRC, which covers the records.
                     let now = now_ms();
-                    record_batch::set_log_append_time(batch, now);
-                    h = BatchHeader::parse(batch)?;
+                    let mut whole = [&head[..], body].concat();
+                    record_batch::set_log_append_time(&mut whole, now);
+                    head.copy_from_slice(&whole[..HEADER_LEN]);
+                    h = BatchHeader::parse(&whole)?;
                     now
                 } else {
                     -1
                 };
                 let active = inner.active_mut();
                 let entries_before = active.index().len();
-                let position = active.append(batch, &h)?;
+                let position = active.append(&head, body, &h)?;
                 let segment_base = active.base_offset();
                 if config.explain {
                     self.explain_append(active, &h, position, entries_before);

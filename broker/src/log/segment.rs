@@ -22,6 +22,7 @@
 //! `File` would do nothing.
 
 use std::fs::{File, OpenOptions};
+use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,6 +131,28 @@ impl FileSlice {
     }
 }
 
+/// Writes `parts` back to back at `position` with one `pwritev` (more only if the
+/// kernel writes less): a batch's patched header and its records, without first
+/// copying them into one buffer.
+fn write_all_at(file: &File, parts: &[&[u8]], position: u64) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut bufs = &mut slices[..];
+    let mut position = position;
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match rustix::io::pwritev(file, bufs, position) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                position += n as u64;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
@@ -216,7 +239,7 @@ impl Segment {
     /// Appends one whole batch (its base offset already written) with a single
     /// positional write; returns its position. On a failed write the file is cut
     /// back, so a partial batch is never left behind.
-    pub fn append(&mut self, batch: &[u8], h: &BatchHeader) -> Result<u64, LogError> {
+    pub fn append(&mut self, head: &[u8], body: &[u8], h: &BatchHeader) -> Result<u64, LogError> {
         let position = self.size;
         let known = self.max_known()?;
         let max = max_with(Some(known), h);
@@ -237,14 +260,14 @@ impl Segment {
                 self.time_index.append(time)?;
             }
         }
-        if let Err(e) = self.file.write_all_at(batch, position) {
+        if let Err(e) = write_all_at(&self.file, &[head, body], position) {
             let _ = self.file.set_len(position);
             self.index.truncate_to_position(position);
             self.time_index
                 .truncate_to_offset((h.base_offset - self.base_offset) as u32);
             return Err(LogError::io(&self.path, e));
         }
-        self.size += batch.len() as u64;
+        self.size += (head.len() + body.len()) as u64;
         self.next_offset = h.last_offset() + 1;
         self.max = max;
         Ok(position)

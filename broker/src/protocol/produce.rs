@@ -194,9 +194,8 @@ pub async fn handle(
     let append_all = move || {
         jobs.into_iter()
             .map(|job| {
-                // The log writes each batch's base offset in place, so the records are
-                // copied out of the shared request buffer once.
-                job.map(|(partition, records)| partition.append(&mut records.to_vec()))
+                // The records go to the log straight from the request buffer.
+                job.map(|(partition, records)| partition.append(&records))
             })
             .collect::<Vec<_>>()
     };

@@ -439,12 +439,12 @@ mod tests {
         );
         let p = topics.partition("orders", 2).unwrap();
         let rx = p.subscribe();
-        let mut b = crate::log::record::build(
+        let b = crate::log::record::build(
             &[crate::log::record::NewRecord::default()],
             0,
             crate::log::record_batch::Compression::None,
         );
-        p.append(&mut b).unwrap();
+        p.append(&b).unwrap();
         assert_eq!(*rx.borrow(), 1);
         assert!(topics.partition("orders", 3).is_none());
         assert!(topics.partition("orders", -1).is_none());

@@ -47,8 +47,8 @@ fn put(log: &PartitionLog, recs: &[(&str, Option<&str>)], compression: Compressi
             timestamp: ts,
         })
         .collect();
-    let mut b = build(&new, ts, compression);
-    let info = log.append(&mut b).unwrap();
+    let b = build(&new, ts, compression);
+    let info = log.append(&b).unwrap();
     (info.base_offset..=info.last_offset).collect()
 }
 
@@ -275,7 +275,7 @@ fn records_without_a_key_are_dropped_by_the_cleaner() {
     };
     let log = PartitionLog::open(dir.path(), not_yet).unwrap();
     std::thread::sleep(Duration::from_millis(3));
-    let mut b = build(
+    let b = build(
         &[
             NewRecord {
                 key: None,
@@ -293,7 +293,7 @@ fn records_without_a_key_are_dropped_by_the_cleaner() {
         now(),
         Compression::None,
     );
-    log.append(&mut b).unwrap();
+    log.append(&b).unwrap();
     log.set_config(compacted());
     put(&log, &[("z", Some("z1"))], Compression::None);
     log.clean().unwrap().unwrap();

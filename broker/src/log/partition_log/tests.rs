@@ -37,9 +37,9 @@ fn small(segment_bytes: u64) -> LogConfig {
 fn fill(log: &PartitionLog, count: usize) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
-            let mut b = batch(3, 40, 1_000 + i as i64);
-            log.append(&mut b).unwrap();
-            b
+            let b = batch(3, 40, 1_000 + i as i64);
+            let info = log.append(&b).unwrap();
+            as_stored(&b, info.base_offset)
         })
         .collect()
 }
@@ -61,18 +61,22 @@ fn offsets_are_dense_and_reads_return_the_stored_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
-    let mut b = batch(5, 10, 100);
-    let info = log.append(&mut b).unwrap();
+    let b = batch(5, 10, 100);
+    let info = log.append(&b).unwrap();
     assert_eq!(
         (info.base_offset, info.last_offset, info.position),
         (0, 4, 0)
     );
-    let info = log.append(&mut batch(2, 10, 100)).unwrap();
+    let info = log.append(&batch(2, 10, 100)).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (5, 6));
     assert_eq!(log.log_end_offset(), 7);
     // Offset 3 is inside the first batch: the whole first batch comes back first.
     let got = log.read(3, 1).unwrap();
-    assert_eq!(got, b);
+    assert_eq!(got, as_stored(&b, 0));
+    assert_ne!(
+        got, b,
+        "the caller's bytes are not the stored ones (leader epoch)"
+    );
     assert_eq!(records(&got).unwrap()[3].offset, 3);
     assert!(log.read(7, 100).unwrap().is_empty());
     assert!(matches!(
@@ -92,7 +96,7 @@ fn rejects_a_bad_batch_without_writing() {
     let mut b = batch(2, 10, 1);
     let n = b.len();
     b[n - 1] ^= 1;
-    assert!(matches!(log.append(&mut b), Err(LogError::InvalidBatch(_))));
+    assert!(matches!(log.append(&b), Err(LogError::InvalidBatch(_))));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size(), 0);
 }
@@ -123,7 +127,7 @@ fn rolls_segments_and_reopens_cleanly() {
     assert_eq!(log.segments(), segs);
     assert_eq!(all_bytes(&log), before);
     assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
-    let info = log.append(&mut batch(1, 1, 1)).unwrap();
+    let info = log.append(&batch(1, 1, 1)).unwrap();
     assert_eq!(info.base_offset, 120);
 }
 
@@ -176,7 +180,7 @@ fn crash_truncated_mid_batch_keeps_the_whole_batches() {
     assert_eq!(log.log_end_offset(), 45);
     assert_eq!(all_bytes(&log), stored[..15].concat());
     // Appends continue right after the cut.
-    assert_eq!(log.append(&mut batch(1, 1, 1)).unwrap().base_offset, 45);
+    assert_eq!(log.append(&batch(1, 1, 1)).unwrap().base_offset, 45);
 }
 
 #[test]
@@ -318,7 +322,7 @@ fn retention_by_time_uses_record_timestamps() {
     let now = now_ms();
     // Two old batches (each its own segment), then two fresh ones.
     for ts in [now - 10_000_000, now - 9_000_000, now, now] {
-        log.append(&mut batch(3, 100, ts)).unwrap();
+        log.append(&batch(3, 100, ts)).unwrap();
     }
     assert_eq!(log.segments().len(), 4);
     assert_eq!(log.apply_retention().unwrap(), 2);
@@ -333,7 +337,7 @@ fn truncate_to_drops_the_batch_holding_the_offset_and_later_segments() {
     log.truncate_to(31).unwrap(); // inside batch 10 (offsets 30..=32)
     assert_eq!(log.log_end_offset(), 30);
     assert_eq!(all_bytes(&log), stored[..10].concat());
-    assert_eq!(log.append(&mut batch(1, 1, 1)).unwrap().base_offset, 30);
+    assert_eq!(log.append(&batch(1, 1, 1)).unwrap().base_offset, 30);
     log.truncate_to(1000).unwrap();
     assert_eq!(log.log_end_offset(), 31);
     drop(log);
@@ -346,7 +350,7 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), small(600)).unwrap();
     for ts in [100, 200, 300] {
-        log.append(&mut batch(3, 100, ts)).unwrap(); // records ts, ts+1, ts+2
+        log.append(&batch(3, 100, ts)).unwrap(); // records ts, ts+1, ts+2
     }
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 100)));
     assert_eq!(log.offset_for_timestamp(201).unwrap(), Some((4, 201)));
@@ -362,7 +366,7 @@ fn offset_of_max_timestamp_finds_the_first_record_with_the_largest() {
     // Records 0–2 at 100..102, 3–5 at 900..902 (the largest, 902, is offset 5), then
     // later segments that only reach 500..502 and 902 again (a tie: the first wins).
     for ts in [100, 900, 500, 500, 900] {
-        log.append(&mut batch(3, 100, ts)).unwrap();
+        log.append(&batch(3, 100, ts)).unwrap();
     }
     assert!(log.segments().len() > 1, "the max is in an older segment");
     assert_eq!(log.offset_of_max_timestamp().unwrap(), Some((5, 902)));
@@ -383,7 +387,7 @@ fn fsync_always_with_concurrent_appenders() {
             let log = log.clone();
             std::thread::spawn(move || {
                 for _ in 0..25 {
-                    log.append(&mut batch(2, 10, 1)).unwrap();
+                    log.append(&batch(2, 10, 1)).unwrap();
                 }
             })
         })
@@ -415,21 +419,21 @@ fn append_takes_several_batches_or_none() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
     let (a, b) = (batch(2, 5, 1), batch(3, 5, 2));
-    let mut both = [a.clone(), b.clone()].concat();
-    let info = log.append(&mut both).unwrap();
+    let both = [a.clone(), b.clone()].concat();
+    let info = log.append(&both).unwrap();
     assert_eq!(
         (info.base_offset, info.last_offset, info.record_count),
         (0, 4, 5)
     );
-    assert_eq!(log.read(2, 1).unwrap(), &both[a.len()..]);
+    assert_eq!(log.read(2, 1).unwrap(), &as_stored(&both, 0)[a.len()..]);
     // A bad second batch rejects the set: nothing is written.
     let mut bad = [a.clone(), b.clone()].concat();
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert!(log.append(&mut bad).is_err());
-    let mut partial = [a.clone(), b[..20].to_vec()].concat();
-    assert!(log.append(&mut partial).is_err());
-    assert!(log.append(&mut []).is_err());
+    assert!(log.append(&bad).is_err());
+    let partial = [a.clone(), b[..20].to_vec()].concat();
+    assert!(log.append(&partial).is_err());
+    assert!(log.append(&[]).is_err());
     assert_eq!(log.log_end_offset(), 5);
 }
 
