@@ -11,8 +11,9 @@
 //! end the dump with a line saying where and why.
 //!
 //! What must stay true:
-//! - Read-only, and framed by `BatchReader`, the reader recovery scans with: a torn
-//!   tail shown here is a place recovery would cut (it also cuts at a bad CRC).
+//! - Read-only, and framed by `BatchReader`, which follows the framing rule recovery's
+//!   scan follows (`record_batch::frame_len`): a torn tail shown here is a place
+//!   recovery would cut (it also cuts at a bad CRC).
 //! - A bad CRC or unreadable records is reported and the dump goes on; only bytes that
 //!   cannot be framed as a batch end it.
 //! - The text and the `--json` output are two renderings of one [`DumpReport`].

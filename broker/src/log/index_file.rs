@@ -197,7 +197,12 @@ impl<E: Entry> IndexFile<E> {
     /// entries in use) and maps it again.
     pub fn resize(&mut self, bytes: u32) -> Result<(), LogError> {
         let want = (bytes as usize / E::LEN).max(self.entries.len()) * E::LEN;
-        self.flush()?;
+        if want < self.capacity() * E::LEN {
+            // A trim (roll, close): the entries reach the disk before the file shrinks.
+            // Growing (preallocation on open) needs no msync: unmapping a shared map
+            // keeps its pages in the page cache, and every open paid one per partition.
+            self.flush()?;
+        }
         self.mmap = None;
         self.file
             .set_len(want as u64)

@@ -65,7 +65,27 @@ pub fn read_varlong(buf: &mut &[u8]) -> Result<i64, BatchError> {
     Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
 }
 
+/// The unsigned varint at the front of `buf`. One- and two-byte varints (every length,
+/// delta and count of a small record) take the inlined fast path; longer ones, and
+/// every error, the loop in [`read_unsigned_slow`]. Both give the same results.
+#[inline]
 fn read_unsigned(buf: &mut &[u8], max_bytes: usize) -> Result<u64, BatchError> {
+    let bytes: &[u8] = buf;
+    match bytes {
+        [b0, rest @ ..] if *b0 < 0x80 => {
+            *buf = rest;
+            Ok(u64::from(*b0))
+        }
+        [b0, b1, rest @ ..] if *b1 < 0x80 && max_bytes >= 2 => {
+            *buf = rest;
+            Ok(u64::from(b0 & 0x7f) | (u64::from(*b1) << 7))
+        }
+        _ => read_unsigned_slow(buf, max_bytes),
+    }
+}
+
+#[cold]
+fn read_unsigned_slow(buf: &mut &[u8], max_bytes: usize) -> Result<u64, BatchError> {
     let mut value = 0u64;
     for i in 0..max_bytes {
         let Some((&b, rest)) = buf.split_first() else {

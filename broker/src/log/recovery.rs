@@ -17,7 +17,9 @@
 //!   A segment with records but an empty time index (a data dir from before time
 //!   indexes) is rescanned too, which builds it.
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
-//!   (`check_frame` plus increasing offsets) and the file cut at the first bad byte.
+//!   (`check_frame` plus increasing offsets) and the file cut at the first bad byte. The
+//!   scan reads the `.log` through a read-only map (the only `unsafe` here, see
+//!   `map_log`), so the CRC-32C runs over the page cache with no copy.
 //! - **Either way, first**: the leftovers of a cleaning pass a crash interrupted are
 //!   undone or finished (`cleaner/swap.rs: recover`).
 //!
@@ -35,8 +37,10 @@ use std::io::Write;
 use std::path::Path;
 
 use super::index::IndexEntry;
-use super::record_batch::{check_frame, BatchError};
-use super::segment::{due_entries, max_with, parse_file_name, BatchReader, ReadStep, Segment};
+use memmap2::{Advice, Mmap, MmapOptions};
+
+use super::record_batch::{check_frame, frames, BatchError};
+use super::segment::{due_entries, max_with, parse_file_name, Segment};
 use super::time_index::TimeEntry;
 use super::LogError;
 
@@ -74,6 +78,10 @@ pub struct ScanOutcome {
 /// count, offsets increasing from `base_offset`: a compacted segment has gaps), and computes the entries of both
 /// indexes for `index_interval` bytes (`segment.rs: due_entries`, as on append). Stops
 /// at the first bad byte.
+///
+/// The first `size` bytes of the file are mapped read-only ([`map_log`]) and framed in
+/// place with `record_batch::frames`, the one framing rule, so the CRC runs over the
+/// page cache itself: no copy, no buffer per batch.
 pub fn scan(
     file: &File,
     path: &Path,
@@ -85,16 +93,22 @@ pub fn scan(
         next_offset: base_offset,
         ..ScanOutcome::default()
     };
-    let mut reader = BatchReader::new(file, 0, size);
-    while let Some(step) = reader.next_step().map_err(|e| LogError::io(path, e))? {
-        let (position, bytes) = match step {
-            ReadStep::Batch { position, bytes } => (position, bytes),
-            ReadStep::Torn { position, reason } => {
-                out.cut = Some(Cut { position, reason });
+    let map = map_log(file, path, size)?;
+    let buf: &[u8] = map.as_deref().unwrap_or(&[]);
+    for frame in frames(buf) {
+        let range = match frame {
+            Ok(range) => range,
+            Err(torn) => {
+                out.cut = Some(Cut {
+                    position: torn.position as u64,
+                    reason: torn.error.to_string(),
+                });
                 break;
             }
         };
-        let h = match check_frame(&bytes) {
+        let position = range.start as u64;
+        let bytes = &buf[range];
+        let h = match check_frame(bytes) {
             Ok(h) => h,
             Err(e) => {
                 out.cut = Some(Cut {
@@ -132,6 +146,29 @@ pub fn scan(
         out.records += h.record_count as u64;
     }
     Ok(out)
+}
+
+/// The first `size` bytes of a `.log`, mapped read-only for [`scan`] (`None` when
+/// `size` is 0: an empty map is not allowed).
+#[allow(unsafe_code)]
+fn map_log(file: &File, path: &Path, size: u64) -> Result<Option<Mmap>, LogError> {
+    if size == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(size).map_err(|_| LogError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("{size} bytes do not fit in memory"),
+    })?;
+    // SAFETY: the segment file is private to this broker's data directory (which the
+    // broker locks, see `topics/lock.rs`), `size` is its length when it was opened, and
+    // nothing writes or truncates it while recovery runs: the partition log is still
+    // being opened, so no append, truncation or retention can reach it. The map is
+    // read-only and dropped before `scan` returns, before any cut (`Segment::truncate`).
+    let map =
+        unsafe { MmapOptions::new().len(len).map(file) }.map_err(|e| LogError::io(path, e))?;
+    // Read once, front to back: let the kernel read ahead and drop behind.
+    let _ = map.advise(Advice::Sequential);
+    Ok(Some(map))
 }
 
 /// Full scan of one segment: cut its torn tail and rebuild its index. Returns the cut.

@@ -491,7 +491,7 @@ impl Segment {
     }
 }
 
-/// Reads whole batches one by one from a `.log` for recovery and `inspect`, without
+/// Reads whole batches one by one from a `.log` for the log cleaner and `inspect`, without
 /// trusting anything: it reports where and why the bytes stop being a batch. The
 /// framing rule is `record_batch::frame_len`, the same one every in-memory reader uses.
 #[derive(Debug)]
