@@ -167,7 +167,7 @@ pub struct CompareArgs {
     /// Measured runs of each workload on each target; the table shows their median.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: Option<u32>,
-    /// Records sent in each produce workload (fsync=always sends a tenth of them).
+    /// Records sent in each produce workload (fsync=always sends a quarter of them).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub records: Option<u64>,
     /// Bytes of log written and then read from the beginning in the consume workload.

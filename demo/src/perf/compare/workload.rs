@@ -106,11 +106,12 @@ impl WorkloadId {
 pub struct Sizes {
     /// Records per produce workload.
     pub records: u64,
-    /// Records per produce workload on fsync=always, which is much slower.
+    /// Records per produce workload on fsync=always, which is much slower: a quarter.
     pub records_fsync_always: u64,
     /// Bytes of log the consume workload writes and then reads.
     pub consume_bytes: u64,
-    /// Records the consume workload reads from the mock cluster, whose fetches are slow.
+    /// Records the consume workload writes to and reads from the mock cluster, which keeps
+    /// only the last 5 MiB (or 100,000 records) of a partition and fetches slowly.
     pub mock_consume_records: u64,
     /// Connections held open in the idle-connections workload.
     pub idle_connections: u32,
@@ -126,11 +127,11 @@ impl Sizes {
         let records = args.records.unwrap_or(if quick { 2_000 } else { 200_000 });
         Sizes {
             records,
-            records_fsync_always: (records / 10).max(1),
+            records_fsync_always: (records / 4).max(1),
             consume_bytes: args
                 .consume_bytes
                 .unwrap_or(if quick { 1 << 20 } else { 1 << 30 }),
-            mock_consume_records: if quick { 200 } else { 2_000 },
+            mock_consume_records: if quick { 200 } else { 4_000 },
             idle_connections: args
                 .idle_connections
                 .unwrap_or(if quick { 20 } else { 1_000 }),
@@ -161,7 +162,7 @@ pub async fn run(
     server.create_topic(&topic, workload.partitions()).await?;
     let result = measure(workload, target, sizes, &server, &topic).await;
     server.stop().await;
-    result.with_context(|| format!("{} on {}", workload.name(), target.label()))
+    result
 }
 
 async fn measure(
