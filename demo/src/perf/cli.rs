@@ -1,12 +1,16 @@
 //! The command line of `perf`: `perf produce`, `perf consume` and `perf end-to-end`, with the flags of Kafka's
-//! perf-test tools where they have one.
+//! perf-test tools where they have one, and `perf compare`, which runs them side by side.
 //!
 //! What must stay true:
 //! - Values Kafka writes with a minus sign (`--acks -1`, `--throughput -1`) parse.
 //! - Bad values are rejected here, by clap, before any connection is made.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use minikafka_client::{Acks, Backend, Compression};
+
+use super::compare::{TargetId, WorkloadId};
 
 /// `perf`: measure minikafka (or any Kafka-protocol broker) with our client.
 #[derive(Debug, Parser)]
@@ -30,6 +34,16 @@ pub enum Command {
     /// Produce at a fixed rate while reading the same records, and report produce-to-consume
     /// latency percentiles.
     EndToEnd(EndToEndArgs),
+    /// Run the same workloads on minikafka (fsync never and always; native and rdkafka
+    /// clients) and on librdkafka's mock cluster, one after another, and print one table
+    /// with ratios (docs/benchmarks.md, "Side by side").
+    Compare(CompareArgs),
+    /// librdkafka's mock cluster in this process, for `perf compare` (which measures its
+    /// CPU): prints its bootstrap address, then answers `create TOPIC PARTITIONS` lines on
+    /// stdin, and stops when stdin closes.
+    #[cfg(feature = "rdkafka")]
+    #[command(hide = true)]
+    MockCluster,
 }
 
 /// Flags every command shares.
@@ -145,6 +159,38 @@ pub struct EndToEndArgs {
     pub backend: Backend,
     #[command(flatten)]
     pub output: Output,
+}
+
+/// `perf compare`. Sizes left out take their full value, or their `--quick` one.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Measured runs of each workload on each target; the table shows their median.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: Option<u32>,
+    /// Records sent in each produce workload (fsync=always sends a quarter of them).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub records: Option<u64>,
+    /// Bytes of log written and then read from the beginning in the consume workload.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub consume_bytes: Option<u64>,
+    /// Open connections that sit idle during the idle-connections workload.
+    #[arg(long)]
+    pub idle_connections: Option<u32>,
+    /// Which targets (columns) to run, comma-separated; all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub targets: Vec<TargetId>,
+    /// Which workloads (rows) to run, comma-separated; all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub workloads: Vec<WorkloadId>,
+    /// Tiny sizes and one run, so the whole table takes seconds (for CI).
+    #[arg(long)]
+    pub quick: bool,
+    /// The minikafka-broker binary to run; by default the one beside this `perf`.
+    #[arg(long, value_name = "PATH")]
+    pub broker_bin: Option<PathBuf>,
+    /// Print the results as one JSON object instead of the markdown table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How `perf consume` reads.
