@@ -36,7 +36,7 @@ fn crashed_log(mib: u64) -> (tempfile::TempDir, LogConfig, u64, i64) {
     let template = batch(500, 100);
     let batches = (mib << 20) / template.len() as u64;
     for _ in 0..batches {
-        log.append(&mut template.clone()).expect("append");
+        log.append(&template).expect("append");
     }
     let end = log.log_end_offset();
     drop(log);

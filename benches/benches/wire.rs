@@ -135,7 +135,7 @@ fn fetch(c: &mut Criterion) {
     let partition = ctx.topics.partition(topic, 0).expect("partition");
     let template = batch(500, 100);
     for _ in 0..200 {
-        partition.append(&mut template.clone()).expect("append");
+        partition.append(&template).expect("append");
     }
     let end = partition.log_end_offset();
     let frame_at = |offset: i64| {

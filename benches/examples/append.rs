@@ -14,9 +14,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
     let (_dir, log) = temp_log();
-    let mut buf = batch(500, 100);
+    let buf = batch(500, 100);
     for _ in 0..count {
-        log.append(&mut buf).expect("append");
+        log.append(&buf).expect("append");
     }
     println!(
         "appended {count} batches, log end offset {}",

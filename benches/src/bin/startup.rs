@@ -87,7 +87,7 @@ fn fill(dir: &Path, partitions: i32) -> anyhow::Result<()> {
     let template = batch(10, 100);
     for p in 0..partitions {
         let partition = topics.partition("startup", p).context("partition")?;
-        partition.append(&mut template.clone()).context("append")?;
+        partition.append(&template).context("append")?;
     }
     topics.close().context("close")?;
     Ok(())
