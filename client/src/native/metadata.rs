@@ -249,6 +249,23 @@ impl Cluster {
         self.connection_to(&addr).await
     }
 
+    /// How many partitions `topic` has: from the cache without copying its metadata (the
+    /// producer asks for every record), else as [`topic`](Self::topic) finds it.
+    pub(crate) async fn partition_count(&self, topic: &str, auto_create: bool) -> Result<usize> {
+        let cached = {
+            let state = self.lock();
+            state
+                .topics
+                .get(topic)
+                .filter(|(_, fetched)| fetched.elapsed() < self.config.metadata_max_age)
+                .map(|(t, _)| t.partitions.len())
+        };
+        match cached {
+            Some(n) => Ok(n),
+            None => Ok(self.topic(topic, auto_create).await?.partitions.len()),
+        }
+    }
+
     /// The cached metadata of `topic`, unless it is older than `metadata.max.age.ms` (so new
     /// partitions are noticed even when nothing fails).
     fn cached(&self, topic: &str) -> Option<TopicMetadata> {

@@ -99,11 +99,10 @@ impl NativeProducer {
             return Err(Error::ProducerClosed);
         }
         check_headers(&record)?;
-        let topic = s
+        let count = s
             .cluster
-            .topic(&record.topic, s.config.allow_auto_create_topics)
-            .await?;
-        let count = topic.partitions.len() as i32;
+            .partition_count(&record.topic, s.config.allow_auto_create_topics)
+            .await? as i32;
         let size = record.estimated_size();
         let partition = match (record.partition, &record.key) {
             (Some(p), _) if (0..count).contains(&p) => p,
