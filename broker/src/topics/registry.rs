@@ -55,6 +55,47 @@ pub struct Topics {
     events: Events,
 }
 
+/// Opens (and recovers) the partitions `(topic, index, settings)` in that order, on a
+/// few threads at once. Each open waits on the disk (an `fsync` of the partition's
+/// directory once its clean-shutdown marker is gone, and a full scan after a crash);
+/// run side by side, the file system commits those syncs together, so start-up with
+/// many partitions takes a fraction of the time of one after the other.
+fn open_partitions(
+    data_dir: &Path,
+    jobs: &[(&str, i32, &LogConfig)],
+    events: &Events,
+) -> Result<Vec<Arc<Partition>>, TopicError> {
+    const THREADS: usize = 16;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Partition, LogError>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS.min(jobs.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(name, index, cfg)) = jobs.get(i) else {
+                    break;
+                };
+                let opened = Partition::open(data_dir, name, index, cfg.clone(), events.clone());
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(opened);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            let opened = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+            match opened {
+                Some(result) => Ok(Arc::new(result?)),
+                None => Err(TopicError::Log(LogError::Corrupt {
+                    path: data_dir.to_path_buf(),
+                    reason: "a partition was not opened".into(),
+                })),
+            }
+        })
+        .collect()
+}
+
 impl Topics {
     /// Opens the data dir, restoring every topic. A corrupt file gives an error naming it.
     pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Topics, TopicError> {
@@ -66,7 +107,7 @@ impl Topics {
             reason,
         };
         let events = Events::default();
-        let mut topics = BTreeMap::new();
+        let mut opening = Vec::new();
         for (name, entry) in file.topics {
             validate_topic_name(&name).map_err(|e| corrupt(e.to_string()))?;
             if entry.partitions < 1 {
@@ -77,11 +118,19 @@ impl Topics {
             }
             let cfg = log_config(&defaults, &entry.config)
                 .map_err(|e| corrupt(format!("topic {name:?}: {e}")))?;
-            let partitions = (0..entry.partitions)
-                .map(|i| {
-                    Partition::open(data_dir, &name, i, cfg.clone(), events.clone()).map(Arc::new)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            opening.push((name, entry, cfg));
+        }
+        let jobs: Vec<(&str, i32, &LogConfig)> = opening
+            .iter()
+            .flat_map(|(name, entry, cfg)| {
+                (0..entry.partitions).map(move |i| (name.as_str(), i, cfg))
+            })
+            .collect();
+        let mut opened = open_partitions(data_dir, &jobs, &events)?.into_iter();
+        let mut topics = BTreeMap::new();
+        for (name, entry, _) in opening {
+            let partitions: Vec<Arc<Partition>> =
+                opened.by_ref().take(entry.partitions as usize).collect();
             let ends: Vec<String> = partitions
                 .iter()
                 .map(|p| format!("{name}[{}]={}", p.index, p.log_end_offset()))
