@@ -91,10 +91,12 @@ impl Partition {
         Ok(info)
     }
 
-    /// Whether appending `len` bytes may wait on the disk (an fsync, or a roll); see
-    /// `PartitionLog::append_may_block`. Produce runs the other appends inline.
+    /// Whether appending `len` bytes may take long: it may wait on the disk (an fsync,
+    /// or a roll; see `PartitionLog::append_may_block`), or the topic's
+    /// `compression.type` may have the batches decompressed and compressed again.
+    /// Produce runs the other appends inline.
     pub fn append_may_block(&self, len: usize) -> bool {
-        self.log.append_may_block(len)
+        self.log.config().compression.is_some() || self.log.append_may_block(len)
     }
 
     /// Whole stored batches from the one holding `offset`, up to `max_bytes` but at
