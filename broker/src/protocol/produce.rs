@@ -41,8 +41,8 @@
 //!   (`Partition::append`), as Kafka does, and the log line says so.
 //! - A zstd batch in Produce below v7 gets UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
 //! - The response carries the base offset of the first batch and the log start offset.
-//! - Appends that may wait on the disk (fsync=always, a segment roll) run on the
-//!   blocking pool, all the partitions of one request in one trip there, in request
+//! - Appends that may wait on the disk (fsync=always, a segment roll) or recompress
+//!   (a topic `compression.type`) run on the blocking pool, all the partitions of one request in one trip there, in request
 //!   order. The others are writes into the page cache and run inline: cheaper than the
 //!   trip (`Partition::append_may_block`).
 
