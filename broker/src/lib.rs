@@ -35,11 +35,13 @@
 //!
 //! 1. `server.rs: run` accepts the connection → `connection.rs: serve` reads a frame.
 //! 2. `protocol/mod.rs: handle_request` checks the API and version → `dispatch`.
-//! 3. `protocol/produce.rs: handle` → `produce_partition`, once per partition.
-//! 4. `topics/registry.rs: Topics::partition` → `topics/partition.rs: Partition::append`.
-//! 5. `log/partition_log.rs: PartitionLog::append` frames the bytes once
+//! 3. `protocol/produce.rs: handle` → `prepare`, once per partition
+//!    (`topics/registry.rs: Topics::partition`), then every accepted partition's
+//!    `topics/partition.rs: Partition::append`, inline or in one trip to the blocking pool.
+//! 4. `log/partition_log.rs: PartitionLog::append` frames the bytes once
 //!    (`log/record_batch.rs: split_exact`), checks each batch once (`validate`), sets
-//!    the offsets and writes under the lock → `log/segment.rs: Segment::append`.
+//!    the offsets in a copy of each header and writes under the lock →
+//!    `log/segment.rs: Segment::append` (header and records in one `pwritev`).
 //! 6. Back up: `connection.rs` writes the response, in request order.
 //!
 //! ## One fetch, step by step
@@ -47,11 +49,14 @@
 //! 1. `connection.rs: serve` → `protocol/mod.rs: handle_request` → `dispatch`.
 //! 2. `protocol/fetch.rs: handle` reads at once, or parks on `Partition::subscribe` until
 //!    data arrives, `max_wait_ms` passes or the broker shuts down.
-//! 3. `fetch.rs: read_blocking` → `topics/partition.rs: Partition::read`.
-//! 4. `log/partition_log.rs: PartitionLog::read` → `log/segment.rs: Segment::find`
-//!    (through the `.index`) → `Segment::read_batches`: the stored bytes, as produced.
-//! 5. `fetch.rs: build_response` puts the bytes in the answer, with
-//!    `Partition::high_watermark` and `Partition::log_start_offset`.
+//! 3. `fetch.rs: read_blocking` → `topics/partition.rs: Partition::slice`.
+//! 4. `log/partition_log.rs: PartitionLog::slice` → `log/segment.rs: Segment::find`
+//!    (through the `.index`) → `Segment::slice`: where the stored batches are (a
+//!    `FileSlice`), not a copy of them.
+//! 5. `fetch.rs: build_response` builds the answer without the records, with
+//!    `Partition::high_watermark` and `Partition::log_start_offset`;
+//!    `protocol/response.rs: splice` marks where the records go, and
+//!    `connection.rs: send_file` sends them from the page cache (`sendfile`).
 //!
 //! The longer walk, with the bytes at each step: `docs/protocol.md` ("The path of one
 //! produce", "The path of one fetch") and `docs/storage.md`.

@@ -236,7 +236,7 @@ async fn explain_names_every_step() {
     let read = client.fetch(TOPIC, 0, 0, 0, 1).await;
     assert_eq!(read.error_code, 0);
     broker.explained(
-        "log/partition_log.rs PartitionLog::read",
+        "log/partition_log.rs PartitionLog::slice",
         &["demo-topic-0 offset 0: segment 00000000000000000000.log"],
     );
     let addr = broker.addr;

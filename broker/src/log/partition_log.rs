@@ -251,11 +251,13 @@ impl PartitionLog {
     /// `records` is framed once ([`record_batch::split_exact`]: every byte must belong
     /// to a whole batch) and each batch is validated once ([`record_batch::validate_for`];
     /// on a compacted topic every record must have a key), all before the lock is taken
-    /// and before anything is written, so a bad batch rejects the whole set. Then, under the lock, each batch gets the next offset as
-    /// its base offset and the leader epoch 0 (both written in place, both outside the
-    /// CRC) and goes to the active segment. The returned
-    /// info spans all of them: the first base offset, the last offset, the total record
-    /// count, and the position of the first batch.
+    /// and before anything is written, so a bad batch rejects the whole set. Then, under
+    /// the lock, each batch gets the next offset as its base offset and the leader epoch
+    /// 0 (both outside the CRC), written into a copy of its header; the header and the
+    /// untouched records go to the active segment together, and `records` itself is not
+    /// changed ([`as_stored`] gives what was written). The returned info spans all of
+    /// them: the first base offset, the last offset, the total record count, and the
+    /// position of the first batch.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
         // One look at the settings per append (AlterConfigs may swap them meanwhile).
         let config = self.config();
@@ -540,7 +542,7 @@ impl PartitionLog {
             None => "the start of the segment (no index entry at or below it)".to_string(),
         };
         crate::explain::line(
-            "log/partition_log.rs PartitionLog::read",
+            "log/partition_log.rs PartitionLog::slice",
             format_args!(
                 "{} offset {offset}: segment {}, scanned batch headers from {start} to the batch at position {pos} ({}); {len} bytes of whole batches read",
                 crate::explain::partition_name(&self.dir),

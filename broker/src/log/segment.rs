@@ -358,14 +358,9 @@ impl Segment {
         Ok(None)
     }
 
-    /// Whole batches from `position`, at most `max_bytes` but at least one batch.
-    pub fn read_batches(&self, position: u64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        let end = self.batches_end(position, max_bytes)?;
-        self.read(position, (end - position) as usize)
-    }
-
-    /// The same batches as [`read_batches`](Self::read_batches), as a range of this
-    /// segment's file rather than a copy: Fetch sends it from the page cache.
+    /// Whole batches from `position`, at most `max_bytes` but at least one batch, as a
+    /// range of this segment's file rather than a copy: Fetch sends it from the page
+    /// cache, and [`FileSlice::read`] copies it out for everyone else.
     pub fn slice(&self, position: u64, max_bytes: usize) -> Result<FileSlice, LogError> {
         let end = self.batches_end(position, max_bytes)?;
         Ok(FileSlice {
