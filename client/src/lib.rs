@@ -11,10 +11,10 @@
 //! 3. [`producer`]: the public [`Producer`]; it forwards to the chosen backend.
 //! 4. [`partitioner`]: murmur2, bit for bit Java's, and sticky/round-robin for keyless records.
 //! 5. `native/`: the pure-Rust backend. `accumulator` (batches per partition) → `batch`
-//!    (v2 record batch encode/decode) → `producer` (sender task, acks, retries) →
+//!    (v2 record batch encode) → `producer` (sender task, acks, retries) →
 //!    `metadata` (leaders, connection pool) → `connection` (frames, ApiVersions).
 //! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
-//!    (`native/reader.rs`).
+//!    (`native/reader.rs`); `native/completed_fetch.rs` decodes the answer's batches.
 //! 7. [`consumer`]: the public group [`Consumer`]: subscribe, rebalance events, commits
 //!    (`native/consumer/`).
 //! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by

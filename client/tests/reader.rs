@@ -201,3 +201,62 @@ async fn thousands_of_records_round_trip_through_small_fetches(
         }
     }
 }
+
+/// A batch that goes bad on disk after it was stored (the broker serves stored bytes as they
+/// are): the native reader hands out the good batch before it, then reports the bad one,
+/// and never moves past it.
+#[tokio::test]
+async fn native_reader_hands_out_the_good_batches_then_reports_a_corrupt_one() {
+    let cluster = Cluster::ours().await;
+    let backend = Backend::Native;
+    cluster.create_topic(backend, "rot", 1).await;
+    let producer = Producer::new(cluster.producer_config(backend))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        // One send at a time: three batches.
+        producer
+            .send(
+                ProducerRecord::new("rot")
+                    .partition(0)
+                    .value(format!("value-{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    producer.close().await;
+
+    // Flip the last byte of the second batch (inside its record), in the stored file.
+    let log = cluster
+        .broker()
+        .data_dir()
+        .join("rot-0")
+        .join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&log).unwrap();
+    let first_len = 12 + i32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let second_len =
+        12 + i32::from_be_bytes(bytes[first_len + 8..first_len + 12].try_into().unwrap()) as usize;
+    bytes[first_len + second_len - 1] ^= 0xff;
+    std::fs::write(&log, &bytes).unwrap();
+
+    let mut reader =
+        PartitionReader::assign(cluster.reader_config(backend), "rot", 0, Offset::Earliest)
+            .await
+            .unwrap();
+    let first = within("next", reader.next()).await.expect("the good batch");
+    assert_eq!(
+        (first.offset, first.value),
+        (0, Some(Bytes::from("value-0")))
+    );
+    for _ in 0..2 {
+        let err = within("next", reader.next())
+            .await
+            .expect_err("the bad batch");
+        assert!(
+            matches!(&err, Error::Protocol { api: "Fetch", message, .. } if message.contains("CRC")),
+            "{err}"
+        );
+        assert_eq!(reader.position(), 1, "not past the bad batch");
+    }
+    cluster.shut_down().await;
+}

@@ -396,16 +396,22 @@ fn decode_api_versions(
 }
 
 /// Read frames until the socket fails; hand each to its waiter.
+///
+/// One buffer serves every frame: bytes are read into its spare room (never zeroed first,
+/// and often several frames per read), and each frame is split off it. Once the
+/// application drops the records of earlier frames, `reserve` reuses the same memory, so
+/// a stream of large Fetch answers does not fault in fresh pages for each one.
 async fn read_loop(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     waiters: &Mutex<HashMap<i32, (&'static str, Waiter)>>,
     addr: &str,
 ) -> Error {
+    let mut buf = BytesMut::new();
     loop {
-        let size = match rd.read_i32().await {
-            Ok(n) => n,
-            Err(e) => return io_error(addr, e),
-        };
+        if let Err(e) = fill(rd, &mut buf, 4).await {
+            return io_error(addr, e);
+        }
+        let size = (&buf[0..4]).get_i32();
         let size = match usize::try_from(size) {
             Ok(s) if (4..=MAX_RESPONSE_BYTES).contains(&s) => s,
             _ => {
@@ -415,11 +421,11 @@ async fn read_loop(
                 )
             }
         };
-        let mut body = BytesMut::zeroed(size);
-        if let Err(e) = rd.read_exact(&mut body).await {
+        if let Err(e) = fill(rd, &mut buf, 4 + size).await {
             return io_error(addr, e);
         }
-        let body = body.freeze();
+        buf.advance(4);
+        let body = buf.split_to(size).freeze();
         let correlation_id = (&body[0..4]).get_i32();
         match lock(waiters).remove(&correlation_id) {
             Some((_, w)) => {
@@ -428,6 +434,23 @@ async fn read_loop(
             None => tracing::debug!(correlation_id, "response nobody waits for (timed out?)"),
         }
     }
+}
+
+/// Read until `buf` holds at least `want` bytes.
+async fn fill(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    buf: &mut BytesMut,
+    want: usize,
+) -> std::io::Result<()> {
+    /// The least room offered to one read, so small frames arrive many per system call.
+    const READ_AHEAD: usize = 64 * 1024;
+    while buf.len() < want {
+        buf.reserve((want - buf.len()).max(READ_AHEAD));
+        if rd.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(())
 }
 
 fn io_error(addr: &str, e: std::io::Error) -> Error {

@@ -3,11 +3,13 @@
 //!
 //! The reading order is the crate's, in `lib.rs`: it follows a record out through
 //! [`accumulator`] → [`batch`] → [`producer`] → [`metadata`] → [`connection`], and back in
-//! through [`reader`] and [`consumer`]; [`admin`] sits beside them.
+//! through [`completed_fetch`] (a Fetch answer's batches, decoded) to [`reader`] and
+//! [`consumer`]; [`admin`] sits beside them.
 
 pub(crate) mod accumulator;
 pub(crate) mod admin;
 pub(crate) mod batch;
+pub(crate) mod completed_fetch;
 pub(crate) mod connection;
 pub(crate) mod consumer;
 pub(crate) mod metadata;

@@ -8,11 +8,16 @@
 //!   records before it (the broker sends whole batches) are skipped, and a partial batch at
 //!   the end of a response is dropped and fetched again.
 //! - The position only moves past records that were decoded from a batch whose CRC-32C
-//!   checks out.
+//!   checks out. A Fetch answer is decoded one batch at a time, one batch ahead of the
+//!   application (so `position()` is always exact): the buffer holds at most one batch's
+//!   records, and nothing is copied out of the answer.
+//! - A batch that does not decode is reported once the records before it are handed out;
+//!   the next call fetches again from the position.
 //! - Stale leaders and dropped connections are retried (with metadata refresh and backoff);
 //!   OFFSET_OUT_OF_RANGE is reported, not silently reset.
 
 use std::collections::VecDeque;
+use std::mem;
 use std::sync::Arc;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -21,7 +26,7 @@ use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest};
 
 use crate::config::ReaderConfig;
 use crate::error::{Error, KafkaCode, Result};
-use crate::native::batch;
+use crate::native::completed_fetch::CompletedFetch;
 use crate::native::metadata::{topic_name, Cluster};
 use crate::record::{ConsumerRecord, Offset};
 
@@ -32,9 +37,15 @@ pub(crate) struct NativeReader {
     cluster: Arc<Cluster>,
     topic: String,
     partition: i32,
-    /// The offset of the next record to hand out.
+    /// The offset of the next record to hand out once `buffer` is empty.
     position: i64,
+    /// The records of the batch being handed out.
     buffer: VecDeque<ConsumerRecord>,
+    /// What is left of the last Fetch answer, and the broker it came from.
+    fetched: CompletedFetch,
+    fetched_from: String,
+    /// A batch that did not decode, reported once `buffer` is empty.
+    broken: Option<Error>,
     /// Grows when one batch is larger than `max.partition.fetch.bytes`.
     partition_max_bytes: i32,
     high_watermark: Option<i64>,
@@ -66,6 +77,9 @@ impl NativeReader {
             partition,
             position: 0,
             buffer: VecDeque::new(),
+            fetched: CompletedFetch::default(),
+            fetched_from: String::new(),
+            broken: None,
             high_watermark: None,
         };
         reader.position = match start {
@@ -90,10 +104,78 @@ impl NativeReader {
     pub(crate) async fn next(&mut self) -> Result<ConsumerRecord> {
         loop {
             if let Some(r) = self.buffer.pop_front() {
+                if self.buffer.is_empty() {
+                    self.decode_next_batch();
+                }
                 return Ok(r);
             }
+            if let Some(e) = self.broken.take() {
+                self.fetched = CompletedFetch::default();
+                return Err(e);
+            }
             self.fetch_with_retries().await?;
+            self.decode_next_batch();
         }
+    }
+
+    /// Decode batches of the last answer until one holds records at or after the position
+    /// (into `buffer`), or the answer is used up; control batches only move the position.
+    fn decode_next_batch(&mut self) {
+        loop {
+            let batch = match self.fetched.next_batch() {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    // Data came back but not one whole batch: it is larger than we allowed.
+                    if self.fetched.partial_tail() && self.fetched.next_offset().is_none() {
+                        self.partition_max_bytes = self.partition_max_bytes.saturating_mul(2);
+                        tracing::debug!(
+                            max = self.partition_max_bytes,
+                            "batch larger than max.partition.fetch.bytes, asking for more"
+                        );
+                    }
+                    self.fetched = CompletedFetch::default();
+                    return;
+                }
+                Err(message) => return self.broke(message),
+            };
+            if !batch.is_control() {
+                for r in batch.records() {
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(message) => {
+                            self.buffer.clear();
+                            return self.broke(message);
+                        }
+                    };
+                    if r.offset < self.position {
+                        continue; // whole batches come back; skip what precedes our offset
+                    }
+                    self.buffer.push_back(ConsumerRecord {
+                        topic: self.topic.clone(),
+                        partition: self.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                    });
+                }
+            }
+            // Batches of only control records (or compacted ones) still move us forward.
+            self.position = self.position.max(batch.next_offset());
+            if !self.buffer.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn broke(&mut self, message: String) {
+        self.fetched = CompletedFetch::default();
+        self.broken = Some(Error::Protocol {
+            addr: mem::take(&mut self.fetched_from),
+            api: "Fetch",
+            message: format!("{}[{}]: {message}", self.topic, self.partition),
+        });
     }
 
     async fn fetch_with_retries(&mut self) -> Result<()> {
@@ -114,7 +196,7 @@ impl NativeReader {
         }
     }
 
-    /// One Fetch: append the records at or after `position` to the buffer.
+    /// One Fetch from `position`; its records are decoded by `decode_next_batch`.
     async fn fetch_once(&mut self) -> Result<()> {
         let conn = self
             .cluster
@@ -177,41 +259,8 @@ impl NativeReader {
             _ => return Err(Error::kafka(data.error_code, context())),
         }
         self.high_watermark = Some(data.high_watermark);
-        let bytes = data.records.unwrap_or_default();
-        let was_empty = bytes.is_empty();
-        let decoded = batch::decode(bytes).map_err(|message| Error::Protocol {
-            addr: conn.addr().to_string(),
-            api: "Fetch",
-            message: format!("{}[{}]: {message}", self.topic, self.partition),
-        })?;
-        for r in decoded.records {
-            if r.offset < self.position {
-                continue; // the broker sends whole batches; skip what precedes our offset
-            }
-            self.position = r.offset + 1;
-            self.buffer.push_back(ConsumerRecord {
-                topic: self.topic.clone(),
-                partition: self.partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            });
-        }
-        match decoded.next_offset {
-            // Batches of only control records (or compacted ones) still move us forward.
-            Some(next) => self.position = self.position.max(next),
-            // Data came back but not one whole batch: the batch is larger than we allowed.
-            None if !was_empty && decoded.partial_tail => {
-                self.partition_max_bytes = self.partition_max_bytes.saturating_mul(2);
-                tracing::debug!(
-                    max = self.partition_max_bytes,
-                    "batch larger than max.partition.fetch.bytes, asking for more"
-                );
-            }
-            None => {}
-        }
+        self.fetched = CompletedFetch::new(data.records.unwrap_or_default());
+        self.fetched_from = conn.addr().to_string();
         Ok(())
     }
 

@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use crate::config::ConsumerConfig;
 use crate::consumer::TopicPartition;
 use crate::error::{Error, KafkaCode, Result};
-use crate::native::batch;
+use crate::native::completed_fetch::CompletedFetch;
 use crate::native::connection::Connection;
 use crate::native::consumer::{offsets, Control, FetchedBatch};
 use crate::native::metadata::{topic_name, Cluster};
@@ -304,11 +304,25 @@ impl Fetcher {
                 return self.report(e);
             }
         }
-        let bytes = data.records.unwrap_or_default();
-        let was_empty = bytes.is_empty();
-        let decoded = match batch::decode(bytes) {
-            Ok(d) => d,
-            Err(message) => {
+        let mut fetched = CompletedFetch::new(data.records.unwrap_or_default());
+        let (records, failed) = decode(tp, &mut fetched, &mut s.position);
+        if failed.is_none() && fetched.partial_tail() && fetched.next_offset().is_none() {
+            // Data came back but not one whole batch: it is larger than we allowed.
+            s.max_bytes = s.max_bytes.saturating_mul(2);
+            tracing::debug!(%tp, max = s.max_bytes, "batch larger than max.partition.fetch.bytes, asking for more");
+        }
+        if !records.is_empty() {
+            let batch = FetchedBatch {
+                epoch: self.epoch,
+                records,
+            };
+            if self.records.send(batch).await.is_err() {
+                return Next::ConsumerGone;
+            }
+        }
+        match failed {
+            None => Next::Fetch,
+            Some(message) => {
                 let e = Error::Protocol {
                     addr: addr.to_string(),
                     api: "Fetch",
@@ -318,44 +332,8 @@ impl Fetcher {
                     ),
                 };
                 state.remove(tp);
-                return self.report(e);
+                self.report(e)
             }
-        };
-        let mut records = Vec::with_capacity(decoded.records.len());
-        for r in decoded.records {
-            if r.offset < s.position {
-                continue; // whole batches come back; skip what precedes our position
-            }
-            s.position = r.offset + 1;
-            records.push(ConsumerRecord {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key,
-                value: r.value,
-                headers: r.headers,
-            });
-        }
-        match decoded.next_offset {
-            // Control batches, or compacted ones, still move the position on.
-            Some(next) => s.position = s.position.max(next),
-            None if !was_empty && decoded.partial_tail => {
-                s.max_bytes = s.max_bytes.saturating_mul(2);
-                tracing::debug!(%tp, max = s.max_bytes, "batch larger than max.partition.fetch.bytes, asking for more");
-            }
-            None => {}
-        }
-        if records.is_empty() {
-            return Next::Fetch;
-        }
-        let batch = FetchedBatch {
-            epoch: self.epoch,
-            records,
-        };
-        match self.records.send(batch).await {
-            Ok(()) => Next::Fetch,
-            Err(_) => Next::ConsumerGone,
         }
     }
 
@@ -364,6 +342,48 @@ impl Fetcher {
             Ok(()) => Next::Stopped,
             Err(_) => Next::ConsumerGone,
         }
+    }
+}
+
+/// Decode the whole batches of `fetched` into records at or after `position`, moving it past
+/// each batch decoded (control batches included); a batch that does not decode stops there,
+/// with the records before it kept and its error returned.
+fn decode(
+    tp: &TopicPartition,
+    fetched: &mut CompletedFetch,
+    position: &mut i64,
+) -> (Vec<ConsumerRecord>, Option<String>) {
+    let mut records = Vec::new();
+    loop {
+        let batch = match fetched.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return (records, None),
+            Err(message) => return (records, Some(message)),
+        };
+        let before = records.len();
+        if !batch.is_control() {
+            for r in batch.records() {
+                match r {
+                    // Whole batches come back; skip what precedes our position.
+                    Ok(r) if r.offset < *position => {}
+                    Ok(r) => records.push(ConsumerRecord {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key,
+                        value: r.value,
+                        headers: r.headers,
+                    }),
+                    Err(message) => {
+                        records.truncate(before);
+                        return (records, Some(message));
+                    }
+                }
+            }
+        }
+        // Control batches, or compacted ones, still move the position on.
+        *position = (*position).max(batch.next_offset());
     }
 }
 
