@@ -36,7 +36,7 @@ pub struct PartitionReader {
 
 #[derive(Debug)]
 enum Inner {
-    Native(NativeReader),
+    Native(Box<NativeReader>),
     #[cfg(feature = "rdkafka")]
     Rdkafka(crate::rdkafka::reader::RdReader),
 }
@@ -55,7 +55,9 @@ impl PartitionReader {
             crate::Backend::Rdkafka => Inner::Rdkafka(
                 crate::rdkafka::reader::RdReader::assign(config, topic, partition, start).await?,
             ),
-            _ => Inner::Native(NativeReader::assign(config, topic, partition, start).await?),
+            _ => Inner::Native(Box::new(
+                NativeReader::assign(config, topic, partition, start).await?,
+            )),
         };
         Ok(PartitionReader { inner })
     }
