@@ -95,10 +95,12 @@ impl KeylessPartitioner {
         let n = num_partitions.max(1);
         let mode = self.mode;
         let mut rng = rand::rng();
-        let entry = self
-            .state
-            .entry(topic.to_string())
-            .or_insert_with(|| (rng.random_range(0..n), 0));
+        if !self.state.contains_key(topic) {
+            // Copied once per topic, not per record.
+            self.state
+                .insert(topic.to_string(), (rng.random_range(0..n), 0));
+        }
+        let entry = self.state.get_mut(topic).expect("inserted above");
         match mode {
             KeylessPartitioning::RoundRobin => {
                 entry.0 = (entry.0 + 1) % n;

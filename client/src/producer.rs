@@ -15,11 +15,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::oneshot;
-
 use crate::config::ProducerConfig;
-use crate::error::{Error, Result};
-use crate::native::producer::NativeProducer;
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
+use crate::native::producer::{Delivery, NativeProducer};
 use crate::record::{ProducerRecord, RecordMetadata};
 
 /// Sends records to Kafka (or minikafka), batching them per partition.
@@ -115,7 +115,7 @@ pub struct DeliveryFuture {
 
 #[cfg_attr(not(feature = "rdkafka"), derive(Debug))]
 enum DeliveryInner {
-    Native(oneshot::Receiver<Result<RecordMetadata>>),
+    Native(Delivery),
     #[cfg(feature = "rdkafka")]
     Rdkafka(Pin<Box<dyn Future<Output = Result<RecordMetadata>> + Send + Sync>>),
 }
@@ -135,9 +135,7 @@ impl Future for DeliveryFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.inner {
-            DeliveryInner::Native(rx) => Pin::new(rx)
-                .poll(cx)
-                .map(|r| r.unwrap_or(Err(Error::ProducerClosed))),
+            DeliveryInner::Native(d) => Pin::new(d).poll(cx),
             #[cfg(feature = "rdkafka")]
             DeliveryInner::Rdkafka(f) => f.as_mut().poll(cx),
         }

@@ -7,41 +7,116 @@
 //! - Records of one partition leave in the order they were appended: batches are drained from
 //!   the front, at most one batch per partition is in flight, and a batch that is retried goes
 //!   back to the front of its queue.
-//! - Every appended record's reply channel is answered exactly once (by the sender task).
+//! - A record is encoded into its batch when it is appended ([`BatchBuilder`]); nothing of it
+//!   is kept apart. Its delivery future shares its batch's one outcome (base offset or
+//!   error), as in Kafka's `ProduceRequestResult`, and adds its index in the batch.
+//! - Every batch's outcome is settled exactly once (by the sender task); a batch dropped
+//!   unsettled resolves its records to `ProducerClosed`.
+//! - `append` says when the sender must look again (a new batch, or a batch that just
+//!   became full), so the sender is not woken for every record.
 //! - Pure data structure: no I/O, no `.await`; the producer holds it in a std `Mutex`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use bytes::Bytes;
+use futures::future::{FutureExt, Shared};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::config::Compression;
 use crate::error::Result;
-use crate::native::batch::OutRecord;
-use crate::record::RecordMetadata;
+use crate::native::batch::BatchBuilder;
+use crate::record::Header;
 
 /// A topic and a partition.
 pub(crate) type TopicPartition = (String, i32);
 
-/// A record waiting in a batch, with the channel its delivery report goes to.
+/// What every record of a batch awaits: the batch's base offset (-1 with acks=0), or the
+/// error that failed it. A dropped sender (the batch was never settled) is a `RecvError`.
+pub(crate) type BatchOutcome = Shared<oneshot::Receiver<Result<i64>>>;
+
+/// A record to append, already partitioned.
 #[derive(Debug)]
-pub(crate) struct PendingRecord {
-    pub(crate) record: OutRecord,
+pub(crate) struct Append<'a> {
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [Header],
+    pub(crate) timestamp: i64,
+    /// Its estimated size, counted against `batch.size`.
     pub(crate) size: usize,
-    pub(crate) reply: oneshot::Sender<Result<RecordMetadata>>,
-    /// The record's share of `buffer.memory`, given back when the record is settled.
-    pub(crate) _memory: Option<OwnedSemaphorePermit>,
+    /// Bytes of `buffer.memory` it holds, given back when its batch is settled.
+    pub(crate) memory: usize,
+}
+
+/// Where an appended record went.
+#[derive(Debug)]
+pub(crate) struct Appended {
+    pub(crate) outcome: BatchOutcome,
+    /// Its index in the batch: its offset is the batch's base offset plus this.
+    pub(crate) index: i32,
+    /// Whether the sender task must look again: a batch was started or became full.
+    pub(crate) wake: bool,
 }
 
 /// Records for one partition that go out in one ProduceRequest.
 #[derive(Debug)]
 pub(crate) struct ProducerBatch {
     pub(crate) tp: TopicPartition,
-    pub(crate) records: Vec<PendingRecord>,
+    builder: Option<BatchBuilder>,
+    encoded: Option<Bytes>,
     pub(crate) size: usize,
     pub(crate) created: Instant,
     /// How many times sending this batch failed with a retriable error.
     pub(crate) attempts: u32,
+    /// Bytes of `buffer.memory` its records hold.
+    pub(crate) memory: usize,
+    done: Option<oneshot::Sender<Result<i64>>>,
+    outcome: BatchOutcome,
+}
+
+impl ProducerBatch {
+    fn new(tp: TopicPartition, capacity: usize, now: Instant) -> ProducerBatch {
+        let (done, outcome) = oneshot::channel();
+        ProducerBatch {
+            tp,
+            builder: Some(BatchBuilder::new(capacity)),
+            encoded: None,
+            size: 0,
+            created: now,
+            attempts: 0,
+            memory: 0,
+            done: Some(done),
+            outcome: outcome.shared(),
+        }
+    }
+
+    /// How many records it holds.
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> i32 {
+        self.builder.as_ref().map_or(0, BatchBuilder::count)
+    }
+
+    /// The batch as sent: encoded (and compressed) the first time, the same bytes on a retry.
+    pub(crate) fn encoded(
+        &mut self,
+        compression: Compression,
+    ) -> std::result::Result<Bytes, String> {
+        if let Some(b) = &self.encoded {
+            return Ok(b.clone());
+        }
+        let builder = self.builder.take().unwrap_or_else(|| BatchBuilder::new(0));
+        let bytes = builder.finish(compression)?;
+        self.encoded = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Settle every record of the batch with `result` (its base offset, or an error).
+    pub(crate) fn settle(&mut self, result: Result<i64>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,10 +125,11 @@ struct PartitionQueue {
     in_flight: bool,
 }
 
-/// All partitions' queues.
+/// All partitions' queues, by topic then partition (looked up by `&str`: no copy of the
+/// topic per record).
 #[derive(Debug)]
 pub(crate) struct Accumulator {
-    queues: BTreeMap<TopicPartition, PartitionQueue>,
+    queues: BTreeMap<String, BTreeMap<i32, PartitionQueue>>,
     batch_size: usize,
     linger: Duration,
 }
@@ -69,25 +145,41 @@ impl Accumulator {
 
     /// Add a record to the last open batch of its partition, or start a new batch when that
     /// one would grow past `batch.size` (a record larger than `batch.size` gets its own batch).
-    pub(crate) fn append(&mut self, tp: TopicPartition, rec: PendingRecord, now: Instant) {
+    pub(crate) fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        rec: Append<'_>,
+        now: Instant,
+    ) -> Appended {
         let batch_size = self.batch_size;
-        let q = self.queues.entry(tp.clone()).or_default();
-        let fits = q
-            .batches
-            .back()
-            .is_some_and(|b| b.attempts == 0 && b.size + rec.size <= batch_size);
-        if !fits {
-            q.batches.push_back(ProducerBatch {
-                tp,
-                records: Vec::new(),
-                size: 0,
-                created: now,
-                attempts: 0,
-            });
+        if !self.queues.contains_key(topic) {
+            self.queues.insert(topic.to_string(), BTreeMap::new());
         }
-        if let Some(b) = q.batches.back_mut() {
-            b.size += rec.size;
-            b.records.push(rec);
+        let q = self
+            .queues
+            .get_mut(topic)
+            .map(|t| t.entry(partition).or_default())
+            .expect("inserted above");
+        let fits = q.batches.back().is_some_and(|b| {
+            b.builder.is_some() && b.attempts == 0 && b.size + rec.size <= batch_size
+        });
+        if !fits {
+            let tp = (topic.to_string(), partition);
+            q.batches
+                .push_back(ProducerBatch::new(tp, rec.size.min(batch_size), now));
+        }
+        let b = q.batches.back_mut().expect("a batch is there");
+        let builder = b.builder.as_mut().expect("an open batch has its builder");
+        let index = builder.count();
+        builder.append(rec.key, rec.value, rec.headers, rec.timestamp);
+        let was_full = b.size >= batch_size;
+        b.size += rec.size;
+        b.memory += rec.memory;
+        Appended {
+            outcome: b.outcome.clone(),
+            index,
+            wake: !fits || (!was_full && b.size >= batch_size),
         }
     }
 
@@ -101,7 +193,7 @@ impl Accumulator {
     ) -> (Vec<ProducerBatch>, Option<Instant>) {
         let mut ready = Vec::new();
         let mut next_deadline: Option<Instant> = None;
-        for q in self.queues.values_mut() {
+        for q in self.queues.values_mut().flat_map(|t| t.values_mut()) {
             if q.in_flight {
                 continue;
             }
@@ -124,10 +216,16 @@ impl Accumulator {
 
     /// A sent batch is done (delivered or failed for good): its partition may send again.
     pub(crate) fn complete(&mut self, tp: &TopicPartition) {
-        if let Some(q) = self.queues.get_mut(tp) {
-            q.in_flight = false;
-            if q.batches.is_empty() {
-                self.queues.remove(tp);
+        let (topic, partition) = tp;
+        if let Some(t) = self.queues.get_mut(topic.as_str()) {
+            if let Some(q) = t.get_mut(partition) {
+                q.in_flight = false;
+                if q.batches.is_empty() {
+                    t.remove(partition);
+                }
+            }
+            if t.is_empty() {
+                self.queues.remove(topic.as_str());
             }
         }
     }
@@ -135,7 +233,13 @@ impl Accumulator {
     /// A batch failed with a retriable error: put it back in front, so order is kept.
     pub(crate) fn requeue(&mut self, mut batch: ProducerBatch) {
         batch.attempts += 1;
-        let q = self.queues.entry(batch.tp.clone()).or_default();
+        let (topic, partition) = batch.tp.clone();
+        let q = self
+            .queues
+            .entry(topic)
+            .or_default()
+            .entry(partition)
+            .or_default();
         q.in_flight = false;
         q.batches.push_front(batch);
     }
@@ -150,19 +254,16 @@ impl Accumulator {
 mod tests {
     use super::*;
 
-    fn rec(size: usize) -> PendingRecord {
-        let (tx, _rx) = oneshot::channel();
-        PendingRecord {
-            record: OutRecord {
-                key: None,
-                value: None,
-                headers: Vec::new(),
-                timestamp: 0,
-            },
+    fn rec(acc: &mut Accumulator, p: i32, size: usize, now: Instant) -> Appended {
+        let a = Append {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: 0,
             size,
-            reply: tx,
-            _memory: None,
-        }
+            memory: size,
+        };
+        acc.append("t", p, a, now)
     }
 
     fn tp(p: i32) -> TopicPartition {
@@ -173,33 +274,60 @@ mod tests {
     fn batches_fill_to_batch_size_then_a_new_one_starts() {
         let now = Instant::now();
         let mut acc = Accumulator::new(100, Duration::from_secs(60));
-        for _ in 0..5 {
-            acc.append(tp(0), rec(40), now);
-        }
-        // 40+40 fit, the third starts a new batch: [80, 80, 40].
+        let wakes: Vec<bool> = (0..5).map(|_| rec(&mut acc, 0, 40, now).wake).collect();
+        // 40+40 fit, the third starts a new batch: [80, 80, 40]; only new batches wake.
+        assert_eq!(wakes, [true, false, true, false, true]);
         let (ready, _) = acc.drain_ready(now, false);
         assert_eq!(ready.len(), 1, "one in flight per partition");
-        assert_eq!(ready[0].records.len(), 2);
+        assert_eq!(ready[0].count(), 2);
+        assert_eq!(ready[0].memory, 80);
         let (again, _) = acc.drain_ready(now, false);
         assert!(again.is_empty(), "partition is in flight");
         acc.complete(&tp(0));
         let (next, _) = acc.drain_ready(now, false);
-        assert_eq!(next[0].records.len(), 2);
+        assert_eq!(next[0].count(), 2);
         acc.complete(&tp(0));
         let (last, deadline) = acc.drain_ready(now, false);
         assert!(last.is_empty(), "last batch lingers");
         assert_eq!(deadline, Some(now + Duration::from_secs(60)));
         let (forced, _) = acc.drain_ready(now, true);
-        assert_eq!(forced[0].records.len(), 1);
+        assert_eq!(forced[0].count(), 1);
         acc.complete(&tp(0));
         assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn a_batch_that_becomes_full_wakes_the_sender() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(100, Duration::from_secs(60));
+        assert!(rec(&mut acc, 0, 60, now).wake, "new batch");
+        assert!(rec(&mut acc, 0, 40, now).wake, "now full: 100 of 100");
+    }
+
+    #[test]
+    fn every_record_of_a_batch_shares_its_outcome() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(1000, Duration::ZERO);
+        let first = rec(&mut acc, 0, 10, now);
+        let second = rec(&mut acc, 0, 10, now);
+        assert_eq!((first.index, second.index), (0, 1));
+        let (mut ready, _) = acc.drain_ready(now, false);
+        ready[0].settle(Ok(41));
+        ready[0].settle(Ok(99)); // a second settle is ignored
+        let got =
+            futures::executor::block_on(async { (first.outcome.await, second.outcome.await) });
+        assert!(matches!(got, (Ok(Ok(41)), Ok(Ok(41)))), "{got:?}");
+        // A batch dropped unsettled: its records see the channel closed.
+        let third = rec(&mut acc, 1, 10, now);
+        drop(acc);
+        assert!(futures::executor::block_on(third.outcome).is_err());
     }
 
     #[test]
     fn linger_expiry_makes_a_batch_ready() {
         let now = Instant::now();
         let mut acc = Accumulator::new(1000, Duration::from_millis(5));
-        acc.append(tp(1), rec(10), now);
+        rec(&mut acc, 1, 10, now);
         assert!(acc.drain_ready(now, false).0.is_empty());
         let (ready, _) = acc.drain_ready(now + Duration::from_millis(5), false);
         assert_eq!(ready.len(), 1);
@@ -209,26 +337,31 @@ mod tests {
     fn requeued_batch_goes_first_and_is_not_merged_into() {
         let now = Instant::now();
         let mut acc = Accumulator::new(1000, Duration::ZERO);
-        acc.append(tp(0), rec(10), now);
+        rec(&mut acc, 0, 10, now);
         let (mut ready, _) = acc.drain_ready(now, false);
-        acc.append(tp(0), rec(10), now);
-        acc.append(tp(0), rec(10), now);
-        let b = ready.pop().unwrap();
+        rec(&mut acc, 0, 10, now);
+        rec(&mut acc, 0, 10, now);
+        let mut b = ready.pop().unwrap();
+        let sent = b.encoded(Compression::None).unwrap();
         acc.requeue(b);
-        let (again, _) = acc.drain_ready(now, false);
+        let (mut again, _) = acc.drain_ready(now, false);
         assert_eq!(again[0].attempts, 1);
-        assert_eq!(again[0].records.len(), 1, "the retried batch alone, first");
+        assert_eq!(
+            again[0].encoded(Compression::None).unwrap(),
+            sent,
+            "the same bytes again"
+        );
         acc.complete(&tp(0));
         let (rest, _) = acc.drain_ready(now, false);
-        assert_eq!(rest[0].records.len(), 2);
+        assert_eq!(rest[0].count(), 2);
     }
 
     #[test]
     fn an_oversized_record_gets_its_own_batch() {
         let now = Instant::now();
         let mut acc = Accumulator::new(100, Duration::from_secs(1));
-        acc.append(tp(0), rec(500), now);
+        rec(&mut acc, 0, 500, now);
         let (ready, _) = acc.drain_ready(now, false);
-        assert_eq!(ready[0].records.len(), 1);
+        assert_eq!(ready[0].count(), 1);
     }
 }

@@ -1,5 +1,6 @@
-//! Record batches (v2) on the producer side: encode the producer's records into one batch.
-//! Decoding a Fetch's batches is [`super::completed_fetch`].
+//! Record batches (v2) on the producer side: records are encoded into their batch as they
+//! are appended (Kafka's `MemoryRecordsBuilder`), and the batch header is written once, when
+//! the batch is sent. Decoding a Fetch's batches is [`super::completed_fetch`].
 //!
 //! Where it sits: accumulator → **batch** → Produce on the wire.
 //!
@@ -20,18 +21,23 @@
 //! | 51–52 | producerEpoch i16 (-1) |
 //! | 53–56 | baseSequence i32 (-1) |
 //! | 57–60 | recordCount i32 |
-//! | 61… | records (each varint-framed; kafka-protocol's codec writes them in `encode`) |
+//! | 61… | records, compressed as a whole when attributes say so |
+//!
+//! One record (the table of [`super::completed_fetch`]): length varint, attributes i8 = 0,
+//! timestampDelta varlong, offsetDelta varint, key and value (varint length, -1 for null,
+//! then bytes), header count varint, then each header's key and value the same way.
 //!
 //! Invariants:
-//! - `encode` makes exactly one batch with offset deltas 0..n, so the broker's answer
-//!   `base_offset` plus the record's index is the record's offset.
+//! - A batch holds records with offset deltas 0..n in append order, so the broker's answer
+//!   `base_offset` plus a record's index is the record's offset.
+//! - Appending copies the key, value and headers into the batch's one buffer and allocates
+//!   nothing else; an uncompressed batch is sent from that same buffer (the header is
+//!   written into the 61 bytes kept in front), a compressed one through kafka-protocol's
+//!   codecs.
+//! - `finish` is called once; a retry resends the same bytes.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression as Codec, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::compression::{self as codec, Compressor};
 
 use crate::config::Compression;
 use crate::record::Header;
@@ -39,7 +45,166 @@ use crate::record::Header;
 /// Size of the batch header before the records.
 pub(crate) const BATCH_HEADER_BYTES: usize = 61;
 
-/// What the encoder needs of one record.
+/// A batch being filled: the header's room, then the encoded records.
+#[derive(Debug)]
+pub(crate) struct BatchBuilder {
+    buf: BytesMut,
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BatchBuilder {
+    /// An empty batch with room for about `capacity` bytes of records.
+    pub(crate) fn new(capacity: usize) -> BatchBuilder {
+        let mut buf = BytesMut::with_capacity(BATCH_HEADER_BYTES + capacity);
+        buf.put_bytes(0, BATCH_HEADER_BYTES);
+        BatchBuilder {
+            buf,
+            count: 0,
+            base_timestamp: 0,
+            max_timestamp: i64::MIN,
+        }
+    }
+
+    /// How many records it holds.
+    pub(crate) fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// Encode one record at the end of the batch.
+    pub(crate) fn append(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        timestamp: i64,
+    ) {
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
+        let offset_delta = i64::from(self.count);
+        let field =
+            |b: Option<&[u8]>| b.map_or(varint_len(-1), |b| varint_len(b.len() as i64) + b.len());
+        let body = 1
+            + varint_len(timestamp_delta)
+            + varint_len(offset_delta)
+            + field(key)
+            + field(value)
+            + varint_len(headers.len() as i64)
+            + headers
+                .iter()
+                .map(|h| field(Some(h.key.as_bytes())) + field(h.value.as_deref()))
+                .sum::<usize>();
+        let buf = &mut self.buf;
+        buf.reserve(varint_len(body as i64) + body);
+        put_varint(buf, body as i64);
+        buf.put_u8(0); // attributes
+        put_varint(buf, timestamp_delta);
+        put_varint(buf, offset_delta);
+        put_field(buf, key);
+        put_field(buf, value);
+        put_varint(buf, headers.len() as i64);
+        for h in headers {
+            put_field(buf, Some(h.key.as_bytes()));
+            put_field(buf, h.value.as_deref());
+        }
+        self.count += 1;
+    }
+
+    /// Write the header (compressing the records first if asked) and hand out the batch.
+    pub(crate) fn finish(self, compression: Compression) -> Result<Bytes, String> {
+        let BatchBuilder {
+            mut buf,
+            count,
+            base_timestamp,
+            max_timestamp,
+        } = self;
+        if compression != Compression::None {
+            let mut out = BytesMut::with_capacity(buf.len() / 2 + BATCH_HEADER_BYTES);
+            out.put_bytes(0, BATCH_HEADER_BYTES);
+            let records = &buf[BATCH_HEADER_BYTES..];
+            let copy = |b: &mut BytesMut| {
+                b.put_slice(records);
+                Ok(())
+            };
+            match compression {
+                Compression::Gzip => codec::Gzip::compress(&mut out, copy),
+                Compression::Snappy => codec::Snappy::compress(&mut out, copy),
+                Compression::Lz4 => codec::Lz4::compress(&mut out, copy),
+                Compression::Zstd => codec::Zstd::compress(&mut out, copy),
+                Compression::None => Ok(()),
+            }
+            .map_err(|e| format!("cannot compress with {compression:?}: {e:#}"))?;
+            buf = out;
+        }
+        let batch_length = i32::try_from(buf.len() - 12)
+            .map_err(|_| format!("a batch of {} bytes is larger than 2 GiB", buf.len()))?;
+        let attributes: i16 = match compression {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        };
+        let mut h = &mut buf[..BATCH_HEADER_BYTES];
+        h.put_i64(0); // baseOffset
+        h.put_i32(batch_length);
+        h.put_i32(-1); // partitionLeaderEpoch
+        h.put_i8(2); // magic
+        h.put_u32(0); // crc, below
+        h.put_i16(attributes);
+        h.put_i32(count - 1); // lastOffsetDelta
+        h.put_i64(base_timestamp);
+        h.put_i64(if count == 0 {
+            base_timestamp
+        } else {
+            max_timestamp
+        });
+        h.put_i64(-1); // producerId
+        h.put_i16(-1); // producerEpoch
+        h.put_i32(-1); // baseSequence
+        h.put_i32(count);
+        let crc = crc32c::crc32c(&buf[21..]);
+        buf[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(buf.freeze())
+    }
+}
+
+/// Bytes of `v` as a zigzag varint.
+fn varint_len(v: i64) -> usize {
+    let z = zigzag(v);
+    (64 - (z | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn put_varint(buf: &mut BytesMut, v: i64) {
+    let mut z = zigzag(v);
+    while z >= 0x80 {
+        buf.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.put_u8(z as u8);
+}
+
+/// A length-prefixed field; -1 is null.
+fn put_field(buf: &mut BytesMut, b: Option<&[u8]>) {
+    match b {
+        Some(b) => {
+            put_varint(buf, b.len() as i64);
+            buf.put_slice(b);
+        }
+        None => put_varint(buf, -1),
+    }
+}
+
+/// What one test record holds.
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub(crate) struct OutRecord {
     pub(crate) key: Option<Bytes>,
@@ -48,50 +213,19 @@ pub(crate) struct OutRecord {
     pub(crate) timestamp: i64,
 }
 
-/// Encode `records` as one v2 batch (not idempotent), its records compressed with `compression`.
+/// `records` as one finished batch (tests).
+#[cfg(test)]
 pub(crate) fn encode(records: &[OutRecord], compression: Compression) -> Result<Bytes, String> {
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let offset = i as i64;
-            Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset,
-                // kafka-protocol derives baseSequence from the first record and splits batches
-                // where offset - sequence changes, so sequences run -1, 0, 1, … in step with
-                // the offsets; baseSequence comes out as -1 (no sequence), as Kafka wants.
-                sequence: (offset as i32).wrapping_sub(1),
-                timestamp: r.timestamp,
-                key: r.key.clone(),
-                value: r.value.clone(),
-                headers: r
-                    .headers
-                    .iter()
-                    .map(|h| (StrBytes::from_string(h.key.clone()), h.value.clone()))
-                    .collect::<IndexMap<_, _>>(),
-            }
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: match compression {
-            Compression::None => Codec::None,
-            Compression::Gzip => Codec::Gzip,
-            Compression::Snappy => Codec::Snappy,
-            Compression::Lz4 => Codec::Lz4,
-            Compression::Zstd => Codec::Zstd,
-        },
-    };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| format!("{e:#}"))?;
-    Ok(buf.freeze())
+    let mut b = BatchBuilder::new(0);
+    for r in records {
+        b.append(
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+            r.timestamp,
+        );
+    }
+    b.finish(compression)
 }
 
 #[cfg(test)]
@@ -167,6 +301,72 @@ mod tests {
                 crc32c::crc32c(&b[21..]),
                 "{codec:?}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod varint_tests {
+    use super::*;
+
+    #[test]
+    fn varints_match_kafkas_zigzag_encoding() {
+        for (v, bytes) in [
+            (0i64, vec![0u8]),
+            (-1, vec![1]),
+            (1, vec![2]),
+            (63, vec![0x7e]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 1]),
+            (300, vec![0xd8, 4]),
+            (
+                i64::MAX,
+                vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            ),
+            (
+                i64::MIN,
+                vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1],
+            ),
+        ] {
+            let mut b = BytesMut::new();
+            put_varint(&mut b, v);
+            assert_eq!(&b[..], &bytes[..], "{v}");
+            assert_eq!(varint_len(v), bytes.len(), "{v}");
+        }
+    }
+
+    #[test]
+    fn kafka_protocol_decodes_what_we_encode() {
+        // An independent decoder: kafka-protocol's own, CRC and record framing included.
+        let records: Vec<OutRecord> = (0..50)
+            .map(|i| OutRecord {
+                key: (i % 3 != 0).then(|| Bytes::from(format!("key-{i}"))),
+                value: (i % 7 != 0).then(|| Bytes::from(vec![b'v'; i * 13])),
+                headers: if i % 2 == 0 {
+                    vec![Header::new("trace", format!("{i}"))]
+                } else {
+                    Vec::new()
+                },
+                timestamp: 1_700_000_000_000 - 5 + i as i64,
+            })
+            .collect();
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let mut bytes = encode(&records, compression).unwrap();
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).unwrap();
+            assert_eq!(set.records.len(), 50, "{compression:?}");
+            for (i, (r, want)) in set.records.iter().zip(&records).enumerate() {
+                assert_eq!(r.offset, i as i64);
+                assert_eq!(r.timestamp, want.timestamp);
+                assert_eq!(r.key, want.key);
+                assert_eq!(r.value, want.value);
+                assert_eq!(r.headers.len(), want.headers.len());
+            }
         }
     }
 }

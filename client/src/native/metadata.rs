@@ -251,13 +251,20 @@ impl Cluster {
 
     /// How many partitions `topic` has: from the cache without copying its metadata (the
     /// producer asks for every record), else as [`topic`](Self::topic) finds it.
-    pub(crate) async fn partition_count(&self, topic: &str, auto_create: bool) -> Result<usize> {
+    pub(crate) async fn partition_count(
+        &self,
+        topic: &str,
+        auto_create: bool,
+        now: Instant,
+    ) -> Result<usize> {
         let cached = {
             let state = self.lock();
             state
                 .topics
                 .get(topic)
-                .filter(|(_, fetched)| fetched.elapsed() < self.config.metadata_max_age)
+                .filter(|(_, fetched)| {
+                    now.saturating_duration_since(*fetched) < self.config.metadata_max_age
+                })
                 .map(|(t, _)| t.partitions.len())
         };
         match cached {

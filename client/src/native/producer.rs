@@ -18,20 +18,22 @@
 //!   after the broker had in fact stored the batch, the retry stores it a second time.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 
 use futures::future::join_all;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
-use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
-use crate::native::accumulator::{Accumulator, PendingRecord, ProducerBatch};
-use crate::native::batch::{self, OutRecord};
+use crate::native::accumulator::{Accumulator, Append, BatchOutcome, ProducerBatch};
 use crate::native::connection::Connection;
 use crate::native::metadata::{topic_name, Cluster};
 use crate::partitioner::{partition_for_key, KeylessPartitioner};
@@ -57,8 +59,9 @@ struct Shared {
     progress: Notify,
     /// Number of `flush()` calls waiting; while > 0, batches go out without lingering.
     flushing: Mutex<usize>,
-    /// `buffer.memory` as permits of one byte each.
-    memory: Arc<Semaphore>,
+    /// `buffer.memory` as permits of one byte each; taken per record and forgotten, given
+    /// back per batch when it is settled.
+    memory: Semaphore,
     /// Senders waiting for memory; while > 0, batches go out without lingering.
     waiting_for_memory: AtomicUsize,
     closed: AtomicBool,
@@ -78,7 +81,7 @@ impl NativeProducer {
             wake: Notify::new(),
             progress: Notify::new(),
             flushing: Mutex::new(0),
-            memory: Arc::new(Semaphore::new(memory)),
+            memory: Semaphore::new(memory),
             waiting_for_memory: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         });
@@ -89,19 +92,21 @@ impl NativeProducer {
         })
     }
 
-    /// Partition the record and queue it; the receiver gets its delivery report.
-    pub(crate) async fn enqueue(
-        &self,
-        record: ProducerRecord,
-    ) -> Result<oneshot::Receiver<Result<RecordMetadata>>> {
+    /// Partition the record and append it to its batch; the future gets its delivery report.
+    pub(crate) async fn enqueue(&self, record: ProducerRecord) -> Result<Delivery> {
         let s = &self.shared;
         if s.closed.load(Ordering::SeqCst) {
             return Err(Error::ProducerClosed);
         }
         check_headers(&record)?;
+        let now = Instant::now();
         let count = s
             .cluster
-            .partition_count(&record.topic, s.config.allow_auto_create_topics)
+            .partition_count(
+                &record.topic,
+                s.config.allow_auto_create_topics,
+                now.into_std(),
+            )
             .await? as i32;
         let size = record.estimated_size();
         let partition = match (record.partition, &record.key) {
@@ -118,35 +123,41 @@ impl NativeProducer {
         };
         let memory = self.reserve_memory(&record.topic, size).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let (tx, rx) = oneshot::channel();
-        let pending = PendingRecord {
-            record: OutRecord {
-                key: record.key,
-                value: record.value,
-                headers: record.headers,
-                timestamp,
-            },
+        let append = Append {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            timestamp,
             size,
-            reply: tx,
-            _memory: Some(memory),
+            memory,
         };
-        {
+        let appended = {
             // `closed` is checked again under the accumulator lock, which `close()` also
             // takes to set it: a record is either appended before the sender task sees
             // "closed and empty", or refused; it is never left behind after the task exits.
             let mut acc = lock(&s.acc);
             if s.closed.load(Ordering::SeqCst) {
+                s.memory.add_permits(memory);
                 return Err(Error::ProducerClosed);
             }
-            acc.append((record.topic, partition), pending, Instant::now());
+            acc.append(&record.topic, partition, append, now)
+        };
+        if appended.wake {
+            s.wake.notify_one();
         }
-        s.wake.notify_one();
-        Ok(rx)
+        Ok(Delivery {
+            outcome: appended.outcome,
+            index: appended.index,
+            topic: record.topic,
+            partition,
+            timestamp,
+        })
     }
 
     /// Take `size` bytes of `buffer.memory`, waiting (up to `max.block.ms`) while the buffer
-    /// is full. While anyone waits, the sender sends without lingering, as Kafka's does.
-    async fn reserve_memory(&self, topic: &str, size: usize) -> Result<OwnedSemaphorePermit> {
+    /// is full; returns the bytes taken, which the record's batch gives back when settled.
+    /// While anyone waits, the sender sends without lingering, as Kafka's does.
+    async fn reserve_memory(&self, topic: &str, size: usize) -> Result<usize> {
         let s = &self.shared;
         let too_large = || Error::InvalidRecord {
             topic: topic.to_string(),
@@ -159,16 +170,19 @@ impl NativeProducer {
         if size > s.config.buffer_memory {
             return Err(too_large());
         }
-        if let Ok(p) = s.memory.clone().try_acquire_many_owned(n) {
-            return Ok(p);
+        if let Ok(p) = s.memory.try_acquire_many(n) {
+            p.forget();
+            return Ok(size);
         }
         s.waiting_for_memory.fetch_add(1, Ordering::SeqCst);
         s.wake.notify_one();
-        let acquired =
-            tokio::time::timeout(s.config.max_block, s.memory.clone().acquire_many_owned(n)).await;
+        let acquired = tokio::time::timeout(s.config.max_block, s.memory.acquire_many(n)).await;
         s.waiting_for_memory.fetch_sub(1, Ordering::SeqCst);
         match acquired {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(p)) => {
+                p.forget();
+                Ok(size)
+            }
             Ok(Err(_)) => Err(Error::ProducerClosed),
             Err(_) => Err(Error::Timeout {
                 what: format!("waiting for buffer.memory to send to `{topic}`"),
@@ -307,25 +321,9 @@ async fn send_round(s: Arc<Shared>, batches: Vec<ProducerBatch>) {
 
 /// Settle one batch with its answer: deliver its records, put it back for a retry (after the
 /// backoff, keeping its partition in flight), or fail its records.
-async fn settle(s: &Shared, batch: ProducerBatch, result: Result<i64>) {
+async fn settle(s: &Shared, mut batch: ProducerBatch, result: Result<i64>) {
     let (topic, partition) = batch.tp.clone();
     match result {
-        Ok(base_offset) => {
-            for (i, r) in batch.records.into_iter().enumerate() {
-                let offset = if base_offset < 0 {
-                    -1
-                } else {
-                    base_offset + i as i64
-                };
-                let _ = r.reply.send(Ok(RecordMetadata {
-                    topic: topic.clone(),
-                    partition,
-                    offset,
-                    timestamp: r.record.timestamp,
-                }));
-            }
-            lock(&s.acc).complete(&batch.tp);
-        }
         Err(e) if e.is_retriable() && batch.attempts < s.config.client.retries => {
             tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
             if e.needs_metadata_refresh() {
@@ -335,13 +333,13 @@ async fn settle(s: &Shared, batch: ProducerBatch, result: Result<i64>) {
             tokio::time::sleep(s.config.client.retry_backoff).await;
             lock(&s.acc).requeue(batch);
         }
-        Err(e) => {
-            tracing::warn!(%topic, partition, error = %e, "produce failed");
-            let tp = batch.tp.clone();
-            for r in batch.records {
-                let _ = r.reply.send(Err(e.clone()));
+        result => {
+            if let Err(e) = &result {
+                tracing::warn!(%topic, partition, error = %e, "produce failed");
             }
-            lock(&s.acc).complete(&tp);
+            batch.settle(result);
+            s.memory.add_permits(batch.memory);
+            lock(&s.acc).complete(&batch.tp);
         }
     }
 }
@@ -356,20 +354,19 @@ async fn produce(
     let mut out = Vec::with_capacity(batches.len());
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut sent = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let (topic, partition) = &batch.tp;
-        let records: Vec<OutRecord> = batch.records.iter().map(|r| r.record.clone()).collect();
-        let bytes = match batch::encode(&records, s.config.compression) {
+    for mut batch in batches {
+        let bytes = match batch.encoded(s.config.compression) {
             Ok(b) => b,
             Err(message) => {
                 let e = Error::InvalidRecord {
-                    topic: topic.clone(),
+                    topic: batch.tp.0.clone(),
                     message,
                 };
                 out.push((batch, Err(e)));
                 continue;
             }
         };
+        let (topic, partition) = &batch.tp;
         let data = PartitionProduceData::default()
             .with_index(*partition)
             .with_records(Some(bytes));
@@ -442,6 +439,39 @@ async fn produce(
         out.push((batch, result));
     }
     out
+}
+
+/// One record's delivery report: its batch's outcome plus its place in the batch.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    outcome: BatchOutcome,
+    index: i32,
+    topic: String,
+    partition: i32,
+    timestamp: i64,
+}
+
+impl Future for Delivery {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
+        Poll::Ready(match outcome {
+            Ok(Ok(base_offset)) => Ok(RecordMetadata {
+                topic: std::mem::take(&mut self.topic),
+                partition: self.partition,
+                offset: if base_offset < 0 {
+                    -1
+                } else {
+                    base_offset + i64::from(self.index)
+                },
+                timestamp: self.timestamp,
+            }),
+            Ok(Err(e)) => Err(e),
+            // The batch was dropped unsettled: the sender task is gone.
+            Err(_) => Err(Error::ProducerClosed),
+        })
+    }
 }
 
 fn now_ms() -> i64 {

@@ -189,7 +189,7 @@ async fn send(
     let padding = record_size - 8;
     for i in 0..count {
         let at = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at).await;
+        super::produce::pace_until(at).await;
         let nanos = u64::try_from((at - start).as_nanos()).unwrap_or(u64::MAX);
         let mut value = BytesMut::with_capacity(record_size);
         value.put_u64(nanos);
