@@ -248,6 +248,10 @@ pub struct ProducerConfig {
     pub buffer_memory: usize,
     /// `max.block.ms`: how long `send` waits for buffer space before it fails.
     pub max_block: Duration,
+    /// `max.in.flight.requests.per.connection`: Produce requests sent to one broker and not
+    /// yet answered. Above 1, a batch that is retried can land after a later batch of its
+    /// partition, as in Kafka without idempotence; 1 keeps the order through retries.
+    pub max_in_flight: usize,
 }
 
 impl ProducerConfig {
@@ -263,6 +267,7 @@ impl ProducerConfig {
             compression: Compression::None,
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
+            max_in_flight: 5,
         }
     }
 
@@ -279,6 +284,9 @@ impl ProducerConfig {
             "compression.type" => self.compression = value.parse()?,
             "buffer.memory" => self.buffer_memory = parse_num(key, value)?,
             "max.block.ms" => self.max_block = parse_ms(key, value)?,
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight = parse_num::<usize>(key, value)?.max(1)
+            }
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -289,6 +297,7 @@ impl ProducerConfig {
                     "compression.type",
                     "buffer.memory",
                     "max.block.ms",
+                    "max.in.flight.requests.per.connection",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }
@@ -583,6 +592,12 @@ mod tests {
         p.set("batch.size", "100").unwrap();
         p.set("retries", "3").unwrap();
         p.set("compression.type", "zstd").unwrap();
+        assert_eq!(p.max_in_flight, 5, "Kafka's default");
+        p.set("max.in.flight.requests.per.connection", "1").unwrap();
+        assert_eq!(p.max_in_flight, 1);
+        assert!(p
+            .set("max.in.flight.requests.per.connection", "-1")
+            .is_err());
         assert_eq!(p.compression, Compression::Zstd);
         assert!(p.set("compression.type", "brotli").is_err());
         assert_eq!(p.acks, Acks::Leader);

@@ -5,8 +5,10 @@
 //!
 //! Invariants:
 //! - Records of one partition leave in the order they were appended: batches are drained from
-//!   the front, at most one batch per partition is in flight, and a batch that is retried goes
-//!   back to the front of its queue.
+//!   the front, one per partition per round, and a batch that is retried, or that could not
+//!   be sent yet ([`Accumulator::unsend`]), goes back to the front of its queue. How many
+//!   batches of a partition fly at once is bounded by the producer's requests in flight per
+//!   broker (`max.in.flight.requests.per.connection`), not here.
 //! - A record is encoded into its batch when it is appended ([`BatchBuilder`]); nothing of it
 //!   is kept apart. Its delivery future shares its batch's one outcome (base offset or
 //!   error), as in Kafka's `ProduceRequestResult`, and adds its index in the batch.
@@ -122,7 +124,8 @@ impl ProducerBatch {
 #[derive(Debug, Default)]
 struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
-    in_flight: bool,
+    /// Batches drained and not yet completed, requeued or unsent.
+    in_flight: usize,
 }
 
 /// All partitions' queues, by topic then partition (looked up by `&str`: no copy of the
@@ -183,8 +186,8 @@ impl Accumulator {
         }
     }
 
-    /// Take every batch that may be sent now: per partition not in flight, the front batch if
-    /// it is full, has a successor, lingered long enough, or `force` (flush/close) is set.
+    /// Take every batch that may be sent now: per partition, the front batch if it is full,
+    /// has a successor, is a retry, lingered long enough, or `force` (flush/close) is set.
     /// Also returns when the next lingering batch becomes ready.
     pub(crate) fn drain_ready(
         &mut self,
@@ -194,9 +197,6 @@ impl Accumulator {
         let mut ready = Vec::new();
         let mut next_deadline: Option<Instant> = None;
         for q in self.queues.values_mut().flat_map(|t| t.values_mut()) {
-            if q.in_flight {
-                continue;
-            }
             let Some(front) = q.batches.front() else {
                 continue;
             };
@@ -204,7 +204,7 @@ impl Accumulator {
             let full = front.size >= self.batch_size || q.batches.len() > 1 || front.attempts > 0;
             if force || full || deadline <= now {
                 if let Some(b) = q.batches.pop_front() {
-                    q.in_flight = true;
+                    q.in_flight += 1;
                     ready.push(b);
                 }
             } else {
@@ -219,8 +219,8 @@ impl Accumulator {
         let (topic, partition) = tp;
         if let Some(t) = self.queues.get_mut(topic.as_str()) {
             if let Some(q) = t.get_mut(partition) {
-                q.in_flight = false;
-                if q.batches.is_empty() {
+                q.in_flight = q.in_flight.saturating_sub(1);
+                if q.batches.is_empty() && q.in_flight == 0 {
                     t.remove(partition);
                 }
             }
@@ -230,9 +230,15 @@ impl Accumulator {
         }
     }
 
-    /// A batch failed with a retriable error: put it back in front, so order is kept.
+    /// A batch failed with a retriable error: put it back in front, to go out first.
     pub(crate) fn requeue(&mut self, mut batch: ProducerBatch) {
         batch.attempts += 1;
+        self.unsend(batch);
+    }
+
+    /// A drained batch that was not sent (its broker has no room for another request in
+    /// flight): put it back in front, as if it had never left.
+    pub(crate) fn unsend(&mut self, batch: ProducerBatch) {
         let (topic, partition) = batch.tp.clone();
         let q = self
             .queues
@@ -240,7 +246,7 @@ impl Accumulator {
             .or_default()
             .entry(partition)
             .or_default();
-        q.in_flight = false;
+        q.in_flight = q.in_flight.saturating_sub(1);
         q.batches.push_front(batch);
     }
 
@@ -278,20 +284,24 @@ mod tests {
         // 40+40 fit, the third starts a new batch: [80, 80, 40]; only new batches wake.
         assert_eq!(wakes, [true, false, true, false, true]);
         let (ready, _) = acc.drain_ready(now, false);
-        assert_eq!(ready.len(), 1, "one in flight per partition");
+        assert_eq!(ready.len(), 1, "one batch per partition per round");
         assert_eq!(ready[0].count(), 2);
         assert_eq!(ready[0].memory, 80);
-        let (again, _) = acc.drain_ready(now, false);
-        assert!(again.is_empty(), "partition is in flight");
-        acc.complete(&tp(0));
         let (next, _) = acc.drain_ready(now, false);
-        assert_eq!(next[0].count(), 2);
-        acc.complete(&tp(0));
+        assert_eq!(
+            next[0].count(),
+            2,
+            "the next full batch, while the first flies"
+        );
         let (last, deadline) = acc.drain_ready(now, false);
         assert!(last.is_empty(), "last batch lingers");
         assert_eq!(deadline, Some(now + Duration::from_secs(60)));
         let (forced, _) = acc.drain_ready(now, true);
         assert_eq!(forced[0].count(), 1);
+        for _ in 0..2 {
+            acc.complete(&tp(0));
+            assert!(!acc.is_empty(), "batches still in flight");
+        }
         acc.complete(&tp(0));
         assert!(acc.is_empty());
     }

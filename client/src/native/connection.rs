@@ -214,8 +214,30 @@ impl Connection {
         req: &R,
         version: i16,
     ) -> Result<R::Response> {
+        let body = self.send_frame(req, version, true)?.wait(self).await?;
+        self.decode_response::<R>(body, version)
+    }
+
+    /// Write `req` now, at the negotiated version, and return a future of its response: the
+    /// request is on its way (in order with every other) before the caller awaits anything.
+    pub(crate) fn start<R: Request>(
+        self: &Arc<Self>,
+        req: &R,
+    ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static>
+    where
+        R::Response: Send + 'static,
+    {
+        let version = self.version_for::<R>()?;
+        let pending = self.send_frame(req, version, true)?;
+        let conn = self.clone();
+        Ok(async move {
+            let body = pending.wait(&conn).await?;
+            conn.decode_response::<R>(body, version)
+        })
+    }
+
+    fn decode_response<R: Request>(&self, mut body: Bytes, version: i16) -> Result<R::Response> {
         let api = api_name(R::KEY);
-        let mut body = self.send_frame(req, version, true)?.wait(self).await?;
         let header_version = <R::Response as HeaderVersion>::header_version(version);
         ResponseHeader::decode(&mut body, header_version)
             .and_then(|_| R::Response::decode(&mut body, version))

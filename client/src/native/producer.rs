@@ -6,7 +6,11 @@
 //! Where it sits: application → **producer** → partitioner → accumulator → connection → broker.
 //!
 //! Invariants:
-//! - Order within a partition is kept: one batch per partition in flight, retries go first.
+//! - Requests leave in the order their batches were drained (the sender task writes each
+//!   one before it awaits anything), at most `max.in.flight.requests.per.connection` per
+//!   broker unanswered. Order within a partition is kept, except that with more than one
+//!   request in flight a retried batch can land after a later batch of its partition, as
+//!   in Kafka without idempotence; with 1 in flight, retries keep the order too.
 //! - Every record's delivery future resolves exactly once: with its `(topic, partition,
 //!   offset)`, or with the error that stopped it after `retries` attempts.
 //! - With acks=0 the broker sends no response; the batch is done once written, offset -1.
@@ -64,6 +68,8 @@ struct Shared {
     memory: Semaphore,
     /// Senders waiting for memory; while > 0, batches go out without lingering.
     waiting_for_memory: AtomicUsize,
+    /// Produce requests awaiting an answer, per broker address.
+    in_flight: Mutex<HashMap<String, usize>>,
     closed: AtomicBool,
 }
 
@@ -83,6 +89,7 @@ impl NativeProducer {
             flushing: Mutex::new(0),
             memory: Semaphore::new(memory),
             waiting_for_memory: AtomicUsize::new(0),
+            in_flight: Mutex::default(),
             closed: AtomicBool::new(false),
         });
         let sender = tokio::spawn(sender_loop(shared.clone()));
@@ -264,8 +271,10 @@ async fn sender_loop(s: Arc<Shared>) {
             s.progress.notify_waiters();
             return;
         }
-        if !ready.is_empty() {
-            tokio::spawn(send_round(s.clone(), ready));
+        // A round that sent something may have left more ready (one batch per partition
+        // per round): look again at once. Otherwise wait for an answer, a record or a deadline.
+        if !ready.is_empty() && dispatch(&s, ready).await {
+            continue;
         }
         let wake = s.wake.notified();
         match deadline {
@@ -280,11 +289,14 @@ async fn sender_loop(s: Arc<Shared>) {
     }
 }
 
-/// Send one round of ready batches: one ProduceRequest per leader, holding every batch
-/// that leader owns (as Kafka's sender does), then settle each batch on its own.
-async fn send_round(s: Arc<Shared>, batches: Vec<ProducerBatch>) {
+/// Send one round of ready batches: one ProduceRequest per leader, holding every batch that
+/// leader owns (as Kafka's sender does). Each request is written here, so requests leave in
+/// the order their batches were drained; its answer is awaited and settled in a task of its
+/// own. A leader already at `max.in.flight.requests.per.connection` gets nothing this round:
+/// its batches go back to the front of their queues. Returns whether a request was sent.
+async fn dispatch(s: &Arc<Shared>, batches: Vec<ProducerBatch>) -> bool {
     let mut by_leader: HashMap<String, (Arc<Connection>, Vec<ProducerBatch>)> = HashMap::new();
-    let mut settled = Vec::new();
+    let mut failed = Vec::new();
     for batch in batches {
         let (topic, partition) = &batch.tp;
         match s
@@ -299,24 +311,60 @@ async fn send_round(s: Arc<Shared>, batches: Vec<ProducerBatch>) {
                     .1
                     .push(batch);
             }
-            Err(e) => settled.push((batch, Err(e))),
+            Err(e) => failed.push((batch, Err(e))),
         }
     }
-    let answers = join_all(
-        by_leader
-            .into_values()
-            .map(|(conn, batches)| produce(&s, conn, batches)),
-    )
-    .await;
-    settled.extend(answers.into_iter().flatten());
+    if !failed.is_empty() {
+        tokio::spawn(settle_all(s.clone(), failed));
+    }
+    let mut sent = false;
+    for (addr, (conn, batches)) in by_leader {
+        if !s.take_request_slot(&addr) {
+            let mut acc = lock(&s.acc);
+            batches.into_iter().for_each(|b| acc.unsend(b));
+            continue;
+        }
+        sent = true;
+        let answer = produce(s, &conn, batches);
+        let s = s.clone();
+        tokio::spawn(async move {
+            let results = answer.await;
+            s.release_request_slot(&addr);
+            settle_all(s, results).await;
+        });
+    }
+    sent
+}
+
+/// Settle each batch with its answer, then wake the sender and `flush()` waiters.
+async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) {
     join_all(
-        settled
+        results
             .into_iter()
             .map(|(batch, result)| settle(&s, batch, result)),
     )
     .await;
     s.progress.notify_waiters();
     s.wake.notify_one();
+}
+
+impl Shared {
+    /// Count one more request in flight to `addr`, if it has room.
+    fn take_request_slot(&self, addr: &str) -> bool {
+        let mut in_flight = lock(&self.in_flight);
+        let n = in_flight.entry(addr.to_string()).or_default();
+        if *n >= self.config.max_in_flight.max(1) {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_request_slot(&self, addr: &str) {
+        if let Some(n) = lock(&self.in_flight).get_mut(addr) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// Settle one batch with its answer: deliver its records, put it back for a retry (after the
@@ -344,13 +392,13 @@ async fn settle(s: &Shared, mut batch: ProducerBatch, result: Result<i64>) {
     }
 }
 
-/// One ProduceRequest to one leader for `batches`; each batch's base offset (-1 with acks=0)
-/// or error.
-async fn produce(
+/// Write one ProduceRequest to one leader for `batches` now; the future resolves to each
+/// batch's base offset (-1 with acks=0) or error.
+fn produce(
     s: &Shared,
-    conn: Arc<Connection>,
+    conn: &Arc<Connection>,
     batches: Vec<ProducerBatch>,
-) -> Vec<(ProducerBatch, Result<i64>)> {
+) -> impl std::future::Future<Output = Vec<(ProducerBatch, Result<i64>)>> + Send + 'static {
     let mut out = Vec::with_capacity(batches.len());
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut sent = Vec::with_capacity(batches.len());
@@ -384,61 +432,76 @@ async fn produce(
         }
         sent.push(batch);
     }
-    if sent.is_empty() {
-        return out;
-    }
     let mut req = ProduceRequest::default();
     req.acks = s.config.acks.as_i16();
     req.timeout_ms = i32::try_from(s.config.client.request_timeout.as_millis()).unwrap_or(i32::MAX);
     req.topic_data = topics;
 
-    if s.config.acks == Acks::None {
+    let addr = conn.addr().to_string();
+    let forget = {
+        let cluster = s.cluster.clone();
+        move |addr: &str| cluster.forget_connection(addr)
+    };
+    let answer = if sent.is_empty() {
+        None
+    } else if s.config.acks == Acks::None {
         // No response comes; the batches are done once queued for the socket.
         let result = conn.send_no_response(&req).map(|_| -1);
         if result.is_err() {
-            s.cluster.forget_connection(conn.addr());
+            forget(&addr);
         }
-        out.extend(sent.into_iter().map(|b| (b, result.clone())));
-        return out;
-    }
-    let resp = match conn.request(&req).await {
-        Ok(r) => r,
-        Err(e) => {
-            s.cluster.forget_connection(conn.addr());
-            out.extend(sent.into_iter().map(|b| (b, Err(e.clone()))));
-            return out;
-        }
+        out.extend(sent.drain(..).map(|b| (b, result.clone())));
+        None
+    } else {
+        Some(conn.start(&req))
     };
-    for batch in sent {
-        let (topic, partition) = &batch.tp;
-        let answer = resp
-            .responses
-            .iter()
-            .filter(|t| t.name.as_str() == topic.as_str())
-            .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.index == *partition);
-        let result = match answer {
-            None => Err(Error::Protocol {
-                addr: conn.addr().to_string(),
-                api: "Produce",
-                message: format!("the response has no answer for {topic}[{partition}]"),
-            }),
-            Some(p) if p.error_code != 0 => {
-                let detail = p
-                    .error_message
-                    .as_ref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default();
-                Err(Error::kafka(
-                    p.error_code,
-                    format!("produce to {topic}[{partition}]{detail}"),
-                ))
-            }
-            Some(p) => Ok(p.base_offset),
+    async move {
+        let Some(answer) = answer else {
+            return out;
         };
-        out.push((batch, result));
+        let resp = match answer {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                forget(&addr);
+                out.extend(sent.into_iter().map(|b| (b, Err(e.clone()))));
+                return out;
+            }
+        };
+        for batch in sent {
+            let (topic, partition) = &batch.tp;
+            let answer = resp
+                .responses
+                .iter()
+                .filter(|t| t.name.as_str() == topic.as_str())
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == *partition);
+            let result = match answer {
+                None => Err(Error::Protocol {
+                    addr: addr.clone(),
+                    api: "Produce",
+                    message: format!("the response has no answer for {topic}[{partition}]"),
+                }),
+                Some(p) if p.error_code != 0 => {
+                    let detail = p
+                        .error_message
+                        .as_ref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default();
+                    Err(Error::kafka(
+                        p.error_code,
+                        format!("produce to {topic}[{partition}]{detail}"),
+                    ))
+                }
+                Some(p) => Ok(p.base_offset),
+            };
+            out.push((batch, result));
+        }
+        out
     }
-    out
 }
 
 /// One record's delivery report: its batch's outcome plus its place in the batch.

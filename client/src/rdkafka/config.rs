@@ -77,6 +77,10 @@ pub(crate) fn producer(p: &ProducerConfig) -> RdConfig {
             p.batch_size.clamp(1, i32::MAX as usize).to_string(),
         )
         .set("compression.type", compression)
+        .set(
+            "max.in.flight.requests.per.connection",
+            p.max_in_flight.clamp(1, 1_000_000).to_string(),
+        )
         .set("retries", p.client.retries.to_string())
         .set("request.timeout.ms", ms(p.client.request_timeout))
         .set("message.timeout.ms", ms(budget))
@@ -191,7 +195,9 @@ mod tests {
         p.acks = Acks::Leader;
         p.linger = Duration::from_millis(20);
         p.batch_size = 1000;
+        p.max_in_flight = 2;
         let rd = producer(&p);
+        assert_eq!(rd.get("max.in.flight.requests.per.connection"), Some("2"));
         assert_eq!(rd.get("partitioner"), Some("murmur2_random"));
         assert_eq!(rd.get("acks"), Some("1"));
         assert_eq!(rd.get("linger.ms"), Some("20"));
