@@ -121,7 +121,10 @@ struct Inner {
     log_start_offset: i64,
     /// Bytes appended since open: the group-commit sequence.
     written: u64,
-    /// `close` wrote the marker; the next append removes it again.
+    /// The clean-shutdown marker is in place: `close` wrote it, or the log was opened
+    /// after a clean shutdown and kept it. The files are as a clean close leaves them
+    /// (the active segment's indexes trimmed); the first change removes the marker
+    /// ([`PartitionLog::open_for_changes`]).
     closed: bool,
     /// Where the log cleaner's last pass stopped (`cleaner-checkpoint`); 0 before any.
     cleaner_checkpoint: i64,
@@ -178,11 +181,11 @@ fn ms_to_time(ms: i64) -> SystemTime {
 
 impl PartitionLog {
     /// Opens (or creates) the partition directory, running recovery if the
-    /// clean-shutdown marker is missing.
+    /// clean-shutdown marker is missing. After a clean shutdown nothing is written: the
+    /// marker stays until the first change (see `recovery.rs`).
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let mut segments =
-            recovery::load(dir, config.index_interval_bytes, config.max_index_bytes)?;
+        let loaded = recovery::load(dir, config.index_interval_bytes, config.max_index_bytes)?;
+        let mut segments = loaded.segments;
         // segment.ms counts from the first batch's timestamp, as Kafka does.
         if let Some(last) = segments.last_mut() {
             if let Ok(Some(h)) = last.header_at(0) {
@@ -196,8 +199,8 @@ impl PartitionLog {
         // DeleteRecords may have moved the start past the first segment's base.
         let first = segments.first().map_or(0, Segment::base_offset);
         let end = segments.last().map_or(0, Segment::next_offset);
-        let log_start_offset = super::log_start::read(dir).map_or(first, |s| s.clamp(first, end));
-        let cleaner_checkpoint = recovery::read_offset_file(dir, super::cleaner::CHECKPOINT_FILE);
+        let log_start_offset = loaded.log_start.map_or(first, |s| s.clamp(first, end));
+        let cleaner_checkpoint = loaded.cleaner_checkpoint;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
@@ -205,7 +208,7 @@ impl PartitionLog {
                 segments,
                 log_start_offset,
                 written: 0,
-                closed: false,
+                closed: loaded.clean,
                 cleaner_checkpoint: cleaner_checkpoint.unwrap_or(0),
                 next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
                 last_clean: None,
@@ -274,9 +277,7 @@ impl PartitionLog {
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
-            if inner.closed {
-                self.reopen_after_close(&mut inner)?;
-            }
+            self.open_for_changes(&mut inner)?;
             let mut info: Option<AppendInfo> = None;
             for (mut h, range) in batches {
                 let batch = &records[range];
@@ -415,7 +416,15 @@ impl PartitionLog {
         );
     }
 
-    fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {
+    /// Before any change to the directory (append, truncation, DeleteRecords,
+    /// retention, a cleaner swap) while the clean-shutdown marker is in place: removes
+    /// the marker and syncs the directory, so a crash from here on means recovery on
+    /// the next open, and preallocates the active segment's indexes for appends.
+    /// Nothing when the marker is already gone.
+    fn open_for_changes(&self, inner: &mut Inner) -> Result<(), LogError> {
+        if !inner.closed {
+            return Ok(());
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         match std::fs::remove_file(&marker) {
             Ok(()) => {}
@@ -651,6 +660,7 @@ impl PartitionLog {
                 log_end,
             });
         }
+        self.open_for_changes(&mut inner)?;
         let keep = inner.segment_for(offset);
         while inner.segments.len() > keep + 1 {
             if let Some(seg) = inner.segments.pop() {
@@ -693,6 +703,7 @@ impl PartitionLog {
         if offset <= log_start {
             return Ok(log_start);
         }
+        self.open_for_changes(&mut inner)?;
         super::log_start::write(&self.dir, offset)?;
         inner.log_start_offset = offset;
         let mut deleted = Vec::new();
@@ -754,6 +765,7 @@ impl PartitionLog {
             if !(by_bytes || by_time) {
                 break;
             }
+            self.open_for_changes(&mut inner)?;
             let seg = inner.segments.remove(0);
             let (path, base, next, size) = (
                 seg.path().to_path_buf(),

@@ -8,7 +8,7 @@
 //!
 //! | file             | contents                                                     |
 //! |------------------|--------------------------------------------------------------|
-//! | `clean-shutdown` | empty; written by `close`, removed (and the removal synced) on open |
+//! | `clean-shutdown` | empty; written by `close`; kept on a clean open, removed (and the removal synced) before the log's first change |
 //! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll and truncate, temp file + fsync + rename) |
 //!
 //! What happens on open:
@@ -27,9 +27,18 @@
 //! - Offsets increase: dense as appended, with gaps where the log cleaner removed
 //!   records. A segment that starts before the one before it ends, and every segment
 //!   after a cut, is deleted.
-//! - The marker is removed only after every segment has loaded, so a crash while the
-//!   log is open always means the unclean path on the next open.
-//! - At least one segment comes back; only the last (active) one has a preallocated index.
+//! - While the marker is there, the files are exactly as the clean close left them:
+//!   nothing in the directory changes until the marker's removal is synced
+//!   (`PartitionLog::reopen_after_close`, before the first append, truncation,
+//!   deletion or swap). So a crash after a change always means the unclean path on the
+//!   next open, and a crash before any change finds a log that needs no recovery. (An
+//!   open that had to cut or rebuild something removes the marker itself, once every
+//!   segment has loaded.) Kafka keeps one such marker per log directory; minikafka's
+//!   is per partition, so a partition nobody writes to costs no `fsync` on open.
+//! - At least one segment comes back; only the last (active) one may have a
+//!   preallocated index, and after a clean open not even it, until the first change.
+//! - One listing of the directory ([`list`]) says which files exist: nothing is opened
+//!   or `stat`ed to find out.
 //! - A missing or unreadable recovery point means "scan everything", never "scan nothing".
 
 use std::fs::File;
@@ -286,39 +295,84 @@ pub use super::segment::sync_dir;
 
 /// Base offsets of the `.log` files in `dir`, sorted. Other files are left alone.
 pub fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
-    let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
-        let entry = entry.map_err(|e| LogError::io(dir, e))?;
-        if let Some(base) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| parse_file_name(n, "log"))
-        {
-            bases.push(base);
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
+    Ok(list(dir)?.bases)
 }
 
-/// Opens every segment of a partition directory, recovering as the module docs say.
-/// Consumes the clean-shutdown marker. Returns the segments in offset order (at least
-/// one; the last is active, its index preallocated to `max_index_bytes`).
-pub fn load(
-    dir: &Path,
-    index_interval: u32,
-    max_index_bytes: u32,
-) -> Result<Vec<Segment>, LogError> {
-    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-    let clean = marker.exists();
-    // A crash during a cleaning pass: undo it or finish it, before anything is read.
-    super::cleaner::swap::recover(dir)?;
+/// What one listing of a partition directory says, so that `load` reads no file it
+/// does not need and asks the file system about no file one by one.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Base offsets of the `.log` files, sorted.
+    pub bases: Vec<i64>,
+    /// The `clean-shutdown` marker is there.
+    pub clean: bool,
+    /// `log-start-offset` is there (`log_start.rs`).
+    pub log_start: bool,
+    /// `cleaner-checkpoint` is there (`cleaner.rs`).
+    pub cleaner_checkpoint: bool,
+    /// A cleaning pass left a `.cleaned` file or a swap (`cleaner/swap.rs`).
+    pub cleaning_leftovers: bool,
+}
+
+/// Lists `dir` once (one `getdents` pass, no `stat` per file).
+pub fn list(dir: &Path) -> Result<Listing, LogError> {
+    let mut out = Listing::default();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match name {
+            CLEAN_SHUTDOWN_FILE => out.clean = true,
+            super::log_start::LOG_START_FILE => out.log_start = true,
+            super::cleaner::CHECKPOINT_FILE => out.cleaner_checkpoint = true,
+            _ if super::cleaner::swap::is_leftover(name) => out.cleaning_leftovers = true,
+            _ => out.bases.extend(parse_file_name(name, "log")),
+        }
+    }
+    out.bases.sort_unstable();
+    Ok(out)
+}
+
+/// What [`load`] opened and found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// In offset order, at least one; the last is active.
+    pub segments: Vec<Segment>,
+    /// The clean-shutdown marker was there and nothing had to be changed: the marker
+    /// stays, the files are exactly as the clean close left them, and the active
+    /// segment's indexes are still trimmed. The log's first change removes the marker
+    /// and preallocates them (`PartitionLog::reopen_after_close`).
+    pub clean: bool,
+    /// `log-start-offset`, when the directory has one.
+    pub log_start: Option<i64>,
+    /// `cleaner-checkpoint`, when the directory has one.
+    pub cleaner_checkpoint: Option<i64>,
+}
+
+/// Opens every segment of a partition directory (creating the directory if needed),
+/// recovering as the module docs say. After a clean shutdown the marker is kept
+/// ([`Loaded::clean`]); otherwise (or when something had to be cut or rebuilt) it is
+/// gone, and the active segment's indexes are preallocated to `max_index_bytes`.
+pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loaded, LogError> {
+    let mut listing = match list(dir) {
+        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+            Listing::default()
+        }
+        listing => listing?,
+    };
+    if listing.cleaning_leftovers {
+        // A crash during a cleaning pass: undo it or finish it, before anything is read.
+        super::cleaner::swap::recover(dir)?;
+        listing = list(dir)?;
+    }
+    let clean = listing.clean;
     let recovery_point = if clean {
         i64::MAX
     } else {
         read_recovery_point(dir).unwrap_or(i64::MIN)
     };
-    let bases = list_segments(dir)?;
+    let bases = listing.bases;
     if !clean && !bases.is_empty() {
         tracing::warn!(
             "{}: no clean-shutdown marker; scanning segments from offset {}",
@@ -328,6 +382,8 @@ pub fn load(
     }
     let mut segments: Vec<Segment> = Vec::new();
     let mut cut_here = false;
+    // Whether anything was cut, deleted or rebuilt: then the marker cannot stay.
+    let mut changed = false;
     for (i, &base) in bases.iter().enumerate() {
         if cut_here {
             tracing::warn!(
@@ -350,6 +406,7 @@ pub fn load(
                 );
                 seg.delete()?;
                 cut_here = true;
+                changed = true;
                 continue;
             }
         }
@@ -364,11 +421,30 @@ pub fn load(
                 );
             }
             cut_here = recover_segment(&mut seg, index_interval)?.is_some();
+            changed = true;
         }
         segments.push(seg);
     }
     if segments.is_empty() {
         segments.push(Segment::open(dir, 0, index_interval, None)?);
+        changed = true;
+    }
+    let log_start = listing
+        .log_start
+        .then(|| super::log_start::read(dir))
+        .flatten();
+    let cleaner_checkpoint = listing
+        .cleaner_checkpoint
+        .then(|| read_offset_file(dir, super::cleaner::CHECKPOINT_FILE))
+        .flatten();
+    if clean && !changed {
+        // Exactly as `close` left them: sealed, trimmed, synced. Nothing to write.
+        return Ok(Loaded {
+            segments,
+            clean: true,
+            log_start,
+            cleaner_checkpoint,
+        });
     }
     // Older segments are sealed: exactly their entries (a crash can leave one
     // preallocated), and the time index's last entry for their largest timestamp. The
@@ -379,8 +455,14 @@ pub fn load(
     }
     segments[last].preallocate_indexes(max_index_bytes)?;
     if clean {
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
         sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
     }
-    Ok(segments)
+    Ok(Loaded {
+        segments,
+        clean: false,
+        log_start,
+        cleaner_checkpoint,
+    })
 }

@@ -50,6 +50,12 @@ fn parse_swap(name: &str) -> Option<(i64, i64)> {
     Some((base.parse().ok()?, end.parse().ok()?))
 }
 
+/// A file a cleaning pass left behind (a `.cleaned` file or a committed swap): when a
+/// partition directory holds one, [`recover`] has work to do.
+pub fn is_leftover(name: &str) -> bool {
+    name.ends_with(".log.cleaned") || parse_swap(name).is_some()
+}
+
 /// Aborts the process when `MINIKAFKA_FAILPOINT` names this step (crash tests only).
 pub fn failpoint(name: &str) {
     if std::env::var_os("MINIKAFKA_FAILPOINT").is_some_and(|v| v == name) {

@@ -72,6 +72,8 @@ impl PartitionLog {
         let Some(plan) = plan else {
             return Ok(None);
         };
+        // The pass writes into the directory: the clean-shutdown marker goes first.
+        self.open_for_changes(&mut self.lock())?;
         let map = cleaner::offset_map(plan.dirty())?;
         let mut stats = CleanStats::default();
         let mut swapped = Vec::new();
