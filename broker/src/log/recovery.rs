@@ -12,10 +12,14 @@
 //! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll and truncate, temp file + fsync + rename) |
 //!
 //! What happens on open:
-//! - **Clean** (marker present): no scan. Each index's last entry must point at a batch
-//!   with that offset; the headers after it are walked to the end offset, else rescan.
-//!   A segment with records but an empty time index (a data dir from before time
-//!   indexes) is rescanned too, which builds it.
+//! - **Clean** (marker present): no scan, and only the active segment is opened now;
+//!   each sealed one is opened when first needed (`lazy_segment.rs`, [`open_sealed`]),
+//!   as Kafka loads its indexes lazily. Opening a segment checks it the same way, now
+//!   or later: each index's last entry must point at a batch with that offset; the
+//!   headers after it are walked to the end offset, else rescan. A segment with
+//!   records but an empty time index (a data dir from before time indexes) is
+//!   rescanned too, which builds it. If the active segment fails this check, the open
+//!   takes the full path below (every segment opened and checked).
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
 //!   (`check_frame` plus increasing offsets) and the file cut at the first bad byte. The
 //!   scan reads the `.log` through a read-only map (the only `unsafe` here, see
@@ -48,6 +52,7 @@ use std::path::Path;
 use super::index::IndexEntry;
 use memmap2::{Advice, Mmap, MmapOptions};
 
+use super::lazy_segment::LazySegment;
 use super::record_batch::{check_frame, frames, BatchError};
 use super::segment::{due_entries, max_with, parse_file_name, Segment};
 use super::time_index::TimeEntry;
@@ -336,8 +341,11 @@ pub fn list(dir: &Path) -> Result<Listing, LogError> {
 /// What [`load`] opened and found.
 #[derive(Debug)]
 pub struct Loaded {
-    /// In offset order, at least one; the last is active.
-    pub segments: Vec<Segment>,
+    /// The sealed segments in offset order. After a clean shutdown they are only
+    /// named, and opened when first needed (`lazy_segment.rs`).
+    pub sealed: Vec<LazySegment>,
+    /// The last segment, the one appends go to: always opened and checked.
+    pub active: Segment,
     /// The clean-shutdown marker was there and nothing had to be changed: the marker
     /// stays, the files are exactly as the clean close left them, and the active
     /// segment's indexes are still trimmed. The log's first change removes the marker
@@ -349,9 +357,10 @@ pub struct Loaded {
     pub cleaner_checkpoint: Option<i64>,
 }
 
-/// Opens every segment of a partition directory (creating the directory if needed),
-/// recovering as the module docs say. After a clean shutdown the marker is kept
-/// ([`Loaded::clean`]); otherwise (or when something had to be cut or rebuilt) it is
+/// Opens the segments of a partition directory (creating the directory if needed),
+/// recovering as the module docs say. After a clean shutdown only the active segment
+/// is opened and checked, and the marker is kept ([`Loaded::clean`]); otherwise (or
+/// when something had to be cut or rebuilt) every segment is opened, the marker is
 /// gone, and the active segment's indexes are preallocated to `max_index_bytes`.
 pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loaded, LogError> {
     let mut listing = match list(dir) {
@@ -367,6 +376,37 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
         listing = list(dir)?;
     }
     let clean = listing.clean;
+    let log_start = listing
+        .log_start
+        .then(|| super::log_start::read(dir))
+        .flatten();
+    let cleaner_checkpoint = listing
+        .cleaner_checkpoint
+        .then(|| read_offset_file(dir, super::cleaner::CHECKPOINT_FILE))
+        .flatten();
+    if let (true, Some((&last, older))) = (clean, listing.bases.split_last()) {
+        // Kafka's clean start: no recovery, and the sealed segments wait until
+        // something needs them (`lazy_segment.rs`). The active one is checked now: its
+        // end is the log end offset.
+        let mut active = Segment::open(dir, last, index_interval, None)?;
+        if quick_load(&mut active, index_interval)? {
+            let sealed = older
+                .iter()
+                .map(|&base_offset| LazySegment::Unopened {
+                    dir: dir.to_path_buf(),
+                    base_offset,
+                })
+                .collect();
+            return Ok(Loaded {
+                sealed,
+                active,
+                clean: true,
+                log_start,
+                cleaner_checkpoint,
+            });
+        }
+        // Its index disagrees with its log: the whole directory takes the path below.
+    }
     let recovery_point = if clean {
         i64::MAX
     } else {
@@ -382,8 +422,8 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
     }
     let mut segments: Vec<Segment> = Vec::new();
     let mut cut_here = false;
-    // Whether anything was cut, deleted or rebuilt: then the marker cannot stay.
-    let mut changed = false;
+    // Here after a clean shutdown only when the directory had no segment or the
+    // active one failed its check: either way something is written, so the marker goes.
     for (i, &base) in bases.iter().enumerate() {
         if cut_here {
             tracing::warn!(
@@ -406,7 +446,6 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
                 );
                 seg.delete()?;
                 cut_here = true;
-                changed = true;
                 continue;
             }
         }
@@ -421,30 +460,11 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
                 );
             }
             cut_here = recover_segment(&mut seg, index_interval)?.is_some();
-            changed = true;
         }
         segments.push(seg);
     }
     if segments.is_empty() {
         segments.push(Segment::open(dir, 0, index_interval, None)?);
-        changed = true;
-    }
-    let log_start = listing
-        .log_start
-        .then(|| super::log_start::read(dir))
-        .flatten();
-    let cleaner_checkpoint = listing
-        .cleaner_checkpoint
-        .then(|| read_offset_file(dir, super::cleaner::CHECKPOINT_FILE))
-        .flatten();
-    if clean && !changed {
-        // Exactly as `close` left them: sealed, trimmed, synced. Nothing to write.
-        return Ok(Loaded {
-            segments,
-            clean: true,
-            log_start,
-            cleaner_checkpoint,
-        });
     }
     // Older segments are sealed: exactly their entries (a crash can leave one
     // preallocated), and the time index's last entry for their largest timestamp. The
@@ -459,10 +479,31 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
         sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
     }
+    let active = segments.remove(last);
     Ok(Loaded {
-        segments,
+        sealed: segments.into_iter().map(LazySegment::open).collect(),
+        active,
         clean: false,
         log_start,
         cleaner_checkpoint,
     })
+}
+
+/// Opens a sealed segment of a cleanly closed log when it is first needed
+/// (`lazy_segment.rs`), with the check a clean open makes ([`quick_load`]). If its
+/// indexes disagree with its log, both are rebuilt from a scan (which cuts a damaged
+/// tail, as recovery would), trimmed and synced: a repair the next open would make
+/// again, so the clean-shutdown marker may stay.
+pub fn open_sealed(dir: &Path, base_offset: i64, index_interval: u32) -> Result<Segment, LogError> {
+    let mut seg = Segment::open(dir, base_offset, index_interval, None)?;
+    if !quick_load(&mut seg, index_interval)? {
+        tracing::warn!(
+            "{}: an index disagrees with the log (or the time index is missing); rebuilding both",
+            seg.index().path().display()
+        );
+        recover_segment(&mut seg, index_interval)?;
+        seg.seal()?;
+        seg.sync()?;
+    }
+    Ok(seg)
 }

@@ -430,7 +430,8 @@ fn warn_about_strays(data_dir: &Path, topics: &BTreeMap<String, Arc<Topic>>) {
         return;
     };
     for entry in entries.flatten() {
-        if !entry.path().is_dir() {
+        // The listing's file type: no `stat` per partition directory on start-up.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();

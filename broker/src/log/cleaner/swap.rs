@@ -26,7 +26,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::segment::{file_name, parse_file_name, sync_dir, Segment};
+use super::super::lazy_segment::LazySegment;
+use super::super::segment::{file_name, parse_file_name, sync_dir};
 use super::super::LogError;
 
 /// `<base>.log.cleaned`: a cleaned group being written (step 1).
@@ -77,7 +78,7 @@ pub fn commit(dir: &Path, base: i64, end: i64) -> Result<PathBuf, LogError> {
 
 /// Steps 3 and 4: deletes the old segments (`old`, those of `[base, end)`), then
 /// renames the swap to `<base>.log`. The new segment's indexes are left to be built.
-pub fn finish(dir: &Path, base: i64, end: i64, old: Vec<Segment>) -> Result<(), LogError> {
+pub fn finish(dir: &Path, base: i64, end: i64, old: Vec<LazySegment>) -> Result<(), LogError> {
     for seg in old {
         seg.delete()?;
     }
