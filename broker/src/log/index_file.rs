@@ -9,7 +9,8 @@
 //!
 //! What must stay true:
 //! - While a segment is active its index files are preallocated (to
-//!   `segment.index.bytes`) and the unused tail is zeros. [`IndexFile::open`] reads
+//!   `segment.index.bytes`; after a clean open, only from the log's first change) and
+//!   the unused tail is zeros. [`IndexFile::open`] reads
 //!   entries only while each may follow the one before ([`Entry::follows`]), so a
 //!   zeroed tail (or garbage after a crash) is never read as entries.
 //! - Entries are in memory as well, so lookups do not decode the file. They are read

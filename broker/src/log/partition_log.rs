@@ -14,6 +14,13 @@
 //! - Only the last segment (the active one) is written; older ones are immutable,
 //!   synced and have trimmed indexes.
 //! - `log_start_offset` never goes back; retention never deletes the active segment.
+//! - The active segment is always open. After a clean open the sealed ones are only
+//!   named until something needs them (`lazy_segment.rs`): every path that reaches a
+//!   sealed segment goes through `Inner::segment` (or `LazySegment::get`), which opens it.
+//! - While the clean-shutdown marker is in place (`Inner::closed`: after `close`, or
+//!   from a clean open), nothing in the directory changes: every change (append,
+//!   truncation, DeleteRecords, retention deletion, a cleaning pass) first calls
+//!   `open_for_changes`, which removes the marker and syncs the directory.
 //!
 //! Locking: one `std::sync::Mutex` guards the segments. It is held for the file work
 //! of one call (one write, one read of at most `max_bytes`, or for a timestamp lookup
