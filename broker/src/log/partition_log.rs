@@ -815,18 +815,16 @@ impl PartitionLog {
         let now = now_ms();
         let interval = self.config().index_interval_bytes;
         let mut deleted = 0;
+        // The bytes of every segment but the oldest (for `retention.bytes` only). Only
+        // the oldest segment is opened: the others' sizes are one `stat` each, once.
+        let mut rest = 0;
+        if self.config().retention_bytes.is_some() {
+            rest = inner.active.size();
+            for seg in inner.sealed.iter().skip(1) {
+                rest += seg.size()?;
+            }
+        }
         while !inner.sealed.is_empty() {
-            // Only the oldest segment is opened; the others' sizes are a `stat` each.
-            let rest = match self.config().retention_bytes {
-                Some(_) => {
-                    let mut rest = inner.active.size();
-                    for seg in &inner.sealed[1..] {
-                        rest += seg.size()?;
-                    }
-                    rest
-                }
-                None => 0,
-            };
             let oldest = inner.sealed[0].get(interval)?;
             let by_bytes = self
                 .config()
@@ -859,6 +857,9 @@ impl PartitionLog {
             );
             inner.sealed.remove(0).delete()?;
             deleted += 1;
+            if let (Some(_), Some(next)) = (self.config().retention_bytes, inner.sealed.first()) {
+                rest = rest.saturating_sub(next.size()?); // the next oldest
+            }
             let first = inner.first_base();
             inner.log_start_offset = inner.log_start_offset.max(first);
             let text = format!(

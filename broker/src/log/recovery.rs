@@ -33,7 +33,7 @@
 //!   after a cut, is deleted.
 //! - While the marker is there, the files are exactly as the clean close left them:
 //!   nothing in the directory changes until the marker's removal is synced
-//!   (`PartitionLog::reopen_after_close`, before the first append, truncation,
+//!   (`PartitionLog::open_for_changes`, before the first append, truncation,
 //!   deletion or swap). So a crash after a change always means the unclean path on the
 //!   next open, and a crash before any change finds a log that needs no recovery. (An
 //!   open that had to cut or rebuild something removes the marker itself, once every
@@ -349,7 +349,7 @@ pub struct Loaded {
     /// The clean-shutdown marker was there and nothing had to be changed: the marker
     /// stays, the files are exactly as the clean close left them, and the active
     /// segment's indexes are still trimmed. The log's first change removes the marker
-    /// and preallocates them (`PartitionLog::reopen_after_close`).
+    /// and preallocates them (`PartitionLog::open_for_changes`).
     pub clean: bool,
     /// `log-start-offset`, when the directory has one.
     pub log_start: Option<i64>,
