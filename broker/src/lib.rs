@@ -15,7 +15,7 @@
 //!    door into a partition (append, read, offsets).
 //! 6. [`log`]: the storage engine, in Kafka's on-disk format
 //!    (`record_batch` → `record` → `segment` → `index` and `time_index` (files of
-//!    `index_file`) → `partition_log` → `recovery` → `durability`).
+//!    `index_file`) → `partition_log` → `recovery` → `lazy_segment` → `durability`).
 //!
 //! Beside the path, used by all and using none of the above: [`config`] (every knob,
 //! with Kafka's name for it, and each default written once), [`shutdown`] (the signal

@@ -73,7 +73,7 @@ impl std::fmt::Display for RunningBroker {
         let pid = self.pid.map(|p| format!(" by pid {p}")).unwrap_or_default();
         write!(
             f,
-            "the broker is running on this data dir (no clean-shutdown marker, and {} is locked{pid}); what follows is a snapshot of files it is writing",
+            "the broker is running on this data dir ({} is locked{pid}); what follows is a snapshot of files it may be writing (a partition keeps its clean-shutdown marker until the broker first changes it)",
             self.lock_file
         )
     }

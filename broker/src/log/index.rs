@@ -19,6 +19,7 @@
 //!   shared with the time index.
 
 use super::index_file::{self, Entry, IndexFile};
+use super::LogError;
 
 /// Bytes per entry.
 pub const ENTRY_LEN: usize = 8;
@@ -97,11 +98,11 @@ impl IndexFile<IndexEntry> {
     }
 
     /// Drops the entries that point at `position` or beyond (zeroing their bytes).
-    pub fn truncate_to_position(&mut self, position: u64) {
+    pub fn truncate_to_position(&mut self, position: u64) -> Result<(), LogError> {
         let keep = self
             .entries()
             .partition_point(|e| u64::from(e.position) < position);
-        self.truncate_entries(keep);
+        self.truncate_entries(keep)
     }
 }
 
@@ -158,7 +159,7 @@ mod tests {
         for i in 1..=5 {
             ix.append(e(i, i * 100)).unwrap();
         }
-        ix.truncate_to_position(300);
+        ix.truncate_to_position(300).unwrap();
         assert_eq!(ix.len(), 2);
         ix.flush().unwrap();
         drop(ix);

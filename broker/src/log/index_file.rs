@@ -9,15 +9,21 @@
 //!
 //! What must stay true:
 //! - While a segment is active its index files are preallocated (to
-//!   `segment.index.bytes`) and the unused tail is zeros. [`IndexFile::open`] reads
+//!   `segment.index.bytes`; after a clean open, only from the log's first change) and
+//!   the unused tail is zeros. [`IndexFile::open`] reads
 //!   entries only while each may follow the one before ([`Entry::follows`]), so a
 //!   zeroed tail (or garbage after a crash) is never read as entries.
-//! - Entries are in memory as well, so lookups do not decode the map.
+//! - Entries are in memory as well, so lookups do not decode the file. They are read
+//!   with plain reads on open; the file is mapped only when an entry is written or
+//!   cleared ([`IndexFile::writable`]). A sealed segment's index is never written, so
+//!   it is never mapped: its pages are not counted in the broker's memory, and opening
+//!   it costs no `mmap`.
 //! - The file is trimmed to exactly its entries on roll and on close.
 //! - The map is dropped before the file's length changes, so no access can fall past
 //!   the end of the file.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
@@ -51,11 +57,15 @@ pub fn parse<E: Entry>(bytes: &[u8]) -> Vec<E> {
     out
 }
 
-/// A memory-mapped index file. Owned by its `Segment`; not synchronised itself.
+/// An index file, memory-mapped while it is written. Owned by its `Segment`; not
+/// synchronised itself.
 pub struct IndexFile<E> {
     path: PathBuf,
     file: File,
-    /// `None` when the file is shorter than one entry (it cannot be mapped).
+    /// The file's length in bytes.
+    len: u64,
+    /// `None` until something is written ([`IndexFile::writable`]), and always when the
+    /// file is shorter than one entry (it cannot be mapped).
     mmap: Option<MmapMut>,
     entries: Vec<E>,
 }
@@ -87,9 +97,35 @@ fn map(file: &File, path: &Path) -> Result<MmapMut, LogError> {
     Ok(map)
 }
 
+/// Reads the valid entries from the start of `file` (`len` bytes long), a chunk at a
+/// time, with the rule of [`parse`]: a preallocated file's zero tail is not read past
+/// the chunk where the entries end.
+fn read_entries<E: Entry>(file: &File, path: &Path, len: u64) -> Result<Vec<E>, LogError> {
+    const CHUNK_ENTRIES: u64 = 4096;
+    let whole = len / E::LEN as u64 * E::LEN as u64;
+    let mut entries: Vec<E> = Vec::new();
+    let mut buf = vec![0u8; whole.min(CHUNK_ENTRIES * E::LEN as u64) as usize];
+    let mut pos = 0;
+    while pos < whole {
+        let n = (whole - pos).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], pos)
+            .map_err(|e| LogError::io(path, e))?;
+        for chunk in buf[..n].chunks_exact(E::LEN) {
+            let e = E::decode(chunk);
+            if !e.follows(entries.last()) {
+                return Ok(entries);
+            }
+            entries.push(e);
+        }
+        pos += n as u64;
+    }
+    Ok(entries)
+}
+
 impl<E: Entry> IndexFile<E> {
-    /// Opens or creates the file. With `preallocate = Some(bytes)` (the active segment)
-    /// the file is grown to that size; its zero tail is ignored.
+    /// Opens or creates the file and reads its entries (not mapped: see the module
+    /// docs). With `preallocate = Some(bytes)` (the active segment) the file is grown
+    /// to that size; its zero tail is ignored.
     pub fn open(path: &Path, preallocate: Option<u32>) -> Result<IndexFile<E>, LogError> {
         let file = OpenOptions::new()
             .read(true)
@@ -98,31 +134,28 @@ impl<E: Entry> IndexFile<E> {
             .truncate(false)
             .open(path)
             .map_err(|e| LogError::io(path, e))?;
+        let len = file.metadata().map_err(|e| LogError::io(path, e))?.len();
+        let entries = read_entries(&file, path, len)?;
         let mut index = IndexFile {
             path: path.to_path_buf(),
             file,
+            len,
             mmap: None,
-            entries: Vec::new(),
+            entries,
         };
-        let len = index
-            .file
-            .metadata()
-            .map_err(|e| LogError::io(path, e))?
-            .len();
-        index.remap(len)?;
-        index.entries = parse(index.mmap.as_deref().unwrap_or(&[]));
         if let Some(bytes) = preallocate {
             index.resize(bytes)?;
         }
         Ok(index)
     }
 
-    fn remap(&mut self, len: u64) -> Result<(), LogError> {
-        self.mmap = None;
-        if len >= E::LEN as u64 {
+    /// The map to write entries through, made on first use. `None` when the file is
+    /// shorter than one entry (nothing to write into).
+    fn writable(&mut self) -> Result<Option<&mut MmapMut>, LogError> {
+        if self.mmap.is_none() && self.len >= E::LEN as u64 {
             self.mmap = Some(map(&self.file, &self.path)?);
         }
-        Ok(())
+        Ok(self.mmap.as_mut())
     }
 
     pub fn path(&self) -> &Path {
@@ -139,7 +172,7 @@ impl<E: Entry> IndexFile<E> {
     }
     /// How many entries fit in the current file.
     pub fn capacity(&self) -> usize {
-        self.mmap.as_ref().map_or(0, |m| m.len() / E::LEN)
+        (self.len / E::LEN as u64) as usize
     }
     pub fn is_full(&self) -> bool {
         self.entries.len() >= self.capacity()
@@ -157,7 +190,7 @@ impl<E: Entry> IndexFile<E> {
             return Err(self.corrupt(format!("entry {e:?} does not follow {:?}", self.last())));
         }
         let at = self.entries.len() * E::LEN;
-        if let Some(m) = self.mmap.as_mut() {
+        if let Some(m) = self.writable()? {
             e.encode(&mut m[at..at + E::LEN]);
         }
         self.entries.push(e);
@@ -171,19 +204,22 @@ impl<E: Entry> IndexFile<E> {
         }
     }
 
-    /// Keeps the first `keep` entries, zeroing the bytes of the rest so a later open
-    /// cannot read them back.
-    pub fn truncate_entries(&mut self, keep: usize) {
+    /// Keeps the first `keep` entries, zeroing the bytes of the rest of the file so a
+    /// later open cannot read them back.
+    pub fn truncate_entries(&mut self, keep: usize) -> Result<(), LogError> {
         let keep = keep.min(self.entries.len());
         self.entries.truncate(keep);
-        if let Some(m) = self.mmap.as_mut() {
-            m[keep * E::LEN..].fill(0);
+        if self.len > (keep * E::LEN) as u64 {
+            if let Some(m) = self.writable()? {
+                m[keep * E::LEN..].fill(0);
+            }
         }
+        Ok(())
     }
 
     /// Replaces every entry (index rebuild), zeroing the rest of the file.
     pub fn reset(&mut self, entries: &[E]) -> Result<(), LogError> {
-        self.truncate_entries(0);
+        self.truncate_entries(0)?;
         if entries.len() > self.capacity() {
             self.resize((entries.len() * E::LEN) as u32)?;
         }
@@ -197,6 +233,9 @@ impl<E: Entry> IndexFile<E> {
     /// entries in use) and maps it again.
     pub fn resize(&mut self, bytes: u32) -> Result<(), LogError> {
         let want = (bytes as usize / E::LEN).max(self.entries.len()) * E::LEN;
+        if want as u64 == self.len {
+            return Ok(()); // already that size: no `ftruncate`
+        }
         if want < self.capacity() * E::LEN {
             // A trim (roll, close): the entries reach the disk before the file shrinks.
             // Growing (preallocation on open) needs no msync: unmapping a shared map
@@ -207,7 +246,8 @@ impl<E: Entry> IndexFile<E> {
         self.file
             .set_len(want as u64)
             .map_err(|e| LogError::io(&self.path, e))?;
-        self.remap(want as u64)
+        self.len = want as u64;
+        Ok(())
     }
 
     /// Trims the file to exactly the entries in use (on roll and close).

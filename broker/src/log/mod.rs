@@ -6,7 +6,8 @@
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) and
 //! [`time_index`] (its `.timeindex`), both files of [`index_file`] →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
-//! (what happens on open after a crash) → [`durability`] (when bytes reach the disk) →
+//! (what happens on open after a crash) → [`lazy_segment`] (a sealed segment opened
+//! when first needed, after a clean open) → [`durability`] (when bytes reach the disk) →
 //! [`cleaner`] (compaction: the latest record per key, for `cleanup.policy=compact`).
 //!
 //! Invariant kept by this whole module: offsets increase (dense as appended; the
@@ -17,6 +18,7 @@ pub mod cleaner;
 pub mod durability;
 pub mod index;
 pub mod index_file;
+pub mod lazy_segment;
 pub mod log_start;
 pub mod partition_log;
 pub mod record;

@@ -14,6 +14,13 @@
 //! - Only the last segment (the active one) is written; older ones are immutable,
 //!   synced and have trimmed indexes.
 //! - `log_start_offset` never goes back; retention never deletes the active segment.
+//! - The active segment is always open. After a clean open the sealed ones are only
+//!   named until something needs them (`lazy_segment.rs`): every path that reaches a
+//!   sealed segment goes through `Inner::segment` (or `LazySegment::get`), which opens it.
+//! - While the clean-shutdown marker is in place (`Inner::closed`: after `close`, or
+//!   from a clean open), nothing in the directory changes: every change (append,
+//!   truncation, DeleteRecords, retention deletion, a cleaning pass) first calls
+//!   `open_for_changes`, which removes the marker and syncs the directory.
 //!
 //! Locking: one `std::sync::Mutex` guards the segments. It is held for the file work
 //! of one call (one write, one read of at most `max_bytes`, or for a timestamp lookup
@@ -26,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
+use super::lazy_segment::LazySegment;
 use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader, HEADER_LEN};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
@@ -35,6 +43,8 @@ use crate::config::{FsyncPolicy, LogConfig};
 use crate::events::{EventKind, Events};
 
 mod clean;
+#[cfg(test)]
+mod lazy_tests;
 #[cfg(test)]
 mod tests;
 
@@ -116,12 +126,18 @@ pub struct PartitionLog {
 }
 
 struct Inner {
-    /// Oldest first; never empty; the last one is active.
-    segments: Vec<Segment>,
+    /// The sealed segments, oldest first. After a clean open they are only named until
+    /// something needs them ([`Inner::segment`], `lazy_segment.rs`).
+    sealed: Vec<LazySegment>,
+    /// The segment appends go to, after the sealed ones; always open.
+    active: Segment,
     log_start_offset: i64,
     /// Bytes appended since open: the group-commit sequence.
     written: u64,
-    /// `close` wrote the marker; the next append removes it again.
+    /// The clean-shutdown marker is in place: `close` wrote it, or the log was opened
+    /// after a clean shutdown and kept it. The files are as a clean close leaves them
+    /// (the active segment's indexes trimmed); the first change removes the marker
+    /// ([`PartitionLog::open_for_changes`]).
     closed: bool,
     /// Where the log cleaner's last pass stopped (`cleaner-checkpoint`); 0 before any.
     cleaner_checkpoint: i64,
@@ -135,20 +151,37 @@ struct Inner {
 
 impl Inner {
     fn active(&self) -> &Segment {
-        &self.segments[self.segments.len() - 1]
+        &self.active
     }
     fn active_mut(&mut self) -> &mut Segment {
-        let last = self.segments.len() - 1;
-        &mut self.segments[last]
+        &mut self.active
     }
     fn log_end_offset(&self) -> i64 {
-        self.active().next_offset()
+        self.active.next_offset()
     }
-    /// Index of the segment whose base is the greatest ≤ `offset`.
+    /// Base offset of the oldest segment.
+    fn first_base(&self) -> i64 {
+        self.sealed
+            .first()
+            .map_or(self.active.base_offset(), LazySegment::base_offset)
+    }
+    /// Which segment's base is the greatest ≤ `offset`, counted oldest first: an index
+    /// into `sealed`, or `sealed.len()` for the active segment.
     fn segment_for(&self, offset: i64) -> usize {
-        self.segments
+        if self.active.base_offset() <= offset {
+            return self.sealed.len();
+        }
+        self.sealed
             .partition_point(|s| s.base_offset() <= offset)
             .saturating_sub(1)
+    }
+    /// The segment at `i` (counted as [`segment_for`](Self::segment_for) counts),
+    /// opened first if it was not yet.
+    fn segment(&mut self, i: usize, index_interval: u32) -> Result<&mut Segment, LogError> {
+        match self.sealed.get_mut(i) {
+            Some(sealed) => sealed.get(index_interval),
+            None => Ok(&mut self.active),
+        }
     }
 }
 
@@ -178,34 +211,36 @@ fn ms_to_time(ms: i64) -> SystemTime {
 
 impl PartitionLog {
     /// Opens (or creates) the partition directory, running recovery if the
-    /// clean-shutdown marker is missing.
+    /// clean-shutdown marker is missing. After a clean shutdown nothing is written: the
+    /// marker stays until the first change (see `recovery.rs`).
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
-        std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let mut segments =
-            recovery::load(dir, config.index_interval_bytes, config.max_index_bytes)?;
+        let loaded = recovery::load(dir, config.index_interval_bytes, config.max_index_bytes)?;
+        let mut active = loaded.active;
         // segment.ms counts from the first batch's timestamp, as Kafka does.
-        if let Some(last) = segments.last_mut() {
-            if let Ok(Some(h)) = last.header_at(0) {
-                if h.max_timestamp >= 0 {
-                    last.created = ms_to_time(h.max_timestamp);
-                }
-            } else {
-                last.created = SystemTime::now();
+        if let Ok(Some(h)) = active.header_at(0) {
+            if h.max_timestamp >= 0 {
+                active.created = ms_to_time(h.max_timestamp);
             }
+        } else {
+            active.created = SystemTime::now();
         }
         // DeleteRecords may have moved the start past the first segment's base.
-        let first = segments.first().map_or(0, Segment::base_offset);
-        let end = segments.last().map_or(0, Segment::next_offset);
-        let log_start_offset = super::log_start::read(dir).map_or(first, |s| s.clamp(first, end));
-        let cleaner_checkpoint = recovery::read_offset_file(dir, super::cleaner::CHECKPOINT_FILE);
+        let first = loaded
+            .sealed
+            .first()
+            .map_or(active.base_offset(), LazySegment::base_offset);
+        let end = active.next_offset();
+        let log_start_offset = loaded.log_start.map_or(first, |s| s.clamp(first, end));
+        let cleaner_checkpoint = loaded.cleaner_checkpoint;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
             inner: Mutex::new(Inner {
-                segments,
+                sealed: loaded.sealed,
+                active,
                 log_start_offset,
                 written: 0,
-                closed: false,
+                closed: loaded.clean,
                 cleaner_checkpoint: cleaner_checkpoint.unwrap_or(0),
                 next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
                 last_clean: None,
@@ -274,9 +309,7 @@ impl PartitionLog {
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
-            if inner.closed {
-                self.reopen_after_close(&mut inner)?;
-            }
+            self.open_for_changes(&mut inner)?;
             let mut info: Option<AppendInfo> = None;
             for (mut h, range) in batches {
                 let batch = &records[range];
@@ -415,7 +448,15 @@ impl PartitionLog {
         );
     }
 
-    fn reopen_after_close(&self, inner: &mut Inner) -> Result<(), LogError> {
+    /// Before any change to the directory (append, truncation, DeleteRecords,
+    /// retention, a cleaner swap) while the clean-shutdown marker is in place: removes
+    /// the marker and syncs the directory, so a crash from here on means recovery on
+    /// the next open, and preallocates the active segment's indexes for appends.
+    /// Nothing when the marker is already gone.
+    fn open_for_changes(&self, inner: &mut Inner) -> Result<(), LogError> {
+        if !inner.closed {
+            return Ok(());
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         match std::fs::remove_file(&marker) {
             Ok(()) => {}
@@ -493,7 +534,8 @@ impl PartitionLog {
             format_args!("{text}"),
         );
         self.events.record(EventKind::SegmentRolled, text);
-        inner.segments.push(seg);
+        let old = std::mem::replace(&mut inner.active, seg);
+        inner.sealed.push(LazySegment::open(old));
         recovery::write_recovery_point(&self.dir, next)?;
         self.commit.mark_synced(inner.written);
         Ok(())
@@ -513,7 +555,7 @@ impl PartitionLog {
     /// The batches [`read`](Self::read) would return, as a range of one segment file
     /// (`None` at the log end): Fetch sends them from the page cache without copying.
     pub fn slice(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>, LogError> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let (log_start, log_end) = (inner.log_start_offset, inner.log_end_offset());
         if offset < log_start || offset > log_end {
             return Err(LogError::OffsetOutOfRange {
@@ -522,7 +564,9 @@ impl PartitionLog {
                 log_end,
             });
         }
-        for seg in &inner.segments[inner.segment_for(offset)..] {
+        let interval = self.config().index_interval_bytes;
+        for i in inner.segment_for(offset)..=inner.sealed.len() {
+            let seg = inner.segment(i, interval)?;
             if let Some((pos, h)) = seg.find(offset)? {
                 let slice = seg.slice(pos, max_bytes)?;
                 if self.config().explain {
@@ -560,27 +604,43 @@ impl PartitionLog {
         self.lock().log_end_offset()
     }
 
-    /// One summary per segment, oldest first.
+    /// One summary per segment, oldest first. Sealed segments not opened yet are
+    /// opened (a segment that cannot be is left out, with a warning).
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        let inner = self.lock();
-        let last = inner.segments.len() - 1;
-        inner
-            .segments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SegmentInfo {
-                base_offset: s.base_offset(),
-                next_offset: s.next_offset(),
-                size: s.size(),
-                index_entries: s.index().len(),
-                cleaned: i < last && s.base_offset() < inner.cleaner_checkpoint,
-            })
-            .collect()
+        let mut inner = self.lock();
+        let interval = self.config().index_interval_bytes;
+        let (sealed, checkpoint) = (inner.sealed.len(), inner.cleaner_checkpoint);
+        let mut out = Vec::with_capacity(sealed + 1);
+        for i in 0..=sealed {
+            match inner.segment(i, interval) {
+                Ok(s) => out.push(SegmentInfo {
+                    base_offset: s.base_offset(),
+                    next_offset: s.next_offset(),
+                    size: s.size(),
+                    index_entries: s.index().len(),
+                    cleaned: i < sealed && s.base_offset() < checkpoint,
+                }),
+                Err(e) => tracing::warn!("{}: {e}", self.dir.display()),
+            }
+        }
+        out
     }
 
-    /// Total bytes of all segments.
+    /// Total bytes of all segments (a sealed segment not opened yet stays so: its
+    /// size is one `stat`; one that cannot be read counts 0, with a warning).
     pub fn size(&self) -> u64 {
-        self.lock().segments.iter().map(Segment::size).sum()
+        let inner = self.lock();
+        let sealed: u64 = inner
+            .sealed
+            .iter()
+            .map(|s| {
+                s.size().unwrap_or_else(|e| {
+                    tracing::warn!("{e}");
+                    0
+                })
+            })
+            .sum();
+        sealed + inner.active.size()
     }
 
     /// ListOffsets by timestamp: the first offset whose record timestamp is >= `ts`,
@@ -590,7 +650,9 @@ impl PartitionLog {
     /// read to find the first one.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
-        for seg in inner.segments.iter_mut() {
+        let interval = self.config().index_interval_bytes;
+        for i in 0..=inner.sealed.len() {
+            let seg = inner.segment(i, interval)?;
             let Some((pos, h)) = seg.find_timestamp(ts)? else {
                 continue;
             };
@@ -613,9 +675,10 @@ impl PartitionLog {
     /// through the time index), whose records are read to find the record.
     pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
+        let interval = self.config().index_interval_bytes;
         let mut best: Option<(usize, i64)> = None;
-        for (i, seg) in inner.segments.iter_mut().enumerate() {
-            let ts = seg.max_timestamp()?;
+        for i in 0..=inner.sealed.len() {
+            let ts = inner.segment(i, interval)?.max_timestamp()?;
             if ts >= 0 && best.is_none_or(|(_, max)| ts > max) {
                 best = Some((i, ts));
             }
@@ -623,7 +686,7 @@ impl PartitionLog {
         let Some((i, max)) = best else {
             return Ok(None);
         };
-        let seg = &mut inner.segments[i];
+        let seg = inner.segment(i, interval)?;
         let Some((pos, h)) = seg.find_timestamp(max)? else {
             return Ok(None);
         };
@@ -651,9 +714,19 @@ impl PartitionLog {
                 log_end,
             });
         }
+        self.open_for_changes(&mut inner)?;
         let keep = inner.segment_for(offset);
-        while inner.segments.len() > keep + 1 {
-            if let Some(seg) = inner.segments.pop() {
+        if keep < inner.sealed.len() {
+            // The sealed segment holding `offset` becomes the active one; the segments
+            // after it go, the newest first.
+            let interval = self.config().index_interval_bytes;
+            inner.sealed[keep].get(interval)?;
+            let later: Vec<LazySegment> = inner.sealed.drain(keep + 1..).collect();
+            if let Some(kept) = inner.sealed.pop() {
+                let old = std::mem::replace(&mut inner.active, kept.into_open(interval)?);
+                old.delete()?;
+            }
+            for seg in later.into_iter().rev() {
                 seg.delete()?;
             }
         }
@@ -693,12 +766,23 @@ impl PartitionLog {
         if offset <= log_start {
             return Ok(log_start);
         }
+        self.open_for_changes(&mut inner)?;
         super::log_start::write(&self.dir, offset)?;
         inner.log_start_offset = offset;
         let mut deleted = Vec::new();
-        while inner.segments.len() > 1 && inner.segments[0].next_offset() <= offset {
-            let seg = inner.segments.remove(0);
-            deleted.push(file_name_of(seg.path()).into_owned());
+        let interval = self.config().index_interval_bytes;
+        while !inner.sealed.is_empty() {
+            // Wholly below `offset` if the next segment starts at or below it (no need
+            // to open it), or else if its own end is.
+            let next_base = inner
+                .sealed
+                .get(1)
+                .map_or(inner.active.base_offset(), LazySegment::base_offset);
+            if next_base > offset && inner.sealed[0].get(interval)?.next_offset() > offset {
+                break;
+            }
+            let seg = inner.sealed.remove(0);
+            deleted.push(file_name_of(&seg.path()).into_owned());
             seg.delete()?;
         }
         let text = format!(
@@ -729,14 +813,23 @@ impl PartitionLog {
         }
         let mut inner = self.lock();
         let now = now_ms();
+        let interval = self.config().index_interval_bytes;
         let mut deleted = 0;
-        while inner.segments.len() > 1 {
-            let total: u64 = inner.segments.iter().map(Segment::size).sum();
-            let oldest = &mut inner.segments[0];
+        // The bytes of every segment but the oldest (for `retention.bytes` only). Only
+        // the oldest segment is opened: the others' sizes are one `stat` each, once.
+        let mut rest = 0;
+        if self.config().retention_bytes.is_some() {
+            rest = inner.active.size();
+            for seg in inner.sealed.iter().skip(1) {
+                rest += seg.size()?;
+            }
+        }
+        while !inner.sealed.is_empty() {
+            let oldest = inner.sealed[0].get(interval)?;
             let by_bytes = self
                 .config()
                 .retention_bytes
-                .is_some_and(|limit| total - oldest.size() >= limit);
+                .is_some_and(|limit| rest >= limit);
             let by_time = match self.config().retention_ms {
                 Some(ms) => {
                     let mut newest = oldest.max_timestamp()?;
@@ -754,16 +847,20 @@ impl PartitionLog {
             if !(by_bytes || by_time) {
                 break;
             }
-            let seg = inner.segments.remove(0);
+            self.open_for_changes(&mut inner)?;
+            let seg = inner.sealed[0].get(interval)?;
             let (path, base, next, size) = (
                 seg.path().to_path_buf(),
                 seg.base_offset(),
                 seg.next_offset(),
                 seg.size(),
             );
-            seg.delete()?;
+            inner.sealed.remove(0).delete()?;
             deleted += 1;
-            let first = inner.segments[0].base_offset();
+            if let (Some(_), Some(next)) = (self.config().retention_bytes, inner.sealed.first()) {
+                rest = rest.saturating_sub(next.size()?); // the next oldest
+            }
+            let first = inner.first_base();
             inner.log_start_offset = inner.log_start_offset.max(first);
             let text = format!(
                 "retention: deleted {} ({}, {} bytes, by {}); log start offset is now {}",

@@ -8,14 +8,18 @@
 //!
 //! | file             | contents                                                     |
 //! |------------------|--------------------------------------------------------------|
-//! | `clean-shutdown` | empty; written by `close`, removed (and the removal synced) on open |
+//! | `clean-shutdown` | empty; written by `close`; kept on a clean open, removed (and the removal synced) before the log's first change |
 //! | `recovery-point` | ASCII decimal offset + `\n`: every segment whose base offset is below it was synced whole (written on roll and truncate, temp file + fsync + rename) |
 //!
 //! What happens on open:
-//! - **Clean** (marker present): no scan. Each index's last entry must point at a batch
-//!   with that offset; the headers after it are walked to the end offset, else rescan.
-//!   A segment with records but an empty time index (a data dir from before time
-//!   indexes) is rescanned too, which builds it.
+//! - **Clean** (marker present): no scan, and only the active segment is opened now;
+//!   each sealed one is opened when first needed (`lazy_segment.rs`, [`open_sealed`]),
+//!   as Kafka loads its indexes lazily. Opening a segment checks it the same way, now
+//!   or later: each index's last entry must point at a batch with that offset; the
+//!   headers after it are walked to the end offset, else rescan. A segment with
+//!   records but an empty time index (a data dir from before time indexes) is
+//!   rescanned too, which builds it. If the active segment fails this check, the open
+//!   takes the full path below (every segment opened and checked).
 //! - **Unclean**: from the segment holding the recovery point on, every batch is checked
 //!   (`check_frame` plus increasing offsets) and the file cut at the first bad byte. The
 //!   scan reads the `.log` through a read-only map (the only `unsafe` here, see
@@ -27,9 +31,18 @@
 //! - Offsets increase: dense as appended, with gaps where the log cleaner removed
 //!   records. A segment that starts before the one before it ends, and every segment
 //!   after a cut, is deleted.
-//! - The marker is removed only after every segment has loaded, so a crash while the
-//!   log is open always means the unclean path on the next open.
-//! - At least one segment comes back; only the last (active) one has a preallocated index.
+//! - While the marker is there, the files are exactly as the clean close left them:
+//!   nothing in the directory changes until the marker's removal is synced
+//!   (`PartitionLog::open_for_changes`, before the first append, truncation,
+//!   deletion or swap). So a crash after a change always means the unclean path on the
+//!   next open, and a crash before any change finds a log that needs no recovery. (An
+//!   open that had to cut or rebuild something removes the marker itself, once every
+//!   segment has loaded.) Kafka keeps one such marker per log directory; minikafka's
+//!   is per partition, so a partition nobody writes to costs no `fsync` on open.
+//! - At least one segment comes back; only the last (active) one may have a
+//!   preallocated index, and after a clean open not even it, until the first change.
+//! - One listing of the directory ([`list`]) says which files exist: nothing is opened
+//!   or `stat`ed to find out.
 //! - A missing or unreadable recovery point means "scan everything", never "scan nothing".
 
 use std::fs::File;
@@ -39,6 +52,7 @@ use std::path::Path;
 use super::index::IndexEntry;
 use memmap2::{Advice, Mmap, MmapOptions};
 
+use super::lazy_segment::LazySegment;
 use super::record_batch::{check_frame, frames, BatchError};
 use super::segment::{due_entries, max_with, parse_file_name, Segment};
 use super::time_index::TimeEntry;
@@ -286,39 +300,119 @@ pub use super::segment::sync_dir;
 
 /// Base offsets of the `.log` files in `dir`, sorted. Other files are left alone.
 pub fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
-    let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
-        let entry = entry.map_err(|e| LogError::io(dir, e))?;
-        if let Some(base) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| parse_file_name(n, "log"))
-        {
-            bases.push(base);
-        }
-    }
-    bases.sort_unstable();
-    Ok(bases)
+    Ok(list(dir)?.bases)
 }
 
-/// Opens every segment of a partition directory, recovering as the module docs say.
-/// Consumes the clean-shutdown marker. Returns the segments in offset order (at least
-/// one; the last is active, its index preallocated to `max_index_bytes`).
-pub fn load(
-    dir: &Path,
-    index_interval: u32,
-    max_index_bytes: u32,
-) -> Result<Vec<Segment>, LogError> {
-    let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-    let clean = marker.exists();
-    // A crash during a cleaning pass: undo it or finish it, before anything is read.
-    super::cleaner::swap::recover(dir)?;
+/// What one listing of a partition directory says, so that `load` reads no file it
+/// does not need and asks the file system about no file one by one.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Base offsets of the `.log` files, sorted.
+    pub bases: Vec<i64>,
+    /// The `clean-shutdown` marker is there.
+    pub clean: bool,
+    /// `log-start-offset` is there (`log_start.rs`).
+    pub log_start: bool,
+    /// `cleaner-checkpoint` is there (`cleaner.rs`).
+    pub cleaner_checkpoint: bool,
+    /// A cleaning pass left a `.cleaned` file or a swap (`cleaner/swap.rs`).
+    pub cleaning_leftovers: bool,
+}
+
+/// Lists `dir` once (one `getdents` pass, no `stat` per file).
+pub fn list(dir: &Path) -> Result<Listing, LogError> {
+    let mut out = Listing::default();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match name {
+            CLEAN_SHUTDOWN_FILE => out.clean = true,
+            super::log_start::LOG_START_FILE => out.log_start = true,
+            super::cleaner::CHECKPOINT_FILE => out.cleaner_checkpoint = true,
+            _ if super::cleaner::swap::is_leftover(name) => out.cleaning_leftovers = true,
+            _ => out.bases.extend(parse_file_name(name, "log")),
+        }
+    }
+    out.bases.sort_unstable();
+    Ok(out)
+}
+
+/// What [`load`] opened and found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The sealed segments in offset order. After a clean shutdown they are only
+    /// named, and opened when first needed (`lazy_segment.rs`).
+    pub sealed: Vec<LazySegment>,
+    /// The last segment, the one appends go to: always opened and checked.
+    pub active: Segment,
+    /// The clean-shutdown marker was there and nothing had to be changed: the marker
+    /// stays, the files are exactly as the clean close left them, and the active
+    /// segment's indexes are still trimmed. The log's first change removes the marker
+    /// and preallocates them (`PartitionLog::open_for_changes`).
+    pub clean: bool,
+    /// `log-start-offset`, when the directory has one.
+    pub log_start: Option<i64>,
+    /// `cleaner-checkpoint`, when the directory has one.
+    pub cleaner_checkpoint: Option<i64>,
+}
+
+/// Opens the segments of a partition directory (creating the directory if needed),
+/// recovering as the module docs say. After a clean shutdown only the active segment
+/// is opened and checked, and the marker is kept ([`Loaded::clean`]); otherwise (or
+/// when something had to be cut or rebuilt) every segment is opened, the marker is
+/// gone, and the active segment's indexes are preallocated to `max_index_bytes`.
+pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loaded, LogError> {
+    let mut listing = match list(dir) {
+        Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+            Listing::default()
+        }
+        listing => listing?,
+    };
+    if listing.cleaning_leftovers {
+        // A crash during a cleaning pass: undo it or finish it, before anything is read.
+        super::cleaner::swap::recover(dir)?;
+        listing = list(dir)?;
+    }
+    let clean = listing.clean;
+    let log_start = listing
+        .log_start
+        .then(|| super::log_start::read(dir))
+        .flatten();
+    let cleaner_checkpoint = listing
+        .cleaner_checkpoint
+        .then(|| read_offset_file(dir, super::cleaner::CHECKPOINT_FILE))
+        .flatten();
+    if let (true, Some((&last, older))) = (clean, listing.bases.split_last()) {
+        // Kafka's clean start: no recovery, and the sealed segments wait until
+        // something needs them (`lazy_segment.rs`). The active one is checked now: its
+        // end is the log end offset.
+        let mut active = Segment::open(dir, last, index_interval, None)?;
+        if quick_load(&mut active, index_interval)? {
+            let sealed = older
+                .iter()
+                .map(|&base_offset| LazySegment::Unopened {
+                    dir: dir.to_path_buf(),
+                    base_offset,
+                })
+                .collect();
+            return Ok(Loaded {
+                sealed,
+                active,
+                clean: true,
+                log_start,
+                cleaner_checkpoint,
+            });
+        }
+        // Its index disagrees with its log: the whole directory takes the path below.
+    }
     let recovery_point = if clean {
         i64::MAX
     } else {
         read_recovery_point(dir).unwrap_or(i64::MIN)
     };
-    let bases = list_segments(dir)?;
+    let bases = listing.bases;
     if !clean && !bases.is_empty() {
         tracing::warn!(
             "{}: no clean-shutdown marker; scanning segments from offset {}",
@@ -328,6 +422,8 @@ pub fn load(
     }
     let mut segments: Vec<Segment> = Vec::new();
     let mut cut_here = false;
+    // Here after a clean shutdown only when the directory had no segment or the
+    // active one failed its check: either way something is written, so the marker goes.
     for (i, &base) in bases.iter().enumerate() {
         if cut_here {
             tracing::warn!(
@@ -379,8 +475,35 @@ pub fn load(
     }
     segments[last].preallocate_indexes(max_index_bytes)?;
     if clean {
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;
         sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
     }
-    Ok(segments)
+    let active = segments.remove(last);
+    Ok(Loaded {
+        sealed: segments.into_iter().map(LazySegment::open).collect(),
+        active,
+        clean: false,
+        log_start,
+        cleaner_checkpoint,
+    })
+}
+
+/// Opens a sealed segment of a cleanly closed log when it is first needed
+/// (`lazy_segment.rs`), with the check a clean open makes ([`quick_load`]). If its
+/// indexes disagree with its log, both are rebuilt from a scan (which cuts a damaged
+/// tail, as recovery would), trimmed and synced: a repair the next open would make
+/// again, so the clean-shutdown marker may stay.
+pub fn open_sealed(dir: &Path, base_offset: i64, index_interval: u32) -> Result<Segment, LogError> {
+    let mut seg = Segment::open(dir, base_offset, index_interval, None)?;
+    if !quick_load(&mut seg, index_interval)? {
+        tracing::warn!(
+            "{}: an index disagrees with the log (or the time index is missing); rebuilding both",
+            seg.index().path().display()
+        );
+        recover_segment(&mut seg, index_interval)?;
+        seg.seal()?;
+        seg.sync()?;
+    }
+    Ok(seg)
 }

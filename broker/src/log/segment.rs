@@ -261,9 +261,11 @@ impl Segment {
             }
         }
         if let Err(e) = write_all_at(&self.file, &[head, body], position) {
+            // Best effort: the write failed already, and that is the error to report.
             let _ = self.file.set_len(position);
-            self.index.truncate_to_position(position);
-            self.time_index
+            let _ = self.index.truncate_to_position(position);
+            let _ = self
+                .time_index
                 .truncate_to_offset((h.base_offset - self.base_offset) as u32);
             return Err(LogError::io(&self.path, e));
         }
@@ -450,9 +452,9 @@ impl Segment {
             .map_err(|e| LogError::io(&self.path, e))?;
         self.size = position;
         self.next_offset = next_offset;
-        self.index.truncate_to_position(position);
+        self.index.truncate_to_position(position)?;
         self.time_index
-            .truncate_to_offset(u32::try_from(next_offset - self.base_offset).unwrap_or(0));
+            .truncate_to_offset(u32::try_from(next_offset - self.base_offset).unwrap_or(0))?;
         self.max = None;
         Ok(())
     }

@@ -25,6 +25,7 @@
 //! - Recovery rebuilds it with the log's offset index (`recovery.rs: scan`).
 
 use super::index_file::{self, Entry, IndexFile};
+use super::LogError;
 
 /// Bytes per entry.
 pub const TIME_ENTRY_LEN: usize = 12;
@@ -105,11 +106,11 @@ impl IndexFile<TimeEntry> {
     }
 
     /// Drops the entries at or after `relative_offset` (zeroing their bytes).
-    pub fn truncate_to_offset(&mut self, relative_offset: u32) {
+    pub fn truncate_to_offset(&mut self, relative_offset: u32) -> Result<(), LogError> {
         let keep = self
             .entries()
             .partition_point(|e| e.relative_offset < relative_offset);
-        self.truncate_entries(keep);
+        self.truncate_entries(keep)
     }
 }
 
@@ -161,7 +162,7 @@ mod tests {
         drop(ix); // not trimmed: the preallocated zero tail is ignored on open
         let mut ix = TimeIndex::open(&path, None).unwrap();
         assert_eq!(ix.entries(), &[t(1000, 0), t(2000, 5), t(3000, 9)]);
-        ix.truncate_to_offset(5);
+        ix.truncate_to_offset(5).unwrap();
         assert_eq!(ix.entries(), &[t(1000, 0)]);
         ix.trim().unwrap();
         drop(ix);

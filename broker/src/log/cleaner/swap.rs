@@ -26,7 +26,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::segment::{file_name, parse_file_name, sync_dir, Segment};
+use super::super::lazy_segment::LazySegment;
+use super::super::segment::{file_name, parse_file_name, sync_dir};
 use super::super::LogError;
 
 /// `<base>.log.cleaned`: a cleaned group being written (step 1).
@@ -50,6 +51,12 @@ fn parse_swap(name: &str) -> Option<(i64, i64)> {
     Some((base.parse().ok()?, end.parse().ok()?))
 }
 
+/// A file a cleaning pass left behind (a `.cleaned` file or a committed swap): when a
+/// partition directory holds one, [`recover`] has work to do.
+pub fn is_leftover(name: &str) -> bool {
+    name.ends_with(".log.cleaned") || parse_swap(name).is_some()
+}
+
 /// Aborts the process when `MINIKAFKA_FAILPOINT` names this step (crash tests only).
 pub fn failpoint(name: &str) {
     if std::env::var_os("MINIKAFKA_FAILPOINT").is_some_and(|v| v == name) {
@@ -71,7 +78,7 @@ pub fn commit(dir: &Path, base: i64, end: i64) -> Result<PathBuf, LogError> {
 
 /// Steps 3 and 4: deletes the old segments (`old`, those of `[base, end)`), then
 /// renames the swap to `<base>.log`. The new segment's indexes are left to be built.
-pub fn finish(dir: &Path, base: i64, end: i64, old: Vec<Segment>) -> Result<(), LogError> {
+pub fn finish(dir: &Path, base: i64, end: i64, old: Vec<LazySegment>) -> Result<(), LogError> {
     for seg in old {
         seg.delete()?;
     }

@@ -11,6 +11,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::cleaner::{self, swap, CleanStats, SealedSegment};
+use super::super::lazy_segment::LazySegment;
 use super::super::recovery;
 use super::super::segment::Segment;
 use super::super::LogError;
@@ -46,10 +47,11 @@ impl PartitionLog {
         let now = now_ms();
         let plan = {
             let mut inner = self.lock();
-            let last = inner.segments.len() - 1;
-            let active_base = inner.segments[last].base_offset();
-            let mut sealed = Vec::with_capacity(last);
-            for seg in inner.segments[..last].iter_mut() {
+            let active_base = inner.active().base_offset();
+            let mut sealed = Vec::with_capacity(inner.sealed.len());
+            for seg in inner.sealed.iter_mut() {
+                // A pass reads every sealed segment: open those not opened yet.
+                let seg = seg.get(config.index_interval_bytes)?;
                 sealed.push(SealedSegment {
                     base: seg.base_offset(),
                     next: seg.next_offset(),
@@ -72,6 +74,8 @@ impl PartitionLog {
         let Some(plan) = plan else {
             return Ok(None);
         };
+        // The pass writes into the directory: the clean-shutdown marker goes first.
+        self.open_for_changes(&mut self.lock())?;
         let map = cleaner::offset_map(plan.dirty())?;
         let mut stats = CleanStats::default();
         let mut swapped = Vec::new();
@@ -89,16 +93,18 @@ impl PartitionLog {
             let mut inner = self.lock();
             // The group's segments, still in place and unchanged?
             let at = inner
-                .segments
+                .sealed
                 .iter()
                 .position(|s| s.base_offset() == cleaned.base);
             let unchanged = at.is_some_and(|at| {
-                let last = inner.segments.len() - 1;
-                at + group.len() <= last
-                    && inner.segments[at..at + group.len()]
+                at + group.len() <= inner.sealed.len()
+                    && inner.sealed[at..at + group.len()]
                         .iter()
                         .zip(group)
-                        .all(|(s, g)| s.base_offset() == g.base && s.size() == g.size)
+                        .all(|(s, g)| {
+                            s.as_open()
+                                .is_some_and(|s| s.base_offset() == g.base && s.size() == g.size)
+                        })
             });
             let (Some(at), true) = (at, unchanged) else {
                 drop(inner);
@@ -111,7 +117,7 @@ impl PartitionLog {
                 continue;
             };
             swap::commit(&self.dir, cleaned.base, end)?;
-            let old: Vec<Segment> = inner.segments.drain(at..at + group.len()).collect();
+            let old: Vec<LazySegment> = inner.sealed.drain(at..at + group.len()).collect();
             swap::finish(&self.dir, cleaned.base, end, old)?;
             let mut seg =
                 Segment::open(&self.dir, cleaned.base, config.index_interval_bytes, None)?;
@@ -123,7 +129,7 @@ impl PartitionLog {
                 group.iter().map(|g| g.size).sum::<u64>(),
                 cleaned.size
             ));
-            inner.segments.insert(at, seg);
+            inner.sealed.insert(at, LazySegment::open(seg));
         }
         recovery::write_offset_file(&self.dir, cleaner::CHECKPOINT_FILE, plan.first_uncleanable)?;
         let report = CleanReport {

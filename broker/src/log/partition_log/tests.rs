@@ -126,15 +126,22 @@ fn rolls_segments_and_reopens_cleanly() {
     let log = PartitionLog::open(dir.path(), small(2_000)).unwrap();
     assert_eq!(log.segments(), segs);
     assert_eq!(all_bytes(&log), before);
-    assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    // Reads change nothing: the marker stays until the first append.
+    assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
     let info = log.append(&batch(1, 1, 1)).unwrap();
+    assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
     assert_eq!(info.base_offset, 120);
 }
 
 #[test]
 fn clean_start_does_not_scan() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    // No roll by age: the batches' timestamps are from 1970.
+    let config = || LogConfig {
+        segment_ms: None,
+        ..small(1 << 20)
+    };
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
     fill(&log, 3);
     log.close().unwrap();
     drop(log);
@@ -144,14 +151,18 @@ fn clean_start_does_not_scan() {
     let n = bytes.len();
     bytes[n - 1] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(log.log_end_offset(), 9, "a clean open must not CRC-scan");
-    drop(log); // crash: no marker
-    let log = PartitionLog::open(dir.path(), small(1 << 20)).unwrap();
+    drop(log); // a crash before any change: the marker is still there
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
+    assert_eq!(log.log_end_offset(), 9, "still a clean open");
+    fill(&log, 1); // the first change removes the marker
+    drop(log); // crash
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(
         log.log_end_offset(),
         6,
-        "an unclean open scans and cuts the bad batch"
+        "an unclean open scans and cuts the bad batch (and the one after it)"
     );
 }
 
