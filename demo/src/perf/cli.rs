@@ -95,6 +95,10 @@ pub struct ProduceArgs {
     /// Codec for each batch.
     #[arg(long, value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
+    /// Produce requests each producer keeps unanswered per broker
+    /// (max.in.flight.requests.per.connection).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_in_flight: u32,
     /// Client implementation: native (pure Rust) or rdkafka (needs --features rdkafka).
     #[arg(long, default_value = "native")]
     pub backend: Backend,

@@ -53,6 +53,7 @@ pub async fn run(args: ProduceArgs) -> Result<Summary> {
         config.linger = Duration::from_millis(args.linger_ms);
         config.batch_size = args.batch_size;
         config.compression = args.compression.into();
+        config.max_in_flight = args.max_in_flight as usize;
         let producer = Producer::new(config).await.with_context(|| {
             format!(
                 "cannot start producer {i} for {}",

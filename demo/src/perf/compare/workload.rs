@@ -250,6 +250,7 @@ fn produce_args(bootstrap: &str, topic: &str, records: u64, target: TargetId) ->
         linger_ms: 5,
         batch_size: 16 * 1024,
         compression: CompressionArg::None,
+        max_in_flight: 5,
         backend: target.backend(),
         producers: 1,
         output: no_output(),
