@@ -213,6 +213,28 @@ pub(crate) struct OutRecord {
     pub(crate) timestamp: i64,
 }
 
+/// Test record number `i`: a key, a value (null for 1), a header with a value and one
+/// without, a timestamp `i` ms after a fixed instant.
+#[cfg(test)]
+pub(crate) fn sample(i: i64) -> OutRecord {
+    OutRecord {
+        key: Some(Bytes::from(format!("k{i}"))),
+        value: if i == 1 {
+            None
+        } else {
+            Some(Bytes::from(format!("value-{i}")))
+        },
+        headers: vec![
+            Header::new("h", format!("{i}")),
+            Header {
+                key: "null".into(),
+                value: None,
+            },
+        ],
+        timestamp: 1_700_000_000_000 + i,
+    }
+}
+
 /// `records` as one finished batch (tests).
 #[cfg(test)]
 pub(crate) fn encode(records: &[OutRecord], compression: Compression) -> Result<Bytes, String> {
@@ -233,24 +255,7 @@ mod tests {
     use super::*;
     use bytes::Buf;
 
-    fn rec(i: i64) -> OutRecord {
-        OutRecord {
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: if i == 1 {
-                None
-            } else {
-                Some(Bytes::from(format!("value-{i}")))
-            },
-            headers: vec![
-                Header::new("h", format!("{i}")),
-                Header {
-                    key: "null".into(),
-                    value: None,
-                },
-            ],
-            timestamp: 1_700_000_000_000 + i,
-        }
-    }
+    use super::sample as rec;
 
     #[test]
     fn one_batch_with_kafka_header_fields_and_valid_crc32c() {

@@ -297,27 +297,8 @@ impl Cursor<'_> {
 mod tests {
     use super::*;
     use crate::config::Compression;
-    use crate::native::batch::{encode, OutRecord};
+    use crate::native::batch::{encode, sample as rec, OutRecord};
     use bytes::BytesMut;
-
-    fn rec(i: i64) -> OutRecord {
-        OutRecord {
-            key: Some(Bytes::from(format!("k{i}"))),
-            value: if i == 1 {
-                None
-            } else {
-                Some(Bytes::from(format!("value-{i}")))
-            },
-            headers: vec![
-                Header::new("h", format!("{i}")),
-                Header {
-                    key: "null".into(),
-                    value: None,
-                },
-            ],
-            timestamp: 1_700_000_000_000 + i,
-        }
-    }
 
     fn at(base: i64, records: &[OutRecord], compression: Compression) -> BytesMut {
         let mut b = BytesMut::from(&encode(records, compression).unwrap()[..]);
