@@ -373,11 +373,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let handle = Broker::start(config).await.with_context(|| {
             format!("cannot start the broker (data dir {})", data_dir.display())
         })?;
-        tracing::info!(
-            "minikafka listening on {} (data dir {}); Ctrl+C to stop",
-            handle.addr(),
-            data_dir.display()
-        );
+        // The address first (tools read the word after "listening on"), then who can
+        // reach it: a warning when it is more than this machine.
+        let reach = handle.reach();
+        if reach == minikafka_broker::server::Reach::Loopback {
+            tracing::info!(
+                "minikafka listening on {} ({reach}; data dir {}); Ctrl+C to stop",
+                handle.addr(),
+                data_dir.display()
+            );
+        } else {
+            tracing::warn!(
+                "minikafka listening on {} ({reach}; data dir {}); Ctrl+C to stop",
+                handle.addr(),
+                data_dir.display()
+            );
+        }
         // Ctrl+C (SIGINT) or SIGTERM (`kill`, systemd, docker stop): the same graceful
         // shutdown, so the next start needs no recovery.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

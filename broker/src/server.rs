@@ -212,6 +212,12 @@ impl BrokerHandle {
         self.addr
     }
 
+    /// Who can reach [`Self::addr`], in words for the start-up line: only this machine
+    /// (a loopback address), or others too (any other address, all interfaces included).
+    pub fn reach(&self) -> Reach {
+        Reach::of(self.addr.ip())
+    }
+
     /// The address `/metrics` is served on (`Config::http`, useful with port 0), or
     /// `None` when HTTP is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
@@ -387,5 +393,66 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
             }
             _ = stopping(&mut shutdown) => return,
         }
+    }
+}
+
+/// Who can connect to a listening address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A loopback address (127.0.0.0/8, ::1): only this machine.
+    Loopback,
+    /// 0.0.0.0 or ::: every interface, so other machines too.
+    AllInterfaces,
+    /// Another address of this machine: others on that network.
+    Network,
+}
+
+impl Reach {
+    /// The reach of a listener bound to `ip`.
+    pub fn of(ip: IpAddr) -> Reach {
+        if ip.is_loopback() {
+            Reach::Loopback
+        } else if ip.is_unspecified() {
+            Reach::AllInterfaces
+        } else {
+            Reach::Network
+        }
+    }
+}
+
+impl std::fmt::Display for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reach::Loopback => "loopback: only this machine can connect",
+            Reach::AllInterfaces => {
+                "all interfaces, not loopback: other machines can connect, without authentication"
+            }
+            Reach::Network => {
+                "not loopback: other machines on that network can connect, without authentication"
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_all_interfaces_and_network_addresses_are_told_apart() {
+        for (ip, reach) in [
+            ("127.0.0.1", Reach::Loopback),
+            ("127.8.9.10", Reach::Loopback),
+            ("::1", Reach::Loopback),
+            ("0.0.0.0", Reach::AllInterfaces),
+            ("::", Reach::AllInterfaces),
+            ("192.168.1.20", Reach::Network),
+            ("fe80::1", Reach::Network),
+        ] {
+            assert_eq!(Reach::of(ip.parse().unwrap()), reach, "{ip}");
+        }
+        assert!(Reach::Loopback.to_string().starts_with("loopback"));
+        assert!(Reach::AllInterfaces.to_string().contains("not loopback"));
+        assert!(Reach::Network.to_string().contains("not loopback"));
     }
 }

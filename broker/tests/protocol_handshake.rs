@@ -244,23 +244,28 @@ async fn the_advertised_host_and_port_are_what_clients_are_told() {
         .kill_on_drop(true)
         .spawn()
         .expect("run minikafka-broker");
-    // The start-up line names the address the listener really got.
+    // The start-up line names the address the listener really got, and who can reach it.
     let mut lines = BufReader::new(broker.stdout.take().expect("stdout")).lines();
-    let addr = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            if let Some((_, rest)) = line.split_once("listening on ") {
-                return rest
-                    .split(' ')
-                    .next()
-                    .expect("address")
-                    .parse()
-                    .expect("addr");
+    let addr: std::net::SocketAddr =
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some((_, rest)) = line.split_once("listening on ") {
+                    assert!(
+                        rest.contains("(loopback: only this machine can connect;"),
+                        "{line}"
+                    );
+                    return rest
+                        .split(' ')
+                        .next()
+                        .expect("address")
+                        .parse()
+                        .expect("addr");
+                }
             }
-        }
-        panic!("the broker exited before listening");
-    })
-    .await
-    .expect("the broker starts");
+            panic!("the broker exited before listening");
+        })
+        .await
+        .expect("the broker starts");
 
     let mut client = Client::connect(addr).await;
     let meta: MetadataResponse = client
