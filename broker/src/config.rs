@@ -36,6 +36,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: open connections from one client address; one more is
+    /// closed at once. Default: no limit below `max_connections`, as in Kafka.
+    pub max_connections_per_ip: usize,
     /// `connections.max.idle.ms`: close a connection that sends nothing for this long
     /// (also ends a client that stops in the middle of a frame). Default 10 minutes.
     pub connections_max_idle: Duration,
@@ -89,6 +92,7 @@ impl Default for Config {
             auto_create_topics: true,
             max_request_bytes: 100 * 1024 * 1024,
             max_connections: 1024,
+            max_connections_per_ip: usize::MAX,
             connections_max_idle: Duration::from_secs(600),
             advertised_host: None,
             advertised_port: None,

@@ -187,6 +187,10 @@ struct ServeArgs {
     /// Maximum number of open client connections (Kafka: max.connections).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Maximum number of open connections from one client address; one more is closed at
+    /// once (Kafka: max.connections.per.ip).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_ip: Option<u64>,
     /// How often to look for segments to delete, in milliseconds (Kafka:
     /// log.retention.check.interval.ms). One check also runs at start-up.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -233,6 +237,11 @@ impl ServeArgs {
         set(&mut config.auto_create_topics, self.auto_create_topics);
         set(&mut config.max_request_bytes, self.max_request_bytes);
         set(&mut config.max_connections, self.max_connections);
+        set(
+            &mut config.max_connections_per_ip,
+            self.max_connections_per_ip
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        );
         config.log_requests = !self.quiet;
         config.explain = self.explain;
         let ms = |ms: Option<u64>| ms.map(Duration::from_millis);
@@ -295,6 +304,7 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         ("retention_ms", retention_ms),
         ("max_request_bytes", d.max_request_bytes.to_string()),
         ("max_connections", d.max_connections.to_string()),
+        ("max_connections_per_ip", "no limit".to_string()),
         (
             "retention_check_interval_ms",
             d.retention_check_interval.as_millis().to_string(),

@@ -8,6 +8,9 @@
 //! - At most `config.max_connections` connections are open. A permit of the
 //!   semaphore is taken *before* `accept`, so over the limit new clients wait in the
 //!   kernel's backlog instead of being accepted and dropped.
+//! - At most `config.max_connections_per_ip` are open from one client address: one more
+//!   is accepted and closed at once with a log line, as Kafka does, so one client cannot
+//!   take every connection. Its count goes down when its connection task ends.
 //! - Shutdown starts with the signal of [`crate::shutdown`], which this file sends
 //!   and every layer below listens to, and goes in this order: stop accepting; stop
 //!   the group coordinator (parked JoinGroup/SyncGroup requests are answered at
@@ -270,6 +273,7 @@ fn advertised_host(config: &Config, addr: SocketAddr) -> String {
 /// The accept loop. Returns after a complete, graceful shutdown.
 async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
+    let per_ip = PerIp::new(ctx.config.max_connections_per_ip);
     let mut connections = JoinSet::new();
     let maintenance = tokio::spawn(maintenance(ctx.clone(), shutdown.clone()));
 
@@ -298,12 +302,23 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutd
             },
             _ = stopping(&mut shutdown) => break,
         };
+        let Some(slot) = per_ip.take(peer.ip()) else {
+            warn!(
+                %peer,
+                "closing a new connection from {}: it already has {} open (max.connections.per.ip)",
+                peer.ip(),
+                per_ip.max
+            );
+            drop(stream);
+            continue;
+        };
         debug!(%peer, "accepted connection");
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         connections.spawn(
             async move {
                 crate::connection::serve(stream, ctx, shutdown).await;
+                drop(slot);
                 drop(permit);
             }
             .instrument(tracing::info_span!("conn", %peer)),
@@ -392,6 +407,53 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
                 }
             }
             _ = stopping(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Open connections per client address, for `max.connections.per.ip`.
+struct PerIp {
+    max: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in its address's count; given back on drop.
+struct IpSlot {
+    ip: IpAddr,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(max: usize) -> PerIp {
+        PerIp {
+            max: max.max(1),
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, unless it has `max` open already.
+    fn take(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }

@@ -177,6 +177,48 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     broker.stop().await;
 }
 
+#[tokio::test]
+async fn one_connection_over_max_connections_per_ip_is_closed_and_the_others_are_served() {
+    let broker = TestBroker::builder()
+        .config(|c| c.max_connections_per_ip = 2)
+        .start()
+        .await
+        .expect("broker starts");
+    let mut first = Client::connect(broker.addr()).await;
+    let mut second = Client::connect(broker.addr()).await;
+    still_served(&mut first).await;
+    still_served(&mut second).await;
+
+    // A third from the same address is accepted and closed at once.
+    let mut third = Client::connect(broker.addr()).await;
+    assert!(third.is_closed_by_broker().await, "the third is closed");
+    still_served(&mut first).await;
+    still_served(&mut second).await;
+
+    // Once one of the two goes, the address may connect again (the broker notices the
+    // close when that connection's task ends, so try until it has).
+    drop(first);
+    let served = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut again = tokio::net::TcpStream::connect(broker.addr())
+                .await
+                .expect("connect");
+            // ApiVersions v0: a closed connection fails the write or reads nothing back.
+            let _ = again.write_all(&framed(&header(18, 0, 7))).await;
+            let mut size = [0u8; 4];
+            if again.read_exact(&mut size).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(served.is_ok(), "a slot came free once a connection closed");
+    still_served(&mut second).await;
+    broker.stop().await;
+}
+
 #[test]
 fn a_taken_port_fails_the_start_once_and_clearly_without_creating_the_data_dir() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
