@@ -8,6 +8,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 
+use super::tests::all_bytes;
 use super::*;
 use crate::log::record::{build, records, NewRecord};
 use crate::log::record_batch::{split_batches, Compression};
@@ -54,16 +55,14 @@ fn unopened(log: &PartitionLog) -> Vec<i64> {
         .collect()
 }
 
-fn all_bytes(log: &PartitionLog) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut off = log.log_start_offset();
-    while off < log.log_end_offset() {
-        let chunk = log.read(off, 1 << 20).unwrap();
-        let last = split_batches(&chunk).last().unwrap();
-        off = BatchHeader::parse(last).unwrap().last_offset() + 1;
-        out.extend_from_slice(&chunk);
-    }
-    out
+/// 10 batches (30 records) in several segments, closed cleanly: the segments and every
+/// stored byte, to compare with after the restart.
+fn filled_and_closed(dir: &tempfile::TempDir) -> (Vec<SegmentInfo>, Vec<u8>) {
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
+    fill(&log, 10);
+    let seen = (log.segments(), all_bytes(&log));
+    log.close().unwrap();
+    seen
 }
 
 fn marker(dir: &tempfile::TempDir) -> bool {
@@ -91,11 +90,7 @@ fn restarted(dir: &tempfile::TempDir, config: LogConfig) -> PartitionLog {
 #[test]
 fn a_fetch_opens_only_the_segment_it_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), config()).unwrap();
-    fill(&log, 10);
-    let (segs, bytes) = (log.segments(), all_bytes(&log));
-    log.close().unwrap();
-    drop(log);
+    let (segs, bytes) = filled_and_closed(&dir);
 
     let log = PartitionLog::open(dir.path(), config()).unwrap();
     assert_eq!(log.log_end_offset(), 30);
@@ -271,11 +266,7 @@ fn a_crash_after_a_clean_restart() {
 #[test]
 fn a_sealed_segment_whose_indexes_are_lost_is_rebuilt_when_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let log = PartitionLog::open(dir.path(), config()).unwrap();
-    fill(&log, 10);
-    let (segs, bytes) = (log.segments(), all_bytes(&log));
-    log.close().unwrap();
-    drop(log);
+    let (segs, bytes) = filled_and_closed(&dir);
     let base = segs[1].base_offset;
     std::fs::remove_file(dir.path().join(file_name(base, "index"))).unwrap();
     std::fs::remove_file(dir.path().join(file_name(base, "timeindex"))).unwrap();

@@ -44,7 +44,8 @@ fn fill(log: &PartitionLog, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn all_bytes(log: &PartitionLog) -> Vec<u8> {
+/// Every stored byte of `log`, read batch by batch from its start (shared with `lazy_tests`).
+pub(super) fn all_bytes(log: &PartitionLog) -> Vec<u8> {
     let mut out = Vec::new();
     let mut off = log.log_start_offset();
     while off < log.log_end_offset() {
