@@ -29,8 +29,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceResponse};
 use kafka_protocol::protocol::Decodable;
 use minikafka_benches::batch;
-use minikafka_broker::group::{GroupCoordinator, NodeInfo};
+use minikafka_broker::group::GroupCoordinator;
 use minikafka_broker::protocol::{encode_request, handle_request, BrokerContext};
+use minikafka_broker::security::session::Session;
+use minikafka_broker::security::{Listener, Security};
 use minikafka_broker::topics::Topics;
 use minikafka_broker::Config;
 use minikafka_testkit::wire::{fetch_request, produce_request};
@@ -47,18 +49,20 @@ fn context() -> (tempfile::TempDir, BrokerContext) {
     };
     let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics"));
     let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator");
-    let node = NodeInfo {
-        node_id: 0,
-        host: "127.0.0.1".into(),
-        port: 9092,
-    };
+    let listener = Arc::new(Listener::plaintext("127.0.0.1:9092".parse().expect("addr")));
+    let security = Security::open(&config).expect("security");
     let (stop, shutdown) = minikafka_broker::shutdown::channel();
     // The context lives as long as the bench; so does the sender it listens to.
     std::mem::forget(stop);
     (
         dir,
-        BrokerContext::new(topics, groups, config, node, shutdown),
+        BrokerContext::new(topics, groups, config, vec![listener], security, shutdown),
     )
+}
+
+/// A session on the context's (only) listener, as a plaintext connection has.
+fn session(ctx: &BrokerContext) -> Session {
+    Session::new(ctx.listeners[0].clone(), None, None)
 }
 
 fn runtime() -> Runtime {
@@ -99,8 +103,9 @@ fn produce(c: &mut Criterion) {
                 let req = produce_request(&topic, 0, records_bytes.clone(), 1);
                 let frame = encode_request(ApiKey::Produce, 9, 1, "bench", &req).expect("encodes");
                 let frame = frame.freeze();
+                let mut session = session(&ctx);
                 let answer = rt
-                    .block_on(handle_request(&ctx, frame.clone(), None))
+                    .block_on(handle_request(&ctx, frame.clone(), &mut session))
                     .expect("answered")
                     .expect("acks=1 answers")
                     .to_bytes()
@@ -111,7 +116,7 @@ fn produce(c: &mut Criterion) {
                 let start = Instant::now();
                 rt.block_on(async {
                     for _ in 0..iters {
-                        handle_request(&ctx, frame.clone(), None)
+                        handle_request(&ctx, frame.clone(), &mut session)
                             .await
                             .expect("answered");
                     }
@@ -145,8 +150,9 @@ fn fetch(c: &mut Criterion) {
             .freeze()
     };
     // What one answer carries: the records bytes of a fetch at offset 0.
+    let mut session = session(&ctx);
     let answer = rt
-        .block_on(handle_request(&ctx, frame_at(0), None))
+        .block_on(handle_request(&ctx, frame_at(0), &mut session))
         .expect("answered")
         .expect("fetch answers")
         .to_bytes()
@@ -168,7 +174,7 @@ fn fetch(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % frames.len();
-            rt.block_on(handle_request(&ctx, frames[i].clone(), None))
+            rt.block_on(handle_request(&ctx, frames[i].clone(), &mut session))
                 .expect("answered")
         })
     });

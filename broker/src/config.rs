@@ -12,16 +12,30 @@
 //! - [`FsyncPolicy`]'s `Display` and `FromStr` agree (`never`, `always`, milliseconds),
 //!   so the default `--help` shows is one `--fsync` accepts.
 
+pub mod listeners;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use listeners::{
+    ClientAuth, ListenerConfig, SaslConfig, SaslMechanism, SecurityProtocol, TlsConfig,
+};
+
 /// Broker configuration. `Default` gives the defaults of the CLI and of `Broker::start`.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `listeners`: where to accept connections. Default `127.0.0.1:9092`;
-    /// use port 0 in tests and read the real one from `BrokerHandle::addr`.
-    pub listen: SocketAddr,
+    /// `listeners` (with `listener.security.protocol.map` and `advertised.listeners`):
+    /// where to accept connections and how each is secured (`config/listeners.rs`).
+    /// Default: one PLAINTEXT listener on `127.0.0.1:9092`. Use port 0 in tests and read
+    /// the real ports from `BrokerHandle::addr` (the first) and `BrokerHandle::listeners`.
+    pub listeners: Vec<ListenerConfig>,
+    /// `ssl.*`: the certificate, key and client-certificate policy of the SSL and
+    /// SASL_SSL listeners. Needed when one of those is configured.
+    pub tls: Option<TlsConfig>,
+    /// `sasl.*`: mechanisms, the user file and the failed-login limits of the
+    /// SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: SaslConfig,
     /// `--http`: serve `/metrics` (Prometheus text format) over HTTP on this address.
     /// `None` (the default) = off. Not a Kafka setting; use port 0 in tests and read
     /// the real one from `BrokerHandle::http_addr`.
@@ -42,14 +56,6 @@ pub struct Config {
     /// `connections.max.idle.ms`: close a connection that sends nothing for this long
     /// (also ends a client that stops in the middle of a frame). Default 10 minutes.
     pub connections_max_idle: Duration,
-    /// `advertised.listeners` (host part): the host name Metadata and FindCoordinator
-    /// hand to clients. `None` = the listener's real IP (127.0.0.1 when it listens on
-    /// an unspecified address such as 0.0.0.0).
-    pub advertised_host: Option<String>,
-    /// `advertised.listeners` (port part): the port Metadata and FindCoordinator hand to
-    /// clients, for when they reach the broker through a proxy, a tunnel or NAT. `None` =
-    /// the port the listener really got.
-    pub advertised_port: Option<u16>,
     /// Default log settings for every partition (segment size, retention, fsync, ...).
     pub log: LogConfig,
     /// `log.retention.check.interval.ms` (`--retention-check-interval-ms`): how often
@@ -82,10 +88,23 @@ pub struct Config {
     pub explain: bool,
 }
 
+impl Config {
+    /// One PLAINTEXT listener on `addr`, in place of every listener: what `--listen`
+    /// does (use `127.0.0.1:0` in tests).
+    pub fn listen(&mut self, addr: SocketAddr) {
+        self.listeners = vec![ListenerConfig::plaintext(addr)];
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            listeners: vec![ListenerConfig::plaintext(SocketAddr::from((
+                [127, 0, 0, 1],
+                9092,
+            )))],
+            tls: None,
+            sasl: SaslConfig::default(),
             http: None,
             data_dir: PathBuf::from("./data"),
             num_partitions: 3,
@@ -94,8 +113,6 @@ impl Default for Config {
             max_connections: 1024,
             max_connections_per_ip: usize::MAX,
             connections_max_idle: Duration::from_secs(600),
-            advertised_host: None,
-            advertised_port: None,
             log: LogConfig::default(),
             retention_check_interval: Duration::from_secs(300),
             log_cleaner_backoff: Duration::from_secs(15),

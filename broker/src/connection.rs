@@ -28,19 +28,33 @@
 //!   received are answered, then the connection closes.
 //! - A response goes out in its pieces (`protocol/response.rs`): encoded bytes through
 //!   the write buffer, stored batches with `sendfile` from their segment file, the
-//!   buffer flushed before each so the bytes keep their order.
+//!   buffer flushed before each so the bytes keep their order. Under TLS the kernel
+//!   cannot encrypt, so stored batches are read from the file and written through TLS.
+//! - On an SSL or SASL_SSL listener nothing is read as a request before the TLS
+//!   handshake completes; a failed handshake closes the connection with one log line,
+//!   and a handshake that stalls is cut at `connections.max.idle.ms`.
+//! - A response that ends an authentication attempt in failure
+//!   (`Session::close_after_response`) is written, then the connection closes.
 
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter, Interest};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, Interest, WriteHalf,
+};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
 
 use crate::log::FileSlice;
 use crate::protocol::response::Piece;
 use crate::protocol::{self, BrokerContext};
+use crate::security::session::Session;
+use crate::security::{tls, Listener};
 use crate::shutdown::{self, stopping};
 
 /// Why a connection was closed by the broker rather than by the client.
@@ -61,9 +75,44 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
+/// Where responses go: the socket itself, or TLS over it.
+enum Sink {
+    Plain(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Sink::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Sink::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Sink::Plain(s) => Pin::new(s).poll_flush(cx),
+            Sink::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Sink::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Sink::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+type Writer = BufWriter<Sink>;
+
 /// Reads whole frames from the socket, enforcing the maximum size.
 struct FrameReader {
-    socket: OwnedReadHalf,
+    socket: Box<dyn AsyncRead + Send + Unpin>,
     buffer: BytesMut,
     max: usize,
 }
@@ -127,19 +176,72 @@ impl FrameReader {
     }
 }
 
-/// Serves one connection until the client leaves, a frame is bad, or shutdown.
-pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
+/// The TLS handshake of a connection on an SSL or SASL_SSL listener, bounded by the
+/// idle timeout and by shutdown. `None` (logged) when it fails.
+async fn tls_handshake(
+    stream: TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    idle: std::time::Duration,
+    shutdown: &mut shutdown::Receiver,
+) -> Option<TlsStream<TcpStream>> {
+    tokio::select! {
+        done = tokio::time::timeout(idle, acceptor.accept(stream)) => match done {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                warn!("closing connection: TLS handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                warn!("closing connection: no TLS handshake for {} s (connections.max.idle.ms)", idle.as_secs());
+                None
+            }
+        },
+        _ = stopping(shutdown) => None,
+    }
+}
+
+/// Serves one connection on `listener` until the client leaves, a frame is bad, or
+/// shutdown.
+pub async fn serve(
+    stream: TcpStream,
+    listener: Arc<Listener>,
+    ctx: Arc<BrokerContext>,
+    mut shutdown: shutdown::Receiver,
+) {
     // Responses are small and frequent; do not let Nagle hold them back.
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
-    let (read_half, write_half) = stream.into_split();
+    let idle = ctx.config.connections_max_idle;
+    let (socket, sink, principal): (Box<dyn AsyncRead + Send + Unpin>, Sink, Option<String>) =
+        match &listener.tls {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                (Box::new(read_half), Sink::Plain(write_half), None)
+            }
+            Some(acceptor) => {
+                let Some(tls) = tls_handshake(stream, acceptor, idle, &mut shutdown).await else {
+                    return;
+                };
+                let principal = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(tls::principal);
+                if let Some(principal) = &principal {
+                    debug!("TLS client certificate: {principal}");
+                }
+                let (read_half, write_half) = tokio::io::split(tls);
+                (Box::new(read_half), Sink::Tls(write_half), principal)
+            }
+        };
+    let mut session = Session::new(listener, peer, principal);
     let mut reader = FrameReader {
-        socket: read_half,
+        socket,
         buffer: BytesMut::with_capacity(8 * 1024),
         max: ctx.config.max_request_bytes,
     };
-    let mut writer = BufWriter::new(write_half);
-    let idle = ctx.config.connections_max_idle;
+    let mut writer = BufWriter::new(sink);
     // `kafka_server_connections` on /metrics; the matching `dec` is at the end.
     ctx.stats.connections.inc();
 
@@ -151,7 +253,7 @@ pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shu
             },
             _ = stopping(&mut shutdown) => {
                 // Answer what was already received completely, then close.
-                drain_buffered(&mut reader, peer, &mut writer, &ctx).await;
+                drain_buffered(&mut reader, &mut session, &mut writer, &ctx).await;
                 break;
             }
         };
@@ -170,7 +272,7 @@ pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shu
                 break;
             }
         };
-        if !answer(frame, peer, &mut writer, &ctx).await {
+        if !answer(frame, &mut session, &mut writer, &ctx).await {
             break;
         }
     }
@@ -181,14 +283,14 @@ pub async fn serve(stream: TcpStream, ctx: Arc<BrokerContext>, mut shutdown: shu
 /// Handles every complete frame still in the buffer (used on shutdown).
 async fn drain_buffered(
     reader: &mut FrameReader,
-    peer: Option<std::net::SocketAddr>,
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    session: &mut Session,
+    writer: &mut Writer,
     ctx: &BrokerContext,
 ) {
     loop {
         match reader.buffered_frame() {
             Ok(Some(frame)) => {
-                if !answer(frame, peer, writer, ctx).await {
+                if !answer(frame, session, writer, ctx).await {
                     return;
                 }
             }
@@ -230,16 +332,39 @@ async fn send_file(stream: &TcpStream, slice: &FileSlice) -> std::io::Result<()>
     Ok(())
 }
 
+/// Sends stored batches through TLS: read from the file in chunks, encrypted by the
+/// writer (the kernel's `sendfile` cannot encrypt).
+async fn copy_file(writer: &mut Writer, slice: &FileSlice) -> std::io::Result<()> {
+    const CHUNK: usize = 256 * 1024;
+    let mut buf = vec![0; CHUNK.min(slice.len)];
+    let mut position = slice.position;
+    let mut left = slice.len;
+    while left > 0 {
+        let want = left.min(buf.len());
+        let n = slice.file.read_at(&mut buf[..want], position)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} is shorter than the batches read", slice.path.display()),
+            ));
+        }
+        writer.write_all(&buf[..n]).await?;
+        position += n as u64;
+        left -= n;
+    }
+    Ok(())
+}
+
 /// Handles one request and writes its response (if it has one). Returns `false`
 /// when the connection must close.
 async fn answer(
     frame: Bytes,
-    peer: Option<std::net::SocketAddr>,
-    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    session: &mut Session,
+    writer: &mut Writer,
     ctx: &BrokerContext,
 ) -> bool {
     ctx.stats.bytes_in.inc_by(4 + frame.len() as u64);
-    let response = match protocol::handle_request(ctx, frame, peer).await {
+    let response = match protocol::handle_request(ctx, frame, session).await {
         Ok(Some(response)) => response,
         Ok(None) => return true, // Produce with acks=0: no response at all
         Err(e) => {
@@ -260,8 +385,14 @@ async fn answer(
             match piece {
                 Piece::Bytes(bytes) => writer.write_all(bytes).await?,
                 Piece::File(slice) => {
-                    writer.flush().await?;
-                    send_file(writer.get_ref().as_ref(), slice).await?;
+                    if matches!(writer.get_ref(), Sink::Tls(_)) {
+                        copy_file(writer, slice).await?;
+                    } else {
+                        writer.flush().await?;
+                        if let Sink::Plain(socket) = writer.get_ref() {
+                            send_file(socket.as_ref(), slice).await?;
+                        }
+                    }
                 }
             }
         }
@@ -273,5 +404,5 @@ async fn answer(
         return false;
     }
     ctx.stats.bytes_out.inc_by(4 + response.len() as u64);
-    true
+    !session.close_after_response
 }

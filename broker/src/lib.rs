@@ -6,14 +6,17 @@
 //! ones below it on this list, never one above:
 //!
 //! 1. [`server`]: the accept loop, the connection limit, graceful shutdown; `Broker::start`.
-//! 2. [`connection`]: length-prefixed frames, the maximum request size, responses in order.
-//! 3. [`protocol`]: no sockets; one dispatch by API key and version, one file per Kafka API,
+//! 2. [`connection`]: length-prefixed frames, the maximum request size, responses in order;
+//!    the TLS handshake of the SSL and SASL_SSL listeners.
+//! 3. [`security`]: listeners, TLS (rustls), SASL PLAIN and SCRAM, the user file; the
+//!    per-connection `Session` the protocol layer checks before every request.
+//! 4. [`protocol`]: no sockets; one dispatch by API key and version, one file per Kafka API,
 //!    and the table of what ApiVersions advertises (`protocol/api_versions.rs`).
-//! 4. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
+//! 5. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
 //!    commits stored in `__consumer_offsets`.
-//! 5. [`topics`]: the topic registry, `topics.json`, and [`topics::Partition`], the one
+//! 6. [`topics`]: the topic registry, `topics.json`, and [`topics::Partition`], the one
 //!    door into a partition (append, read, offsets).
-//! 6. [`log`]: the storage engine, in Kafka's on-disk format
+//! 7. [`log`]: the storage engine, in Kafka's on-disk format
 //!    (`record_batch` → `record` → `segment` → `index` and `time_index` (files of
 //!    `index_file`) → `partition_log` → `recovery` → `lazy_segment` → `durability`).
 //!
@@ -66,7 +69,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = minikafka_broker::Config::default();
-//! config.listen = "127.0.0.1:0".parse()?;
+//! config.listen("127.0.0.1:0".parse()?);
 //! let handle = minikafka_broker::Broker::start(config).await?;
 //! println!("broker on {}", handle.addr());
 //! handle.shutdown().await;
@@ -83,6 +86,7 @@ pub mod http;
 pub mod inspect;
 pub mod log;
 pub mod protocol;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;

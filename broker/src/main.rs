@@ -42,6 +42,106 @@ enum Command {
     /// Look inside a data directory or a segment file.
     #[command(subcommand)]
     Inspect(Inspect),
+    /// Manage the SASL user file (`--sasl-users`): SCRAM credentials, salted and
+    /// hashed; no password is stored. A running broker sees changes at once.
+    #[command(subcommand)]
+    Users(Users),
+}
+
+#[derive(Subcommand, Debug)]
+enum Users {
+    /// Add a user, or change its password.
+    Add {
+        /// The user name.
+        name: String,
+        /// The user file (created if missing).
+        #[arg(long)]
+        file: PathBuf,
+        /// The password. Without it, one line is read from standard input (safer: a
+        /// password on the command line shows in `ps` and the shell history).
+        #[arg(long)]
+        password: Option<String>,
+        /// Mechanisms to store a credential for (PLAIN logins work with either).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "SCRAM-SHA-256,SCRAM-SHA-512"
+        )]
+        mechanism: Vec<String>,
+    },
+    /// Remove a user.
+    Remove {
+        /// The user name.
+        name: String,
+        /// The user file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the users and the mechanisms each can log in with.
+    List {
+        /// The user file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+fn users(command: Users) -> anyhow::Result<()> {
+    use minikafka_broker::security::scram::ScramHash;
+    use minikafka_broker::security::users::Users as UserFile;
+    match command {
+        Users::Add {
+            name,
+            file,
+            password,
+            mechanism,
+        } => {
+            let hashes = mechanism
+                .iter()
+                .map(|m| {
+                    m.parse()
+                        .ok()
+                        .and_then(ScramHash::of)
+                        .with_context(|| format!("{m:?} is not SCRAM-SHA-256 or SCRAM-SHA-512"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        eprint!("password for {name}: ");
+                    }
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    line.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            anyhow::ensure!(!password.is_empty(), "the password is empty");
+            let mut users = UserFile::load(&file)?;
+            users.add(&name, &password, &hashes)?;
+            users.save(&file)?;
+            let mechanisms: Vec<String> =
+                hashes.iter().map(|h| h.mechanism().to_string()).collect();
+            println!(
+                "user {name} saved in {} ({}, and PLAIN)",
+                file.display(),
+                mechanisms.join(", ")
+            );
+        }
+        Users::Remove { name, file } => {
+            let mut users = UserFile::load(&file)?;
+            users.remove(&name)?;
+            users.save(&file)?;
+            println!("user {name} removed from {}", file.display());
+        }
+        Users::List { file } => {
+            for (name, mechanisms) in UserFile::load(&file)?.list() {
+                println!("{name}\t{}", mechanisms.join(","));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,9 +245,52 @@ fn inspect(command: Inspect) -> anyhow::Result<()> {
 /// from there too, see [`show_defaults`]).
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
-    /// Address to listen on (Kafka: listeners).
-    #[arg(long)]
+    /// Address of the one PLAINTEXT listener. For several listeners, or secured ones,
+    /// use --listeners instead.
+    #[arg(long, conflicts_with = "listeners")]
     listen: Option<std::net::SocketAddr>,
+    /// Listeners, as Kafka's `listeners`: for example
+    /// PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9093. A name that is not a
+    /// security protocol needs --listener-security-protocol-map.
+    #[arg(long, value_name = "LIST")]
+    listeners: Option<String>,
+    /// Security protocol of each listener name, as Kafka's
+    /// `listener.security.protocol.map` (for example CLIENT:SASL_SSL,INTERNAL:PLAINTEXT).
+    #[arg(long, value_name = "MAP", default_value = "")]
+    listener_security_protocol_map: String,
+    /// What clients are told per listener, as Kafka's `advertised.listeners`
+    /// (for example SASL_SSL://kafka.example:9093).
+    #[arg(long, value_name = "LIST")]
+    advertised_listeners: Option<String>,
+    /// The broker's TLS certificate chain, PEM (Kafka: ssl.keystore.location with
+    /// ssl.keystore.type=PEM). Needed by SSL and SASL_SSL listeners.
+    #[arg(long, value_name = "PEM")]
+    ssl_certificate: Option<PathBuf>,
+    /// The private key of that certificate, PEM.
+    #[arg(long, value_name = "PEM")]
+    ssl_key: Option<PathBuf>,
+    /// CA certificates that client certificates must chain to, PEM (Kafka:
+    /// ssl.truststore.location). Needed by --ssl-client-auth requested or required.
+    #[arg(long, value_name = "PEM")]
+    ssl_truststore: Option<PathBuf>,
+    /// Whether TLS clients must show a certificate: none, requested or required (Kafka:
+    /// ssl.client.auth).
+    #[arg(long, value_name = "POLICY", default_value = "none")]
+    ssl_client_auth: minikafka_broker::config::ClientAuth,
+    /// SASL mechanisms offered, comma-separated (Kafka: sasl.enabled.mechanisms).
+    #[arg(long, value_name = "LIST")]
+    sasl_enabled_mechanisms: Option<String>,
+    /// The user file of the SASL listeners (make it with `minikafka-broker users add`).
+    #[arg(long, value_name = "FILE")]
+    sasl_users: Option<PathBuf>,
+    /// How long a failed authentication waits before its answer, in milliseconds
+    /// (Kafka: connection.failed.authentication.delay.ms).
+    #[arg(long)]
+    connection_failed_authentication_delay_ms: Option<u64>,
+    /// Failed authentications allowed from one address per minute; past it, its next
+    /// attempts are refused until the minute slides.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_failed_authentications: Option<u32>,
     /// Serve Prometheus metrics on http://ADDR/metrics (for example 127.0.0.1:9644).
     /// Off when not given.
     #[arg(long, value_name = "ADDR")]
@@ -226,12 +369,52 @@ struct ServeArgs {
 
 impl ServeArgs {
     /// `Config::default()` with every flag that was given applied over it.
-    fn into_config(self) -> Config {
+    fn into_config(self) -> anyhow::Result<Config> {
+        use minikafka_broker::config::listeners;
         let mut config = Config::default();
-        set(&mut config.listen, self.listen);
+        if let Some(addr) = self.listen {
+            config.listen(addr);
+        }
+        if let Some(list) = &self.listeners {
+            config.listeners =
+                listeners::parse_listeners(list, &self.listener_security_protocol_map)
+                    .map_err(|e| anyhow::anyhow!("--listeners: {e}"))?;
+        }
+        if let Some(advertised) = &self.advertised_listeners {
+            listeners::apply_advertised(&mut config.listeners, advertised)
+                .map_err(|e| anyhow::anyhow!("--advertised-listeners: {e}"))?;
+        }
+        if let Some(first) = config.listeners.first_mut() {
+            set(&mut first.advertised_host, self.advertised_host.map(Some));
+            set(&mut first.advertised_port, self.advertised_port.map(Some));
+        }
+        match (self.ssl_certificate, self.ssl_key) {
+            (Some(certificate), Some(key)) => {
+                config.tls = Some(minikafka_broker::config::TlsConfig {
+                    certificate,
+                    key,
+                    truststore: self.ssl_truststore,
+                    client_auth: self.ssl_client_auth,
+                })
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("--ssl-certificate and --ssl-key go together"),
+        }
+        if let Some(list) = &self.sasl_enabled_mechanisms {
+            config.sasl.mechanisms = listeners::parse_mechanisms(list)
+                .map_err(|e| anyhow::anyhow!("--sasl-enabled-mechanisms: {e}"))?;
+        }
+        set(&mut config.sasl.users, self.sasl_users.map(Some));
+        set(
+            &mut config.sasl.failed_authentication_delay,
+            self.connection_failed_authentication_delay_ms
+                .map(Duration::from_millis),
+        );
+        set(
+            &mut config.sasl.max_failed_authentications,
+            self.max_failed_authentications,
+        );
         set(&mut config.http, self.http.map(Some));
-        set(&mut config.advertised_host, self.advertised_host.map(Some));
-        set(&mut config.advertised_port, self.advertised_port.map(Some));
         set(&mut config.data_dir, self.data_dir);
         set(&mut config.num_partitions, self.num_partitions);
         set(&mut config.auto_create_topics, self.auto_create_topics);
@@ -275,7 +458,7 @@ impl ServeArgs {
             &mut config.log.retention_ms,
             self.retention_ms.map(|ms| Some(Duration::from_millis(ms))),
         );
-        config
+        Ok(config)
     }
 }
 
@@ -295,7 +478,30 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         .retention_ms
         .map_or_else(|| "none".to_string(), |t| t.as_millis().to_string());
     let defaults = [
-        ("listen", d.listen.to_string()),
+        (
+            "listen",
+            d.listeners
+                .first()
+                .map(|l| l.addr.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "connection_failed_authentication_delay_ms",
+            d.sasl.failed_authentication_delay.as_millis().to_string(),
+        ),
+        (
+            "max_failed_authentications",
+            d.sasl.max_failed_authentications.to_string(),
+        ),
+        (
+            "sasl_enabled_mechanisms",
+            d.sasl
+                .mechanisms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         ("data_dir", d.data_dir.display().to_string()),
         ("num_partitions", d.num_partitions.to_string()),
         ("auto_create_topics", d.auto_create_topics.to_string()),
@@ -354,6 +560,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Inspect(command)) => inspect(command),
+        Some(Command::Users(command)) => users(command),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -376,28 +583,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Colours for a terminal only: a log redirected to a file stays plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let config = args.into_config();
+    let config = args.into_config()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
-        let handle = Broker::start(config).await.with_context(|| {
+        let handle = Broker::start(config.clone()).await.with_context(|| {
             format!("cannot start the broker (data dir {})", data_dir.display())
         })?;
-        // The address first (tools read the word after "listening on"), then who can
-        // reach it: a warning when it is more than this machine.
-        let reach = handle.reach();
-        if reach == minikafka_broker::server::Reach::Loopback {
-            tracing::info!(
-                "minikafka listening on {} ({reach}; data dir {}); Ctrl+C to stop",
-                handle.addr(),
+        // One line per listener: the address first (tools read the word after
+        // "listening on"), then who can reach it and how it is protected; a warning when
+        // other machines can reach a listener that does not authenticate them.
+        for listener in handle.listeners() {
+            let reach = minikafka_broker::server::Reach::of(listener.bound.ip());
+            let (protection, authenticates) =
+                minikafka_broker::security::protection(&listener.config, &config);
+            let line = format!(
+                "minikafka listening on {} ({reach}; {protection}; data dir {}); Ctrl+C to stop",
+                listener.bound,
                 data_dir.display()
             );
-        } else {
-            tracing::warn!(
-                "minikafka listening on {} ({reach}; data dir {}); Ctrl+C to stop",
-                handle.addr(),
-                data_dir.display()
-            );
+            if reach == minikafka_broker::server::Reach::Loopback || authenticates {
+                tracing::info!("{line}");
+            } else {
+                tracing::warn!("{line}");
+            }
         }
         // Ctrl+C (SIGINT) or SIGTERM (`kill`, systemd, docker stop): the same graceful
         // shutdown, so the next start needs no recovery.

@@ -37,10 +37,11 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::config::FsyncPolicy;
+use crate::config::{FsyncPolicy, ListenerConfig};
 use crate::group::{GroupCoordinator, NodeInfo};
 use crate::log::partition_log::CleanReport;
 use crate::protocol::BrokerContext;
+use crate::security::{Listener, Security};
 use crate::shutdown::{self, stopping};
 use crate::topics::Topics;
 use crate::Config;
@@ -54,6 +55,10 @@ pub enum StartError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("no listener is configured")]
+    NoListener,
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     #[error(transparent)]
     Locked(#[from] crate::topics::lock::LockError),
     #[error("cannot open data directory: {0}")]
@@ -109,20 +114,35 @@ pub struct BrokerHandle {
 impl Broker {
     /// Opens the data dir, binds the listener and starts serving in the background.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
-        // The sockets first: a taken port fails the start before the data dir is
-        // touched (or created). Connections that arrive while the logs open wait in
-        // the listen backlog.
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|error| StartError::Bind {
-                    addr: config.listen,
-                    error,
-                })?;
-        let addr = listener.local_addr().map_err(|error| StartError::Bind {
-            addr: config.listen,
-            error,
-        })?;
+        // The security settings, then the sockets: a missing certificate or user file,
+        // or a taken port, fails the start before the data dir is touched (or created).
+        // Connections that arrive while the logs open wait in the listen backlog.
+        let security = Security::open(&config)?;
+        let acceptor = Security::acceptor(&config)?;
+        let mut sockets = Vec::with_capacity(config.listeners.len());
+        for listener_config in &config.listeners {
+            let addr = listener_config.addr;
+            let bind_error = |error| StartError::Bind { addr, error };
+            let socket = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = socket.local_addr().map_err(bind_error)?;
+            let node = NodeInfo {
+                node_id: 0,
+                host: advertised_host(listener_config, bound),
+                port: i32::from(listener_config.advertised_port.unwrap_or(bound.port())),
+            };
+            let tls = listener_config
+                .protocol
+                .uses_tls()
+                .then(|| acceptor.clone())
+                .flatten();
+            let listener = Listener::new(listener_config.clone(), bound, node, tls);
+            sockets.push((socket, Arc::new(listener)));
+        }
+        let listeners: Vec<Arc<Listener>> = sockets.iter().map(|(_, l)| l.clone()).collect();
+        let addr = listeners
+            .first()
+            .map(|l| l.bound)
+            .ok_or(StartError::NoListener)?;
 
         // `--http`: `/metrics` and the dashboard (see `http/`).
         let http_listener = match config.http {
@@ -167,18 +187,13 @@ impl Broker {
                 .map_err(StartError::Cancelled)??
         };
 
-        let node = NodeInfo {
-            node_id: 0,
-            host: advertised_host(&config, addr),
-            port: i32::from(config.advertised_port.unwrap_or(addr.port())),
-        };
-
         let (shutdown_tx, shutdown_rx) = shutdown::channel();
         let ctx = Arc::new(BrokerContext::new(
             topics,
             groups,
             config,
-            node,
+            listeners,
+            security,
             shutdown_rx.clone(),
         ));
         let http = http_listener.map(|(listener, http_addr)| {
@@ -191,7 +206,7 @@ impl Broker {
         });
         let server_ctx = ctx.clone();
         let server = tokio::spawn(async move {
-            run(listener, server_ctx, shutdown_rx).await;
+            run(sockets, server_ctx, shutdown_rx).await;
             if let Some(http) = http {
                 if let Err(e) = http.await {
                     warn!("the http task ended abnormally: {e}");
@@ -210,9 +225,15 @@ impl Broker {
 }
 
 impl BrokerHandle {
-    /// The address the broker really listens on (useful with port 0).
+    /// The address the broker's first listener really listens on (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every listener, in `Config::listeners`' order, with the address each really got
+    /// (`Listener::bound`) and what it tells its clients (`Listener::node`).
+    pub fn listeners(&self) -> &[Arc<Listener>] {
+        &self.ctx.listeners
     }
 
     /// Who can reach [`Self::addr`], in words for the start-up line: only this machine
@@ -259,8 +280,8 @@ impl BrokerHandle {
     }
 }
 
-/// The host clients are told to connect to (Metadata, FindCoordinator).
-fn advertised_host(config: &Config, addr: SocketAddr) -> String {
+/// The host a listener's clients are told to connect to (Metadata, FindCoordinator).
+fn advertised_host(config: &ListenerConfig, addr: SocketAddr) -> String {
     if let Some(host) = &config.advertised_host {
         return host.clone();
     }
@@ -270,8 +291,26 @@ fn advertised_host(config: &Config, addr: SocketAddr) -> String {
     }
 }
 
-/// The accept loop. Returns after a complete, graceful shutdown.
-async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
+/// The next connection on any of the listeners (accept is cancel-safe, so the losers
+/// of the race lose nothing).
+async fn accept_any(
+    sockets: &[(TcpListener, Arc<Listener>)],
+) -> (
+    std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+    Arc<Listener>,
+) {
+    let accepts = sockets.iter().map(|(socket, listener)| {
+        Box::pin(async move { (socket.accept().await, listener.clone()) })
+    });
+    futures::future::select_all(accepts).await.0
+}
+
+/// The accept loop, over every listener. Returns after a complete, graceful shutdown.
+async fn run(
+    sockets: Vec<(TcpListener, Arc<Listener>)>,
+    ctx: Arc<BrokerContext>,
+    mut shutdown: shutdown::Receiver,
+) {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let per_ip = PerIp::new(ctx.config.max_connections_per_ip);
     let mut connections = JoinSet::new();
@@ -290,9 +329,9 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutd
             },
             _ = stopping(&mut shutdown) => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+        let ((stream, peer), listener) = tokio::select! {
+            (accepted, listener) = accept_any(&sockets) => match accepted {
+                Ok(accepted) => (accepted, listener),
                 Err(e) => {
                     // Usually EMFILE or a connection reset before accept; back off briefly.
                     warn!("accept failed: {e}");
@@ -312,12 +351,12 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutd
             drop(stream);
             continue;
         };
-        debug!(%peer, "accepted connection");
+        debug!(%peer, listener = %listener.config.name, "accepted connection");
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         connections.spawn(
             async move {
-                crate::connection::serve(stream, ctx, shutdown).await;
+                crate::connection::serve(stream, listener, ctx, shutdown).await;
                 drop(slot);
                 drop(permit);
             }
@@ -326,7 +365,7 @@ async fn run(listener: TcpListener, ctx: Arc<BrokerContext>, mut shutdown: shutd
     }
 
     // 1. Stop accepting.
-    drop(listener);
+    drop(sockets);
     // 2. Stop the group coordinator first: a JoinGroup or SyncGroup parked until a
     //    rebalance completes is answered now (COORDINATOR_NOT_AVAILABLE, the client
     //    retries elsewhere or later) instead of holding the drain for minutes.
@@ -486,12 +525,8 @@ impl std::fmt::Display for Reach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Reach::Loopback => "loopback: only this machine can connect",
-            Reach::AllInterfaces => {
-                "all interfaces, not loopback: other machines can connect, without authentication"
-            }
-            Reach::Network => {
-                "not loopback: other machines on that network can connect, without authentication"
-            }
+            Reach::AllInterfaces => "all interfaces, not loopback: other machines can connect",
+            Reach::Network => "not loopback: other machines on that network can connect",
         })
     }
 }

@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::config::ListenerConfig;
 use crate::server::{Broker, BrokerHandle, StartError};
 use crate::Config;
 
@@ -114,8 +115,10 @@ impl TestBrokerBuilder {
         }
         config.data_dir = dir.path().to_path_buf();
         let handle = Broker::start(config.clone()).await?;
-        // A restart comes back on the same port.
-        config.listen = handle.addr();
+        // A restart comes back on the same ports.
+        for (listener, bound) in config.listeners.iter_mut().zip(handle.listeners()) {
+            listener.addr = bound.bound;
+        }
         Ok(TestBroker {
             config,
             dir: Some(dir),
@@ -127,7 +130,7 @@ impl TestBrokerBuilder {
 /// A broker serving a temp dir. Call [`TestBroker::stop`] at the end of the test.
 #[derive(Debug)]
 pub struct TestBroker {
-    /// What it was started with; `listen` is the real address once started.
+    /// What it was started with; the listeners' real addresses once started.
     config: Config,
     /// `Some` until `stop` hands it back.
     dir: Option<TempDir>,
@@ -140,7 +143,10 @@ impl TestBroker {
     pub fn builder() -> TestBrokerBuilder {
         TestBrokerBuilder {
             config: Config {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                listeners: vec![ListenerConfig::plaintext(SocketAddr::from((
+                    [127, 0, 0, 1],
+                    0,
+                )))],
                 log_requests: false,
                 ..Config::default()
             },
@@ -154,9 +160,22 @@ impl TestBroker {
         Self::builder().start().await
     }
 
-    /// The address it listens on.
+    /// The address its first listener listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.config.listen
+        self.config
+            .listeners
+            .first()
+            .map(|l| l.addr)
+            .expect("Broker::start refuses a config without listeners")
+    }
+
+    /// The address of the listener named `name` (`SASL_SSL`, say), if it has one.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.config
+            .listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.addr)
     }
 
     /// `127.0.0.1:<port>`, for a client's `bootstrap.servers`.
@@ -218,7 +237,7 @@ impl Drop for TestBroker {
             panic!(
                 "the TestBroker on {} was dropped while running: call `broker.stop().await` \
                  at the end of the test, so it shuts down gracefully",
-                self.config.listen
+                self.addr()
             );
         }
     }

@@ -464,11 +464,11 @@ async fn groups_via_bootstrap_server_show_the_live_member() {
     let j = json(&inspect_async(&["dump", "--json", seg]).await);
     assert_eq!(j["broker_running"]["pid"], std::process::id(), "{j}");
     // And a second broker on the same data dir is refused.
-    let config = minikafka_broker::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
+    let mut config = minikafka_broker::Config {
         data_dir: broker.data_dir().to_path_buf(),
         ..Default::default()
     };
+    config.listen("127.0.0.1:0".parse().unwrap());
     let second = minikafka_broker::Broker::start(config).await.unwrap_err();
     assert!(
         second

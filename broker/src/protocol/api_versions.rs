@@ -61,7 +61,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 5), // v3+: a batch of members
     (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name
     (ApiKey::DescribeGroups, 0, 5),
-    (ApiKey::ListGroups, 0, 5), // v4: states, v5: types filter
+    (ApiKey::ListGroups, 0, 5),    // v4: states, v5: types filter
+    (ApiKey::SaslHandshake, 1, 1), // v0 (raw tokens) is gone, as in Kafka 4.0
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -70,6 +71,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetForLeaderEpoch, 2, 4), // v0-1: the crate does not encode them
     (ApiKey::DescribeConfigs, 1, 4),      // v0: the crate does not encode it
     (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),

@@ -187,10 +187,14 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
     let own: Vec<(&str, String, &str, ConfigType, &str)> = vec![
         (
             "advertised.listeners",
-            format!("PLAINTEXT://{}:{}", ctx.node.host, ctx.node.port),
+            ctx.listeners
+                .iter()
+                .map(|l| format!("{}://{}:{}", l.config.name, l.node.host, l.node.port))
+                .collect::<Vec<_>>()
+                .join(","),
             "",
             ConfigType::String,
-            "Where clients are told to connect (--advertised-host, --advertised-port).",
+            "Where clients are told to connect, per listener (--advertised-listeners, --advertised-host, --advertised-port).",
         ),
         (
             "auto.create.topics.enable",
@@ -250,10 +254,14 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
         ),
         (
             "listeners",
-            format!("PLAINTEXT://{}", c.listen),
+            c.listeners
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             "PLAINTEXT://:9092",
             ConfigType::String,
-            "Where the broker accepts connections (--listen).",
+            "Where the broker accepts connections, and how each listener is secured (--listen, --listeners).",
         ),
         (
             "log.cleaner.backoff.ms",

@@ -23,6 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::BrokerContext;
+use crate::group::NodeInfo;
 use crate::topics::{Topic, TopicError};
 
 /// What Metadata calls the cluster. Clients only compare it between responses.
@@ -36,6 +37,7 @@ pub async fn handle(
     ctx: &BrokerContext,
     req: MetadataRequest,
     version: i16,
+    node: &NodeInfo,
 ) -> (MetadataResponse, String) {
     // v4+ lets the client forbid auto-creation (the Java consumer does).
     let client_allows_create = version < 4 || req.allow_auto_topic_creation;
@@ -85,9 +87,9 @@ pub async fn handle(
     }
 
     let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(ctx.node.node_id))
-        .with_host(StrBytes::from_string(ctx.node.host.clone()))
-        .with_port(ctx.node.port);
+        .with_node_id(BrokerId(node.node_id))
+        .with_host(StrBytes::from_string(node.host.clone()))
+        .with_port(node.port);
     let line = format!(
         "metadata {asked} -> {} topic(s){}",
         topics.len(),

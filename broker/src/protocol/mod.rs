@@ -60,6 +60,8 @@ pub mod offset_for_leader_epoch;
 pub mod outcome;
 pub mod produce;
 pub mod response;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod unsupported;
 
 use std::sync::atomic::AtomicI64;
@@ -77,6 +79,8 @@ use crate::group::{
     delete_groups, describe_groups, find_coordinator, heartbeat, join, leave, list_groups,
     offset_commit, offset_delete, offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
 };
+use crate::security::session::Session;
+use crate::security::{Listener, Security};
 use crate::shutdown;
 use crate::stats::Stats;
 use crate::topics::{TopicError, Topics};
@@ -91,8 +95,14 @@ pub struct BrokerContext {
     /// The group coordinator: groups, members and committed offsets.
     pub groups: Arc<GroupCoordinator>,
     pub config: Config,
-    /// This broker as clients should reach it: node 0, the advertised host and port.
+    /// This broker as the clients of its first listener should reach it: node 0, the
+    /// advertised host and port. Metadata and FindCoordinator answer with the node of
+    /// the listener the request came in on (`Session::listener`).
     pub node: NodeInfo,
+    /// Every listener, in `Config::listeners`' order (for `advertised.listeners`).
+    pub listeners: Vec<Arc<Listener>>,
+    /// The user file and the failed-login brake of the SASL listeners.
+    pub security: Security,
     /// Becomes `true` on shutdown: long-polling fetches answer at once.
     pub shutdown: shutdown::Receiver,
     /// The next producer id handed out by InitProducerId.
@@ -109,15 +119,26 @@ impl BrokerContext {
         topics: Arc<Topics>,
         groups: Arc<GroupCoordinator>,
         config: Config,
-        node: NodeInfo,
+        listeners: Vec<Arc<Listener>>,
+        security: Security,
         shutdown: shutdown::Receiver,
     ) -> BrokerContext {
+        let node = listeners.first().map_or_else(
+            || NodeInfo {
+                node_id: 0,
+                host: "127.0.0.1".into(),
+                port: 9092,
+            },
+            |l| l.node.clone(),
+        );
         BrokerContext {
             events: topics.events().clone(),
             topics,
             groups,
             config,
             node,
+            listeners,
+            security,
             shutdown,
             next_producer_id: AtomicI64::new(init_producer_id::first_producer_id()),
             stats: Stats::default(),
@@ -155,6 +176,11 @@ pub enum ProtocolError {
          so the producer notices (as Kafka does)"
     )]
     UnacknowledgedProduceFailed { failed: usize },
+    #[error(
+        "{api:?} before authentication: only ApiVersions, SaslHandshake and \
+         SaslAuthenticate are allowed until SASL succeeds (as in Kafka, the connection closes)"
+    )]
+    Unauthenticated { api: ApiKey },
     #[error("cannot decode {api:?} v{version} request: {reason}")]
     Decode {
         api: ApiKey,
@@ -173,11 +199,12 @@ pub enum ProtocolError {
 /// see `response.rs`), or `None` when the request gets no response (Produce with acks=0).
 pub type Answer = Result<Option<Response>, ProtocolError>;
 
-/// Decodes the request in `frame` (sent by `peer`), runs it and encodes the response.
+/// Decodes the request in `frame` (sent by the client of `session`), runs it and
+/// encodes the response.
 pub async fn handle_request(
     ctx: &BrokerContext,
     mut frame: Bytes,
-    peer: Option<std::net::SocketAddr>,
+    session: &mut Session,
 ) -> Answer {
     if frame.len() < 8 {
         return Err(ProtocolError::TooShort { len: frame.len() });
@@ -253,6 +280,15 @@ pub async fn handle_request(
             },
         });
     }
+    // A SASL listener's client must authenticate first (`security/session.rs`).
+    if !session.may_send(api) {
+        ctx.stats.request(
+            outcome::api_name(api),
+            version,
+            ResponseError::IllegalSaslState.code(),
+        );
+        return Err(ProtocolError::Unauthenticated { api });
+    }
     let header: RequestHeader = decode(&mut frame, api, api.request_header_version(version))?;
     let reply = Reply {
         api,
@@ -260,7 +296,7 @@ pub async fn handle_request(
         correlation_id: header.correlation_id,
     };
     let started = std::time::Instant::now();
-    let answer = dispatch(ctx, &mut frame, reply, &header, peer).await;
+    let answer = dispatch(ctx, &mut frame, reply, &header, session).await;
     ctx.stats.latency(outcome::api_name(api), started.elapsed());
     answer
 }
@@ -272,8 +308,9 @@ async fn dispatch(
     frame: &mut Bytes,
     reply: Reply,
     header: &RequestHeader,
-    peer: Option<std::net::SocketAddr>,
+    session: &mut Session,
 ) -> Answer {
+    let peer = session.peer;
     let (api, version) = (reply.api, reply.version);
     let groups: &GroupCoordinator = &ctx.groups;
     let answer = match api {
@@ -329,7 +366,8 @@ async fn dispatch(
         }
         ApiKey::Metadata => {
             let req = decode(frame, api, version)?;
-            respond(ctx, reply, metadata::handle(ctx, req, version).await)
+            let node = &session.listener.node;
+            respond(ctx, reply, metadata::handle(ctx, req, version, node).await)
         }
         ApiKey::OffsetCommit => {
             let req = decode(frame, api, version)?;
@@ -345,7 +383,8 @@ async fn dispatch(
         }
         ApiKey::FindCoordinator => {
             let req = decode(frame, api, version)?;
-            let answer = find_coordinator::handle(groups, req, version, &ctx.node).await;
+            let answer =
+                find_coordinator::handle(groups, req, version, &session.listener.node).await;
             respond(ctx, reply, answer)
         }
         ApiKey::JoinGroup => {
@@ -475,6 +514,19 @@ async fn dispatch(
                 reply,
                 describe_cluster::handle(ctx, req, version).await,
             )
+        }
+        ApiKey::SaslHandshake => {
+            let req = decode(frame, api, version)?;
+            respond(
+                ctx,
+                reply,
+                sasl_handshake::handle(ctx, session, req, version),
+            )
+        }
+        ApiKey::SaslAuthenticate => {
+            let req = decode(frame, api, version)?;
+            let answer = sasl_authenticate::handle(ctx, session, req, version).await;
+            respond(ctx, reply, answer)
         }
         // Not in the table: already refused by the version check in `handle_request`.
         _ => Err(ProtocolError::UnsupportedApi {
@@ -610,7 +662,9 @@ mod tests {
     use kafka_protocol::protocol::Encodable;
 
     use super::{api_versions, handle_request, BrokerContext, ProtocolError};
-    use crate::group::{GroupCoordinator, NodeInfo};
+    use crate::group::GroupCoordinator;
+    use crate::security::session::Session;
+    use crate::security::{Listener, Security};
     use crate::topics::Topics;
     use crate::Config;
 
@@ -629,13 +683,18 @@ mod tests {
         };
         let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics"));
         let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator");
-        let node = NodeInfo {
-            node_id: 0,
-            host: "127.0.0.1".into(),
-            port: 9092,
-        };
+        let listener = Arc::new(Listener::plaintext("127.0.0.1:9092".parse().expect("addr")));
+        let security = Security::open(&config).expect("security");
         let (_stop, shutdown) = crate::shutdown::channel();
-        let ctx = BrokerContext::new(topics, groups.clone(), config, node, shutdown);
+        let ctx = BrokerContext::new(
+            topics,
+            groups.clone(),
+            config,
+            vec![listener.clone()],
+            security,
+            shutdown,
+        );
+        let mut session = Session::new(listener, None, None);
         for &(api, min, max) in api_versions::SUPPORTED {
             for version in [min, max] {
                 let mut frame = BytesMut::new();
@@ -645,7 +704,7 @@ mod tests {
                     .with_correlation_id(7)
                     .encode(&mut frame, api.request_header_version(version))
                     .expect("header encodes");
-                let answer = handle_request(&ctx, Bytes::from(frame), None).await;
+                let answer = handle_request(&ctx, Bytes::from(frame), &mut session).await;
                 assert!(
                     !matches!(
                         answer,

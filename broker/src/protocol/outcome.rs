@@ -39,7 +39,9 @@ top_level!(
     ListGroupsResponse,
     ApiVersionsResponse,
     InitProducerIdResponse,
-    DescribeClusterResponse
+    DescribeClusterResponse,
+    SaslHandshakeResponse,
+    SaslAuthenticateResponse
 );
 
 /// Answers with one error code per partition, grouped by topic.
@@ -184,6 +186,8 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
         _ => "Other",
     }
 }

@@ -232,7 +232,6 @@ impl Tour {
             }
         };
         let mut config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             data_dir: data_dir.clone(),
             log_requests: false,
@@ -242,12 +241,13 @@ impl Tour {
             log_cleaner_backoff: LOG_CLEANER_BACKOFF,
             ..Config::default()
         };
+        config.listen(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.log.index_interval_bytes = INDEX_INTERVAL_BYTES;
         let broker = Broker::start(config.clone())
             .await
             .context("cannot start the embedded broker")?;
         // A restart (chapter 6) comes back on the same ports.
-        config.listen = broker.addr();
+        config.listen(broker.addr());
         config.http = broker.http_addr();
         let tour = Tour {
             out: Out::from_env(),
