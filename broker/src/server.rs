@@ -118,7 +118,7 @@ impl Broker {
         // or a taken port, fails the start before the data dir is touched (or created).
         // Connections that arrive while the logs open wait in the listen backlog.
         let security = Security::open(&config)?;
-        let acceptor = Security::acceptor(&config)?;
+        let acceptors = Security::acceptors(&config)?;
         let mut sockets = Vec::with_capacity(config.listeners.len());
         for listener_config in &config.listeners {
             let addr = listener_config.addr;
@@ -130,11 +130,7 @@ impl Broker {
                 host: advertised_host(listener_config, bound),
                 port: i32::from(listener_config.advertised_port.unwrap_or(bound.port())),
             };
-            let tls = listener_config
-                .protocol
-                .uses_tls()
-                .then(|| acceptor.clone())
-                .flatten();
+            let tls = acceptors.of(listener_config.protocol);
             let listener = Listener::new(listener_config.clone(), bound, node, tls);
             sockets.push((socket, Arc::new(listener)));
         }

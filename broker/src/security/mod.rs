@@ -29,7 +29,7 @@ pub mod session;
 pub mod tls;
 pub mod users;
 
-use crate::config::{Config, ListenerConfig};
+use crate::config::{ClientAuth, Config, ListenerConfig, SecurityProtocol, TlsConfig};
 use crate::group::NodeInfo;
 
 /// Why the security settings cannot be used.
@@ -129,12 +129,47 @@ impl Security {
         })
     }
 
-    /// The TLS acceptor, built once, if any listener uses TLS.
-    pub fn acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, SecurityError> {
-        let needed = config.listeners.iter().any(|l| l.protocol.uses_tls());
-        match (&config.tls, needed) {
-            (Some(tls), true) => Ok(Some(tls::acceptor(tls)?)),
-            _ => Ok(None),
+    /// The TLS acceptors, built once: one for the SSL listeners (with `ssl.client.auth`)
+    /// and one for the SASL_SSL listeners, whose clients authenticate with SASL, so no
+    /// client certificate is asked for (Kafka ignores `ssl.client.auth` there too,
+    /// KIP-684). `None` where no listener needs one.
+    pub fn acceptors(config: &Config) -> Result<Acceptors, SecurityError> {
+        let wants = |p: SecurityProtocol| config.listeners.iter().any(|l| l.protocol == p);
+        let Some(settings) = &config.tls else {
+            return Ok(Acceptors::default());
+        };
+        let ssl = if wants(SecurityProtocol::Ssl) {
+            Some(tls::acceptor(settings)?)
+        } else {
+            None
+        };
+        let sasl_ssl = if wants(SecurityProtocol::SaslSsl) {
+            let no_client_auth = TlsConfig {
+                client_auth: ClientAuth::None,
+                ..settings.clone()
+            };
+            Some(tls::acceptor(&no_client_auth)?)
+        } else {
+            None
+        };
+        Ok(Acceptors { ssl, sasl_ssl })
+    }
+}
+
+/// The TLS acceptors of [`Security::acceptors`].
+#[derive(Clone, Default)]
+pub struct Acceptors {
+    pub ssl: Option<tokio_rustls::TlsAcceptor>,
+    pub sasl_ssl: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Acceptors {
+    /// The acceptor of a listener with `protocol` (`None` for the plain ones).
+    pub fn of(&self, protocol: SecurityProtocol) -> Option<tokio_rustls::TlsAcceptor> {
+        match protocol {
+            SecurityProtocol::Ssl => self.ssl.clone(),
+            SecurityProtocol::SaslSsl => self.sasl_ssl.clone(),
+            SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => None,
         }
     }
 }
@@ -142,7 +177,6 @@ impl Security {
 /// How a listener protects its connections, in words for the start-up line, and
 /// whether it checks who the clients are (SASL, or required client certificates).
 pub fn protection(listener: &ListenerConfig, config: &Config) -> (String, bool) {
-    use crate::config::{ClientAuth, SecurityProtocol};
     let mechanisms = || {
         config
             .sasl

@@ -22,6 +22,8 @@
 //! - [`external`]: finding kcat, Python and chromium; found → run, missing → skip or fail.
 //! - [`disk`]: what a partition's segments hold, read with the log's own framing.
 //! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
+//! - [`security`]: a CA, certificates and a user file made for one test, and a broker
+//!   with a listener of each security protocol.
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
 //!   [`backend_tests!`] macro that runs it per backend.
 
@@ -31,6 +33,7 @@ pub mod disk;
 pub mod external;
 pub mod groups;
 pub mod http;
+pub mod security;
 pub mod wire;
 
 use std::future::Future;
