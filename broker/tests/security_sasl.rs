@@ -253,7 +253,7 @@ async fn a_secured_listener_without_its_settings_stops_the_start_with_the_reason
     let ca = TestCa::new();
     let users = ca.users_file();
     let err = TestBroker::builder()
-        .config(|c| security::every_protocol(c))
+        .config(security::every_protocol)
         .start()
         .await
         .expect_err("no certificate");

@@ -11,11 +11,14 @@
 //!   understand, with an error that says so; the rdkafka backend keeps them in `extra` and hands
 //!   them to librdkafka unchanged.
 
+pub mod security;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::assignor::AssignmentStrategy;
 use crate::error::{Error, Result};
+pub use security::{SaslMechanism, SecurityConfig, SecurityProtocol};
 
 /// Which implementation runs behind the public API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,6 +157,8 @@ pub struct ClientConfig {
     pub metadata_max_age: Duration,
     /// Which implementation runs behind the public types.
     pub backend: Backend,
+    /// `security.protocol`, `sasl.*` and `ssl.*`: how to reach a secured cluster.
+    pub security: SecurityConfig,
     /// Properties only the rdkafka backend understands, passed to librdkafka unchanged.
     pub extra: Vec<(String, String)>,
 }
@@ -169,6 +174,7 @@ impl ClientConfig {
             retry_backoff: Duration::from_millis(100),
             metadata_max_age: Duration::from_secs(300),
             backend: Backend::Native,
+            security: SecurityConfig::new(),
             extra: Vec::new(),
         }
     }
@@ -180,6 +186,10 @@ impl ClientConfig {
                 key: "bootstrap.servers".into(),
                 message: "no bootstrap server given; pass host:port, e.g. localhost:9092".into(),
             });
+        }
+        // librdkafka checks its own (it knows mechanisms that need no password).
+        if self.backend == Backend::Native {
+            self.security.validate()?;
         }
         Ok(())
     }
@@ -194,7 +204,20 @@ impl ClientConfig {
             "retries" => self.retries = parse_num(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
             "metadata.max.age.ms" => self.metadata_max_age = parse_ms(key, value)?,
-            _ => return Ok(false),
+            _ => match self.security.set(key, value) {
+                Ok(known) => return Ok(known),
+                // A value only librdkafka knows (`sasl.mechanism=GSSAPI`): its call, under
+                // the key the mapping writes (librdkafka's), so it overrides that one.
+                Err(_) if self.backend == Backend::Rdkafka => {
+                    let key = if key == "sasl.mechanism" {
+                        "sasl.mechanisms"
+                    } else {
+                        key
+                    };
+                    self.extra.push((key.to_string(), value.to_string()));
+                }
+                Err(e) => return Err(e),
+            },
         }
         Ok(true)
     }
@@ -218,13 +241,22 @@ impl ClientConfig {
     }
 }
 
-const COMMON_KEYS: [&str; 6] = [
+const COMMON_KEYS: [&str; 15] = [
     "bootstrap.servers",
     "client.id",
     "request.timeout.ms",
     "retries",
     "retry.backoff.ms",
     "metadata.max.age.ms",
+    security::KEYS[0],
+    security::KEYS[1],
+    security::KEYS[2],
+    security::KEYS[3],
+    security::KEYS[4],
+    security::KEYS[5],
+    security::KEYS[6],
+    security::KEYS[7],
+    security::KEYS[8],
 ];
 
 /// Producer settings.
@@ -612,16 +644,21 @@ mod tests {
     fn native_rejects_unknown_keys_and_rdkafka_keeps_them() {
         let mut p = ProducerConfig::new("localhost:9092");
         let err = p
-            .set("security.protocol", "SASL_SSL")
+            .set("socket.keepalive.enable", "true")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("security.protocol"), "{err}");
+        assert!(err.contains("socket.keepalive.enable"), "{err}");
         assert!(err.contains("--backend rdkafka"), "{err}");
+        assert!(p.set("sasl.mechanism", "GSSAPI").is_err());
         p.client.backend = Backend::Rdkafka;
-        p.set("security.protocol", "SASL_SSL").unwrap();
+        p.set("socket.keepalive.enable", "true").unwrap();
+        p.set("sasl.mechanism", "GSSAPI").unwrap();
         assert_eq!(
             p.client.extra,
-            vec![("security.protocol".to_string(), "SASL_SSL".to_string())]
+            vec![
+                ("socket.keepalive.enable".to_string(), "true".to_string()),
+                ("sasl.mechanisms".to_string(), "GSSAPI".to_string())
+            ]
         );
     }
 

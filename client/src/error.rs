@@ -118,6 +118,29 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The TLS handshake with a broker failed (an untrusted certificate, a name that does
+    /// not match, a broker that does not speak TLS on that port).
+    #[error(
+        "TLS with {addr} failed: {message}; check ssl.ca.location and the broker's certificate"
+    )]
+    Tls {
+        /// `host:port` of the broker.
+        addr: String,
+        /// rustls' reason.
+        message: String,
+    },
+    /// The broker refused our SASL login. Not retriable: the same credentials fail again.
+    #[error(
+        "SASL {mechanism} login to {addr} failed: {message}; check sasl.username and sasl.password"
+    )]
+    Authentication {
+        /// `host:port` of the broker.
+        addr: String,
+        /// The mechanism used.
+        mechanism: String,
+        /// The broker's reason.
+        message: String,
+    },
     /// A configuration value is wrong.
     #[error("config `{key}`: {message}")]
     Config {

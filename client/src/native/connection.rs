@@ -1,5 +1,6 @@
 //! One TCP connection to one broker: framing, correlation ids, request/response with the
-//! kafka-protocol codecs, and ApiVersions negotiation.
+//! kafka-protocol codecs, and ApiVersions negotiation; TLS and SASL when the client's
+//! `security.protocol` asks for them (`security.rs`).
 //!
 //! Where it sits: producer/reader/admin → metadata (`Cluster`) → **connection** → broker.
 //!
@@ -34,11 +35,12 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::security::Secure;
 use crate::error::{Error, Result};
 
 /// The largest response frame we accept (a Fetch is bounded by fetch.max.bytes, 50 MiB).
@@ -51,8 +53,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 1, 12),
+    (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DeleteTopics, 1, 6),
 ];
 
@@ -84,11 +88,13 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Connect to `addr` (`host:port`) and negotiate API versions.
+    /// Connect to `addr` (`host:port`), inside TLS and logged in with SASL when `secure`
+    /// says so, and negotiate API versions.
     pub(crate) async fn connect(
         addr: &str,
         client_id: &str,
         request_timeout: Duration,
+        secure: &Secure,
     ) -> Result<Connection> {
         let stream = match tokio::time::timeout(request_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
@@ -107,7 +113,16 @@ impl Connection {
         };
         // Small requests (metadata, acks=0 produce) should not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+        let (mut rd, mut wr) =
+            match tokio::time::timeout(request_timeout, secure.wrap(stream, addr)).await {
+                Ok(halves) => halves?,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: format!("the TLS handshake with {addr}"),
+                        after: request_timeout,
+                    })
+                }
+            };
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         let waiters: Arc<Mutex<HashMap<i32, (&'static str, Waiter)>>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
@@ -160,6 +175,7 @@ impl Connection {
             reader,
         };
         conn.negotiate().await?;
+        secure.login(&conn).await?;
         Ok(conn)
     }
 
@@ -424,7 +440,7 @@ fn decode_api_versions(
 /// application drops the records of earlier frames, `reserve` reuses the same memory, so
 /// a stream of large Fetch answers does not fault in fresh pages for each one.
 async fn read_loop(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut (dyn AsyncRead + Send + Unpin),
     waiters: &Mutex<HashMap<i32, (&'static str, Waiter)>>,
     addr: &str,
 ) -> Error {
@@ -460,7 +476,7 @@ async fn read_loop(
 
 /// Read until `buf` holds at least `want` bytes.
 async fn fill(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut (dyn AsyncRead + Send + Unpin),
     buf: &mut BytesMut,
     want: usize,
 ) -> std::io::Result<()> {

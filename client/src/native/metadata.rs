@@ -24,11 +24,14 @@ use crate::admin::{BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMeta
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
 use crate::native::connection::Connection;
+use crate::native::security::Secure;
 
 /// Brokers, topics and open connections, shared by every task of one client.
 #[derive(Debug)]
 pub(crate) struct Cluster {
     config: ClientConfig,
+    /// TLS and SASL, read from the config once.
+    secure: Arc<Secure>,
     state: Mutex<State>,
 }
 
@@ -47,8 +50,10 @@ impl Cluster {
     /// A cluster view with nothing known yet.
     pub(crate) fn new(config: ClientConfig) -> Result<Arc<Cluster>> {
         config.validate()?;
+        let secure = Secure::new(&config.security)?;
         Ok(Arc::new(Cluster {
             config,
+            secure,
             state: Mutex::new(State::default()),
         }))
     }
@@ -62,6 +67,16 @@ impl Cluster {
         self.fetch(Some(&[]), false).await.map(|_| ())
     }
 
+    /// A new connection to `addr`, outside the pool, whose requests may wait up to
+    /// `timeout` (the group coordinator's JoinGroup waits for a whole rebalance).
+    pub(crate) async fn open(
+        &self,
+        addr: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Connection> {
+        Connection::connect(addr, &self.config.client_id, timeout, &self.secure).await
+    }
+
     /// A connection to `addr`, reusing an open one.
     pub(crate) async fn connection_to(&self, addr: &str) -> Result<Arc<Connection>> {
         if let Some(c) = self.lock().connections.get(addr) {
@@ -69,9 +84,7 @@ impl Cluster {
                 return Ok(c.clone());
             }
         }
-        let conn = Arc::new(
-            Connection::connect(addr, &self.config.client_id, self.config.request_timeout).await?,
-        );
+        let conn = Arc::new(self.open(addr, self.config.request_timeout).await?);
         // Another task may have connected meanwhile; keep the first open one.
         let mut state = self.lock();
         match state.connections.get(addr) {

@@ -4,7 +4,8 @@
 //! The reading order is the crate's, in `lib.rs`: it follows a record out through
 //! [`accumulator`] → [`batch`] → [`producer`] → [`metadata`] → [`connection`], and back in
 //! through [`completed_fetch`] (a Fetch answer's batches, decoded) to [`reader`] and
-//! [`consumer`]; [`admin`] sits beside them.
+//! [`consumer`]; [`admin`] sits beside them. [`security`] (TLS, and SASL with [`scram`])
+//! wraps each new connection when `security.protocol` asks for it.
 
 pub(crate) mod accumulator;
 pub(crate) mod admin;
@@ -15,3 +16,5 @@ pub(crate) mod consumer;
 pub(crate) mod metadata;
 pub(crate) mod producer;
 pub(crate) mod reader;
+pub(crate) mod scram;
+pub(crate) mod security;

@@ -37,6 +37,9 @@ fn common(c: &ClientConfig) -> RdConfig {
         )
         // librdkafka logs through the `log` crate; keep its chatter to real problems.
         .set("log_level", "3");
+    for (key, value) in c.security.rdkafka_properties() {
+        rd.set(key, value);
+    }
     rd
 }
 
@@ -226,7 +229,7 @@ mod tests {
             .push(("partition.assignment.strategy".into(), "range".into()));
         let rd = consumer(&c);
         assert_eq!(rd.get("security.protocol"), Some("SASL_SSL"));
-        assert_eq!(rd.get("sasl.mechanism"), Some("PLAIN"));
+        assert_eq!(rd.get("sasl.mechanisms"), Some("PLAIN"));
         assert_eq!(rd.get("partition.assignment.strategy"), Some("range"));
         assert_eq!(rd.get("group.id"), Some("g"));
         let rd = consumer(&ConsumerConfig::new("localhost:9092", "g"));

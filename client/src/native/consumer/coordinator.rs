@@ -84,7 +84,7 @@ impl Coordinator {
         let join_timeout = client
             .request_timeout
             .max(config.rebalance_timeout + Duration::from_secs(5));
-        let conn = Connection::connect(&addr, &client.client_id, join_timeout).await?;
+        let conn = cluster.open(&addr, join_timeout).await?;
         tracing::debug!(%group, %addr, "found the group coordinator");
         Ok(Coordinator {
             addr,
