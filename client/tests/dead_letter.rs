@@ -2,20 +2,26 @@
 //! failing on one record sends it to `<topic>.dlq`, with its key, value and headers and
 //! Kafka Connect's error headers; a handler that fails once and then succeeds is retried;
 //! the other records are handled once; and the group's committed offset is past the bad
-//! record, so a new member of the group does not see it again. Written once, run per
-//! backend against our broker, and with rdkafka against librdkafka's mock cluster.
+//! record, so a new member of the group does not see it again. And when the dead-letter
+//! topic refuses the record, `handle` fails and commits nothing: the group hands the
+//! record out again. Written once, run per backend against our broker, and (but the
+//! refusal, which needs a topic config) with rdkafka against librdkafka's mock cluster.
 // Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
 use minikafka_client::dead_letter::{self, DeadLetterQueue, Outcome};
-use minikafka_client::{Backend, Consumer, ConsumerEvent, ConsumerRecord, Offset, Producer};
-use minikafka_client::{ProducerRecord, RecordMetadata};
+use minikafka_client::{Admin, Backend, Consumer, ConsumerEvent, ConsumerRecord, NewTopic};
+use minikafka_client::{Error, KafkaCode, Offset, Producer, ProducerRecord, RecordMetadata};
 use minikafka_testkit::cluster::read_n;
 use minikafka_testkit::{backend_tests, within, Cluster};
 
-backend_tests!(a_record_that_keeps_failing_goes_to_the_dlq_and_the_group_moves_past_it);
+backend_tests!(
+    a_record_that_keeps_failing_goes_to_the_dlq_and_the_group_moves_past_it;
+    // The mock cluster takes no topic configs (max.message.bytes) to refuse a record with.
+    ours_only: a_refused_dead_letter_commits_nothing,
+);
 
 const TOPIC: &str = "orders";
 const GROUP: &str = "billing";
@@ -178,4 +184,93 @@ async fn check_dead_letter(
         got.headers[0].key, "trace-id",
         "the original headers come first"
     );
+}
+
+/// The dead-letter topic exists with a `max.message.bytes` below any dead-letter record
+/// (a batch header alone is 61 bytes; the error headers add more), so the broker refuses
+/// the poison's: `handle` fails, nothing is committed, and a new member of the group
+/// starts at the poison again. Never lost: at worst handled (or dead-lettered) again.
+async fn a_refused_dead_letter_commits_nothing(backend: Backend, cluster: &mut Cluster) {
+    let admin = Admin::new(cluster.client_config(backend))
+        .await
+        .expect("admin");
+    let topics = [
+        NewTopic::new("payments", 1),
+        NewTopic::new("payments.dlq", 1).config("max.message.bytes", "100"),
+    ];
+    within("create topics", admin.create_topics(&topics))
+        .await
+        .expect("create topics");
+    let producer = Producer::new(cluster.producer_config(backend))
+        .await
+        .expect("producer");
+    for value in ["ok-0", "poison", "ok-2"] {
+        let record = ProducerRecord::new("payments").value(value);
+        within("send", producer.send(record)).await.expect("send");
+    }
+    producer.close().await;
+
+    let mut config = cluster.member_config(backend, "payers");
+    config.enable_auto_commit = false;
+    let mut consumer = Consumer::new(config.clone()).await.expect("consumer");
+    consumer.subscribe(&["payments"]).await.expect("subscribe");
+    let dlq = DeadLetterQueue::new(cluster.producer_config(backend), 2)
+        .await
+        .expect("dead-letter queue");
+    let fail_on_poison = |r: &ConsumerRecord| {
+        let poison = r.value.as_deref() == Some(b"poison");
+        async move {
+            if poison {
+                Err("cannot pay")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let record = next_record(&mut consumer).await;
+    assert_eq!(record.offset, 0);
+    let outcome = within("handle", dlq.handle(&consumer, &record, fail_on_poison))
+        .await
+        .expect("handle");
+    assert_eq!(outcome, Outcome::Handled { attempts: 1 });
+    within("commit", consumer.commit()).await.expect("commit");
+
+    let record = next_record(&mut consumer).await;
+    assert_eq!(record.offset, 1);
+    let result = within("handle", dlq.handle(&consumer, &record, fail_on_poison)).await;
+    let err = result.expect_err("the DLQ refuses the record");
+    assert!(
+        matches!(
+            err,
+            Error::Kafka {
+                code: KafkaCode::MessageTooLarge,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The application stops at the error; without auto-commit, close commits nothing.
+    within("close", consumer.close()).await.expect("close");
+    dlq.close().await;
+
+    let mut again = Consumer::new(config).await.expect("a new member");
+    again.subscribe(&["payments"]).await.expect("subscribe");
+    let record = next_record(&mut again).await;
+    assert_eq!(
+        (record.offset, record.value.as_deref()),
+        (1, Some(&b"poison"[..])),
+        "the poison comes again"
+    );
+    within("close", again.close()).await.expect("close");
+}
+
+async fn next_record(consumer: &mut Consumer) -> ConsumerRecord {
+    within("a record", async {
+        loop {
+            if let ConsumerEvent::Record(r) = consumer.recv().await.expect("recv") {
+                return r;
+            }
+        }
+    })
+    .await
 }
