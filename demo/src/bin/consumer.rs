@@ -79,7 +79,13 @@ struct Args {
     dlq: bool,
     /// With --dlq: how many times a value is tried before it goes to the dead-letter topic
     /// (parsing JSON fails the same way each time, so 1 is enough here).
-    #[arg(long, value_name = "N", default_value_t = 1, requires = "dlq")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "dlq",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     dlq_attempts: u32,
 }
 
