@@ -16,12 +16,13 @@
 //! | key       | the original key, unchanged (so one key lands on one DLQ partition)   |
 //! | value     | the original value, unchanged                                          |
 //! | headers   | the original headers, then the error headers below                     |
-//! | partition | chosen by the partitioner from the key (murmur2), as for any record    |
+//! | partition | chosen by the partitioner from the key (murmur2; sticky if keyless)    |
 //! | timestamp | the time it was dead-lettered; the original one is a header, so the DLQ's retention counts from the failure, not from the original write |
 //!
 //! The error headers are Kafka Connect's (`errors.deadletterqueue.context.headers.enable`
-//! in a sink connector), the names most Kafka tools and users already know. Their values
-//! are UTF-8 text, as Connect writes them, so `kcat -f '%h'` or
+//! in a sink connector): Connect ships with Apache Kafka, so its DLQ headers are the ones
+//! Kafka users and their tools most likely know. Their values are UTF-8 text, as Connect
+//! writes them (Spring Kafka's `kafka_dlt-*` are binary), so `kcat -f '%h'` or
 //! `kafka-console-consumer --property print.headers=true` shows them as they are:
 //!
 //! | header                                    | value                                  |
@@ -29,23 +30,25 @@
 //! | `__connect.errors.topic`                  | original topic                         |
 //! | `__connect.errors.partition`              | original partition, decimal            |
 //! | `__connect.errors.offset`                 | original offset, decimal               |
+//! | `__connect.errors.timestamp` *            | original timestamp, ms since the epoch |
 //! | `__connect.errors.exception.class.name`   | the Rust type of the handler's error   |
 //! | `__connect.errors.exception.message`      | the handler's last error (`Display`)   |
-//! | `__connect.errors.timestamp` *            | original timestamp, ms since the epoch |
 //! | `__connect.errors.attempts` *             | how many times the handler ran         |
 //!
-//! \* Connect has no header for these two (Spring Kafka has `kafka_dlt-original-timestamp`,
-//! binary); they follow Connect's naming so one prefix finds every error header. An
-//! original header with one of these names (a record dead-lettered twice) is replaced,
-//! since this client keeps header keys unique (`record.rs`).
+//! \* Connect has no header for these two (for the first, Spring Kafka has
+//! `kafka_dlt-original-timestamp`, binary); they follow Connect's naming so one prefix
+//! finds every error header. An original header with one of the seven names (a record
+//! dead-lettered twice) is replaced, since this client keeps header keys unique
+//! (`record.rs`).
 //!
 //! # Creating the `.dlq` topic
 //!
-//! Like Connect's and Spring's, the DLQ topic is an ordinary topic that the first
-//! dead-letter record creates: the producer asks for it with `allow.auto.create.topics`
-//! (on by default) and a broker with `auto.create.topics.enable` (minikafka's default, and
-//! Kafka's) creates it with its default partition count. On a cluster that does not
-//! auto-create, create it beforehand ([`crate::Admin::create_topic`]).
+//! The DLQ topic is an ordinary topic, created by the first dead-letter record: the
+//! producer asks for it with `allow.auto.create.topics` (on by default), and a broker with
+//! `auto.create.topics.enable` (minikafka's default, and Kafka's) creates it with its
+//! default partition count (`num.partitions`). On a cluster that does not auto-create,
+//! create it beforehand ([`crate::Admin::create_topic`]), as Spring Kafka expects too
+//! (Kafka Connect creates its DLQ topic itself, through the admin API).
 //!
 //! # What must stay true
 //! - A record is never committed past before it is handled or its dead-letter record is
@@ -144,9 +147,10 @@ pub enum Outcome {
 /// let dlq = DeadLetterQueue::new(ProducerConfig::new("localhost:9092"), 3).await?;
 /// loop {
 ///     let ConsumerEvent::Record(record) = consumer.recv().await? else { continue };
+///     // The handler: here, the value must be UTF-8 text.
 ///     let outcome = dlq
 ///         .handle(&consumer, &record, |r| async move {
-///             serde_json_like_parse(r.value.as_deref().unwrap_or_default())
+///             std::str::from_utf8(r.value.as_deref().unwrap_or_default()).map(drop)
 ///         })
 ///         .await?;
 ///     if let Outcome::DeadLettered { dead_letter, .. } = outcome {
@@ -156,7 +160,6 @@ pub enum Outcome {
 /// }
 /// consumer.commit().await?; // what was handled since the last dead letter
 /// # Ok(()) }
-/// # fn serde_json_like_parse(_: &[u8]) -> Result<(), std::str::Utf8Error> { Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct DeadLetterQueue {
