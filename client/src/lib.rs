@@ -17,10 +17,13 @@
 //!    (`native/reader.rs`); `native/completed_fetch.rs` decodes the answer's batches.
 //! 7. [`consumer`]: the public group [`Consumer`]: subscribe, rebalance events, commits
 //!    (`native/consumer/`).
-//! 8. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
+//! 8. [`dead_letter`]: the [`DeadLetterQueue`] after the consumer: a handler retried up to
+//!    N times, then the record sent to `<topic>.dlq` with Kafka Connect's error headers,
+//!    acknowledged, and only then committed past.
+//! 9. [`assignor`]: partition assignment for consumer groups (roundrobin, range), run by
 //!    the group leader on the client side.
-//! 9. [`admin`]: create/delete topics, metadata.
-//! 10. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
+//! 10. [`admin`]: create/delete topics, metadata.
+//! 11. [`error`]: every error, with what to do about it; Kafka codes by Kafka's names.
 //!
 //! # Backends
 //!
@@ -34,6 +37,7 @@ pub mod admin;
 pub mod assignor;
 pub mod config;
 pub mod consumer;
+pub mod dead_letter;
 pub mod error;
 mod native;
 pub mod partitioner;
@@ -49,6 +53,7 @@ pub use config::{
     ProducerConfig, ReaderConfig,
 };
 pub use consumer::{Consumer, ConsumerEvent, TopicPartition};
+pub use dead_letter::DeadLetterQueue;
 pub use error::{Error, KafkaCode, Result};
 pub use producer::{DeliveryFuture, Producer};
 pub use reader::PartitionReader;
@@ -81,10 +86,14 @@ mod tests {
         p: &Producer,
         r: &mut PartitionReader,
         a: &Admin,
+        c: &Consumer,
+        d: &DeadLetterQueue,
+        rec: &ConsumerRecord,
     ) {
         send_sync::<Producer>();
         send_sync::<PartitionReader>();
         send_sync::<Admin>();
+        send_sync::<DeadLetterQueue>();
         send_sync::<DeliveryFuture>();
         send(&p.send(ProducerRecord::new("t")));
         send(&p.enqueue(ProducerRecord::new("t")));
@@ -93,6 +102,7 @@ mod tests {
         send(&r.next());
         send(&a.list_topics());
         send(&a.create_topic("t", 1));
+        send(&d.handle(c, rec, |_| async { Ok::<(), String>(()) }));
     }
 
     #[test]

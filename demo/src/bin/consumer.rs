@@ -18,6 +18,13 @@
 //! - Each planned stop (Ctrl+C, `--max-messages`, stdout closed) commits, with the wait
 //!   bounded by `COMMIT_WAIT`, and then leaves the group even if the commit failed.
 //! - A failed commit or leave exits 1, saying messages may be seen again.
+//! - With `--dlq`, a value that is not JSON is not printed: after `--dlq-attempts` tries
+//!   it goes to `<topic>.dlq` through `minikafka_client::DeadLetterQueue` (original key,
+//!   value and headers, plus Kafka Connect's `__connect.errors.*` headers), and a line
+//!   says where. Auto-commit is off then (a `--config enable.auto.commit=true` wins) and
+//!   each record is committed once it was printed or its dead-letter record acknowledged,
+//!   so a crash makes a record come again, never skips it. Without `--dlq`, nothing of
+//!   this runs: a value that is not JSON is printed as text.
 //!
 //! `cargo run -p minikafka-demo --bin consumer -- --topic demo-topic --group demo-group`
 
@@ -28,8 +35,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use minikafka_client::dead_letter::{dead_letter_topic, Outcome};
 use minikafka_client::{
-    Backend, Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, OffsetReset, TopicPartition,
+    Backend, Consumer, ConsumerConfig, ConsumerEvent, ConsumerRecord, DeadLetterQueue, OffsetReset,
+    ProducerConfig, TopicPartition,
 };
 
 #[derive(Debug, Parser)]
@@ -63,6 +72,21 @@ struct Args {
     /// Extra consumer property, key=value (repeatable), e.g. --config session.timeout.ms=10000.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
+    /// Send values that are not JSON to the dead-letter topic `<topic>.dlq` (with the error
+    /// and where they came from in its headers) instead of printing them, and commit past
+    /// them; each record is committed once handled.
+    #[arg(long)]
+    dlq: bool,
+    /// With --dlq: how many times a value is tried before it goes to the dead-letter topic
+    /// (parsing JSON fails the same way each time, so 1 is enough here).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "dlq",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    dlq_attempts: u32,
 }
 
 /// `--help` for `--session-timeout-ms`, with the client's default (written once, in
@@ -109,12 +133,34 @@ async fn run() -> Result<()> {
     if let Some(ms) = args.heartbeat_interval_ms {
         config.heartbeat_interval = Duration::from_millis(ms);
     }
+    if args.dlq {
+        // Commit each record once it is handled (below), never one still being handled.
+        config.enable_auto_commit = false;
+    }
     for kv in &args.config {
         let (key, value) = minikafka_demo::config_pair(kv)?;
         config.set(key, value)?;
     }
 
     let session_timeout_ms = config.session_timeout.as_millis();
+    let auto_commit = config.enable_auto_commit;
+    let dlq = if args.dlq {
+        // The same cluster, backend and connection settings as the consumer.
+        let mut producer = ProducerConfig::new(&args.bootstrap_server);
+        producer.client = config.client.clone();
+        producer.client.client_id = "minikafka-demo-consumer-dlq".into();
+        let dlq = DeadLetterQueue::new(producer, args.dlq_attempts)
+            .await
+            .context("cannot start the dead-letter queue's producer")?;
+        eprintln!(
+            "--dlq: values that are not JSON go to `{}` after {} attempt(s)",
+            dead_letter_topic(&args.topic),
+            dlq.max_attempts()
+        );
+        Some(dlq)
+    } else {
+        None
+    };
     let mut consumer = Consumer::new(config)
         .await
         .with_context(|| format!("cannot start the consumer for {}", args.bootstrap_server))?;
@@ -131,6 +177,7 @@ async fn run() -> Result<()> {
 
     let mut per_partition: BTreeMap<TopicPartition, u64> = BTreeMap::new();
     let mut total = 0u64;
+    let mut dead_lettered = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let stopped_by = loop {
@@ -146,7 +193,17 @@ async fn run() -> Result<()> {
         };
         match event {
             ConsumerEvent::Record(record) => {
-                if print_record(&record).is_err() {
+                let printed = match &dlq {
+                    None => print_record(&record),
+                    Some(dlq) => {
+                        let outcome = handle(dlq, &consumer, &record, auto_commit).await?;
+                        if let Outcome::DeadLettered { .. } = outcome {
+                            dead_lettered += 1;
+                        }
+                        print_outcome(&record, &outcome)
+                    }
+                };
+                if printed.is_err() {
                     // `consumer | head`: the reader went away. Stop as cleanly as on Ctrl+C.
                     break "stdout closed";
                 }
@@ -174,7 +231,14 @@ async fn run() -> Result<()> {
         )),
     };
     let closed = consumer.close().await;
+    if let Some(dlq) = &dlq {
+        dlq.close().await;
+    }
     let mut summary = format!("summary: {total} messages\n");
+    if args.dlq {
+        let topic = dead_letter_topic(&args.topic);
+        summary += &format!("  sent to {topic}: {dead_lettered}\n");
+    }
     for (tp, n) in &per_partition {
         summary += &format!("  {} [{}]: {n}\n", tp.topic, tp.partition);
     }
@@ -185,12 +249,76 @@ async fn run() -> Result<()> {
         .context("the next member of the group may see some of these messages again")
 }
 
-/// Prints one record; fails only when stdout is closed (a broken pipe).
-fn print_record(record: &ConsumerRecord) -> std::io::Result<()> {
-    let key = match &record.key {
+/// `--dlq`: parse the value as JSON, up to `--dlq-attempts` times, and send it to the
+/// dead-letter topic if it never parses (which commits past it); commit a record that
+/// parsed unless auto-commit does it.
+async fn handle(
+    dlq: &DeadLetterQueue,
+    consumer: &Consumer,
+    record: &ConsumerRecord,
+    auto_commit: bool,
+) -> Result<Outcome> {
+    let at = format!(
+        "{} [{}] @ {}",
+        record.topic, record.partition, record.offset
+    );
+    let outcome = dlq
+        .handle(consumer, record, |r| async move {
+            match &r.value {
+                Some(v) => serde_json::from_slice::<serde_json::Value>(v).map(drop),
+                None => Ok(()), // a tombstone: nothing to parse
+            }
+        })
+        .await
+        .with_context(|| {
+            format!("{at}: not JSON and not stored in the dead-letter topic; not committed")
+        })?;
+    if let Outcome::Handled { .. } = outcome {
+        if !auto_commit {
+            consumer
+                .commit()
+                .await
+                .with_context(|| format!("cannot commit past {at}"))?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Prints a record `--dlq` handled: as [`print_record`] does, or where it was sent.
+fn print_outcome(record: &ConsumerRecord, outcome: &Outcome) -> std::io::Result<()> {
+    let Outcome::DeadLettered {
+        attempts,
+        error,
+        dead_letter: at,
+    } = outcome
+    else {
+        return print_record(record);
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} [{}] @ {}  key={}\nnot JSON ({error}): sent to {} [{}] @ {} after {attempts} attempt(s)",
+        record.topic,
+        record.partition,
+        record.offset,
+        key(record),
+        at.topic,
+        at.partition,
+        at.offset
+    )?;
+    out.flush()
+}
+
+fn key(record: &ConsumerRecord) -> String {
+    match &record.key {
         Some(k) => String::from_utf8_lossy(k).into_owned(),
         None => "(none)".into(),
-    };
+    }
+}
+
+/// Prints one record; fails only when stdout is closed (a broken pipe).
+fn print_record(record: &ConsumerRecord) -> std::io::Result<()> {
+    let key = key(record);
     let value = match &record.value {
         None => "(no value)".to_owned(),
         Some(v) => match serde_json::from_slice::<serde_json::Value>(v) {
