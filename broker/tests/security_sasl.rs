@@ -72,7 +72,7 @@ async fn before_authentication_only_api_versions_and_sasl_get_through() {
             .find(|k| k.api_key == key as i16)
             .map(|k| (k.min_version, k.max_version))
     };
-    assert_eq!(range(ApiKey::SaslHandshake), Some((1, 1)));
+    assert_eq!(range(ApiKey::SaslHandshake), Some((0, 1)));
     assert_eq!(range(ApiKey::SaslAuthenticate), Some((0, 2)));
     // Anything else before SASL closes the connection, as Kafka does.
     client
@@ -287,4 +287,32 @@ async fn a_secured_listener_without_its_settings_stops_the_start_with_the_reason
         .await
         .expect_err("missing files");
     assert!(err.to_string().contains("missing.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn after_a_v0_handshake_the_tokens_are_raw_frames() {
+    let ca = TestCa::new();
+    let broker = broker(&ca, |_| {}).await;
+    let sasl = security::addr(&broker, SecurityProtocol::SaslPlaintext);
+
+    // Right password: the token is a bare frame, and so is the (empty) answer.
+    let mut client = Client::connect(sasl).await;
+    let req = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+    let hs: SaslHandshakeResponse = client.call(ApiKey::SaslHandshake, 0, &req).await;
+    assert_eq!(hs.error_code, 0);
+    client.send_frame(&plain(USER, PASSWORD)).await;
+    let answer = client.recv_frame().await.expect("a raw answer");
+    assert!(answer.is_empty(), "PLAIN's answer is empty: {answer:?}");
+    let meta: MetadataResponse = client
+        .call(ApiKey::Metadata, 12, &wire::metadata_for(&["t"], true))
+        .await;
+    assert_eq!(meta.topics[0].error_code, 0);
+
+    // Wrong password: no answer can say why, so the connection closes.
+    let mut client = Client::connect(sasl).await;
+    let hs: SaslHandshakeResponse = client.call(ApiKey::SaslHandshake, 0, &req).await;
+    assert_eq!(hs.error_code, 0);
+    client.send_frame(&plain(USER, "wrong")).await;
+    assert!(client.is_closed_by_broker().await);
+    broker.stop().await;
 }

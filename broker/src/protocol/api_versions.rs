@@ -62,7 +62,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),    // v4: states, v5: types filter
-    (ApiKey::SaslHandshake, 1, 1), // v0 (raw tokens) is gone, as in Kafka 4.0
+    (ApiKey::SaslHandshake, 0, 1), // v0: raw tokens follow (librdkafka 2.0 needs it listed)
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),

@@ -181,6 +181,8 @@ pub enum ProtocolError {
          SaslAuthenticate are allowed until SASL succeeds (as in Kafka, the connection closes)"
     )]
     Unauthenticated { api: ApiKey },
+    #[error("SASL authentication with raw tokens (SaslHandshake v0) failed")]
+    RawSaslFailed,
     #[error("cannot decode {api:?} v{version} request: {reason}")]
     Decode {
         api: ApiKey,
@@ -206,6 +208,13 @@ pub async fn handle_request(
     mut frame: Bytes,
     session: &mut Session,
 ) -> Answer {
+    // After SaslHandshake v0 the frame is a raw SASL token, not a request.
+    if session.expects_raw_token() {
+        return match sasl_authenticate::raw_token(ctx, session, &frame).await {
+            Some(reply) => Ok(Some(reply.into())),
+            None => Err(ProtocolError::RawSaslFailed),
+        };
+    }
     if frame.len() < 8 {
         return Err(ProtocolError::TooShort { len: frame.len() });
     }

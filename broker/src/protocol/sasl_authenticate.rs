@@ -16,6 +16,9 @@
 //!   failed-login brake (`security/failed_logins.rs`), and closes the connection.
 //! - An address past its brake is refused before any password is checked.
 //! - Success logs the principal and the mechanism once, at info.
+//! - After a SaslHandshake v0, the same messages come as raw frames, without a request
+//!   header ([`raw_token`]), and are answered as raw frames; a failure there closes the
+//!   connection without an answer, as Kafka does.
 
 use std::time::Instant;
 
@@ -44,6 +47,51 @@ pub async fn handle(
     req: SaslAuthenticateRequest,
     _version: i16,
 ) -> (SaslAuthenticateResponse, String) {
+    let response = SaslAuthenticateResponse::default().with_session_lifetime_ms(0);
+    match exchange(ctx, session, &req.auth_bytes).await {
+        Exchanged::Reply { bytes, line } => (response.with_auth_bytes(Bytes::from(bytes)), line),
+        Exchanged::Failed { code, client, line } => {
+            let response = response
+                .with_error_code(code)
+                .with_error_message(Some(StrBytes::from_string(client)));
+            (response, line)
+        }
+    }
+}
+
+/// A SASL token after a SaslHandshake **v0**: the raw bytes of the frame, outside Kafka's
+/// request framing, answered with raw bytes (Kafka's pre-1.0 framing, still served so that
+/// clients that ask for it work). A failure has no way to say why, so it closes the
+/// connection (after the same delay, log line and count as SaslAuthenticate's).
+pub async fn raw_token(ctx: &BrokerContext, session: &mut Session, token: &[u8]) -> Option<Bytes> {
+    match exchange(ctx, session, token).await {
+        Exchanged::Reply { bytes, line } => {
+            super::log_request(ctx, format!("raw SASL token (SaslHandshake v0): {line}"));
+            Some(Bytes::from(bytes))
+        }
+        Exchanged::Failed { line, .. } => {
+            super::log_request(ctx, format!("raw SASL token (SaslHandshake v0): {line}"));
+            None
+        }
+    }
+}
+
+/// What one SASL message led to.
+enum Exchanged {
+    Reply {
+        bytes: Vec<u8>,
+        line: String,
+    },
+    Failed {
+        code: i16,
+        client: String,
+        line: String,
+    },
+}
+
+/// One SASL message of the connection's exchange: the reply, or the failure (logged,
+/// counted, delayed, and the connection marked to close).
+async fn exchange(ctx: &BrokerContext, session: &mut Session, message: &[u8]) -> Exchanged {
     let ip = session.peer.map(|p| p.ip());
     let step = match std::mem::replace(&mut session.sasl, SaslState::Handshake) {
         SaslState::Token(mechanism) => {
@@ -59,12 +107,12 @@ pub async fn handle(
                         wait.as_secs().max(1)
                     ),
                 },
-                None => first_message(ctx, session, mechanism, &req.auth_bytes),
+                None => first_message(ctx, session, mechanism, message),
             }
         }
         SaslState::Scram(mut scram) => {
             let mechanism = scram_mechanism(&scram);
-            match scram.step(&req.auth_bytes, |_| None) {
+            match scram.step(message, |_| None) {
                 Ok((reply, Some(user))) => Step::Done { reply, user },
                 Ok((_, None)) => Step::Failed {
                     client: "Unexpected SCRAM state".into(),
@@ -81,25 +129,20 @@ pub async fn handle(
         other => {
             session.sasl = other;
             session.close_after_response = true;
-            let response = SaslAuthenticateResponse::default()
-                .with_error_code(ResponseError::IllegalSaslState.code())
-                .with_error_message(Some(StrBytes::from_static_str(
-                    "SaslAuthenticate is not expected now (send SaslHandshake first)",
-                )));
-            return (
-                response,
-                "sasl_authenticate -> ILLEGAL_SASL_STATE, closing".to_string(),
-            );
+            return Exchanged::Failed {
+                code: ResponseError::IllegalSaslState.code(),
+                client: "SaslAuthenticate is not expected now (send SaslHandshake first)".into(),
+                line: "sasl_authenticate -> ILLEGAL_SASL_STATE, closing".into(),
+            };
         }
     };
-    let response = SaslAuthenticateResponse::default().with_session_lifetime_ms(0);
     match step {
         Step::Continue(reply) => {
             let line = format!(
                 "sasl_authenticate -> NONE, {} bytes, one more round",
                 reply.len()
             );
-            (response.with_auth_bytes(Bytes::from(reply)), line)
+            Exchanged::Reply { bytes: reply, line }
         }
         Step::Done { reply, user } => {
             session.sasl = SaslState::Authenticated;
@@ -109,7 +152,7 @@ pub async fn handle(
                 session.principal, session.listener.config
             );
             let line = format!("sasl_authenticate -> NONE, {}", session.principal);
-            (response.with_auth_bytes(Bytes::from(reply)), line)
+            Exchanged::Reply { bytes: reply, line }
         }
         Step::Failed { client, log } => {
             session.close_after_response = true;
@@ -122,13 +165,11 @@ pub async fn handle(
                 ctx.security.failed_logins.record(ip, Instant::now());
             }
             tokio::time::sleep(ctx.config.sasl.failed_authentication_delay).await;
-            let response = response
-                .with_error_code(ResponseError::SaslAuthenticationFailed.code())
-                .with_error_message(Some(StrBytes::from_string(client)));
-            (
-                response,
-                format!("sasl_authenticate -> SASL_AUTHENTICATION_FAILED ({log}), closing"),
-            )
+            Exchanged::Failed {
+                code: ResponseError::SaslAuthenticationFailed.code(),
+                client,
+                line: format!("sasl_authenticate -> SASL_AUTHENTICATION_FAILED ({log}), closing"),
+            }
         }
     }
 }

@@ -11,9 +11,11 @@
 //! | mechanisms  | —                  | [string]: `sasl.enabled.mechanisms`   |
 //!
 //! What must stay true:
-//! - Only v1 is served: v0 meant raw SASL tokens after the handshake, outside Kafka's
-//!   framing, which Kafka 4.0 dropped too (KIP-896). Clients since Kafka 1.0 and every
-//!   librdkafka send v1 and then SaslAuthenticate.
+//! - v1 is followed by SaslAuthenticate requests. After v0 the SASL tokens come as raw
+//!   frames, outside Kafka's request framing (`Session::raw_tokens`, answered by
+//!   `sasl_authenticate::raw_token`), as before Kafka 1.0. v0 must be advertised anyway:
+//!   librdkafka 2.0 (kcat's 2.0.2) counts SaslHandshake v0 in the range as "the broker
+//!   speaks SASL" and refuses SCRAM without it, though it then sends v1.
 //! - On a listener without SASL, or after the mechanism was chosen, the answer is
 //!   ILLEGAL_SASL_STATE; an unknown mechanism gets UNSUPPORTED_SASL_MECHANISM. Both
 //!   close the connection after the answer, as Kafka's authenticator does.
@@ -30,7 +32,7 @@ pub fn handle(
     ctx: &BrokerContext,
     session: &mut Session,
     req: SaslHandshakeRequest,
-    _version: i16,
+    version: i16,
 ) -> (SaslHandshakeResponse, String) {
     let offered = &ctx.config.sasl.mechanisms;
     let mechanisms = offered
@@ -42,7 +44,13 @@ pub fn handle(
         SaslState::Handshake => match asked.parse::<SaslMechanism>() {
             Ok(m) if offered.contains(&m) => {
                 session.sasl = SaslState::Token(m);
-                (0, format!("sasl_handshake {asked} -> NONE, authenticate next"))
+                session.raw_tokens = version == 0;
+                let next = if version == 0 {
+                    "raw SASL tokens next"
+                } else {
+                    "authenticate next"
+                };
+                (0, format!("sasl_handshake {asked} -> NONE, {next}"))
             }
             _ => (
                 ResponseError::UnsupportedSaslMechanism.code(),

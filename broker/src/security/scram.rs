@@ -32,6 +32,8 @@
 //! - An unknown user goes through the same exchange with a made-up credential (a salt
 //!   derived from the name, so it is the same every time) and fails at the proof, as a
 //!   wrong password does: the answers do not tell which names exist.
+//! - client-final must echo server-first's nonce (RFC 5802), or, for librdkafka before
+//!   2.6.1, the client nonce followed by it (see `client_final`).
 //! - Channel binding (`p=`), a mandatory extension (`m=`) and Kafka's delegation tokens
 //!   (`tokenauth=true`) are refused with a reason; an authzid (`a=`) must be the user.
 
@@ -311,7 +313,7 @@ impl ScramServer {
                     gs2_header,
                     nonce,
                 } = *round;
-                let proof = client_final(message, &gs2_header, &nonce)?;
+                let proof = client_final(message, &gs2_header, &nonce, &self.server_nonce)?;
                 let auth_message =
                     format!("{client_first_bare},{server_first},{}", proof.without_proof);
                 let signature = self
@@ -438,7 +440,12 @@ struct ClientFinal {
     proof: Vec<u8>,
 }
 
-fn client_final(message: &str, gs2_header: &str, nonce: &str) -> Result<ClientFinal, ScramError> {
+fn client_final(
+    message: &str,
+    gs2_header: &str,
+    nonce: &str,
+    server_nonce: &str,
+) -> Result<ClientFinal, ScramError> {
     let malformed = |why: &str| ScramError::Malformed(format!("client-final: {why}"));
     let (without_proof, proof) = message
         .rsplit_once(",p=")
@@ -451,8 +458,19 @@ fn client_final(message: &str, gs2_header: &str, nonce: &str) -> Result<ClientFi
     if B64.decode(binding).ok().as_deref() != Some(gs2_header.as_bytes()) {
         return Err(malformed("c= is not the gs2 header of client-first"));
     }
-    if fields.next().and_then(|f| f.strip_prefix("r=")) != Some(nonce) {
-        return Err(malformed("r= is not the nonce of server-first"));
+    let got = fields.next().and_then(|f| f.strip_prefix("r="));
+    // librdkafka before 2.6.1 (kcat's 2.0.2 among them) sends the client nonce twice,
+    // `r=<client nonce><client nonce><server nonce>` (librdkafka#4895); Kafka 3.8.1 to
+    // 3.9 accept it (the full server-first nonce still ends the value, so the proof is
+    // still bound to this exchange), and so does minikafka, in that one exact form.
+    let doubled = nonce
+        .strip_suffix(server_nonce)
+        .map(|client_nonce| format!("{client_nonce}{nonce}"));
+    if got != Some(nonce) && got.is_none_or(|g| Some(g) != doubled.as_deref()) {
+        return Err(ScramError::Malformed(format!(
+            "client-final: r={} is not the nonce of server-first, {nonce}",
+            got.unwrap_or("(none)")
+        )));
     }
     let proof = B64
         .decode(proof)
@@ -545,6 +563,37 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// librdkafka < 2.6.1 repeats its nonce in client-final; that form, and no other
+    /// variation, is accepted.
+    #[test]
+    fn old_librdkafkas_doubled_client_nonce_is_accepted_and_nothing_else() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let credential = Credential::with_salt(ScramHash::Sha256, "pencil", salt, 4096);
+        let snonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let cnonce = "rOprNGfwEbeRWgbNEkqO";
+        let first = format!("n,,n=user,r={cnonce}");
+        let server_first = format!("r={cnonce}{snonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+        let attempt = |r: String| {
+            let mut server = ScramServer::with_nonce(ScramHash::Sha256, snonce.into());
+            server
+                .step(first.as_bytes(), |_| Some(credential.clone()))
+                .unwrap();
+            // The proof over this very AuthMessage, as the client computes it.
+            let without_proof = format!("c=biws,r={r}");
+            let auth = format!("n=user,r={cnonce},{server_first},{without_proof}");
+            let salted = ScramHash::Sha256.salted_password(b"pencil", &credential.salt, 4096);
+            let client_key = ScramHash::Sha256.hmac(&salted, b"Client Key");
+            let sig = ScramHash::Sha256.hmac(&credential.stored_key, auth.as_bytes());
+            let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
+            let last = format!("{without_proof},p={}", B64.encode(proof));
+            server.step(last.as_bytes(), |_| None)
+        };
+        assert!(attempt(format!("{cnonce}{snonce}")).is_ok());
+        assert!(attempt(format!("{cnonce}{cnonce}{snonce}")).is_ok());
+        assert!(attempt(format!("x{cnonce}{snonce}")).is_err());
+        assert!(attempt(snonce.to_string()).is_err());
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Session {
     pub sasl: SaslState,
     /// Close the connection once the response being written is out.
     pub close_after_response: bool,
+    /// SaslHandshake v0 was used: until authenticated, frames are raw SASL tokens.
+    pub raw_tokens: bool,
 }
 
 impl Session {
@@ -79,6 +81,7 @@ impl Session {
             principal: principal.unwrap_or_else(|| ANONYMOUS.to_string()),
             sasl,
             close_after_response: false,
+            raw_tokens: false,
         }
     }
 
@@ -91,6 +94,12 @@ impl Session {
                 ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
             ),
         }
+    }
+
+    /// Whether the next frame is a raw SASL token rather than a request (after a
+    /// SaslHandshake v0, until the exchange ends).
+    pub fn expects_raw_token(&self) -> bool {
+        self.raw_tokens && matches!(self.sasl, SaslState::Token(_) | SaslState::Scram(_))
     }
 
     /// Whether the client has authenticated (always, on a listener without SASL).
