@@ -48,6 +48,10 @@ pub struct Config {
     pub auto_create_topics: bool,
     /// `socket.request.max.bytes`: the largest request frame accepted. Default 100 MiB.
     pub max_request_bytes: usize,
+    /// `fetch.max.bytes` (the broker's): the most a Fetch answer carries, whatever the
+    /// client's `max_bytes` asks (its first batch still goes out whole, KIP-74). Default
+    /// 55 MiB, as in Kafka.
+    pub fetch_max_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
     /// `max.connections.per.ip`: open connections from one client address; one more is
@@ -110,6 +114,7 @@ impl Default for Config {
             num_partitions: 3,
             auto_create_topics: true,
             max_request_bytes: 100 * 1024 * 1024,
+            fetch_max_bytes: 57_671_680,
             max_connections: 1024,
             max_connections_per_ip: usize::MAX,
             connections_max_idle: Duration::from_secs(600),

@@ -19,7 +19,15 @@
 //!   client announcing 2 GiB costs us nothing.
 //! - Requests are handled one at a time, in the order they arrive, so responses
 //!   leave in request order even when the client pipelines (this is what Kafka does:
-//!   it mutes a connection while one of its requests is being processed).
+//!   it mutes a connection while one of its requests is being processed). So one
+//!   connection has at most one request in flight and one response queued: the bytes
+//!   of the requests behind it wait in the socket, and a client that sends faster than
+//!   it reads is slowed by TCP itself. The read buffer holds at most one frame beyond
+//!   the 8 KiB it starts with (`max_request_bytes` bounds that frame).
+//! - `connections.max.idle.ms` bounds every wait on the client: a connection that sends
+//!   no complete request for that long (idle, or dribbling a frame a byte at a time), or
+//!   does not take a response for that long (it stopped reading its socket), is closed
+//!   with a log line. No client holds a task, a buffer or a file forever.
 //! - Garbage, a truncated or oversized frame, an unknown API key, a version Kafka
 //!   does not know, or Produce v0–v2 ends *this* connection with one log line; no
 //!   other client notices. (An API Kafka serves and minikafka does not is answered
@@ -397,11 +405,24 @@ async fn answer(
             }
         }
         writer.flush().await
-    }
-    .await;
-    if let Err(e) = written {
-        debug!("cannot write response, closing: {e}");
-        return false;
+    };
+    // A client that stops reading its socket fills it, and the write waits: it holds only
+    // this connection (and one response), and not forever.
+    let idle = ctx.config.connections_max_idle;
+    match tokio::time::timeout(idle, written).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            debug!("cannot write response, closing: {e}");
+            return false;
+        }
+        Err(_) => {
+            warn!(
+                "closing connection: the client has not read its response for {} s \
+                 (connections.max.idle.ms)",
+                idle.as_secs()
+            );
+            return false;
+        }
     }
     ctx.stats.bytes_out.inc_by(4 + response.len() as u64);
     !session.close_after_response

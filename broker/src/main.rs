@@ -327,6 +327,15 @@ struct ServeArgs {
     /// Largest request frame accepted, in bytes (Kafka: socket.request.max.bytes).
     #[arg(long)]
     max_request_bytes: Option<usize>,
+    /// The most one Fetch answer carries, in bytes, whatever the client asks (Kafka:
+    /// fetch.max.bytes); its first batch still goes out whole.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    fetch_max_bytes: Option<u64>,
+    /// How long a connection may stay without sending a complete request, or without
+    /// reading its response, before it is closed, in milliseconds (Kafka:
+    /// connections.max.idle.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    connections_max_idle_ms: Option<u64>,
     /// Maximum number of open client connections (Kafka: max.connections).
     #[arg(long)]
     max_connections: Option<usize>,
@@ -421,6 +430,15 @@ impl ServeArgs {
         set(&mut config.max_request_bytes, self.max_request_bytes);
         set(&mut config.max_connections, self.max_connections);
         set(
+            &mut config.fetch_max_bytes,
+            self.fetch_max_bytes
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        );
+        set(
+            &mut config.connections_max_idle,
+            self.connections_max_idle_ms.map(Duration::from_millis),
+        );
+        set(
             &mut config.max_connections_per_ip,
             self.max_connections_per_ip
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -510,6 +528,11 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         ("retention_ms", retention_ms),
         ("max_request_bytes", d.max_request_bytes.to_string()),
         ("max_connections", d.max_connections.to_string()),
+        ("fetch_max_bytes", d.fetch_max_bytes.to_string()),
+        (
+            "connections_max_idle_ms",
+            d.connections_max_idle.as_millis().to_string(),
+        ),
         ("max_connections_per_ip", "no limit".to_string()),
         (
             "retention_check_interval_ms",

@@ -8,7 +8,8 @@
 //! 1. Look up every requested partition and subscribe to its appends
 //!    (`Partition::subscribe`) *before* reading, so an append that lands after the read still wakes us.
 //! 2. Read each partition (on the blocking pool) from its fetch offset, within the
-//!    per-partition maximum and what is left of the response's `max_bytes`.
+//!    per-partition maximum and what is left of the response's `max_bytes` (at most
+//!    the broker's `fetch.max.bytes`).
 //! 3. If at least `min_bytes` were read, or a partition has an error, answer now.
 //!    Otherwise sleep until an append to one of the partitions, `max_wait_ms`, or
 //!    broker shutdown, whichever comes first, and go back to 1. No polling.
@@ -147,7 +148,10 @@ pub async fn handle(ctx: &BrokerContext, req: FetchRequest, version: i16) -> (Fe
             })
         })
         .collect();
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // The broker's `fetch.max.bytes` caps what the client asks for, as in Kafka.
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(ctx.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let started = Instant::now();
