@@ -138,11 +138,11 @@ async fn exits_non_zero_with_a_clear_message_without_a_broker() {
 
 #[tokio::test]
 async fn rejects_config_keys_the_native_backend_does_not_know() {
-    let out = run_producer(&["--config", "sasl.mechanism=PLAIN", "--count", "0"]).await;
+    let out = run_producer(&["--config", "socket.keepalive.enable=true", "--count", "0"]).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("sasl.mechanism") && stderr.contains("--backend rdkafka"),
+        stderr.contains("socket.keepalive.enable") && stderr.contains("--backend rdkafka"),
         "{stderr}"
     );
 }
