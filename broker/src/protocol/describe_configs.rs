@@ -211,6 +211,13 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "This broker's id; minikafka is always broker 0.",
         ),
         (
+            "connection.failed.authentication.delay.ms",
+            ms(c.sasl.failed_authentication_delay),
+            "100",
+            ConfigType::Int,
+            "How long a failed SASL authentication waits before its answer (--connection-failed-authentication-delay-ms).",
+        ),
+        (
             "connections.max.idle.ms",
             ms(c.connections_max_idle),
             "600000",
@@ -232,6 +239,13 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "DeleteTopics is allowed.",
         ),
         (
+            "fetch.max.bytes",
+            c.fetch_max_bytes.to_string(),
+            "57671680",
+            ConfigType::Int,
+            "The most one Fetch answer carries (--fetch-max-bytes).",
+        ),
+        (
             "group.initial.rebalance.delay.ms",
             ms(c.group_initial_rebalance_delay),
             "3000",
@@ -251,6 +265,17 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "6000",
             ConfigType::Int,
             "The shortest session timeout a member may ask for.",
+        ),
+        (
+            "listener.security.protocol.map",
+            c.listeners
+                .iter()
+                .map(|l| format!("{}:{}", l.name, l.protocol))
+                .collect::<Vec<_>>()
+                .join(","),
+            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+            ConfigType::String,
+            "The security protocol of each listener (--listener-security-protocol-map).",
         ),
         (
             "listeners",
@@ -292,6 +317,17 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "The most client connections open at once.",
         ),
         (
+            "max.connections.per.ip",
+            if c.max_connections_per_ip == usize::MAX {
+                "2147483647".to_string()
+            } else {
+                c.max_connections_per_ip.to_string()
+            },
+            "2147483647",
+            ConfigType::Int,
+            "The most connections open at once from one client address (--max-connections-per-ip).",
+        ),
+        (
             "node.id",
             ctx.node.node_id.to_string(),
             "-1",
@@ -327,11 +363,32 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "Segment size of __consumer_offsets (--offsets-topic-segment-bytes).",
         ),
         (
+            "sasl.enabled.mechanisms",
+            c.sasl
+                .mechanisms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            "GSSAPI",
+            ConfigType::List,
+            "The SASL mechanisms the SASL listeners offer (--sasl-enabled-mechanisms).",
+        ),
+        (
             "socket.request.max.bytes",
             c.max_request_bytes.to_string(),
             "104857600",
             ConfigType::Int,
             "The largest request accepted.",
+        ),
+        (
+            "ssl.client.auth",
+            c.tls
+                .as_ref()
+                .map_or("none".to_string(), |t| t.client_auth.to_string()),
+            "none",
+            ConfigType::String,
+            "Whether SSL listeners ask clients for a certificate (--ssl-client-auth).",
         ),
     ];
     let mut rows: Vec<(&str, String, &str, ConfigType, String)> = own
