@@ -16,7 +16,8 @@
 //! What must stay true:
 //! - The size is checked against `max_request_bytes` (Kafka's
 //!   `socket.request.max.bytes`) *before* any buffer for it is allocated, so a
-//!   client announcing 2 GiB costs us nothing.
+//!   client announcing 2 GiB costs us nothing. Until a SASL listener's client has
+//!   authenticated, the limit is `sasl.server.max.receive.size` (512 KiB).
 //! - Requests are handled one at a time, in the order they arrive, so responses
 //!   leave in request order even when the client pipelines (this is what Kafka does:
 //!   it mutes a connection while one of its requests is being processed). So one
@@ -184,6 +185,18 @@ impl FrameReader {
     }
 }
 
+/// The largest frame to read next: `socket.request.max.bytes`, or, from a client of a
+/// SASL listener that has not authenticated yet, `sasl.server.max.receive.size`.
+fn max_frame(session: &Session, ctx: &BrokerContext) -> usize {
+    if session.authenticated() {
+        ctx.config.max_request_bytes
+    } else {
+        ctx.config
+            .max_request_bytes
+            .min(ctx.config.sasl.max_receive_size)
+    }
+}
+
 /// The TLS handshake of a connection on an SSL or SASL_SSL listener, bounded by the
 /// idle timeout and by shutdown. `None` (logged) when it fails.
 async fn tls_handshake(
@@ -247,7 +260,7 @@ pub async fn serve(
     let mut reader = FrameReader {
         socket,
         buffer: BytesMut::with_capacity(8 * 1024),
-        max: ctx.config.max_request_bytes,
+        max: max_frame(&session, &ctx),
     };
     let mut writer = BufWriter::new(sink);
     // `kafka_server_connections` on /metrics; the matching `dec` is at the end.
@@ -283,6 +296,7 @@ pub async fn serve(
         if !answer(frame, &mut session, &mut writer, &ctx).await {
             break;
         }
+        reader.max = max_frame(&session, &ctx);
     }
     let _ = writer.shutdown().await;
     ctx.stats.connections.dec();

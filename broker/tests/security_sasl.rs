@@ -316,3 +316,36 @@ async fn after_a_v0_handshake_the_tokens_are_raw_frames() {
     assert!(client.is_closed_by_broker().await);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_stranger_cannot_send_a_big_frame_before_authenticating() {
+    let ca = TestCa::new();
+    let broker = broker(&ca, |c| c.sasl.max_receive_size = 4096).await;
+    let sasl = security::addr(&broker, SecurityProtocol::SaslPlaintext);
+
+    // 64 KiB announced before authenticating: closed before it is read.
+    let mut stranger = Client::connect(sasl).await;
+    stranger.send_raw(&(64 * 1024i32).to_be_bytes()).await;
+    assert!(stranger.is_closed_by_broker().await);
+
+    // The same size after authenticating is a request like any other.
+    let mut client = Client::connect(sasl).await;
+    assert_eq!(handshake(&mut client, "PLAIN").await.error_code, 0);
+    assert_eq!(
+        authenticate(&mut client, &plain(USER, PASSWORD))
+            .await
+            .error_code,
+        0
+    );
+    client.create_topic("big-after-login", 1).await;
+    let value = "v".repeat(64 * 1024);
+    let produced = client
+        .produce(
+            "big-after-login",
+            0,
+            wire::batch(&[(None, value.as_str())], 1),
+        )
+        .await;
+    assert_eq!(produced.error_code, 0);
+    broker.stop().await;
+}

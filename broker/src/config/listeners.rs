@@ -325,6 +325,10 @@ pub struct SaslConfig {
     pub max_failed_authentications: u32,
     /// The window of `max_failed_authentications`. Default 60 s.
     pub failed_authentication_window: Duration,
+    /// `sasl.server.max.receive.size`: the largest frame a SASL listener reads from a
+    /// client that has not authenticated yet (after it, `socket.request.max.bytes`), so
+    /// that a stranger cannot make the broker buffer 100 MiB. Default 512 KiB, as in Kafka.
+    pub max_receive_size: usize,
 }
 
 impl Default for SaslConfig {
@@ -335,6 +339,7 @@ impl Default for SaslConfig {
             failed_authentication_delay: Duration::from_millis(100),
             max_failed_authentications: 5,
             failed_authentication_window: Duration::from_secs(60),
+            max_receive_size: 524_288,
         }
     }
 }
