@@ -34,6 +34,9 @@
 //! [`testing`] is the top: `TestBroker`, a real broker on 127.0.0.1:0 for tests (ours
 //! and yours), built on `server`.
 //!
+//! [`fuzzing`] (hidden) holds the entry points of the `cargo fuzz` targets, which the
+//! normal test suite replays too (`docs/fuzzing.md`).
+//!
 //! ## One produce, step by step
 //!
 //! 1. `server.rs: run` accepts the connection → `connection.rs: serve` reads a frame.
@@ -81,6 +84,8 @@ pub mod connection;
 pub mod error_codes;
 pub mod events;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod http;
 pub mod inspect;

@@ -317,7 +317,8 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
 
 /// Applies one stored batch of `__consumer_offsets` to `map`: the replay step, shared
 /// with `inspect groups`, which feeds it the batches of the segment files it reads.
-/// Returns the offset after the batch, or `None` when the bytes are not a batch header.
+/// Returns the offset after the batch (saturating at `i64::MAX`: the bytes come from a
+/// file, so any offset can be there), or `None` when the bytes are not a batch header.
 pub fn apply_batch(map: &mut BTreeMap<OffsetKey, CommittedOffset>, batch: &[u8]) -> Option<i64> {
     let header = BatchHeader::parse(batch).ok()?;
     match record::records(batch) {
@@ -331,7 +332,7 @@ pub fn apply_batch(map: &mut BTreeMap<OffsetKey, CommittedOffset>, batch: &[u8])
             header.base_offset
         ),
     }
-    Some(header.last_offset() + 1)
+    Some(header.last_offset().saturating_add(1))
 }
 
 fn apply_record(
@@ -496,6 +497,30 @@ mod tests {
         let mut map = BTreeMap::new();
         apply_record(&mut map, 0, Some(Bytes::from_static(&[0xff])), None);
         assert!(map.is_empty());
+    }
+
+    /// Found by the `offsets_records` fuzz target (`fuzz/regressions/`): a batch whose
+    /// last offset is `i64::MAX` overflowed "the offset after it" and panicked.
+    #[test]
+    fn a_batch_at_the_last_offset_does_not_overflow() {
+        let key = OffsetKey {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        };
+        let mut batch = record::build(
+            &[NewRecord {
+                key: Some(encode_key(&key)),
+                value: None,
+                headers: Vec::new(),
+                timestamp: 0,
+            }],
+            0,
+            Compression::None,
+        );
+        record_batch::set_base_offset(&mut batch, i64::MAX);
+        let mut map = BTreeMap::new();
+        assert_eq!(apply_batch(&mut map, &batch), Some(i64::MAX));
     }
 
     #[test]

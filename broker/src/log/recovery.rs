@@ -53,7 +53,7 @@ use super::index::IndexEntry;
 use memmap2::{Advice, Mmap, MmapOptions};
 
 use super::lazy_segment::LazySegment;
-use super::record_batch::{check_frame, frames, BatchError};
+use super::record_batch::{check_frame, frames, BatchError, BatchHeader};
 use super::segment::{due_entries, max_with, parse_file_name, Segment};
 use super::time_index::TimeEntry;
 use super::LogError;
@@ -145,6 +145,20 @@ pub fn scan(
             });
             break;
         }
+        // Both indexes store offsets relative to the segment's base as u32: a batch
+        // whose offsets do not fit cannot be indexed (Kafka's
+        // `LogSegmentOffsetOverflowException`), so it is damage, and the cut is here.
+        if !fits_segment(base_offset, &h) {
+            out.cut = Some(Cut {
+                position,
+                reason: BatchError::InvalidRecords(format!(
+                    "batch offsets {}..+{} do not fit segment {base_offset} (relative offsets are u32)",
+                    h.base_offset, h.last_offset_delta
+                ))
+                .to_string(),
+            });
+            break;
+        }
         let max = max_with(out.max, &h);
         let last = (
             out.entries.last().copied(),
@@ -160,6 +174,17 @@ pub fn scan(
         out.records += h.record_count as u64;
     }
     Ok(out)
+}
+
+/// Whether every offset of batch `h` fits a segment based at `segment_base`: no
+/// overflow past `i64::MAX`, and each offset's distance from the base fits the u32
+/// relative offset of the `.index` and `.timeindex` entries.
+pub fn fits_segment(segment_base: i64, h: &BatchHeader) -> bool {
+    h.base_offset >= segment_base
+        && h.last_offset_delta >= 0
+        && h.base_offset
+            .checked_add(i64::from(h.last_offset_delta))
+            .is_some_and(|last| last - segment_base <= i64::from(u32::MAX))
 }
 
 /// The first `size` bytes of a `.log`, mapped read-only for [`scan`] (`None` when
@@ -251,7 +276,7 @@ fn quick_load(seg: &mut Segment, index_interval: u32) -> Result<bool, LogError> 
             return Ok(false); // an entry is missing: the index is short
         }
         match seg.header_at(pos) {
-            Ok(Some(h)) if h.base_offset >= expected && h.magic == 2 => {
+            Ok(Some(h)) if h.base_offset >= expected && h.magic == 2 && fits_segment(base, &h) => {
                 pos += h.total_len() as u64;
                 expected = h.last_offset() + 1;
             }

@@ -233,6 +233,25 @@ fn crash_bad_crc_in_the_middle_cuts_there() {
     assert_eq!(all_bytes(&log), stored[..7].concat());
 }
 
+/// Found by the `recovery` fuzz target (`fuzz/regressions/recovery/`): a batch whose
+/// base offset is 2^32 past the segment's base has relative offset 0 in a u32 index
+/// entry. The scan took it, the rebuilt index refused the entry, and the partition did
+/// not open at all. Now it is damage like any other: the cut is there.
+#[test]
+fn crash_batch_offsets_past_a_u32_from_the_base_are_cut() {
+    let (log, stored, _d) = crash_case(|dir, stored| {
+        let path = dir.join(file_name(0, "log"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = stored[..7].concat().len();
+        // baseOffset is outside the CRC: the batch still checks.
+        bytes[at..at + 8].copy_from_slice(&(1i64 << 32).to_be_bytes());
+        std::fs::write(&path, bytes).unwrap();
+    });
+    assert_eq!(log.log_end_offset(), 21);
+    assert_eq!(all_bytes(&log), stored[..7].concat());
+    assert_eq!(log.append(&batch(1, 1, 1)).unwrap().base_offset, 21);
+}
+
 #[test]
 fn deleted_or_zeroed_index_is_rebuilt() {
     for zero in [false, true] {
