@@ -35,6 +35,8 @@ use crate::log::recovery::CLEAN_SHUTDOWN_FILE;
 use crate::log::segment::file_name;
 use crate::log::PartitionLog;
 use crate::protocol::{handle_request, BrokerContext};
+use crate::security::session::Session;
+use crate::security::{Listener, Security};
 use crate::topics::Topics;
 use crate::Config;
 
@@ -77,14 +79,49 @@ pub async fn requests(data: &[u8]) {
     config.offsets_topic_segment_bytes = 1 << 20;
     let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics open"));
     let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator open");
+    // An odd first byte puts the connection on a SASL_PLAINTEXT listener (with one user,
+    // alice / alice-secret), so the SASL state machine and SCRAM parser are fuzzed too;
+    // an even one on a PLAINTEXT listener, where every API is open.
+    let sasl = data.first().is_some_and(|b| b & 1 == 1);
+    let bound: std::net::SocketAddr = ([127, 0, 0, 1], 9092).into();
     let node = NodeInfo {
         node_id: 0,
         host: "127.0.0.1".into(),
         port: 9092,
     };
+    let listener = if sasl {
+        let users = dir.path().join("users.txt");
+        let mut file = crate::security::users::Users::default();
+        file.add(
+            "alice",
+            "alice-secret",
+            &[crate::security::scram::ScramHash::Sha256],
+        )
+        .expect("add user");
+        file.save(&users).expect("save users");
+        config.sasl.users = Some(users);
+        config.sasl.failed_authentication_delay = std::time::Duration::ZERO;
+        config.listeners = vec![crate::config::ListenerConfig::new(
+            crate::config::SecurityProtocol::SaslPlaintext,
+            bound,
+        )];
+        let listener_config = config.listeners[0].clone();
+        Arc::new(Listener::new(listener_config, bound, node, None))
+    } else {
+        Arc::new(Listener::plaintext(bound))
+    };
+    let security = Security::open(&config).expect("security");
     let (_stop, shutdown) = crate::shutdown::channel();
     let max = config.max_request_bytes;
-    let ctx = BrokerContext::new(topics, groups.clone(), config, node, shutdown);
+    let ctx = BrokerContext::new(
+        topics,
+        groups.clone(),
+        config,
+        vec![listener.clone()],
+        security,
+        shutdown,
+    );
+    let mut session = Session::new(listener, None, None);
 
     let mut rest = data;
     while rest.len() >= 4 {
@@ -98,7 +135,7 @@ pub async fn requests(data: &[u8]) {
         let frame = Bytes::copy_from_slice(&rest[4..4 + size]);
         rest = &rest[4 + size..];
         let correlation_id = frame.get(4..8).map(<[u8]>::to_vec);
-        match handle_request(&ctx, frame, None).await {
+        match handle_request(&ctx, frame, &mut session).await {
             Ok(Some(response)) => {
                 let bytes = response
                     .to_bytes()
