@@ -21,6 +21,12 @@
 //! - The file is trimmed to exactly its entries on roll and on close.
 //! - The map is dropped before the file's length changes, so no access can fall past
 //!   the end of the file.
+//! - Every byte of the file is allocated before it is mapped (`storage::allocate`, a
+//!   real `fallocate`, not a sparse `ftruncate`): a write through the map never needs
+//!   a new block, so a full disk shows as ENOSPC when the index is created or grown
+//!   (open, roll) and never as a SIGBUS at the first touch of a page.
+//! - Writes through the map tell the storage seam what they overwrite
+//!   (`storage::before_map_write`), for its simulated power cut.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -28,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
+use super::storage;
 use super::LogError;
 
 /// One kind of index entry.
@@ -67,6 +74,8 @@ pub struct IndexFile<E> {
     /// `None` until something is written ([`IndexFile::writable`]), and always when the
     /// file is shorter than one entry (it cannot be mapped).
     mmap: Option<MmapMut>,
+    /// Every block of the file's `len` bytes is allocated (see the module docs).
+    allocated: bool,
     entries: Vec<E>,
 }
 
@@ -141,6 +150,7 @@ impl<E: Entry> IndexFile<E> {
             file,
             len,
             mmap: None,
+            allocated: false,
             entries,
         };
         if let Some(bytes) = preallocate {
@@ -153,6 +163,12 @@ impl<E: Entry> IndexFile<E> {
     /// shorter than one entry (nothing to write into).
     fn writable(&mut self) -> Result<Option<&mut MmapMut>, LogError> {
         if self.mmap.is_none() && self.len >= E::LEN as u64 {
+            if !self.allocated {
+                // A file preallocated sparse (by an older broker) gets its blocks now.
+                storage::allocate(&self.file, &self.path, self.len, self.len)
+                    .map_err(|e| LogError::io(&self.path, e))?;
+                self.allocated = true;
+            }
             self.mmap = Some(map(&self.file, &self.path)?);
         }
         Ok(self.mmap.as_mut())
@@ -190,7 +206,12 @@ impl<E: Entry> IndexFile<E> {
             return Err(self.corrupt(format!("entry {e:?} does not follow {:?}", self.last())));
         }
         let at = self.entries.len() * E::LEN;
+        let recording = storage::recording(&self.path);
+        let path = self.path.clone();
         if let Some(m) = self.writable()? {
+            if recording {
+                storage::before_map_write(&path, at as u64, &m[at..at + E::LEN]);
+            }
             e.encode(&mut m[at..at + E::LEN]);
         }
         self.entries.push(e);
@@ -208,9 +229,18 @@ impl<E: Entry> IndexFile<E> {
     /// later open cannot read them back.
     pub fn truncate_entries(&mut self, keep: usize) -> Result<(), LogError> {
         let keep = keep.min(self.entries.len());
+        let before = self.entries.len();
         self.entries.truncate(keep);
         if self.len > (keep * E::LEN) as u64 {
+            let recording = storage::recording(&self.path);
+            let path = self.path.clone();
             if let Some(m) = self.writable()? {
+                let from = keep * E::LEN;
+                if recording {
+                    // Only the entries' bytes change: the tail after them is zeros.
+                    let end = (before * E::LEN).clamp(from, m.len());
+                    storage::before_map_write(&path, from as u64, &m[from..end]);
+                }
                 m[keep * E::LEN..].fill(0);
             }
         }
@@ -243,9 +273,19 @@ impl<E: Entry> IndexFile<E> {
             self.flush()?;
         }
         self.mmap = None;
-        self.file
-            .set_len(want as u64)
-            .map_err(|e| LogError::io(&self.path, e))?;
+        if want as u64 > self.len {
+            // Growing: every block allocated now, or ENOSPC now (see the module docs).
+            if let Err(e) = storage::allocate(&self.file, &self.path, self.len, want as u64) {
+                // Back to the length it had, so the file is as before the call.
+                let _ = self.file.set_len(self.len);
+                return Err(LogError::io(&self.path, e));
+            }
+            self.allocated = true;
+        } else {
+            self.file
+                .set_len(want as u64)
+                .map_err(|e| LogError::io(&self.path, e))?;
+        }
         self.len = want as u64;
         Ok(())
     }
@@ -269,15 +309,14 @@ impl<E: Entry> IndexFile<E> {
     /// `flush` plus `sync_data` on the file (its size may have changed).
     pub fn sync(&self) -> Result<(), LogError> {
         self.flush()?;
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+        storage::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))
     }
 
     /// Closes the map and deletes the file (a missing file is fine).
     pub fn delete(self) -> Result<(), LogError> {
         let path = self.path.clone();
         drop(self);
+        storage::forget(&path);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -22,7 +22,6 @@
 //! `File` would do nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use std::time::SystemTime;
 
 use super::index::{IndexEntry, OffsetIndex};
 use super::record_batch::{frame_len, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::storage;
 use super::time_index::{TimeEntry, TimeIndex};
 use super::LogError;
 
@@ -129,28 +129,6 @@ impl FileSlice {
             .map_err(|e| LogError::io(&self.path, e))?;
         Ok(buf)
     }
-}
-
-/// Writes `parts` back to back at `position` with one `pwritev` (more only if the
-/// kernel writes less): a batch's patched header and its records, without first
-/// copying them into one buffer.
-fn write_all_at(file: &File, parts: &[&[u8]], position: u64) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    let mut bufs = &mut slices[..];
-    let mut position = position;
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match rustix::io::pwritev(file, bufs, position) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                position += n as u64;
-                IoSlice::advance_slices(&mut bufs, n);
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 impl std::fmt::Debug for Segment {
@@ -260,8 +238,11 @@ impl Segment {
                 self.time_index.append(time)?;
             }
         }
-        if let Err(e) = write_all_at(&self.file, &[head, body], position) {
-            // Best effort: the write failed already, and that is the error to report.
+        if let Err(e) = storage::write_at(&self.file, &self.path, &[head, body], position) {
+            // A full disk (ENOSPC) or a failing one (EIO): cut back what was written
+            // in part and drop the entries just added, so the files and the state in
+            // memory are exactly as before. Best effort: the write failed already,
+            // and that is the error to report.
             let _ = self.file.set_len(position);
             let _ = self.index.truncate_to_position(position);
             let _ = self
@@ -468,9 +449,7 @@ impl Segment {
 
     /// `sync_data` on the `.log` (data reaches the disk) and a sync of both indexes.
     pub fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))?;
+        storage::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))?;
         self.index.sync()?;
         self.time_index.sync()
     }
@@ -480,6 +459,7 @@ impl Segment {
         self.index.delete()?;
         self.time_index.delete()?;
         drop(self.file);
+        storage::forget(&self.path);
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
