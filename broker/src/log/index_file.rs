@@ -21,10 +21,15 @@
 //! - The file is trimmed to exactly its entries on roll and on close.
 //! - The map is dropped before the file's length changes, so no access can fall past
 //!   the end of the file.
-//! - Every byte of the file is allocated before it is mapped (`storage::allocate`, a
-//!   real `fallocate`, not a sparse `ftruncate`): a write through the map never needs
-//!   a new block, so a full disk shows as ENOSPC when the index is created or grown
-//!   (open, roll) and never as a SIGBUS at the first touch of a page.
+//! - No write through the map lands on a block the file system has not allocated: a
+//!   preallocated file is sparse (`ftruncate`), and a store into a hole needs a new
+//!   block, which on a full disk the kernel can only refuse with SIGBUS. So blocks are
+//!   allocated with a real `fallocate` ([`ALLOCATE_CHUNK`] bytes at a time,
+//!   `storage::allocate`) before the map reaches them: when the file is grown (the
+//!   first chunk, at segment creation and roll) and when an entry reaches the next
+//!   chunk. A full disk is an ENOSPC error there, with nothing changed. Zeroing the
+//!   entries after a truncation punches a hole (`FALLOC_FL_PUNCH_HOLE`), which frees
+//!   blocks rather than needing them.
 //! - Writes through the map tell the storage seam what they overwrite
 //!   (`storage::before_map_write`), for its simulated power cut.
 
@@ -36,6 +41,11 @@ use memmap2::MmapMut;
 
 use super::storage;
 use super::LogError;
+
+/// Bytes of an index file allocated at a time (see the module docs): 8,192 offset
+/// entries. A segment's indexes then hold at most this much more disk than their
+/// entries, not the whole `segment.index.bytes`.
+pub const ALLOCATE_CHUNK: u64 = 64 * 1024;
 
 /// One kind of index entry.
 pub trait Entry: Copy + std::fmt::Debug + PartialEq {
@@ -74,8 +84,9 @@ pub struct IndexFile<E> {
     /// `None` until something is written ([`IndexFile::writable`]), and always when the
     /// file is shorter than one entry (it cannot be mapped).
     mmap: Option<MmapMut>,
-    /// Every block of the file's `len` bytes is allocated (see the module docs).
-    allocated: bool,
+    /// The first `allocated` bytes of the file have their blocks (see the module docs);
+    /// 0 until known.
+    allocated: u64,
     entries: Vec<E>,
 }
 
@@ -150,7 +161,7 @@ impl<E: Entry> IndexFile<E> {
             file,
             len,
             mmap: None,
-            allocated: false,
+            allocated: 0,
             entries,
         };
         if let Some(bytes) = preallocate {
@@ -163,12 +174,6 @@ impl<E: Entry> IndexFile<E> {
     /// shorter than one entry (nothing to write into).
     fn writable(&mut self) -> Result<Option<&mut MmapMut>, LogError> {
         if self.mmap.is_none() && self.len >= E::LEN as u64 {
-            if !self.allocated {
-                // A file preallocated sparse (by an older broker) gets its blocks now.
-                storage::allocate(&self.file, &self.path, self.len, self.len)
-                    .map_err(|e| LogError::io(&self.path, e))?;
-                self.allocated = true;
-            }
             self.mmap = Some(map(&self.file, &self.path)?);
         }
         Ok(self.mmap.as_mut())
@@ -206,6 +211,7 @@ impl<E: Entry> IndexFile<E> {
             return Err(self.corrupt(format!("entry {e:?} does not follow {:?}", self.last())));
         }
         let at = self.entries.len() * E::LEN;
+        self.ensure_allocated((at + E::LEN) as u64)?;
         let recording = storage::recording(&self.path);
         let path = self.path.clone();
         if let Some(m) = self.writable()? {
@@ -215,6 +221,22 @@ impl<E: Entry> IndexFile<E> {
             e.encode(&mut m[at..at + E::LEN]);
         }
         self.entries.push(e);
+        Ok(())
+    }
+
+    /// Allocates the blocks up to `end` (rounded up to a whole [`ALLOCATE_CHUNK`], at
+    /// most the file's length) if they are not yet: ENOSPC here, never SIGBUS later.
+    fn ensure_allocated(&mut self, end: u64) -> Result<(), LogError> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end
+            .div_ceil(ALLOCATE_CHUNK)
+            .saturating_mul(ALLOCATE_CHUNK)
+            .min(self.len);
+        storage::allocate(&self.file, &self.path, self.allocated, target)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        self.allocated = target;
         Ok(())
     }
 
@@ -231,17 +253,29 @@ impl<E: Entry> IndexFile<E> {
         let keep = keep.min(self.entries.len());
         let before = self.entries.len();
         self.entries.truncate(keep);
-        if self.len > (keep * E::LEN) as u64 {
-            let recording = storage::recording(&self.path);
-            let path = self.path.clone();
+        let from = (keep * E::LEN) as u64;
+        if self.len <= from {
+            return Ok(());
+        }
+        if self.mmap.is_some() && storage::recording(&self.path) {
+            // Only the entries' bytes change: the tail after them is zeros.
+            let end = ((before * E::LEN) as u64).clamp(from, self.len);
+            if let Some(m) = &self.mmap {
+                storage::before_map_write(&self.path, from, &m[from as usize..end as usize]);
+            }
+        }
+        // A hole reads as zeros, and frees the blocks instead of needing them.
+        let punched = storage::punch_hole(&self.file, &self.path, from, self.len)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        if punched {
+            // The block holding `from` is still allocated (zeroed in part); the ones
+            // after it are holes again.
+            self.allocated = self.allocated.min(from / 4096 * 4096);
+        } else {
+            // No holes on this file system: write the zeros.
+            self.ensure_allocated(self.len)?;
             if let Some(m) = self.writable()? {
-                let from = keep * E::LEN;
-                if recording {
-                    // Only the entries' bytes change: the tail after them is zeros.
-                    let end = (before * E::LEN).clamp(from, m.len());
-                    storage::before_map_write(&path, from as u64, &m[from..end]);
-                }
-                m[keep * E::LEN..].fill(0);
+                m[from as usize..].fill(0);
             }
         }
         Ok(())
@@ -273,20 +307,24 @@ impl<E: Entry> IndexFile<E> {
             self.flush()?;
         }
         self.mmap = None;
-        if want as u64 > self.len {
-            // Growing: every block allocated now, or ENOSPC now (see the module docs).
-            if let Err(e) = storage::allocate(&self.file, &self.path, self.len, want as u64) {
-                // Back to the length it had, so the file is as before the call.
-                let _ = self.file.set_len(self.len);
-                return Err(LogError::io(&self.path, e));
-            }
-            self.allocated = true;
-        } else {
-            self.file
-                .set_len(want as u64)
-                .map_err(|e| LogError::io(&self.path, e))?;
-        }
+        let old = self.len;
+        self.file
+            .set_len(want as u64)
+            .map_err(|e| LogError::io(&self.path, e))?;
         self.len = want as u64;
+        self.allocated = self.allocated.min(self.len);
+        if self.len > old {
+            // Growing (a new active segment): the chunk where the next entry goes is
+            // allocated now, so a full disk shows here, at creation or roll.
+            let next = ((self.entries.len() + 1) * E::LEN) as u64;
+            if let Err(e) = self.ensure_allocated(next) {
+                // Back to the length it had, so the file is as before the call.
+                let _ = self.file.set_len(old);
+                self.len = old;
+                self.allocated = self.allocated.min(old);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 

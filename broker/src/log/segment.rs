@@ -230,6 +230,45 @@ impl Segment {
             max,
             self.index_interval,
         );
+        let written = self.write_with_entries(head, body, position, entry, time);
+        if let Err(e) = written {
+            // A full disk (ENOSPC) or a failing one (EIO), at an index entry or at the
+            // write: cut back what was written in part and drop the entries just
+            // added, so the files and the state in memory are exactly as before. Best
+            // effort: the first failure is the error to report.
+            let _ = self.file.set_len(position);
+            if self
+                .index
+                .last()
+                .is_some_and(|e| u64::from(e.position) >= position)
+            {
+                let _ = self.index.truncate_to_position(position);
+            }
+            let rel = (h.base_offset - self.base_offset) as u32;
+            if self
+                .time_index
+                .last()
+                .is_some_and(|e| e.relative_offset >= rel)
+            {
+                let _ = self.time_index.truncate_to_offset(rel);
+            }
+            return Err(e);
+        }
+        self.size += (head.len() + body.len()) as u64;
+        self.next_offset = h.last_offset() + 1;
+        self.max = max;
+        Ok(position)
+    }
+
+    /// The index entries due for a batch, then the batch itself at `position`.
+    fn write_with_entries(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        position: u64,
+        entry: Option<IndexEntry>,
+        time: Option<TimeEntry>,
+    ) -> Result<(), LogError> {
         if let Some(entry) = entry {
             self.index.append(entry)?;
         }
@@ -238,22 +277,8 @@ impl Segment {
                 self.time_index.append(time)?;
             }
         }
-        if let Err(e) = storage::write_at(&self.file, &self.path, &[head, body], position) {
-            // A full disk (ENOSPC) or a failing one (EIO): cut back what was written
-            // in part and drop the entries just added, so the files and the state in
-            // memory are exactly as before. Best effort: the write failed already,
-            // and that is the error to report.
-            let _ = self.file.set_len(position);
-            let _ = self.index.truncate_to_position(position);
-            let _ = self
-                .time_index
-                .truncate_to_offset((h.base_offset - self.base_offset) as u32);
-            return Err(LogError::io(&self.path, e));
-        }
-        self.size += (head.len() + body.len()) as u64;
-        self.next_offset = h.last_offset() + 1;
-        self.max = max;
-        Ok(position)
+        storage::write_at(&self.file, &self.path, &[head, body], position)
+            .map_err(|e| LogError::io(&self.path, e))
     }
 
     /// The largest timestamp and its batch's last offset, learning it if needed: from

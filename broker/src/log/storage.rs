@@ -1,5 +1,6 @@
 //! The storage seam: every write, allocation and sync of a segment's files goes through
-//! here ([`write_at`], [`allocate`], [`before_map_write`], [`sync_data`]), so that a
+//! here ([`write_at`], [`allocate`], [`punch_hole`], [`before_map_write`],
+//! [`sync_data`]), so that a
 //! test can run the log on a [`SimulatedDisk`]: a disk that fills up (ENOSPC), fails
 //! (EIO), or loses power and with it every write not yet synced.
 //!
@@ -334,32 +335,47 @@ fn pwritev_all(file: &File, parts: &[&[u8]], position: u64) -> std::io::Result<(
     Ok(())
 }
 
-/// Makes `file` `len` bytes long with every block really allocated (`fallocate`), so
-/// that a write through a memory map into it never finds a page missing: on a full disk
-/// this fails with ENOSPC now, instead of a SIGBUS at the first touch of a page.
-/// `allocated` bytes from the start are allocated already. Where the file system cannot
-/// allocate (EOPNOTSUPP), the file is grown sparse, as `ftruncate` does.
-pub fn allocate(file: &File, path: &Path, allocated: u64, len: u64) -> std::io::Result<()> {
-    if len > allocated {
-        if let Some(disk) = disk_for(path) {
-            let grow = len - allocated;
-            if disk.take(grow, false)? < grow {
-                return Err(std::io::Error::from_raw_os_error(
-                    rustix::io::Errno::NOSPC.raw_os_error(),
-                ));
-            }
+/// Allocates the blocks of bytes `from..to` of `file` (inside its length) with a real
+/// `fallocate`, so that a write through a memory map there never finds a hole: on a
+/// full disk this fails with ENOSPC now, instead of a SIGBUS at the first touch of a
+/// page. Where the file system cannot allocate (EOPNOTSUPP) it does nothing: the
+/// file stays sparse, as `ftruncate` made it.
+pub fn allocate(file: &File, path: &Path, from: u64, to: u64) -> std::io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    if let Some(disk) = disk_for(path) {
+        if disk.take(to - from, false)? < to - from {
+            return Err(std::io::Error::from_raw_os_error(
+                rustix::io::Errno::NOSPC.raw_os_error(),
+            ));
         }
     }
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::OPNOTSUPP) => {}
-        Err(e) => return Err(e.into()),
+    let mode = rustix::fs::FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(file, mode, from, to - from) {
+        Ok(()) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    // fallocate never shrinks a file; and where it is not supported, this grows it.
-    if file.metadata()?.len() != len {
-        file.set_len(len)?;
+}
+
+/// Makes bytes `from..to` of `file` read as zeros by punching a hole: the blocks are
+/// freed, none is needed (a full disk cannot refuse it). `false` when the file system
+/// cannot punch holes (EOPNOTSUPP): the caller writes the zeros itself.
+pub fn punch_hole(file: &File, path: &Path, from: u64, to: u64) -> std::io::Result<bool> {
+    if to <= from {
+        return Ok(true);
     }
-    Ok(())
+    if let Some(disk) = disk_for(path) {
+        if let Some(errno) = disk.state().fail {
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
+    }
+    let mode = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(file, mode, from, to - from) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::OPNOTSUPP) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Called before bytes `position..position + old.len()` of `path` are overwritten
@@ -459,10 +475,11 @@ mod tests {
             Some(rustix::io::Errno::NOSPC.raw_os_error())
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"01234");
+        file.set_len(4096).unwrap();
         assert!(allocate(&file, &path, 0, 4096).is_err());
         disk.set_space(None);
         allocate(&file, &path, 0, 4096).unwrap();
-        assert_eq!(file.metadata().unwrap().len(), 4096);
+        assert_eq!(file.metadata().unwrap().len(), 4096, "KEEP_SIZE");
         disk.fail_writes(Some(5));
         let e = sync_data(&file, &path).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(5));
