@@ -139,7 +139,7 @@ async fn a_full_disk_refuses_produce_keeps_fetch_and_recovers_without_a_restart(
 async fn a_roll_without_space_keeps_the_old_segment_active() {
     let dir = tempfile::tempdir().unwrap();
     let disk = SimulatedDisk::install(dir.path());
-    let broker = TestBroker::builder().data_dir(dir).start().await.unwrap();
+    let mut broker = TestBroker::builder().data_dir(dir).start().await.unwrap();
     let data_dir = broker.data_dir().to_path_buf();
     let mut client = Client::connect(broker.addr()).await;
     create(&mut client, "roll", true).await;
@@ -168,8 +168,14 @@ async fn a_roll_without_space_keeps_the_old_segment_active() {
     assert_eq!(names(".index"), ["00000000000000000000.index"]);
     check_intact(&mut client, &data_dir, "roll", &acked).await;
 
+    // A restart on the full disk: the log opens, serves, and still refuses appends.
+    broker.restart().await.unwrap();
+    let mut client = Client::connect(broker.addr()).await;
+    check_intact(&mut client, &data_dir, "roll", &acked).await;
+    assert_eq!(produce(&mut client, "roll", 6).await.0, KAFKA_STORAGE_ERROR);
+
     disk.set_space(None);
-    for i in 6..10 {
+    for i in 7..11 {
         assert_eq!(
             produce(&mut client, "roll", i).await,
             (0, acked.len() as i64)

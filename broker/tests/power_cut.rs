@@ -10,7 +10,8 @@
 //!   cut; with `<ms>`, everything the flusher had synced);
 //! - every policy: the log is a valid prefix of what was produced: offsets dense from 0,
 //!   every batch whole and CRC-valid, each record the one produced at its offset, and
-//!   appends go on at the next offset.
+//!   appends go on at the next offset; and recovery keeps exactly the whole batches the
+//!   disk held (with `Tear::DropAll`: exactly what was synced).
 // Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
 #![allow(clippy::unwrap_used)]
 
@@ -86,6 +87,30 @@ fn rolled_below(data_dir: &Path) -> i64 {
         .unwrap_or(0)
 }
 
+/// How many records the copy's `.log` files hold as a valid prefix: whole, CRC-valid
+/// batches with dense offsets from 0, up to the first that is not. Recovery must keep
+/// exactly these: no fewer (it would drop synced data), no more.
+fn valid_prefix(data_dir: &Path) -> i64 {
+    let dir = data_dir.join(format!("{TOPIC}-0"));
+    let mut logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    let mut next = 0;
+    for log in logs {
+        let bytes = std::fs::read(&log).unwrap();
+        for b in split_batches(&bytes) {
+            match check_frame(b) {
+                Ok(h) if h.base_offset == next => next = h.last_offset() + 1,
+                _ => return next,
+            }
+        }
+    }
+    next
+}
+
 /// Every batch in the partition's `.log` files is whole and CRC-valid (after the
 /// recovered broker's clean stop).
 fn check_files(data_dir: &Path) {
@@ -134,11 +159,16 @@ async fn run(fsync: FsyncPolicy, tears: &[Tear]) -> Vec<(i64, i64, i64)> {
         .await;
     assert_eq!(code, 0);
 
-    // (sent, acked) batches, shared with the producer task.
+    // Cuts after 37, 74, 111 … acknowledged batches. A segment holds ten batches: 37
+    // is not a multiple, so each cut finds writes no roll synced.
+    let targets: Vec<i64> = (1..=tears.len() as i64).map(|n| 37 * n).collect();
+    // (sent, acked) batches, shared with the producer task, which says when it passes
+    // a target and goes on producing: the cut lands while it writes.
     let progress = Arc::new(Mutex::new((0i64, 0i64)));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (passed, mut reached) = tokio::sync::mpsc::unbounded_channel();
     let producer = {
-        let (progress, stop) = (progress.clone(), stop.clone());
+        let (progress, stop, targets) = (progress.clone(), stop.clone(), targets.clone());
         let mut client = Client::connect(broker.addr()).await;
         tokio::spawn(async move {
             let mut i = 0;
@@ -148,23 +178,20 @@ async fn run(fsync: FsyncPolicy, tears: &[Tear]) -> Vec<(i64, i64, i64)> {
                 assert_eq!((r.error_code, r.base_offset), (0, i * PER_BATCH));
                 progress.lock().unwrap().1 = i + 1;
                 i += 1;
+                if targets.contains(&i) {
+                    let _ = passed.send(i);
+                }
             }
         })
     };
     let mut cuts = Vec::new();
-    for (n, tear) in tears.iter().enumerate() {
-        // Wait for some progress (bounded: a stuck producer fails the test). A segment
-        // holds ten batches: 37 is not a multiple, so each cut finds unsynced writes.
-        let target = 37 * (n as i64 + 1);
-        let waited = tokio::time::timeout(WAIT, async {
-            while progress.lock().unwrap().1 < target {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
+    for tear in tears {
+        // Bounded: a stuck producer fails the test.
+        let target = tokio::time::timeout(WAIT, reached.recv()).await;
         assert!(
-            waited.is_ok(),
-            "the producer got stuck before {target} batches"
+            matches!(target, Ok(Some(_))),
+            "the producer got stuck: {:?}",
+            *progress.lock().unwrap()
         );
         let image = tempfile::tempdir().unwrap();
         let acked = progress.lock().unwrap().1;
@@ -187,6 +214,7 @@ async fn run(fsync: FsyncPolicy, tears: &[Tear]) -> Vec<(i64, i64, i64)> {
 /// (acked, sent, recovered) in batches.
 async fn check_cut(cut: Cut, fsync: FsyncPolicy, tear: Tear) -> (i64, i64, i64) {
     let rolled = rolled_below(cut.image.path());
+    let on_disk = valid_prefix(cut.image.path());
     let broker = TestBroker::builder()
         .data_dir(cut.image)
         .start()
@@ -212,6 +240,12 @@ async fn check_cut(cut: Cut, fsync: FsyncPolicy, tear: Tear) -> (i64, i64, i64) 
     }
     let recovered = got.len() as i64 / PER_BATCH;
     assert!(recovered <= cut.sent, "{context}: more than was produced");
+    // Recovery keeps every whole batch the disk held, and nothing else.
+    assert_eq!(
+        got.len() as i64,
+        on_disk,
+        "{context}: the valid prefix on disk"
+    );
     // What was synced survives.
     assert!(
         got.len() as i64 >= rolled,
