@@ -296,3 +296,55 @@ async fn a_real_tiny_tmpfs_fills_up_without_sigbus() {
         .arg(mount.path())
         .status();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_producer_sees_kafka_storage_error_and_its_retries_get_through() {
+    use minikafka_client::{Error, KafkaCode, Producer, ProducerRecord};
+    use minikafka_testkit::cluster::producer_config;
+
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SimulatedDisk::install(dir.path());
+    let broker = TestBroker::builder().data_dir(dir).start().await.unwrap();
+    let mut client = Client::connect(broker.addr()).await;
+    create(&mut client, "native", false).await;
+    let backend = minikafka_client::Backend::Native;
+
+    // No retries: the error as the application sees it.
+    let mut config = producer_config(&broker.bootstrap(), backend);
+    config.client.retries = 0;
+    let once = Producer::new(config).await.unwrap();
+    let sent = once
+        .send(ProducerRecord::new("native").value(value(0)))
+        .await;
+    assert_eq!(sent.unwrap().offset, 0);
+    disk.set_space(Some(0));
+    match once
+        .send(ProducerRecord::new("native").value(value(1)))
+        .await
+    {
+        Err(Error::Kafka { code, .. }) => assert_eq!(code, KafkaCode::KafkaStorageError),
+        other => panic!("expected KAFKA_STORAGE_ERROR, got {other:?}"),
+    }
+
+    // With retries (KAFKA_STORAGE_ERROR is retriable), a send made while the disk is
+    // full is delivered once space is freed, at the next offset.
+    let mut config = producer_config(&broker.bootstrap(), backend);
+    config.client.retries = 10_000;
+    config.client.retry_backoff = std::time::Duration::from_millis(20);
+    let patient = Producer::new(config).await.unwrap();
+    let pending = tokio::spawn(async move {
+        let sent = patient
+            .send(ProducerRecord::new("native").value(value(2)))
+            .await;
+        (sent, patient)
+    });
+    // Let it be refused a few times (not needed for the outcome, only for the path).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    disk.set_space(None);
+    let (sent, patient) = pending.await.unwrap();
+    assert_eq!(sent.unwrap().offset, 1);
+    patient.close().await;
+    once.close().await;
+    assert_eq!(fetch_all(&mut client, "native").await, expected(&[0, 2]));
+    broker.stop().await;
+}

@@ -159,7 +159,7 @@ async fn run(fsync: FsyncPolicy, tears: &[Tear]) -> Vec<(i64, i64, i64)> {
         .await;
     assert_eq!(code, 0);
 
-    // Cuts after 37, 74, 111 … acknowledged batches. A segment holds ten batches: 37
+    // Cuts after 37, 74, 111, 148 acknowledged batches. A segment holds ten batches: 37
     // is not a multiple, so each cut finds writes no roll synced.
     let targets: Vec<i64> = (1..=tears.len() as i64).map(|n| 37 * n).collect();
     // (sent, acked) batches, shared with the producer task, which says when it passes
@@ -269,7 +269,12 @@ async fn check_cut(cut: Cut, fsync: FsyncPolicy, tear: Tear) -> (i64, i64, i64) 
     (cut.acked, cut.sent, recovered)
 }
 
-const TEARS: [Tear; 3] = [Tear::DropAll, Tear::Random(1), Tear::Random(2)];
+const TEARS: [Tear; 4] = [
+    Tear::DropAll,
+    Tear::Random(1),
+    Tear::Random(2),
+    Tear::Zeros(3),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fsync_always_loses_nothing_acknowledged() {

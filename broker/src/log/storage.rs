@@ -23,7 +23,8 @@
 //! copy, every write still recorded: the page cache's unsynced writes are dropped.
 //! With [`Tear::Random`] each file keeps a random part of them instead: a random prefix
 //! of the appended bytes (a write torn in the middle) and a random subset of the index
-//! entries, as a disk that wrote back some dirty pages and not others.
+//! entries, as a disk that wrote back some dirty pages and not others; [`Tear::Zeros`]
+//! also makes the end of that prefix zeros (the length reached the disk, the data not).
 //!
 //! What must stay true:
 //! - The undo record is taken *before* the write it undoes, and a sync only forgets
@@ -90,6 +91,9 @@ pub enum Tear {
     /// A random part of them (seeded): a prefix of each file's appended bytes, a
     /// subset of its index entries.
     Random(u64),
+    /// As `Random`, but the end of the kept appended bytes reads as zeros: the file's
+    /// new length reached the disk and the last of its data did not.
+    Zeros(u64),
 }
 
 /// A disk for tests, over the files under `root` (a broker's data dir). See the module
@@ -177,9 +181,10 @@ impl SimulatedDisk {
     pub fn power_cut(&self, dest: &Path, tear: Tear) -> std::io::Result<()> {
         let state = self.state();
         copy_tree(&self.roots[0], dest)?;
-        let mut rng = match tear {
-            Tear::DropAll => None,
-            Tear::Random(seed) => Some(SplitMix(seed)),
+        let (mut rng, zeros) = match tear {
+            Tear::DropAll => (None, false),
+            Tear::Random(seed) => (Some(SplitMix(seed)), false),
+            Tear::Zeros(seed) => (Some(SplitMix(seed)), true),
         };
         let mut paths: Vec<&PathBuf> = state.unsynced.keys().collect();
         paths.sort(); // the same seed tears the same way
@@ -191,7 +196,7 @@ impl SimulatedDisk {
             let Ok(file) = std::fs::OpenOptions::new().write(true).open(&copy) else {
                 continue; // deleted since: nothing to undo
             };
-            undo(&file, &state.unsynced[path], rng.as_mut())?;
+            undo(&file, &state.unsynced[path], rng.as_mut(), zeros)?;
         }
         Ok(())
     }
@@ -229,8 +234,14 @@ impl SimulatedDisk {
     }
 }
 
-/// Undoes `records` (oldest first) in `file`: all of them, or with `rng` a random part.
-fn undo(file: &File, records: &[(u64, Undo)], rng: Option<&mut SplitMix>) -> std::io::Result<()> {
+/// Undoes `records` (oldest first) in `file`: all of them, or with `rng` a random part
+/// (`zeros`: the end of the appended part kept reads as zeros).
+fn undo(
+    file: &File,
+    records: &[(u64, Undo)],
+    rng: Option<&mut SplitMix>,
+    zeros: bool,
+) -> std::io::Result<()> {
     let len = file.metadata()?.len();
     // Appends: back to the shortest length recorded, or a random length between it
     // and the current one (a prefix of the appended bytes reached the disk).
@@ -253,7 +264,14 @@ fn undo(file: &File, records: &[(u64, Undo)], rng: Option<&mut SplitMix>) -> std
     }
     if let Some(shortest) = shortest.filter(|&s| s < len) {
         let cut = match rng {
-            Some(r) => shortest + r.next() % (len - shortest + 1),
+            Some(r) => {
+                let cut = shortest + r.next() % (len - shortest + 1);
+                if zeros && cut > shortest {
+                    let from = shortest + r.next() % (cut - shortest);
+                    file.write_all_at(&vec![0; (cut - from) as usize], from)?;
+                }
+                cut
+            }
             None => shortest,
         };
         file.set_len(cut)?;
