@@ -212,13 +212,15 @@ impl<E: Entry> IndexFile<E> {
         }
         let at = self.entries.len() * E::LEN;
         self.ensure_allocated((at + E::LEN) as u64)?;
-        let recording = storage::recording(&self.path);
-        let path = self.path.clone();
-        if let Some(m) = self.writable()? {
-            if recording {
-                storage::before_map_write(&path, at as u64, &m[at..at + E::LEN]);
+        if self.writable()?.is_some() {
+            if storage::recording(&self.path) {
+                if let Some(m) = &self.mmap {
+                    storage::before_map_write(&self.path, at as u64, &m[at..at + E::LEN]);
+                }
             }
-            e.encode(&mut m[at..at + E::LEN]);
+            if let Some(m) = self.mmap.as_mut() {
+                e.encode(&mut m[at..at + E::LEN]);
+            }
         }
         self.entries.push(e);
         Ok(())
