@@ -348,3 +348,45 @@ async fn the_native_producer_sees_kafka_storage_error_and_its_retries_get_throug
     assert_eq!(fetch_all(&mut client, "native").await, expected(&[0, 2]));
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_fsync_refuses_appends_until_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SimulatedDisk::install(dir.path());
+    let mut broker = TestBroker::builder()
+        .data_dir(dir)
+        .config(|c| c.log.fsync = minikafka_broker::config::FsyncPolicy::Always)
+        .start()
+        .await
+        .unwrap();
+    let data_dir = broker.data_dir().to_path_buf();
+    let mut client = Client::connect(broker.addr()).await;
+    create(&mut client, "fsync", false).await;
+    for i in 0..3 {
+        assert_eq!(produce(&mut client, "fsync", i).await, (0, i));
+    }
+    // The write of record 3 lands in the page cache, its fsync fails: not acknowledged.
+    disk.fail_syncs(Some(5));
+    assert_eq!(
+        produce(&mut client, "fsync", 3).await.0,
+        KAFKA_STORAGE_ERROR
+    );
+    // The disk works again, but a failed fsync proves nothing about what it covered:
+    // the partition refuses appends until a restart, and keeps serving reads.
+    disk.fail_syncs(None);
+    assert_eq!(
+        produce(&mut client, "fsync", 4).await.0,
+        KAFKA_STORAGE_ERROR
+    );
+    let served = fetch_all(&mut client, "fsync").await;
+    assert_eq!(served[..3], expected(&[0, 1, 2])[..]);
+    broker.restart().await.unwrap();
+    // The shutdown left no clean-shutdown marker: the start checked the files.
+    assert!(!data_dir.join("fsync-0").join("clean-shutdown").exists());
+    let mut client = Client::connect(broker.addr()).await;
+    // Record 3 was written, never acknowledged: recovery keeps it (it is whole), as
+    // Kafka would. Appends go on after it.
+    assert_eq!(produce(&mut client, "fsync", 5).await, (0, 4));
+    check_intact(&mut client, &data_dir, "fsync", &[0, 1, 2, 3, 5]).await;
+    broker.stop().await;
+}

@@ -128,6 +128,11 @@ pub struct PartitionLog {
     /// The last append failed for lack of space (ENOSPC): logged once, until an
     /// append succeeds again.
     disk_full: AtomicBool,
+    /// An fsync of this log failed. The kernel may have dropped the dirty pages it
+    /// could not write and marked them clean, so a later fsync that succeeds proves
+    /// nothing about them: appends are refused until a restart, whose recovery checks
+    /// the files (Kafka takes the log directory offline; PostgreSQL panics).
+    sync_failed: AtomicBool,
 }
 
 struct Inner {
@@ -253,6 +258,7 @@ impl PartitionLog {
             commit: GroupCommit::default(),
             events: Events::default(),
             disk_full: AtomicBool::new(false),
+            sync_failed: AtomicBool::new(false),
         })
     }
 
@@ -331,8 +337,31 @@ impl PartitionLog {
         result
     }
 
+    /// Records that an fsync failed (see the `sync_failed` field for why), with
+    /// one log line, and hands the error back.
+    fn sync_failed(&self, e: LogError) -> LogError {
+        if !self.sync_failed.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                "{}: fsync failed ({e}): what was written may not be on disk, so this \
+                 partition refuses appends (KAFKA_STORAGE_ERROR) until the broker restarts \
+                 and recovery checks its files; reads go on",
+                self.dir.display()
+            );
+        }
+        e
+    }
+
     /// [`append`](Self::append) without the disk-full report.
     fn append_batches(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        if self.sync_failed.load(Ordering::Relaxed) {
+            return Err(LogError::io(
+                &self.dir,
+                std::io::Error::other(
+                    "an earlier fsync of this partition failed; appends are refused until \
+                     the broker restarts",
+                ),
+            ));
+        }
         // One look at the settings per append (AlterConfigs may swap them meanwhile).
         let config = self.config();
         let max = config.max_message_bytes as usize;
@@ -414,7 +443,8 @@ impl PartitionLog {
                     let a = inner.active();
                     (a.file().clone(), inner.written, a.path().to_path_buf())
                 };
-                storage::sync_data(&file, &path).map_err(|e| LogError::io(&path, e))?;
+                storage::sync_data(&file, &path)
+                    .map_err(|e| self.sync_failed(LogError::io(&path, e)))?;
                 if config.explain {
                     self.explain_fsync("PartitionLog::append", &path, covered);
                 }
@@ -541,7 +571,7 @@ impl PartitionLog {
         };
         let old = inner.active_mut();
         old.seal()?;
-        old.sync()?;
+        old.sync().map_err(|e| self.sync_failed(e))?;
         // A file left under the new name (say, by a failed delete) holds nothing valid.
         for ext in ["log", "index", "timeindex"] {
             let stale = self.dir.join(super::segment::file_name(next, ext));
@@ -946,7 +976,7 @@ impl PartitionLog {
             (a.file().clone(), a.path().to_path_buf(), inner.written)
         };
         let before = self.commit.synced();
-        storage::sync_data(&file, &path).map_err(|e| LogError::io(&path, e))?;
+        storage::sync_data(&file, &path).map_err(|e| self.sync_failed(LogError::io(&path, e)))?;
         self.commit.mark_synced(covered);
         // A periodic sync with nothing new to write is not worth a line.
         if self.config().explain && covered > before {
@@ -963,7 +993,17 @@ impl PartitionLog {
         }
         let active = inner.active_mut();
         active.seal()?;
-        active.sync()?;
+        active.sync().map_err(|e| self.sync_failed(e))?;
+        if self.sync_failed.load(Ordering::Relaxed) {
+            // No marker: the next open runs the full recovery over the files an
+            // earlier failed fsync may have left short.
+            tracing::warn!(
+                "{}: closed without the clean-shutdown marker (an fsync failed earlier): \
+                 the next start checks every batch from the recovery point",
+                self.dir.display()
+            );
+            return Ok(());
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -15,6 +15,7 @@
 //! |--------------------------------|---------------------------------------------------|
 //! | [`SimulatedDisk::set_space`]   | `Some(n)`: writes and allocations may take `n` more bytes; a write beyond that is written in part, then fails with ENOSPC, as a real full disk does |
 //! | [`SimulatedDisk::fail_writes`] | every write, allocation and sync fails with that error (EIO, say) |
+//! | [`SimulatedDisk::fail_syncs`]  | every `sync_data` fails with that error; writes still work |
 //! | [`SimulatedDisk::power_cut`]   | copies the files as a power cut at this instant would leave them on disk |
 //!
 //! The power cut: before each write the seam records how to undo it (the file's length
@@ -77,6 +78,8 @@ struct State {
     space: Option<u64>,
     /// Every write, allocation and sync fails with this (a raw OS error number).
     fail: Option<i32>,
+    /// Every sync fails with this.
+    fail_syncs: Option<i32>,
     /// Numbers the undo records, so a sync forgets only the older ones.
     seq: u64,
     /// Undo records per file, oldest first, with their sequence numbers.
@@ -168,6 +171,12 @@ impl SimulatedDisk {
     /// 5). `None`: no faults.
     pub fn fail_writes(&self, errno: Option<i32>) {
         self.state().fail = errno;
+    }
+
+    /// `Some(errno)`: every `sync_data` fails with it, writes still work (the disk
+    /// could not write back what the page cache holds). `None`: no faults.
+    pub fn fail_syncs(&self, errno: Option<i32>) {
+        self.state().fail_syncs = errno;
     }
 
     /// How many writes are not synced yet, over all files.
@@ -425,7 +434,7 @@ pub fn sync_data(file: &File, path: &Path) -> std::io::Result<()> {
     };
     let started = {
         let st = disk.state();
-        if let Some(errno) = st.fail {
+        if let Some(errno) = st.fail.or(st.fail_syncs) {
             return Err(std::io::Error::from_raw_os_error(errno));
         }
         st.seq
