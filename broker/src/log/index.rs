@@ -167,6 +167,44 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_is_enospc_at_growth_and_at_the_next_chunk_never_sigbus() {
+        use crate::log::index_file::ALLOCATE_CHUNK;
+        use crate::log::storage::SimulatedDisk;
+        let dir = tempfile::tempdir().unwrap();
+        let disk = SimulatedDisk::install(dir.path());
+        let path = dir.path().join("00000000000000000000.index");
+        disk.set_space(Some(0));
+        let refused = OffsetIndex::open(&path, Some(1 << 20)).unwrap_err();
+        assert!(refused.is_no_space(), "{refused}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "back to its length"
+        );
+        // Room for the first chunk only: the entries fill it, the next one is refused
+        // with nothing changed, and once there is space it goes in.
+        disk.set_space(Some(ALLOCATE_CHUNK));
+        let mut ix = OffsetIndex::open(&path, Some(1 << 20)).unwrap();
+        let per_chunk = (ALLOCATE_CHUNK / 8) as u32;
+        for i in 1..=per_chunk {
+            ix.append(e(i, i * 10)).unwrap();
+        }
+        let refused = ix
+            .append(e(per_chunk + 1, (per_chunk + 1) * 10))
+            .unwrap_err();
+        assert!(refused.is_no_space(), "{refused}");
+        assert_eq!(ix.len(), per_chunk as usize);
+        disk.set_space(None);
+        ix.append(e(per_chunk + 1, (per_chunk + 1) * 10)).unwrap();
+        // A truncation punches a hole: the blocks after the kept entries are freed.
+        ix.truncate_to_position(100).unwrap();
+        assert_eq!(ix.len(), 9);
+        ix.flush().unwrap();
+        drop(ix);
+        assert_eq!(OffsetIndex::open(&path, None).unwrap().len(), 9);
+    }
+
+    #[test]
     fn lookup_on_empty_and_garbage() {
         assert_eq!(lookup_in(&[], 7), None);
         let mut raw = Vec::new();

@@ -21,6 +21,17 @@
 //! - The file is trimmed to exactly its entries on roll and on close.
 //! - The map is dropped before the file's length changes, so no access can fall past
 //!   the end of the file.
+//! - No write through the map lands on a block the file system has not allocated: a
+//!   preallocated file is sparse (`ftruncate`), and a store into a hole needs a new
+//!   block, which on a full disk the kernel can only refuse with SIGBUS. So blocks are
+//!   allocated with a real `fallocate` ([`ALLOCATE_CHUNK`] bytes at a time,
+//!   `storage::allocate`) before the map reaches them: when the file is grown (the
+//!   first chunk, at segment creation and roll) and when an entry reaches the next
+//!   chunk. A full disk is an ENOSPC error there, with nothing changed. Zeroing the
+//!   entries after a truncation punches a hole (`FALLOC_FL_PUNCH_HOLE`), which frees
+//!   blocks rather than needing them.
+//! - Writes through the map tell the storage seam what they overwrite
+//!   (`storage::before_map_write`), for its simulated power cut.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -28,7 +39,13 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
+use super::storage;
 use super::LogError;
+
+/// Bytes of an index file allocated at a time (see the module docs): 8,192 offset
+/// entries. A segment's indexes then hold at most this much more disk than their
+/// entries, not the whole `segment.index.bytes`.
+pub const ALLOCATE_CHUNK: u64 = 64 * 1024;
 
 /// One kind of index entry.
 pub trait Entry: Copy + std::fmt::Debug + PartialEq {
@@ -67,6 +84,9 @@ pub struct IndexFile<E> {
     /// `None` until something is written ([`IndexFile::writable`]), and always when the
     /// file is shorter than one entry (it cannot be mapped).
     mmap: Option<MmapMut>,
+    /// The first `allocated` bytes of the file have their blocks (see the module docs);
+    /// 0 until known.
+    allocated: u64,
     entries: Vec<E>,
 }
 
@@ -141,6 +161,7 @@ impl<E: Entry> IndexFile<E> {
             file,
             len,
             mmap: None,
+            allocated: 0,
             entries,
         };
         if let Some(bytes) = preallocate {
@@ -190,10 +211,34 @@ impl<E: Entry> IndexFile<E> {
             return Err(self.corrupt(format!("entry {e:?} does not follow {:?}", self.last())));
         }
         let at = self.entries.len() * E::LEN;
-        if let Some(m) = self.writable()? {
-            e.encode(&mut m[at..at + E::LEN]);
+        self.ensure_allocated((at + E::LEN) as u64)?;
+        if self.writable()?.is_some() {
+            if storage::recording(&self.path) {
+                if let Some(m) = &self.mmap {
+                    storage::before_map_write(&self.path, at as u64, &m[at..at + E::LEN]);
+                }
+            }
+            if let Some(m) = self.mmap.as_mut() {
+                e.encode(&mut m[at..at + E::LEN]);
+            }
         }
         self.entries.push(e);
+        Ok(())
+    }
+
+    /// Allocates the blocks up to `end` (rounded up to a whole [`ALLOCATE_CHUNK`], at
+    /// most the file's length) if they are not yet: ENOSPC here, never SIGBUS later.
+    fn ensure_allocated(&mut self, end: u64) -> Result<(), LogError> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end
+            .div_ceil(ALLOCATE_CHUNK)
+            .saturating_mul(ALLOCATE_CHUNK)
+            .min(self.len);
+        storage::allocate(&self.file, &self.path, self.allocated, target)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        self.allocated = target;
         Ok(())
     }
 
@@ -208,10 +253,31 @@ impl<E: Entry> IndexFile<E> {
     /// later open cannot read them back.
     pub fn truncate_entries(&mut self, keep: usize) -> Result<(), LogError> {
         let keep = keep.min(self.entries.len());
+        let before = self.entries.len();
         self.entries.truncate(keep);
-        if self.len > (keep * E::LEN) as u64 {
+        let from = (keep * E::LEN) as u64;
+        if self.len <= from {
+            return Ok(());
+        }
+        if self.mmap.is_some() && storage::recording(&self.path) {
+            // Only the entries' bytes change: the tail after them is zeros.
+            let end = ((before * E::LEN) as u64).clamp(from, self.len);
+            if let Some(m) = &self.mmap {
+                storage::before_map_write(&self.path, from, &m[from as usize..end as usize]);
+            }
+        }
+        // A hole reads as zeros, and frees the blocks instead of needing them.
+        let punched = storage::punch_hole(&self.file, &self.path, from, self.len)
+            .map_err(|e| LogError::io(&self.path, e))?;
+        if punched {
+            // The block holding `from` is still allocated (zeroed in part); the ones
+            // after it are holes again.
+            self.allocated = self.allocated.min(from / 4096 * 4096);
+        } else {
+            // No holes on this file system: write the zeros.
+            self.ensure_allocated(self.len)?;
             if let Some(m) = self.writable()? {
-                m[keep * E::LEN..].fill(0);
+                m[from as usize..].fill(0);
             }
         }
         Ok(())
@@ -243,10 +309,24 @@ impl<E: Entry> IndexFile<E> {
             self.flush()?;
         }
         self.mmap = None;
+        let old = self.len;
         self.file
             .set_len(want as u64)
             .map_err(|e| LogError::io(&self.path, e))?;
         self.len = want as u64;
+        self.allocated = self.allocated.min(self.len);
+        if self.len > old {
+            // Growing (a new active segment): the chunk where the next entry goes is
+            // allocated now, so a full disk shows here, at creation or roll.
+            let next = ((self.entries.len() + 1) * E::LEN) as u64;
+            if let Err(e) = self.ensure_allocated(next) {
+                // Back to the length it had, so the file is as before the call.
+                let _ = self.file.set_len(old);
+                self.len = old;
+                self.allocated = self.allocated.min(old);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -269,15 +349,14 @@ impl<E: Entry> IndexFile<E> {
     /// `flush` plus `sync_data` on the file (its size may have changed).
     pub fn sync(&self) -> Result<(), LogError> {
         self.flush()?;
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))
+        storage::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))
     }
 
     /// Closes the map and deletes the file (a missing file is fine).
     pub fn delete(self) -> Result<(), LogError> {
         let path = self.path.clone();
         drop(self);
+        storage::forget(&path);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

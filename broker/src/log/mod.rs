@@ -6,7 +6,8 @@
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) and
 //! [`time_index`] (its `.timeindex`), both files of [`index_file`] →
 //! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
-//! (what happens on open after a crash) → [`lazy_segment`] (a sealed segment opened
+//! (what happens on open after a crash) → [`storage`] (the seam every
+//! write and sync goes through, where tests fill or cut the disk) → [`lazy_segment`] (a sealed segment opened
 //! when first needed, after a clean open) → [`durability`] (when bytes reach the disk) →
 //! [`cleaner`] (compaction: the latest record per key, for `cleanup.policy=compact`).
 //!
@@ -25,6 +26,7 @@ pub mod record;
 pub mod record_batch;
 pub mod recovery;
 pub mod segment;
+pub mod storage;
 pub mod time_index;
 
 pub use partition_log::{AppendInfo, PartitionLog};
@@ -62,5 +64,11 @@ impl LogError {
             path: path.into(),
             source,
         }
+    }
+
+    /// The disk is full (ENOSPC): the write was refused, nothing of it was kept.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, LogError::Io { source, .. }
+            if source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()))
     }
 }

@@ -29,6 +29,7 @@
 //! pool, so a long scan delays that partition, not the async workers.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +39,7 @@ use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader, HEADER_LEN};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::{FileSlice, Segment};
+use super::storage;
 use super::LogError;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::events::{EventKind, Events};
@@ -123,6 +125,14 @@ pub struct PartitionLog {
     /// Where rolls, retention deletions and truncations are recorded for the
     /// dashboard (the broker's ring, see [`PartitionLog::with_events`]).
     events: Events,
+    /// The last append failed for lack of space (ENOSPC): logged once, until an
+    /// append succeeds again.
+    disk_full: AtomicBool,
+    /// An fsync of this log failed. The kernel may have dropped the dirty pages it
+    /// could not write and marked them clean, so a later fsync that succeeds proves
+    /// nothing about them: appends are refused until a restart, whose recovery checks
+    /// the files (Kafka takes the log directory offline; PostgreSQL panics).
+    sync_failed: AtomicBool,
 }
 
 struct Inner {
@@ -247,6 +257,8 @@ impl PartitionLog {
             }),
             commit: GroupCommit::default(),
             events: Events::default(),
+            disk_full: AtomicBool::new(false),
+            sync_failed: AtomicBool::new(false),
         })
     }
 
@@ -293,7 +305,63 @@ impl PartitionLog {
     /// changed ([`as_stored`] gives what was written). The returned info spans all of
     /// them: the first base offset, the last offset, the total record count, and the
     /// position of the first batch.
+    ///
+    /// On a full disk (ENOSPC) nothing of the failing batch stays (the segment cuts
+    /// back its partial write, the roll that could not allocate leaves the old segment
+    /// active), the error is returned (Produce answers KAFKA_STORAGE_ERROR), and one
+    /// log line says so; the first append that succeeds again says so too. No restart
+    /// is needed: the next append simply tries again.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        let result = self.append_batches(records);
+        match &result {
+            Err(e) if e.is_no_space() && !self.disk_full.swap(true, Ordering::Relaxed) => {
+                tracing::error!(
+                    "{}: the disk is full ({e}): appends to this partition fail with \
+                     KAFKA_STORAGE_ERROR until space is freed; what it holds is intact and \
+                     still served",
+                    self.dir.display()
+                );
+            }
+            // One load on the hot path; the swap only after a full disk.
+            Ok(_)
+                if self.disk_full.load(Ordering::Relaxed)
+                    && self.disk_full.swap(false, Ordering::Relaxed) =>
+            {
+                tracing::info!(
+                    "{}: appends succeed again: the disk has space",
+                    self.dir.display()
+                );
+            }
+            _ => {}
+        }
+        result
+    }
+
+    /// Records that an fsync failed (see the `sync_failed` field for why), with
+    /// one log line, and hands the error back.
+    fn sync_failed(&self, e: LogError) -> LogError {
+        if !self.sync_failed.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                "{}: fsync failed ({e}): what was written may not be on disk, so this \
+                 partition refuses appends (KAFKA_STORAGE_ERROR) until the broker restarts \
+                 and recovery checks its files; reads go on",
+                self.dir.display()
+            );
+        }
+        e
+    }
+
+    /// [`append`](Self::append) without the disk-full report.
+    fn append_batches(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        if self.sync_failed.load(Ordering::Relaxed) {
+            return Err(LogError::io(
+                &self.dir,
+                std::io::Error::other(
+                    "an earlier fsync of this partition failed; appends are refused until \
+                     the broker restarts",
+                ),
+            ));
+        }
         // One look at the settings per append (AlterConfigs may swap them meanwhile).
         let config = self.config();
         let max = config.max_message_bytes as usize;
@@ -375,7 +443,8 @@ impl PartitionLog {
                     let a = inner.active();
                     (a.file().clone(), inner.written, a.path().to_path_buf())
                 };
-                file.sync_data().map_err(|e| LogError::io(&path, e))?;
+                storage::sync_data(&file, &path)
+                    .map_err(|e| self.sync_failed(LogError::io(&path, e)))?;
                 if config.explain {
                     self.explain_fsync("PartitionLog::append", &path, covered);
                 }
@@ -502,7 +571,7 @@ impl PartitionLog {
         };
         let old = inner.active_mut();
         old.seal()?;
-        old.sync()?;
+        old.sync().map_err(|e| self.sync_failed(e))?;
         // A file left under the new name (say, by a failed delete) holds nothing valid.
         for ext in ["log", "index", "timeindex"] {
             let stale = self.dir.join(super::segment::file_name(next, ext));
@@ -512,12 +581,25 @@ impl PartitionLog {
                 Err(e) => return Err(LogError::io(stale, e)),
             }
         }
-        let seg = Segment::open(
+        let seg = match Segment::open(
             &self.dir,
             next,
             config.index_interval_bytes,
             Some(config.max_index_bytes),
-        )?;
+        ) {
+            Ok(seg) => seg,
+            Err(e) => {
+                // A full disk cannot hold the new segment's preallocated indexes: the
+                // old segment stays active (sealed: its index is full, so the next
+                // append tries the roll again) and nothing of the new one is left.
+                for ext in ["log", "index", "timeindex"] {
+                    let path = self.dir.join(super::segment::file_name(next, ext));
+                    storage::forget(&path);
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        };
         let old = inner.active();
         let text = format!(
             "{}: rolled segment {} ({}, {} bytes; {}; its index trimmed, both fsynced) → new active segment {}",
@@ -894,7 +976,7 @@ impl PartitionLog {
             (a.file().clone(), a.path().to_path_buf(), inner.written)
         };
         let before = self.commit.synced();
-        file.sync_data().map_err(|e| LogError::io(&path, e))?;
+        storage::sync_data(&file, &path).map_err(|e| self.sync_failed(LogError::io(&path, e)))?;
         self.commit.mark_synced(covered);
         // A periodic sync with nothing new to write is not worth a line.
         if self.config().explain && covered > before {
@@ -911,7 +993,17 @@ impl PartitionLog {
         }
         let active = inner.active_mut();
         active.seal()?;
-        active.sync()?;
+        active.sync().map_err(|e| self.sync_failed(e))?;
+        if self.sync_failed.load(Ordering::Relaxed) {
+            // No marker: the next open runs the full recovery over the files an
+            // earlier failed fsync may have left short.
+            tracing::warn!(
+                "{}: closed without the clean-shutdown marker (an fsync failed earlier): \
+                 the next start checks every batch from the recovery point",
+                self.dir.display()
+            );
+            return Ok(());
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::File::create(&marker)
             .and_then(|f| f.sync_all())

@@ -498,7 +498,16 @@ pub fn load(dir: &Path, index_interval: u32, max_index_bytes: u32) -> Result<Loa
     for seg in &mut segments[..last] {
         seg.seal()?;
     }
-    segments[last].preallocate_indexes(max_index_bytes)?;
+    match segments[last].preallocate_indexes(max_index_bytes) {
+        // On a full disk the log still opens and serves reads: the active segment's
+        // indexes stay as long as they are (full), so the first append tries a roll,
+        // which fails with ENOSPC until space is freed.
+        Err(e) if e.is_no_space() => tracing::warn!(
+            "{}: cannot preallocate the active segment's indexes, the disk is full: {e}",
+            dir.display()
+        ),
+        other => other?,
+    }
     if clean {
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         std::fs::remove_file(&marker).map_err(|e| LogError::io(&marker, e))?;

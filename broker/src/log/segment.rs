@@ -22,7 +22,6 @@
 //! `File` would do nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use std::time::SystemTime;
 
 use super::index::{IndexEntry, OffsetIndex};
 use super::record_batch::{frame_len, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::storage;
 use super::time_index::{TimeEntry, TimeIndex};
 use super::LogError;
 
@@ -131,28 +131,6 @@ impl FileSlice {
     }
 }
 
-/// Writes `parts` back to back at `position` with one `pwritev` (more only if the
-/// kernel writes less): a batch's patched header and its records, without first
-/// copying them into one buffer.
-fn write_all_at(file: &File, parts: &[&[u8]], position: u64) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    let mut bufs = &mut slices[..];
-    let mut position = position;
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match rustix::io::pwritev(file, bufs, position) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                position += n as u64;
-                IoSlice::advance_slices(&mut bufs, n);
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
@@ -252,6 +230,45 @@ impl Segment {
             max,
             self.index_interval,
         );
+        let written = self.write_with_entries(head, body, position, entry, time);
+        if let Err(e) = written {
+            // A full disk (ENOSPC) or a failing one (EIO), at an index entry or at the
+            // write: cut back what was written in part and drop the entries just
+            // added, so the files and the state in memory are exactly as before. Best
+            // effort: the first failure is the error to report.
+            let _ = self.file.set_len(position);
+            if self
+                .index
+                .last()
+                .is_some_and(|e| u64::from(e.position) >= position)
+            {
+                let _ = self.index.truncate_to_position(position);
+            }
+            let rel = (h.base_offset - self.base_offset) as u32;
+            if self
+                .time_index
+                .last()
+                .is_some_and(|e| e.relative_offset >= rel)
+            {
+                let _ = self.time_index.truncate_to_offset(rel);
+            }
+            return Err(e);
+        }
+        self.size += (head.len() + body.len()) as u64;
+        self.next_offset = h.last_offset() + 1;
+        self.max = max;
+        Ok(position)
+    }
+
+    /// The index entries due for a batch, then the batch itself at `position`.
+    fn write_with_entries(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        position: u64,
+        entry: Option<IndexEntry>,
+        time: Option<TimeEntry>,
+    ) -> Result<(), LogError> {
         if let Some(entry) = entry {
             self.index.append(entry)?;
         }
@@ -260,19 +277,8 @@ impl Segment {
                 self.time_index.append(time)?;
             }
         }
-        if let Err(e) = write_all_at(&self.file, &[head, body], position) {
-            // Best effort: the write failed already, and that is the error to report.
-            let _ = self.file.set_len(position);
-            let _ = self.index.truncate_to_position(position);
-            let _ = self
-                .time_index
-                .truncate_to_offset((h.base_offset - self.base_offset) as u32);
-            return Err(LogError::io(&self.path, e));
-        }
-        self.size += (head.len() + body.len()) as u64;
-        self.next_offset = h.last_offset() + 1;
-        self.max = max;
-        Ok(position)
+        storage::write_at(&self.file, &self.path, &[head, body], position)
+            .map_err(|e| LogError::io(&self.path, e))
     }
 
     /// The largest timestamp and its batch's last offset, learning it if needed: from
@@ -468,9 +474,7 @@ impl Segment {
 
     /// `sync_data` on the `.log` (data reaches the disk) and a sync of both indexes.
     pub fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(&self.path, e))?;
+        storage::sync_data(&self.file, &self.path).map_err(|e| LogError::io(&self.path, e))?;
         self.index.sync()?;
         self.time_index.sync()
     }
@@ -480,6 +484,7 @@ impl Segment {
         self.index.delete()?;
         self.time_index.delete()?;
         drop(self.file);
+        storage::forget(&self.path);
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -354,7 +354,10 @@ fn finish(
         Ok(info) => Ok((info, recompressed)),
         Err(LogError::InvalidBatch(e)) => Err(Refusal::from_batch(topic, index, e)),
         Err(e) => {
-            tracing::warn!("append to {topic}[{index}] failed: {e}");
+            // A full disk was logged once by the partition log, not once per request.
+            if !e.is_no_space() {
+                tracing::warn!("append to {topic}[{index}] failed: {e}");
+            }
             Err(Refusal::new(
                 ResponseError::KafkaStorageError.code(),
                 e.to_string(),
