@@ -254,3 +254,46 @@ fn a_taken_port_fails_the_start_once_and_clearly_without_creating_the_data_dir()
         );
     }
 }
+
+/// A v2 batch of one record whose records section is `records`, compressed with
+/// `codec` (attribute bits), with a correct CRC: only decompressing can tell it is bad.
+fn crafted_batch(codec: i16, records: &[u8]) -> Vec<u8> {
+    let mut tail = Vec::new(); // attributes .. end: what the CRC covers
+    tail.extend_from_slice(&codec.to_be_bytes()); // attributes
+    tail.extend_from_slice(&0i32.to_be_bytes()); // lastOffsetDelta
+    tail.extend_from_slice(&0i64.to_be_bytes()); // baseTimestamp
+    tail.extend_from_slice(&0i64.to_be_bytes()); // maxTimestamp
+    tail.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
+    tail.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
+    tail.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    tail.extend_from_slice(&1i32.to_be_bytes()); // recordCount
+    tail.extend_from_slice(records);
+    let mut batch = Vec::new();
+    batch.extend_from_slice(&0i64.to_be_bytes()); // baseOffset
+    batch.extend_from_slice(&((4 + 1 + 4 + tail.len()) as i32).to_be_bytes()); // batchLength
+    batch.extend_from_slice(&(-1i32).to_be_bytes()); // partitionLeaderEpoch
+    batch.push(2); // magic
+    batch.extend_from_slice(&crc32c::crc32c(&tail).to_be_bytes());
+    batch.extend_from_slice(&tail);
+    batch
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_and_the_broker_keeps_serving() {
+    let broker = TestBroker::start().await.expect("broker starts");
+    let mut client = Client::connect(broker.addr()).await;
+    client.create_topic("bombs", 1).await;
+    // Raw snappy whose header claims 4 GiB - 1 of records, in 5 bytes.
+    let bomb = crafted_batch(2, &[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    let answer = client.produce("bombs", 0, bytes::Bytes::from(bomb)).await;
+    assert_eq!(answer.error_code, 10, "MESSAGE_TOO_LARGE: {answer:?}");
+    // A gzip payload that is not gzip: CORRUPT_MESSAGE.
+    let junk = crafted_batch(1, b"not gzip at all");
+    let answer = client.produce("bombs", 0, bytes::Bytes::from(junk)).await;
+    assert_eq!(answer.error_code, 2, "CORRUPT_MESSAGE: {answer:?}");
+    // Nothing was written, and the same connection is still served.
+    let fetched = client.fetch("bombs", 0, 0, 0, 0).await;
+    assert_eq!(fetched.high_watermark, 0);
+    still_served(&mut client).await;
+    broker.stop().await;
+}

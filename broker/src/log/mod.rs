@@ -16,6 +16,7 @@
 //! whole, CRC-valid v2 batches after recovery.
 
 pub mod cleaner;
+pub mod decompress;
 pub mod durability;
 pub mod index;
 pub mod index_file;

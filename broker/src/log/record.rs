@@ -123,28 +123,16 @@ fn read_bytes(buf: &mut &[u8], what: &str) -> Result<Option<Bytes>, BatchError> 
     Ok(Some(Bytes::copy_from_slice(b)))
 }
 
-/// The records section, decompressed when the batch is compressed, with the
-/// kafka-protocol crate's codecs: gzip, snappy (raw, or xerial-framed as the Java
-/// client writes it), lz4 frames and zstd. A payload the codec cannot read is
-/// [`BatchError::Undecompressable`] (CORRUPT_MESSAGE).
+/// The records section, decompressed when the batch is compressed (gzip, snappy raw
+/// or xerial-framed as the Java client writes it, lz4 frames, zstd), at most
+/// `decompress::MAX_DECOMPRESSED` bytes (`decompress.rs`). A payload the codec cannot
+/// read is [`BatchError::Undecompressable`] (CORRUPT_MESSAGE); one that claims more is
+/// [`BatchError::DecompressedTooLarge`] (MESSAGE_TOO_LARGE).
 pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchError> {
-    use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
     let raw = batch
         .get(HEADER_LEN..h.total_len().min(batch.len()))
         .ok_or_else(|| BatchError::BadLength("batch is shorter than its header".into()))?;
-    let mut src = Bytes::copy_from_slice(raw);
-    let take = |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()));
-    let out = match h.compression()? {
-        Compression::None => return Ok(src),
-        Compression::Gzip => Gzip::decompress(&mut src, take),
-        Compression::Snappy => Snappy::decompress(&mut src, take),
-        Compression::Lz4 => Lz4::decompress(&mut src, take),
-        Compression::Zstd => Zstd::decompress(&mut src, take),
-    };
-    out.map_err(|e| BatchError::Undecompressable {
-        codec: h.compression_name(),
-        reason: format!("{e:#}"),
-    })
+    super::decompress::decompress(h.compression()?, raw, super::decompress::MAX_DECOMPRESSED)
 }
 
 /// The walk [`validate`](super::record_batch::validate) makes over a batch's records

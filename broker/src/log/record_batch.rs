@@ -106,6 +106,11 @@ pub enum BatchError {
     /// Larger than `max.message.bytes`.
     #[error("batch of {size} bytes is larger than max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
+    /// The records of a compressed batch decompress to more than the broker holds for
+    /// one batch (`decompress::MAX_DECOMPRESSED`): a decompression bomb, or a batch
+    /// that should be split.
+    #[error("the {codec} payload decompresses to more than {limit} bytes")]
+    DecompressedTooLarge { codec: &'static str, limit: usize },
     /// Records without a key, sent to a compacted topic (`cleanup.policy` has
     /// `compact`): `indexes` are their positions inside the batch (Kafka's
     /// `batch_index`), in order; `count` is the batch's recordCount.
@@ -138,7 +143,7 @@ impl BatchError {
             | BatchError::BadCrc { .. }
             | BatchError::Undecompressable { .. } => 2,
             BatchError::InvalidRecords(_) | BatchError::KeylessRecords { .. } => 87,
-            BatchError::TooLarge { .. } => 10,
+            BatchError::TooLarge { .. } | BatchError::DecompressedTooLarge { .. } => 10,
         }
     }
 }
