@@ -16,6 +16,8 @@
 //! # Layout
 //!
 //! - [`wire`]: a Kafka client that speaks raw frames, built on `kafka-protocol`'s codecs.
+//! - [`child_broker`]: the real `minikafka-broker` binary as a child process, to SIGKILL
+//!   and start again over the same data dir (the crash test).
 //! - [`compaction`]: a compacted topic, its keyed updates and tombstones, and what a
 //!   cleaning pass must leave of them.
 //! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
@@ -27,6 +29,7 @@
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
 //!   [`backend_tests!`] macro that runs it per backend.
 
+pub mod child_broker;
 pub mod cluster;
 pub mod compaction;
 pub mod disk;
