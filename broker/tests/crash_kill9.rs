@@ -33,45 +33,58 @@
 //! `MINIKAFKA_CRASH_PER_DIR` (iterations per data dir before a fresh one, default 20, so
 //! a long run keeps each check short). The long run and its results: docs/reliability.md.
 
+#[path = "crash_kill9/damage.rs"]
+mod damage;
+#[path = "crash_kill9/load.rs"]
+mod load;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, OffsetFetchResponse};
-use minikafka_broker::log::record_batch::{check_frame, frames};
 use minikafka_client::{
-    Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerEvent, DeliveryFuture, Error, NewTopic,
-    Offset, PartitionReader, Producer, ProducerConfig, ProducerRecord, ReaderConfig,
-    TopicPartition,
+    Admin, ClientConfig, Error, NewTopic, Offset, PartitionReader, ReaderConfig,
 };
 use minikafka_testkit::child_broker::ChildBroker;
 use minikafka_testkit::{groups, wire, within};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use damage::{damage, valid_ends, Damage};
+use load::{load_then_kill, record};
+
 const BIN: &str = env!("CARGO_BIN_EXE_minikafka-broker");
 const GROUP: &str = "crash-group";
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
-/// How long a client call may take after the kill before we stop waiting for it. Not an
-/// assertion: a call cut short counts as "outcome unknown", which the checks allow.
-const CLIENT_BOUND: Duration = Duration::from_secs(20);
+/// The broker's flags. Every one matters: `--fsync always` (or `MINIKAFKA_CRASH_FSYNC`:
+/// a kill -9 keeps the page cache, so `never` and `<ms>` must pass too) is what the
+/// guarantee is about; fast retention and cleaner checks and small `__consumer_offsets`
+/// segments put deletions, compaction and rolls inside the short runs, so kills land in
+/// them too.
+fn broker_args() -> Vec<String> {
+    let fsync = std::env::var("MINIKAFKA_CRASH_FSYNC").unwrap_or_else(|_| "always".into());
+    [
+        "--fsync",
+        &fsync,
+        "--quiet",
+        "--retention-check-interval-ms",
+        "100",
+        "--log-cleaner-backoff-ms",
+        "100",
+        "--offsets-topic-segment-bytes",
+        "4096",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
 
-/// Every flag matters: fsync=always is what the guarantee is about; fast retention and
-/// cleaner checks and small `__consumer_offsets` segments put deletions, compaction and
-/// rolls inside the short runs, so the kill lands in them too.
-const BROKER_ARGS: &[&str] = &[
-    "--fsync",
-    "always",
-    "--quiet",
-    "--retention-check-interval-ms",
-    "100",
-    "--log-cleaner-backoff-ms",
-    "100",
-    "--offsets-topic-segment-bytes",
-    "4096",
-];
+/// Starts the binary over `data` (blocking: it waits for the listening line).
+fn start(data: &Path, log: &Path) -> ChildBroker {
+    let args = broker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tokio::task::block_in_place(|| ChildBroker::start(Path::new(BIN), data, log, &args))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -154,14 +167,6 @@ struct Model {
     maybe: BTreeMap<Tp, Vec<Committed>>,
 }
 
-/// What one killed run produced.
-#[derive(Default)]
-struct RunOutcome {
-    sent: Vec<(String, String)>,
-    acks: Vec<(Tp, i64, String, String)>,
-    commits: u64,
-}
-
 #[derive(Default)]
 struct Totals {
     /// Restarts whose data was checked.
@@ -194,7 +199,9 @@ async fn acknowledged_data_survives_kill_9_and_damaged_tails() {
             .map_or(0, |d| d.as_nanos() as u64),
     );
     println!(
-        "crash_kill9: {iterations} iterations, seed {seed} (replay with MINIKAFKA_CRASH_SEED={seed})"
+        "crash_kill9: {iterations} iterations, seed {seed} (replay with MINIKAFKA_CRASH_SEED={seed}), \
+         broker flags {}",
+        broker_args().join(" ")
     );
     let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
@@ -235,10 +242,7 @@ async fn crash_one_dir(rng: &mut StdRng, seed: u64, first: u64, n: u64, totals: 
     for i in first..first + n {
         let ctx = format!("seed {seed}, iteration {i}");
         let log = tmp.path().join(format!("broker-{i}.log"));
-        let broker = tokio::task::block_in_place(|| {
-            ChildBroker::start(Path::new(BIN), &data, &log, BROKER_ARGS)
-        });
-        let mut broker = broker;
+        let mut broker = start(&data, &log);
         if i == first {
             create_topics(&broker.bootstrap()).await;
         } else {
@@ -285,28 +289,14 @@ async fn crash_one_dir(rng: &mut StdRng, seed: u64, first: u64, n: u64, totals: 
     }
     // The last kill's data, checked; then the clean path: SIGTERM, start, check again.
     let ctx = format!("seed {seed}, after iteration {}", first + n - 1);
-    let mut broker = tokio::task::block_in_place(|| {
-        ChildBroker::start(
-            Path::new(BIN),
-            &data,
-            &tmp.path().join("broker-last.log"),
-            BROKER_ARGS,
-        )
-    });
+    let mut broker = start(&data, &tmp.path().join("broker-last.log"));
     check_recovery_ran(&broker.log_text(), wrote, damaged.as_ref(), &ctx);
     let checked = verify(&broker, &mut model, &expected_ends, &ctx).await;
     println!("crash_kill9: {ctx}: restarted and checked: {checked:?}");
     totals.checked += 1;
     tokio::task::block_in_place(|| broker.stop());
     let expected_ends = valid_ends(&data);
-    let mut broker = tokio::task::block_in_place(|| {
-        ChildBroker::start(
-            Path::new(BIN),
-            &data,
-            &tmp.path().join("broker-clean.log"),
-            BROKER_ARGS,
-        )
-    });
+    let mut broker = start(&data, &tmp.path().join("broker-clean.log"));
     verify(
         &broker,
         &mut model,
@@ -357,412 +347,6 @@ fn check_recovery_ran(log: &str, wrote: bool, garbage_in: Option<&Tp>, ctx: &str
             "{ctx}: the broker did not cut the garbage appended to {dir}:\n{log}"
         );
     }
-}
-
-// ---------------------------------------------------------------------------------
-// Load: producers and a consumer until the kill.
-// ---------------------------------------------------------------------------------
-
-/// Loads the broker, SIGKILLs it after `delay`, waits for every client to finish (each
-/// wait bounded), and returns what was acknowledged. The commits are applied to `model`
-/// as they are acknowledged.
-async fn load_then_kill(
-    broker: &mut ChildBroker,
-    run: u64,
-    delay: Duration,
-    model: &mut Model,
-) -> RunOutcome {
-    let bootstrap = broker.bootstrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let out = Arc::new(Mutex::new(RunOutcome::default()));
-    let commits = Arc::new(Mutex::new(CommitLog::default()));
-    let mut tasks = Vec::new();
-    for s in &TOPICS {
-        tasks.push(tokio::spawn(produce(
-            bootstrap.clone(),
-            s,
-            run,
-            stop.clone(),
-            out.clone(),
-        )));
-    }
-    tasks.push(tokio::spawn(consume(
-        bootstrap.clone(),
-        stop.clone(),
-        commits.clone(),
-    )));
-    tokio::time::sleep(delay).await;
-    tokio::task::block_in_place(|| broker.kill9());
-    stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        within("a client task ends after the kill", t)
-            .await
-            .expect("a client task panicked");
-    }
-    let c = std::mem::take(&mut *commits.lock().expect("commit log"));
-    for (tp, v) in c.acked {
-        model.maybe.remove(&tp);
-        model.committed.insert(tp, v);
-    }
-    for (tp, v) in c.maybe {
-        model.maybe.entry(tp).or_default().push(v);
-    }
-    let mut outcome = std::mem::take(&mut *out.lock().expect("outcome"));
-    outcome.commits = c.count;
-    outcome
-}
-
-fn producer_config(bootstrap: &str) -> ProducerConfig {
-    let mut c = ProducerConfig::new(bootstrap);
-    for (k, v) in [
-        ("acks", "all"),
-        ("linger.ms", "2"),
-        ("retries", "2"),
-        ("retry.backoff.ms", "20"),
-        ("request.timeout.ms", "5000"),
-        ("max.block.ms", "5000"),
-    ] {
-        c.set(k, v).expect("a producer setting");
-    }
-    c
-}
-
-/// One topic's producer: bursts of records to every partition until `stop`; each
-/// acknowledged one is recorded with the offset the broker gave it.
-async fn produce(
-    bootstrap: String,
-    spec: &'static Spec,
-    run: u64,
-    stop: Arc<AtomicBool>,
-    out: Arc<Mutex<RunOutcome>>,
-) {
-    let Ok(producer) = Producer::new(producer_config(&bootstrap)).await else {
-        return; // killed before we connected
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String, DeliveryFuture)>(256);
-    let sink = out.clone();
-    let acker = tokio::spawn(async move {
-        while let Some((key, value, delivery)) = rx.recv().await {
-            if let Ok(meta) = delivery.await {
-                let tp = (meta.topic.clone(), meta.partition);
-                sink.lock()
-                    .expect("outcome")
-                    .acks
-                    .push((tp, meta.offset, key, value));
-            }
-        }
-    });
-    let mut seq: u64 = 0;
-    'load: while !stop.load(Ordering::SeqCst) {
-        for _ in 0..1 + seq % 17 {
-            let partition = (seq % spec.partitions as u64) as i32;
-            let key = match spec.kind {
-                Kind::Compacted => format!("key-{}", (seq * 7) % 37),
-                _ => format!("k{}", seq % 1000),
-            };
-            let pad = "x".repeat((seq * 13 % 200) as usize);
-            let value = format!("{}|{partition}|{run}|{seq}|{pad}", spec.name);
-            seq += 1;
-            out.lock()
-                .expect("outcome")
-                .sent
-                .push((value.clone(), key.clone()));
-            let record = ProducerRecord::new(spec.name)
-                .partition(partition)
-                .key(key.clone())
-                .value(value.clone());
-            match producer.enqueue(record).await {
-                Ok(delivery) => {
-                    if tx.send((key, value, delivery)).await.is_err() {
-                        break 'load;
-                    }
-                }
-                Err(_) => break 'load,
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    drop(tx);
-    // Each delivery fails fast once the broker is gone (connection refused, 2 retries);
-    // the bound is only there so a client bug cannot hang the test.
-    let _ = tokio::time::timeout(CLIENT_BOUND, acker).await;
-    let _ = tokio::time::timeout(CLIENT_BOUND, producer.close()).await;
-}
-
-/// The consumer's commits, as it saw them answered.
-#[derive(Default)]
-struct CommitLog {
-    acked: BTreeMap<Tp, Committed>,
-    maybe: Vec<(Tp, Committed)>,
-    count: u64,
-}
-
-fn consumer_config(bootstrap: &str) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(bootstrap, GROUP);
-    for (k, v) in [
-        ("enable.auto.commit", "false"),
-        ("auto.offset.reset", "earliest"),
-        ("fetch.max.wait.ms", "50"),
-        ("retries", "2"),
-        ("retry.backoff.ms", "20"),
-        ("request.timeout.ms", "5000"),
-    ] {
-        c.set(k, v).expect("a consumer setting");
-    }
-    c
-}
-
-/// A group member reading every crash topic, committing after each batch of records
-/// (50, or fewer when the stream pauses), and logging each commit's outcome.
-async fn consume(bootstrap: String, stop: Arc<AtomicBool>, log: Arc<Mutex<CommitLog>>) {
-    let Ok(mut consumer) = Consumer::new(consumer_config(&bootstrap)).await else {
-        return;
-    };
-    let names: Vec<&str> = TOPICS.iter().map(|s| s.name).collect();
-    if consumer.subscribe(&names).await.is_err() {
-        return;
-    }
-    let mut positions: BTreeMap<Tp, i64> = BTreeMap::new();
-    let mut uncommitted = 0;
-    while !stop.load(Ordering::SeqCst) {
-        let event = tokio::time::timeout(Duration::from_millis(50), consumer.recv()).await;
-        let idle = match event {
-            Ok(Ok(ConsumerEvent::Record(r))) => {
-                positions.insert((r.topic.clone(), r.partition), r.offset + 1);
-                uncommitted += 1;
-                false
-            }
-            Ok(Ok(ConsumerEvent::Revoked(tps))) => {
-                for tp in tps {
-                    positions.remove(&(tp.topic, tp.partition));
-                }
-                false
-            }
-            Ok(Ok(ConsumerEvent::Assigned(_))) => false,
-            Ok(Err(_)) => break,
-            Err(_) => true,
-        };
-        if uncommitted >= 50 || (idle && uncommitted > 0) {
-            uncommitted = 0;
-            // What `commit` sends: the position of every owned partition (handed out, or
-            // its start position, which we cannot see).
-            let snapshot: Vec<(Tp, Committed)> = consumer
-                .assignment()
-                .into_iter()
-                .map(|TopicPartition { topic, partition }| {
-                    let tp = (topic, partition);
-                    let v = positions
-                        .get(&tp)
-                        .map_or(Committed::Unknown, |o| Committed::Known(*o));
-                    (tp, v)
-                })
-                .collect();
-            // A commit still waiting after the bound counts as in flight (its outcome unknown).
-            let result = tokio::time::timeout(CLIENT_BOUND, consumer.commit()).await;
-            let mut log = log.lock().expect("commit log");
-            match result {
-                Ok(Ok(())) => {
-                    log.count += 1;
-                    for (tp, v) in snapshot {
-                        log.maybe.retain(|(m, _)| *m != tp);
-                        log.acked.insert(tp, v);
-                    }
-                }
-                Ok(Err(_)) | Err(_) => log.maybe.extend(snapshot),
-            }
-        }
-    }
-    let _ = tokio::time::timeout(CLIENT_BOUND, consumer.close()).await;
-}
-
-/// Adds a killed run's acknowledgements to the model. Two acknowledgements of one offset
-/// (not freed by a cut of ours) would be the broker handing out an offset twice.
-fn record(model: &mut Model, outcome: RunOutcome, ctx: &str) {
-    model.sent.extend(outcome.sent);
-    for (tp, offset, key, value) in outcome.acks {
-        let log = model.acked.entry(tp.clone()).or_default();
-        if let Some(old) = log.insert(offset, (key, value.clone())) {
-            panic!(
-                "{ctx}: {}-{} offset {offset} acknowledged twice: {:?} and {value:?}",
-                tp.0, tp.1, old.1
-            );
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Damage between runs, and what the files say the valid prefix is.
-// ---------------------------------------------------------------------------------
-
-/// The segment files of a partition directory, by base offset.
-fn segments(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == ext))
-                .filter(|p| p.file_stem().is_some_and(|s| s.len() == 20))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
-/// The active segment's `.log`: the one with the highest base offset.
-fn active_log(data: &Path, tp: &Tp) -> Option<PathBuf> {
-    segments(&data.join(format!("{}-{}", tp.0, tp.1)), "log").pop()
-}
-
-fn base_of(log: &Path) -> i64 {
-    log.file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.parse().ok())
-        .expect("a segment named by its base offset")
-}
-
-/// Offset after the last whole, valid batch of `bytes` (a segment starting at `base`),
-/// and the byte position where that valid prefix ends: recovery's rule, the frames
-/// checked (size, magic, CRC-32C) with increasing offsets.
-fn valid_prefix(bytes: &[u8], base: i64) -> (i64, usize) {
-    let (mut next, mut end) = (base, 0);
-    for frame in frames(bytes) {
-        let Ok(range) = frame else { break };
-        let Ok(h) = check_frame(&bytes[range.clone()]) else {
-            break;
-        };
-        if h.base_offset < next {
-            break;
-        }
-        next = h.last_offset() + 1;
-        end = range.end;
-    }
-    (next, end)
-}
-
-/// Each partition's log end offset as recovery must find it: the valid prefix of its
-/// active segment.
-fn valid_ends(data: &Path) -> BTreeMap<Tp, i64> {
-    let mut ends = BTreeMap::new();
-    for s in &TOPICS {
-        for p in 0..s.partitions {
-            let tp = (s.name.to_string(), p);
-            if let Some(log) = active_log(data, &tp) {
-                let bytes = std::fs::read(&log).expect("read the active segment");
-                ends.insert(tp, valid_prefix(&bytes, base_of(&log)).0);
-            }
-        }
-    }
-    ends
-}
-
-/// What was done to a partition's files between two runs.
-#[derive(Debug, Clone, Copy)]
-enum Damage {
-    /// Bytes appended after the active segment's last batch (the broker must cut them).
-    Garbage,
-    /// The active segment cut at a random length (what was past the cut is lost, by us).
-    CutSegment,
-    /// The active segment's offset index cut at a random length.
-    CutIndex,
-    /// The active segment's time index cut at a random length.
-    CutTimeIndex,
-}
-
-/// One kind of damage to one partition's active segment, or nothing when the chosen
-/// partition has no segment yet.
-fn damage(
-    rng: &mut StdRng,
-    data: &Path,
-    model: &mut Model,
-    totals: &mut Totals,
-) -> Option<(Tp, Damage)> {
-    let mut targets: Vec<Tp> = TOPICS
-        .iter()
-        .flat_map(|s| (0..s.partitions).map(|p| (s.name.to_string(), p)))
-        .collect();
-    targets.push((OFFSETS_TOPIC.to_string(), 0));
-    let tp = targets[rng.random_range(0..targets.len())].clone();
-    let log = active_log(data, &tp)?;
-    let bytes = std::fs::read(&log).expect("read the active segment");
-    let roll = rng.random_range(0..10);
-    // Cutting data away is only for topics whose model can forget it exactly (not the
-    // compacted ones, where the cleaner may already have dropped the older values).
-    let cuttable = tp.0 != OFFSETS_TOPIC && spec(&tp.0).kind != Kind::Compacted;
-    if roll < 4 || (!cuttable && roll < 7) {
-        append_garbage(rng, &log, &bytes);
-        totals.garbage += 1;
-        Some((tp, Damage::Garbage))
-    } else if roll < 7 {
-        let at = rng.random_range(0..=bytes.len());
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&log)
-            .and_then(|f| f.set_len(at as u64))
-            .expect("cut the active segment");
-        // Our cut: whatever was past the valid prefix of the cut file is gone, by our hand.
-        let (lost_from, _) = valid_prefix(&bytes[..at], base_of(&log));
-        if let Some(acked) = model.acked.get_mut(&tp) {
-            acked.split_off(&lost_from);
-        }
-        totals.log_cuts += 1;
-        Some((tp, Damage::CutSegment))
-    } else {
-        let (ext, what) = if rng.random_bool(0.5) {
-            ("index", Damage::CutIndex)
-        } else {
-            ("timeindex", Damage::CutTimeIndex)
-        };
-        let index = log.with_extension(ext);
-        let len = std::fs::metadata(&index).map_or(0, |m| m.len());
-        let at = rng.random_range(0..=len);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&index)
-            .and_then(|f| f.set_len(at))
-            .expect("cut the index");
-        totals.index_cuts += 1;
-        Some((tp, what))
-    }
-}
-
-/// Appends one of: random bytes; a batch header whose length runs past the file; zeros
-/// (what a preallocated tail looks like); or a copy of the last batch, renumbered to the
-/// next offset, with one byte of its records flipped (a torn rewrite: the CRC fails).
-fn append_garbage(rng: &mut StdRng, log: &Path, bytes: &[u8]) {
-    let garbage: Vec<u8> = match rng.random_range(0..4) {
-        0 => (0..rng.random_range(1..300))
-            .map(|_| rng.random())
-            .collect(),
-        1 => {
-            let mut g = Vec::new();
-            g.extend_from_slice(&valid_prefix(bytes, base_of(log)).0.to_be_bytes());
-            g.extend_from_slice(&100_000i32.to_be_bytes());
-            g.extend_from_slice(&[0, 0, 0, 0, 2]);
-            g.extend((0..rng.random_range(0..100)).map(|_| rng.random::<u8>()));
-            g
-        }
-        2 => vec![0; rng.random_range(1..4096)],
-        _ => {
-            let (next, end) = valid_prefix(bytes, base_of(log));
-            let last = frames(&bytes[..end]).filter_map(Result::ok).last();
-            match last {
-                Some(r) if r.len() > 62 => {
-                    let mut g = bytes[r].to_vec();
-                    g[0..8].copy_from_slice(&next.to_be_bytes());
-                    let i = rng.random_range(61..g.len());
-                    g[i] ^= 0x5a;
-                    g
-                }
-                _ => (0..64).map(|_| rng.random()).collect(),
-            }
-        }
-    };
-    use std::io::Write;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(log)
-        .and_then(|mut f| f.write_all(&garbage))
-        .expect("append garbage");
 }
 
 // ---------------------------------------------------------------------------------
