@@ -111,7 +111,8 @@ async fn produce(
     stop: Arc<AtomicBool>,
     out: Arc<Mutex<RunOutcome>>,
 ) {
-    let Ok(producer) = Producer::new(producer_config(&bootstrap)).await else {
+    let connect = Producer::new(producer_config(&bootstrap));
+    let Ok(Ok(producer)) = tokio::time::timeout(CLIENT_BOUND, connect).await else {
         return; // killed before we connected
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String, DeliveryFuture)>(256);
@@ -146,13 +147,13 @@ async fn produce(
                 .partition(partition)
                 .key(key.clone())
                 .value(value.clone());
-            match producer.enqueue(record).await {
-                Ok(delivery) => {
+            match tokio::time::timeout(CLIENT_BOUND, producer.enqueue(record)).await {
+                Ok(Ok(delivery)) => {
                     if tx.send((key, value, delivery)).await.is_err() {
                         break 'load;
                     }
                 }
-                Err(_) => break 'load,
+                Ok(Err(_)) | Err(_) => break 'load,
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -160,7 +161,10 @@ async fn produce(
     drop(tx);
     // Each delivery fails fast once the broker is gone (connection refused, 2 retries);
     // the bound is only there so a client bug cannot hang the test.
-    let _ = tokio::time::timeout(CLIENT_BOUND, acker).await;
+    let abort = acker.abort_handle();
+    if tokio::time::timeout(CLIENT_BOUND, acker).await.is_err() {
+        abort.abort(); // deliveries still unanswered: their outcome stays unknown
+    }
     let _ = tokio::time::timeout(CLIENT_BOUND, producer.close()).await;
 }
 
@@ -190,7 +194,8 @@ fn consumer_config(bootstrap: &str) -> ConsumerConfig {
 /// A group member reading every crash topic, committing after each batch of records
 /// (50, or fewer when the stream pauses), and logging each commit's outcome.
 async fn consume(bootstrap: String, stop: Arc<AtomicBool>, log: Arc<Mutex<CommitLog>>) {
-    let Ok(mut consumer) = Consumer::new(consumer_config(&bootstrap)).await else {
+    let connect = Consumer::new(consumer_config(&bootstrap));
+    let Ok(Ok(mut consumer)) = tokio::time::timeout(CLIENT_BOUND, connect).await else {
         return;
     };
     let names: Vec<&str> = TOPICS.iter().map(|s| s.name).collect();
