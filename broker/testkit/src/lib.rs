@@ -22,7 +22,8 @@
 //!   cleaning pass must leave of them.
 //! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
 //! - [`external`]: finding kcat, Python and chromium; found → run, missing → skip or fail.
-//! - [`disk`]: what a partition's segments hold, read with the log's own framing.
+//! - [`disk`]: what a partition's segments hold, read with the log's own framing, and
+//!   where their valid prefix ends (recovery's rule).
 //! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
 //! - [`security`]: a CA, certificates and a user file made for one test, and a broker
 //!   with a listener of each security protocol.
