@@ -16,17 +16,21 @@
 //! # Layout
 //!
 //! - [`wire`]: a Kafka client that speaks raw frames, built on `kafka-protocol`'s codecs.
+//! - [`child_broker`]: the real `minikafka-broker` binary as a child process, to SIGKILL
+//!   and start again over the same data dir (the crash test).
 //! - [`compaction`]: a compacted topic, its keyed updates and tombstones, and what a
 //!   cleaning pass must leave of them.
 //! - [`groups`]: consumer-protocol request builders for the group-coordinator tests.
 //! - [`external`]: finding kcat, Python and chromium; found → run, missing → skip or fail.
-//! - [`disk`]: what a partition's segments hold, read with the log's own framing.
+//! - [`disk`]: what a partition's segments hold, read with the log's own framing, and
+//!   where their valid prefix ends (recovery's rule).
 //! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
 //! - [`security`]: a CA, certificates and a user file made for one test, and a broker
 //!   with a listener of each security protocol.
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
 //!   [`backend_tests!`] macro that runs it per backend.
 
+pub mod child_broker;
 pub mod cluster;
 pub mod compaction;
 pub mod disk;
