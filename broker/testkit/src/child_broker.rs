@@ -126,11 +126,12 @@ impl ChildBroker {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill -TERM");
-        assert!(status.success(), "kill -TERM {} failed", child.id());
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .expect("a child's pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", child.id()));
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = child.try_wait().expect("poll the broker process") {
