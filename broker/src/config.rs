@@ -68,6 +68,15 @@ pub struct Config {
     /// `log.cleaner.backoff.ms` (`--log-cleaner-backoff-ms`): how often the log cleaner
     /// looks for compacted topics to clean (`log/cleaner.rs`). Default 15 s.
     pub log_cleaner_backoff: Duration,
+    /// `producer.id.expiration.ms` (`--producer-id-expiration-ms`): a partition forgets
+    /// an idempotent producer whose last batch is this old and that has no open
+    /// transaction (`log/producer_state.rs`); its next batch is accepted at any
+    /// sequence. Default 1 day.
+    pub producer_id_expiration: Duration,
+    /// `producer.id.expiration.check.interval.ms`
+    /// (`--producer-id-expiration-check-interval-ms`): how often that is checked.
+    /// Default 10 minutes.
+    pub producer_id_expiration_check_interval: Duration,
     /// `group.min.session.timeout.ms` (`--group-min-session-timeout-ms`): a JoinGroup
     /// asking for a shorter session gets INVALID_SESSION_TIMEOUT. Default 6 s.
     pub group_min_session_timeout: Duration,
@@ -121,6 +130,8 @@ impl Default for Config {
             log: LogConfig::default(),
             retention_check_interval: Duration::from_secs(300),
             log_cleaner_backoff: Duration::from_secs(15),
+            producer_id_expiration: Duration::from_secs(86_400),
+            producer_id_expiration_check_interval: Duration::from_secs(600),
             group_min_session_timeout: Duration::from_millis(6000),
             group_max_session_timeout: Duration::from_secs(1800),
             group_initial_rebalance_delay: Duration::from_millis(0),

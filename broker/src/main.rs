@@ -351,6 +351,14 @@ struct ServeArgs {
     /// clean, in milliseconds (Kafka: log.cleaner.backoff.ms).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     log_cleaner_backoff_ms: Option<u64>,
+    /// Forget an idempotent producer whose last batch is this old, in milliseconds
+    /// (Kafka: producer.id.expiration.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    producer_id_expiration_ms: Option<u64>,
+    /// How often to look for such producers, in milliseconds (Kafka:
+    /// producer.id.expiration.check.interval.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    producer_id_expiration_check_interval_ms: Option<u64>,
     /// Segment size of __consumer_offsets, in bytes (Kafka: offsets.topic.segment.bytes).
     /// Smaller segments let the log cleaner compact the commits sooner.
     #[arg(long, value_parser = clap::value_parser!(u64).range(14..))]
@@ -455,6 +463,14 @@ impl ServeArgs {
             ms(self.log_cleaner_backoff_ms),
         );
         set(
+            &mut config.producer_id_expiration,
+            ms(self.producer_id_expiration_ms),
+        );
+        set(
+            &mut config.producer_id_expiration_check_interval,
+            ms(self.producer_id_expiration_check_interval_ms),
+        );
+        set(
             &mut config.offsets_topic_segment_bytes,
             self.offsets_topic_segment_bytes,
         );
@@ -541,6 +557,16 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
         (
             "log_cleaner_backoff_ms",
             d.log_cleaner_backoff.as_millis().to_string(),
+        ),
+        (
+            "producer_id_expiration_ms",
+            d.producer_id_expiration.as_millis().to_string(),
+        ),
+        (
+            "producer_id_expiration_check_interval_ms",
+            d.producer_id_expiration_check_interval
+                .as_millis()
+                .to_string(),
         ),
         (
             "offsets_topic_segment_bytes",

@@ -397,6 +397,7 @@ fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
 }
 
 /// Retention every `retention_check_interval` (the first check ran in `Broker::start`);
+/// idle producer ids forgotten every `producer_id_expiration_check_interval`;
 /// the log cleaner every `log_cleaner_backoff`; with `--fsync <ms>`, `sync_all` every
 /// `<ms>`. All run on the blocking pool. Ends when shutdown is signalled.
 async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
@@ -414,6 +415,9 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
     let mut cleaner = tokio::time::interval(ctx.config.log_cleaner_backoff);
     cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     cleaner.tick().await;
+    let mut expiry = tokio::time::interval(ctx.config.producer_id_expiration_check_interval);
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    expiry.tick().await;
 
     loop {
         tokio::select! {
@@ -431,6 +435,15 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => warn!("log cleaner failed: {e}"),
                     Err(e) => warn!("log cleaner task failed: {e}"),
+                }
+            }
+            _ = expiry.tick() => {
+                let topics = ctx.topics.clone();
+                let after = ctx.config.producer_id_expiration;
+                match tokio::task::spawn_blocking(move || topics.expire_producers(after)).await {
+                    Ok(0) => {}
+                    Ok(n) => debug!("forgot {n} idle producer ids (producer.id.expiration.ms)"),
+                    Err(e) => warn!("producer expiry task failed: {e}"),
                 }
             }
             _ = sync.tick(), if sync_every.is_some() => {

@@ -284,6 +284,11 @@ pub struct ProducerConfig {
     /// yet answered. Above 1, a batch that is retried can land after a later batch of its
     /// partition, as in Kafka without idempotence; 1 keeps the order through retries.
     pub max_in_flight: usize,
+    /// `enable.idempotence`: number each batch per partition so the broker stores a
+    /// retried batch once, in order. `None` (Kafka's default since 3.0): on, unless
+    /// `acks` is not `all` or more than 5 requests may be in flight, where it is off.
+    /// `Some(true)` with either of those is a configuration error, as in Kafka.
+    pub idempotence: Option<bool>,
 }
 
 impl ProducerConfig {
@@ -300,6 +305,28 @@ impl ProducerConfig {
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
             max_in_flight: 5,
+            idempotence: None,
+        }
+    }
+
+    /// Whether the producer is idempotent, by Kafka's rules (see
+    /// [`idempotence`](Self::idempotence)); an error when it was asked for together with
+    /// settings it cannot keep.
+    pub fn idempotent(&self) -> Result<bool> {
+        let fits = self.acks == Acks::All && self.max_in_flight <= 5;
+        match self.idempotence {
+            None => Ok(fits),
+            Some(false) => Ok(false),
+            Some(true) if fits => Ok(true),
+            Some(true) => Err(Error::Config {
+                key: "enable.idempotence".into(),
+                message: format!(
+                    "needs acks=all and max.in.flight.requests.per.connection ≤ 5 (here acks={} and {}); \
+                     set enable.idempotence=false to use these",
+                    self.acks.as_i16(),
+                    self.max_in_flight
+                ),
+            }),
         }
     }
 
@@ -319,6 +346,7 @@ impl ProducerConfig {
             "max.in.flight.requests.per.connection" => {
                 self.max_in_flight = parse_num::<usize>(key, value)?.max(1)
             }
+            "enable.idempotence" => self.idempotence = Some(parse_bool(key, value)?),
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -330,6 +358,7 @@ impl ProducerConfig {
                     "buffer.memory",
                     "max.block.ms",
                     "max.in.flight.requests.per.connection",
+                    "enable.idempotence",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }

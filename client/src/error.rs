@@ -160,6 +160,14 @@ pub enum Error {
     /// `send` after `close`.
     #[error("the producer is closed; create a new one to send more")]
     ProducerClosed,
+    /// The idempotent producer cannot go on (`enable.idempotence`): another producer with
+    /// its id fenced it, or the broker lost track of its sequence numbers. Every record
+    /// not yet delivered fails with this; create a new producer.
+    #[error("the idempotent producer stopped: {reason}; create a new producer")]
+    ProducerFailed {
+        /// What happened.
+        reason: String,
+    },
     /// librdkafka reported an error that has no closer variant (rdkafka backend); its own
     /// message is kept as it is.
     #[error("librdkafka failed to {context}: {message}")]
@@ -335,6 +343,12 @@ kafka_codes! {
     NotController = 41, "NOT_CONTROLLER", true, "the controller moved; retrying";
     /// 42
     InvalidRequest = 42, "INVALID_REQUEST", false, "the broker rejected the request as malformed; check the broker's log";
+    /// 45
+    OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false, "the broker expected another sequence number from this idempotent producer";
+    /// 47
+    InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false, "a newer producer with the same producer id took over; this one is fenced";
+    /// 48
+    InvalidTxnState = 48, "INVALID_TXN_STATE", false, "the request does not fit the producer's transaction state";
     /// 56
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true, "the broker had a disk error; check its log";
     /// 74

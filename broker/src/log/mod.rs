@@ -5,7 +5,9 @@
 //! [`record`] (the key/value records inside it) →
 //! [`segment`] (one `.log` file) → [`index`] (its sparse, memory-mapped `.index`) and
 //! [`time_index`] (its `.timeindex`), both files of [`index_file`] →
-//! [`partition_log`] (the ordered segments of one partition) → [`recovery`]
+//! [`partition_log`] (the ordered segments of one partition, and with
+//! [`producer_state`] and [`producer_snapshot`] what it knows of each idempotent
+//! producer) → [`recovery`]
 //! (what happens on open after a crash) → [`storage`] (the seam every
 //! write and sync goes through, where tests fill or cut the disk) → [`lazy_segment`] (a sealed segment opened
 //! when first needed, after a clean open) → [`durability`] (when bytes reach the disk) →
@@ -23,6 +25,8 @@ pub mod index_file;
 pub mod lazy_segment;
 pub mod log_start;
 pub mod partition_log;
+pub mod producer_snapshot;
+pub mod producer_state;
 pub mod record;
 pub mod record_batch;
 pub mod recovery;
@@ -56,6 +60,10 @@ pub enum LogError {
     },
     #[error("corrupt file {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    /// The batch's producer id, epoch or sequence does not fit what this partition
+    /// knows of the producer (`producer_state.rs`).
+    #[error("{0}")]
+    Producer(#[from] producer_state::ProducerError),
 }
 
 impl LogError {

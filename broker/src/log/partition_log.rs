@@ -35,6 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::durability::GroupCommit;
 use super::lazy_segment::LazySegment;
+use super::producer_state::{ProducerStateTable, Verdict};
 use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader, HEADER_LEN};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
@@ -47,6 +48,7 @@ use crate::events::{EventKind, Events};
 mod clean;
 #[cfg(test)]
 mod lazy_tests;
+mod producers;
 #[cfg(test)]
 mod tests;
 
@@ -67,7 +69,11 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     /// The time the broker stamped on the batches (`message.timestamp.type=
     /// LogAppendTime`); -1 with CreateTime. Produce answers it as `log_append_time_ms`.
+    /// For a duplicate, the original batch's maxTimestamp, as Kafka answers.
     pub log_append_time: i64,
+    /// The batch was a producer's retry of one already written (`producer_state.rs`):
+    /// nothing was written, and the offsets are the original's.
+    pub duplicate: bool,
 }
 
 /// A summary of one segment (`Partition::segments`): which offsets it holds.
@@ -157,6 +163,9 @@ struct Inner {
     next_horizon: Option<i64>,
     /// The last cleaning pass that changed something.
     last_clean: Option<CleanReport>,
+    /// Each producer id's epoch, last batches and open transaction
+    /// (`producer_state.rs`; loaded by `partition_log/producers.rs`).
+    producers: ProducerStateTable,
 }
 
 impl Inner {
@@ -242,19 +251,22 @@ impl PartitionLog {
         let end = active.next_offset();
         let log_start_offset = loaded.log_start.map_or(first, |s| s.clamp(first, end));
         let cleaner_checkpoint = loaded.cleaner_checkpoint;
+        let mut inner = Inner {
+            sealed: loaded.sealed,
+            active,
+            log_start_offset,
+            written: 0,
+            closed: loaded.clean,
+            cleaner_checkpoint: cleaner_checkpoint.unwrap_or(0),
+            next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
+            last_clean: None,
+            producers: ProducerStateTable::new(),
+        };
+        PartitionLog::load_producers(dir, &mut inner, config.index_interval_bytes, loaded.clean)?;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(Arc::new(config)),
-            inner: Mutex::new(Inner {
-                sealed: loaded.sealed,
-                active,
-                log_start_offset,
-                written: 0,
-                closed: loaded.clean,
-                cleaner_checkpoint: cleaner_checkpoint.unwrap_or(0),
-                next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
-                last_clean: None,
-            }),
+            inner: Mutex::new(inner),
             commit: GroupCommit::default(),
             events: Events::default(),
             disk_full: AtomicBool::new(false),
@@ -377,9 +389,30 @@ impl PartitionLog {
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
+            let verdicts = check_producers(&inner, &batches)?;
             self.open_for_changes(&mut inner)?;
             let mut info: Option<AppendInfo> = None;
-            for (mut h, range) in batches {
+            for ((mut h, range), verdict) in batches.into_iter().zip(verdicts) {
+                if let Verdict::Duplicate(original) = verdict {
+                    // A retry of a batch already written: answer where it went.
+                    let dup = AppendInfo {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        record_count: h.record_count,
+                        batch_count: 1,
+                        segment_base: -1,
+                        position: 0,
+                        log_start_offset: inner.log_start_offset,
+                        log_append_time: original.timestamp,
+                        duplicate: true,
+                    };
+                    info = Some(info.map_or(dup, |first| AppendInfo {
+                        record_count: first.record_count + h.record_count,
+                        batch_count: first.batch_count + 1,
+                        ..first
+                    }));
+                    continue;
+                }
                 let batch = &records[range];
                 self.maybe_roll(&mut inner, &h, batch.len())?;
                 let base = inner.log_end_offset();
@@ -413,6 +446,7 @@ impl PartitionLog {
                 if config.explain {
                     self.explain_append(active, &h, position, entries_before);
                 }
+                inner.producers.apply_data(&h);
                 inner.written += batch.len() as u64;
                 let log_start_offset = inner.log_start_offset;
                 info = Some(match info {
@@ -425,6 +459,7 @@ impl PartitionLog {
                         position,
                         log_start_offset,
                         log_append_time,
+                        duplicate: false,
                     },
                     Some(first) => AppendInfo {
                         last_offset: h.last_offset(),
@@ -618,6 +653,8 @@ impl PartitionLog {
         self.events.record(EventKind::SegmentRolled, text);
         let old = std::mem::replace(&mut inner.active, seg);
         inner.sealed.push(LazySegment::open(old));
+        // The producer state as of the new segment's base (Kafka snapshots at a roll).
+        self.snapshot_producers(inner);
         recovery::write_recovery_point(&self.dir, next)?;
         self.commit.mark_synced(inner.written);
         Ok(())
@@ -820,6 +857,7 @@ impl PartitionLog {
         seg.sync()?;
         let base = seg.base_offset();
         recovery::write_recovery_point(&self.dir, base)?;
+        self.reload_producers(&mut inner)?;
         let text = format!(
             "{}: truncated to offset {} (asked for {offset})",
             self.dir.display(),
@@ -867,6 +905,7 @@ impl PartitionLog {
             deleted.push(file_name_of(&seg.path()).into_owned());
             seg.delete()?;
         }
+        self.trim_producers(&mut inner);
         let text = format!(
             "{}: DeleteRecords moved the log start offset from {log_start} to {offset}; {}",
             crate::explain::partition_name(&self.dir),
@@ -963,6 +1002,9 @@ impl PartitionLog {
             );
             self.events.record(EventKind::SegmentDeleted, text);
         }
+        if deleted > 0 {
+            self.trim_producers(&mut inner);
+        }
         Ok(deleted)
     }
 
@@ -994,6 +1036,8 @@ impl PartitionLog {
         let active = inner.active_mut();
         active.seal()?;
         active.sync().map_err(|e| self.sync_failed(e))?;
+        // The next start loads this instead of replaying the active segment.
+        self.snapshot_producers(&inner);
         if self.sync_failed.load(Ordering::Relaxed) {
             // No marker: the next open runs the full recovery over the files an
             // earlier failed fsync may have left short.
@@ -1013,6 +1057,28 @@ impl PartitionLog {
         inner.closed = true;
         Ok(())
     }
+}
+
+/// The producer checks of one append (`producer_state.rs`), in order, before anything
+/// is written: each batch as if it got the next offsets, the earlier ones of the same
+/// request included. One refusal refuses them all.
+fn check_producers(
+    inner: &Inner,
+    batches: &[(BatchHeader, std::ops::Range<usize>)],
+) -> Result<Vec<Verdict>, LogError> {
+    let mut scratch = std::collections::HashMap::new();
+    let mut next = inner.log_end_offset();
+    let mut out = Vec::with_capacity(batches.len());
+    for (h, _) in batches {
+        let mut at = *h;
+        at.base_offset = next;
+        let verdict = inner.producers.check(&mut scratch, &at)?;
+        if !matches!(verdict, Verdict::Duplicate(_)) {
+            next = at.last_offset() + 1;
+        }
+        out.push(verdict);
+    }
+    Ok(out)
 }
 
 /// `PartitionLog` is shared as `Arc<PartitionLog>` across threads: keep it Send + Sync.

@@ -328,6 +328,20 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "The most connections open at once from one client address (--max-connections-per-ip).",
         ),
         (
+            "producer.id.expiration.check.interval.ms",
+            ms(c.producer_id_expiration_check_interval),
+            "600000",
+            ConfigType::Int,
+            "How often idle idempotent producers are looked for (--producer-id-expiration-check-interval-ms).",
+        ),
+        (
+            "producer.id.expiration.ms",
+            ms(c.producer_id_expiration),
+            "86400000",
+            ConfigType::Int,
+            "A partition forgets an idempotent producer idle this long (--producer-id-expiration-ms).",
+        ),
+        (
             "node.id",
             ctx.node.node_id.to_string(),
             "-1",

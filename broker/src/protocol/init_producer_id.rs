@@ -11,8 +11,9 @@
 //! - A call that names its current id and epoch (v3+, after an epoch bump request)
 //!   gets the same id with the next epoch, or a fresh id when the epoch would
 //!   overflow.
-//! - Batches are stored as sent; sequence numbers are not checked, so duplicates
-//!   from retries are not removed.
+//! - Each partition then checks the epoch and sequence of every batch the producer
+//!   sends and answers a retried batch with its original offsets instead of writing it
+//!   twice (`log/producer_state.rs`).
 //!
 //! What must stay true:
 //! - Fresh ids come from one atomic counter, `BrokerContext::next_producer_id`: no

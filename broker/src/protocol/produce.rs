@@ -40,6 +40,11 @@
 //!   `compression.type` is a codec: batches in another codec are written again in it
 //!   (`Partition::append`), as Kafka does, and the log line says so.
 //! - A zstd batch in Produce below v7 gets UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
+//! - A batch with a producer id (an idempotent producer's) is checked against what the
+//!   partition knows of that producer (`log/producer_state.rs`): a retry of one of its
+//!   last five batches is answered with the original offsets and no error, and not
+//!   written again; a gap in the sequence gets OUT_OF_ORDER_SEQUENCE_NUMBER, an old
+//!   epoch INVALID_PRODUCER_EPOCH.
 //! - The response carries the base offset of the first batch and the log start offset.
 //! - Appends that may wait on the disk (fsync=always, a segment roll) or recompress
 //!   (a topic `compression.type`) run on the blocking pool, all the partitions of one request in one trip there, in request
@@ -353,6 +358,12 @@ fn finish(
     match result {
         Ok(info) => Ok((info, recompressed)),
         Err(LogError::InvalidBatch(e)) => Err(Refusal::from_batch(topic, index, e)),
+        Err(LogError::Producer(e)) => Err(Refusal {
+            checked_by: Some(
+                "log/producer_state.rs ProducerStateTable::check, which PartitionLog::append runs on every batch with a producer id before it writes one",
+            ),
+            ..Refusal::new(e.kafka_error_code(), e.to_string())
+        }),
         Err(e) => {
             // A full disk was logged once by the partition log, not once per request.
             if !e.is_no_space() {
@@ -424,6 +435,12 @@ fn partition_response(
 /// `demo-topic[1] 3 records -> offsets 12 to 14 (segment 0, byte 4096)`.
 fn describe(topic: &str, index: i32, outcome: &PartitionOutcome) -> String {
     match outcome {
+        Ok((info, _)) if info.duplicate => format!(
+            "{topic}[{index}] {} -> duplicate of {} (a retry of a batch already written: \
+             answered with its offsets, not written again)",
+            count(info.record_count, "record"),
+            offsets(info.base_offset, info.last_offset),
+        ),
         Ok((info, recompressed)) => {
             let batches = if info.batch_count > 1 {
                 format!(" in {}", count(info.batch_count, "batch"))

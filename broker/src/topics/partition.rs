@@ -191,6 +191,18 @@ impl Partition {
         self.log.apply_retention()
     }
 
+    /// Forgets the idempotent producers idle for `expiration_ms` at `now_ms`
+    /// (`PartitionLog::expire_producers`).
+    pub(super) fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.log.expire_producers(now_ms, expiration_ms)
+    }
+
+    /// What this partition knows of each idempotent producer (DescribeProducers,
+    /// tests): a copy.
+    pub fn producers(&self) -> crate::log::producer_state::ProducerStateTable {
+        self.log.producers()
+    }
+
     /// One pass of the log cleaner (`cleanup.policy=compact`; otherwise nothing).
     pub fn clean(&self) -> Result<Option<CleanReport>, LogError> {
         self.log.clean()

@@ -386,6 +386,23 @@ impl Topics {
         first_err.map_or(Ok(()), |e| Err(e.into()))
     }
 
+    /// Forgets, in every partition, the idempotent producers idle for `after`
+    /// (`producer.id.expiration.ms`; called periodically by the server). Returns how
+    /// many entries went.
+    pub fn expire_producers(&self, after: std::time::Duration) -> usize {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let after = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        let mut n = 0;
+        for topic in self.list() {
+            for p in &topic.partitions {
+                n += p.expire_producers(now, after);
+            }
+        }
+        n
+    }
+
     /// Applies retention to every partition (called periodically by the server).
     /// Every partition is tried; the first error is returned.
     pub fn apply_retention(&self) -> Result<(), TopicError> {

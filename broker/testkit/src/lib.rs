@@ -25,6 +25,8 @@
 //! - [`disk`]: what a partition's segments hold, read with the log's own framing, and
 //!   where their valid prefix ends (recovery's rule).
 //! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
+//! - [`proxy`]: a TCP proxy that loses chosen responses and drops the connection, so a
+//!   client retries what the broker already did (the idempotent producer's tests).
 //! - [`security`]: a CA, certificates and a user file made for one test, and a broker
 //!   with a listener of each security protocol.
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
@@ -37,6 +39,7 @@ pub mod disk;
 pub mod external;
 pub mod groups;
 pub mod http;
+pub mod proxy;
 pub mod security;
 pub mod wire;
 

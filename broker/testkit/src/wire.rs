@@ -310,6 +310,51 @@ pub fn batch(records: &[(Option<&str>, &str)], base_ts: i64) -> Bytes {
     buf.freeze()
 }
 
+/// One v2 record batch from an idempotent producer: `producer_id` at `epoch`, its
+/// records numbered from `base_sequence`, stamped with the time now; `transactional`
+/// sets attribute bit 4.
+pub fn producer_batch(
+    values: &[&str],
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> Bytes {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: base_sequence.wrapping_add(i as i32),
+            timestamp: now + i as i64,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
+
 /// `(offset, key, value)` of every record in fetched bytes.
 pub fn decode_records(mut records: Bytes) -> Vec<(i64, Option<String>, String)> {
     RecordBatchDecoder::decode_all(&mut records)

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::config::Compression;
 use crate::error::Result;
-use crate::native::batch::BatchBuilder;
+use crate::native::batch::{restamp, BatchBuilder, ProducerIds};
 use crate::record::Header;
 
 /// A topic and a partition.
@@ -73,6 +73,10 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     /// Bytes of `buffer.memory` its records hold.
     pub(crate) memory: usize,
+    /// Its records, counted when it is first encoded.
+    records: i32,
+    /// Its base sequence, from its first send on (idempotent producer only).
+    pub(crate) sequence: Option<i32>,
     done: Option<oneshot::Sender<Result<i64>>>,
     outcome: BatchOutcome,
 }
@@ -88,29 +92,49 @@ impl ProducerBatch {
             created: now,
             attempts: 0,
             memory: 0,
+            records: 0,
+            sequence: None,
             done: Some(done),
             outcome: outcome.shared(),
         }
     }
 
     /// How many records it holds.
-    #[cfg(test)]
     pub(crate) fn count(&self) -> i32 {
-        self.builder.as_ref().map_or(0, BatchBuilder::count)
+        self.builder
+            .as_ref()
+            .map_or(self.records, BatchBuilder::count)
     }
 
-    /// The batch as sent: encoded (and compressed) the first time, the same bytes on a retry.
+    /// Whether it was encoded already (sent at least once).
+    pub(crate) fn is_encoded(&self) -> bool {
+        self.encoded.is_some()
+    }
+
+    /// The batch as sent: encoded (and compressed) the first time, with `producer`'s
+    /// ids when idempotent; the same bytes on a retry.
     pub(crate) fn encoded(
         &mut self,
         compression: Compression,
+        producer: Option<ProducerIds>,
     ) -> std::result::Result<Bytes, String> {
         if let Some(b) = &self.encoded {
             return Ok(b.clone());
         }
+        self.records = self.count();
         let builder = self.builder.take().unwrap_or_else(|| BatchBuilder::new(0));
-        let bytes = builder.finish(compression)?;
+        let bytes = builder.finish(compression, producer)?;
+        self.sequence = producer.map(|p| p.base_sequence);
         self.encoded = Some(bytes.clone());
         Ok(bytes)
+    }
+
+    /// Gives an encoded batch new producer ids (after an epoch bump).
+    fn restamp(&mut self, ids: ProducerIds) {
+        if let Some(b) = &self.encoded {
+            self.encoded = Some(restamp(b, ids));
+            self.sequence = Some(ids.base_sequence);
+        }
     }
 
     /// Settle every record of the batch with `result` (its base offset, or an error).
@@ -126,6 +150,10 @@ struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
     /// Batches drained and not yet completed, requeued or unsent.
     in_flight: usize,
+    /// Batches of this partition waiting out a retry backoff ([`Accumulator::hold`]):
+    /// while there are any, an idempotent producer sends nothing newer here, so the
+    /// retries reach the broker before the batches that follow them.
+    held: usize,
 }
 
 /// All partitions' queues, by topic then partition (looked up by `&str`: no copy of the
@@ -200,8 +228,14 @@ impl Accumulator {
             let Some(front) = q.batches.front() else {
                 continue;
             };
+            if q.held > 0 {
+                continue;
+            }
             let deadline = front.created + self.linger;
-            let full = front.size >= self.batch_size || q.batches.len() > 1 || front.attempts > 0;
+            let full = front.size >= self.batch_size
+                || q.batches.len() > 1
+                || front.attempts > 0
+                || front.is_encoded();
             if force || full || deadline <= now {
                 if let Some(b) = q.batches.pop_front() {
                     q.in_flight += 1;
@@ -230,10 +264,70 @@ impl Accumulator {
         }
     }
 
-    /// A batch failed with a retriable error: put it back in front, to go out first.
-    pub(crate) fn requeue(&mut self, mut batch: ProducerBatch) {
-        batch.attempts += 1;
-        self.unsend(batch);
+    /// A batch of `tp` failed and waits out its backoff before [`requeue`](Self::requeue):
+    /// with `hold`, nothing more of its partition is sent meanwhile (the idempotent
+    /// producer's rule: the broker must see the retry before what follows it).
+    pub(crate) fn hold(&mut self, tp: &TopicPartition) {
+        let (topic, partition) = tp;
+        self.queues
+            .entry(topic.clone())
+            .or_default()
+            .entry(*partition)
+            .or_default()
+            .held += 1;
+    }
+
+    /// A batch failed with a retriable error: put it back in front, to go out first
+    /// (`counts`: it uses up one of its retries; `held`: [`hold`](Self::hold) was called
+    /// for it). A batch with a sequence goes among the
+    /// other sent ones in sequence order, so the broker sees them in order again.
+    pub(crate) fn requeue(&mut self, mut batch: ProducerBatch, counts: bool, held: bool) {
+        if counts {
+            batch.attempts += 1;
+        }
+        let (topic, partition) = batch.tp.clone();
+        let q = self
+            .queues
+            .entry(topic)
+            .or_default()
+            .entry(partition)
+            .or_default();
+        if held {
+            q.held = q.held.saturating_sub(1);
+        }
+        let Some(seq) = batch.sequence else {
+            return self.unsend(batch);
+        };
+        q.in_flight = q.in_flight.saturating_sub(1);
+        let at = q
+            .batches
+            .iter()
+            .position(|b| b.sequence.is_none_or(|s| s > seq))
+            .unwrap_or(q.batches.len());
+        q.batches.insert(at, batch);
+    }
+
+    /// After an epoch bump: every queued batch that was sent before gets new ids, in
+    /// queue order per partition, from `ids(partition, records)`.
+    pub(crate) fn resequence(&mut self, mut ids: impl FnMut(&TopicPartition, i32) -> ProducerIds) {
+        for q in self.queues.values_mut().flat_map(|t| t.values_mut()) {
+            for b in q.batches.iter_mut().filter(|b| b.is_encoded()) {
+                let fresh = ids(&b.tp, b.count());
+                b.restamp(fresh);
+            }
+        }
+    }
+
+    /// Takes every queued batch (the producer stopped for good: they fail).
+    pub(crate) fn drain_all(&mut self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        for q in self.queues.values_mut().flat_map(|t| t.values_mut()) {
+            while let Some(b) = q.batches.pop_front() {
+                q.in_flight += 1;
+                out.push(b);
+            }
+        }
+        out
     }
 
     /// A drained batch that was not sent (its broker has no room for another request in
@@ -248,6 +342,15 @@ impl Accumulator {
             .or_default();
         q.in_flight = q.in_flight.saturating_sub(1);
         q.batches.push_front(batch);
+    }
+
+    /// Batches sent and not yet settled, those waiting out a retry backoff included.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.queues
+            .values()
+            .flat_map(|t| t.values())
+            .map(|q| q.in_flight)
+            .sum()
     }
 
     /// Nothing queued and nothing in flight.
@@ -352,12 +455,12 @@ mod tests {
         rec(&mut acc, 0, 10, now);
         rec(&mut acc, 0, 10, now);
         let mut b = ready.pop().unwrap();
-        let sent = b.encoded(Compression::None).unwrap();
-        acc.requeue(b);
+        let sent = b.encoded(Compression::None, None).unwrap();
+        acc.requeue(b, true, false);
         let (mut again, _) = acc.drain_ready(now, false);
         assert_eq!(again[0].attempts, 1);
         assert_eq!(
-            again[0].encoded(Compression::None).unwrap(),
+            again[0].encoded(Compression::None, None).unwrap(),
             sent,
             "the same bytes again"
         );

@@ -115,7 +115,11 @@ impl BatchBuilder {
     }
 
     /// Write the header (compressing the records first if asked) and hand out the batch.
-    pub(crate) fn finish(self, compression: Compression) -> Result<Bytes, String> {
+    pub(crate) fn finish(
+        self,
+        compression: Compression,
+        producer: Option<ProducerIds>,
+    ) -> Result<Bytes, String> {
         let BatchBuilder {
             mut buf,
             count,
@@ -163,14 +167,41 @@ impl BatchBuilder {
         } else {
             max_timestamp
         });
-        h.put_i64(-1); // producerId
-        h.put_i16(-1); // producerEpoch
-        h.put_i32(-1); // baseSequence
+        let ids = producer.unwrap_or(ProducerIds {
+            producer_id: -1,
+            epoch: -1,
+            base_sequence: -1,
+        });
+        h.put_i64(ids.producer_id);
+        h.put_i16(ids.epoch);
+        h.put_i32(ids.base_sequence);
         h.put_i32(count);
         let crc = crc32c::crc32c(&buf[21..]);
         buf[17..21].copy_from_slice(&crc.to_be_bytes());
         Ok(buf.freeze())
     }
+}
+
+/// What an idempotent producer stamps on a batch (bytes 43–56).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProducerIds {
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+    pub(crate) base_sequence: i32,
+}
+
+/// `batch` (encoded) with other producer ids, and its CRC computed again (it covers
+/// bytes 21 on): an epoch bump gives the batches waiting for a retry new sequences.
+pub(crate) fn restamp(batch: &Bytes, ids: ProducerIds) -> Bytes {
+    let mut b = BytesMut::from(&batch[..]);
+    if b.len() >= BATCH_HEADER_BYTES {
+        b[43..51].copy_from_slice(&ids.producer_id.to_be_bytes());
+        b[51..53].copy_from_slice(&ids.epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&ids.base_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+    }
+    b.freeze()
 }
 
 /// Bytes of `v` as a zigzag varint.
@@ -247,7 +278,7 @@ pub(crate) fn encode(records: &[OutRecord], compression: Compression) -> Result<
             r.timestamp,
         );
     }
-    b.finish(compression)
+    b.finish(compression, None)
 }
 
 #[cfg(test)]

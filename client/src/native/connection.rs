@@ -58,6 +58,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 type Waiter = oneshot::Sender<Result<Bytes>>;

@@ -2,7 +2,8 @@
 //! the `kafka-protocol` codecs.
 //!
 //! The reading order is the crate's, in `lib.rs`: it follows a record out through
-//! [`accumulator`] → [`batch`] → [`producer`] → [`metadata`] → [`connection`], and back in
+//! [`accumulator`] → [`batch`] → [`producer`] (and [`idempotence`], its producer id and
+//! sequences) → [`metadata`] → [`connection`], and back in
 //! through [`completed_fetch`] (a Fetch answer's batches, decoded) to [`reader`] and
 //! [`consumer`]; [`admin`] sits beside them. [`security`] (TLS, and SASL with [`scram`])
 //! wraps each new connection when `security.protocol` asks for it.
@@ -13,6 +14,7 @@ pub(crate) mod batch;
 pub(crate) mod completed_fetch;
 pub(crate) mod connection;
 pub(crate) mod consumer;
+pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod producer;
 pub(crate) mod reader;

@@ -18,8 +18,15 @@
 //!   fails with [`Error::ProducerClosed`].
 //! - At most `buffer.memory` bytes of records wait or fly at once; `send` waits for room (up to
 //!   `max.block.ms`), and while it waits batches go out without lingering, so it cannot stall.
-//! - Delivery is at least once, as in Kafka without idempotence: if an attempt timed out
-//!   after the broker had in fact stored the batch, the retry stores it a second time.
+//! - With `enable.idempotence` (Kafka's default; `idempotence.rs`) every batch carries the
+//!   producer id, epoch and a per-partition sequence, kept through retries: the broker
+//!   answers a retry of a batch it already stored with the original offsets, so each
+//!   record is stored once, and in order, with up to 5 requests in flight. A batch that
+//!   failed for good makes the producer bump its epoch (once nothing is in flight)
+//!   before it sends more; a fenced producer, or one whose sequence the broker lost,
+//!   stops, failing what is left with [`Error::ProducerFailed`].
+//! - Without it, delivery is at least once: if an attempt timed out after the broker had
+//!   in fact stored the batch, the retry stores it a second time.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,7 +45,9 @@ use tokio::time::Instant;
 use crate::config::{Acks, ProducerConfig};
 use crate::error::{Error, Result};
 use crate::native::accumulator::{Accumulator, Append, BatchOutcome, ProducerBatch};
+use crate::native::batch::ProducerIds;
 use crate::native::connection::Connection;
+use crate::native::idempotence::{Idempotence, OnFailure};
 use crate::native::metadata::{topic_name, Cluster};
 use crate::partitioner::{partition_for_key, KeylessPartitioner};
 use crate::record::{ProducerRecord, RecordMetadata};
@@ -71,6 +80,8 @@ struct Shared {
     /// Produce requests awaiting an answer, per broker address.
     in_flight: Mutex<HashMap<String, usize>>,
     closed: AtomicBool,
+    /// The producer id and sequences, with `enable.idempotence`.
+    idempotence: Option<Mutex<Idempotence>>,
 }
 
 impl NativeProducer {
@@ -78,6 +89,19 @@ impl NativeProducer {
     pub(crate) async fn new(config: ProducerConfig) -> Result<NativeProducer> {
         let cluster = Cluster::new(config.client.clone())?;
         cluster.bootstrap().await?;
+        let idempotence = match (config.idempotent()?, config.idempotence) {
+            (false, _) => None,
+            (true, explicit) => match Idempotence::init(&cluster).await {
+                Ok(i) => Some(Mutex::new(i)),
+                // On by default only: a broker without InitProducerId gets a plain
+                // producer, as Kafka's does.
+                Err(Error::UnsupportedVersion { .. }) if explicit.is_none() => {
+                    tracing::debug!("the broker has no InitProducerId: not idempotent");
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let memory = config.buffer_memory.min(Semaphore::MAX_PERMITS);
         let shared = Arc::new(Shared {
             acc: Mutex::new(Accumulator::new(config.batch_size, config.linger)),
@@ -91,6 +115,7 @@ impl NativeProducer {
             waiting_for_memory: AtomicUsize::new(0),
             in_flight: Mutex::default(),
             closed: AtomicBool::new(false),
+            idempotence,
         });
         let sender = tokio::spawn(sender_loop(shared.clone()));
         Ok(NativeProducer {
@@ -104,6 +129,9 @@ impl NativeProducer {
         let s = &self.shared;
         if s.closed.load(Ordering::SeqCst) {
             return Err(Error::ProducerClosed);
+        }
+        if let Some(reason) = s.fatal() {
+            return Err(Error::ProducerFailed { reason });
         }
         check_headers(&record)?;
         let now = Instant::now();
@@ -260,6 +288,11 @@ fn check_headers(record: &ProducerRecord) -> Result<()> {
 /// until woken. Exits after `close` once nothing is queued or in flight.
 async fn sender_loop(s: Arc<Shared>) {
     loop {
+        if !s.settle_idempotence().await {
+            // Waiting for the requests in flight before an epoch bump.
+            s.wake.notified().await;
+            continue;
+        }
         let flushing = *lock(&s.flushing) > 0 || s.waiting_for_memory.load(Ordering::SeqCst) > 0;
         let (ready, deadline, empty, closed) = {
             let mut acc = lock(&s.acc);
@@ -349,6 +382,69 @@ async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) 
 }
 
 impl Shared {
+    /// Why the idempotent producer stopped, once it has.
+    fn fatal(&self) -> Option<String> {
+        self.idempotence
+            .as_ref()
+            .and_then(|i| lock(i).fatal.clone())
+    }
+
+    /// Before a round with an idempotent producer: once it stopped, fails everything
+    /// queued; when a failed batch asks for an epoch bump, waits for the requests in
+    /// flight (returns false meanwhile), then bumps and gives the batches waiting for a
+    /// retry new sequences. True when the round may go on.
+    async fn settle_idempotence(self: &Arc<Self>) -> bool {
+        let Some(idem) = &self.idempotence else {
+            return true;
+        };
+        if let Some(reason) = self.fatal() {
+            let doomed = lock(&self.acc).drain_all();
+            if !doomed.is_empty() {
+                let failed = doomed
+                    .into_iter()
+                    .map(|b| {
+                        (
+                            b,
+                            Err(Error::ProducerFailed {
+                                reason: reason.clone(),
+                            }),
+                        )
+                    })
+                    .collect();
+                settle_all(self.clone(), failed).await;
+            }
+            return true;
+        }
+        if !lock(idem).needs_bump {
+            return true;
+        }
+        // Every batch sent with the old epoch must be settled first, those waiting out
+        // a retry backoff included (they get new sequences with the others).
+        if lock(&self.acc).in_flight() > 0 {
+            return false;
+        }
+        let current = {
+            let i = lock(idem);
+            (i.producer_id, i.epoch)
+        };
+        match crate::native::idempotence::init_producer_id(&self.cluster, Some(current)).await {
+            Ok((id, epoch)) => {
+                let mut i = lock(idem);
+                i.bumped(id, epoch);
+                lock(&self.acc).resequence(|tp, count| ProducerIds {
+                    producer_id: id,
+                    epoch,
+                    base_sequence: i.assign(tp, count),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the epoch bump failed; trying again");
+                tokio::time::sleep(self.config.client.retry_backoff).await;
+            }
+        }
+        true
+    }
+
     /// Count one more request in flight to `addr`, if it has room.
     fn take_request_slot(&self, addr: &str) -> bool {
         let mut in_flight = lock(&self.in_flight);
@@ -369,27 +465,61 @@ impl Shared {
 
 /// Settle one batch with its answer: deliver its records, put it back for a retry (after the
 /// backoff, keeping its partition in flight), or fail its records.
-async fn settle(s: &Shared, mut batch: ProducerBatch, result: Result<i64>) {
+async fn settle(s: &Shared, mut batch: ProducerBatch, mut result: Result<i64>) {
     let (topic, partition) = batch.tp.clone();
-    match result {
-        Err(e) if e.is_retriable() && batch.attempts < s.config.client.retries => {
-            tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
-            if e.needs_metadata_refresh() {
-                s.cluster.invalidate(&topic);
-            }
-            // The partition stays in flight during the backoff, so nothing overtakes this batch.
-            tokio::time::sleep(s.config.client.retry_backoff).await;
-            lock(&s.acc).requeue(batch);
+    let retries = s.config.client.retries;
+    let decision = match (&result, &s.idempotence, batch.sequence) {
+        (Ok(_), Some(idem), Some(seq)) => {
+            lock(idem).on_success(&batch.tp, seq, batch.count());
+            None
         }
-        result => {
+        (Ok(_), _, _) => None,
+        (Err(e), Some(idem), Some(seq)) => {
+            Some(lock(idem).on_failure(&batch.tp, seq, e, batch.attempts, retries))
+        }
+        (Err(e), _, _) if e.is_retriable() && batch.attempts < retries => {
+            Some(OnFailure::Retry { counts: true })
+        }
+        (Err(_), _, _) => None,
+    };
+    match decision {
+        Some(OnFailure::Retry { counts }) => {
             if let Err(e) = &result {
-                tracing::warn!(%topic, partition, error = %e, "produce failed");
+                tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
+                if e.needs_metadata_refresh() {
+                    s.cluster.invalidate(&topic);
+                }
             }
-            batch.settle(result);
-            s.memory.add_permits(batch.memory);
-            lock(&s.acc).complete(&batch.tp);
+            // The partition stays in flight during the backoff; an idempotent producer
+            // also holds back its newer batches, so nothing overtakes this one.
+            let hold = s.idempotence.is_some();
+            if hold {
+                lock(&s.acc).hold(&batch.tp);
+            }
+            tokio::time::sleep(s.config.client.retry_backoff).await;
+            lock(&s.acc).requeue(batch, counts, hold);
+            return;
         }
+        Some(OnFailure::FailAndBump) => {
+            if let Some(idem) = &s.idempotence {
+                lock(idem).needs_bump = true;
+            }
+        }
+        Some(OnFailure::Fatal(reason)) => {
+            tracing::error!(%topic, partition, "the idempotent producer stops: {reason}");
+            if let Some(idem) = &s.idempotence {
+                lock(idem).fatal.get_or_insert(reason.clone());
+            }
+            result = Err(Error::ProducerFailed { reason });
+        }
+        None => {}
     }
+    if let Err(e) = &result {
+        tracing::warn!(%topic, partition, error = %e, "produce failed");
+    }
+    batch.settle(result);
+    s.memory.add_permits(batch.memory);
+    lock(&s.acc).complete(&batch.tp);
 }
 
 /// Write one ProduceRequest to one leader for `batches` now; the future resolves to each
@@ -403,7 +533,20 @@ fn produce(
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut sent = Vec::with_capacity(batches.len());
     for mut batch in batches {
-        let bytes = match batch.encoded(s.config.compression) {
+        // An idempotent producer's batch gets its sequence when it is first sent.
+        let ids = match &s.idempotence {
+            Some(idem) if !batch.is_encoded() => {
+                let mut i = lock(idem);
+                let base_sequence = i.assign(&batch.tp, batch.count());
+                Some(ProducerIds {
+                    producer_id: i.producer_id,
+                    epoch: i.epoch,
+                    base_sequence,
+                })
+            }
+            _ => None,
+        };
+        let bytes = match batch.encoded(s.config.compression, ids) {
             Ok(b) => b,
             Err(message) => {
                 let e = Error::InvalidRecord {

@@ -85,6 +85,16 @@ pub(crate) fn producer(p: &ProducerConfig) -> RdConfig {
             p.max_in_flight.clamp(1, 1_000_000).to_string(),
         )
         .set("retries", p.client.retries.to_string())
+        // Kafka's default (on unless acks or in-flight forbid it), which librdkafka's
+        // own default (off) is not: both backends resolve it the same way.
+        .set(
+            "enable.idempotence",
+            if p.idempotent().unwrap_or(false) {
+                "true"
+            } else {
+                "false"
+            },
+        )
         .set("request.timeout.ms", ms(p.client.request_timeout))
         .set("message.timeout.ms", ms(budget))
         // How long a topic the broker says does not exist may take to appear before its

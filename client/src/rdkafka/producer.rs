@@ -67,6 +67,7 @@ impl RdProducer {
     /// cluster fails here with [`Error::Connect`] as it does natively.
     pub(crate) async fn new(config: ProducerConfig) -> Result<RdProducer> {
         config.client.validate()?;
+        config.idempotent()?;
         let bootstrap = config.client.bootstrap_servers.join(",");
         let producer: FutureProducer =
             super::config::producer(&config)
