@@ -18,6 +18,7 @@
 //! whole, CRC-valid v2 batches after recovery.
 
 pub mod cleaner;
+pub mod control_batch;
 pub mod decompress;
 pub mod durability;
 pub mod index;
@@ -33,6 +34,7 @@ pub mod recovery;
 pub mod segment;
 pub mod storage;
 pub mod time_index;
+pub mod txn_index;
 
 pub use partition_log::{AppendInfo, PartitionLog};
 pub use record_batch::BatchError;

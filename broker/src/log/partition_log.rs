@@ -33,14 +33,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::control_batch::{self, Marker};
 use super::durability::GroupCommit;
 use super::lazy_segment::LazySegment;
-use super::producer_state::{ProducerStateTable, Verdict};
+use super::producer_state::{ProducerError, ProducerStateTable, Verdict};
 use super::record;
 use super::record_batch::{self, set_base_offset, BatchError, BatchHeader, HEADER_LEN};
 use super::recovery::{self, CLEAN_SHUTDOWN_FILE};
 use super::segment::{FileSlice, Segment};
 use super::storage;
+use super::txn_index::AbortedTxns;
 use super::LogError;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::events::{EventKind, Events};
@@ -51,6 +53,9 @@ mod lazy_tests;
 mod producers;
 #[cfg(test)]
 mod tests;
+mod transactions;
+#[cfg(test)]
+mod txn_tests;
 
 pub use clean::CleanReport;
 
@@ -166,6 +171,8 @@ struct Inner {
     /// Each producer id's epoch, last batches and open transaction
     /// (`producer_state.rs`; loaded by `partition_log/producers.rs`).
     producers: ProducerStateTable,
+    /// The aborted transactions of this partition (`txn_index.rs`).
+    aborted: AbortedTxns,
 }
 
 impl Inner {
@@ -261,7 +268,9 @@ impl PartitionLog {
             next_horizon: cleaner_checkpoint.map(|_| i64::MIN),
             last_clean: None,
             producers: ProducerStateTable::new(),
+            aborted: AbortedTxns::default(),
         };
+        inner.aborted = AbortedTxns::load(dir, inner.log_end_offset(), loaded.clean)?;
         PartitionLog::load_producers(dir, &mut inner, config.index_interval_bytes, loaded.clean)?;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
@@ -324,7 +333,28 @@ impl PartitionLog {
     /// log line says so; the first append that succeeds again says so too. No restart
     /// is needed: the next append simply tries again.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
-        let result = self.append_batches(records);
+        self.append_from(records, None)
+    }
+
+    /// Appends the COMMIT or ABORT marker that ends `producer_id`'s transaction here
+    /// (`control_batch.rs`), as the transaction coordinator asks: no sequence check,
+    /// but a marker from an epoch older than the producer's is INVALID_PRODUCER_EPOCH.
+    /// The producer's transaction closes, the last stable offset moves on, and an
+    /// ABORT goes into the aborted-transaction index (`txn_index.rs`).
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        marker: Marker,
+    ) -> Result<AppendInfo, LogError> {
+        let batch = control_batch::marker_batch(producer_id, epoch, marker, now_ms())?;
+        self.append_from(&batch, Some(marker))
+    }
+
+    /// [`append`](Self::append) from a client (`marker` = `None`) or a marker from the
+    /// transaction coordinator, with the disk-full report.
+    fn append_from(&self, records: &[u8], marker: Option<Marker>) -> Result<AppendInfo, LogError> {
+        let result = self.append_batches(records, marker);
         match &result {
             Err(e) if e.is_no_space() && !self.disk_full.swap(true, Ordering::Relaxed) => {
                 tracing::error!(
@@ -363,8 +393,12 @@ impl PartitionLog {
         e
     }
 
-    /// [`append`](Self::append) without the disk-full report.
-    fn append_batches(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+    /// [`append_from`](Self::append_from) without the disk-full report.
+    fn append_batches(
+        &self,
+        records: &[u8],
+        marker: Option<Marker>,
+    ) -> Result<AppendInfo, LogError> {
         if self.sync_failed.load(Ordering::Relaxed) {
             return Err(LogError::io(
                 &self.dir,
@@ -389,7 +423,10 @@ impl PartitionLog {
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
-            let verdicts = check_producers(&inner, &batches)?;
+            let verdicts = match marker {
+                None => check_producers(&inner, &batches)?,
+                Some(_) => check_marker(&inner, &batches)?,
+            };
             self.open_for_changes(&mut inner)?;
             let mut info: Option<AppendInfo> = None;
             for ((mut h, range), verdict) in batches.into_iter().zip(verdicts) {
@@ -446,7 +483,10 @@ impl PartitionLog {
                 if config.explain {
                     self.explain_append(active, &h, position, entries_before);
                 }
-                inner.producers.apply_data(&h);
+                match marker {
+                    None => inner.producers.apply_data(&h),
+                    Some(m) => self.record_marker(&mut inner, &h, m)?,
+                }
                 inner.written += batch.len() as u64;
                 let log_start_offset = inner.log_start_offset;
                 info = Some(match info {
@@ -1079,6 +1119,27 @@ fn check_producers(
         out.push(verdict);
     }
     Ok(out)
+}
+
+/// The check of a marker the coordinator writes: its epoch may not be older than the
+/// producer's (a zombie coordinator's marker).
+fn check_marker(
+    inner: &Inner,
+    batches: &[(BatchHeader, std::ops::Range<usize>)],
+) -> Result<Vec<Verdict>, LogError> {
+    for (h, _) in batches {
+        if let Some(e) = inner.producers.get(h.producer_id) {
+            if h.producer_epoch < e.epoch {
+                return Err(ProducerError::InvalidEpoch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    current: e.epoch,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(vec![Verdict::Append; batches.len()])
 }
 
 /// `PartitionLog` is shared as `Arc<PartitionLog>` across threads: keep it Send + Sync.

@@ -201,7 +201,7 @@ impl ProducerError {
 }
 
 /// What [`ProducerStateTable::check`] decided for one batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// No producer id: nothing to check or remember.
     Plain,

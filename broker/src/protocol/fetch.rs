@@ -30,8 +30,13 @@
 //!   UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers (KIP-110).
 //! - An offset outside `[log_start, log_end]` gets OFFSET_OUT_OF_RANGE; `log_end`
 //!   itself is valid and simply waits for the next append.
-//! - high watermark = last stable offset = log end offset (one replica, no
-//!   transactions), read *after* the data so it never lags the records returned.
+//! - high watermark = log end offset (one replica), read *after* the data so it never
+//!   lags the records returned. The last stable offset is the first offset of the oldest
+//!   open transaction, or the high watermark when none is open.
+//! - `isolation_level=1` (read_committed) returns whole batches below the last stable
+//!   offset only, with `aborted_transactions`: the aborted transactions overlapping
+//!   them (`log/txn_index.rs`), so the consumer drops their records; an empty list when
+//!   none. `read_uncommitted` reads to the high watermark, with a null list.
 //! - Fetch sessions (v7+): none are created (session id 0 in every answer), which
 //!   tells clients to keep sending full fetch requests.
 
@@ -39,8 +44,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
 use tokio::time::Instant;
 
@@ -64,7 +71,11 @@ struct Read {
     error: i16,
     records: Option<FileSlice>,
     high_watermark: i64,
+    last_stable: i64,
     log_start: i64,
+    /// `read_committed`: the aborted transactions overlapping what is returned, as
+    /// (producer id, first offset); `None` (null on the wire) for `read_uncommitted`.
+    aborted: Option<Vec<(i64, i64)>>,
 }
 
 impl Read {
@@ -73,7 +84,9 @@ impl Read {
             error,
             records: None,
             high_watermark,
+            last_stable: high_watermark,
             log_start,
+            aborted: None,
         }
     }
 
@@ -165,7 +178,7 @@ pub async fn handle(ctx: &BrokerContext, req: FetchRequest, version: i16) -> (Fe
             .collect();
         // Subscribe first: anything appended from now on marks these as changed.
         let mut watchers: Vec<_> = partitions.iter().flatten().map(|p| p.subscribe()).collect();
-        let reads = read_all(&wanted, partitions, max_bytes, version).await;
+        let reads = read_all(&wanted, partitions, max_bytes, version, req.isolation_level).await;
         let total: usize = reads.iter().map(Read::len).sum();
         let any_error = reads.iter().any(|r| r.error != 0);
         if total >= min_bytes || any_error || Instant::now() >= deadline || *shutdown.borrow() {
@@ -230,6 +243,7 @@ async fn read_all(
     partitions: Vec<Option<Arc<Partition>>>,
     max_bytes: usize,
     version: i16,
+    isolation: i8,
 ) -> Vec<Read> {
     let jobs: Vec<(Option<Arc<Partition>>, i64, usize)> = wanted
         .iter()
@@ -237,7 +251,10 @@ async fn read_all(
         .map(|(w, p)| (p, w.offset, w.max_bytes))
         .collect();
     let count = jobs.len();
-    match tokio::task::spawn_blocking(move || read_blocking(jobs, max_bytes, version)).await {
+    let committed = isolation == 1;
+    match tokio::task::spawn_blocking(move || read_blocking(jobs, max_bytes, version, committed))
+        .await
+    {
         Ok(reads) => reads,
         Err(e) => {
             tracing::warn!("fetch read did not finish: {e}");
@@ -250,6 +267,7 @@ fn read_blocking(
     jobs: Vec<(Option<Arc<Partition>>, i64, usize)>,
     max_bytes: usize,
     version: i16,
+    committed: bool,
 ) -> Vec<Read> {
     let mut remaining = max_bytes;
     let mut have_data = false;
@@ -275,19 +293,27 @@ fn read_blocking(
         }
         let limit = partition_max.min(remaining);
         let read = if have_data && limit == 0 {
-            Ok(None)
+            Ok((None, None))
+        } else if committed {
+            // read_committed stops at the last stable offset and reports the aborted
+            // transactions overlapping what it returns (`log/txn_index.rs`).
+            read_committed(&partition, offset, limit)
         } else {
-            // `slice` gives at least one whole batch (Kafka's minOneMessage), and more
-            // only while they fit. Only the response's first batch may exceed the limits:
-            // a later partition whose first batch does not fit sends nothing this time.
-            partition
-                .slice(offset, limit)
-                .map(|slice| slice.filter(|s| s.len > 0 && !(have_data && s.len > limit)))
-        };
+            partition.slice(offset, limit).map(|s| (s, None))
+        }
+        // `slice` gives at least one whole batch (Kafka's minOneMessage), and more
+        // only while they fit. Only the response's first batch may exceed the limits:
+        // a later partition whose first batch does not fit sends nothing this time.
+        .map(|(slice, aborted)| {
+            (
+                slice.filter(|s| s.len > 0 && !(have_data && s.len > limit)),
+                aborted,
+            )
+        });
         let log_start = partition.log_start_offset();
         let high_watermark = partition.high_watermark();
         reads.push(match read {
-            Ok(records) => {
+            Ok((records, aborted)) => {
                 let len = records.as_ref().map_or(0, |r| r.len);
                 have_data |= len > 0;
                 remaining = remaining.saturating_sub(len);
@@ -295,7 +321,9 @@ fn read_blocking(
                     error: 0,
                     records,
                     high_watermark,
+                    last_stable: partition.last_stable_offset(),
                     log_start,
+                    aborted: aborted.or_else(|| committed.then(Vec::new)),
                 }
             }
             Err(LogError::OffsetOutOfRange { .. }) => Read::error(
@@ -322,6 +350,23 @@ fn read_blocking(
 
 /// The response, every records field empty or (`marked`) one byte where records were
 /// read; `response::splice` puts the records in.
+/// A `read_committed` read: the batches below the last stable offset, and the aborted
+/// transactions overlapping them (an empty list when there are none, as Kafka answers).
+fn read_committed(partition: &Partition, offset: i64, limit: usize) -> ReadOutcome {
+    // An offset out of range is refused the same way whatever the isolation level.
+    if offset < partition.log_start_offset() || offset > partition.log_end_offset() {
+        return partition.slice(offset, limit).map(|_| (None, None));
+    }
+    let lso = partition.last_stable_offset();
+    Ok(match partition.slice_upto(offset, limit, lso)? {
+        Some((slice, upper)) => (Some(slice), Some(partition.aborted_between(offset, upper))),
+        None => (None, Some(Vec::new())),
+    })
+}
+
+/// The batches one read returns, and its aborted transactions (read_committed only).
+type ReadOutcome = Result<(Option<FileSlice>, Option<Vec<(i64, i64)>>), LogError>;
+
 fn build_response(req: &FetchRequest, reads: &[Read], marked: bool) -> FetchResponse {
     let mut reads = reads.iter();
     let responses = req
@@ -343,9 +388,17 @@ fn build_response(req: &FetchRequest, reads: &[Read], marked: bool) -> FetchResp
                         .with_partition_index(p.partition)
                         .with_error_code(read.error)
                         .with_high_watermark(read.high_watermark)
-                        .with_last_stable_offset(read.high_watermark)
+                        .with_last_stable_offset(read.last_stable)
                         .with_log_start_offset(read.log_start)
-                        .with_aborted_transactions(Some(Vec::new()))
+                        .with_aborted_transactions(read.aborted.as_ref().map(|list| {
+                            list.iter()
+                                .map(|&(producer_id, first_offset)| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(producer_id))
+                                        .with_first_offset(first_offset)
+                                })
+                                .collect()
+                        }))
                         .with_records(Some(records))
                 })
                 .collect();

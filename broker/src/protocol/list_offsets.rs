@@ -13,6 +13,9 @@
 //! | t >= 0          | the first offset whose timestamp is >= t, with its timestamp; |
 //! |                 | offset -1 and timestamp -1 when no record is that new       |
 //!
+//! With `isolation_level=1` (read_committed, v2+), LATEST is the last stable offset,
+//! and a timestamp lookup answers only below it, as Kafka's `lastFetchableOffset`.
+//!
 //! What must stay true: one result per requested partition; an unknown partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION; every answer comes from `topics::Partition`
 //! (`log_start_offset`, `high_watermark`, `offset_for_timestamp`,
@@ -57,7 +60,15 @@ pub async fn handle(
                 MAX_TIMESTAMP => "max timestamp".to_string(),
                 ts => format!("timestamp {ts}"),
             };
-            let looked_up = lookup(ctx, &name, p.partition_index, p.timestamp, version).await;
+            let looked_up = lookup(
+                ctx,
+                &name,
+                p.partition_index,
+                p.timestamp,
+                version,
+                req.isolation_level,
+            )
+            .await;
             let (resp, outcome) = match looked_up {
                 Ok((offset, timestamp)) => (
                     resp.with_offset(offset).with_timestamp(timestamp),
@@ -95,14 +106,22 @@ async fn lookup(
     index: i32,
     timestamp: i64,
     version: i16,
+    isolation: i8,
 ) -> Result<(i64, i64), i16> {
     let partition = ctx
         .topics
         .partition(topic, index)
         .ok_or(ResponseError::UnknownTopicOrPartition.code())?;
+    // What a consumer of this isolation level may read up to (Kafka's
+    // lastFetchableOffset): the last stable offset for read_committed (1).
+    let fetchable = if isolation == 1 {
+        partition.last_stable_offset()
+    } else {
+        partition.high_watermark()
+    };
     match timestamp {
         EARLIEST => Ok((partition.log_start_offset(), -1)),
-        LATEST => Ok((partition.high_watermark(), -1)),
+        LATEST => Ok((fetchable, -1)),
         ts if ts >= 0 || (ts == MAX_TIMESTAMP && version >= 7) => {
             let found = tokio::task::spawn_blocking(move || {
                 if ts == MAX_TIMESTAMP {
@@ -113,7 +132,8 @@ async fn lookup(
             })
             .await;
             match found {
-                Ok(Ok(Some((offset, timestamp)))) => Ok((offset, timestamp)),
+                Ok(Ok(Some((offset, timestamp)))) if offset < fetchable => Ok((offset, timestamp)),
+                Ok(Ok(Some(_))) => Ok((-1, -1)),
                 Ok(Ok(None)) => Ok((-1, -1)),
                 Ok(Err(e)) => {
                     tracing::warn!("offset lookup in {topic}[{index}] failed: {e}");

@@ -91,6 +91,51 @@ impl Partition {
         Ok(info)
     }
 
+    /// Appends the COMMIT or ABORT marker ending `producer_id`'s transaction here (the
+    /// transaction coordinator's write, `PartitionLog::append_marker`) and wakes the
+    /// fetches waiting on this partition: a `read_committed` one may now read on.
+    /// Blocking.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        marker: crate::log::control_batch::Marker,
+    ) -> Result<AppendInfo, LogError> {
+        let info = self.log.append_marker(producer_id, epoch, marker)?;
+        self.appended.send_replace(self.log.log_end_offset());
+        Ok(info)
+    }
+
+    /// The last stable offset: below it, every transaction has ended, so a
+    /// `read_committed` consumer may read up to it (the log end offset when no
+    /// transaction is open here).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.last_stable_offset()
+    }
+
+    /// The batches from `offset` that a `read_committed` read may return (ending below
+    /// `upto`, the LSO), with the offset just past them (`PartitionLog::slice_upto`).
+    /// Blocking.
+    pub fn slice_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upto: i64,
+    ) -> Result<Option<(FileSlice, i64)>, LogError> {
+        self.log.slice_upto(offset, max_bytes, upto)
+    }
+
+    /// The aborted transactions overlapping `[fetch_offset, upper)`, as (producer id,
+    /// first offset): what a `read_committed` Fetch reports with its records.
+    pub fn aborted_between(&self, fetch_offset: i64, upper: i64) -> Vec<(i64, i64)> {
+        self.log.aborted_between(fetch_offset, upper)
+    }
+
+    /// Every aborted transaction still in the log (`txn_index.rs`).
+    pub fn aborted_transactions(&self) -> Vec<crate::log::txn_index::AbortedTxn> {
+        self.log.aborted_transactions()
+    }
+
     /// Whether appending `len` bytes may take long: it may wait on the disk (an fsync,
     /// or a roll; see `PartitionLog::append_may_block`), or the topic's
     /// `compression.type` may have the batches decompressed and compressed again.

@@ -15,39 +15,13 @@
 //!   the older ones with their segments), and none lies past the log end offset.
 
 use super::{Inner, PartitionLog};
+use crate::log::control_batch::marker_of;
 use crate::log::producer_snapshot;
 use crate::log::producer_state::ProducerStateTable;
-use crate::log::record::records;
 use crate::log::record_batch::BatchHeader;
+use crate::log::txn_index::{self, AbortedTxn};
 use crate::log::LogError;
 use std::path::Path;
-
-/// A COMMIT or ABORT marker: the control record's key is `version i16, type i16`
-/// (0 abort, 1 commit) and its value `version i16, coordinator_epoch i32`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Marker {
-    pub commit: bool,
-    pub coordinator_epoch: i32,
-}
-
-/// Decodes the marker a control batch carries; `None` if it is not a marker.
-pub fn marker_of(batch: &[u8]) -> Option<Marker> {
-    let record = records(batch).ok()?.into_iter().next()?;
-    let key = record.key?;
-    let value = record.value.unwrap_or_default();
-    let kind = i16::from_be_bytes(key.get(2..4)?.try_into().ok()?);
-    let coordinator_epoch = value
-        .get(2..6)
-        .and_then(|b| b.try_into().ok())
-        .map_or(-1, i32::from_be_bytes);
-    match kind {
-        0 | 1 => Some(Marker {
-            commit: kind == 1,
-            coordinator_epoch,
-        }),
-        _ => None,
-    }
-}
 
 impl PartitionLog {
     /// Loads the producer state into `inner` on open: the newest readable snapshot at
@@ -74,8 +48,13 @@ impl PartitionLog {
                 break;
             }
         }
-        replay(inner, &mut table, from, index_interval)?;
+        let aborted = replay(inner, &mut table, from, index_interval)?;
         inner.producers = table;
+        // ABORT markers found again (a crash may have come between a marker and its
+        // index entry): known ones change nothing.
+        for (base, t) in aborted {
+            inner.aborted.add(dir, base, t)?;
+        }
         Ok(())
     }
 
@@ -92,18 +71,23 @@ impl PartitionLog {
         }
     }
 
-    /// After retention or DeleteRecords: forgets producers whose batches are all gone
-    /// and deletes the snapshots below the first segment.
+    /// After retention or DeleteRecords: forgets producers whose batches are all gone,
+    /// and deletes the snapshots and aborted-transaction indexes below the first segment.
     pub(super) fn trim_producers(&self, inner: &mut Inner) {
         let log_start = inner.log_start_offset;
         inner.producers.evict_below(log_start);
         let first = inner.first_base();
         producer_snapshot::delete_where(&self.dir, |o| o < first);
+        inner.aborted.forget_below(first);
+        txn_index::delete_files_below(&self.dir, first);
     }
 
-    /// After a truncation: the snapshots past the new end go, and the state is rebuilt.
+    /// After a truncation: the snapshots and aborted transactions past the new end go,
+    /// and the state is rebuilt.
     pub(super) fn reload_producers(&self, inner: &mut Inner) -> Result<(), LogError> {
         let interval = self.config().index_interval_bytes;
+        let end = inner.log_end_offset();
+        inner.aborted.truncate(&self.dir, end)?;
         PartitionLog::load_producers(&self.dir, inner, interval, false)
     }
 
@@ -119,16 +103,18 @@ impl PartitionLog {
     }
 }
 
-/// Applies every batch at or after `from` to `table`, in offset order.
+/// Applies every batch at or after `from` to `table`, in offset order; returns the
+/// aborted transactions whose ABORT markers it met, with their segments' base offsets.
 fn replay(
     inner: &mut Inner,
     table: &mut ProducerStateTable,
     from: i64,
     index_interval: u32,
-) -> Result<(), LogError> {
+) -> Result<Vec<(i64, AbortedTxn)>, LogError> {
+    let mut aborted = Vec::new();
     let end = inner.log_end_offset();
     if from >= end {
-        return Ok(());
+        return Ok(aborted);
     }
     let first = inner.segment_for(from);
     for i in first..=inner.sealed.len() {
@@ -138,12 +124,14 @@ fn replay(
         };
         while let Some(h) = seg.header_at(pos)? {
             if h.last_offset() >= from {
-                replay_one(seg, pos, &h, table)?;
+                if let Some(t) = replay_one(seg, pos, &h, table)? {
+                    aborted.push((seg.base_offset(), t));
+                }
             }
             pos += h.total_len() as u64;
         }
     }
-    Ok(())
+    Ok(aborted)
 }
 
 fn replay_one(
@@ -151,22 +139,31 @@ fn replay_one(
     pos: u64,
     h: &BatchHeader,
     table: &mut ProducerStateTable,
-) -> Result<(), LogError> {
+) -> Result<Option<AbortedTxn>, LogError> {
     if h.producer_id < 0 {
-        return Ok(());
+        return Ok(None);
     }
-    if h.is_control() {
-        let bytes = seg.read(pos, h.total_len())?;
-        if let Some(m) = marker_of(&bytes) {
-            table.apply_marker(
-                h.producer_id,
-                h.producer_epoch,
-                m.coordinator_epoch,
-                h.max_timestamp,
-            );
-        }
-    } else {
+    if !h.is_control() {
         table.apply_data(h);
+        return Ok(None);
     }
-    Ok(())
+    let bytes = seg.read(pos, h.total_len())?;
+    let Some(m) = marker_of(&bytes) else {
+        return Ok(None);
+    };
+    let closed = table.apply_marker(
+        h.producer_id,
+        h.producer_epoch,
+        m.coordinator_epoch,
+        h.max_timestamp,
+    );
+    Ok(match (m.commit, closed) {
+        (false, Some(first_offset)) => Some(AbortedTxn {
+            producer_id: h.producer_id,
+            first_offset,
+            last_offset: h.base_offset,
+            last_stable_offset: table.first_unstable_offset().unwrap_or(h.base_offset + 1),
+        }),
+        _ => None,
+    })
 }
