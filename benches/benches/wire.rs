@@ -49,6 +49,12 @@ fn context() -> (tempfile::TempDir, BrokerContext) {
     };
     let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics"));
     let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator");
+    let txn = minikafka_broker::txn::TransactionCoordinator::open(
+        topics.clone(),
+        groups.clone(),
+        &config,
+    )
+    .expect("transaction coordinator");
     let listener = Arc::new(Listener::plaintext("127.0.0.1:9092".parse().expect("addr")));
     let security = Security::open(&config).expect("security");
     let (stop, shutdown) = minikafka_broker::shutdown::channel();
@@ -56,7 +62,15 @@ fn context() -> (tempfile::TempDir, BrokerContext) {
     std::mem::forget(stop);
     (
         dir,
-        BrokerContext::new(topics, groups, config, vec![listener], security, shutdown),
+        BrokerContext::new(
+            topics,
+            groups,
+            txn,
+            config,
+            vec![listener],
+            security,
+            shutdown,
+        ),
     )
 }
 

@@ -77,6 +77,18 @@ pub struct Config {
     /// (`--producer-id-expiration-check-interval-ms`): how often that is checked.
     /// Default 10 minutes.
     pub producer_id_expiration_check_interval: Duration,
+    /// `transaction.max.timeout.ms` (`--transaction-max-timeout-ms`): the longest
+    /// `transaction.timeout.ms` a transactional producer may ask for; more is
+    /// INVALID_TRANSACTION_TIMEOUT. Default 15 minutes.
+    pub transaction_max_timeout: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    /// (`--transaction-abort-interval-ms`): how often transactions open longer than
+    /// their timeout are aborted. Default 10 s.
+    pub transaction_abort_interval: Duration,
+    /// `transactional.id.expiration.ms` (`--transactional-id-expiration-ms`): a
+    /// transactional id with no transaction, unused this long, is forgotten. Default 7
+    /// days.
+    pub transactional_id_expiration: Duration,
     /// `group.min.session.timeout.ms` (`--group-min-session-timeout-ms`): a JoinGroup
     /// asking for a shorter session gets INVALID_SESSION_TIMEOUT. Default 6 s.
     pub group_min_session_timeout: Duration,
@@ -132,6 +144,9 @@ impl Default for Config {
             log_cleaner_backoff: Duration::from_secs(15),
             producer_id_expiration: Duration::from_secs(86_400),
             producer_id_expiration_check_interval: Duration::from_secs(600),
+            transaction_max_timeout: Duration::from_secs(900),
+            transaction_abort_interval: Duration::from_secs(10),
+            transactional_id_expiration: Duration::from_secs(7 * 86_400),
             group_min_session_timeout: Duration::from_millis(6000),
             group_max_session_timeout: Duration::from_secs(1800),
             group_initial_rebalance_delay: Duration::from_millis(0),

@@ -53,6 +53,9 @@ pub enum EventKind {
     /// The log cleaner swapped in compacted segments (`cleanup.policy=compact`).
     SegmentCleaned,
     Truncated,
+    /// A transactional id got an epoch, or its transaction was committed or aborted
+    /// (`txn/coordinator.rs`).
+    Transaction,
 }
 
 /// One event.

@@ -79,6 +79,8 @@ pub async fn requests(data: &[u8]) {
     config.offsets_topic_segment_bytes = 1 << 20;
     let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics open"));
     let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator open");
+    let txn = crate::txn::TransactionCoordinator::open(topics.clone(), groups.clone(), &config)
+        .expect("transaction coordinator open");
     // An odd first byte puts the connection on a SASL_PLAINTEXT listener (with one user,
     // alice / alice-secret), so the SASL state machine and SCRAM parser are fuzzed too;
     // an even one on a PLAINTEXT listener, where every API is open.
@@ -116,6 +118,7 @@ pub async fn requests(data: &[u8]) {
     let ctx = BrokerContext::new(
         topics,
         groups.clone(),
+        txn,
         config,
         vec![listener.clone()],
         security,
@@ -484,8 +487,9 @@ fn read_all(log: &PartitionLog, start: i64, end: i64, strict: bool) {
 /// encode back to itself.
 pub fn offsets_records(data: &[u8]) {
     let mut map: BTreeMap<OffsetKey, CommittedOffset> = BTreeMap::new();
+    let mut pending = offset_store::Pending::new();
     for batch in record_batch::split_batches(data) {
-        let _ = offset_store::apply_batch(&mut map, batch);
+        let _ = offset_store::apply_batch(&mut map, &mut pending, batch);
     }
     for (key, value) in &map {
         assert_eq!(

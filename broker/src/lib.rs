@@ -12,11 +12,13 @@
 //!    per-connection `Session` the protocol layer checks before every request.
 //! 4. [`protocol`]: no sockets; one dispatch by API key and version, one file per Kafka API,
 //!    and the table of what ApiVersions advertises (`protocol/api_versions.rs`).
-//! 5. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
-//!    commits stored in `__consumer_offsets`.
-//! 6. [`topics`]: the topic registry, `topics.json`, and [`topics::Partition`], the one
+//! 5. [`txn`]: the transaction coordinator: transactional ids and their epochs in
+//!    `__transaction_state`, and the COMMIT/ABORT markers that end a transaction.
+//! 6. [`group`]: the consumer-group coordinator (classic protocol), one file per group API,
+//!    commits stored in `__consumer_offsets` (a transaction's commits once it commits).
+//! 7. [`topics`]: the topic registry, `topics.json`, and [`topics::Partition`], the one
 //!    door into a partition (append, read, offsets).
-//! 7. [`log`]: the storage engine, in Kafka's on-disk format
+//! 8. [`log`]: the storage engine, in Kafka's on-disk format
 //!    (`record_batch` → `record` → `segment` → `index` and `time_index` (files of
 //!    `index_file`) → `partition_log` → `recovery` → `lazy_segment` → `durability`).
 //!
@@ -98,6 +100,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod testing;
 pub mod topics;
+pub mod txn;
 
 pub use config::Config;
 pub use server::{Broker, BrokerHandle};

@@ -359,6 +359,18 @@ struct ServeArgs {
     /// producer.id.expiration.check.interval.ms).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     producer_id_expiration_check_interval_ms: Option<u64>,
+    /// The longest transaction.timeout.ms a transactional producer may ask for, in
+    /// milliseconds (Kafka: transaction.max.timeout.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=2_147_483_647))]
+    transaction_max_timeout_ms: Option<u64>,
+    /// How often transactions open longer than their timeout are aborted, in
+    /// milliseconds (Kafka: transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    transaction_abort_interval_ms: Option<u64>,
+    /// Forget a transactional id unused this long, in milliseconds (Kafka:
+    /// transactional.id.expiration.ms).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    transactional_id_expiration_ms: Option<u64>,
     /// Segment size of __consumer_offsets, in bytes (Kafka: offsets.topic.segment.bytes).
     /// Smaller segments let the log cleaner compact the commits sooner.
     #[arg(long, value_parser = clap::value_parser!(u64).range(14..))]
@@ -471,6 +483,18 @@ impl ServeArgs {
             ms(self.producer_id_expiration_check_interval_ms),
         );
         set(
+            &mut config.transaction_max_timeout,
+            ms(self.transaction_max_timeout_ms),
+        );
+        set(
+            &mut config.transaction_abort_interval,
+            ms(self.transaction_abort_interval_ms),
+        );
+        set(
+            &mut config.transactional_id_expiration,
+            ms(self.transactional_id_expiration_ms),
+        );
+        set(
             &mut config.offsets_topic_segment_bytes,
             self.offsets_topic_segment_bytes,
         );
@@ -567,6 +591,18 @@ fn show_defaults(cmd: clap::Command) -> clap::Command {
             d.producer_id_expiration_check_interval
                 .as_millis()
                 .to_string(),
+        ),
+        (
+            "transaction_max_timeout_ms",
+            d.transaction_max_timeout.as_millis().to_string(),
+        ),
+        (
+            "transaction_abort_interval_ms",
+            d.transaction_abort_interval.as_millis().to_string(),
+        ),
+        (
+            "transactional_id_expiration_ms",
+            d.transactional_id_expiration.as_millis().to_string(),
         ),
         (
             "offsets_topic_segment_bytes",

@@ -175,18 +175,24 @@ impl Broker {
         .map_err(StartError::Cancelled)??;
         let topics = Arc::new(topics);
 
-        let groups = {
+        let (groups, txn) = {
             let topics = topics.clone();
             let config = config.clone();
-            tokio::task::spawn_blocking(move || GroupCoordinator::open(topics, &config))
-                .await
-                .map_err(StartError::Cancelled)??
+            tokio::task::spawn_blocking(move || {
+                let groups = GroupCoordinator::open(topics.clone(), &config)?;
+                let txn =
+                    crate::txn::TransactionCoordinator::open(topics, groups.clone(), &config)?;
+                Ok::<_, crate::topics::TopicError>((groups, txn))
+            })
+            .await
+            .map_err(StartError::Cancelled)??
         };
 
         let (shutdown_tx, shutdown_rx) = shutdown::channel();
         let ctx = Arc::new(BrokerContext::new(
             topics,
             groups,
+            txn,
             config,
             listeners,
             security,
@@ -397,7 +403,8 @@ fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
 }
 
 /// Retention every `retention_check_interval` (the first check ran in `Broker::start`);
-/// idle producer ids forgotten every `producer_id_expiration_check_interval`;
+/// idle producer ids forgotten every `producer_id_expiration_check_interval`; timed-out
+/// transactions aborted every `transaction_abort_interval`;
 /// the log cleaner every `log_cleaner_backoff`; with `--fsync <ms>`, `sync_all` every
 /// `<ms>`. All run on the blocking pool. Ends when shutdown is signalled.
 async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) {
@@ -415,6 +422,9 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
     let mut cleaner = tokio::time::interval(ctx.config.log_cleaner_backoff);
     cleaner.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     cleaner.tick().await;
+    let mut txn_timeouts = tokio::time::interval(ctx.config.transaction_abort_interval);
+    txn_timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    txn_timeouts.tick().await;
     let mut expiry = tokio::time::interval(ctx.config.producer_id_expiration_check_interval);
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     expiry.tick().await;
@@ -435,6 +445,15 @@ async fn maintenance(ctx: Arc<BrokerContext>, mut shutdown: shutdown::Receiver) 
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => warn!("log cleaner failed: {e}"),
                     Err(e) => warn!("log cleaner task failed: {e}"),
+                }
+            }
+            _ = txn_timeouts.tick() => {
+                let txn = ctx.txn.clone();
+                let now = crate::txn::now_ms();
+                match tokio::task::spawn_blocking(move || txn.abort_timed_out(now)).await {
+                    Ok(0) => {}
+                    Ok(n) => debug!("aborted {n} timed-out transactions"),
+                    Err(e) => warn!("transaction timeout task failed: {e}"),
                 }
             }
             _ = expiry.tick() => {

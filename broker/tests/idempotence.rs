@@ -17,7 +17,9 @@ use minikafka_testkit::{within, TestBroker};
 /// InitProducerId v4: a fresh id, or the next epoch of `current`.
 async fn init_producer_id(c: &mut Client, current: Option<(i64, i16)>) -> (i64, i16) {
     let (id, epoch) = current.unwrap_or((-1, -1));
+    // No transactional id: null (the codec's default is "", which Kafka refuses).
     let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
         .with_transaction_timeout_ms(60_000)
         .with_producer_id(ProducerId(id))
         .with_producer_epoch(epoch);

@@ -432,6 +432,7 @@ async fn init_producer_id_hands_out_fresh_ids() {
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id((-1).into())
                 .with_producer_epoch(-1),
         )
@@ -441,6 +442,7 @@ async fn init_producer_id_hands_out_fresh_ids() {
             ApiKey::InitProducerId,
             1,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id((-1).into())
                 .with_producer_epoch(-1),
         )
@@ -456,6 +458,7 @@ async fn init_producer_id_hands_out_fresh_ids() {
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id(first.producer_id)
                 .with_producer_epoch(0),
         )
@@ -465,20 +468,34 @@ async fn init_producer_id_hands_out_fresh_ids() {
         (0, first.producer_id, 1)
     );
 
-    // No transactions: a transactional id is refused with a clear, fatal error.
+    // A transactional id gets its own producer id, epoch 0 the first time; an empty
+    // one is refused, as Kafka does.
     let transactional: InitProducerIdResponse = client
         .call(
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
                 .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+                .with_transaction_timeout_ms(60_000)
                 .with_producer_id((-1).into())
                 .with_producer_epoch(-1),
         )
         .await;
     assert_eq!(
-        transactional.error_code, 53,
-        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"
+        (transactional.error_code, transactional.producer_epoch),
+        (0, 0)
     );
+    assert_ne!(transactional.producer_id, second.producer_id);
+    let empty: InitProducerIdResponse = client
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert_eq!(empty.error_code, 42, "INVALID_REQUEST");
     broker.stop().await;
 }

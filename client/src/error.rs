@@ -357,6 +357,8 @@ kafka_codes! {
     UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true, "the leader epoch is newer than the broker's; retrying";
     /// 79
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false, "the coordinator assigned a member id; the member joins again with it";
+    /// 88
+    UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true, "an open transaction holds a commit for this partition; waiting for it to end";
     /// 87
     InvalidRecord = 87, "INVALID_RECORD", false, "the broker rejected a record in the batch";
 }

@@ -50,8 +50,8 @@ pub mod record;
 
 pub use admin::{Admin, ClusterMetadata, NewTopic, TopicMetadata};
 pub use config::{
-    Acks, Backend, ClientConfig, Compression, ConsumerConfig, KeylessPartitioning, OffsetReset,
-    ProducerConfig, ReaderConfig,
+    Acks, Backend, ClientConfig, Compression, ConsumerConfig, IsolationLevel, KeylessPartitioning,
+    OffsetReset, ProducerConfig, ReaderConfig,
 };
 pub use consumer::{Consumer, ConsumerEvent, TopicPartition};
 pub use dead_letter::DeadLetterQueue;

@@ -157,6 +157,18 @@ impl GroupCoordinator {
         }
     }
 
+    /// The end of a transaction in `__consumer_offsets` (called by the transaction
+    /// coordinator): the marker, and the transaction's offset commits made visible or
+    /// dropped (`OffsetStore::complete_transaction`). Blocking.
+    pub fn complete_transaction(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<crate::log::AppendInfo, crate::log::LogError> {
+        self.store.complete_transaction(producer_id, epoch, commit)
+    }
+
     /// Every committed offset: (group, topic, partition) → offset, sorted (read by
     /// `snapshot.rs`).
     pub fn committed_offsets(&self) -> Vec<(super::offset_store::OffsetKey, i64)> {

@@ -1,15 +1,12 @@
-//! FindCoordinator: "which broker coordinates my group?". Here: always this broker.
+//! FindCoordinator: "which broker coordinates my group (or my transactional id)?".
+//! Here: always this broker.
 //!
 //! Where it sits: consumer start → **FindCoordinator** → JoinGroup (sent to the answer).
 //!
 //! Versions: v0–v3 ask for one `key` and answer in the top-level fields; v4 asks for a batch
 //! of `coordinator_keys` and answers one `Coordinator` entry per key. `key_type` 0 is a
-//! group. 1 (a transactional id) gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message
-//! saying why: this broker has no transaction coordinator, and that is the error both
-//! librdkafka (`rd_kafka_txn_handle_FindCoordinator`) and the Java client
-//! (`TransactionManager.FindCoordinatorHandler`) treat as fatal, so `init_transactions`
-//! fails at once instead of retrying COORDINATOR_NOT_AVAILABLE until `max.block.ms`
-//! (60 s). A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as Kafka
+//! group, 1 a transactional id (the transaction coordinator, `txn/`): both are this
+//! broker. A share group (key type 2, v6+) gets COORDINATOR_NOT_AVAILABLE, as Kafka
 //! 3.9; any other key type is INVALID_REQUEST. After shutdown every key gets
 //! COORDINATOR_NOT_AVAILABLE, which makes clients retry elsewhere or later, as with Kafka.
 //!
@@ -42,11 +39,8 @@ pub async fn handle(
             ResponseError::CoordinatorNotAvailable,
             "no coordinator for this key on this broker",
         )),
-        0 => None,
-        1 => Some((
-            ResponseError::TransactionalIdAuthorizationFailed,
-            "minikafka has no transaction coordinator: transactional producers are not supported",
-        )),
+        // A group, or a transactional id: this broker coordinates both.
+        0 | 1 => None,
         // A share group (KIP-932, v6+): Kafka 3.9 has no share coordinator either.
         2 if version >= 6 => Some((
             ResponseError::CoordinatorNotAvailable,

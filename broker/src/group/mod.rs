@@ -50,6 +50,7 @@ pub mod offset_store;
 pub mod state;
 pub mod sync;
 pub mod timers;
+pub mod txn_offset_commit;
 
 pub use coordinator::GroupCoordinator;
 pub use offset_store::OFFSETS_TOPIC;

@@ -187,14 +187,14 @@ async fn commit(
 }
 
 /// Who commits: the generation, member id and instance id of the request.
-struct Committer<'a> {
-    generation: i32,
-    member_id: &'a str,
-    instance_id: Option<&'a str>,
+pub(super) struct Committer<'a> {
+    pub(super) generation: i32,
+    pub(super) member_id: &'a str,
+    pub(super) instance_id: Option<&'a str>,
 }
 
 /// May this member of this generation commit now? (The table in the module docs.)
-fn check_commit(
+pub(super) fn check_commit(
     c: &GroupCoordinator,
     group_id: &str,
     who: Committer<'_>,

@@ -14,6 +14,9 @@
 //! - Read-only and in memory: never reads the log, never changes a group, and asks for no
 //!   membership (any client may read a group's offsets).
 //! - Nothing committed is offset -1, leader epoch -1, empty metadata, and no error.
+//! - A transaction's offset commits (TxnOffsetCommit) are not seen before its COMMIT
+//!   marker; with `require_stable` (v7+, read_committed consumers) a partition such a
+//!   commit waits for answers UNSTABLE_OFFSET_COMMIT, and the consumer asks again.
 //! - It sees exactly the commits whose append to `__consumer_offsets` succeeded.
 
 use kafka_protocol::error::ResponseError;
@@ -27,23 +30,26 @@ use kafka_protocol::protocol::StrBytes;
 use super::offset_store::CommittedOffset;
 use super::{comma_list, outcome, GroupCoordinator};
 
-/// One partition's answer: `None` offset when nothing was committed.
-type Answer = (i32, Option<CommittedOffset>);
+/// One partition's answer: `None` offset when nothing was committed; `true` when an
+/// open transaction holds a commit for it and the reader asked for stable offsets.
+type Answer = (i32, Option<CommittedOffset>, bool);
 
 /// The committed offsets asked for; `topics = None` means all of the group's.
 fn lookup(
     c: &GroupCoordinator,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Vec<(String, Vec<Answer>)> {
     let store = &c.store;
+    let unstable = |topic: &str, p: i32| require_stable && store.has_pending(group_id, topic, p);
     match topics {
         Some(topics) => topics
             .into_iter()
             .map(|(topic, partitions)| {
                 let answers = partitions
                     .into_iter()
-                    .map(|p| (p, store.get(group_id, &topic, p)))
+                    .map(|p| (p, store.get(group_id, &topic, p), unstable(&topic, p)))
                     .collect();
                 (topic, answers)
             })
@@ -51,11 +57,12 @@ fn lookup(
         None => {
             let mut out: Vec<(String, Vec<Answer>)> = Vec::new();
             for (key, value) in store.group_offsets(group_id) {
+                let pending = unstable(&key.topic, key.partition);
                 match out.last_mut() {
                     Some((topic, answers)) if *topic == key.topic => {
-                        answers.push((key.partition, Some(value)));
+                        answers.push((key.partition, Some(value), pending));
                     }
-                    _ => out.push((key.topic, vec![(key.partition, Some(value))])),
+                    _ => out.push((key.topic, vec![(key.partition, Some(value), pending)])),
                 }
             }
             out
@@ -64,7 +71,15 @@ fn lookup(
 }
 
 fn parts(answers: Vec<Answer>, error: i16) -> impl Iterator<Item = (i32, i64, i32, String, i16)> {
-    answers.into_iter().map(move |(p, v)| match v {
+    answers.into_iter().map(move |(p, v, unstable)| match v {
+        // KIP-447: a reader that asked for stable offsets waits for the transaction.
+        _ if unstable => (
+            p,
+            -1,
+            -1,
+            String::new(),
+            ResponseError::UnstableOffsetCommit.code(),
+        ),
         Some(v) => (p, v.offset, v.leader_epoch, v.metadata, error),
         None => (p, -1, -1, String::new(), error),
     })
@@ -151,7 +166,7 @@ fn fetch(c: &GroupCoordinator, req: OffsetFetchRequest, version: i16) -> OffsetF
                         .collect()
                 });
                 let found = if error == 0 {
-                    lookup(c, g.group_id.0.as_str(), topics)
+                    lookup(c, g.group_id.0.as_str(), topics, req.require_stable)
                 } else {
                     Vec::new()
                 };
@@ -194,13 +209,13 @@ fn fetch(c: &GroupCoordinator, req: OffsetFetchRequest, version: i16) -> OffsetF
             .collect::<Vec<_>>()
     });
     let found = if error == 0 {
-        lookup(c, req.group_id.0.as_str(), topics)
+        lookup(c, req.group_id.0.as_str(), topics, req.require_stable)
     } else {
         // v1 has no top-level error: put it on every partition asked for.
         topics
             .unwrap_or_default()
             .into_iter()
-            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None, false)).collect()))
             .collect()
     };
     {

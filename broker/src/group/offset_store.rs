@@ -43,14 +43,16 @@
 //! made. The replay walks the batches with [`record_batch::split_batches`] and
 //! [`record::records`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::log::control_batch::{marker_of, Marker};
 use crate::log::record;
 use crate::log::record::NewRecord;
 use crate::log::record_batch::{self, BatchHeader, Compression};
+use crate::log::AppendInfo;
 use crate::log::LogError;
 use crate::topics::{Partition, TopicError, Topics};
 
@@ -111,6 +113,10 @@ pub struct OffsetStore {
     /// std Mutex: held only for short, bounded work (one append of a small batch and the
     /// map update), always inside `spawn_blocking` or `open`, never across `.await`.
     offsets: Mutex<BTreeMap<OffsetKey, CommittedOffset>>,
+    /// Transactional offset commits not yet committed (TxnOffsetCommit), per producer
+    /// id: visible once its transaction's COMMIT marker is written, dropped on ABORT.
+    /// Locked after `offsets` when both are needed.
+    pending: Mutex<Pending>,
 }
 
 impl OffsetStore {
@@ -139,7 +145,7 @@ impl OffsetStore {
             .first()
             .cloned()
             .ok_or(OffsetStoreError::NoPartition)?;
-        let offsets = replay(&partition)?;
+        let (offsets, pending) = replay(&partition)?;
         let groups: std::collections::BTreeSet<&str> =
             offsets.keys().map(|k| k.group.as_str()).collect();
         tracing::info!(
@@ -151,6 +157,7 @@ impl OffsetStore {
         Ok(OffsetStore {
             partition,
             offsets: Mutex::new(offsets),
+            pending: Mutex::new(pending),
         })
     }
 
@@ -226,6 +233,85 @@ impl OffsetStore {
     /// tombstones (the key, a null value), then removes the keys from memory, under the
     /// same lock as `commit`, so memory stays "the last record per key". Keys with no
     /// commit are skipped. Returns how many were deleted. Blocking.
+    /// TxnOffsetCommit: stores `commits` of `group` as part of `producer_id`'s open
+    /// transaction: a transactional batch with its producer id and epoch (an older
+    /// epoch than the partition knows is INVALID_PRODUCER_EPOCH), held back from
+    /// OffsetFetch until [`complete_transaction`](Self::complete_transaction).
+    pub fn commit_transactional(
+        &self,
+        group: &str,
+        producer_id: i64,
+        epoch: i16,
+        commits: &[(String, i32, CommittedOffset)],
+    ) -> Result<(), LogError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let now = commits[0].2.commit_timestamp;
+        let keyed: Vec<(OffsetKey, CommittedOffset)> = commits
+            .iter()
+            .map(|(topic, partition, value)| {
+                let key = OffsetKey {
+                    group: group.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                };
+                (key, value.clone())
+            })
+            .collect();
+        let records: Vec<(Bytes, Bytes)> = keyed
+            .iter()
+            .map(|(k, v)| (encode_key(k), encode_value(v)))
+            .collect();
+        let batch = transactional_batch(&records, producer_id, epoch, now)?;
+        let _map = self.lock();
+        self.partition.append_for_producer(&batch)?;
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.entry(producer_id).or_default().extend(keyed);
+        Ok(())
+    }
+
+    /// The end of `producer_id`'s transaction in `__consumer_offsets`: its marker is
+    /// written, and its pending commits become visible (`commit`) or are dropped.
+    pub fn complete_transaction(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<AppendInfo, LogError> {
+        let mut map = self.lock();
+        let marker = Marker {
+            commit,
+            coordinator_epoch: 0,
+        };
+        let info = self.partition.append_marker(producer_id, epoch, marker)?;
+        let done = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&producer_id)
+            .unwrap_or_default();
+        if commit {
+            map.extend(done);
+        }
+        Ok(info)
+    }
+
+    /// Whether an open transaction holds a commit for this partition of `group`
+    /// (OffsetFetch's `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        let key = OffsetKey {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|m| m.contains_key(&key))
+    }
+
     pub fn delete(&self, keys: &[OffsetKey]) -> Result<usize, OffsetStoreError> {
         let mut map = self.lock();
         let gone: Vec<&OffsetKey> = keys.iter().filter(|k| map.contains_key(k)).collect();
@@ -283,10 +369,16 @@ impl OffsetStore {
     }
 }
 
+/// Transactional offset commits awaiting their transaction's end, per producer id.
+pub type Pending = HashMap<i64, BTreeMap<OffsetKey, CommittedOffset>>;
+
 /// Reads the whole `__consumer_offsets` log and keeps the last value per key (tombstones
 /// delete). Blocking; run once, when the coordinator opens.
-fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>, OffsetStoreError> {
+fn replay(
+    partition: &Partition,
+) -> Result<(BTreeMap<OffsetKey, CommittedOffset>, Pending), OffsetStoreError> {
     let mut map = BTreeMap::new();
+    let mut pending = Pending::new();
     let mut next = partition.log_start_offset();
     let end = partition.log_end_offset();
     while next < end {
@@ -301,7 +393,7 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
         }
         let before = next;
         for batch in record_batch::split_batches(&chunk) {
-            let Some(after) = apply_batch(&mut map, batch) else {
+            let Some(after) = apply_batch(&mut map, &mut pending, batch) else {
                 break;
             };
             next = next.max(after);
@@ -312,16 +404,38 @@ fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, CommittedOffset>,
             break;
         }
     }
-    Ok(map)
+    Ok((map, pending))
 }
 
 /// Applies one stored batch of `__consumer_offsets` to `map`: the replay step, shared
 /// with `inspect groups`, which feeds it the batches of the segment files it reads.
 /// Returns the offset after the batch (saturating at `i64::MAX`: the bytes come from a
 /// file, so any offset can be there), or `None` when the bytes are not a batch header.
-pub fn apply_batch(map: &mut BTreeMap<OffsetKey, CommittedOffset>, batch: &[u8]) -> Option<i64> {
+pub fn apply_batch(
+    map: &mut BTreeMap<OffsetKey, CommittedOffset>,
+    pending: &mut Pending,
+    batch: &[u8],
+) -> Option<i64> {
     let header = BatchHeader::parse(batch).ok()?;
+    if header.is_control() {
+        // A transaction's end: its commits become visible, or are dropped.
+        if let Some(m) = marker_of(batch) {
+            let done = pending.remove(&header.producer_id).unwrap_or_default();
+            if m.commit {
+                map.extend(done);
+            }
+        }
+        return Some(header.last_offset().saturating_add(1));
+    }
     match record::records(batch) {
+        Ok(records) if header.is_transactional() => {
+            let open = pending.entry(header.producer_id).or_default();
+            for rec in records {
+                let mut one = BTreeMap::new();
+                apply_record(&mut one, rec.offset, rec.key, rec.value);
+                open.extend(one);
+            }
+        }
         Ok(records) => {
             for rec in records {
                 apply_record(map, rec.offset, rec.key, rec.value);
@@ -358,6 +472,51 @@ fn apply_record(
             ),
         },
     }
+}
+
+/// One transactional batch of `records` (key, value) from `producer_id` at `epoch`, as
+/// the group coordinator writes a TxnOffsetCommit (no sequence: the broker writes it).
+fn transactional_batch(
+    records: &[(Bytes, Bytes)],
+    producer_id: i64,
+    epoch: i16,
+    now: i64,
+) -> Result<Bytes, LogError> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: kafka_protocol::records::Compression::None,
+        },
+    )
+    .map_err(|e| {
+        LogError::InvalidBatch(crate::log::BatchError::InvalidRecords(format!(
+            "cannot encode transactional offset commits: {e}"
+        )))
+    })?;
+    Ok(buf.freeze())
 }
 
 fn put_str(buf: &mut BytesMut, s: &str) {
@@ -520,7 +679,10 @@ mod tests {
         );
         record_batch::set_base_offset(&mut batch, i64::MAX);
         let mut map = BTreeMap::new();
-        assert_eq!(apply_batch(&mut map, &batch), Some(i64::MAX));
+        assert_eq!(
+            apply_batch(&mut map, &mut Pending::new(), &batch),
+            Some(i64::MAX)
+        );
     }
 
     #[test]

@@ -159,6 +159,7 @@ type Offsets = BTreeMap<OffsetKey, CommittedOffset>;
 /// step; says where it stopped early, if it did.
 fn replay(dir: &Path) -> Result<(Offsets, Option<String>), InspectError> {
     let mut map = Offsets::new();
+    let mut pending = crate::group::offset_store::Pending::new();
     if !dir.is_dir() {
         return Ok((map, Some(format!("{} is missing", dir.display()))));
     }
@@ -177,7 +178,7 @@ fn replay(dir: &Path) -> Result<(Offsets, Option<String>), InspectError> {
             let stop = match step {
                 ReadStep::Batch { position, bytes } => match check_frame(&bytes) {
                     Ok(_) => {
-                        apply_batch(&mut map, &bytes);
+                        apply_batch(&mut map, &mut pending, &bytes);
                         continue;
                     }
                     Err(e) => format!("{} at byte {position}: {e}", path.display()),

@@ -333,7 +333,15 @@ impl PartitionLog {
     /// log line says so; the first append that succeeds again says so too. No restart
     /// is needed: the next append simply tries again.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
-        self.append_from(records, None)
+        self.append_from(records, Origin::Client)
+    }
+
+    /// Appends batches the broker itself writes for a producer (the group coordinator's
+    /// transactional offset commits in `__consumer_offsets`): no sequence check, but an
+    /// epoch older than the producer's is INVALID_PRODUCER_EPOCH, and a transactional
+    /// batch opens the producer's transaction here as a client's does.
+    pub fn append_for_producer(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        self.append_from(records, Origin::Coordinator)
     }
 
     /// Appends the COMMIT or ABORT marker that ends `producer_id`'s transaction here
@@ -348,13 +356,13 @@ impl PartitionLog {
         marker: Marker,
     ) -> Result<AppendInfo, LogError> {
         let batch = control_batch::marker_batch(producer_id, epoch, marker, now_ms())?;
-        self.append_from(&batch, Some(marker))
+        self.append_from(&batch, Origin::Marker(marker))
     }
 
-    /// [`append`](Self::append) from a client (`marker` = `None`) or a marker from the
-    /// transaction coordinator, with the disk-full report.
-    fn append_from(&self, records: &[u8], marker: Option<Marker>) -> Result<AppendInfo, LogError> {
-        let result = self.append_batches(records, marker);
+    /// [`append`](Self::append), [`append_for_producer`](Self::append_for_producer) or
+    /// [`append_marker`](Self::append_marker), with the disk-full report.
+    fn append_from(&self, records: &[u8], origin: Origin) -> Result<AppendInfo, LogError> {
+        let result = self.append_batches(records, origin);
         match &result {
             Err(e) if e.is_no_space() && !self.disk_full.swap(true, Ordering::Relaxed) => {
                 tracing::error!(
@@ -394,11 +402,7 @@ impl PartitionLog {
     }
 
     /// [`append_from`](Self::append_from) without the disk-full report.
-    fn append_batches(
-        &self,
-        records: &[u8],
-        marker: Option<Marker>,
-    ) -> Result<AppendInfo, LogError> {
+    fn append_batches(&self, records: &[u8], origin: Origin) -> Result<AppendInfo, LogError> {
         if self.sync_failed.load(Ordering::Relaxed) {
             return Err(LogError::io(
                 &self.dir,
@@ -423,9 +427,9 @@ impl PartitionLog {
             .collect::<Result<Vec<_>, BatchError>>()?;
         let (info, seq) = {
             let mut inner = self.lock();
-            let verdicts = match marker {
-                None => check_producers(&inner, &batches)?,
-                Some(_) => check_marker(&inner, &batches)?,
+            let verdicts = match origin {
+                Origin::Client => check_producers(&inner, &batches)?,
+                Origin::Coordinator | Origin::Marker(_) => check_epochs(&inner, &batches)?,
             };
             self.open_for_changes(&mut inner)?;
             let mut info: Option<AppendInfo> = None;
@@ -483,9 +487,9 @@ impl PartitionLog {
                 if config.explain {
                     self.explain_append(active, &h, position, entries_before);
                 }
-                match marker {
-                    None => inner.producers.apply_data(&h),
-                    Some(m) => self.record_marker(&mut inner, &h, m)?,
+                match origin {
+                    Origin::Client | Origin::Coordinator => inner.producers.apply_data(&h),
+                    Origin::Marker(m) => self.record_marker(&mut inner, &h, m)?,
                 }
                 inner.written += batch.len() as u64;
                 let log_start_offset = inner.log_start_offset;
@@ -1121,9 +1125,20 @@ fn check_producers(
     Ok(out)
 }
 
-/// The check of a marker the coordinator writes: its epoch may not be older than the
-/// producer's (a zombie coordinator's marker).
-fn check_marker(
+/// Who wrote the batches of an append, which decides what is checked.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// A Produce request: the producer-state checks of `producer_state.rs`.
+    Client,
+    /// The broker, for a producer (transactional offset commits): the epoch only.
+    Coordinator,
+    /// The transaction coordinator's COMMIT or ABORT marker: the epoch only.
+    Marker(Marker),
+}
+
+/// The check of what a coordinator writes: its epoch may not be older than the
+/// producer's (a zombie's, or a fenced transaction's).
+fn check_epochs(
     inner: &Inner,
     batches: &[(BatchHeader, std::ops::Range<usize>)],
 ) -> Result<Vec<Verdict>, LogError> {

@@ -69,7 +69,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::OffsetForLeaderEpoch, 2, 4), // v0-1: the crate does not encode them
-    (ApiKey::DescribeConfigs, 1, 4),      // v0: the crate does not encode it
+    (ApiKey::AddPartitionsToTxn, 0, 3),   // v4+: brokers only (KIP-890)
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4), // v5: KIP-890 "transaction v2", not served
+    (ApiKey::TxnOffsetCommit, 0, 4), // v5 likewise
+    (ApiKey::DescribeConfigs, 1, 4), // v0: the crate does not encode it
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),

@@ -342,6 +342,27 @@ fn broker_configs(ctx: &BrokerContext) -> Vec<Entry> {
             "A partition forgets an idempotent producer idle this long (--producer-id-expiration-ms).",
         ),
         (
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            ms(c.transaction_abort_interval),
+            "10000",
+            ConfigType::Int,
+            "How often transactions open past their timeout are aborted (--transaction-abort-interval-ms).",
+        ),
+        (
+            "transaction.max.timeout.ms",
+            ms(c.transaction_max_timeout),
+            "900000",
+            ConfigType::Int,
+            "The longest transaction.timeout.ms a producer may ask for (--transaction-max-timeout-ms).",
+        ),
+        (
+            "transactional.id.expiration.ms",
+            ms(c.transactional_id_expiration),
+            "604800000",
+            ConfigType::Int,
+            "A transactional id unused this long is forgotten (--transactional-id-expiration-ms).",
+        ),
+        (
             "node.id",
             ctx.node.node_id.to_string(),
             "-1",

@@ -1,29 +1,26 @@
-//! InitProducerId (key 22): the producer id an idempotent producer stamps on its
-//! batches (Java clients from 3.0 on, librdkafka with `enable.idempotence=true`).
+//! InitProducerId (key 22): the producer id and epoch a producer stamps on its batches
+//! (bytes 43–52 of every batch): an idempotent producer's (Java clients from 3.0 on,
+//! librdkafka with `enable.idempotence=true`), or a transactional producer's
+//! (`init_transactions`).
 //!
-//! Flow: producer starts → **InitProducerId** → (producer id, epoch) written into
-//! bytes 43–52 of every batch it sends → produce.
+//! Flow: producer starts → **InitProducerId** → (producer id, epoch) → produce; each
+//! partition then checks the epoch and sequence of every batch
+//! (`log/producer_state.rs`).
 //!
-//! What this broker does, and does not:
-//! - Each call without a producer id gets a fresh id with epoch 0. Ids start from
-//!   the start time in milliseconds, so a new run does not reuse an earlier run's
-//!   ids unless that run handed out more ids than milliseconds it lived.
-//! - A call that names its current id and epoch (v3+, after an epoch bump request)
-//!   gets the same id with the next epoch, or a fresh id when the epoch would
-//!   overflow.
-//! - Each partition then checks the epoch and sequence of every batch the producer
-//!   sends and answers a retried batch with its original offsets instead of writing it
-//!   twice (`log/producer_state.rs`).
+//! | request                                   | answer                                      |
+//! |-------------------------------------------|---------------------------------------------|
+//! | no transactional id, no producer id       | a fresh producer id, epoch 0                |
+//! | no transactional id, its id and epoch (v3+, KIP-360: the producer lost track of a batch) | the same id, next epoch (a fresh id once exhausted) |
+//! | a transactional id                        | the id's producer id and next epoch, from the transaction coordinator (`txn/coordinator.rs`), which aborts a transaction the id's previous holder left open, and fences that holder |
+//! | a transactional id, `transaction_timeout_ms` above `transaction.max.timeout.ms` | INVALID_TRANSACTION_TIMEOUT |
+//! | an empty transactional id, or only one of producer id and epoch | INVALID_REQUEST |
 //!
 //! What must stay true:
-//! - Fresh ids come from one atomic counter, `BrokerContext::next_producer_id`: no
-//!   two calls of one run get the same fresh id.
-//! - No producer state is kept: an epoch bump is computed from the request alone.
-//! - A non-empty transactional id is always refused with
-//!   TRANSACTIONAL_ID_AUTHORIZATION_FAILED (no transactions), which clients report
-//!   as a clear, fatal error.
+//! - Fresh ids come from the transaction coordinator's counter, which starts above
+//!   every id in `__transaction_state`: no two producers of one data dir share an id.
+//! - Below v4, PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH, as Kafka does.
+//! - On an error the answer's producer id and epoch are -1.
 
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -31,7 +28,9 @@ use kafka_protocol::ResponseError;
 
 use super::BrokerContext;
 
-/// The first producer id of this run.
+/// The first producer id of this run, before the transaction log is read: the start
+/// time in milliseconds, so a data dir without transactional ids rarely meets an id of
+/// an earlier run.
 pub fn first_producer_id() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -39,35 +38,82 @@ pub fn first_producer_id() -> i64 {
         .unwrap_or(1)
 }
 
+/// PRODUCER_FENCED as the request's version knows it: INVALID_PRODUCER_EPOCH before
+/// `since` (Kafka's per-API downgrade).
+pub fn fenced_as(code: ResponseError, version: i16, since: i16) -> ResponseError {
+    if code == ResponseError::ProducerFenced && version < since {
+        ResponseError::InvalidProducerEpoch
+    } else {
+        code
+    }
+}
+
 /// InitProducerId v0–v4.
 pub async fn handle(
     ctx: &BrokerContext,
     req: InitProducerIdRequest,
-    _version: i16,
+    version: i16,
 ) -> (InitProducerIdResponse, String) {
-    if let Some(id) = req.transactional_id.as_ref().filter(|id| !id.0.is_empty()) {
-        let line = format!(
-            "init_producer_id transactional id {:?} -> TRANSACTIONAL_ID_AUTHORIZATION_FAILED \
-             (transactions are not supported)",
-            id.0.as_str()
-        );
-        let resp = InitProducerIdResponse::default()
-            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
-        return (resp, line);
-    }
-    let (id, epoch) = if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
-        match req.producer_epoch.checked_add(1) {
-            Some(next) => (req.producer_id.0, next),
-            None => (ctx.next_producer_id.fetch_add(1, Ordering::Relaxed), 0),
+    let current = match (req.producer_id.0, req.producer_epoch) {
+        (-1, -1) => None,
+        (id, epoch) if id >= 0 && epoch >= 0 => Some((id, epoch)),
+        (id, epoch) => {
+            return refused(
+                ResponseError::InvalidRequest,
+                format!("producer id {id} with epoch {epoch}: give both or neither"),
+            )
         }
-    } else {
-        (ctx.next_producer_id.fetch_add(1, Ordering::Relaxed), 0)
     };
-    let line = format!("init_producer_id -> producer id {id}, epoch {epoch}");
+    match req.transactional_id.as_ref().map(|t| t.0.to_string()) {
+        Some(id) => {
+            let txn = ctx.txn.clone();
+            let timeout = req.transaction_timeout_ms;
+            let tid = id.clone();
+            let result =
+                tokio::task::spawn_blocking(move || txn.init_producer_id(&tid, timeout, current))
+                    .await;
+            match result {
+                Ok(Ok((pid, epoch))) => answer(
+                    pid,
+                    epoch,
+                    format!("init_producer_id transactional id {id:?} -> producer id {pid}, epoch {epoch}"),
+                ),
+                Ok(Err(e)) => refused(
+                    fenced_as(e.code, version, 4),
+                    format!("init_producer_id transactional id {id:?}: {}", e.reason),
+                ),
+                Err(e) => refused(
+                    ResponseError::CoordinatorNotAvailable,
+                    format!("init_producer_id transactional id {id:?}: the task failed: {e}"),
+                ),
+            }
+        }
+        None => {
+            let (id, epoch) = match current {
+                Some((id, epoch)) if epoch < i16::MAX - 1 => (id, epoch + 1),
+                _ => (ctx.txn.new_producer_id(), 0),
+            };
+            answer(
+                id,
+                epoch,
+                format!("init_producer_id -> producer id {id}, epoch {epoch}"),
+            )
+        }
+    }
+}
+
+fn answer(id: i64, epoch: i16, line: String) -> (InitProducerIdResponse, String) {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(id))
         .with_producer_epoch(epoch);
+    (resp, line)
+}
+
+fn refused(code: ResponseError, why: String) -> (InitProducerIdResponse, String) {
+    let resp = InitProducerIdResponse::default()
+        .with_error_code(code.code())
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let line = format!("{why} -> {}", super::error_name(code.code()));
     (resp, line)
 }

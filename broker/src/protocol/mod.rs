@@ -43,6 +43,8 @@
 //!   version Kafka does not know, Produce v0–v2 and the rest close the connection, as
 //!   Kafka does.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -51,6 +53,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod end_txn;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -64,7 +67,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod unsupported;
 
-use std::sync::atomic::AtomicI64;
+use crate::txn::TransactionCoordinator;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -105,8 +108,8 @@ pub struct BrokerContext {
     pub security: Security,
     /// Becomes `true` on shutdown: long-polling fetches answer at once.
     pub shutdown: shutdown::Receiver,
-    /// The next producer id handed out by InitProducerId.
-    pub next_producer_id: AtomicI64,
+    /// The transaction coordinator; it also hands out producer ids.
+    pub txn: Arc<TransactionCoordinator>,
     /// Requests, latency, bytes and connections, for `/metrics` (see `stats.rs`).
     pub stats: Stats,
     /// Recent events for the dashboard's timeline (see `events.rs`); the ring made by
@@ -118,6 +121,7 @@ impl BrokerContext {
     pub fn new(
         topics: Arc<Topics>,
         groups: Arc<GroupCoordinator>,
+        txn: Arc<TransactionCoordinator>,
         config: Config,
         listeners: Vec<Arc<Listener>>,
         security: Security,
@@ -140,7 +144,7 @@ impl BrokerContext {
             listeners,
             security,
             shutdown,
-            next_producer_id: AtomicI64::new(init_producer_id::first_producer_id()),
+            txn,
             stats: Stats::default(),
         }
     }
@@ -466,6 +470,41 @@ async fn dispatch(
                 init_producer_id::handle(ctx, req, version).await,
             )
         }
+        ApiKey::AddPartitionsToTxn => {
+            let req = decode(frame, api, version)?;
+            let answer = add_partitions_to_txn::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let req = decode(frame, api, version)?;
+            let answer = add_offsets_to_txn::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::EndTxn => {
+            let req = decode(frame, api, version)?;
+            respond(ctx, reply, end_txn::handle(ctx, req, version).await)
+        }
+        ApiKey::TxnOffsetCommit => {
+            let req: kafka_protocol::messages::TxnOffsetCommitRequest =
+                decode(frame, api, version)?;
+            // The transaction side first: the producer holds the id, and its
+            // transaction has the offsets partition (AddOffsetsToTxn came first).
+            let txn = ctx.txn.clone();
+            let (id, pid, epoch) = (
+                req.transactional_id.0.to_string(),
+                req.producer_id.0,
+                req.producer_epoch,
+            );
+            let check =
+                tokio::task::spawn_blocking(move || txn.check_offsets_added(&id, pid, epoch))
+                    .await
+                    .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
+                    .and_then(|r| {
+                        r.map_err(|e| (init_producer_id::fenced_as(e.code, version, 2), e.reason))
+                    });
+            let answer = crate::group::txn_offset_commit::handle(groups, req, version, check).await;
+            respond(ctx, reply, answer)
+        }
         ApiKey::DescribeConfigs => {
             let req = decode(frame, api, version)?;
             respond(
@@ -692,12 +731,15 @@ mod tests {
         };
         let topics = Arc::new(Topics::open(dir.path(), config.log.clone()).expect("topics"));
         let groups = GroupCoordinator::open(topics.clone(), &config).expect("coordinator");
+        let txn = crate::txn::TransactionCoordinator::open(topics.clone(), groups.clone(), &config)
+            .expect("transaction coordinator");
         let listener = Arc::new(Listener::plaintext("127.0.0.1:9092".parse().expect("addr")));
         let security = Security::open(&config).expect("security");
         let (_stop, shutdown) = crate::shutdown::channel();
         let ctx = BrokerContext::new(
             topics,
             groups.clone(),
+            txn,
             config,
             vec![listener.clone()],
             security,

@@ -41,7 +41,9 @@ top_level!(
     InitProducerIdResponse,
     DescribeClusterResponse,
     SaslHandshakeResponse,
-    SaslAuthenticateResponse
+    SaslAuthenticateResponse,
+    AddOffsetsToTxnResponse,
+    EndTxnResponse
 );
 
 /// Answers with one error code per partition, grouped by topic.
@@ -64,8 +66,20 @@ per_partition!(
     ListOffsetsResponse: topics.partitions,
     OffsetCommitResponse: topics.partitions,
     DeleteRecordsResponse: topics.partitions,
-    OffsetForLeaderEpochResponse: topics.partitions
+    OffsetForLeaderEpochResponse: topics.partitions,
+    TxnOffsetCommitResponse: topics.partitions
 );
+
+impl ErrorCode for AddPartitionsToTxnResponse {
+    fn error_code(&self) -> i16 {
+        first(
+            self.results_by_topic_v3_and_below
+                .iter()
+                .flat_map(|t| &t.results_by_partition)
+                .map(|p| p.partition_error_code),
+        )
+    }
+}
 
 impl ErrorCode for FetchResponse {
     fn error_code(&self) -> i16 {

@@ -91,6 +91,14 @@ impl Partition {
         Ok(info)
     }
 
+    /// Appends batches the broker writes for a producer (transactional offset commits;
+    /// `PartitionLog::append_for_producer`) and wakes the fetches. Blocking.
+    pub fn append_for_producer(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        let info = self.log.append_for_producer(records)?;
+        self.appended.send_replace(self.log.log_end_offset());
+        Ok(info)
+    }
+
     /// Appends the COMMIT or ABORT marker ending `producer_id`'s transaction here (the
     /// transaction coordinator's write, `PartitionLog::append_marker`) and wakes the
     /// fetches waiting on this partition: a `read_committed` one may now read on.

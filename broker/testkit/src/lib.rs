@@ -27,6 +27,8 @@
 //! - [`http`]: a plain HTTP GET, for `/metrics` and the dashboard.
 //! - [`proxy`]: a TCP proxy that loses chosen responses and drops the connection, so a
 //!   client retries what the broker already did (the idempotent producer's tests).
+//! - [`txn`]: a transactional producer's requests, one call each, to leave committed
+//!   and aborted transactions in a topic.
 //! - [`security`]: a CA, certificates and a user file made for one test, and a broker
 //!   with a listener of each security protocol.
 //! - [`cluster`]: where a scenario runs (our broker, librdkafka's mock cluster) and the
@@ -41,6 +43,7 @@ pub mod groups;
 pub mod http;
 pub mod proxy;
 pub mod security;
+pub mod txn;
 pub mod wire;
 
 use std::future::Future;

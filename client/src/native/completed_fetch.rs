@@ -31,6 +31,11 @@
 //!   batch that holds fewer records than its header says, is an error, never a panic.
 //! - With LogAppendTime (attributes bit 3) every record's timestamp is the batch's
 //!   maxTimestamp, as in Kafka.
+//! - Control batches (transaction markers) are never handed out. With
+//!   `isolation.level=read_committed`, neither are the batches of aborted transactions:
+//!   the Fetch answer lists them as (producer id, first offset), and from that offset a
+//!   transactional batch of that producer is skipped until its ABORT marker (Kafka's
+//!   `CompletedFetch` does the same).
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::compression::{self as codec, Decompressor};
@@ -59,6 +64,10 @@ pub(crate) struct CompletedFetch {
     next_offset: Option<i64>,
     /// Whether trailing bytes held an incomplete batch (known once the end is reached).
     partial_tail: bool,
+    /// read_committed: the aborted transactions not reached yet, by first offset.
+    aborted: std::collections::VecDeque<(i64, i64)>,
+    /// read_committed: producers inside an aborted transaction here.
+    aborting: std::collections::HashSet<i64>,
 }
 
 impl CompletedFetch {
@@ -68,7 +77,18 @@ impl CompletedFetch {
             rest: records,
             next_offset: None,
             partial_tail: false,
+            aborted: Default::default(),
+            aborting: Default::default(),
         }
+    }
+
+    /// read_committed: the answer's `aborted_transactions`, as (producer id, first
+    /// offset); their batches are then skipped.
+    pub(crate) fn with_aborted(mut self, aborted: Vec<(i64, i64)>) -> CompletedFetch {
+        let mut aborted = aborted;
+        aborted.sort_by_key(|&(_, first)| first);
+        self.aborted = aborted.into();
+        self
     }
 
     /// One past the last offset of the last whole batch taken: where to fetch next, even
@@ -111,9 +131,32 @@ impl CompletedFetch {
             return Ok(None);
         }
         let whole = bytes.split_to(LOG_OVERHEAD + len);
-        let batch =
+        let mut batch =
             Batch::parse(whole).map_err(|e| format!("batch at offset {base_offset}: {e}"))?;
         self.next_offset = Some(batch.next_offset());
+        if batch.producer_id >= 0 {
+            while let Some(&(pid, first)) = self.aborted.front() {
+                if first > batch.next_offset() - 1 {
+                    break;
+                }
+                self.aborting.insert(pid);
+                self.aborted.pop_front();
+            }
+            if batch.control {
+                // An ABORT marker (control type 0) ends that producer's aborted run.
+                let abort = batch
+                    .records()
+                    .next()
+                    .and_then(Result::ok)
+                    .and_then(|r| r.key)
+                    .is_some_and(|k| k.get(2..4) == Some(&[0, 0][..]));
+                if abort {
+                    self.aborting.remove(&batch.producer_id);
+                }
+            } else if batch.transactional && self.aborting.contains(&batch.producer_id) {
+                batch.aborted = true;
+            }
+        }
         Ok(Some(batch))
     }
 }
@@ -127,6 +170,10 @@ pub(crate) struct Batch {
     /// `Some(maxTimestamp)` when the topic stamps records with LogAppendTime.
     log_append_time: Option<i64>,
     control: bool,
+    transactional: bool,
+    producer_id: i64,
+    /// Part of an aborted transaction (read_committed): not handed out.
+    aborted: bool,
     count: i32,
     records: Bytes,
 }
@@ -165,6 +212,9 @@ impl Batch {
             base_timestamp: (&h[27..35]).get_i64(),
             log_append_time: (attributes & 0x8 != 0).then(|| (&h[35..43]).get_i64()),
             control: attributes & 0x20 != 0,
+            transactional: attributes & 0x10 != 0,
+            producer_id: (&h[43..51]).get_i64(),
+            aborted: false,
             count,
             records,
         })
@@ -175,9 +225,10 @@ impl Batch {
         self.base_offset + i64::from(self.last_offset_delta) + 1
     }
 
-    /// Whether it holds control records (transaction markers), which are not handed out.
-    pub(crate) fn is_control(&self) -> bool {
-        self.control
+    /// Whether its records are not handed out: control records (transaction markers),
+    /// or, read_committed, an aborted transaction's.
+    pub(crate) fn is_skipped(&self) -> bool {
+        self.control || self.aborted
     }
 
     /// Its records, decoded as the iterator is advanced.

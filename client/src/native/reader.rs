@@ -138,7 +138,7 @@ impl NativeReader {
                 }
                 Err(message) => return self.broke(message),
             };
-            if !batch.is_control() {
+            if !batch.is_skipped() {
                 for r in batch.records() {
                     let r = match r {
                         Ok(r) => r,
@@ -206,7 +206,7 @@ impl NativeReader {
         req.max_wait_ms = i32::try_from(self.config.fetch_max_wait.as_millis()).unwrap_or(i32::MAX);
         req.min_bytes = self.config.fetch_min_bytes;
         req.max_bytes = self.config.fetch_max_bytes;
-        req.isolation_level = 0;
+        req.isolation_level = self.config.isolation_level.as_i8();
         req.session_id = 0;
         req.session_epoch = -1;
         let mut ft = FetchTopic::default();
@@ -259,7 +259,8 @@ impl NativeReader {
             _ => return Err(Error::kafka(data.error_code, context())),
         }
         self.high_watermark = Some(data.high_watermark);
-        self.fetched = CompletedFetch::new(data.records.unwrap_or_default());
+        let aborted = aborted_list(&data);
+        self.fetched = CompletedFetch::new(data.records.unwrap_or_default()).with_aborted(aborted);
         self.fetched_from = conn.addr().to_string();
         Ok(())
     }
@@ -282,6 +283,8 @@ impl NativeReader {
             .await?;
         let mut req = ListOffsetsRequest::default();
         req.replica_id = (-1).into();
+        // read_committed: "latest" is the last stable offset.
+        req.isolation_level = self.config.isolation_level.as_i8();
         let mut t = ListOffsetsTopic::default();
         t.name = topic_name(&self.topic);
         t.partitions = vec![ListOffsetsPartition::default()
@@ -304,4 +307,16 @@ impl NativeReader {
         }
         Ok(p.offset)
     }
+}
+
+/// A Fetch answer's `aborted_transactions` as (producer id, first offset): empty for
+/// read_uncommitted (null on the wire).
+pub(crate) fn aborted_list(
+    data: &kafka_protocol::messages::fetch_response::PartitionData,
+) -> Vec<(i64, i64)> {
+    data.aborted_transactions
+        .iter()
+        .flatten()
+        .map(|t| (t.producer_id.0, t.first_offset))
+        .collect()
 }

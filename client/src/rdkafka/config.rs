@@ -17,7 +17,8 @@ use rdkafka::config::ClientConfig as RdConfig;
 
 use crate::assignor::AssignmentStrategy;
 use crate::config::{
-    Acks, ClientConfig, Compression, ConsumerConfig, OffsetReset, ProducerConfig, ReaderConfig,
+    Acks, ClientConfig, Compression, ConsumerConfig, IsolationLevel, OffsetReset, ProducerConfig,
+    ReaderConfig,
 };
 
 fn ms(d: Duration) -> String {
@@ -133,8 +134,18 @@ pub(crate) fn reader(r: &ReaderConfig) -> RdConfig {
         .set(
             "max.partition.fetch.bytes",
             r.max_partition_fetch_bytes.to_string(),
-        );
+        )
+        .set("isolation.level", isolation(r.isolation_level));
     finish(rd, &r.client)
+}
+
+/// `isolation.level`, always set: librdkafka's own default is read_committed, Kafka's
+/// (and ours) read_uncommitted.
+fn isolation(level: IsolationLevel) -> &'static str {
+    match level {
+        IsolationLevel::ReadUncommitted => "read_uncommitted",
+        IsolationLevel::ReadCommitted => "read_committed",
+    }
 }
 
 /// librdkafka's `fetch.queue.backoff.ms` for readers and consumers. Its default, 1,000 ms,
@@ -186,6 +197,7 @@ pub(crate) fn consumer(c: &ConsumerConfig) -> RdConfig {
             "max.partition.fetch.bytes",
             c.max_partition_fetch_bytes.to_string(),
         )
+        .set("isolation.level", isolation(c.isolation_level))
         .set("enable.partition.eof", "false")
         // librdkafka refreshes the subscribed topics' metadata (and so notices new topics
         // and partitions) every topic.metadata.refresh.interval.ms: Java's metadata.max.age.ms.

@@ -251,7 +251,7 @@ impl Fetcher {
             )
             .with_min_bytes(self.config.fetch_min_bytes)
             .with_max_bytes(self.config.fetch_max_bytes)
-            .with_isolation_level(0)
+            .with_isolation_level(self.config.isolation_level.as_i8())
             .with_session_id(0)
             .with_session_epoch(-1)
             .with_topics(topics)
@@ -272,8 +272,13 @@ impl Fetcher {
             _ if data.error_code == 0 => {}
             KafkaCode::OffsetOutOfRange => {
                 let policy = self.config.auto_offset_reset;
-                match offsets::reset_positions(&self.cluster, policy, std::slice::from_ref(tp))
-                    .await
+                match offsets::reset_positions(
+                    &self.cluster,
+                    policy,
+                    self.config.isolation_level,
+                    std::slice::from_ref(tp),
+                )
+                .await
                 {
                     Ok(reset) => {
                         let to = reset.get(tp).copied().unwrap_or(s.position);
@@ -304,7 +309,9 @@ impl Fetcher {
                 return self.report(e);
             }
         }
-        let mut fetched = CompletedFetch::new(data.records.unwrap_or_default());
+        let aborted = crate::native::reader::aborted_list(&data);
+        let mut fetched =
+            CompletedFetch::new(data.records.unwrap_or_default()).with_aborted(aborted);
         let (records, failed) = decode(tp, &mut fetched, &mut s.position);
         if failed.is_none() && fetched.partial_tail() && fetched.next_offset().is_none() {
             // Data came back but not one whole batch: it is larger than we allowed.
@@ -361,7 +368,7 @@ fn decode(
             Err(message) => return (records, Some(message)),
         };
         let before = records.len();
-        if !batch.is_control() {
+        if !batch.is_skipped() {
             for r in batch.records() {
                 match r {
                     // Whole batches come back; skip what precedes our position.

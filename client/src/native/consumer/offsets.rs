@@ -27,7 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
 use crate::consumer::TopicPartition;
-use crate::error::{Error, Result};
+use crate::error::{Error, KafkaCode, Result};
 use crate::native::connection::Connection;
 use crate::native::consumer::coordinator::Coordinator;
 use crate::native::metadata::{topic_name, Cluster};
@@ -106,6 +106,7 @@ pub(crate) async fn fetch_committed(
     coordinator: &Coordinator,
     group: &str,
     partitions: &[TopicPartition],
+    require_stable: bool,
 ) -> Result<BTreeMap<TopicPartition, i64>> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
@@ -122,7 +123,9 @@ pub(crate) async fn fetch_committed(
                         .with_partition_indexes(ps)
                 })
                 .collect(),
-        ));
+        ))
+        // read_committed: wait for offsets an open transaction holds (KIP-447).
+        .with_require_stable(require_stable);
     let resp = coordinator.call(&req, OFFSET_FETCH_CAP).await?;
     let context = || format!("fetch the committed offsets of group `{group}`");
     if resp.error_code != 0 {
@@ -150,6 +153,7 @@ pub(crate) async fn fetch_committed(
 pub(crate) async fn reset_positions(
     cluster: &Cluster,
     policy: OffsetReset,
+    isolation: crate::config::IsolationLevel,
     partitions: &[TopicPartition],
 ) -> Result<BTreeMap<TopicPartition, i64>> {
     let timestamp = match policy {
@@ -179,6 +183,7 @@ pub(crate) async fn reset_positions(
         }
         let req = ListOffsetsRequest::default()
             .with_replica_id((-1).into())
+            .with_isolation_level(isolation.as_i8())
             .with_topics(
                 by_topic
                     .into_iter()
@@ -226,7 +231,12 @@ pub(crate) async fn starting_positions(
     let client = &config.client;
     let group = &config.group_id;
     let committed = with_retries(client, "OffsetFetch", || {
-        fetch_committed(coordinator, group, assigned)
+        fetch_committed(
+            coordinator,
+            group,
+            assigned,
+            config.isolation_level == crate::config::IsolationLevel::ReadCommitted,
+        )
     })
     .await?;
     let missing: Vec<TopicPartition> = assigned
@@ -238,7 +248,7 @@ pub(crate) async fn starting_positions(
     if !missing.is_empty() {
         let policy = config.auto_offset_reset;
         let reset = with_retries(client, "ListOffsets", || {
-            reset_positions(cluster, policy, &missing)
+            reset_positions(cluster, policy, config.isolation_level, &missing)
         })
         .await?;
         positions.extend(reset);
@@ -266,6 +276,12 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
+            // An open transaction holds a commit (read_committed): wait for its end,
+            // however many tries that takes, as Kafka's consumer does.
+            Err(Error::Kafka {
+                code: KafkaCode::UnstableOffsetCommit,
+                ..
+            }) => tokio::time::sleep(client.retry_backoff).await,
             Err(e) if e.is_retriable() && attempt < client.retries => {
                 attempt += 1;
                 tracing::debug!(attempt, error = %e, "{what} failed, retrying");
