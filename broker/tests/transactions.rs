@@ -273,3 +273,107 @@ async fn the_errors_kafka_answers() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_apis_show_producers_and_transactions() {
+    let broker = TestBroker::start().await.unwrap();
+    let mut c = Client::connect(broker.addr()).await;
+    c.create_topic("out", 1).await;
+    let (_, pid, epoch) = init(&mut c, "hanging", 60_000).await;
+    add_partitions(&mut c, "hanging", pid, epoch, &[("out", 0)]).await;
+    produce(
+        &mut c,
+        "out",
+        producer_batch(&["h0", "h1"], pid, epoch, 0, true),
+    )
+    .await;
+    let (_, done, done_epoch) = init(&mut c, "done", 60_000).await;
+    add_partitions(&mut c, "done", done, done_epoch, &[("out", 0)]).await;
+    produce(
+        &mut c,
+        "out",
+        producer_batch(&["d0"], done, done_epoch, 0, true),
+    )
+    .await;
+    end(&mut c, "done", done, done_epoch, true).await;
+
+    // DescribeProducers: who wrote to out-0, and the open transaction at offset 0.
+    let req = DescribeProducersRequest::default().with_topics(vec![
+        kafka_protocol::messages::describe_producers_request::TopicRequest::default()
+            .with_name(topic_name("out"))
+            .with_partition_indexes(vec![0, 7]),
+    ]);
+    let r: DescribeProducersResponse = c.call(ApiKey::DescribeProducers, 0, &req).await;
+    let parts = &r.topics[0].partitions;
+    assert_eq!(parts[1].error_code, 3, "no partition 7");
+    let states: Vec<(i64, i32, i32, i64)> = parts[0]
+        .active_producers
+        .iter()
+        .map(|p| {
+            (
+                p.producer_id.0,
+                p.producer_epoch,
+                p.last_sequence,
+                p.current_txn_start_offset,
+            )
+        })
+        .collect();
+    let mut expected = vec![(pid, 0, 1, 0), (done, 0, 0, -1)];
+    expected.sort();
+    assert_eq!(states, expected);
+
+    // DescribeTransactions: the open one with its partition, an unknown id.
+    let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![
+        minikafka_testkit::txn::tid("hanging"),
+        minikafka_testkit::txn::tid("nobody"),
+    ]);
+    let r: DescribeTransactionsResponse = c.call(ApiKey::DescribeTransactions, 0, &req).await;
+    let open = &r.transaction_states[0];
+    assert_eq!(open.error_code, 0);
+    assert_eq!(open.transaction_state.as_str(), "Ongoing");
+    assert_eq!((open.producer_id.0, open.producer_epoch), (pid, epoch));
+    assert!(open.transaction_start_time_ms > 0);
+    assert_eq!(open.topics[0].partitions, vec![0]);
+    assert_eq!(r.transaction_states[1].error_code, 105); // TRANSACTIONAL_ID_NOT_FOUND
+
+    // ListTransactions: everything, then the Ongoing ones, with an unknown state name.
+    let r: ListTransactionsResponse = c
+        .call(
+            ApiKey::ListTransactions,
+            1,
+            &ListTransactionsRequest::default().with_duration_filter(-1),
+        )
+        .await;
+    let mut all: Vec<(String, String)> = r
+        .transaction_states
+        .iter()
+        .map(|t| {
+            (
+                t.transactional_id.0.to_string(),
+                t.transaction_state.to_string(),
+            )
+        })
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            ("done".to_string(), "CompleteCommit".to_string()),
+            ("hanging".to_string(), "Ongoing".to_string())
+        ]
+    );
+    let req = ListTransactionsRequest::default()
+        .with_duration_filter(-1)
+        .with_state_filters(vec![
+            kafka_protocol::protocol::StrBytes::from_static_str("Ongoing"),
+            kafka_protocol::protocol::StrBytes::from_static_str("Stuck"),
+        ]);
+    let r: ListTransactionsResponse = c.call(ApiKey::ListTransactions, 1, &req).await;
+    assert_eq!(r.transaction_states.len(), 1);
+    assert_eq!(
+        r.transaction_states[0].transactional_id.0.as_str(),
+        "hanging"
+    );
+    assert_eq!(r.unknown_state_filters.len(), 1);
+    broker.stop().await;
+}

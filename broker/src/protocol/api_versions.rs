@@ -81,6 +81,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 1), // v2 (fenced brokers) is Kafka 4.0's
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1), // v2: transactional_id_pattern (Kafka 4.1)
 ];
 
 /// The minimum version ApiVersions advertises for `api`: Produce's is 0, below the

@@ -53,11 +53,14 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod outcome;
@@ -503,6 +506,21 @@ async fn dispatch(
                         r.map_err(|e| (init_producer_id::fenced_as(e.code, version, 2), e.reason))
                     });
             let answer = crate::group::txn_offset_commit::handle(groups, req, version, check).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::DescribeProducers => {
+            let req = decode(frame, api, version)?;
+            let answer = describe_producers::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::DescribeTransactions => {
+            let req = decode(frame, api, version)?;
+            let answer = describe_transactions::handle(ctx, req, version).await;
+            respond(ctx, reply, answer)
+        }
+        ApiKey::ListTransactions => {
+            let req = decode(frame, api, version)?;
+            let answer = list_transactions::handle(ctx, req, version).await;
             respond(ctx, reply, answer)
         }
         ApiKey::DescribeConfigs => {

@@ -43,8 +43,26 @@ top_level!(
     SaslHandshakeResponse,
     SaslAuthenticateResponse,
     AddOffsetsToTxnResponse,
-    EndTxnResponse
+    EndTxnResponse,
+    ListTransactionsResponse
 );
+
+impl ErrorCode for DescribeProducersResponse {
+    fn error_code(&self) -> i16 {
+        first(
+            self.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        )
+    }
+}
+
+impl ErrorCode for DescribeTransactionsResponse {
+    fn error_code(&self) -> i16 {
+        first(self.transaction_states.iter().map(|t| t.error_code))
+    }
+}
 
 /// Answers with one error code per partition, grouped by topic.
 macro_rules! per_partition {
