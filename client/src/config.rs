@@ -289,6 +289,13 @@ pub struct ProducerConfig {
     /// `acks` is not `all` or more than 5 requests may be in flight, where it is off.
     /// `Some(true)` with either of those is a configuration error, as in Kafka.
     pub idempotence: Option<bool>,
+    /// `transactional.id`: makes the producer transactional
+    /// ([`crate::Producer::init_transactions`]); it is then idempotent too. A restarted
+    /// instance with the same id fences the old one.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`: the broker aborts a transaction open longer (default
+    /// 60 s, as Java's).
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerConfig {
@@ -306,6 +313,8 @@ impl ProducerConfig {
             max_block: Duration::from_secs(60),
             max_in_flight: 5,
             idempotence: None,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 
@@ -314,6 +323,18 @@ impl ProducerConfig {
     /// settings it cannot keep.
     pub fn idempotent(&self) -> Result<bool> {
         let fits = self.acks == Acks::All && self.max_in_flight <= 5;
+        if self.transactional_id.is_some() {
+            return match (self.idempotence, fits) {
+                (Some(false), _) | (_, false) => Err(Error::Config {
+                    key: "transactional.id".into(),
+                    message: "a transactional producer is idempotent: it needs acks=all, \
+                              max.in.flight.requests.per.connection ≤ 5 and \
+                              enable.idempotence not false"
+                        .into(),
+                }),
+                _ => Ok(true),
+            };
+        }
         match self.idempotence {
             None => Ok(fits),
             Some(false) => Ok(false),
@@ -347,6 +368,8 @@ impl ProducerConfig {
                 self.max_in_flight = parse_num::<usize>(key, value)?.max(1)
             }
             "enable.idempotence" => self.idempotence = Some(parse_bool(key, value)?),
+            "transactional.id" => self.transactional_id = Some(value.to_string()),
+            "transaction.timeout.ms" => self.transaction_timeout = parse_ms(key, value)?,
             _ => {
                 let mut known = COMMON_KEYS.to_vec();
                 known.extend([
@@ -359,6 +382,8 @@ impl ProducerConfig {
                     "max.block.ms",
                     "max.in.flight.requests.per.connection",
                     "enable.idempotence",
+                    "transactional.id",
+                    "transaction.timeout.ms",
                 ]);
                 self.client.unknown_key(key, value, &known)?;
             }
@@ -769,6 +794,25 @@ mod tests {
         assert!(ConsumerConfig::new("localhost:9092", "")
             .validate()
             .is_err());
+    }
+
+    #[test]
+    fn a_transactional_producer_is_idempotent() {
+        let mut p = ProducerConfig::new("localhost:9092");
+        p.set("transactional.id", "t").unwrap();
+        p.set("transaction.timeout.ms", "5000").unwrap();
+        assert!(p.idempotent().unwrap());
+        assert_eq!(p.transaction_timeout, Duration::from_secs(5));
+        p.set("enable.idempotence", "false").unwrap();
+        assert!(p
+            .idempotent()
+            .unwrap_err()
+            .to_string()
+            .contains("transactional.id"));
+        let mut p = ProducerConfig::new("localhost:9092");
+        p.set("transactional.id", "t").unwrap();
+        p.set("acks", "1").unwrap();
+        assert!(p.idempotent().is_err());
     }
 
     #[test]

@@ -171,6 +171,18 @@ impl Consumer {
         }
     }
 
+    /// What a transactional producer needs to commit this member's offsets in its
+    /// transaction ([`crate::Producer::send_offsets_to_transaction`]): the group, and
+    /// this member's generation and id, so a member the group has moved on from cannot
+    /// commit (KIP-447).
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        match &self.inner {
+            Inner::Native(c) => c.group_metadata(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(c) => c.group_metadata(),
+        }
+    }
+
     /// Leave the group cleanly: stop fetching, commit (with auto-commit on), send
     /// LeaveGroup so the others rebalance at once, and return. An error reports a failed
     /// final commit; the member has left either way.
@@ -179,6 +191,37 @@ impl Consumer {
             Inner::Native(c) => c.close().await,
             #[cfg(feature = "rdkafka")]
             Inner::Rdkafka(c) => c.close().await,
+        }
+    }
+}
+
+/// A group member's identity, as a transactional producer sends it with the offsets it
+/// commits in a transaction (Kafka's `ConsumerGroupMetadata`), from
+/// [`Consumer::group_metadata`].
+#[derive(Debug, Clone)]
+pub struct ConsumerGroupMetadata {
+    pub group_id: String,
+    /// -1 when the member has not joined yet (the offsets are then committed for the
+    /// group without a member check).
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// The rdkafka backend's own handle, which its producer needs.
+    #[cfg(feature = "rdkafka")]
+    pub(crate) rdkafka: Option<crate::rdkafka::consumer::RdGroupMetadata>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata naming only the group: offsets committed with it are not checked against
+    /// a member (a producer that reads with a partition reader, not a group consumer).
+    pub fn for_group(group_id: impl Into<String>) -> ConsumerGroupMetadata {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            #[cfg(feature = "rdkafka")]
+            rdkafka: None,
         }
     }
 }

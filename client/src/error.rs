@@ -160,6 +160,14 @@ pub enum Error {
     /// `send` after `close`.
     #[error("the producer is closed; create a new one to send more")]
     ProducerClosed,
+    /// A transactional producer's call out of order (`send` before `begin_transaction`,
+    /// a second `init_transactions`), or a transaction that can only be aborted now
+    /// because one of its batches failed.
+    #[error("transaction: {reason}")]
+    Transaction {
+        /// What is wrong, and what to call.
+        reason: String,
+    },
     /// The idempotent producer cannot go on (`enable.idempotence`): another producer with
     /// its id fenced it, or the broker lost track of its sequence numbers. Every record
     /// not yet delivered fails with this; create a new producer.
@@ -349,6 +357,14 @@ kafka_codes! {
     InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false, "a newer producer with the same producer id took over; this one is fenced";
     /// 48
     InvalidTxnState = 48, "INVALID_TXN_STATE", false, "the request does not fit the producer's transaction state";
+    /// 49
+    InvalidProducerIdMapping = 49, "INVALID_PRODUCER_ID_MAPPING", false, "the transactional id belongs to another producer id; call init_transactions";
+    /// 51
+    ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", true, "the previous transaction is still being completed; retrying";
+    /// 53
+    TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false, "this client may not use the transactional id; check the ACLs";
+    /// 55
+    OperationNotAttempted = 55, "OPERATION_NOT_ATTEMPTED", false, "not tried because another part of the request failed";
     /// 56
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true, "the broker had a disk error; check its log";
     /// 74
@@ -359,6 +375,10 @@ kafka_codes! {
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false, "the coordinator assigned a member id; the member joins again with it";
     /// 88
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true, "an open transaction holds a commit for this partition; waiting for it to end";
+    /// 90
+    ProducerFenced = 90, "PRODUCER_FENCED", false, "a newer producer with the same transactional id took over; this one must close";
+    /// 105
+    TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false, "the coordinator does not know this transactional id";
     /// 87
     InvalidRecord = 87, "INVALID_RECORD", false, "the broker rejected a record in the batch";
 }

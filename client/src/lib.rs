@@ -53,7 +53,7 @@ pub use config::{
     Acks, Backend, ClientConfig, Compression, ConsumerConfig, IsolationLevel, KeylessPartitioning,
     OffsetReset, ProducerConfig, ReaderConfig,
 };
-pub use consumer::{Consumer, ConsumerEvent, TopicPartition};
+pub use consumer::{Consumer, ConsumerEvent, ConsumerGroupMetadata, TopicPartition};
 pub use dead_letter::DeadLetterQueue;
 pub use error::{Error, KafkaCode, Result};
 pub use producer::{DeliveryFuture, Producer};

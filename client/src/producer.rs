@@ -87,6 +87,66 @@ impl Producer {
         }
     }
 
+    /// `init_transactions` (with `transactional.id`): the producer id and epoch of the
+    /// id from its transaction coordinator. A transaction an older instance with the same
+    /// id left open is aborted, and that instance is fenced: its sends and commits fail.
+    /// Call it once, before the first transaction.
+    pub async fn init_transactions(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Native(p) => p.init_transactions().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.init_transactions().await,
+        }
+    }
+
+    /// Opens a transaction: every record sent until [`commit_transaction`](Self::commit_transaction)
+    /// or [`abort_transaction`](Self::abort_transaction) belongs to it, and
+    /// `read_committed` consumers see them all, or none.
+    pub async fn begin_transaction(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Native(p) => p.begin_transaction(),
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.begin_transaction().await,
+        }
+    }
+
+    /// Commits a consumer group's positions with the open transaction (Kafka's
+    /// `sendOffsetsToTransaction`): `offsets` are (topic, partition, offset of the next
+    /// record to read). They become the group's committed offsets only if the
+    /// transaction commits: consume, transform, produce, exactly once.
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(String, i32, i64)],
+        group: &crate::consumer::ConsumerGroupMetadata,
+    ) -> Result<()> {
+        match &self.inner {
+            Inner::Native(p) => p.send_offsets_to_transaction(offsets, group).await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.send_offsets_to_transaction(offsets, group).await,
+        }
+    }
+
+    /// Delivers every record of the open transaction, then commits it. If one of its
+    /// records failed, the transaction can only be aborted
+    /// ([`crate::Error::Transaction`]).
+    pub async fn commit_transaction(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Native(p) => p.commit_transaction().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.commit_transaction().await,
+        }
+    }
+
+    /// Aborts the open transaction: `read_committed` consumers never see its records,
+    /// and its offsets are not committed.
+    pub async fn abort_transaction(&self) -> Result<()> {
+        match &self.inner {
+            Inner::Native(p) => p.abort_transaction().await,
+            #[cfg(feature = "rdkafka")]
+            Inner::Rdkafka(p) => p.abort_transaction().await,
+        }
+    }
+
     /// Send everything queued now and wait until each record is delivered or failed.
     pub async fn flush(&self) {
         match &self.inner {

@@ -146,13 +146,20 @@ impl BatchBuilder {
         }
         let batch_length = i32::try_from(buf.len() - 12)
             .map_err(|_| format!("a batch of {} bytes is larger than 2 GiB", buf.len()))?;
-        let attributes: i16 = match compression {
+        let codec: i16 = match compression {
             Compression::None => 0,
             Compression::Gzip => 1,
             Compression::Snappy => 2,
             Compression::Lz4 => 3,
             Compression::Zstd => 4,
         };
+        // Bit 4: a transactional producer's batch.
+        let attributes = codec
+            | if producer.is_some_and(|p| p.transactional) {
+                0x10
+            } else {
+                0
+            };
         let mut h = &mut buf[..BATCH_HEADER_BYTES];
         h.put_i64(0); // baseOffset
         h.put_i32(batch_length);
@@ -171,6 +178,7 @@ impl BatchBuilder {
             producer_id: -1,
             epoch: -1,
             base_sequence: -1,
+            transactional: false,
         });
         h.put_i64(ids.producer_id);
         h.put_i16(ids.epoch);
@@ -188,6 +196,8 @@ pub(crate) struct ProducerIds {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) base_sequence: i32,
+    /// Part of a transaction: attribute bit 4.
+    pub(crate) transactional: bool,
 }
 
 /// `batch` (encoded) with other producer ids, and its CRC computed again (it covers

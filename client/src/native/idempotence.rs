@@ -87,6 +87,19 @@ fn add(seq: i32, by: i32) -> i32 {
 }
 
 impl Idempotence {
+    /// The state of a producer whose id comes from elsewhere (a transactional
+    /// producer's, from its coordinator); -1 until then.
+    pub(crate) fn with_ids(producer_id: i64, epoch: i16) -> Idempotence {
+        Idempotence {
+            producer_id,
+            epoch,
+            next: HashMap::new(),
+            acked: HashMap::new(),
+            needs_bump: false,
+            fatal: None,
+        }
+    }
+
     /// Gets a producer id from the cluster.
     pub(crate) async fn init(cluster: &Cluster) -> Result<Idempotence> {
         let (producer_id, epoch) = init_producer_id(cluster, None).await?;

@@ -3,7 +3,8 @@
 //!
 //! The reading order is the crate's, in `lib.rs`: it follows a record out through
 //! [`accumulator`] → [`batch`] → [`producer`] (and [`idempotence`], its producer id and
-//! sequences) → [`metadata`] → [`connection`], and back in
+//! sequences; [`transaction`], a transactional producer's requests) → [`metadata`] →
+//! [`connection`], and back in
 //! through [`completed_fetch`] (a Fetch answer's batches, decoded) to [`reader`] and
 //! [`consumer`]; [`admin`] sits beside them. [`security`] (TLS, and SASL with [`scram`])
 //! wraps each new connection when `security.protocol` asks for it.
@@ -20,3 +21,4 @@ pub(crate) mod producer;
 pub(crate) mod reader;
 pub(crate) mod scram;
 pub(crate) mod security;
+pub(crate) mod transaction;

@@ -49,6 +49,7 @@ use crate::native::batch::ProducerIds;
 use crate::native::connection::Connection;
 use crate::native::idempotence::{Idempotence, OnFailure};
 use crate::native::metadata::{topic_name, Cluster};
+use crate::native::transaction::{Transactions, TxnStage};
 use crate::partitioner::{partition_for_key, KeylessPartitioner};
 use crate::record::{ProducerRecord, RecordMetadata};
 
@@ -82,6 +83,8 @@ struct Shared {
     closed: AtomicBool,
     /// The producer id and sequences, with `enable.idempotence`.
     idempotence: Option<Mutex<Idempotence>>,
+    /// With `transactional.id`: the transaction coordinator's side (`transaction.rs`).
+    txn: Option<Transactions>,
 }
 
 impl NativeProducer {
@@ -89,8 +92,14 @@ impl NativeProducer {
     pub(crate) async fn new(config: ProducerConfig) -> Result<NativeProducer> {
         let cluster = Cluster::new(config.client.clone())?;
         cluster.bootstrap().await?;
+        let txn = config.transactional_id.clone().map(|id| {
+            let timeout = i32::try_from(config.transaction_timeout.as_millis()).unwrap_or(i32::MAX);
+            Transactions::new(id, timeout, config.client.clone())
+        });
         let idempotence = match (config.idempotent()?, config.idempotence) {
             (false, _) => None,
+            // Its producer id comes from init_transactions.
+            (true, _) if txn.is_some() => Some(Mutex::new(Idempotence::with_ids(-1, -1))),
             (true, explicit) => match Idempotence::init(&cluster).await {
                 Ok(i) => Some(Mutex::new(i)),
                 // On by default only: a broker without InitProducerId gets a plain
@@ -116,6 +125,7 @@ impl NativeProducer {
             in_flight: Mutex::default(),
             closed: AtomicBool::new(false),
             idempotence,
+            txn,
         });
         let sender = tokio::spawn(sender_loop(shared.clone()));
         Ok(NativeProducer {
@@ -132,6 +142,24 @@ impl NativeProducer {
         }
         if let Some(reason) = s.fatal() {
             return Err(Error::ProducerFailed { reason });
+        }
+        if let Some(txn) = &s.txn {
+            match txn.stage() {
+                TxnStage::Open(_) => {}
+                TxnStage::Abortable(reason) => {
+                    return Err(Error::Transaction {
+                        reason: format!("{reason}: abort the transaction"),
+                    })
+                }
+                TxnStage::Fatal(reason) => return Err(Error::ProducerFailed { reason }),
+                TxnStage::Uninitialized | TxnStage::Ready => {
+                    return Err(Error::Transaction {
+                        reason: "a transactional producer sends inside a transaction: call \
+                                 init_transactions once, then begin_transaction"
+                            .into(),
+                    })
+                }
+            }
         }
         check_headers(&record)?;
         let now = Instant::now();
@@ -243,6 +271,118 @@ impl NativeProducer {
         *lock(&s.flushing) -= 1;
     }
 
+    /// `init_transactions`: the transactional id's producer id and epoch from its
+    /// coordinator (which fences an older instance with the same id).
+    pub(crate) async fn init_transactions(&self) -> Result<()> {
+        let s = &self.shared;
+        let (txn, idem) = s.transactional()?;
+        if txn.stage() != TxnStage::Uninitialized {
+            return Err(Error::Transaction {
+                reason: "init_transactions was already called".into(),
+            });
+        }
+        let (pid, epoch) = txn.init_producer_id(&s.cluster, None).await?;
+        lock(idem).bumped(pid, epoch);
+        txn.set_stage(TxnStage::Ready);
+        Ok(())
+    }
+
+    /// `begin_transaction`: the records sent from now on belong to a new transaction.
+    pub(crate) fn begin_transaction(&self) -> Result<()> {
+        let (txn, _) = self.shared.transactional()?;
+        match txn.stage() {
+            TxnStage::Ready => {
+                txn.set_stage(TxnStage::Open(Default::default()));
+                Ok(())
+            }
+            TxnStage::Uninitialized => Err(Error::Transaction {
+                reason: "call init_transactions first".into(),
+            }),
+            TxnStage::Fatal(reason) => Err(Error::ProducerFailed { reason }),
+            _ => Err(Error::Transaction {
+                reason: "a transaction is already open: commit or abort it first".into(),
+            }),
+        }
+    }
+
+    /// `send_offsets_to_transaction`: the consumer's positions (the offset of the next
+    /// record to read, per partition) commit with the transaction.
+    pub(crate) async fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(String, i32, i64)],
+        group: &crate::consumer::ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let s = &self.shared;
+        let (txn, idem) = s.transactional()?;
+        s.open_transaction(txn)?;
+        let ids = {
+            let i = lock(idem);
+            (i.producer_id, i.epoch)
+        };
+        txn.send_offsets(&s.cluster, ids, offsets, group).await
+    }
+
+    /// `commit_transaction`: every record sent is delivered first, then EndTxn(commit).
+    /// A transaction one of whose batches failed cannot commit: abort it.
+    pub(crate) async fn commit_transaction(&self) -> Result<()> {
+        self.end_transaction(true).await
+    }
+
+    /// `abort_transaction`: what was sent is delivered or failed, then EndTxn(abort);
+    /// after a failed batch, the epoch is bumped so the sequences start again.
+    pub(crate) async fn abort_transaction(&self) -> Result<()> {
+        self.end_transaction(false).await
+    }
+
+    async fn end_transaction(&self, commit: bool) -> Result<()> {
+        let s = &self.shared;
+        let (txn, idem) = s.transactional()?;
+        let abortable = match txn.stage() {
+            TxnStage::Open(_) => None,
+            TxnStage::Abortable(reason) if !commit => Some(reason),
+            TxnStage::Abortable(reason) => {
+                return Err(Error::Transaction {
+                    reason: format!("{reason}: the transaction can only be aborted"),
+                })
+            }
+            TxnStage::Fatal(reason) => return Err(Error::ProducerFailed { reason }),
+            _ => {
+                return Err(Error::Transaction {
+                    reason: "no transaction is open (begin_transaction)".into(),
+                })
+            }
+        };
+        self.flush().await;
+        if let (true, TxnStage::Abortable(reason)) = (commit, txn.stage()) {
+            return Err(Error::Transaction {
+                reason: format!("{reason}: the transaction can only be aborted"),
+            });
+        }
+        let ids = {
+            let i = lock(idem);
+            (i.producer_id, i.epoch)
+        };
+        let partitions = match txn.stage() {
+            TxnStage::Open(p) => p,
+            _ => Default::default(),
+        };
+        // A transaction that wrote nothing and sent no offsets has nothing to end at the
+        // coordinator (as librdkafka: no EndTxn).
+        if !partitions.is_empty() || txn.offsets_sent() || abortable.is_some() {
+            if let Err(e) = txn.end(&s.cluster, ids, commit).await {
+                s.txn_failed(&e);
+                return Err(e);
+            }
+        }
+        if abortable.is_some() || lock(idem).needs_bump {
+            // Sequences are uncertain after a failed batch: the next epoch restarts them.
+            let (pid, epoch) = txn.init_producer_id(&s.cluster, Some(ids)).await?;
+            lock(idem).bumped(pid, epoch);
+        }
+        txn.set_stage(TxnStage::Ready);
+        Ok(())
+    }
+
     /// Flush, then stop the sender task. Idempotent.
     pub(crate) async fn close(&self) {
         {
@@ -328,6 +468,14 @@ async fn sender_loop(s: Arc<Shared>) {
 /// own. A leader already at `max.in.flight.requests.per.connection` gets nothing this round:
 /// its batches go back to the front of their queues. Returns whether a request was sent.
 async fn dispatch(s: &Arc<Shared>, batches: Vec<ProducerBatch>) -> bool {
+    // A transaction's partitions are added to it before their first batch goes out.
+    let batches = match add_to_transaction(s, batches).await {
+        Ok(b) => b,
+        Err(failed) => {
+            tokio::spawn(settle_all(s.clone(), failed));
+            return false;
+        }
+    };
     let mut by_leader: HashMap<String, (Arc<Connection>, Vec<ProducerBatch>)> = HashMap::new();
     let mut failed = Vec::new();
     for batch in batches {
@@ -369,6 +517,57 @@ async fn dispatch(s: &Arc<Shared>, batches: Vec<ProducerBatch>) -> bool {
     sent
 }
 
+/// For a transactional producer: AddPartitionsToTxn for the partitions of `batches` not
+/// yet in the open transaction. On a refusal, every batch fails with it (`Err`), and
+/// the transaction can only be aborted (or the producer is fenced).
+async fn add_to_transaction(
+    s: &Arc<Shared>,
+    batches: Vec<ProducerBatch>,
+) -> std::result::Result<Vec<ProducerBatch>, Vec<(ProducerBatch, Result<i64>)>> {
+    let (Some(txn), Some(idem)) = (&s.txn, &s.idempotence) else {
+        return Ok(batches);
+    };
+    let fail = |batches: Vec<ProducerBatch>, e: Error| {
+        batches
+            .into_iter()
+            .map(|b| (b, Err(e.clone())))
+            .collect::<Vec<_>>()
+    };
+    let added = match txn.stage() {
+        TxnStage::Open(added) => added,
+        _ => {
+            let e = s.txn_stopped().unwrap_or_else(|| Error::Transaction {
+                reason: "no transaction is open".into(),
+            });
+            return Err(fail(batches, e));
+        }
+    };
+    let mut new: Vec<crate::native::accumulator::TopicPartition> = batches
+        .iter()
+        .map(|b| b.tp.clone())
+        .filter(|tp| !added.contains(tp))
+        .collect();
+    new.sort();
+    new.dedup();
+    if new.is_empty() {
+        return Ok(batches);
+    }
+    let ids = {
+        let i = lock(idem);
+        (i.producer_id, i.epoch)
+    };
+    match txn.add_partitions(&s.cluster, ids, &new).await {
+        Ok(()) => {
+            txn.add_to_open(&new);
+            Ok(batches)
+        }
+        Err(e) => {
+            s.txn_failed(&e);
+            Err(fail(batches, e))
+        }
+    }
+}
+
 /// Settle each batch with its answer, then wake the sender and `flush()` waiters.
 async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) {
     join_all(
@@ -382,6 +581,63 @@ async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) 
 }
 
 impl Shared {
+    /// The transaction side and the ids, or the error of a producer without
+    /// `transactional.id`.
+    fn transactional(&self) -> Result<(&Transactions, &Mutex<Idempotence>)> {
+        match (&self.txn, &self.idempotence) {
+            (Some(t), Some(i)) => Ok((t, i)),
+            _ => Err(Error::Transaction {
+                reason: "this producer has no transactional.id".into(),
+            }),
+        }
+    }
+
+    /// Ok when a transaction is open.
+    fn open_transaction(&self, txn: &Transactions) -> Result<()> {
+        match txn.stage() {
+            TxnStage::Open(_) => Ok(()),
+            TxnStage::Abortable(reason) => Err(Error::Transaction {
+                reason: format!("{reason}: abort the transaction"),
+            }),
+            TxnStage::Fatal(reason) => Err(Error::ProducerFailed { reason }),
+            _ => Err(Error::Transaction {
+                reason: "no transaction is open (begin_transaction)".into(),
+            }),
+        }
+    }
+
+    /// A transaction request or batch failed with `e`: fenced → the producer stops;
+    /// otherwise the transaction can only be aborted.
+    fn txn_failed(&self, e: &Error) {
+        let Some(txn) = &self.txn else { return };
+        let fenced = matches!(
+            e,
+            Error::Kafka {
+                code: crate::error::KafkaCode::ProducerFenced
+                    | crate::error::KafkaCode::InvalidProducerEpoch
+                    | crate::error::KafkaCode::TransactionalIdAuthorizationFailed,
+                ..
+            } | Error::ProducerFailed { .. }
+        );
+        match txn.stage() {
+            TxnStage::Fatal(_) => {}
+            _ if fenced => txn.set_stage(TxnStage::Fatal(e.to_string())),
+            TxnStage::Open(_) => txn.set_stage(TxnStage::Abortable(e.to_string())),
+            _ => {}
+        }
+    }
+
+    /// The transaction's stage stops batches: the reason, if it does.
+    fn txn_stopped(&self) -> Option<Error> {
+        match self.txn.as_ref()?.stage() {
+            TxnStage::Abortable(reason) => Some(Error::Transaction {
+                reason: format!("{reason}: abort the transaction"),
+            }),
+            TxnStage::Fatal(reason) => Some(Error::ProducerFailed { reason }),
+            _ => None,
+        }
+    }
+
     /// Why the idempotent producer stopped, once it has.
     fn fatal(&self) -> Option<String> {
         self.idempotence
@@ -397,6 +653,18 @@ impl Shared {
         let Some(idem) = &self.idempotence else {
             return true;
         };
+        // A transaction that can only be aborted: what is queued fails with it.
+        if let Some(stopped) = self.txn_stopped() {
+            let doomed = lock(&self.acc).drain_all();
+            if !doomed.is_empty() {
+                let failed = doomed
+                    .into_iter()
+                    .map(|b| (b, Err(stopped.clone())))
+                    .collect();
+                settle_all(self.clone(), failed).await;
+            }
+            return true;
+        }
         if let Some(reason) = self.fatal() {
             let doomed = lock(&self.acc).drain_all();
             if !doomed.is_empty() {
@@ -435,6 +703,7 @@ impl Shared {
                     producer_id: id,
                     epoch,
                     base_sequence: i.assign(tp, count),
+                    transactional: false,
                 });
             }
             Err(e) => {
@@ -468,6 +737,14 @@ impl Shared {
 async fn settle(s: &Shared, mut batch: ProducerBatch, mut result: Result<i64>) {
     let (topic, partition) = batch.tp.clone();
     let retries = s.config.client.retries;
+    // A transaction that can only be aborted (or a fenced producer) retries nothing.
+    if let (Err(_), Some(stopped)) = (&result, s.txn_stopped()) {
+        result = Err(stopped);
+        batch.settle(result);
+        s.memory.add_permits(batch.memory);
+        lock(&s.acc).complete(&batch.tp);
+        return;
+    }
     let decision = match (&result, &s.idempotence, batch.sequence) {
         (Ok(_), Some(idem), Some(seq)) => {
             lock(idem).on_success(&batch.tp, seq, batch.count());
@@ -500,13 +777,20 @@ async fn settle(s: &Shared, mut batch: ProducerBatch, mut result: Result<i64>) {
             lock(&s.acc).requeue(batch, counts, hold);
             return;
         }
-        Some(OnFailure::FailAndBump) => {
-            if let Some(idem) = &s.idempotence {
-                lock(idem).needs_bump = true;
+        Some(OnFailure::FailAndBump) => match (&s.txn, &result) {
+            // In a transaction: only an abort can follow; it bumps the epoch.
+            (Some(_), Err(e)) => s.txn_failed(e),
+            _ => {
+                if let Some(idem) = &s.idempotence {
+                    lock(idem).needs_bump = true;
+                }
             }
-        }
+        },
         Some(OnFailure::Fatal(reason)) => {
             tracing::error!(%topic, partition, "the idempotent producer stops: {reason}");
+            s.txn_failed(&Error::ProducerFailed {
+                reason: reason.clone(),
+            });
             if let Some(idem) = &s.idempotence {
                 lock(idem).fatal.get_or_insert(reason.clone());
             }
@@ -542,6 +826,7 @@ fn produce(
                     producer_id: i.producer_id,
                     epoch: i.epoch,
                     base_sequence,
+                    transactional: s.txn.is_some(),
                 })
             }
             _ => None,

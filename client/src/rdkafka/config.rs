@@ -86,6 +86,10 @@ pub(crate) fn producer(p: &ProducerConfig) -> RdConfig {
             p.max_in_flight.clamp(1, 1_000_000).to_string(),
         )
         .set("retries", p.client.retries.to_string())
+        .set(
+            "transaction.timeout.ms",
+            ms(p.transaction_timeout.max(Duration::from_millis(1000))),
+        )
         // Kafka's default (on unless acks or in-flight forbid it), which librdkafka's
         // own default (off) is not: both backends resolve it the same way.
         .set(
@@ -112,6 +116,9 @@ pub(crate) fn producer(p: &ProducerConfig) -> RdConfig {
             "allow.auto.create.topics",
             p.allow_auto_create_topics.to_string(),
         );
+    if let Some(id) = &p.transactional_id {
+        rd.set("transactional.id", id);
+    }
     finish(rd, &p.client)
 }
 

@@ -138,6 +138,16 @@ impl RebalanceEvents {
 
 type Inner = StreamConsumer<RebalanceEvents>;
 
+/// librdkafka's `rd_kafka_consumer_group_metadata_t`, shareable.
+#[derive(Clone)]
+pub(crate) struct RdGroupMetadata(pub(crate) Arc<rdkafka::consumer::ConsumerGroupMetadata>);
+
+impl std::fmt::Debug for RdGroupMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RdGroupMetadata(..)")
+    }
+}
+
 /// A librdkafka group consumer.
 pub(crate) struct RdConsumer {
     /// `None` after close.
@@ -306,6 +316,19 @@ impl RdConsumer {
     /// (`rd_kafka_memberid`) would take an FFI call of our own.
     pub(crate) fn member_id(&self) -> Option<String> {
         None
+    }
+
+    /// librdkafka's group metadata (its own handle, which its transactional producer
+    /// takes), with the group id; generation and member id stay librdkafka's.
+    pub(crate) fn group_metadata(&self) -> crate::consumer::ConsumerGroupMetadata {
+        let rd = self
+            .consumer
+            .as_ref()
+            .and_then(|c| rdkafka::consumer::Consumer::group_metadata(c.as_ref()));
+        crate::consumer::ConsumerGroupMetadata {
+            rdkafka: rd.map(|m| RdGroupMetadata(Arc::new(m))),
+            ..crate::consumer::ConsumerGroupMetadata::for_group(self.group.clone())
+        }
     }
 
     /// Commit (with auto-commit), then close librdkafka's consumer: revoke, LeaveGroup.

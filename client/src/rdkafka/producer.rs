@@ -192,6 +192,76 @@ impl RdProducer {
         }
     }
 
+    /// Runs one of librdkafka's blocking transaction calls (with `timeout`) on the
+    /// blocking pool and maps its error.
+    async fn txn_call(
+        &self,
+        what: &'static str,
+        call: impl FnOnce(&FutureProducer, Duration) -> std::result::Result<(), KafkaError>
+            + Send
+            + 'static,
+    ) -> Result<()> {
+        let producer = self.producer.clone();
+        let timeout = self.flush_timeout.max(Duration::from_secs(30));
+        let outcome = blocking(move || call(&producer, timeout)).await?;
+        outcome.map_err(|e| {
+            let ctx = ErrorContext::new(what, &self.bootstrap).timeout(timeout);
+            match &e {
+                KafkaError::Transaction(t) if t.txn_requires_abort() => Error::Transaction {
+                    reason: format!("{}: abort the transaction", t),
+                },
+                KafkaError::Transaction(t) if t.is_fatal() => Error::ProducerFailed {
+                    reason: t.to_string(),
+                },
+                _ => map(&e, &ctx),
+            }
+        })
+    }
+
+    pub(crate) async fn init_transactions(&self) -> Result<()> {
+        self.txn_call("initialise the transactions", |p, t| p.init_transactions(t))
+            .await
+    }
+
+    pub(crate) async fn begin_transaction(&self) -> Result<()> {
+        self.txn_call("begin a transaction", |p, _| p.begin_transaction())
+            .await
+    }
+
+    pub(crate) async fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(String, i32, i64)],
+        group: &crate::consumer::ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let Some(metadata) = group.rdkafka.clone() else {
+            return Err(Error::Config {
+                key: "backend".into(),
+                message: "librdkafka's send_offsets_to_transaction needs the group \
+                          metadata of a consumer of the rdkafka backend"
+                    .into(),
+            });
+        };
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for (t, p, o) in offsets {
+            tpl.add_partition_offset(t, *p, rdkafka::Offset::Offset(*o))
+                .map_err(|e| map(&e, &ErrorContext::new("list the offsets", &self.bootstrap)))?;
+        }
+        self.txn_call("send the offsets to the transaction", move |p, t| {
+            p.send_offsets_to_transaction(&tpl, &metadata.0, t)
+        })
+        .await
+    }
+
+    pub(crate) async fn commit_transaction(&self) -> Result<()> {
+        self.txn_call("commit the transaction", |p, t| p.commit_transaction(t))
+            .await
+    }
+
+    pub(crate) async fn abort_transaction(&self) -> Result<()> {
+        self.txn_call("abort the transaction", |p, t| p.abort_transaction(t))
+            .await
+    }
+
     /// Flush, then refuse further sends.
     pub(crate) async fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -134,7 +134,7 @@ pub(crate) fn coordinator_moved(e: &Error) -> bool {
 
 /// `(error, host, port)` from either layout: fields at the top (v0–v3) or one entry per
 /// key (v4+).
-fn answer(resp: &FindCoordinatorResponse, version: i16) -> (i16, String, i32) {
+pub(crate) fn answer(resp: &FindCoordinatorResponse, version: i16) -> (i16, String, i32) {
     if version >= 4 {
         match resp.coordinators.first() {
             Some(c) => (c.error_code, c.host.to_string(), c.port),

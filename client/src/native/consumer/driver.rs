@@ -173,7 +173,9 @@ impl Driver {
             };
             self.last_committed = committed;
             let owned: Vec<TopicPartition> = positions.keys().cloned().collect();
-            let epoch = self.shared.assign(&generation.member_id, positions.clone());
+            let epoch = self
+                .shared
+                .assign(&generation.member_id, generation.id, positions.clone());
             let _ = self.control.send(Control::Assigned(owned.clone()));
             let fetcher = Fetcher {
                 config: self.config.clone(),

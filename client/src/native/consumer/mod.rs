@@ -79,6 +79,8 @@ struct Positions {
     consumed: BTreeMap<TopicPartition, i64>,
     /// The member id of the latest generation joined; `None` before the first join.
     member_id: Option<String>,
+    /// That generation's id (-1 before the first join).
+    generation: Option<i32>,
 }
 
 impl Shared {
@@ -89,11 +91,17 @@ impl Shared {
 
     /// Take ownership of `positions` (partition → first offset) as `member_id`; returns
     /// the new epoch.
-    pub(crate) fn assign(&self, member_id: &str, positions: BTreeMap<TopicPartition, i64>) -> u64 {
+    pub(crate) fn assign(
+        &self,
+        member_id: &str,
+        generation: i32,
+        positions: BTreeMap<TopicPartition, i64>,
+    ) -> u64 {
         let mut s = self.lock();
         s.epoch += 1;
         s.consumed = positions;
         s.member_id = Some(member_id.to_string());
+        s.generation = Some(generation);
         s.epoch
     }
 
@@ -111,6 +119,10 @@ impl Shared {
 
     fn member_id(&self) -> Option<String> {
         self.lock().member_id.clone()
+    }
+
+    fn generation(&self) -> i32 {
+        self.lock().generation.unwrap_or(-1)
     }
 
     fn owned(&self) -> Vec<TopicPartition> {
@@ -264,6 +276,18 @@ impl NativeConsumer {
 
     pub(crate) fn member_id(&self) -> Option<String> {
         self.shared.member_id()
+    }
+
+    /// What a transactional producer sends with this member's offsets.
+    pub(crate) fn group_metadata(&self) -> crate::consumer::ConsumerGroupMetadata {
+        crate::consumer::ConsumerGroupMetadata {
+            group_id: self.group.clone(),
+            generation_id: self.shared.generation(),
+            member_id: self.shared.member_id().unwrap_or_default(),
+            group_instance_id: None,
+            #[cfg(feature = "rdkafka")]
+            rdkafka: None,
+        }
     }
 
     pub(crate) async fn close(&mut self) -> Result<()> {
