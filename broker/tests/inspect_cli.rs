@@ -681,3 +681,228 @@ fn topics_json_parses_back() {
     assert_eq!(recs[0]["headers"][0]["key"], "trace");
     assert_eq!(j["batches"][0]["crc_ok"], true);
 }
+
+/// A real broker and the native client's transactional producer: a committed
+/// transaction (offsets 0 and 1, its COMMIT marker at 2), an aborted one (3, its ABORT
+/// marker at 4) and one left open (5) when the broker stops. Returns the data dir.
+async fn transactions_on_disk() -> tempfile::TempDir {
+    let broker = TestBroker::start().await.unwrap();
+    let admin = Admin::new(client_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap();
+    admin
+        .create_topics(&[minikafka_client::NewTopic::new("tx", 1)])
+        .await
+        .unwrap();
+    let mut config = producer_config(&broker.bootstrap(), Backend::Native);
+    config.set("transactional.id", "inspect-tx").unwrap();
+    let p = Producer::new(config).await.unwrap();
+    within("init_transactions", p.init_transactions())
+        .await
+        .unwrap();
+    let send = |v: &str| ProducerRecord::new("tx").partition(0).value(v.to_string());
+    p.begin_transaction().await.unwrap();
+    p.send(send("c0")).await.unwrap();
+    p.send(send("c1")).await.unwrap();
+    p.commit_transaction().await.unwrap();
+    p.begin_transaction().await.unwrap();
+    p.send(send("a0")).await.unwrap();
+    p.abort_transaction().await.unwrap();
+    p.begin_transaction().await.unwrap();
+    p.send(send("open")).await.unwrap();
+    // Stopped with the transaction open: the clean stop's producer snapshot holds it.
+    broker.stop().await
+}
+
+#[tokio::test]
+async fn dump_names_markers_and_shows_the_txnindex_and_the_producer_snapshot() {
+    let dir = transactions_on_disk().await;
+    let part = dir.path().join("tx-0");
+    let seg = part.join("00000000000000000000.log");
+    let seg = seg.to_str().unwrap();
+
+    // The log: data batches flagged transactional, markers named with their fields.
+    let j = json(&inspect_async(&["dump", "--json", seg]).await);
+    let batches = j["batches"].as_array().unwrap();
+    let at = |offset: i64| {
+        batches
+            .iter()
+            .find(|b| b["base_offset"] == offset)
+            .unwrap_or_else(|| panic!("no batch at {offset}: {j}"))
+    };
+    let pid = at(0)["producer_id"].as_i64().unwrap();
+    assert!(pid >= 0, "{j}");
+    assert_eq!(
+        (at(0)["transactional"].as_bool(), at(0)["control"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(at(0)["marker"].is_null(), "{j}");
+    for (offset, name) in [(2, "COMMIT"), (4, "ABORT")] {
+        let m = at(offset);
+        assert_eq!(
+            (m["transactional"].as_bool(), m["control"].as_bool()),
+            (Some(true), Some(true)),
+            "{m}"
+        );
+        assert_eq!(m["marker"]["marker"], name, "{m}");
+        assert_eq!(m["producer_id"], pid);
+        assert_eq!(m["base_sequence"], -1);
+    }
+    let text = stdout(&inspect_async(&["dump", "--hex", seg]).await);
+    assert!(
+        text.contains(&format!(
+            "COMMIT marker: ends producer {pid}'s transaction (epoch 0) in this partition"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("ABORT marker: ends producer {pid}'s transaction")),
+        "{text}"
+    );
+    assert!(
+        text.contains("0x0030 (compression none, transactional, control)"),
+        "{text}"
+    );
+    assert!(text.contains("-1 (a marker carries no sequence)"), "{text}");
+    // The marker's record, byte by byte: key type 1 then 0, the coordinator epoch.
+    let row = |field: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.trim_start()
+                    .split("  ")
+                    .nth(1)
+                    .is_some_and(|f| f.trim() == field)
+                    || l.contains(&format!(" {field} "))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let types = row("key: type");
+    assert_eq!(types.len(), 2, "{text}");
+    assert!(
+        types[0].contains("00 01") && types[0].ends_with("1 (COMMIT)"),
+        "{text}"
+    );
+    assert!(
+        types[1].contains("00 00") && types[1].ends_with("0 (ABORT)"),
+        "{text}"
+    );
+    let epochs = row("value: coordinatorEpoch");
+    assert_eq!(epochs.len(), 2, "{text}");
+    // The marker record's rows cover the bytes after the header to the batch's end.
+    let j = json(&inspect_async(&["dump", "--hex", "--json", seg]).await);
+    let commit = j["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["base_offset"] == 2)
+        .unwrap();
+    let fields = commit["marker_bytes"].as_array().unwrap();
+    assert_eq!(fields[0]["start"], 61, "{commit}");
+    assert_eq!(fields.last().unwrap()["end"], commit["size"], "{commit}");
+    for w in fields.windows(2) {
+        assert_eq!(w[0]["end"], w[1]["start"], "{commit}");
+    }
+
+    // The aborted-transaction index: one entry, offsets 3 to the marker at 4.
+    let ix = part.join("00000000000000000000.txnindex");
+    let ix = ix.to_str().unwrap();
+    let j = json(&inspect_async(&["dump", "--json", ix]).await);
+    assert_eq!(j["kind"], "txn_index");
+    assert_eq!(j["bytes"], 34);
+    let e = &j["entries"][0];
+    assert_eq!(
+        (
+            e["producer_id"].as_i64(),
+            e["first_offset"].as_i64(),
+            e["last_offset"].as_i64(),
+            e["last_stable_offset"].as_i64(),
+            e["version"].as_i64()
+        ),
+        (Some(pid), Some(3), Some(4), Some(5), Some(0)),
+        "{j}"
+    );
+    let text = stdout(&inspect_async(&["dump", "--hex", ix]).await);
+    assert!(
+        text.contains(&format!(
+            "producer id {pid}: aborted transaction from offset 3 to its ABORT marker at 4, last stable offset 5"
+        )),
+        "{text}"
+    );
+    let bytes = std::fs::read(ix).unwrap();
+    let hex8 = |at: usize| {
+        bytes[at..at + 8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("10..18   first_offset"))
+        .unwrap_or_else(|| panic!("no first_offset row:\n{text}"));
+    assert!(
+        first.contains(&hex8(10)) && first.ends_with("  3"),
+        "{text}"
+    );
+    assert!(text.contains("    0..2     version "), "{text}");
+
+    // The producer snapshot of the clean stop (named after the log end, 6): the open
+    // transaction from offset 5.
+    let snap = part.join("00000000000000000006.snapshot");
+    let snap = snap.to_str().unwrap();
+    let j = json(&inspect_async(&["dump", "--json", snap]).await);
+    assert_eq!(j["kind"], "producer_snapshot", "{j}");
+    assert!(j["invalid"].is_null(), "{j}");
+    let p = &j["producers"][0];
+    assert_eq!(p["producer_id"], pid);
+    assert_eq!(p["current_txn_first_offset"], 5);
+    assert_eq!(p["last_batch_last_offset"], 5);
+    let text = stdout(&inspect_async(&["dump", snap]).await);
+    assert!(
+        text.contains("open transaction from offset 5 (the last stable offset stops there)"),
+        "{text}"
+    );
+    // A damaged snapshot is reported, as the broker would ignore it.
+    let mut bad = std::fs::read(snap).unwrap();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let copy = dir.path().join("00000000000000000006.snapshot");
+    std::fs::write(&copy, &bad).unwrap();
+    let text = stdout(&inspect_async(&["dump", copy.to_str().unwrap()]).await);
+    assert!(
+        text.contains("not a valid snapshot (the CRC-32C does not match)"),
+        "{text}"
+    );
+
+    // __transaction_state: each step of the id's state, decoded.
+    let states = dir
+        .path()
+        .join("__transaction_state-0/00000000000000000000.log");
+    let text = stdout(&inspect_async(&["dump", states.to_str().unwrap()]).await);
+    let seen: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split(" state ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "Empty",
+            "Ongoing",
+            "PrepareCommit",
+            "CompleteCommit",
+            "Ongoing",
+            "PrepareAbort",
+            "CompleteAbort",
+            "Ongoing"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "transactional id \"inspect-tx\" state Ongoing producer id {pid} epoch 0 timeout 60000 ms partitions [tx-0] started "
+        )),
+        "{text}"
+    );
+}

@@ -1,8 +1,11 @@
-//! `inspect dump <file.log|file.index|file.timeindex>`: every batch and record of a
-//! segment, or every entry of an offset index (a time index: `time_index.rs`), exactly
-//! as stored. With `--hex`, each batch header as a
-//! byte table ([`super::hex`]); in a `__consumer_offsets-*` directory, each record
-//! decoded as the offset commit (or tombstone) it is.
+//! `inspect dump <file.log|file.index|file.timeindex|file.txnindex|file.snapshot>`:
+//! every batch and record of a segment, or every entry of an offset index (a time
+//! index: `time_index.rs`; an aborted-transaction index: `txn_index.rs`; a producer
+//! snapshot: `producer_snapshot.rs`), exactly as stored. With `--hex`, each batch header
+//! as a byte table ([`super::hex`]), and a marker's record too; a control batch is named
+//! as the COMMIT or ABORT marker it is ([`super::transactions`]); in a
+//! `__consumer_offsets-*` directory, each record decoded as the offset commit (or
+//! tombstone) it is, and in `__transaction_state-*`, as the transactional id's state.
 //!
 //! Flow: reads what the segment (`log/segment.rs`) and index (`log/index.rs`) wrote;
 //! uses `record_batch` to check CRCs and decode records (decompressing when needed),
@@ -25,12 +28,14 @@ use serde::Serialize;
 
 use super::format::{self, Shown};
 use super::hex::{self, HexField};
+use super::transactions::{self, MarkerDump, TxnStateDump};
 use super::InspectError;
 use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
 use crate::log::index::{parse_entries, ENTRY_LEN};
 use crate::log::record::{self, Record};
 use crate::log::record_batch::{self, BatchHeader};
 use crate::log::segment::{parse_file_name, BatchReader, ReadStep};
+use crate::txn::state_log::TXN_TOPIC;
 
 /// What `inspect dump` found in one file.
 #[derive(Debug, Serialize)]
@@ -39,6 +44,8 @@ pub enum DumpReport {
     Log(LogDump),
     Index(IndexDump),
     TimeIndex(super::time_index::TimeIndexDump),
+    TxnIndex(super::txn_index::TxnIndexDump),
+    ProducerSnapshot(super::producer_snapshot::ProducerSnapshotDump),
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +95,10 @@ pub struct BatchDump {
     pub error: Option<String>,
     /// With `--hex`: the header bytes, field by field.
     pub header_bytes: Option<Vec<HexField>>,
+    /// A control batch's COMMIT or ABORT marker.
+    pub marker: Option<MarkerDump>,
+    /// With `--hex`, for a marker: its record's bytes, field by field.
+    pub marker_bytes: Option<Vec<HexField>>,
     pub records: Vec<RecordDump>,
 }
 
@@ -101,6 +112,18 @@ pub struct RecordDump {
     pub headers: Vec<HeaderDump>,
     /// In `__consumer_offsets`: the commit this record is.
     pub commit: Option<CommitDump>,
+    /// In `__transaction_state`: the transactional id's state this record is.
+    pub txn_state: Option<TxnStateDump>,
+}
+
+/// How the records of a `.log` are decoded, by the topic its directory is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    Plain,
+    /// `__consumer_offsets`.
+    Commits,
+    /// `__transaction_state`.
+    TxnStates,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,7 +236,8 @@ pub struct IndexEntryDump {
     pub position: u32,
 }
 
-/// `inspect dump <file.log|file.index|file.timeindex>`; `hex` adds the header byte tables.
+/// `inspect dump <file.log|file.index|file.timeindex|file.txnindex|file.snapshot>`; `hex`
+/// adds the byte tables.
 pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
     let name = path
         .file_name()
@@ -231,12 +255,19 @@ pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
         _ => None,
     };
     if name.ends_with(".log") {
-        let commits = path
+        let dir = path
             .parent()
             .and_then(|d| d.file_name())
             .and_then(|d| d.to_str())
-            .is_some_and(|d| d.starts_with(&format!("{OFFSETS_TOPIC}-")));
-        dump_log(path, name, hex, commits)
+            .unwrap_or_default();
+        let decode = if dir.starts_with(&format!("{OFFSETS_TOPIC}-")) {
+            Decode::Commits
+        } else if dir.starts_with(&format!("{TXN_TOPIC}-")) {
+            Decode::TxnStates
+        } else {
+            Decode::Plain
+        };
+        dump_log(path, name, hex, decode)
             .map(|l| {
                 DumpReport::Log(LogDump {
                     broker_running: running,
@@ -253,15 +284,20 @@ pub fn dump(path: &Path, hex: bool) -> Result<DumpReport, InspectError> {
         })
     } else if name.ends_with(".timeindex") {
         super::time_index::dump_time_index(path, name, running).map(DumpReport::TimeIndex)
+    } else if name.ends_with(".txnindex") {
+        super::txn_index::dump_txn_index(path, name, hex, running).map(DumpReport::TxnIndex)
+    } else if name.ends_with(".snapshot") {
+        super::producer_snapshot::dump_producer_snapshot(path, name, running)
+            .map(DumpReport::ProducerSnapshot)
     } else {
         Err(InspectError::new(
             path,
-            "not a segment file: expected <base offset>.log, .index or .timeindex",
+            "not a segment file: expected <base offset>.log, .index, .timeindex, .txnindex or .snapshot",
         ))
     }
 }
 
-fn dump_log(path: &Path, name: &str, hex: bool, commits: bool) -> std::io::Result<LogDump> {
+fn dump_log(path: &Path, name: &str, hex: bool, decode: Decode) -> std::io::Result<LogDump> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     let mut report = LogDump {
@@ -276,7 +312,7 @@ fn dump_log(path: &Path, name: &str, hex: bool, commits: bool) -> std::io::Resul
     while let Some(step) = reader.next_step()? {
         match step {
             ReadStep::Batch { position, bytes } => {
-                report.batches.push(batch(position, &bytes, hex, commits));
+                report.batches.push(batch(position, &bytes, hex, decode));
             }
             ReadStep::Torn { position, reason } => {
                 report.torn_tail = Some(TornTail {
@@ -291,7 +327,7 @@ fn dump_log(path: &Path, name: &str, hex: bool, commits: bool) -> std::io::Resul
     Ok(report)
 }
 
-fn batch(position: u64, bytes: &[u8], hex: bool, commits: bool) -> BatchDump {
+fn batch(position: u64, bytes: &[u8], hex: bool, decode: Decode) -> BatchDump {
     let h = BatchHeader::parse(bytes);
     let computed = record_batch::compute_crc(bytes);
     let hh = h.as_ref().ok();
@@ -318,19 +354,28 @@ fn batch(position: u64, bytes: &[u8], hex: bool, commits: bool) -> BatchDump {
         record_count: hh.map(|h| h.record_count),
         error: h.as_ref().err().map(ToString::to_string),
         header_bytes: hex.then(|| hex::annotate_header(bytes)),
+        marker: None,
+        marker_bytes: None,
         records: Vec::new(),
     };
     if dump.error.is_some() {
         return dump;
     }
+    if dump.control {
+        dump.marker = transactions::marker(bytes);
+        dump.marker_bytes =
+            (hex && dump.marker.is_some()).then(|| hex::annotate_control_record(bytes));
+    }
+    // A marker is not a commit nor a state, even in those topics.
+    let decode = if dump.control { Decode::Plain } else { decode };
     match record::records(bytes) {
-        Ok(recs) => dump.records = recs.into_iter().map(|r| record_dump(r, commits)).collect(),
+        Ok(recs) => dump.records = recs.into_iter().map(|r| record_dump(r, decode)).collect(),
         Err(e) => dump.error = Some(format!("records unreadable: {e}")),
     }
     dump
 }
 
-fn record_dump(r: Record, commits: bool) -> RecordDump {
+fn record_dump(r: Record, decode: Decode) -> RecordDump {
     RecordDump {
         offset: r.offset,
         timestamp: r.timestamp,
@@ -344,7 +389,8 @@ fn record_dump(r: Record, commits: bool) -> RecordDump {
                 value: Shown::new(v.as_deref()),
             })
             .collect(),
-        commit: commits.then(|| commit(&r)),
+        commit: (decode == Decode::Commits).then(|| commit(&r)),
+        txn_state: (decode == Decode::TxnStates).then(|| transactions::txn_state(&r)),
     }
 }
 
@@ -408,6 +454,8 @@ impl DumpReport {
             DumpReport::Log(l) => l.write_text(out),
             DumpReport::Index(i) => i.write_text(out),
             DumpReport::TimeIndex(t) => t.write_text(out),
+            DumpReport::TxnIndex(t) => t.write_text(out),
+            DumpReport::ProducerSnapshot(s) => s.write_text(out),
         }
     }
 }
@@ -508,6 +556,17 @@ impl BatchDump {
         if let Some(fields) = &self.header_bytes {
             hex::write_table(fields, self.size, out)?;
         }
+        if let Some(m) = &self.marker {
+            m.write_text(
+                opt(self.producer_id),
+                self.producer_epoch.unwrap_or_default(),
+                out,
+            )?;
+        }
+        if let Some(fields) = self.marker_bytes.as_deref().filter(|f| !f.is_empty()) {
+            writeln!(out, "  the marker's record, byte by byte:")?;
+            hex::write_fields(fields, out)?;
+        }
         if let Some(e) = &self.error {
             writeln!(out, "  {e}")?;
         }
@@ -526,9 +585,10 @@ impl RecordDump {
             self.offset,
             format::timestamp(self.timestamp)
         )?;
-        match &self.commit {
-            Some(c) => c.write_text(out)?,
-            None => write!(
+        match (&self.commit, &self.txn_state) {
+            (Some(c), _) => c.write_text(out)?,
+            (None, Some(t)) => t.write_text(out)?,
+            (None, None) => write!(
                 out,
                 "key {} value {}",
                 format::shown(self.key.as_ref()),

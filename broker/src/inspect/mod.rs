@@ -6,17 +6,19 @@
 //! clean-shutdown marker or preallocate indexes). Damage is reported, not repaired.
 //!
 //! - [`topics`] (`inspect topics <data-dir>`): topics, partitions, offsets, segments.
-//! - [`dump`] (`inspect dump <file.log|file.index|file.timeindex>`): every batch and
-//!   record of a `.log` (with `--hex`, the header bytes labelled; in
-//!   `__consumer_offsets`, each commit decoded), or every entry of an `.index` or a
-//!   `.timeindex` ([`time_index`]).
+//! - [`dump`] (`inspect dump <file.log|.index|.timeindex|.txnindex|.snapshot>`): every
+//!   batch and record of a `.log` (with `--hex`, the header bytes labelled; control
+//!   batches named as COMMIT or ABORT markers, [`transactions`]; in
+//!   `__consumer_offsets`, each commit decoded, in `__transaction_state` each state), or
+//!   every entry of an `.index`, a `.timeindex` ([`time_index`]), a `.txnindex`
+//!   ([`txn_index`]) or a producer `.snapshot` ([`producer_snapshot`]).
 //! - [`groups`] (`inspect groups <data-dir>`): committed offsets replayed from
 //!   `__consumer_offsets`, and the lag; [`remote::groups`] asks a running broker instead.
 //!
 //! What must stay true:
 //! - Nothing here writes to the data directory: files are only opened for reading.
 //! - Bytes are framed and parsed by the broker's own code (`log/`, `topics/file.rs`,
-//!   `group/offset_store.rs`), never by a second parser.
+//!   `group/offset_store.rs`, `txn/state_log.rs`), never by a second parser.
 //! - Every command builds one report struct; the text and the `--json` output are two
 //!   renderings of it.
 //! - Every error names the file it is about ([`InspectError`]).
@@ -25,9 +27,12 @@ mod dump;
 mod format;
 mod groups;
 pub mod hex;
+mod producer_snapshot;
 pub mod remote;
 mod time_index;
 mod topics;
+mod transactions;
+mod txn_index;
 
 pub use dump::{dump, DumpReport};
 /// How a dumped key or value prints (`"text"`, `0x…` or `null`), for other readers of a

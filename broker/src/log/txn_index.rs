@@ -33,7 +33,18 @@ use std::path::{Path, PathBuf};
 use super::segment::{file_name, parse_file_name};
 use super::LogError;
 
-const ENTRY_LEN: usize = 34;
+/// Bytes per entry.
+pub const ENTRY_LEN: usize = 34;
+
+/// Every field of an entry in order, with its name: `(name, byte range)` (the table
+/// above), for `inspect dump --hex`.
+pub const ENTRY_FIELDS: [(&str, std::ops::Range<usize>); 5] = [
+    ("version", 0..2),
+    ("producer_id", 2..10),
+    ("first_offset", 10..18),
+    ("last_offset", 18..26),
+    ("last_stable_offset", 26..34),
+];
 
 /// One aborted transaction of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +66,8 @@ impl AbortedTxn {
         b
     }
 
-    fn decode(b: &[u8]) -> AbortedTxn {
+    /// Reads one entry (`b` is [`ENTRY_LEN`] bytes; the version is not checked).
+    pub fn decode(b: &[u8]) -> AbortedTxn {
         let at = |i: usize| i64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
         AbortedTxn {
             producer_id: at(2),
