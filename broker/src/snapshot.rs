@@ -2,13 +2,16 @@
 //! their offsets and segment files, every consumer group with its members, their
 //! assignments, and the committed offsets with their lag; and the recent events of
 //! `events.rs` (joins, rebalances, rolls, retention, cleaning); for a compacted topic,
-//! which segments the log cleaner has been over and what its last pass did. The dashboard serves it as
+//! which segments the log cleaner has been over and what its last pass did; and
+//! transactions: each partition's last stable offset with the transactions open and
+//! aborted in it, and every transactional id's state at the transaction coordinator.
+//! The dashboard serves it as
 //! JSON on `/api/state` (`http/`), the tour prints it (`minikafka-demo`'s `tour`), and
 //! an embedding test can read it from [`crate::BrokerHandle::snapshot`].
 //!
 //! Where it sits: at the top, beside `server` and `http`: it reads the broker through
-//! the same [`BrokerContext`] the protocol layer uses (the topic registry and the group
-//! coordinator), and no lower layer imports it.
+//! the same [`BrokerContext`] the protocol layer uses (the topic registry, the group
+//! coordinator and the transaction coordinator), and no lower layer imports it.
 //!
 //! What must stay true:
 //! - It only reads: taking a snapshot never changes the broker, and holds each lock only
@@ -17,8 +20,9 @@
 //!   names are the JSON names `/api/state` documents (docs/metrics.md).
 //! - A group is listed when it has members or committed offsets: after a restart a
 //!   group has no members until they join again, but its commits are still there.
-//! - Everything is sorted (topics and groups by name, partitions and members in order,
-//!   events by `seq`), so two snapshots of an idle broker are equal.
+//! - Everything is sorted (topics, groups and transactional ids by name, partitions and
+//!   members in order, open and aborted transactions by offset, events by `seq`), so two
+//!   snapshots of an idle broker are equal.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +42,8 @@ pub struct Snapshot {
     pub topics: Vec<TopicView>,
     /// Groups by id.
     pub groups: Vec<GroupView>,
+    /// Transactional ids by id, as the transaction coordinator knows them.
+    pub transactions: Vec<TransactionView>,
     /// The recent events still kept (the newest `events::KEPT`), oldest first.
     pub events: Vec<Event>,
 }
@@ -61,6 +67,15 @@ pub struct PartitionView {
     pub log_end_offset: i64,
     /// What consumers may read up to (one node: the log end offset).
     pub high_watermark: i64,
+    /// The last stable offset (LSO): what a `read_committed` consumer may read up to.
+    /// The first offset of the oldest transaction still open here, or the high
+    /// watermark when none is.
+    pub last_stable_offset: i64,
+    /// The transactions open here (records written, no marker yet), oldest first.
+    pub open_transactions: Vec<OpenTxnView>,
+    /// The aborted transactions whose records are still in the log (the `.txnindex`
+    /// entries), by marker offset: `read_committed` consumers skip their records.
+    pub aborted_transactions: Vec<AbortedTxnView>,
     /// Bytes of all its `.log` files.
     pub size_bytes: u64,
     /// Its topic's `cleanup.policy`: `delete` (retention deletes old segments),
@@ -71,6 +86,51 @@ pub struct PartitionView {
     /// The last pass of the log cleaner that rewrote segments here, since the broker
     /// started (`None`: none yet, or not a compacted topic).
     pub last_clean: Option<CleanView>,
+}
+
+/// A producer's transaction open in a partition (`log/producer_state.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenTxnView {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// Its first record here: the last stable offset cannot pass it.
+    pub first_offset: i64,
+}
+
+/// An aborted transaction of a partition (`log/txn_index.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AbortedTxnView {
+    pub producer_id: i64,
+    /// Its first record here.
+    pub first_offset: i64,
+    /// Its ABORT marker.
+    pub last_offset: i64,
+}
+
+/// One transactional id at the transaction coordinator (`txn/metadata.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransactionView {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// `Empty`, `Ongoing`, `PrepareCommit`, `PrepareAbort`, `CompleteCommit`,
+    /// `CompleteAbort` or `Dead`.
+    pub state: String,
+    /// `transaction.timeout.ms`: an Ongoing transaction older than this is aborted.
+    pub timeout_ms: i32,
+    /// The partitions in its transaction (empty when none is open).
+    pub partitions: Vec<TopicPartitionView>,
+    /// When its open transaction started (`None`: none open), ms since the epoch.
+    pub start_ms: Option<i64>,
+    /// When its state last changed, ms since the epoch.
+    pub last_update_ms: i64,
+}
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicPartitionView {
+    pub topic: String,
+    pub partition: i32,
 }
 
 /// What one pass of the log cleaner did to a partition (`log/partition_log/clean.rs:
@@ -194,11 +254,34 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
                 .iter()
                 .map(|p| {
                     let dir = format!("{}-{}", topic.name, p.index);
+                    let mut open_transactions: Vec<OpenTxnView> = p
+                        .producers()
+                        .entries()
+                        .filter_map(|e| {
+                            Some(OpenTxnView {
+                                producer_id: e.producer_id,
+                                producer_epoch: e.epoch,
+                                first_offset: e.current_txn_first_offset?,
+                            })
+                        })
+                        .collect();
+                    open_transactions.sort_by_key(|t| (t.first_offset, t.producer_id));
                     PartitionView {
                         partition: p.index,
                         log_start_offset: p.log_start_offset(),
                         log_end_offset: p.log_end_offset(),
                         high_watermark: p.high_watermark(),
+                        last_stable_offset: p.last_stable_offset(),
+                        open_transactions,
+                        aborted_transactions: p
+                            .aborted_transactions()
+                            .into_iter()
+                            .map(|t| AbortedTxnView {
+                                producer_id: t.producer_id,
+                                first_offset: t.first_offset,
+                                last_offset: t.last_offset,
+                            })
+                            .collect(),
                         size_bytes: p.size(),
                         cleanup_policy: cleanup_policy(&p.config()),
                         segments: p
@@ -289,9 +372,29 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
             g
         })
         .collect();
+    let transactions = ctx
+        .txn
+        .transactions()
+        .into_iter()
+        .map(|m| TransactionView {
+            transactional_id: m.transactional_id,
+            producer_id: m.producer_id,
+            producer_epoch: m.epoch,
+            state: m.state.name().to_string(),
+            timeout_ms: m.timeout_ms,
+            partitions: m
+                .partitions
+                .into_iter()
+                .map(|(topic, partition)| TopicPartitionView { topic, partition })
+                .collect(),
+            start_ms: (m.start >= 0).then_some(m.start),
+            last_update_ms: m.last_update,
+        })
+        .collect();
     Snapshot {
         topics,
         groups,
+        transactions,
         events: ctx.events.since(0),
     }
 }

@@ -22,7 +22,12 @@
 //!   itself, with tokio's clock paused);
 //! - a compacted topic after a cleaning pass (`BrokerHandle::clean_now`): its cleaned
 //!   segments, the gaps in its offsets, its tombstone and its last pass, in
-//!   `/api/state` and on the page.
+//!   `/api/state` and on the page;
+//! - transactions (the native client's transactional producer): a committed, an aborted
+//!   and an open one in a topic: the last stable offset, the open and aborted
+//!   transactions, the markers and the coordinator's state in `/api/state`, and on the
+//!   page the LSO line, the records of each, the COMMIT and ABORT cells and the
+//!   Transactions panel; after the commit, no LSO line any more.
 //!
 //! Chromium is an external program: missing, these tests are skipped (or fail under
 //! `MINIKAFKA_REQUIRE_EXTERNAL=1`, as in CI), by the test kit's one rule. Every run is
@@ -42,6 +47,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use minikafka_broker::events::EventKind;
+use minikafka_client::{Admin, Backend, NewTopic, Producer, ProducerRecord};
 use minikafka_testkit::compaction;
 use minikafka_testkit::external;
 use minikafka_testkit::groups::{
@@ -49,7 +55,7 @@ use minikafka_testkit::groups::{
 };
 use minikafka_testkit::http::get;
 use minikafka_testkit::wire::{self, Client};
-use minikafka_testkit::TestBroker;
+use minikafka_testkit::{client_config, producer_config, within, TestBroker};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -683,4 +689,157 @@ async fn a_session_timeout_is_an_event() {
     assert_eq!(texts.last().unwrap().0, EventKind::Rebalance, "{texts:#?}");
     assert!(texts.last().unwrap().1.contains("-> Empty"), "{texts:#?}");
     c.shutdown().await;
+}
+
+/// A committed transaction (offsets 0, 1; COMMIT at 2), an aborted one (3; ABORT at 4)
+/// and an open one (5, 6) in `payments`: `/api/state` and the page show the LSO at 5,
+/// what happened to each record, and the transactional id Ongoing; after the commit, the
+/// LSO is the high watermark again. Set `MINIKAFKA_DASHBOARD_TXN_PNG` to a path to keep
+/// a screenshot of the open transaction.
+#[tokio::test]
+async fn transactions_and_the_last_stable_offset_are_shown() {
+    let broker = TestBroker::builder()
+        .config(|c| c.http = Some("127.0.0.1:0".parse().unwrap()))
+        .start()
+        .await
+        .unwrap();
+    let http = broker.handle().unwrap().http_addr().unwrap();
+    let admin = Admin::new(client_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap();
+    admin
+        .create_topics(&[NewTopic::new("payments", 1)])
+        .await
+        .unwrap();
+    let mut config = producer_config(&broker.bootstrap(), Backend::Native);
+    config.set("transactional.id", "pay-tx").unwrap();
+    let tx = Producer::new(config).await.unwrap();
+    within("init_transactions", tx.init_transactions())
+        .await
+        .unwrap();
+    let send = |k: &str, v: &str| {
+        ProducerRecord::new("payments")
+            .partition(0)
+            .key(k.to_string())
+            .value(v.to_string())
+    };
+    tx.begin_transaction().await.unwrap();
+    tx.send(send("alice", "-10")).await.unwrap();
+    tx.send(send("bob", "+10")).await.unwrap();
+    tx.commit_transaction().await.unwrap();
+    tx.begin_transaction().await.unwrap();
+    tx.send(send("carol", "-99")).await.unwrap();
+    tx.abort_transaction().await.unwrap();
+    tx.begin_transaction().await.unwrap();
+    tx.send(send("dave", "-5")).await.unwrap();
+    tx.send(send("erin", "+5")).await.unwrap();
+
+    let st = state(http, "/api/state").await;
+    let p = &find(&st["topics"], "name", "payments")["partitions"][0];
+    assert_eq!(
+        (
+            p["high_watermark"].as_i64(),
+            p["last_stable_offset"].as_i64()
+        ),
+        (Some(7), Some(5)),
+        "{p}"
+    );
+    let t = find(&st["transactions"], "transactional_id", "pay-tx");
+    let pid = t["producer_id"].as_i64().unwrap();
+    assert_eq!(t["state"], "Ongoing", "{t}");
+    assert_eq!(t["partitions"][0]["topic"], "payments", "{t}");
+    assert_eq!(p["open_transactions"][0]["first_offset"], 5, "{p}");
+    assert_eq!(p["open_transactions"][0]["producer_id"], pid, "{p}");
+    assert_eq!(
+        (
+            p["aborted_transactions"][0]["first_offset"].as_i64(),
+            p["aborted_transactions"][0]["last_offset"].as_i64()
+        ),
+        (Some(3), Some(4)),
+        "{p}"
+    );
+    let records = st["partitions"]["payments-0"]["records"]
+        .as_array()
+        .unwrap();
+    let at = |o: i64| records.iter().find(|r| r["offset"] == o).unwrap();
+    assert_eq!(at(2)["marker"], "COMMIT");
+    assert_eq!(at(4)["marker"], "ABORT");
+    assert!(
+        at(2)["key"].is_null() && at(2)["value"].is_null(),
+        "{}",
+        at(2)
+    );
+    assert_eq!(at(5)["transactional"], true);
+    assert_eq!(at(5)["producer_id"], pid);
+    assert!(at(5)["marker"].is_null());
+
+    let Some(browser) = external::chromium() else {
+        tx.close().await;
+        broker.stop().await;
+        return;
+    };
+    let dom = rendered_dom(&browser, http).await;
+    let page = partition_in(&dom, "payments", 0);
+    assert!(page.contains("data-lso=\"5\""), "{page}");
+    assert!(page.contains("class=\"lso\" data-lso=\"5\""), "{page}");
+    assert!(page.contains("LSO 5: read_committed stops here"), "{page}");
+    assert!(
+        page.contains("last stable offset 5 (a transaction is open)"),
+        "{page}"
+    );
+    for (offset, fate) in [(0, "committed"), (3, "aborted"), (5, "open"), (6, "open")] {
+        assert!(
+            page.contains(&format!("txn-{fate}\" data-offset=\"{offset}\"")),
+            "offset {offset} should be {fate}: {page}"
+        );
+    }
+    for (offset, marker, class) in [(2, "COMMIT", "commit"), (4, "ABORT", "abort")] {
+        assert!(
+            page.contains(&format!(
+                "class=\"cell ctrl {class}\" data-offset=\"{offset}\" data-marker=\"{marker}\""
+            )),
+            "{page}"
+        );
+    }
+    assert!(
+        dom.contains("class=\"txn\" data-transactional-id=\"pay-tx\" data-state=\"Ongoing\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("class=\"open-txn\" data-partition=\"payments-0\" data-first-offset=\"5\""),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("open from offset 5: holds the LSO at 5"),
+        "{dom}"
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let png = profile.path().join("transactions.png");
+    let mut cmd = chromium(&browser, profile.path());
+    cmd.args(["--virtual-time-budget=4000", "--window-size=1400,1000"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("http://{http}/"));
+    external::run(&mut cmd).await;
+    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    if let Some(keep) = std::env::var_os("MINIKAFKA_DASHBOARD_TXN_PNG") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+
+    // Committed: the marker at 7, the LSO back at the high watermark, no line.
+    tx.commit_transaction().await.unwrap();
+    let dom = rendered_dom(&browser, http).await;
+    let page = partition_in(&dom, "payments", 0);
+    assert!(
+        page.contains("data-log-end=\"8\"") && page.contains("data-lso=\"8\""),
+        "{page}"
+    );
+    assert!(!page.contains("class=\"lso\""), "{page}");
+    assert!(page.contains("txn-committed\" data-offset=\"5\""), "{page}");
+    assert!(page.contains("data-marker=\"COMMIT\""), "{page}");
+    assert!(page.contains("end / HW / LSO"), "{page}");
+    assert!(dom.contains("data-state=\"CompleteCommit\""), "{dom}");
+    tx.close().await;
+    broker.stop().await;
 }

@@ -2,7 +2,9 @@
 //! `/api/state` and the tour read: a real broker on 127.0.0.1:0, a known workload over
 //! the wire (a topic, produces that roll a tiny segment, a group that joins, syncs and
 //! commits), then the snapshot; then a restart, after which the group is known only by
-//! its commits.
+//! its commits. And transactions, with the native client's transactional producer: the
+//! last stable offset and the open transaction while one is open, then after a commit
+//! and an abort, beside the coordinator's state of the transactional id.
 // Tests may unwrap; clippy's allow-unwrap-in-tests (.clippy.toml) covers #[test] fns only.
 #![allow(clippy::unwrap_used)]
 
@@ -10,11 +12,15 @@ use std::time::Duration;
 
 use kafka_protocol::messages::{ApiKey, OffsetCommitResponse, SyncGroupResponse};
 use minikafka_broker::group::assignment::Assigned;
+use minikafka_broker::snapshot::{
+    AbortedTxnView, OpenTxnView, PartitionView, Snapshot, TransactionView,
+};
+use minikafka_client::{Admin, Backend, NewTopic, Producer, ProducerRecord};
 use minikafka_testkit::groups::{
     assignment, commit_errors, commit_req, join_new_over_wire, sync_req, TOPIC,
 };
 use minikafka_testkit::wire::{self, Client};
-use minikafka_testkit::TestBroker;
+use minikafka_testkit::{client_config, producer_config, within, TestBroker};
 
 const GROUP: &str = "snapshot-group";
 
@@ -222,5 +228,118 @@ async fn retention_deletes_nothing_from_a_compact_only_topic() {
         "delete: only the active segment stays"
     );
     drop(c);
+    broker.stop().await;
+}
+
+/// Partition 0 of `topic`, and the state of `id` at the transaction coordinator.
+fn tx_views(s: &Snapshot, topic: &str, id: &str) -> (PartitionView, TransactionView) {
+    let p = s
+        .topics
+        .iter()
+        .find(|t| t.name == topic)
+        .unwrap()
+        .partitions[0]
+        .clone();
+    let t = s
+        .transactions
+        .iter()
+        .find(|t| t.transactional_id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:?}", s.transactions))
+        .clone();
+    (p, t)
+}
+
+#[tokio::test]
+async fn transactions_hold_the_last_stable_offset_until_they_end() {
+    let broker = TestBroker::start().await.unwrap();
+    let admin = Admin::new(client_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap();
+    admin
+        .create_topics(&[NewTopic::new("tx", 1)])
+        .await
+        .unwrap();
+    let record = |v: &str| ProducerRecord::new("tx").partition(0).value(v.to_string());
+    // Offset 0: a record outside any transaction.
+    let plain = Producer::new(producer_config(&broker.bootstrap(), Backend::Native))
+        .await
+        .unwrap();
+    plain.send(record("plain")).await.unwrap();
+    plain.close().await;
+    let none = broker.handle().unwrap().snapshot();
+    assert!(none.transactions.is_empty(), "{:?}", none.transactions);
+    let p = &none
+        .topics
+        .iter()
+        .find(|t| t.name == "tx")
+        .unwrap()
+        .partitions[0];
+    assert_eq!((p.high_watermark, p.last_stable_offset), (1, 1));
+
+    let mut config = producer_config(&broker.bootstrap(), Backend::Native);
+    config.set("transactional.id", "snap-tx").unwrap();
+    config.set("transaction.timeout.ms", "30000").unwrap();
+    let tx = Producer::new(config).await.unwrap();
+    within("init_transactions", tx.init_transactions())
+        .await
+        .unwrap();
+    let (_, t) = tx_views(&broker.handle().unwrap().snapshot(), "tx", "snap-tx");
+    assert_eq!(
+        (t.state.as_str(), t.producer_epoch, t.timeout_ms, t.start_ms),
+        ("Empty", 0, 30_000, None)
+    );
+    assert!(t.partitions.is_empty());
+    let pid = t.producer_id;
+
+    // Open: offsets 1 and 2 are written, the LSO stays at 1.
+    tx.begin_transaction().await.unwrap();
+    tx.send(record("t1")).await.unwrap();
+    tx.send(record("t2")).await.unwrap();
+    let open = broker.handle().unwrap().snapshot();
+    let (p, t) = tx_views(&open, "tx", "snap-tx");
+    assert_eq!((p.high_watermark, p.last_stable_offset), (3, 1), "{p:?}");
+    assert_eq!(
+        p.open_transactions,
+        [OpenTxnView {
+            producer_id: pid,
+            producer_epoch: 0,
+            first_offset: 1
+        }]
+    );
+    assert!(p.aborted_transactions.is_empty());
+    assert_eq!(t.state, "Ongoing");
+    assert_eq!(
+        t.partitions
+            .iter()
+            .map(|tp| (tp.topic.as_str(), tp.partition))
+            .collect::<Vec<_>>(),
+        [("tx", 0)]
+    );
+    assert!(t.start_ms.is_some_and(|s| s > 0), "{t:?}");
+
+    // Committed: the COMMIT marker takes offset 3, and the LSO is the high watermark.
+    tx.commit_transaction().await.unwrap();
+    let (p, t) = tx_views(&broker.handle().unwrap().snapshot(), "tx", "snap-tx");
+    assert_eq!((p.high_watermark, p.last_stable_offset), (4, 4), "{p:?}");
+    assert!(p.open_transactions.is_empty(), "{p:?}");
+    assert_eq!((t.state.as_str(), t.start_ms), ("CompleteCommit", None));
+    assert!(t.partitions.is_empty());
+
+    // Aborted: offset 4, its ABORT marker at 5; listed until its segment goes.
+    tx.begin_transaction().await.unwrap();
+    tx.send(record("a1")).await.unwrap();
+    tx.abort_transaction().await.unwrap();
+    let (p, t) = tx_views(&broker.handle().unwrap().snapshot(), "tx", "snap-tx");
+    assert_eq!((p.high_watermark, p.last_stable_offset), (6, 6), "{p:?}");
+    assert_eq!(
+        p.aborted_transactions,
+        [AbortedTxnView {
+            producer_id: pid,
+            first_offset: 4,
+            last_offset: 5
+        }]
+    );
+    assert_eq!(t.state, "CompleteAbort");
+    tx.close().await;
     broker.stop().await;
 }

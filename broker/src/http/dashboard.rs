@@ -5,8 +5,11 @@
 //! groups, members, assignments, committed offsets, lag, recent events), plus what only
 //! the page needs: the broker's address and clock, each partition's settings, and the
 //! keys and values of each partition's newest records (so the page can label the cells
-//! it draws, and show the gaps the log cleaner left in a compacted one). `?since=<seq>` keeps only the events newer than `seq`. The JSON is
-//! described, with a sample, in `docs/metrics.md` ("Dashboard").
+//! it draws, and show the gaps the log cleaner left in a compacted one; a record written
+//! in a transaction carries its producer id, and a COMMIT or ABORT marker is named, so
+//! the page can tell committed, aborted and still-open records apart). `?since=<seq>`
+//! keeps only the events newer than `seq`. The JSON is described, with a sample, in
+//! `docs/metrics.md` ("Dashboard").
 //!
 //! Where it sits: called by `http/mod.rs`; the page's files are beside this one, in
 //! `dashboard/` (`index.html`, `dashboard.js`, `dashboard.css`), and are included with
@@ -18,7 +21,8 @@
 //!   partition, at most [`TAIL_RECORDS`] per partition and [`TAIL_BYTES`] per read.
 //!   The records of `__consumer_offsets`, whose keys and values are binary, are shown
 //!   decoded by the offset store's own codec (`group/offset_store.rs`): key
-//!   `demo-group demo-topic-0`, value `offset 5`.
+//!   `demo-group demo-topic-0`, value `offset 5`. A control batch's record is named by
+//!   `control_batch::marker_of`, not shown as its bytes.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,8 +31,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
+use crate::log::control_batch::marker_of;
 use crate::log::record::{self, Record};
-use crate::log::record_batch;
+use crate::log::record_batch::{self, BatchHeader};
 use crate::protocol::BrokerContext;
 use crate::snapshot::{snapshot, Snapshot};
 use crate::topics::Partition;
@@ -121,6 +126,14 @@ pub struct RecordView {
     /// UTF-8 (lossy), cut at 48 characters; `None` for a null key.
     pub key: Option<String>,
     pub value: Option<String>,
+    /// Written in a transaction (attribute bit 4): `producer_id` says whose, and the
+    /// partition's open and aborted transactions say whether it is committed.
+    pub transactional: bool,
+    /// The batch's producer id (`None`: not an idempotent or transactional producer's).
+    pub producer_id: Option<i64>,
+    /// `COMMIT` or `ABORT` for a transaction marker (a control record: no key or value
+    /// of an application's).
+    pub marker: Option<&'static str>,
 }
 
 /// Builds `/api/state`. Blocking: it reads the logs.
@@ -178,15 +191,36 @@ fn tail(p: &Partition) -> (Vec<RecordView>, Range<i64>) {
         };
         let before = next;
         for range in batches {
-            let Ok(records) = record::records(&bytes[range]) else {
+            let batch = &bytes[range];
+            let (Ok(h), Ok(records)) = (BatchHeader::parse(batch), record::records(batch)) else {
                 break 'reading;
+            };
+            let marker = if h.is_control() {
+                marker_of(batch).map(|m| m.name())
+            } else {
+                None
             };
             for r in records {
                 if r.offset < next {
                     continue; // the start of a batch that began before `next`
                 }
                 next = r.offset + 1;
-                out.push(view(&p.topic, r));
+                let mut v = if marker.is_some() {
+                    RecordView {
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: None,
+                        value: None,
+                        transactional: false,
+                        producer_id: None,
+                        marker,
+                    }
+                } else {
+                    view(&p.topic, r)
+                };
+                v.transactional = h.is_transactional();
+                v.producer_id = (h.producer_id >= 0).then_some(h.producer_id);
+                out.push(v);
             }
         }
         if next == before {
@@ -221,6 +255,9 @@ fn view(topic: &str, r: Record) -> RecordView {
         timestamp: r.timestamp,
         key,
         value,
+        transactional: false,
+        producer_id: None,
+        marker: None,
     }
 }
 

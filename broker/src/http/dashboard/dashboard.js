@@ -9,7 +9,11 @@
 //   .cell[data-offset] (.cell.gap: an offset the log cleaner emptied; .cell.tombstone),
 //   .segment[data-base-offset] (.segment.cleaned: the cleaner has been over it),
 //   .clean-summary[data-cleaned-up-to] (a partition's last cleaning pass),
+//   .partition[data-lso] and .lso[data-lso] (the last stable offset, drawn when an open
+//   transaction holds it below the high watermark), .cell.txn-open / .txn-aborted /
+//   .txn-committed (a transactional record), .cell.ctrl[data-marker] (a COMMIT or ABORT marker),
 //   .group[data-group], .cursor[data-group][data-offset][data-lag],
+//   .txn[data-transactional-id][data-state], .open-txn[data-partition][data-first-offset],
 //   #events li[data-seq][data-kind].
 // - Elements are kept between polls (keyed by topic, partition, group), so the open
 //   state of a <details> survives and a cursor slides (a CSS transition) instead of
@@ -238,7 +242,9 @@ function drawTopic(node, t, st, readersOf, cells, width) {
   }
   if (compacted) facts.push(`cleanup.policy ${policy}`);
   const headHtml = `<span class="topic-name">${esc(t.name)}</span>` +
-    (t.internal ? '<span class="tag">internal: every group\'s committed offsets are records here</span>' : '') +
+    (t.internal ? `<span class="tag">internal: ${t.name === '__transaction_state'
+      ? 'each transactional id\'s state at the transaction coordinator is a record here'
+      : 'every group\'s committed offsets are records here'}</span>` : '') +
     (compacted ? '<span class="tag compacted" title="cleanup.policy=compact: the log cleaner rewrites old segments ' +
       'keeping only the latest record of each key, at its original offset; a null value (tombstone) deletes a key">' +
       'compacted: the latest record per key is kept</span>' : '') +
@@ -270,6 +276,11 @@ function drawPartition(node, t, p, extra, who, cells, width) {
   node.dataset.logStart = start;
   node.dataset.logEnd = end;
   node.dataset.highWatermark = p.high_watermark;
+  const lso = p.last_stable_offset ?? p.high_watermark;
+  node.dataset.lso = lso;
+  // Transactions wrote here: the last stable offset is worth showing.
+  const txns = lso < p.high_watermark || (p.open_transactions || []).length > 0 ||
+    (p.aborted_transactions || []).length > 0 || extra.records.some((r) => r.transactional);
 
   const owners = who.filter((r) => r.member).map((r) =>
     `<span class="owner" style="--c:${groupColor(r.group)}" title="group ${esc(r.group)}: member ${esc(r.member)} is assigned this partition">` +
@@ -278,6 +289,7 @@ function drawPartition(node, t, p, extra, who, cells, width) {
   const headHtml = `<span class="p-name">partition ${p.partition}</span>` +
     `<span class="facts">${end - start} record${end - start === 1 ? '' : 's'} · ` +
     `log start ${start} · log end / high watermark ${p.high_watermark} · ` +
+    (txns ? `last stable offset ${lso}${lso < p.high_watermark ? ' (a transaction is open)' : ''} · ` : '') +
     `${segs} segment${segs === 1 ? '' : 's'} · ${bytes(p.size_bytes)}</span>${owners}`;
   const head = node.querySelector('.p-head');
   if (head.innerHTML !== headHtml) head.innerHTML = headHtml;
@@ -301,7 +313,27 @@ function drawPartition(node, t, p, extra, who, cells, width) {
     const segIndex = (o) => p.segments.findIndex((s, i) => o >= s.base_offset && o < spanEnd(i));
     // Offsets read without finding a record: the log cleaner removed them.
     const read = (o) => o >= (extra.records_from ?? end) && o < (extra.records_to ?? end);
-    let html = `<div class="marker start" style="left:0">log start ${start} ↓</div>`;
+    // The LSO, when an open transaction holds it below the high watermark: a line
+    // before its offset, labelled above the cells (with the log start when they meet).
+    const lsoShown = lso < end && lso >= from;
+    const lsoText = `LSO ${lso}: read_committed stops here`;
+    let html = `<div class="marker start" style="left:0">log start ${start}` +
+      `${lsoShown && x(lso) < 120 ? ` · ${lsoText}` : ''} ↓</div>`;
+    if (lsoShown) {
+      const why = `last stable offset ${lso}: the first offset of the oldest transaction still open here. ` +
+        `read_committed consumers read only below it; read_uncommitted ones up to the high watermark ${end}.`;
+      html += `<div class="lso" data-lso="${lso}" style="left:${x(lso) - 3}px" title="${esc(why)}"></div>`;
+      if (x(lso) >= 120) html += `<div class="marker lso-label" style="left:${x(lso) - 3}px">${esc(lsoText)} ↓</div>`;
+    }
+    const opens = p.open_transactions || [];
+    const aborts = p.aborted_transactions || [];
+    // A transactional record's fate: aborted (between its producer's first offset and
+    // ABORT marker), open (its producer's transaction here has no marker yet), or committed.
+    const fate = (r, o) => {
+      if (aborts.some((a) => a.producer_id === r.producer_id && o >= a.first_offset && o < a.last_offset)) return 'aborted';
+      if (opens.some((t) => t.producer_id === r.producer_id && o >= t.first_offset)) return 'open';
+      return 'committed';
+    };
     if (from > start) {
       const hidden = p.segments.filter((s, i) => spanEnd(i) <= from).length;
       html += `<div class="ellipsis" title="offsets ${start}–${from - 1} are not drawn` +
@@ -323,6 +355,26 @@ function drawPartition(node, t, p, extra, who, cells, width) {
           `<span class="o">${o}</span><span class="k">gap</span></div>`;
         continue;
       }
+      if (r && r.marker) {
+        html += `<div class="cell ctrl ${r.marker === 'COMMIT' ? 'commit' : 'abort'}${o >= animateFrom ? ' new' : ''}" ` +
+          `data-offset="${o}" data-marker="${r.marker}" style="left:${x(o)}px" title="${esc(
+          `offset ${o}: a ${r.marker} marker, a control batch the transaction coordinator wrote to end ` +
+          `producer ${r.producer_id}'s transaction here. It takes an offset, but no consumer ever gets it.`)}">` +
+          `<span class="o">${o}</span><span class="k">${r.marker}</span></div>`;
+        continue;
+      }
+      if (r && r.transactional) {
+        const f = fate(r, o);
+        const words = {
+          open: 'in an open transaction: read_uncommitted consumers see it, read_committed ones not yet (it is past the LSO)',
+          aborted: 'aborted: it stays in the log, but read_committed consumers skip it (the .txnindex lists its transaction)',
+          committed: 'committed in a transaction: every consumer sees it',
+        }[f];
+        html += `<div class="cell seg-${seg % 2 ? 'b' : 'a'} txn-${f}${o >= animateFrom ? ' new' : ''}" data-offset="${o}" ` +
+          `style="left:${x(o)}px" title="${esc(`${title}\nproducer ${r.producer_id}, ${words}`)}"><span class="o">${o}</span>` +
+          `<span class="k">${esc(k)}</span></div>`;
+        continue;
+      }
       const tombstone = compactedPolicy(p) && r && r.key != null && r.value == null;
       const kind = tombstone ? ' tombstone' : (cleaned ? ` kept seg-${seg % 2 ? 'd' : 'c'}` : ` seg-${seg % 2 ? 'b' : 'a'}`);
       const why = tombstone ? '\ntombstone: a null value deletes this key; the cleaner keeps it until its delete horizon'
@@ -331,8 +383,10 @@ function drawPartition(node, t, p, extra, who, cells, width) {
         `style="left:${x(o)}px" title="${esc(title + why)}"><span class="o">${o}</span>` +
         `<span class="k">${esc(k)}</span></div>`;
     }
-    html += `<div class="end-slot" style="left:${x(end)}px" title="log end offset = high watermark = ${end}: ` +
-      `the next record appended gets this offset"><span class="o">${end}</span><span class="k">log end / HW</span></div>`;
+    html += `<div class="end-slot" style="left:${x(end)}px" title="log end offset = high watermark = ${end}` +
+      `${txns && lso === end ? ' = last stable offset (no transaction open)' : ''}: ` +
+      `the next record appended gets this offset"><span class="o">${end}</span>` +
+      `<span class="k">${txns && lso === end ? 'end / HW / LSO' : 'log end / HW'}</span></div>`;
     p.segments.forEach((s, i) => {
       const active = i === p.segments.length - 1;
       const last = spanEnd(i);
@@ -459,6 +513,52 @@ function drawGroups(st) {
   }
 }
 
+// ---- transactions ----
+
+const TXN_CLASS = {
+  Ongoing: 'busy', PrepareCommit: 'busy', PrepareAbort: 'busy', CompleteCommit: 'ok',
+  CompleteAbort: 'bad', Empty: '', Dead: 'bad',
+};
+
+function drawTransactions(st) {
+  const root = document.getElementById('transactions');
+  const txns = st.transactions || [];
+  if (!changed('transactions', [txns, st.topics.map((t) => t.partitions.map((p) => p.open_transactions))])) return;
+  if (txns.length === 0) {
+    root.innerHTML = '<p class="empty">No transactional producers yet (a producer with a ' +
+      '<code>transactional.id</code>; see docs/transactions.md).</p>';
+    return;
+  }
+  // Where each producer id's transaction is open: "topic-partition" -> first offset.
+  const openAt = new Map();
+  for (const t of st.topics) {
+    for (const p of t.partitions) {
+      for (const o of p.open_transactions || []) {
+        if (!openAt.has(o.producer_id)) openAt.set(o.producer_id, new Map());
+        openAt.get(o.producer_id).set(`${t.name}-${p.partition}`, { first: o.first_offset, lso: p.last_stable_offset });
+      }
+    }
+  }
+  root.innerHTML = txns.map((x) => {
+    const here = openAt.get(x.producer_id) || new Map();
+    const parts = x.partitions.map((tp) => {
+      const name = `${tp.topic}-${tp.partition}`;
+      const o = here.get(name);
+      return `<li class="open-txn" data-partition="${esc(name)}" data-first-offset="${o ? o.first : ''}">` +
+        `<span class="chip">${esc(name)}</span>` +
+        (o ? `<span class="holds">open from offset ${o.first}: holds the LSO at ${o.lso}</span>`
+          : '<span class="none">in the transaction, no record written yet</span>') + '</li>';
+    }).join('');
+    const started = x.start_ms != null ? ` · started ${ago(x.start_ms)}` : '';
+    return `<div class="txn" data-transactional-id="${esc(x.transactional_id)}" data-state="${esc(x.state)}">` +
+      `<div class="g-head"><span class="t-name">${esc(x.transactional_id)}</span>` +
+      `<span class="state ${TXN_CLASS[x.state] || ''}">${esc(x.state)}</span>` +
+      `<span class="facts">producer id ${x.producer_id} · epoch ${x.producer_epoch} · ` +
+      `timeout ${duration(x.timeout_ms)}${started}</span></div>` +
+      (parts ? `<ul class="open-txns">${parts}</ul>` : '<p class="none">no transaction open</p>') + '</div>';
+  }).join('');
+}
+
 // ---- events ----
 
 function drawEvents(st) {
@@ -508,6 +608,7 @@ async function poll() {
     const readersOf = readers(st.groups);
     drawTopics(st, readersOf);
     drawGroups(st);
+    drawTransactions(st);
     drawEvents(st);
     setStatus('live', `live · broker ${st.broker.host}:${st.broker.port} · updated ${clock(st.broker.now_ms)}`);
   } catch (e) {
