@@ -11,6 +11,10 @@
 //! - chapter 8: after a cleaning pass, a reader from the earliest offset gets the latest
 //!   value of each key at the offset it was produced at (the tombstone too), and after
 //!   the second pass, past the delete horizon, no tombstone;
+//! - chapter 9: while the transaction is open the LSO is its first offset and a
+//!   read_committed reader gets nothing; the COMMIT and ABORT markers are shown as bytes,
+//!   the `.txnindex` entry spans the aborted records; at the end, read_uncommitted got
+//!   every record produced, read_committed all but the aborted ones, and neither a marker;
 //! - `--chapter N` runs that chapter alone; `--keep-data DIR` leaves a data dir that
 //!   `minikafka-broker inspect topics|groups` reads;
 //! - piped output holds no ANSI escape sequence.
@@ -82,7 +86,7 @@ fn run_full(program: &Path, args: &[&str]) -> (ExitStatus, String, String) {
 /// The part of `out` from the heading of chapter `n` to the next heading.
 fn chapter(out: &str, n: usize) -> &str {
     let start = out
-        .find(&format!("== Chapter {n} of 8:"))
+        .find(&format!("== Chapter {n} of 9:"))
         .unwrap_or_else(|| panic!("no chapter {n} in:\n{out}"));
     let rest = &out[start..];
     let end = rest[1..].find("== Chapter ").map_or(rest.len(), |e| e + 1);
@@ -110,7 +114,7 @@ fn the_whole_tour_shows_every_lesson() {
     assert!(status.success(), "exit {status}:\n{out}");
     for (n, title) in minikafka_demo::tour::CHAPTERS.iter().enumerate() {
         assert!(
-            out.contains(&format!("== Chapter {} of 8: {title} ==", n + 1)),
+            out.contains(&format!("== Chapter {} of 9: {title} ==", n + 1)),
             "chapter {} heading missing:\n{out}",
             n + 1
         );
@@ -205,6 +209,7 @@ fn the_whole_tour_shows_every_lesson() {
     assert!(moved_to > 0.0, "{seven}");
 
     check_compaction(chapter(&out, 8));
+    check_transactions(chapter(&out, 9));
 }
 
 /// `(offset, key, value)` of the lines of `text` that start with `prefix` and go on
@@ -265,13 +270,127 @@ fn check_compaction(eight: &str) {
 fn one_chapter_runs_alone() {
     let (status, out) = tour(&["--chapter", "7"]);
     assert!(status.success(), "exit {status}:\n{out}");
-    assert!(out.contains("== Chapter 7 of 8: Segments =="), "{out}");
-    assert!(!out.contains("== Chapter 1 of 8"), "{out}");
+    assert!(out.contains("== Chapter 7 of 9: Segments =="), "{out}");
+    assert!(!out.contains("== Chapter 1 of 9"), "{out}");
     assert!(out.contains("log start offset: 0 →"), "{out}");
     let (status, out) = tour(&["--chapter", "8"]);
     assert!(status.success(), "exit {status}:\n{out}");
-    assert!(!out.contains("== Chapter 7 of 8"), "{out}");
+    assert!(!out.contains("== Chapter 7 of 9"), "{out}");
     check_compaction(chapter(&out, 8));
+    let (status, out) = tour(&["--chapter", "9"]);
+    assert!(status.success(), "exit {status}:\n{out}");
+    assert!(!out.contains("== Chapter 8 of 9"), "{out}");
+    check_transactions(chapter(&out, 9));
+}
+
+/// The offsets of the delivery reports `<topic> [0] @ <offset>  key=…` in `text`.
+fn produced(text: &str, topic: &str) -> Vec<i64> {
+    let prefix = format!("{topic} [0] @ ");
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(&prefix))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .and_then(|o| o.parse().ok())
+                .expect("an offset")
+        })
+        .collect()
+}
+
+/// The comma-separated offsets after `marker` on its line (up to two spaces).
+fn offsets_after(text: &str, marker: &str) -> Vec<i64> {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(marker))
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{text}"));
+    line.trim_start()
+        .split("  ")
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .map(|o| o.trim().parse().unwrap_or_else(|_| panic!("{line}")))
+        .collect()
+}
+
+/// Chapter 9: the open transaction holds the LSO, the markers and the aborted index, and
+/// what each reader got against what was produced.
+fn check_transactions(nine: &str) {
+    let all = produced(nine, "tour-transactions");
+    assert_eq!(all.len(), 6, "{nine}");
+    // The records of the aborted transaction: those sent right after
+    // `then abort_transaction():`, up to the next block.
+    let (_, after) = nine
+        .split_once("then abort_transaction():")
+        .unwrap_or_else(|| panic!("no aborted transaction in:\n{nine}"));
+    let aborted = produced(
+        after.split("\n\n").next().unwrap_or_default(),
+        "tour-transactions",
+    );
+    assert_eq!(aborted.len(), 2, "{nine}");
+    let committed: Vec<i64> = all
+        .iter()
+        .filter(|o| !aborted.contains(o))
+        .copied()
+        .collect();
+    // Open: the LSO at the first record, the high watermark after the first
+    // transaction's records (the first numbers of the chapter after these words).
+    let open_hw = number_after(nine, "high watermark") as i64;
+    let open_lso = number_after(nine, ", last stable offset") as i64;
+    assert_eq!(open_lso, all[0], "{nine}");
+    assert!(open_lso < open_hw, "{nine}");
+    assert!(
+        nine.contains("a read_committed reader gets nothing"),
+        "{nine}"
+    );
+    // The markers, as bytes: the COMMIT right after the first transaction's records.
+    let commit_at = open_hw;
+    assert!(
+        nine.contains(&format!("a COMMIT marker at offset {commit_at}")),
+        "{nine}"
+    );
+    assert!(
+        nine.contains("0x0030 (compression none, transactional, control)"),
+        "{nine}"
+    );
+    assert!(
+        nine.contains("00 01                    1 (COMMIT)"),
+        "{nine}"
+    );
+    let abort_at = aborted.last().expect("an aborted record") + 1;
+    assert!(
+        nine.contains(&format!("an ABORT marker at offset {abort_at}")),
+        "{nine}"
+    );
+    assert!(
+        nine.contains("00 00                    0 (ABORT)"),
+        "{nine}"
+    );
+    assert!(
+        nine.contains(&format!(
+            "aborted from offset {} to its ABORT marker at {abort_at}",
+            aborted[0]
+        )),
+        "{nine}"
+    );
+    assert!(nine.contains(".txnindex: 1 entry"), "{nine}");
+    assert!(
+        nine.contains("Empty → Ongoing → PrepareCommit → CompleteCommit"),
+        "{nine}"
+    );
+    // What the readers got from the earliest offset.
+    assert_eq!(offsets_after(nine, "read_uncommitted: "), all, "{nine}");
+    assert_eq!(offsets_after(nine, "read_committed: "), committed, "{nine}");
+    let last = *all.last().expect("a record");
+    let markers: Vec<i64> = (0..=last + 1).filter(|o| !all.contains(o)).collect();
+    assert_eq!(markers, [commit_at, abort_at, last + 1], "{nine}");
+    let markers: Vec<String> = markers.iter().map(ToString::to_string).collect();
+    assert!(
+        nine.contains(&format!(
+            "neither got offsets {}: the markers",
+            markers.join(", ")
+        )),
+        "{nine}"
+    );
 }
 
 /// `--keep-data` leaves the data dir behind, and `inspect` reads it.

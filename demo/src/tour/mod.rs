@@ -1,5 +1,5 @@
 //! The guided tour (`cargo run --release -p minikafka-demo --bin tour`): a broker embedded
-//! in this process, the classroom's producer and consumers around it, and eight chapters
+//! in this process, the classroom's producer and consumers around it, and nine chapters
 //! that each show what the clients saw and, read in-process, what happened inside the
 //! broker, naming the file and function that did the work.
 //!
@@ -31,6 +31,7 @@ mod partitioning;
 mod persistence;
 pub mod refs;
 mod segments;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -67,7 +68,7 @@ pub const INDEX_INTERVAL_BYTES: u32 = 128;
 pub const LOG_CLEANER_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// The chapters, in order: their titles.
-pub const CHAPTERS: [&str; 8] = [
+pub const CHAPTERS: [&str; 9] = [
     partitioning::TITLE,
     log_on_disk::TITLE,
     consumer_group::TITLE,
@@ -76,6 +77,7 @@ pub const CHAPTERS: [&str; 8] = [
     persistence::TITLE,
     segments::TITLE,
     compaction::TITLE,
+    transactions::TITLE,
 ];
 
 /// `tour`'s command line.
@@ -88,8 +90,8 @@ pub struct Args {
     /// Pause after each chapter until Enter is pressed.
     #[arg(long)]
     pub step: bool,
-    /// Run only chapter N (1 to 8); it sets up what it needs.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    /// Run only chapter N (1 to 9); it sets up what it needs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
     pub chapter: Option<u8>,
     /// Keep the broker's data in DIR (new or empty) for `minikafka-broker inspect`.
     #[arg(long, value_name = "DIR")]
@@ -156,6 +158,7 @@ async fn run_chapters(tour: &mut Tour, chapters: &[usize], step: bool) -> Result
             6 => persistence::run(tour).await,
             7 => segments::run(tour).await,
             8 => compaction::run(tour).await,
+            9 => transactions::run(tour).await,
             _ => bail!("there is no chapter {n}"),
         };
         result.with_context(|| format!("chapter {n} ({}) failed", CHAPTERS[n - 1]))?;
@@ -409,6 +412,15 @@ impl Tour {
             out.line(format!(
                 "  cargo run -p minikafka-broker -- inspect dump --hex {dir}/{TOPIC}-1/00000000000000000000.log"
             ));
+            let txn_index = self
+                .data_dir
+                .join("tour-transactions-0/00000000000000000000.txnindex");
+            if txn_index.is_file() {
+                out.line(format!(
+                    "  cargo run -p minikafka-broker -- inspect dump --hex {}",
+                    txn_index.display()
+                ));
+            }
             if let Some(offsets) = consumer_offsets_dirs(&self.data_dir).first() {
                 out.line(format!(
                     "  cargo run -p minikafka-broker -- inspect dump {}/00000000000000000000.log",

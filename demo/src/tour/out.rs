@@ -49,7 +49,7 @@ impl Out {
         }
     }
 
-    /// `== Chapter 1 of 8: Partitioning ==` and what the chapter shows.
+    /// `== Chapter 1 of 9: Partitioning ==` and what the chapter shows.
     pub fn chapter(&self, n: usize, title: &str, what: &str) {
         let of = super::CHAPTERS.len();
         emit("");

@@ -62,4 +62,15 @@ code_refs! {
     BATCH_DELETE_HORIZON = "broker/src/log/record_batch.rs": "BatchHeader::delete_horizon";
     SWAP_COMMIT = "broker/src/log/cleaner/swap.rs": "commit";
     SWAP_RECOVER = "broker/src/log/cleaner/swap.rs": "recover";
+    TXN_INIT_PRODUCER_ID = "broker/src/txn/coordinator.rs": "TransactionCoordinator::init_producer_id";
+    TXN_END_TXN = "broker/src/txn/coordinator.rs": "TransactionCoordinator::end_txn";
+    STATE_LOG_WRITE = "broker/src/txn/state_log.rs": "StateLog::write";
+    LAST_STABLE_OFFSET = "broker/src/log/partition_log/transactions.rs": "PartitionLog::last_stable_offset";
+    SLICE_UPTO = "broker/src/log/partition_log/transactions.rs": "PartitionLog::slice_upto";
+    RECORD_MARKER = "broker/src/log/partition_log/transactions.rs": "PartitionLog::record_marker";
+    MARKER_BATCH = "broker/src/log/control_batch.rs": "marker_batch";
+    ANNOTATE_CONTROL_RECORD = "broker/src/inspect/hex.rs": "annotate_control_record";
+    TXN_INDEX_ADD = "broker/src/log/txn_index.rs": "AbortedTxns::add";
+    ABORTED_OVERLAPPING = "broker/src/log/txn_index.rs": "AbortedTxns::overlapping";
+    COMPLETED_FETCH_NEXT_BATCH = "client/src/native/completed_fetch.rs": "CompletedFetch::next_batch";
 }
