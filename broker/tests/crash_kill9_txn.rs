@@ -6,7 +6,8 @@
 //! transaction is left open, with no client touching the transactional ids → read every
 //! partition at both isolation levels and check (below) → load it (`crash_kill9_txn/
 //! load.rs`: two transactional producers, `read_committed` readers on every partition) →
-//! SIGKILL after a random delay → next iteration. After the last one: check, SIGTERM,
+//! SIGKILL after a random delay (one time in three, 0 to 3 ms into a
+//! `commit_transaction`, so kills land inside EndTxn too) → next iteration. After the last one: check, SIGTERM,
 //! start again (the clean path), check.
 //!
 //! What must stay true after every restart:
@@ -192,12 +193,17 @@ async fn one_dir(rng: &mut StdRng, seed: u64, first: u64, n: u64, totals: &mut T
             check(&broker, &mut model, totals, &ctx).await;
         }
         let delay = rng.random_range(200..1500);
+        // One kill in three lands inside a commit: 0 to 3 ms after EndTxn starts.
+        let in_commit = rng
+            .random_bool(1.0 / 3.0)
+            .then(|| Duration::from_micros(rng.random_range(0..3000)));
         let pid = broker.pid();
         let outcome = load::load_then_kill(
             &mut broker,
             i,
             seed,
             Duration::from_millis(delay),
+            in_commit,
             &model.next_offset,
         )
         .await;
@@ -219,7 +225,13 @@ async fn one_dir(rng: &mut StdRng, seed: u64, first: u64, n: u64, totals: &mut T
             }
         }
         model.seen_committed.extend(outcome.seen_committed);
-        println!("crash_kill9_txn: iteration {i}: killed pid {pid} after {delay} ms; transactions: {counts:?}");
+        let when = in_commit.map_or(String::new(), |d| {
+            format!(", {} µs into a commit", d.as_micros())
+        });
+        println!(
+            "crash_kill9_txn: iteration {i}: killed pid {pid} after {delay} ms{when}; \
+             transactions: {counts:?}"
+        );
     }
     let ctx = format!("seed {seed}, after iteration {}", first + n - 1);
     let mut broker = start(&data, &tmp.path().join("broker-last.log"));

@@ -45,16 +45,19 @@ pub struct RunOutcome {
 /// Loads the broker, SIGKILLs it after `delay`, waits for every task to end.
 /// `next_offset[p]` is the next input offset producer `p` commits (it keeps growing
 /// across runs, so the group's committed offset names one transaction).
+/// With `in_commit`, the kill comes that long after a producer starts its next
+/// `commit_transaction` once `delay` has passed: inside EndTxn (the PrepareCommit
+/// record, the markers, CompleteCommit), where a uniform delay seldom lands.
 pub async fn load_then_kill(
     broker: &mut ChildBroker,
     run: u64,
     seed: u64,
     delay: Duration,
+    in_commit: Option<Duration>,
     next_offset: &[i64; PRODUCERS],
 ) -> RunOutcome {
     let bootstrap = broker.bootstrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let out = Arc::new(Mutex::new(RunOutcome::default()));
+    let shared = Arc::new(Shared::default());
     let mut tasks = Vec::new();
     for (p, first) in next_offset.iter().enumerate() {
         let rng = StdRng::seed_from_u64(seed ^ (run << 8) ^ p as u64);
@@ -64,8 +67,7 @@ pub async fn load_then_kill(
             run,
             *first,
             rng,
-            stop.clone(),
-            out.clone(),
+            shared.clone(),
         )));
     }
     for (topic, partitions, _) in TOPICS {
@@ -73,21 +75,46 @@ pub async fn load_then_kill(
             tasks.push(tokio::spawn(watch(
                 bootstrap.clone(),
                 (topic.to_string(), partition),
-                stop.clone(),
-                out.clone(),
+                shared.clone(),
             )));
         }
     }
     tokio::time::sleep(delay).await;
+    if let Some(after) = in_commit {
+        shared.armed.store(true, Ordering::SeqCst);
+        // Bounded: if no commit starts (a producer stuck), the kill comes anyway.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), shared.commit_started.notified()).await;
+        spin(after);
+    }
     tokio::task::block_in_place(|| broker.kill9());
-    stop.store(true, Ordering::SeqCst);
+    shared.stop.store(true, Ordering::SeqCst);
     for t in tasks {
         within("a client task ends after the kill", t)
             .await
             .expect("a client task panicked");
     }
-    let outcome = std::mem::take(&mut *out.lock().expect("outcome"));
+    let outcome = std::mem::take(&mut *shared.out.lock().expect("outcome"));
     outcome
+}
+
+/// What the tasks of one run share.
+#[derive(Default)]
+struct Shared {
+    /// Set at the kill: every task ends.
+    stop: AtomicBool,
+    out: Mutex<RunOutcome>,
+    /// Once armed, the next producer to start a `commit_transaction` signals it.
+    armed: AtomicBool,
+    commit_started: tokio::sync::Notify,
+}
+
+/// Waits `d` without yielding to the scheduler (sub-millisecond precision).
+fn spin(d: Duration) {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
 }
 
 fn producer_config(bootstrap: &str, p: usize) -> ProducerConfig {
@@ -129,15 +156,14 @@ async fn transact(
     run: u64,
     mut offset: i64,
     mut rng: StdRng,
-    stop: Arc<AtomicBool>,
-    out: Arc<Mutex<RunOutcome>>,
+    shared: Arc<Shared>,
 ) {
     let Some(mut producer) = ready(&bootstrap, p).await else {
         return;
     };
     let group = ConsumerGroupMetadata::for_group(GROUP);
     let mut n = 0u64;
-    while !stop.load(Ordering::SeqCst) {
+    while !shared.stop.load(Ordering::SeqCst) {
         let id = format!("p{p}-r{run}-t{n}");
         n += 1;
         let commit = rng.random_bool(0.7);
@@ -157,14 +183,14 @@ async fn transact(
                 (topic.to_string(), rng.random_range(0..partitions))
             })
             .collect();
-        let result = one(&producer, &id, &targets, &group, &mut txn).await;
+        let result = one(&producer, &id, &targets, &group, &shared, &mut txn).await;
         let failed = result.is_err();
         if let Ok(outcome) = result {
             txn.outcome = outcome;
         }
-        out.lock().expect("outcome").txns.push(txn);
+        shared.out.lock().expect("outcome").txns.push(txn);
         if failed {
-            if stop.load(Ordering::SeqCst) {
+            if shared.stop.load(Ordering::SeqCst) {
                 break;
             }
             // Before the kill: the transaction timed out on the broker (a slow fsync),
@@ -188,6 +214,7 @@ async fn one(
     id: &str,
     targets: &[Tp],
     group: &ConsumerGroupMetadata,
+    shared: &Shared,
     txn: &mut Txn,
 ) -> Result<Outcome, ()> {
     bounded(producer.begin_transaction()).await?;
@@ -213,6 +240,9 @@ async fn one(
     )];
     bounded(producer.send_offsets_to_transaction(&offsets, group)).await?;
     if txn.commit {
+        if shared.armed.swap(false, Ordering::SeqCst) {
+            shared.commit_started.notify_one();
+        }
         bounded(producer.commit_transaction()).await?;
         Ok(Outcome::Committed)
     } else {
@@ -231,7 +261,7 @@ async fn bounded<T, E>(f: impl std::future::Future<Output = Result<T, E>>) -> Re
 
 /// A `read_committed` reader of `tp` from the earliest offset, until `stop` or an error
 /// (the kill): every record it is handed is recorded.
-async fn watch(bootstrap: String, tp: Tp, stop: Arc<AtomicBool>, out: Arc<Mutex<RunOutcome>>) {
+async fn watch(bootstrap: String, tp: Tp, shared: Arc<Shared>) {
     let mut config = ReaderConfig::new(&bootstrap);
     config.isolation_level = IsolationLevel::ReadCommitted;
     config.fetch_max_wait = Duration::from_millis(100);
@@ -239,14 +269,15 @@ async fn watch(bootstrap: String, tp: Tp, stop: Arc<AtomicBool>, out: Arc<Mutex<
     let Ok(Ok(mut reader)) = tokio::time::timeout(CLIENT_BOUND, assign).await else {
         return;
     };
-    while !stop.load(Ordering::SeqCst) {
+    while !shared.stop.load(Ordering::SeqCst) {
         match tokio::time::timeout(Duration::from_millis(200), reader.next()).await {
             Ok(Ok(r)) => {
                 let value = String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned();
-                out.lock()
-                    .expect("outcome")
-                    .seen_committed
-                    .push((tp.clone(), r.offset, value));
+                shared.out.lock().expect("outcome").seen_committed.push((
+                    tp.clone(),
+                    r.offset,
+                    value,
+                ));
             }
             Ok(Err(_)) => break,
             Err(_) => {}
