@@ -155,11 +155,14 @@ enum Inspect {
         json: bool,
     },
     /// Print every batch and record of a `.log` (commits decoded in
-    /// `__consumer_offsets`), or every entry of an `.index` or a `.timeindex`.
+    /// `__consumer_offsets`, transaction states in `__transaction_state`, COMMIT and
+    /// ABORT markers named), or every entry of an `.index`, a `.timeindex`, a `.txnindex`
+    /// (aborted transactions) or a producer-state `.snapshot`.
     Dump {
-        /// A `<base offset>.log`, `.index` or `.timeindex` file.
+        /// A `<base offset>.log`, `.index`, `.timeindex`, `.txnindex` or `.snapshot` file.
         file: PathBuf,
-        /// Label every byte of each batch header (offsets, length, CRC, ...).
+        /// Label every byte of each batch header (offsets, length, CRC, ...), of a
+        /// marker's record, and of each `.txnindex` entry.
         #[arg(long)]
         hex: bool,
         /// Print JSON instead of text.

@@ -369,18 +369,32 @@ fn batch(position: u64, bytes: &[u8], hex: bool, decode: Decode) -> BatchDump {
     // A marker is not a commit nor a state, even in those topics.
     let decode = if dump.control { Decode::Plain } else { decode };
     match record::records(bytes) {
-        Ok(recs) => dump.records = recs.into_iter().map(|r| record_dump(r, decode)).collect(),
+        Ok(recs) => {
+            dump.records = recs
+                .into_iter()
+                .map(|r| record_dump(r, decode, dump.control))
+                .collect();
+        }
         Err(e) => dump.error = Some(format!("records unreadable: {e}")),
     }
     dump
 }
 
-fn record_dump(r: Record, decode: Decode) -> RecordDump {
+/// One record; a control record's key and value (numbers: version, type, coordinator
+/// epoch) are shown as hex, never as the text their bytes may happen to spell.
+fn record_dump(r: Record, decode: Decode, control: bool) -> RecordDump {
+    let show = |b: Option<&[u8]>| {
+        if control {
+            b.map(Shown::hex)
+        } else {
+            Shown::new(b)
+        }
+    };
     RecordDump {
         offset: r.offset,
         timestamp: r.timestamp,
-        key: Shown::new(r.key.as_deref()),
-        value: Shown::new(r.value.as_deref()),
+        key: show(r.key.as_deref()),
+        value: show(r.value.as_deref()),
         headers: r
             .headers
             .iter()

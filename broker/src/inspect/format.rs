@@ -21,14 +21,18 @@ impl Shown {
         let b = b?;
         Some(match std::str::from_utf8(b) {
             Ok(s) => Shown::Text(s.to_string()),
-            Err(_) => {
-                let mut hex = String::with_capacity(2 * b.len());
-                for byte in b {
-                    hex.push_str(&format!("{byte:02x}"));
-                }
-                Shown::Hex(hex)
-            }
+            Err(_) => Shown::hex(b),
         })
+    }
+
+    /// Always hex, for bytes that are numbers even when they happen to be valid UTF-8
+    /// (a control record's key and value).
+    pub fn hex(b: &[u8]) -> Shown {
+        let mut hex = String::with_capacity(2 * b.len());
+        for byte in b {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        Shown::Hex(hex)
     }
 }
 
