@@ -36,9 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{
-    ApiKey, ListTransactionsRequest, ListTransactionsResponse, OffsetFetchResponse,
-};
+use kafka_protocol::messages::{ApiKey, ListTransactionsRequest, ListTransactionsResponse};
 use minikafka_client::{
     Admin, ClientConfig, IsolationLevel, NewTopic, Offset, PartitionReader, ReaderConfig,
 };
@@ -363,7 +361,7 @@ async fn check(broker: &ChildBroker, model: &mut Model, totals: &mut Totals, ctx
              that did not commit"
         );
     }
-    let offsets = fetch_stable_offsets(broker, ctx).await;
+    let offsets = groups::fetch_stable(broker.addr(), GROUP).await;
     for (p, last) in last_committed.iter().enumerate() {
         let got = offsets.get(&(INPUT_TOPIC.to_string(), p as i32)).copied();
         assert_eq!(
@@ -487,30 +485,4 @@ async fn read_partition(
         out.push((tp.clone(), r.offset, value));
     }
     out
-}
-
-/// OffsetFetch (v7, `require_stable`) of the group; retries while the coordinator loads
-/// or a partition is still UNSTABLE_OFFSET_COMMIT (it must not stay so: nothing is open).
-async fn fetch_stable_offsets(broker: &ChildBroker, ctx: &str) -> BTreeMap<Tp, i64> {
-    let mut client = within("connect", wire::Client::connect(broker.addr())).await;
-    let request = groups::fetch_req(GROUP, None).with_require_stable(true);
-    let mut last = None;
-    for _ in 0..500 {
-        let resp: OffsetFetchResponse =
-            within("OffsetFetch", client.call(ApiKey::OffsetFetch, 7, &request)).await;
-        let unstable = resp
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .any(|p| p.error_code != 0);
-        if resp.error_code == 0 && !unstable {
-            return groups::fetched(&resp)
-                .into_iter()
-                .map(|(tp, (offset, _))| (tp, offset))
-                .collect();
-        }
-        last = Some(resp);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{ctx}: OffsetFetch kept failing: {last:?}")
 }

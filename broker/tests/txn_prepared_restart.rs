@@ -16,9 +16,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kafka_protocol::messages::{
-    ApiKey, ListTransactionsRequest, ListTransactionsResponse, OffsetFetchResponse,
-};
+use kafka_protocol::messages::{ApiKey, ListTransactionsRequest, ListTransactionsResponse};
 use minikafka_client::{
     Admin, ClientConfig, ConsumerGroupMetadata, IsolationLevel, NewTopic, Offset, PartitionReader,
     Producer, ProducerConfig, ProducerRecord, ReaderConfig,
@@ -98,24 +96,10 @@ async fn committed_values(bootstrap: &str, partition: i32) -> Vec<String> {
 }
 
 async fn stable_offset(broker: &ChildBroker) -> Option<i64> {
-    let mut client = within("connect", wire::Client::connect(broker.addr())).await;
-    let request = groups::fetch_req(GROUP, None).with_require_stable(true);
-    for _ in 0..500 {
-        let resp: OffsetFetchResponse =
-            within("OffsetFetch", client.call(ApiKey::OffsetFetch, 7, &request)).await;
-        let unstable = resp
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .any(|p| p.error_code != 0);
-        if resp.error_code == 0 && !unstable {
-            return groups::fetched(&resp)
-                .get(&("prepared-input".to_string(), 0))
-                .map(|(o, _)| *o);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("OffsetFetch stayed unstable: the transaction's offsets were never completed")
+    groups::fetch_stable(broker.addr(), GROUP)
+        .await
+        .get(&("prepared-input".to_string(), 0))
+        .copied()
 }
 
 async fn states(broker: &ChildBroker) -> Vec<(String, String)> {

@@ -241,3 +241,34 @@ pub fn fetched(resp: &OffsetFetchResponse) -> BTreeMap<(String, i32), (i64, Stri
         })
         .collect()
 }
+
+/// The committed offsets of `group` once they are stable: OffsetFetch v7 with
+/// `require_stable`, retried while the coordinator loads or a partition is
+/// UNSTABLE_OFFSET_COMMIT (a transaction holds a commit). Fails the test if they never
+/// become stable: a transaction was left open. (topic, partition) → offset.
+pub async fn fetch_stable(addr: std::net::SocketAddr, group: &str) -> BTreeMap<(String, i32), i64> {
+    let mut client = crate::within("connect", crate::wire::Client::connect(addr)).await;
+    let request = fetch_req(group, None).with_require_stable(true);
+    let mut last = None;
+    for _ in 0..500 {
+        let resp: OffsetFetchResponse = crate::within(
+            "OffsetFetch",
+            client.call(kafka_protocol::messages::ApiKey::OffsetFetch, 7, &request),
+        )
+        .await;
+        let unstable = resp
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|p| p.error_code != 0);
+        if resp.error_code == 0 && !unstable {
+            return fetched(&resp)
+                .into_iter()
+                .map(|(tp, (offset, _))| (tp, offset))
+                .collect();
+        }
+        last = Some(resp);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("group {group}: OffsetFetch never stable: {last:?}")
+}
