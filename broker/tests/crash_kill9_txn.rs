@@ -36,12 +36,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{ApiKey, ListTransactionsRequest, ListTransactionsResponse};
 use minikafka_client::{
     Admin, ClientConfig, IsolationLevel, NewTopic, Offset, PartitionReader, ReaderConfig,
 };
 use minikafka_testkit::child_broker::ChildBroker;
-use minikafka_testkit::{groups, wire, within};
+use minikafka_testkit::{groups, txn, wire, within};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -385,31 +384,14 @@ async fn wait_until_none_open(broker: &ChildBroker, ctx: &str) -> BTreeMap<Strin
     let mut first: Option<BTreeMap<String, String>> = None;
     let deadline = Instant::now() + Duration::from_millis(TXN_TIMEOUT_MS) + Duration::from_secs(20);
     loop {
-        let resp: ListTransactionsResponse = within(
-            "ListTransactions",
-            client.call(
-                ApiKey::ListTransactions,
-                0,
-                &ListTransactionsRequest::default(),
-            ),
-        )
-        .await;
-        if resp.error_code == 0 {
-            let open: BTreeMap<String, String> = resp
-                .transaction_states
+        let states = txn::states(&mut client).await;
+        if let Some(states) = &states {
+            let open: BTreeMap<String, String> = states
                 .iter()
-                .filter(|t| {
-                    matches!(
-                        t.transaction_state.as_str(),
-                        "Ongoing" | "PrepareCommit" | "PrepareAbort"
-                    )
+                .filter(|(_, state)| {
+                    matches!(state.as_str(), "Ongoing" | "PrepareCommit" | "PrepareAbort")
                 })
-                .map(|t| {
-                    (
-                        t.transactional_id.to_string(),
-                        t.transaction_state.to_string(),
-                    )
-                })
+                .map(|(id, state)| (id.clone(), state.clone()))
                 .collect();
             let none = open.is_empty();
             first.get_or_insert(open);
@@ -419,8 +401,8 @@ async fn wait_until_none_open(broker: &ChildBroker, ctx: &str) -> BTreeMap<Strin
         }
         assert!(
             Instant::now() < deadline,
-            "{ctx}: transactions still open {:?} after the timeout ({TXN_TIMEOUT_MS} ms) and 20 s",
-            resp.transaction_states
+            "{ctx}: transactions still open {states:?} after the timeout ({TXN_TIMEOUT_MS} ms) \
+             and 20 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -16,14 +16,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, ListTransactionsRequest, ListTransactionsResponse};
 use minikafka_client::{
     Admin, ClientConfig, ConsumerGroupMetadata, IsolationLevel, NewTopic, Offset, PartitionReader,
     Producer, ProducerConfig, ProducerRecord, ReaderConfig,
 };
 use minikafka_testkit::child_broker::ChildBroker;
 use minikafka_testkit::disk::active_segment;
-use minikafka_testkit::{groups, wire, within};
+use minikafka_testkit::{groups, txn, wire, within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minikafka-broker");
 const TOPIC: &str = "prepared";
@@ -102,25 +101,13 @@ async fn stable_offset(broker: &ChildBroker) -> Option<i64> {
         .copied()
 }
 
+/// What ListTransactions says of every transactional id (empty while loading).
 async fn states(broker: &ChildBroker) -> Vec<(String, String)> {
     let mut client = within("connect", wire::Client::connect(broker.addr())).await;
-    let resp: ListTransactionsResponse = within(
-        "ListTransactions",
-        client.call(
-            ApiKey::ListTransactions,
-            0,
-            &ListTransactionsRequest::default(),
-        ),
-    )
-    .await;
-    resp.transaction_states
-        .iter()
-        .map(|t| {
-            (
-                t.transactional_id.to_string(),
-                t.transaction_state.to_string(),
-            )
-        })
+    txn::states(&mut client)
+        .await
+        .unwrap_or_default()
+        .into_iter()
         .collect()
 }
 

@@ -3,7 +3,10 @@
 //! TxnOffsetCommit, EndTxn, a transactional Produce), for tests that need committed and
 //! aborted transactions in a topic without a transactional client.
 //!
-//! Each returns the error code(s) Kafka answers, so a test can check refusals too.
+//! Each returns the error code(s) Kafka answers, so a test can check refusals too;
+//! [`states`] is what ListTransactions says of every transactional id.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -114,4 +117,30 @@ pub async fn produce(c: &mut Client, topic: &str, batch: Bytes) -> i16 {
     req.transactional_id = Some(tid("ignored-by-the-broker"));
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     r.responses[0].partition_responses[0].error_code
+}
+
+/// ListTransactions v0, every state: transactional id → state name (`Ongoing`,
+/// `PrepareCommit`, `CompleteAbort`, ...), or `None` while the coordinator answers an
+/// error (still loading after a start).
+pub async fn states(c: &mut Client) -> Option<BTreeMap<String, String>> {
+    let resp: ListTransactionsResponse = crate::within(
+        "ListTransactions",
+        c.call(
+            ApiKey::ListTransactions,
+            0,
+            &ListTransactionsRequest::default(),
+        ),
+    )
+    .await;
+    (resp.error_code == 0).then(|| {
+        resp.transaction_states
+            .iter()
+            .map(|t| {
+                (
+                    t.transactional_id.to_string(),
+                    t.transaction_state.to_string(),
+                )
+            })
+            .collect()
+    })
 }
