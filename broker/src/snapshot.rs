@@ -35,6 +35,9 @@ use crate::log::partition_log::CleanReport;
 use crate::protocol::BrokerContext;
 use crate::topics::catalog;
 
+/// How many aborted transactions a partition's view lists at most (the newest).
+pub const ABORTED_SHOWN: usize = 100;
+
 /// Everything [`snapshot`] reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
@@ -73,8 +76,9 @@ pub struct PartitionView {
     pub last_stable_offset: i64,
     /// The transactions open here (records written, no marker yet), oldest first.
     pub open_transactions: Vec<OpenTxnView>,
-    /// The aborted transactions whose records are still in the log (the `.txnindex`
-    /// entries), by marker offset: `read_committed` consumers skip their records.
+    /// The newest [`ABORTED_SHOWN`] aborted transactions whose records are still in the
+    /// log (the `.txnindex` entries), by marker offset: `read_committed` consumers skip
+    /// their records. Bounded, as the dashboard draws only the newest records anyway.
     pub aborted_transactions: Vec<AbortedTxnView>,
     /// Bytes of all its `.log` files.
     pub size_bytes: u64,
@@ -274,7 +278,7 @@ pub fn snapshot(ctx: &BrokerContext) -> Snapshot {
                         last_stable_offset: p.last_stable_offset(),
                         open_transactions,
                         aborted_transactions: p
-                            .aborted_transactions()
+                            .aborted_transactions(ABORTED_SHOWN)
                             .into_iter()
                             .map(|t| AbortedTxnView {
                                 producer_id: t.producer_id,

@@ -188,9 +188,17 @@ impl AbortedTxns {
             .collect()
     }
 
-    /// Every entry, by marker offset (inspect, tests).
-    pub fn all(&self) -> Vec<AbortedTxn> {
-        self.by_marker.values().map(|(_, t)| *t).collect()
+    /// The newest `limit` entries, by marker offset (the dashboard, tests).
+    pub fn newest(&self, limit: usize) -> Vec<AbortedTxn> {
+        let mut newest: Vec<AbortedTxn> = self
+            .by_marker
+            .values()
+            .rev()
+            .take(limit)
+            .map(|(_, t)| *t)
+            .collect();
+        newest.reverse();
+        newest
     }
 }
 
@@ -243,7 +251,9 @@ mod tests {
             ENTRY_LEN
         );
         let back = AbortedTxns::load(dir.path(), 100, true).unwrap();
-        assert_eq!(back.all(), idx.all());
+        assert_eq!(back.newest(usize::MAX), idx.newest(usize::MAX));
+        // The newest two, still in marker order.
+        assert_eq!(idx.newest(2), vec![t(2, 3, 8), t(1, 11, 12)]);
     }
 
     #[test]
@@ -266,11 +276,11 @@ mod tests {
         idx.add(dir.path(), 0, t(1, 2, 5)).unwrap();
         idx.add(dir.path(), 0, t(2, 3, 8)).unwrap();
         let back = AbortedTxns::load(dir.path(), 7, false).unwrap();
-        assert_eq!(back.all(), vec![t(1, 2, 5)]);
+        assert_eq!(back.newest(usize::MAX), vec![t(1, 2, 5)]);
         assert_eq!(std::fs::read(path(dir.path(), 0)).unwrap().len(), ENTRY_LEN);
         let mut back = back;
         back.truncate(dir.path(), 5).unwrap();
-        assert!(back.all().is_empty());
+        assert!(back.newest(usize::MAX).is_empty());
         assert_eq!(std::fs::read(path(dir.path(), 0)).unwrap().len(), 0);
     }
 }

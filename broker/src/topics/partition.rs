@@ -139,9 +139,9 @@ impl Partition {
         self.log.aborted_between(fetch_offset, upper)
     }
 
-    /// Every aborted transaction still in the log (`txn_index.rs`).
-    pub fn aborted_transactions(&self) -> Vec<crate::log::txn_index::AbortedTxn> {
-        self.log.aborted_transactions()
+    /// The newest `limit` aborted transactions still in the log (`txn_index.rs`).
+    pub fn aborted_transactions(&self, limit: usize) -> Vec<crate::log::txn_index::AbortedTxn> {
+        self.log.aborted_transactions(limit)
     }
 
     /// Whether appending `len` bytes may take long: it may wait on the disk (an fsync,

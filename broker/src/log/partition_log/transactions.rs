@@ -71,9 +71,10 @@ impl PartitionLog {
         self.lock().aborted.overlapping(fetch_offset, upper)
     }
 
-    /// Every aborted transaction still in the log (inspect, the dashboard, tests).
-    pub fn aborted_transactions(&self) -> Vec<AbortedTxn> {
-        self.lock().aborted.all()
+    /// The newest `limit` aborted transactions still in the log, by marker offset (the
+    /// dashboard, tests): copied under the lock, so the dashboard asks for a few.
+    pub fn aborted_transactions(&self, limit: usize) -> Vec<AbortedTxn> {
+        self.lock().aborted.newest(limit)
     }
 
     /// [`slice`](Self::slice), but only batches that end below `upto` (the LSO of a

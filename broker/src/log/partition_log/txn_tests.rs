@@ -89,7 +89,7 @@ fn scenario(log: &PartitionLog) {
 fn check(log: &PartitionLog) {
     assert_eq!(log.log_end_offset(), 11);
     assert_eq!(log.last_stable_offset(), 9);
-    let aborted = log.aborted_transactions();
+    let aborted = log.aborted_transactions(usize::MAX);
     assert_eq!(aborted.len(), 1);
     assert_eq!(
         (
