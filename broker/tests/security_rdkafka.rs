@@ -110,16 +110,30 @@ async fn round_trip(bootstrap: &str, settings: &[(&str, String)], topic: &str, c
     assert_eq!(got, want, "read back over {settings:?}");
 }
 
-/// Whether a client with `settings` can fetch metadata; the errors it reported if not.
-async fn refused(bootstrap: &str, settings: &[(&str, String)]) -> String {
+/// Checks that a client with `settings` cannot fetch metadata, and returns the errors it
+/// reported, waiting until they mention `expected` (any error, when it is empty).
+async fn refused(bootstrap: &str, settings: &[(&str, String)], expected: &str) -> String {
     let errors = Errors::default();
     let consumer: BaseConsumer<Errors> = config(bootstrap, settings)
         .create_with_context(errors.clone())
         .expect("consumer");
+    let seen = errors.clone();
+    let expected = expected.to_string();
     let outcome = tokio::task::spawn_blocking(move || {
-        consumer
+        let outcome = consumer
             .fetch_metadata(None, Duration::from_secs(5))
-            .map(|_| ())
+            .map(|_| ());
+        // librdkafka hands errors to the context only when the client is polled, and
+        // the authentication error may still be on its way: serve the queue until it
+        // has come (or a while has passed).
+        let deadline = Instant::now() + minikafka_testkit::WAIT;
+        let come = |all: String| !all.is_empty() && all.contains(expected.as_str());
+        while !come(seen.all()) && Instant::now() < deadline {
+            if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
+                seen.0.lock().expect("errors lock").push(e.to_string());
+            }
+        }
+        outcome
     })
     .await
     .expect("metadata thread");
@@ -184,6 +198,7 @@ async fn librdkafka_with_a_wrong_password_is_refused_with_the_brokers_reason() {
         let errors = refused(
             &sasl_ssl,
             &sasl("SASL_SSL", mechanism, "not-the-password", &ca),
+            "Authentication failed",
         )
         .await;
         assert!(
@@ -212,7 +227,7 @@ async fn librdkafka_with_a_client_certificate_gets_in_and_one_without_does_not()
         ("security.protocol", "SSL".to_string()),
         ("ssl.ca.location", ca.ca_pem().display().to_string()),
     ];
-    let errors = refused(&ssl, &without).await;
+    let errors = refused(&ssl, &without, "").await;
     assert!(!errors.is_empty(), "the failed handshake is reported");
 
     // A certificate from another CA is refused too.
@@ -224,7 +239,7 @@ async fn librdkafka_with_a_client_certificate_gets_in_and_one_without_does_not()
         ("ssl.certificate.location", cert.display().to_string()),
         ("ssl.key.location", key.display().to_string()),
     ];
-    refused(&ssl, &foreign).await;
+    refused(&ssl, &foreign, "").await;
 
     // SASL_SSL asks for no client certificate (KIP-684): SASL authenticates there.
     let sasl_ssl = security::addr(&broker, SecurityProtocol::SaslSsl).to_string();
