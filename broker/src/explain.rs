@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! explain: <file> <function>: <what happened, in Kafka's words>
-//! explain: log/partition_log.rs PartitionLog::append: demo-topic-1 batch of 3 records at offsets 4 to 6 → segment 00000000000000000000.log position 430; index entry (rel 4 → 430)
+//! explain: log/partition_log/append.rs PartitionLog::append: demo-topic-1 batch of 3 records at offsets 4 to 6 → segment 00000000000000000000.log position 430; index entry (rel 4 → 430)
 //! ```
 //!
 //! Where the switch lives (no global): [`Config::explain`] is the one public knob.

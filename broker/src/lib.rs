@@ -46,7 +46,7 @@
 //! 3. `protocol/produce.rs: handle` → `prepare`, once per partition
 //!    (`topics/registry.rs: Topics::partition`), then every accepted partition's
 //!    `topics/partition.rs: Partition::append`, inline or in one trip to the blocking pool.
-//! 4. `log/partition_log.rs: PartitionLog::append` frames the bytes once
+//! 4. `log/partition_log/append.rs: PartitionLog::append` frames the bytes once
 //!    (`log/record_batch.rs: split_exact`), checks each batch once (`validate`), sets
 //!    the offsets in a copy of each header and writes under the lock →
 //!    `log/segment.rs: Segment::append` (header and records in one `pwritev`).

@@ -220,7 +220,7 @@ async fn explain_names_every_step() {
         &["the producer chose partition 0 of demo-topic (partition count 1)"],
     );
     broker.explained(
-        "log/partition_log.rs PartitionLog::append",
+        "log/partition_log/append.rs PartitionLog::append",
         &[
             "demo-topic-0 batch of 3 records at offsets 0 to 2",
             "segment 00000000000000000000.log position 0",
@@ -228,7 +228,7 @@ async fn explain_names_every_step() {
         ],
     );
     broker.explained(
-        "log/partition_log.rs PartitionLog::append",
+        "log/partition_log/append.rs PartitionLog::append",
         &["demo-topic-0 fsync (sync_data) of 00000000000000000000.log"],
     );
 
@@ -312,14 +312,14 @@ async fn explain_names_every_step() {
         );
     }
     broker.explained(
-        "log/partition_log.rs PartitionLog::maybe_roll",
+        "log/partition_log/append.rs PartitionLog::maybe_roll",
         &[
             "demo-topic-0: rolled segment 00000000000000000000.log",
             "segment.bytes reached",
         ],
     );
     broker.explained(
-        "log/partition_log.rs PartitionLog::apply_retention",
+        "log/partition_log/retention.rs PartitionLog::apply_retention",
         &[
             "demo-topic-0/00000000000000000000.log",
             "by retention.bytes",

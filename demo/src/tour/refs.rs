@@ -29,7 +29,7 @@ code_refs! {
     MURMUR2 = "client/src/partitioner.rs": "murmur2";
     PARTITION_FOR_KEY = "client/src/partitioner.rs": "partition_for_key";
     PRODUCE_HANDLE = "broker/src/protocol/produce.rs": "handle";
-    PARTITION_LOG_APPEND = "broker/src/log/partition_log.rs": "PartitionLog::append";
+    PARTITION_LOG_APPEND = "broker/src/log/partition_log/append.rs": "PartitionLog::append";
     SEGMENT_APPEND = "broker/src/log/segment.rs": "Segment::append";
     SEGMENT_FIND = "broker/src/log/segment.rs": "Segment::find";
     INDEX_DUE = "broker/src/log/index.rs": "IndexEntry::due";
@@ -51,8 +51,8 @@ code_refs! {
     OFFSET_FETCH_HANDLE = "broker/src/group/offset_fetch.rs": "handle";
     BROKER_SHUTDOWN = "broker/src/server.rs": "BrokerHandle::shutdown";
     RECOVERY_LOAD = "broker/src/log/recovery.rs": "load";
-    MAYBE_ROLL = "broker/src/log/partition_log.rs": "PartitionLog::maybe_roll";
-    APPLY_RETENTION = "broker/src/log/partition_log.rs": "PartitionLog::apply_retention";
+    MAYBE_ROLL = "broker/src/log/partition_log/append.rs": "PartitionLog::maybe_roll";
+    APPLY_RETENTION = "broker/src/log/partition_log/retention.rs": "PartitionLog::apply_retention";
     LOG_CONFIG = "broker/src/topics/config.rs": "log_config";
     CLEAN_NOW = "broker/src/server.rs": "BrokerHandle::clean_now";
     PARTITION_LOG_CLEAN = "broker/src/log/partition_log/clean.rs": "PartitionLog::clean";

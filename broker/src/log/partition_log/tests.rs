@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
+use crate::config::FsyncPolicy;
 use crate::log::record::{build, records, NewRecord};
 use crate::log::record_batch::{split_batches, Compression};
 use crate::log::segment::file_name;

@@ -10,6 +10,7 @@ use kafka_protocol::records::{
 
 use super::*;
 use crate::log::control_batch::Marker;
+use crate::log::producer_state::ProducerError;
 
 /// A batch of `n` records from `pid` at epoch 0, sequences from `seq`.
 fn txn_batch(pid: i64, seq: i32, n: usize, transactional: bool) -> Bytes {
