@@ -12,7 +12,8 @@
 //! 4. [`partitioner`]: murmur2, bit for bit Java's, and sticky/round-robin for keyless records.
 //! 5. `native/`: the pure-Rust backend. `accumulator` (batches per partition) → `batch`
 //!    (v2 record batch encode) → `producer` (sender task, acks, retries; with
-//!    `idempotence`, the producer id and the sequence of each batch) →
+//!    `idempotence`, the producer id and the sequence of each batch; one request in
+//!    `producer/produce_request.rs`, transactions in `producer/transactional.rs`) →
 //!    `metadata` (leaders, connection pool) → `connection` (frames, ApiVersions).
 //! 6. [`reader`]: the public [`PartitionReader`], Fetch long-polling one partition
 //!    (`native/reader.rs`); `native/completed_fetch.rs` decodes the answer's batches.

@@ -4,6 +4,9 @@
 //! record's offset.
 //!
 //! Where it sits: application → **producer** → partitioner → accumulator → connection → broker.
+//! Its parts: `producer/produce_request.rs` (one ProduceRequest, and settling each batch
+//! of it: deliver, retry or fail) and `producer/transactional.rs` (init, begin, offsets,
+//! commit and abort, and AddPartitionsToTxn before a partition's first batch).
 //!
 //! Invariants:
 //! - Requests leave in the order their batches were drained (the sender task writes each
@@ -36,22 +39,26 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use futures::future::join_all;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::ProduceRequest;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::{Acks, ProducerConfig};
+use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
 use crate::native::accumulator::{Accumulator, Append, BatchOutcome, ProducerBatch};
 use crate::native::batch::ProducerIds;
 use crate::native::connection::Connection;
-use crate::native::idempotence::{Idempotence, OnFailure};
-use crate::native::metadata::{topic_name, Cluster};
+use crate::native::idempotence::Idempotence;
+use crate::native::metadata::Cluster;
 use crate::native::transaction::{Transactions, TxnStage};
 use crate::partitioner::{partition_for_key, KeylessPartitioner};
 use crate::record::{ProducerRecord, RecordMetadata};
+
+mod produce_request;
+mod transactional;
+
+use produce_request::{produce, settle};
+use transactional::add_to_transaction;
 
 /// The pure-Rust producer behind [`crate::Producer`].
 #[derive(Debug)]
@@ -271,118 +278,6 @@ impl NativeProducer {
         *lock(&s.flushing) -= 1;
     }
 
-    /// `init_transactions`: the transactional id's producer id and epoch from its
-    /// coordinator (which fences an older instance with the same id).
-    pub(crate) async fn init_transactions(&self) -> Result<()> {
-        let s = &self.shared;
-        let (txn, idem) = s.transactional()?;
-        if txn.stage() != TxnStage::Uninitialized {
-            return Err(Error::Transaction {
-                reason: "init_transactions was already called".into(),
-            });
-        }
-        let (pid, epoch) = txn.init_producer_id(&s.cluster, None).await?;
-        lock(idem).bumped(pid, epoch);
-        txn.set_stage(TxnStage::Ready);
-        Ok(())
-    }
-
-    /// `begin_transaction`: the records sent from now on belong to a new transaction.
-    pub(crate) fn begin_transaction(&self) -> Result<()> {
-        let (txn, _) = self.shared.transactional()?;
-        match txn.stage() {
-            TxnStage::Ready => {
-                txn.set_stage(TxnStage::Open(Default::default()));
-                Ok(())
-            }
-            TxnStage::Uninitialized => Err(Error::Transaction {
-                reason: "call init_transactions first".into(),
-            }),
-            TxnStage::Fatal(reason) => Err(Error::ProducerFailed { reason }),
-            _ => Err(Error::Transaction {
-                reason: "a transaction is already open: commit or abort it first".into(),
-            }),
-        }
-    }
-
-    /// `send_offsets_to_transaction`: the consumer's positions (the offset of the next
-    /// record to read, per partition) commit with the transaction.
-    pub(crate) async fn send_offsets_to_transaction(
-        &self,
-        offsets: &[(String, i32, i64)],
-        group: &crate::consumer::ConsumerGroupMetadata,
-    ) -> Result<()> {
-        let s = &self.shared;
-        let (txn, idem) = s.transactional()?;
-        s.open_transaction(txn)?;
-        let ids = {
-            let i = lock(idem);
-            (i.producer_id, i.epoch)
-        };
-        txn.send_offsets(&s.cluster, ids, offsets, group).await
-    }
-
-    /// `commit_transaction`: every record sent is delivered first, then EndTxn(commit).
-    /// A transaction one of whose batches failed cannot commit: abort it.
-    pub(crate) async fn commit_transaction(&self) -> Result<()> {
-        self.end_transaction(true).await
-    }
-
-    /// `abort_transaction`: what was sent is delivered or failed, then EndTxn(abort);
-    /// after a failed batch, the epoch is bumped so the sequences start again.
-    pub(crate) async fn abort_transaction(&self) -> Result<()> {
-        self.end_transaction(false).await
-    }
-
-    async fn end_transaction(&self, commit: bool) -> Result<()> {
-        let s = &self.shared;
-        let (txn, idem) = s.transactional()?;
-        let abortable = match txn.stage() {
-            TxnStage::Open(_) => None,
-            TxnStage::Abortable(reason) if !commit => Some(reason),
-            TxnStage::Abortable(reason) => {
-                return Err(Error::Transaction {
-                    reason: format!("{reason}: the transaction can only be aborted"),
-                })
-            }
-            TxnStage::Fatal(reason) => return Err(Error::ProducerFailed { reason }),
-            _ => {
-                return Err(Error::Transaction {
-                    reason: "no transaction is open (begin_transaction)".into(),
-                })
-            }
-        };
-        self.flush().await;
-        if let (true, TxnStage::Abortable(reason)) = (commit, txn.stage()) {
-            return Err(Error::Transaction {
-                reason: format!("{reason}: the transaction can only be aborted"),
-            });
-        }
-        let ids = {
-            let i = lock(idem);
-            (i.producer_id, i.epoch)
-        };
-        let partitions = match txn.stage() {
-            TxnStage::Open(p) => p,
-            _ => Default::default(),
-        };
-        // A transaction that wrote nothing and sent no offsets has nothing to end at the
-        // coordinator (as librdkafka: no EndTxn).
-        if !partitions.is_empty() || txn.offsets_sent() || abortable.is_some() {
-            if let Err(e) = txn.end(&s.cluster, ids, commit).await {
-                s.txn_failed(&e);
-                return Err(e);
-            }
-        }
-        if abortable.is_some() || lock(idem).needs_bump {
-            // Sequences are uncertain after a failed batch: the next epoch restarts them.
-            let (pid, epoch) = txn.init_producer_id(&s.cluster, Some(ids)).await?;
-            lock(idem).bumped(pid, epoch);
-        }
-        txn.set_stage(TxnStage::Ready);
-        Ok(())
-    }
-
     /// Flush, then stop the sender task. Idempotent.
     pub(crate) async fn close(&self) {
         {
@@ -517,57 +412,6 @@ async fn dispatch(s: &Arc<Shared>, batches: Vec<ProducerBatch>) -> bool {
     sent
 }
 
-/// For a transactional producer: AddPartitionsToTxn for the partitions of `batches` not
-/// yet in the open transaction. On a refusal, every batch fails with it (`Err`), and
-/// the transaction can only be aborted (or the producer is fenced).
-async fn add_to_transaction(
-    s: &Arc<Shared>,
-    batches: Vec<ProducerBatch>,
-) -> std::result::Result<Vec<ProducerBatch>, Vec<(ProducerBatch, Result<i64>)>> {
-    let (Some(txn), Some(idem)) = (&s.txn, &s.idempotence) else {
-        return Ok(batches);
-    };
-    let fail = |batches: Vec<ProducerBatch>, e: Error| {
-        batches
-            .into_iter()
-            .map(|b| (b, Err(e.clone())))
-            .collect::<Vec<_>>()
-    };
-    let added = match txn.stage() {
-        TxnStage::Open(added) => added,
-        _ => {
-            let e = s.txn_stopped().unwrap_or_else(|| Error::Transaction {
-                reason: "no transaction is open".into(),
-            });
-            return Err(fail(batches, e));
-        }
-    };
-    let mut new: Vec<crate::native::accumulator::TopicPartition> = batches
-        .iter()
-        .map(|b| b.tp.clone())
-        .filter(|tp| !added.contains(tp))
-        .collect();
-    new.sort();
-    new.dedup();
-    if new.is_empty() {
-        return Ok(batches);
-    }
-    let ids = {
-        let i = lock(idem);
-        (i.producer_id, i.epoch)
-    };
-    match txn.add_partitions(&s.cluster, ids, &new).await {
-        Ok(()) => {
-            txn.add_to_open(&new);
-            Ok(batches)
-        }
-        Err(e) => {
-            s.txn_failed(&e);
-            Err(fail(batches, e))
-        }
-    }
-}
-
 /// Settle each batch with its answer, then wake the sender and `flush()` waiters.
 async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) {
     join_all(
@@ -581,63 +425,6 @@ async fn settle_all(s: Arc<Shared>, results: Vec<(ProducerBatch, Result<i64>)>) 
 }
 
 impl Shared {
-    /// The transaction side and the ids, or the error of a producer without
-    /// `transactional.id`.
-    fn transactional(&self) -> Result<(&Transactions, &Mutex<Idempotence>)> {
-        match (&self.txn, &self.idempotence) {
-            (Some(t), Some(i)) => Ok((t, i)),
-            _ => Err(Error::Transaction {
-                reason: "this producer has no transactional.id".into(),
-            }),
-        }
-    }
-
-    /// Ok when a transaction is open.
-    fn open_transaction(&self, txn: &Transactions) -> Result<()> {
-        match txn.stage() {
-            TxnStage::Open(_) => Ok(()),
-            TxnStage::Abortable(reason) => Err(Error::Transaction {
-                reason: format!("{reason}: abort the transaction"),
-            }),
-            TxnStage::Fatal(reason) => Err(Error::ProducerFailed { reason }),
-            _ => Err(Error::Transaction {
-                reason: "no transaction is open (begin_transaction)".into(),
-            }),
-        }
-    }
-
-    /// A transaction request or batch failed with `e`: fenced → the producer stops;
-    /// otherwise the transaction can only be aborted.
-    fn txn_failed(&self, e: &Error) {
-        let Some(txn) = &self.txn else { return };
-        let fenced = matches!(
-            e,
-            Error::Kafka {
-                code: crate::error::KafkaCode::ProducerFenced
-                    | crate::error::KafkaCode::InvalidProducerEpoch
-                    | crate::error::KafkaCode::TransactionalIdAuthorizationFailed,
-                ..
-            } | Error::ProducerFailed { .. }
-        );
-        match txn.stage() {
-            TxnStage::Fatal(_) => {}
-            _ if fenced => txn.set_stage(TxnStage::Fatal(e.to_string())),
-            TxnStage::Open(_) => txn.set_stage(TxnStage::Abortable(e.to_string())),
-            _ => {}
-        }
-    }
-
-    /// The transaction's stage stops batches: the reason, if it does.
-    fn txn_stopped(&self) -> Option<Error> {
-        match self.txn.as_ref()?.stage() {
-            TxnStage::Abortable(reason) => Some(Error::Transaction {
-                reason: format!("{reason}: abort the transaction"),
-            }),
-            TxnStage::Fatal(reason) => Some(Error::ProducerFailed { reason }),
-            _ => None,
-        }
-    }
-
     /// Why the idempotent producer stopped, once it has.
     fn fatal(&self) -> Option<String> {
         self.idempotence
@@ -729,206 +516,6 @@ impl Shared {
         if let Some(n) = lock(&self.in_flight).get_mut(addr) {
             *n = n.saturating_sub(1);
         }
-    }
-}
-
-/// Settle one batch with its answer: deliver its records, put it back for a retry (after the
-/// backoff, keeping its partition in flight), or fail its records.
-async fn settle(s: &Shared, mut batch: ProducerBatch, mut result: Result<i64>) {
-    let (topic, partition) = batch.tp.clone();
-    let retries = s.config.client.retries;
-    // A transaction that can only be aborted (or a fenced producer) retries nothing.
-    if let (Err(_), Some(stopped)) = (&result, s.txn_stopped()) {
-        result = Err(stopped);
-        batch.settle(result);
-        s.memory.add_permits(batch.memory);
-        lock(&s.acc).complete(&batch.tp);
-        return;
-    }
-    let decision = match (&result, &s.idempotence, batch.sequence) {
-        (Ok(_), Some(idem), Some(seq)) => {
-            lock(idem).on_success(&batch.tp, seq, batch.count());
-            None
-        }
-        (Ok(_), _, _) => None,
-        (Err(e), Some(idem), Some(seq)) => {
-            Some(lock(idem).on_failure(&batch.tp, seq, e, batch.attempts, retries))
-        }
-        (Err(e), _, _) if e.is_retriable() && batch.attempts < retries => {
-            Some(OnFailure::Retry { counts: true })
-        }
-        (Err(_), _, _) => None,
-    };
-    match decision {
-        Some(OnFailure::Retry { counts }) => {
-            if let Err(e) = &result {
-                tracing::debug!(%topic, partition, attempt = batch.attempts + 1, error = %e, "produce failed, retrying");
-                if e.needs_metadata_refresh() {
-                    s.cluster.invalidate(&topic);
-                }
-            }
-            // The partition stays in flight during the backoff; an idempotent producer
-            // also holds back its newer batches, so nothing overtakes this one.
-            let hold = s.idempotence.is_some();
-            if hold {
-                lock(&s.acc).hold(&batch.tp);
-            }
-            tokio::time::sleep(s.config.client.retry_backoff).await;
-            lock(&s.acc).requeue(batch, counts, hold);
-            return;
-        }
-        Some(OnFailure::FailAndBump) => match (&s.txn, &result) {
-            // In a transaction: only an abort can follow; it bumps the epoch.
-            (Some(_), Err(e)) => s.txn_failed(e),
-            _ => {
-                if let Some(idem) = &s.idempotence {
-                    lock(idem).needs_bump = true;
-                }
-            }
-        },
-        Some(OnFailure::Fatal(reason)) => {
-            tracing::error!(%topic, partition, "the idempotent producer stops: {reason}");
-            s.txn_failed(&Error::ProducerFailed {
-                reason: reason.clone(),
-            });
-            if let Some(idem) = &s.idempotence {
-                lock(idem).fatal.get_or_insert(reason.clone());
-            }
-            result = Err(Error::ProducerFailed { reason });
-        }
-        None => {}
-    }
-    if let Err(e) = &result {
-        tracing::warn!(%topic, partition, error = %e, "produce failed");
-    }
-    batch.settle(result);
-    s.memory.add_permits(batch.memory);
-    lock(&s.acc).complete(&batch.tp);
-}
-
-/// Write one ProduceRequest to one leader for `batches` now; the future resolves to each
-/// batch's base offset (-1 with acks=0) or error.
-fn produce(
-    s: &Shared,
-    conn: &Arc<Connection>,
-    batches: Vec<ProducerBatch>,
-) -> impl std::future::Future<Output = Vec<(ProducerBatch, Result<i64>)>> + Send + 'static {
-    let mut out = Vec::with_capacity(batches.len());
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    let mut sent = Vec::with_capacity(batches.len());
-    for mut batch in batches {
-        // An idempotent producer's batch gets its sequence when it is first sent.
-        let ids = match &s.idempotence {
-            Some(idem) if !batch.is_encoded() => {
-                let mut i = lock(idem);
-                let base_sequence = i.assign(&batch.tp, batch.count());
-                Some(ProducerIds {
-                    producer_id: i.producer_id,
-                    epoch: i.epoch,
-                    base_sequence,
-                    transactional: s.txn.is_some(),
-                })
-            }
-            _ => None,
-        };
-        let bytes = match batch.encoded(s.config.compression, ids) {
-            Ok(b) => b,
-            Err(message) => {
-                let e = Error::InvalidRecord {
-                    topic: batch.tp.0.clone(),
-                    message,
-                };
-                out.push((batch, Err(e)));
-                continue;
-            }
-        };
-        let (topic, partition) = &batch.tp;
-        let data = PartitionProduceData::default()
-            .with_index(*partition)
-            .with_records(Some(bytes));
-        match topics
-            .iter_mut()
-            .find(|t| t.name.as_str() == topic.as_str())
-        {
-            Some(t) => t.partition_data.push(data),
-            None => {
-                let mut t = TopicProduceData::default();
-                t.name = topic_name(topic);
-                t.partition_data = vec![data];
-                topics.push(t);
-            }
-        }
-        sent.push(batch);
-    }
-    let mut req = ProduceRequest::default();
-    req.acks = s.config.acks.as_i16();
-    req.timeout_ms = i32::try_from(s.config.client.request_timeout.as_millis()).unwrap_or(i32::MAX);
-    req.topic_data = topics;
-
-    let addr = conn.addr().to_string();
-    let forget = {
-        let cluster = s.cluster.clone();
-        move |addr: &str| cluster.forget_connection(addr)
-    };
-    let answer = if sent.is_empty() {
-        None
-    } else if s.config.acks == Acks::None {
-        // No response comes; the batches are done once queued for the socket.
-        let result = conn.send_no_response(&req).map(|_| -1);
-        if result.is_err() {
-            forget(&addr);
-        }
-        out.extend(sent.drain(..).map(|b| (b, result.clone())));
-        None
-    } else {
-        Some(conn.start(&req))
-    };
-    async move {
-        let Some(answer) = answer else {
-            return out;
-        };
-        let resp = match answer {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                forget(&addr);
-                out.extend(sent.into_iter().map(|b| (b, Err(e.clone()))));
-                return out;
-            }
-        };
-        for batch in sent {
-            let (topic, partition) = &batch.tp;
-            let answer = resp
-                .responses
-                .iter()
-                .filter(|t| t.name.as_str() == topic.as_str())
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == *partition);
-            let result = match answer {
-                None => Err(Error::Protocol {
-                    addr: addr.clone(),
-                    api: "Produce",
-                    message: format!("the response has no answer for {topic}[{partition}]"),
-                }),
-                Some(p) if p.error_code != 0 => {
-                    let detail = p
-                        .error_message
-                        .as_ref()
-                        .map(|m| format!(" ({m})"))
-                        .unwrap_or_default();
-                    Err(Error::kafka(
-                        p.error_code,
-                        format!("produce to {topic}[{partition}]{detail}"),
-                    ))
-                }
-                Some(p) => Ok(p.base_offset),
-            };
-            out.push((batch, result));
-        }
-        out
     }
 }
 
