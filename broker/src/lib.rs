@@ -42,7 +42,8 @@
 //! ## One produce, step by step
 //!
 //! 1. `server.rs: run` accepts the connection → `connection.rs: serve` reads a frame.
-//! 2. `protocol/mod.rs: handle_request` checks the API and version → `dispatch`.
+//! 2. `protocol/mod.rs: handle_request` checks the API and version →
+//!    `protocol/dispatch.rs: dispatch`.
 //! 3. `protocol/produce.rs: handle` → `prepare`, once per partition
 //!    (`topics/registry.rs: Topics::partition`), then every accepted partition's
 //!    `topics/partition.rs: Partition::append`, inline or in one trip to the blocking pool.
@@ -50,11 +51,11 @@
 //!    (`log/record_batch.rs: split_exact`), checks each batch once (`validate`), sets
 //!    the offsets in a copy of each header and writes under the lock →
 //!    `log/segment.rs: Segment::append` (header and records in one `pwritev`).
-//! 6. Back up: `connection.rs` writes the response, in request order.
+//! 5. Back up: `connection.rs` writes the response, in request order.
 //!
 //! ## One fetch, step by step
 //!
-//! 1. `connection.rs: serve` → `protocol/mod.rs: handle_request` → `dispatch`.
+//! 1. `connection.rs: serve` → `protocol/mod.rs: handle_request` → `protocol/dispatch.rs: dispatch`.
 //! 2. `protocol/fetch.rs: handle` reads at once, or parks on `Partition::subscribe` until
 //!    data arrives, `max_wait_ms` passes or the broker shuts down.
 //! 3. `fetch.rs: read_blocking` → `topics/partition.rs: Partition::slice`.

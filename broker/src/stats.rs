@@ -1,6 +1,6 @@
 //! The broker's live counters: requests by API, version and error code, request
 //! latency, bytes in and out, open connections. The layers that see these events
-//! (`connection.rs`, `protocol/mod.rs`) bump them through `BrokerContext::stats`;
+//! (`connection.rs`, `protocol/mod.rs`, `protocol/dispatch.rs`) bump them through `BrokerContext::stats`;
 //! `http/metrics.rs` reads them at scrape time, with everything else `/metrics` shows.
 //!
 //! Where it sits: beside the message path, a leaf like `config.rs`, so that the lower

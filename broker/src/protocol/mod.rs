@@ -23,7 +23,7 @@
 //!
 //! [`handle_request`] checks the API and version against the one table in
 //! [`api_versions::SUPPORTED`], decodes the request, and calls the API's handler
-//! directly, in one `match`. Every handler has the same shape:
+//! directly, in one `match` (`dispatch.rs`). Every handler has the same shape:
 //!
 //! ```text
 //! async fn handle(ctx, request, version[, what else it needs]) -> (response, log line)
@@ -32,7 +32,7 @@
 //! where `ctx` is the [`BrokerContext`] for the APIs in this folder, and the
 //! [`GroupCoordinator`] for the group APIs, whose handlers live in [`crate::group`]
 //! (JoinGroup also gets the client's id and host, FindCoordinator this broker's
-//! address). The log line is written here, once, by `log_request`.
+//! address). The log line is written once, by `log_request` (called from the dispatch).
 //!
 //! What must stay true:
 //! - ApiVersions advertises exactly the APIs dispatched here: the `match` has one arm
@@ -55,6 +55,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_producers;
 pub mod describe_transactions;
+mod dispatch;
 pub mod end_txn;
 pub mod fetch;
 pub mod incremental_alter_configs;
@@ -68,30 +69,27 @@ pub mod produce;
 pub mod response;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod txn_offset_commit;
 pub mod unsupported;
 
 use crate::txn::TransactionCoordinator;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use kafka_protocol::ResponseError;
 use tracing::info;
 
 pub use crate::error_codes::error_name;
 use crate::events::Events;
-use crate::group::{
-    delete_groups, describe_groups, find_coordinator, heartbeat, join, leave, list_groups,
-    offset_commit, offset_delete, offset_fetch, sync, ClientInfo, GroupCoordinator, NodeInfo,
-};
+use crate::group::{GroupCoordinator, NodeInfo};
 use crate::security::session::Session;
 use crate::security::{Listener, Security};
 use crate::shutdown;
 use crate::stats::Stats;
 use crate::topics::{TopicError, Topics};
 use crate::Config;
-use outcome::ErrorCode;
 use response::Response;
 
 /// Everything a request handler may use. One per broker, shared by every connection.
@@ -312,315 +310,9 @@ pub async fn handle_request(
         correlation_id: header.correlation_id,
     };
     let started = std::time::Instant::now();
-    let answer = dispatch(ctx, &mut frame, reply, &header, session).await;
+    let answer = dispatch::dispatch(ctx, &mut frame, reply, &header, session).await;
     ctx.stats.latency(outcome::api_name(api), started.elapsed());
     answer
-}
-
-/// Decodes the body and calls the API's handler: one arm per API in
-/// [`api_versions::SUPPORTED`], in the table's order. `Ok(None)` only for acks=0.
-async fn dispatch(
-    ctx: &BrokerContext,
-    frame: &mut Bytes,
-    reply: Reply,
-    header: &RequestHeader,
-    session: &mut Session,
-) -> Answer {
-    let peer = session.peer;
-    let (api, version) = (reply.api, reply.version);
-    let groups: &GroupCoordinator = &ctx.groups;
-    let answer = match api {
-        ApiKey::Produce => {
-            let req: ProduceRequest = decode(frame, api, version)?;
-            let acks = req.acks;
-            let (resp, line) = produce::handle(ctx, req, version).await;
-            if acks == 0 {
-                log_request(ctx, line);
-                // No response to carry an error: Kafka closes the connection instead,
-                // which makes the producer refresh its metadata and notice.
-                let failed = resp
-                    .responses
-                    .iter()
-                    .flat_map(|t| &t.partition_responses)
-                    .filter(|p| p.error_code != 0)
-                    .count();
-                count(ctx, reply, &resp);
-                if failed > 0 {
-                    return Err(ProtocolError::UnacknowledgedProduceFailed { failed });
-                }
-                return Ok(None);
-            }
-            respond(ctx, reply, (resp, line))
-        }
-        ApiKey::Fetch => {
-            let (fetched, line) = fetch::handle(ctx, decode(frame, api, version)?, version).await;
-            // An idle consumer long-polls all day: only fetches that return data or
-            // an error are worth an info line; empty ones go to debug.
-            if fetched.has_news() {
-                log_request(ctx, line);
-            } else {
-                tracing::debug!("{line}");
-            }
-            // The records stay in their segment files: the codec encodes the answer
-            // without them, and `response::splice` marks where they go.
-            let empty = fetched.response(false);
-            count(ctx, reply, &empty);
-            let e0 = reply.encode(&empty)?;
-            let e1 = reply.encode(&fetched.response(true))?;
-            let flexible = api.response_header_version(version) >= 1;
-            return response::splice(e0, &e1, fetched.into_slices(), flexible)
-                .map(Some)
-                .map_err(|e| ProtocolError::Encode {
-                    api,
-                    version,
-                    reason: e.to_string(),
-                });
-        }
-        ApiKey::ListOffsets => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, list_offsets::handle(ctx, req, version).await)
-        }
-        ApiKey::Metadata => {
-            let req = decode(frame, api, version)?;
-            let node = &session.listener.node;
-            respond(ctx, reply, metadata::handle(ctx, req, version, node).await)
-        }
-        ApiKey::OffsetCommit => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                offset_commit::handle(groups, req, version).await,
-            )
-        }
-        ApiKey::OffsetFetch => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, offset_fetch::handle(groups, req, version).await)
-        }
-        ApiKey::FindCoordinator => {
-            let req = decode(frame, api, version)?;
-            let answer =
-                find_coordinator::handle(groups, req, version, &session.listener.node).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::JoinGroup => {
-            // Group members are named after their client, as Kafka does.
-            let client = ClientInfo {
-                client_id: header
-                    .client_id
-                    .as_ref()
-                    .map(|id| id.as_str().to_owned())
-                    .unwrap_or_default(),
-                client_host: peer.map(|p| format!("/{}", p.ip())).unwrap_or_default(),
-            };
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                join::handle(groups, req, version, &client).await,
-            )
-        }
-        ApiKey::Heartbeat => {
-            let req = decode(frame, api, version)?;
-            let (resp, line) = heartbeat::handle(groups, req, version).await;
-            // Every member heartbeats every few seconds: a plain "alive" goes to debug;
-            // an answer with an error (REBALANCE_IN_PROGRESS: rejoin) is the news.
-            if resp.error_code == 0 {
-                tracing::debug!("{line}");
-                count(ctx, reply, &resp);
-                reply.encode(&resp)
-            } else {
-                respond(ctx, reply, (resp, line))
-            }
-        }
-        ApiKey::LeaveGroup => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, leave::handle(groups, req, version).await)
-        }
-        ApiKey::SyncGroup => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, sync::handle(groups, req, version).await)
-        }
-        ApiKey::DescribeGroups => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                describe_groups::handle(groups, req, version).await,
-            )
-        }
-        ApiKey::ListGroups => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, list_groups::handle(groups, req, version).await)
-        }
-        ApiKey::ApiVersions => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, api_versions::handle(ctx, req, version).await)
-        }
-        ApiKey::CreateTopics => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, create_topics::handle(ctx, req, version).await)
-        }
-        ApiKey::DeleteTopics => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, delete_topics::handle(ctx, req, version).await)
-        }
-        ApiKey::InitProducerId => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                init_producer_id::handle(ctx, req, version).await,
-            )
-        }
-        ApiKey::AddPartitionsToTxn => {
-            let req = decode(frame, api, version)?;
-            let answer = add_partitions_to_txn::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::AddOffsetsToTxn => {
-            let req = decode(frame, api, version)?;
-            let answer = add_offsets_to_txn::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::EndTxn => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, end_txn::handle(ctx, req, version).await)
-        }
-        ApiKey::TxnOffsetCommit => {
-            let req: kafka_protocol::messages::TxnOffsetCommitRequest =
-                decode(frame, api, version)?;
-            // The transaction side first: the producer holds the id, and its
-            // transaction has the offsets partition (AddOffsetsToTxn came first).
-            let txn = ctx.txn.clone();
-            let (id, pid, epoch) = (
-                req.transactional_id.0.to_string(),
-                req.producer_id.0,
-                req.producer_epoch,
-            );
-            let check =
-                tokio::task::spawn_blocking(move || txn.check_offsets_added(&id, pid, epoch))
-                    .await
-                    .map_err(|e| (ResponseError::CoordinatorNotAvailable, e.to_string()))
-                    .and_then(|r| {
-                        r.map_err(|e| (init_producer_id::fenced_as(e.code, version, 2), e.reason))
-                    });
-            let answer = crate::group::txn_offset_commit::handle(groups, req, version, check).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::DescribeProducers => {
-            let req = decode(frame, api, version)?;
-            let answer = describe_producers::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::DescribeTransactions => {
-            let req = decode(frame, api, version)?;
-            let answer = describe_transactions::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::ListTransactions => {
-            let req = decode(frame, api, version)?;
-            let answer = list_transactions::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::DescribeConfigs => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                describe_configs::handle(ctx, req, version).await,
-            )
-        }
-        ApiKey::AlterConfigs => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, alter_configs::handle(ctx, req, version).await)
-        }
-        ApiKey::IncrementalAlterConfigs => {
-            let req = decode(frame, api, version)?;
-            let answer = incremental_alter_configs::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::CreatePartitions => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                create_partitions::handle(ctx, req, version).await,
-            )
-        }
-        ApiKey::DeleteRecords => {
-            let req = decode(frame, api, version)?;
-            respond(ctx, reply, delete_records::handle(ctx, req, version).await)
-        }
-        ApiKey::DeleteGroups => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                delete_groups::handle(groups, req, version).await,
-            )
-        }
-        ApiKey::OffsetDelete => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                offset_delete::handle(groups, req, version).await,
-            )
-        }
-        ApiKey::OffsetForLeaderEpoch => {
-            let req = decode(frame, api, version)?;
-            let answer = offset_for_leader_epoch::handle(ctx, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        ApiKey::DescribeCluster => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                describe_cluster::handle(ctx, req, version).await,
-            )
-        }
-        ApiKey::SaslHandshake => {
-            let req = decode(frame, api, version)?;
-            respond(
-                ctx,
-                reply,
-                sasl_handshake::handle(ctx, session, req, version),
-            )
-        }
-        ApiKey::SaslAuthenticate => {
-            let req = decode(frame, api, version)?;
-            let answer = sasl_authenticate::handle(ctx, session, req, version).await;
-            respond(ctx, reply, answer)
-        }
-        // Not in the table: already refused by the version check in `handle_request`.
-        _ => Err(ProtocolError::UnsupportedApi {
-            api,
-            api_key: api as i16,
-        }),
-    };
-    answer.map(|bytes| Some(bytes.into()))
-}
-
-/// Logs a handler's line, counts the answer and encodes it.
-fn respond<T: Encodable + ErrorCode>(
-    ctx: &BrokerContext,
-    reply: Reply,
-    (resp, line): (T, String),
-) -> Result<Bytes, ProtocolError> {
-    log_request(ctx, line);
-    count(ctx, reply, &resp);
-    reply.encode(&resp)
-}
-
-/// Counts one answer in `kafka_server_requests_total`, by API, version and error code.
-fn count(ctx: &BrokerContext, reply: Reply, resp: &impl ErrorCode) {
-    ctx.stats.request(
-        outcome::api_name(reply.api),
-        reply.version,
-        resp.error_code(),
-    );
 }
 
 /// Writes the one-line explanation of a request, unless `--quiet`.
