@@ -27,6 +27,7 @@ mod dump;
 mod format;
 mod groups;
 pub mod hex;
+mod offset_index;
 mod producer_snapshot;
 pub mod remote;
 mod time_index;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::dump::{write_index_head, IndexTail};
+use super::offset_index::{write_index_head, IndexTail};
 use super::{format, InspectError, RunningBroker};
 use crate::log::segment::parse_file_name;
 use crate::log::time_index::{parse_time_entries, TIME_ENTRY_LEN};

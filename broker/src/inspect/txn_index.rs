@@ -90,7 +90,7 @@ pub fn dump_txn_index(
 impl TxnIndexDump {
     /// The text rendering.
     pub fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        super::dump::write_index_head(
+        super::offset_index::write_index_head(
             out,
             "aborted-transaction index",
             &self.file,
