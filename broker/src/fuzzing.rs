@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::group::offset_store::{self, CommittedOffset, OffsetKey};
+use crate::group::offset_record::{self, CommittedOffset, OffsetKey};
+use crate::group::offset_store;
 use crate::group::{GroupCoordinator, NodeInfo};
 use crate::log::record::{self, NewRecord};
 use crate::log::record_batch::{
@@ -493,24 +494,24 @@ pub fn offsets_records(data: &[u8]) {
     }
     for (key, value) in &map {
         assert_eq!(
-            offset_store::decode_key(offset_store::encode_key(key)).as_ref(),
+            offset_record::decode_key(offset_record::encode_key(key)).as_ref(),
             Ok(key)
         );
         assert_eq!(
-            offset_store::decode_value(offset_store::encode_value(value)).as_ref(),
+            offset_record::decode_value(offset_record::encode_value(value)).as_ref(),
             Ok(value)
         );
     }
     let bytes = Bytes::copy_from_slice(data);
-    if let Ok(key) = offset_store::decode_key(bytes.clone()) {
+    if let Ok(key) = offset_record::decode_key(bytes.clone()) {
         assert_eq!(
-            offset_store::decode_key(offset_store::encode_key(&key)),
+            offset_record::decode_key(offset_record::encode_key(&key)),
             Ok(key)
         );
     }
-    if let Ok(value) = offset_store::decode_value(bytes) {
+    if let Ok(value) = offset_record::decode_value(bytes) {
         assert_eq!(
-            offset_store::decode_value(offset_store::encode_value(&value)),
+            offset_record::decode_value(offset_record::encode_value(&value)),
             Ok(value)
         );
     }

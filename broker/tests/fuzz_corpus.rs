@@ -32,7 +32,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use minikafka_broker::config::LogConfig;
 use minikafka_broker::fuzzing::{self, SegmentFiles};
-use minikafka_broker::group::offset_store::{self, CommittedOffset, OffsetKey};
+use minikafka_broker::group::offset_record::{self, CommittedOffset, OffsetKey};
 use minikafka_broker::log::record::{self, NewRecord};
 use minikafka_broker::log::record_batch::Compression;
 use minikafka_broker::log::segment::file_name;
@@ -608,8 +608,8 @@ fn offsets_seeds() {
         commit_timestamp: 1_700_000_000_000,
     };
     let commit = |k: &OffsetKey, v: Option<&CommittedOffset>| NewRecord {
-        key: Some(offset_store::encode_key(k)),
-        value: v.map(offset_store::encode_value),
+        key: Some(offset_record::encode_key(k)),
+        value: v.map(offset_record::encode_value),
         headers: Vec::new(),
         timestamp: 1_700_000_000_000,
     };
@@ -626,8 +626,12 @@ fn offsets_seeds() {
     write("offsets_records", "two-commits", &stored);
     stored.extend_from_slice(&second);
     write("offsets_records", "commits-then-tombstone-gzip", &stored);
-    write("offsets_records", "key", &offset_store::encode_key(&k2));
-    write("offsets_records", "value", &offset_store::encode_value(&v2));
+    write("offsets_records", "key", &offset_record::encode_key(&k2));
+    write(
+        "offsets_records",
+        "value",
+        &offset_record::encode_value(&v2),
+    );
     // A group-metadata key (version 2), which the replay skips.
     let foreign = record::build(
         &[NewRecord {

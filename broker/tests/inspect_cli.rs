@@ -10,7 +10,9 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
-use minikafka_broker::group::offset_store::{encode_key, encode_value, CommittedOffset, OffsetKey};
+use minikafka_broker::group::offset_record::{
+    encode_key, encode_value, CommittedOffset, OffsetKey,
+};
 use minikafka_broker::log::record::{build, NewRecord};
 use minikafka_broker::log::record_batch::Compression;
 use minikafka_broker::topics::Topics;

@@ -171,7 +171,7 @@ impl GroupCoordinator {
 
     /// Every committed offset: (group, topic, partition) → offset, sorted (read by
     /// `snapshot.rs`).
-    pub fn committed_offsets(&self) -> Vec<(super::offset_store::OffsetKey, i64)> {
+    pub fn committed_offsets(&self) -> Vec<(super::offset_record::OffsetKey, i64)> {
         self.store
             .groups()
             .iter()

@@ -23,7 +23,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use super::offset_store::OffsetKey;
+use super::offset_record::OffsetKey;
 use super::state::GroupState;
 use super::GroupCoordinator;
 use crate::error_codes::error_name;

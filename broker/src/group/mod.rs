@@ -16,7 +16,8 @@
 //! 5. [`heartbeat`] — staying alive, and learning that a rebalance began.
 //! 6. [`leave`] — LeaveGroup.
 //! 7. [`offset_commit`] and [`offset_fetch`] — OffsetCommit and OffsetFetch, on top of
-//!    [`offset_store`] (`__consumer_offsets` and its replay at start-up).
+//!    [`offset_store`] (`__consumer_offsets` and its replay at start-up), whose records
+//!    [`offset_record`] encodes.
 //! 8. [`list_groups`] and [`describe_groups`] — what operator tools show; [`assignment`]
 //!    reads a member's consumer-protocol assignment for them (and for the log).
 //! 9. [`coordinator`] — the [`GroupCoordinator`] every step shares: the group table and
@@ -46,6 +47,7 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_record;
 pub mod offset_store;
 pub mod state;
 pub mod sync;

@@ -36,7 +36,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::coordinator::now_ms;
-use super::offset_store::CommittedOffset;
+use super::offset_record::CommittedOffset;
 use super::state::{Group, GroupState};
 use super::{comma_list, GroupCoordinator};
 use crate::error_codes::error_name;

@@ -30,7 +30,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Decodable;
 
-use super::offset_store::OffsetKey;
+use super::offset_record::OffsetKey;
 use super::state::{Group, GroupState};
 use super::{outcome, GroupCoordinator};
 

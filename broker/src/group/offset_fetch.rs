@@ -27,7 +27,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::offset_store::CommittedOffset;
+use super::offset_record::CommittedOffset;
 use super::{comma_list, outcome, GroupCoordinator};
 
 /// One partition's answer: `None` offset when nothing was committed; `true` when an

@@ -25,7 +25,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::coordinator::now_ms;
 use super::offset_commit::{check_commit, Committer, MAX_METADATA_BYTES};
-use super::offset_store::CommittedOffset;
+use super::offset_record::CommittedOffset;
 use super::{comma_list, GroupCoordinator};
 use crate::error_codes::error_name;
 

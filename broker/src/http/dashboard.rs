@@ -30,7 +30,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::group::offset_store::{decode_key, decode_value, OFFSETS_TOPIC};
+use crate::group::offset_record::{decode_key, decode_value};
+use crate::group::offset_store::OFFSETS_TOPIC;
 use crate::log::control_batch::marker_of;
 use crate::log::record::{self, Record};
 use crate::log::record_batch::{self, BatchHeader};

@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use super::topics::{partition, read_topics_file};
 use super::{running_broker, InspectError};
-use crate::group::offset_store::{apply_batch, CommittedOffset, OffsetKey, OFFSETS_TOPIC};
+use crate::group::offset_record::{CommittedOffset, OffsetKey};
+use crate::group::offset_store::{apply_batch, OFFSETS_TOPIC};
 use crate::log::record_batch::check_frame;
 use crate::log::recovery::list_segments;
 use crate::log::segment::{file_name, BatchReader, ReadStep};

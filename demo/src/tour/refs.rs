@@ -45,7 +45,7 @@ code_refs! {
     OFFSET_COMMIT_HANDLE = "broker/src/group/offset_commit.rs": "handle";
     OFFSET_STORE_COMMIT = "broker/src/group/offset_store.rs": "OffsetStore::commit";
     OFFSET_STORE_OPEN = "broker/src/group/offset_store.rs": "OffsetStore::open";
-    ENCODE_VALUE = "broker/src/group/offset_store.rs": "encode_value";
+    ENCODE_VALUE = "broker/src/group/offset_record.rs": "encode_value";
     SESSION_TIMER = "broker/src/group/timers.rs": "GroupCoordinator::spawn_session_timer";
     REMOVE_MEMBER = "broker/src/group/coordinator.rs": "GroupCoordinator::remove_member";
     OFFSET_FETCH_HANDLE = "broker/src/group/offset_fetch.rs": "handle";
