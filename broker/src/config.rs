@@ -3,8 +3,9 @@
 //! own configs override these, see `topics/config.rs`).
 //!
 //! Where it sits: beside the message path, a leaf every layer may read. `Config::default()`
-//! is the one place the defaults are written: the CLI (`main.rs`) applies the flags it
-//! was given over it, and `--help` reads the defaults it shows from it.
+//! is the one place the defaults are written: the CLI (`src/bin/minikafka-broker/serve.rs`)
+//! applies the flags it was given over it, and `--help` reads the defaults it shows from
+//! it.
 //!
 //! What must stay true:
 //! - This file imports nothing from the crate: every layer may read it, it reads none.
