@@ -351,11 +351,22 @@ async fn corrupt_batches_are_rejected_and_nothing_is_stored() {
     let mut good_then_bad = good.to_vec();
     good_then_bad.extend_from_slice(&bad_crc);
 
+    let mut magic_3 = good.to_vec();
+    magic_3[16] = 3;
+    let mut bad_length = good.to_vec();
+    bad_length[8..12].copy_from_slice(&13i32.to_be_bytes());
+
+    // Kafka's codes: its record reader (`ByteBufferLogInputStream`) finds no whole batch
+    // in a truncated one, and two in "good then bad", which `ProduceRequest.validateRecords`
+    // refuses as INVALID_RECORD (87), as it does magic 1; a magic above 2, a batchLength
+    // below 14 and a bad CRC are CORRUPT_MESSAGE (2).
     for (what, records, code) in [
         ("bad CRC", Bytes::from(bad_crc), 2),
-        ("bad magic", Bytes::from(bad_magic), 2),
-        ("truncated", truncated, 2),
-        ("good then bad", Bytes::from(good_then_bad), 2),
+        ("bad magic", Bytes::from(bad_magic), 87),
+        ("magic 3", Bytes::from(magic_3), 2),
+        ("batchLength 13", Bytes::from(bad_length), 2),
+        ("truncated", truncated, 87),
+        ("good then bad", Bytes::from(good_then_bad), 87),
         ("too large", big, 10),
         ("empty", Bytes::new(), 87),
     ] {
@@ -378,8 +389,11 @@ async fn corrupt_batches_are_rejected_and_nothing_is_stored() {
     broker.stop().await;
 }
 
+/// Kafka takes exactly one batch per partition from Produce v3 on
+/// (`ProduceRequest.validateRecords`): two are INVALID_RECORD, with Kafka's message, and
+/// neither is stored; the partition's next good batch gets offset 0.
 #[tokio::test]
-async fn several_batches_for_one_partition_are_appended_in_order() {
+async fn several_batches_for_one_partition_are_refused_as_kafka_does() {
     let broker = TestBroker::start().await.expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;
     client.create_topic("multi", 1).await;
@@ -388,11 +402,20 @@ async fn several_batches_for_one_partition_are_appended_in_order() {
     let mut both = a.to_vec();
     both.extend_from_slice(&b);
     let p = client.produce("multi", 0, Bytes::from(both)).await;
+    assert_eq!((p.error_code, p.base_offset), (87, -1), "{p:?}");
+    assert_eq!(
+        p.error_message.as_deref(),
+        Some("Produce requests with version 9 are only allowed to contain exactly one record batch per partition")
+    );
+    let fetched = client.fetch("multi", 0, 0, 0, 1).await;
+    assert_eq!(fetched.high_watermark, 0, "nothing was stored");
+    let p = client.produce("multi", 0, b.clone()).await;
     assert_eq!((p.error_code, p.base_offset), (0, 0));
     let fetched = client.fetch("multi", 0, 0, 0, 1).await;
-    let mut expected = with_base_offset(&a, 0);
-    expected.extend(with_base_offset(&b, 2));
-    assert_eq!(fetched.records.as_deref(), Some(&expected[..]));
+    assert_eq!(
+        fetched.records.as_deref(),
+        Some(&with_base_offset(&b, 0)[..])
+    );
     broker.stop().await;
 }
 

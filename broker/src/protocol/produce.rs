@@ -15,10 +15,12 @@
 //! | timeout_ms i32       | replication wait; one node has nothing to wait for    |
 //! | topic_data[]         | name, then partition_data[]: index i32, records bytes |
 //!
-//! `records` holds one or more v2 record batches back to back (see
-//! `log::record_batch` for their byte table). Real clients send exactly one per
-//! partition (Kafka even requires it from v3 on); this broker also accepts several and
-//! appends them in order.
+//! `records` holds exactly one v2 record batch per partition (see `log::record_batch`
+//! for its byte table), as Kafka requires from v3 on (`ProduceRequest.validateRecords`,
+//! checked here by [`one_batch`] with Kafka's messages): no whole batch, a batch of
+//! magic 0 or 1, or a second whole batch get INVALID_RECORD. (Bytes after the batch that
+//! are not a whole batch get CORRUPT_MESSAGE from the append's framing, where Kafka
+//! would drop them and store the batch.)
 //!
 //! What must stay true:
 //! - Every partition gets its own result. A bad batch gets CORRUPT_MESSAGE (framing,
@@ -304,7 +306,8 @@ fn explain_refusal(topic: &str, index: i32, refusal: &Refusal, version: i16) {
     );
 }
 
-/// Checks one partition before its append: it exists, and zstd only from v7.
+/// Checks one partition before its append: it exists, and its records are one v2
+/// batch (zstd only from v7).
 /// `Partition::append` then frames the batches, validates each once, and stores all
 /// of them or none.
 fn prepare(
@@ -321,17 +324,7 @@ fn prepare(
         ));
     };
     let records = records.unwrap_or_default();
-    // zstd needs Produce v7+ (KIP-110); Kafka checks the first batch
-    // (`ProduceRequest.validateRecords`).
-    let codec = BatchHeader::parse(&records)
-        .ok()
-        .and_then(|h| h.compression().ok());
-    if version < 7 && codec == Some(Compression::Zstd) {
-        return Err(Refusal::new(
-            ResponseError::UnsupportedCompressionType.code(),
-            format!("Produce v{version} may not carry zstd batches (v7+ may)"),
-        ));
-    }
+    one_batch(&records, version)?;
     let recompressed = recompression(&partition, &records);
     if let (true, Some(what)) = (ctx.config.explain, &recompressed) {
         crate::explain::line(
@@ -346,6 +339,86 @@ fn prepare(
         records,
         recompressed,
     })
+}
+
+/// What Kafka's record reader (`ByteBufferLogInputStream.nextBatch`) finds at the
+/// start of `buf`, which decides Kafka's answer to a Produce with the wrong number of
+/// batches.
+#[derive(Debug, PartialEq, Eq)]
+enum NextBatch {
+    /// No whole batch: too few bytes for a header up to the magic byte, or fewer than
+    /// batchLength says.
+    Nothing,
+    /// batchLength below Kafka's smallest record, or a magic byte above 2: Kafka's
+    /// reader throws CORRUPT_MESSAGE, which the append's checks answer here too.
+    Corrupt,
+    /// A whole batch of `len` bytes (batchLength + 12), with this magic byte.
+    Batch { len: usize, magic: i8 },
+}
+
+fn next_batch(buf: &[u8]) -> NextBatch {
+    use crate::log::record_batch::{BATCH_LENGTH, LOG_OVERHEAD, MAGIC};
+    // `LegacyRecord.RECORD_OVERHEAD_V0`: the smallest batchLength Kafka's reader takes.
+    const RECORD_OVERHEAD_V0: i32 = 14;
+    let Some(length) = buf.get(BATCH_LENGTH) else {
+        return NextBatch::Nothing;
+    };
+    let length = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+    if length < RECORD_OVERHEAD_V0 {
+        return NextBatch::Corrupt;
+    }
+    let Some(&[magic]) = buf.get(MAGIC) else {
+        return NextBatch::Nothing;
+    };
+    let magic = magic as i8;
+    if !(0..=2).contains(&magic) {
+        return NextBatch::Corrupt;
+    }
+    let len = length as usize + LOG_OVERHEAD;
+    if buf.len() < len {
+        return NextBatch::Nothing;
+    }
+    NextBatch::Batch { len, magic }
+}
+
+/// Kafka's `ProduceRequest.validateRecords` for v3+, in its order: one whole batch, of
+/// magic 2; zstd only from v7 (KIP-110; UNSUPPORTED_COMPRESSION_TYPE); no second
+/// batch. The other refusals are INVALID_RECORD with Kafka's messages; what Kafka's
+/// reader finds corrupt is left to the append, which answers CORRUPT_MESSAGE.
+fn one_batch(records: &[u8], version: i16) -> Result<(), Refusal> {
+    let invalid = |what: &str| {
+        Refusal::new(
+            ResponseError::InvalidRecord.code(),
+            format!("Produce requests with version {version} {what}"),
+        )
+    };
+    let len = match next_batch(records) {
+        NextBatch::Nothing => {
+            return Err(invalid("must have at least one record batch per partition"))
+        }
+        NextBatch::Corrupt => return Ok(()),
+        NextBatch::Batch { magic, .. } if magic != 2 => {
+            return Err(invalid(
+                "are only allowed to contain record batches with magic version 2",
+            ))
+        }
+        NextBatch::Batch { len, .. } => len,
+    };
+    let codec = BatchHeader::parse(records)
+        .ok()
+        .and_then(|h| h.compression().ok());
+    if version < 7 && codec == Some(Compression::Zstd) {
+        return Err(Refusal::new(
+            ResponseError::UnsupportedCompressionType.code(),
+            format!("Produce v{version} may not carry zstd batches (v7+ may)"),
+        ));
+    }
+    match next_batch(&records[len..]) {
+        NextBatch::Batch { .. } => Err(invalid(
+            "are only allowed to contain exactly one record batch per partition",
+        )),
+        NextBatch::Nothing | NextBatch::Corrupt => Ok(()),
+    }
 }
 
 /// The outcome of one append, as Produce reports it.
