@@ -24,7 +24,8 @@
 //!
 //! What must stay true:
 //! - Every partition gets its own result. A bad batch gets CORRUPT_MESSAGE (framing,
-//!   magic, CRC-32C), INVALID_RECORD (inconsistent records, or no batch at all) or
+//!   a magic above 2, CRC-32C), INVALID_RECORD (inconsistent records; [`one_batch`]'s
+//!   refusals) or
 //!   MESSAGE_TOO_LARGE (`BatchError::kafka_error_code`), and **nothing** of that
 //!   partition's records is stored: `PartitionLog::append` frames the records
 //!   (`record_batch::split_exact`) and validates every batch
