@@ -13,6 +13,9 @@
 //! | member not in the group                               | UNKNOWN_MEMBER_ID        |
 //! | generation not the group's                            | ILLEGAL_GENERATION       |
 //! | group CompletingRebalance                             | REBALANCE_IN_PROGRESS    |
+//! | TxnOffsetCommit: group unknown                        | created Empty, then as above |
+//! | TxnOffsetCommit: no member id, generation -1 (v0–v2)  | stored, whatever the state |
+//! | TxnOffsetCommit: group CompletingRebalance            | stored (a member of the generation) |
 //! | partition unknown to the broker                       | UNKNOWN_TOPIC_OR_PARTITION |
 //! | metadata longer than 4096 bytes                       | OFFSET_METADATA_TOO_LARGE |
 //!
@@ -101,6 +104,7 @@ async fn commit(
             generation: req.generation_id_or_member_epoch,
             member_id: &req.member_id,
             instance_id: req.group_instance_id.as_deref(),
+            transactional: false,
         },
         version,
     );
@@ -186,14 +190,22 @@ async fn commit(
     }
 }
 
-/// Who commits: the generation, member id and instance id of the request.
+/// Who commits: the generation, member id and instance id of the request, and whether
+/// a transactional producer commits for the group (TxnOffsetCommit).
 pub(super) struct Committer<'a> {
     pub(super) generation: i32,
     pub(super) member_id: &'a str,
     pub(super) instance_id: Option<&'a str>,
+    pub(super) transactional: bool,
 }
 
 /// May this member of this generation commit now? (The table in the module docs.)
+///
+/// A transactional commit (TxnOffsetCommit) is checked as Kafka's
+/// `GroupCoordinator.validateOffsetCommit` checks it with `isTransactional`: an unknown
+/// group is created Empty first; without a member id and generation (TxnOffsetCommit
+/// v0–v2, which have no such fields) it is taken whatever the group's state; and a
+/// group in CompletingRebalance does not refuse it.
 pub(super) fn check_commit(
     c: &GroupCoordinator,
     group_id: &str,
@@ -208,6 +220,12 @@ pub(super) fn check_commit(
     }
     let generation = who.generation;
     let mut groups = c.groups();
+    if who.transactional && !groups.contains_key(group_id) {
+        groups.insert(
+            group_id.to_string(),
+            Group::new(group_id, c.settings.explain, c.settings.events.clone()),
+        );
+    }
     let Some(group) = groups.get_mut(group_id) else {
         if generation < 0 {
             // A group that only stores offsets (no membership): list it as Empty, as Kafka.
@@ -234,9 +252,13 @@ pub(super) fn check_commit(
         if generation != group.generation {
             return Err(ResponseError::IllegalGeneration);
         }
-    } else if group.state != GroupState::Empty {
-        // No member id and no generation: only an Empty group takes such a commit.
+    } else if !who.transactional && group.state != GroupState::Empty {
+        // No member id and no generation: only an Empty group takes such a commit (a
+        // transactional producer's is taken from any state, as in Kafka).
         return Err(ResponseError::UnknownMemberId);
+    }
+    if who.transactional {
+        return Ok(());
     }
     if group.state == GroupState::CompletingRebalance {
         return Err(ResponseError::RebalanceInProgress);

@@ -11,9 +11,11 @@
 //! - The transaction check (the producer holds the transactional id, AddOffsetsToTxn
 //!   came first) is the protocol layer's, through the transaction coordinator; a
 //!   refusal there is every partition's answer here.
-//! - The group and member are checked as OffsetCommit checks them (v3+ sends them);
-//!   a producer that sends none (v0–2, or no group metadata) commits for the group as
-//!   a simple group.
+//! - The group and member are checked as OffsetCommit checks them (v3+ sends them),
+//!   with Kafka's exceptions for transactional commits (`offset_commit.rs:
+//!   check_commit`): a producer that sends none (v0–2: aiokafka and kafka-python, say)
+//!   commits for the group whatever its state, even while its consumers are members,
+//!   and an unknown group is created Empty.
 //! - Nothing is visible to OffsetFetch before the COMMIT marker; `require_stable`
 //!   readers get UNSTABLE_OFFSET_COMMIT meanwhile (`offset_fetch.rs`).
 
@@ -52,11 +54,10 @@ pub async fn handle(
         generation: req.generation_id,
         member_id: &req.member_id,
         instance_id: req.group_instance_id.as_deref(),
+        transactional: true,
     };
     let verdict = match &txn {
         Err((code, _)) => Err(*code),
-        // OffsetCommit's answers before v9: an unknown group with a generation is
-        // ILLEGAL_GENERATION, as Kafka answers TxnOffsetCommit.
         Ok(()) => check_commit(c, &group_id, who, 8),
     };
     let now = now_ms();
