@@ -99,6 +99,39 @@ fn check_lookups(log: &PartitionLog) {
     }
 }
 
+/// After DeleteRecords, a lookup by time answers from the log start offset on, as Kafka
+/// does (`LogSegment.findOffsetByTimestamp(ts, logStartOffset)`): never an offset below
+/// it, which a client would seek to and get OFFSET_OUT_OF_RANGE; the records of a batch
+/// below the start do not count, and later batches are searched when they do not.
+#[test]
+fn lookups_start_at_the_log_start_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
+    fill(&log);
+    let all = all_records(&log);
+    let lo = all.iter().map(|r| r.1).min().unwrap() - 2;
+    let hi = all.iter().map(|r| r.1).max().unwrap() + 2;
+    let end = log.log_end_offset();
+    // Mid-batch, on a batch boundary, across segments (some deleted whole), the end.
+    for start in [1, 4, 10, 31, 50, end - 1, end] {
+        log.delete_records(start).unwrap();
+        assert_eq!(log.log_start_offset(), start);
+        let kept: Vec<(i64, i64)> = all.iter().copied().filter(|&(o, _)| o >= start).collect();
+        for ts in (lo..=hi).step_by(97).chain([lo, hi, -1, 0]) {
+            assert_eq!(
+                log.offset_for_timestamp(ts).unwrap(),
+                brute_force(&kept, ts),
+                "timestamp {ts}, log start {start}"
+            );
+        }
+    }
+    assert_eq!(
+        log.offset_for_timestamp(0).unwrap(),
+        None,
+        "nothing is left"
+    );
+}
+
 #[test]
 fn entries_follow_the_largest_timestamp_and_sealed_segments_end_with_it() {
     let dir = tempfile::tempdir().unwrap();

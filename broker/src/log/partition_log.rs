@@ -444,25 +444,29 @@ impl PartitionLog {
         sealed + inner.active.size()
     }
 
-    /// ListOffsets by timestamp: the first offset whose record timestamp is >= `ts`,
-    /// with that timestamp; `None` when no record is that new. Segments whose largest
-    /// timestamp is older are skipped; in the first that is not, the time index says
-    /// where to start (`Segment::find_timestamp`), and the records of that batch are
-    /// read to find the first one.
+    /// ListOffsets by timestamp: the first offset at or above the log start offset
+    /// whose record timestamp is >= `ts`, with that timestamp; `None` when no such
+    /// record is that new. As Kafka (`LogSegment.findOffsetByTimestamp` from the log
+    /// start): the segments from the one holding the log start on; segments whose
+    /// largest timestamp is older are skipped; in the first that is not, the time index
+    /// says where to start (`Segment::find_timestamp`), and each batch that reaches `ts`
+    /// is read until a record does (a batch's records below the log start do not count).
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
         let mut inner = self.lock();
         let interval = self.config().index_interval_bytes;
-        for i in 0..=inner.sealed.len() {
+        let start = inner.log_start_offset;
+        for i in inner.segment_for(start)..=inner.sealed.len() {
             let seg = inner.segment(i, interval)?;
-            let Some((pos, h)) = seg.find_timestamp(ts)? else {
-                continue;
-            };
-            let bytes = seg.read(pos, h.total_len())?;
-            let hit = record::records(&bytes)?
-                .into_iter()
-                .find(|r| r.timestamp >= ts);
-            if let Some(r) = hit {
-                return Ok(Some((r.offset, r.timestamp)));
+            let mut from = None;
+            while let Some((pos, h)) = seg.find_timestamp(ts, start, from)? {
+                let bytes = seg.read(pos, h.total_len())?;
+                let hit = record::records(&bytes)?
+                    .into_iter()
+                    .find(|r| r.timestamp >= ts && r.offset >= start);
+                if let Some(r) = hit {
+                    return Ok(Some((r.offset, r.timestamp)));
+                }
+                from = Some(pos + h.total_len() as u64);
             }
         }
         Ok(None)
@@ -488,7 +492,7 @@ impl PartitionLog {
             return Ok(None);
         };
         let seg = inner.segment(i, interval)?;
-        let Some((pos, h)) = seg.find_timestamp(max)? else {
+        let Some((pos, h)) = seg.find_timestamp(max, i64::MIN, None)? else {
             return Ok(None);
         };
         let bytes = seg.read(pos, h.total_len())?;

@@ -428,21 +428,28 @@ impl Segment {
         Ok(self.max_known()?.0)
     }
 
-    /// Position and header of the first batch whose max timestamp is ≥ `ts`, starting
-    /// where the time index says (the entry ≤ `ts`; see `time_index.rs`). `None` when
-    /// no batch of this segment is that new.
-    pub fn find_timestamp(&mut self, ts: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+    /// Position and header of the first batch whose max timestamp is ≥ `ts` and that
+    /// holds an offset ≥ `min_offset` (the log start offset: records below it are
+    /// gone), starting at byte `from`, or with `None` where the time index says (the
+    /// entry ≤ `ts`; see `time_index.rs`). `None` when no batch of this segment is both.
+    pub fn find_timestamp(
+        &mut self,
+        ts: i64,
+        min_offset: i64,
+        from: Option<u64>,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
         if self.max_known()?.0 < ts {
             return Ok(None);
         }
-        let mut pos = match self.time_index.lookup(ts) {
-            Some(e) => self
+        let mut pos = match (from, self.time_index.lookup(ts)) {
+            (Some(from), _) => from,
+            (None, Some(e)) => self
                 .find(self.base_offset + i64::from(e.relative_offset))?
                 .map_or(0, |(pos, _)| pos),
-            None => 0,
+            (None, None) => 0,
         };
         while let Some(h) = self.header_at(pos)? {
-            if h.max_timestamp >= ts {
+            if h.max_timestamp >= ts && h.last_offset() >= min_offset {
                 return Ok(Some((pos, h)));
             }
             pos += h.total_len() as u64;
