@@ -208,6 +208,9 @@ pub fn record_batch(data: &[u8]) {
                 record_batch::set_base_offset(&mut stored, 1 << 40);
                 let again = check_frame(&stored).expect("the base offset is outside the CRC");
                 assert_eq!(again.base_offset, 1 << 40);
+                record_batch::set_max_timestamp(&mut stored, h.max_timestamp);
+                let again = check_frame(&stored).expect("maxTimestamp recomputes the CRC");
+                assert_eq!(again.max_timestamp, h.max_timestamp);
                 record_batch::set_log_append_time(&mut stored, 1_700_000_000_000);
                 check_frame(&stored).expect("LogAppendTime recomputes the CRC");
                 // Consumers, `inspect` and the cleaner decode the records of a stored

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use minikafka_broker::config::LogConfig;
 use minikafka_broker::log::record::{build, records, NewRecord};
-use minikafka_broker::log::record_batch::{split_batches, BatchHeader, Compression};
+use minikafka_broker::log::record_batch::{
+    check_frame, set_max_timestamp, split_batches, BatchHeader, Compression,
+};
 use minikafka_broker::log::recovery::CLEAN_SHUTDOWN_FILE;
 use minikafka_broker::log::segment::file_name;
 use minikafka_broker::log::time_index::{parse_time_entries, TimeEntry};
@@ -97,6 +99,47 @@ fn check_lookups(log: &PartitionLog) {
             "timestamp {ts}"
         );
     }
+}
+
+/// A producer that states a wrong maxTimestamp (Sarama 1.22 writes -1, with a CRC that
+/// matches) gets its batch stored with its records' largest timestamp and a new CRC,
+/// as Kafka's LogValidator does, so the time index, ListOffsets by time and retention
+/// see its records; the records and their timestamps are stored as sent.
+#[test]
+fn a_wrong_max_timestamp_is_stored_as_the_records_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), config()).unwrap();
+    let recs: Vec<NewRecord> = [5_000i64, 7_000, 6_000]
+        .iter()
+        .map(|&t| NewRecord {
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: vec![],
+            timestamp: t,
+        })
+        .collect();
+    for stated in [-1, 1_000_000, 7_000] {
+        let mut sent = build(&recs, 5_000, Compression::None).to_vec();
+        set_max_timestamp(&mut sent, stated);
+        assert_eq!(BatchHeader::parse(&sent).unwrap().max_timestamp, stated);
+        let at = log.append(&sent).unwrap().base_offset;
+        let stored = log.read(at, 1).unwrap();
+        let h = check_frame(&stored).unwrap(); // the CRC is valid
+        assert_eq!(h.max_timestamp, 7_000, "stated {stated}");
+        let times: Vec<i64> = records(&stored)
+            .unwrap()
+            .iter()
+            .map(|r| r.timestamp)
+            .collect();
+        assert_eq!(times, [5_000, 7_000, 6_000]);
+    }
+    assert_eq!(log.offset_for_timestamp(6_500).unwrap(), Some((1, 7_000)));
+    assert_eq!(log.offset_for_timestamp(7_001).unwrap(), None);
+    // A clean close leaves the time index's last entry at the segment's largest
+    // timestamp (with -1 stored, it had none, and the next start rebuilt the indexes).
+    log.close().unwrap();
+    let last = entries(&time_files(dir.path())[0]).last().copied();
+    assert_eq!(last.map(|e| e.timestamp), Some(7_000));
 }
 
 /// After DeleteRecords, a lookup by time answers from the log start offset on, as Kafka

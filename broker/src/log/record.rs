@@ -137,10 +137,13 @@ pub fn records_section(batch: &[u8], h: &BatchHeader) -> Result<Bytes, BatchErro
 
 /// The walk [`validate`](super::record_batch::validate) makes over a batch's records
 /// (the decompressed ones, for a compressed batch): exactly `count` records, with
-/// offset deltas 0, 1, 2, …, ending at the end of `body`. It reads each record's length, attributes, timestampDelta and
-/// offsetDelta with the same varint readers as [`records`], and copies nothing.
-pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
+/// offset deltas 0, 1, 2, …, ending at the end of `body`. It reads each record's
+/// length, attributes, timestampDelta and offsetDelta with the same varint readers as
+/// [`records`], and copies nothing. Returns the largest timestampDelta (`None` for no
+/// record), from which the batch's true maxTimestamp follows.
+pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<Option<i64>, BatchError> {
     let mut rest = body;
+    let mut max_delta: Option<i64> = None;
     for expected in 0..count {
         let len = read_varint(&mut rest)
             .ok()
@@ -154,12 +157,14 @@ pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
             )));
         };
         let mut r = &record[1..]; // after the attributes byte
-        let delta = read_varlong(&mut r)
-            .and_then(|_timestamp_delta| read_varint(&mut r))
+        let deltas = read_varlong(&mut r)
+            .and_then(|timestamp_delta| Ok((timestamp_delta, read_varint(&mut r)?)))
             .ok();
-        if delta != Some(expected) {
+        let Some((timestamp_delta, _)) = deltas.filter(|d| d.1 == expected) else {
+            let delta = deltas.map(|d| d.1);
             return Err(bad(format!("record {expected} has offsetDelta {delta:?}")));
-        }
+        };
+        max_delta = Some(max_delta.map_or(timestamp_delta, |m| m.max(timestamp_delta)));
         rest = &rest[len..];
     }
     if !rest.is_empty() {
@@ -168,7 +173,7 @@ pub fn check_offset_deltas(body: &[u8], count: i32) -> Result<(), BatchError> {
             rest.len()
         )));
     }
-    Ok(())
+    Ok(max_delta)
 }
 
 /// Every record of one batch, decompressing if needed. `batch` is one whole batch.

@@ -323,7 +323,9 @@ pub fn check_frame(batch: &[u8]) -> Result<BatchHeader, BatchError> {
 
 /// Validates a batch a producer sent: [`check_frame`] plus the size limit and a walk
 /// over the record length prefixes checking that there are exactly `recordCount`
-/// records with offset deltas 0, 1, 2, … that end at the batch end. The walk reads a
+/// records with offset deltas 0, 1, 2, … that end at the batch end. The header it
+/// returns has the maxTimestamp the records give (see [`set_max_timestamp`]), which
+/// may not be the one the batch states. The walk reads a
 /// few header bytes per record. For a compressed batch it walks the decompressed
 /// records (`record::records_section`, the kafka-protocol crate's codecs): the one copy
 /// validation makes, thrown away afterwards, since the batch is stored as it came. A
@@ -365,7 +367,18 @@ pub fn validate_for(
         decompressed = super::record::records_section(batch, &h)?;
         &decompressed[..]
     };
-    super::record::check_offset_deltas(body, h.record_count)?;
+    let max_delta = super::record::check_offset_deltas(body, h.record_count)?;
+    // The header's maxTimestamp as the records give it, as Kafka's `LogValidator`
+    // computes it (the largest record timestamp, -1 when none is above -1) and writes it
+    // into the stored batch: a client that gets it wrong (Sarama 1.22 writes -1) would
+    // otherwise leave its records out of the time index, retention and ListOffsets.
+    let records_max = max_delta
+        .map_or(-1, |d| h.base_timestamp.saturating_add(d))
+        .max(-1);
+    let h = BatchHeader {
+        max_timestamp: records_max,
+        ..h
+    };
     if compacted && !h.is_control() {
         let indexes = super::record::keyless_records(body, h.record_count)?;
         if !indexes.is_empty() {
@@ -392,6 +405,19 @@ pub fn set_log_append_time(batch: &mut [u8], now: i64) {
     let attributes = be_i16(batch, ATTRIBUTES.start) | LOG_APPEND_TIME_BIT;
     batch[ATTRIBUTES].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP].copy_from_slice(&now.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Sets maxTimestamp (bytes 35–42) and recomputes the CRC, which covers it: what the
+/// log does when a producer's batch states another maxTimestamp than its records give
+/// ([`validate_for`] computes that one), as Kafka's `LogValidator` does
+/// (`batch.setMaxTimestamp`).
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: i64) {
+    if batch.len() < HEADER_LEN {
+        return;
+    }
+    batch[MAX_TIMESTAMP].copy_from_slice(&max_timestamp.to_be_bytes());
     let crc = compute_crc(batch);
     batch[CRC].copy_from_slice(&crc.to_be_bytes());
 }

@@ -37,7 +37,9 @@
 //!   on (KIP-467) `record_errors` names each (`batch_index`, Kafka's message) and
 //!   `error_message` is Kafka's summary (`kafka_summary`). Below v8, just the code.
 //! - The batches are stored byte for byte as sent, except the base offset (bytes
-//!   0–7), which the log assigns. The CRC does not cover it, so it stays valid.
+//!   0–7), which the log assigns (the CRC does not cover it, so it stays valid), the
+//!   leader epoch, and a maxTimestamp that is not the records' largest timestamp,
+//!   which the log rewrites with a new CRC, as Kafka's LogValidator does.
 //!   A compressed batch is checked record by record after decompressing, and still
 //!   stored compressed as it came. The one exception is a topic whose
 //!   `compression.type` is a codec: batches in another codec are written again in it

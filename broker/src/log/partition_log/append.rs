@@ -198,6 +198,20 @@ impl PartitionLog {
                     h = BatchHeader::parse(&whole)?;
                     now
                 } else {
+                    // A batch whose stated maxTimestamp is not its records' largest
+                    // timestamp (`validate_for` computed that one into `h`) is stored
+                    // with the right one and a new CRC, as Kafka's LogValidator does.
+                    let stated = i64::from_be_bytes(
+                        head[record_batch::MAX_TIMESTAMP]
+                            .try_into()
+                            .map_err(|_| BatchError::InvalidRecords("short header".into()))?,
+                    );
+                    if stated != h.max_timestamp {
+                        let mut whole = [&head[..], body].concat();
+                        record_batch::set_max_timestamp(&mut whole, h.max_timestamp);
+                        head.copy_from_slice(&whole[..HEADER_LEN]);
+                        h = BatchHeader::parse(&whole)?;
+                    }
                     -1
                 };
                 let active = inner.active_mut();
