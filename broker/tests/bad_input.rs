@@ -128,11 +128,11 @@ async fn unknown_api_key_is_closed() {
 #[tokio::test]
 async fn unsupported_version_is_closed() {
     let broker = TestBroker::start().await.expect("broker starts");
-    // Produce v2 (below our minimum), Fetch v99, Metadata v0.
+    // Produce v2 (below our minimum), Fetch v99, ListOffsets v0 (Kafka 4.0 dropped it).
     for (what, key, version) in [
         ("produce v2", 0, 2),
         ("fetch v99", 1, 99),
-        ("metadata v0", 3, 0),
+        ("list_offsets v0", 2, 0),
     ] {
         let mut body = header(key, version, 1);
         body.extend_from_slice(&[0; 16]);

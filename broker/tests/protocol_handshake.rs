@@ -38,7 +38,7 @@ async fn api_versions_v0_to_v4_advertise_the_implemented_apis() {
             (0, 0, 9),  // Produce: v0–v2 advertised, refused (Kafka 4.0, KAFKA-18659)
             (1, 4, 12), // Fetch
             (2, 1, 7),  // ListOffsets
-            (3, 1, 12), // Metadata
+            (3, 0, 12), // Metadata
             (8, 2, 9),  // OffsetCommit
             (9, 1, 9),  // OffsetFetch
             (10, 0, 6), // FindCoordinator
@@ -152,7 +152,7 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
         .await
         .expect("broker starts");
     let mut client = Client::connect(broker.addr()).await;
-    for version in [1i16, 4, 9, 12] {
+    for version in [0i16, 1, 4, 9, 12] {
         let topic = format!("auto-{version}");
         let resp: MetadataResponse = client
             .call(
@@ -165,7 +165,9 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
         assert_eq!(resp.brokers[0].node_id.0, 0);
         assert_eq!(resp.brokers[0].host.as_str(), "127.0.0.1");
         assert_eq!(resp.brokers[0].port, i32::from(broker.addr().port()));
-        assert_eq!(resp.controller_id.0, 0);
+        if version >= 1 {
+            assert_eq!(resp.controller_id.0, 0, "v0 has no controller id");
+        }
         let t = &resp.topics[0];
         assert_eq!(t.error_code, 0, "v{version}: {t:?}");
         assert_eq!(t.name.as_ref().map(|n| n.0.as_str()), Some(topic.as_str()));
@@ -201,7 +203,17 @@ async fn metadata_names_this_broker_and_auto_creates_topics() {
         .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["auto-1", "auto-12", "auto-4", "auto-9"]);
+    assert_eq!(names, ["auto-0", "auto-1", "auto-12", "auto-4", "auto-9"]);
+    // v0's list cannot be null: there an empty one means all topics (Sarama's admin
+    // client asks so), where v1+ answers no topic.
+    let all_v0: MetadataResponse = client
+        .call(ApiKey::Metadata, 0, &wire::metadata_for(&[], true))
+        .await;
+    let none_v1: MetadataResponse = client
+        .call(ApiKey::Metadata, 1, &wire::metadata_for(&[], true))
+        .await;
+    assert_eq!(all_v0.topics.len(), all.topics.len(), "{all_v0:?}");
+    assert!(none_v1.topics.is_empty(), "{none_v1:?}");
     broker.stop().await;
 }
 

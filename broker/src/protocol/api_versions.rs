@@ -52,11 +52,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
-    (ApiKey::Metadata, 1, 12),
-    (ApiKey::OffsetCommit, 2, 9),    // v9: GROUP_ID_NOT_FOUND
-    (ApiKey::OffsetFetch, 1, 9),     // v8: several groups
+    (ApiKey::Metadata, 0, 12), // v0: an empty topic list means all topics
+    (ApiKey::OffsetCommit, 2, 9), // v9: GROUP_ID_NOT_FOUND
+    (ApiKey::OffsetFetch, 1, 9), // v8: several groups
     (ApiKey::FindCoordinator, 0, 6), // v4: coordinator_keys
-    (ApiKey::JoinGroup, 0, 9),       // v4: MEMBER_ID_REQUIRED; v5: static
+    (ApiKey::JoinGroup, 0, 9), // v4: MEMBER_ID_REQUIRED; v5: static
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5), // v3+: a batch of members
     (ApiKey::SyncGroup, 0, 5),  // v5: protocol type and name

@@ -43,12 +43,18 @@ pub async fn handle(
     let client_allows_create = version < 4 || req.allow_auto_topic_creation;
     let mut topics = Vec::new();
     let mut created = Vec::new();
-    let asked = match &req.topics {
+    // v0's list is not nullable: empty means every topic (v1+: null does, and empty
+    // means none), as Kafka reads it.
+    let requested = match req.topics {
+        Some(list) if version == 0 && list.is_empty() => None,
+        other => other,
+    };
+    let asked = match &requested {
         None => "all topics".to_string(),
         Some(list) => format!("{} topic(s)", list.len()),
     };
 
-    match req.topics {
+    match requested {
         None => {
             for topic in ctx.topics.list() {
                 topics.push(describe(&topic));

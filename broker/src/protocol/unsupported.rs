@@ -2,8 +2,8 @@
 //! not: Kafka's own error response, UNSUPPORTED_VERSION (35) in its error fields and the
 //! correlation id echoed, on a connection that stays open.
 //!
-//! Flow: a client sends an API that ApiVersions did not advertise (sarama does, e.g.
-//! DescribeConfigs from `ClusterAdmin.ListTopics`) → `protocol::handle_request` finds
+//! Flow: a client sends an API that ApiVersions did not advertise (an admin client's
+//! DescribeAcls, say: minikafka has no authorizer) → `protocol::handle_request` finds
 //! no entry in `api_versions::SUPPORTED` → **here** → the client gets an error it can
 //! report, instead of a dropped connection that it retries.
 //!
