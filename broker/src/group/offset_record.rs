@@ -52,14 +52,17 @@ pub struct CommittedOffset {
     pub commit_timestamp: i64,
 }
 
-fn put_str(buf: &mut BytesMut, s: &str) {
+/// A string of Kafka's internal-topic records (`__consumer_offsets`, and
+/// `__transaction_state` in `txn/state_log.rs`): i16 length, then UTF-8.
+pub(crate) fn put_str(buf: &mut BytesMut, s: &str) {
     // Callers bound the lengths (group ids, topic names, metadata <= 4096 bytes).
     let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
     buf.put_i16(len);
     buf.put_slice(&s.as_bytes()[..len as usize]);
 }
 
-fn get_str(buf: &mut Bytes) -> Result<String, String> {
+/// Reads a string [`put_str`] wrote; an error (never a panic) on cut or foreign bytes.
+pub(crate) fn get_str(buf: &mut Bytes) -> Result<String, String> {
     if buf.remaining() < 2 {
         return Err("truncated string length".into());
     }

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::metadata::{TxnMetadata, TxnState};
+use crate::group::offset_record::{get_str, put_str};
 use crate::log::record::{self, NewRecord};
 use crate::log::record_batch::{self, Compression};
 use crate::log::LogError;
@@ -124,23 +125,6 @@ impl StateLog {
     pub fn partition(&self) -> &Arc<Partition> {
         &self.partition
     }
-}
-
-fn put_str(buf: &mut BytesMut, s: &str) {
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    buf.put_i16(len);
-    buf.put_slice(&s.as_bytes()[..len as usize]);
-}
-
-fn get_str(buf: &mut Bytes) -> Result<String, String> {
-    if buf.remaining() < 2 {
-        return Err("a string's length is cut".into());
-    }
-    let len = usize::try_from(buf.get_i16()).map_err(|_| "a null string".to_string())?;
-    if buf.remaining() < len {
-        return Err("a string is cut".into());
-    }
-    String::from_utf8(buf.split_to(len).to_vec()).map_err(|_| "a string is not UTF-8".into())
 }
 
 /// The key of `id` (version 0).
